@@ -1,0 +1,71 @@
+# VisionSuit SQLite → PostgreSQL migration suite. Every recipe runs one task; flags pass through unchanged
+# (see README.md and ../shared/cli-contract.md). Exit codes are the task's own, so bash scripts can branch on them.
+set positional-arguments
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+tsx := justfile_directory() / "node_modules/.bin/tsx"
+tasks := justfile_directory() / "tasks"
+
+# List the tasks
+default:
+    @just --list --unsorted
+
+# Is this PostgreSQL ready for VisionSuit? (reachable, auth, version, privileges, TLS, empty)
+[no-exit-message]
+check-target *args:
+    @"{{tsx}}" "{{tasks}}/check-target.ts" "$@"
+
+# Create or update the app's login role and database (idempotent)
+[no-exit-message]
+create-role *args:
+    @"{{tsx}}" "{{tasks}}/create-role.ts" "$@"
+
+# Online backup of the live SQLite file into a new run directory
+[no-exit-message]
+backup *args:
+    @"{{tsx}}" "{{tasks}}/backup.ts" "$@"
+
+# Manifest of the snapshot: row counts, content hashes, storage classes, values that will not convert
+[no-exit-message]
+export-sqlite *args:
+    @"{{tsx}}" "{{tasks}}/export-sqlite.ts" "$@"
+
+# Build the Prisma schema on PostgreSQL and COPY the snapshot's data into it
+[no-exit-message]
+load-pg *args:
+    @"{{tsx}}" "{{tasks}}/load-pg.ts" "$@"
+
+# Prove the PostgreSQL copy equals the snapshot (counts, content, integrity, Prisma health)
+[no-exit-message]
+verify *args:
+    @"{{tsx}}" "{{tasks}}/verify.ts" "$@"
+
+# Point the app at PostgreSQL (env files, Prisma provider, migration history)
+[no-exit-message]
+switch-env *args:
+    @"{{tsx}}" "{{tasks}}/switch-env.ts" "$@"
+
+# Put the app back on SQLite and start it
+[no-exit-message]
+rollback *args:
+    @"{{tsx}}" "{{tasks}}/rollback.ts" "$@"
+
+# Stop (on) or start (off) the app's writers, proving the SQLite file is closed
+[no-exit-message]
+maintenance *args:
+    @"{{tsx}}" "{{tasks}}/maintenance.ts" "$@"
+
+# The whole production run, with automatic rollback on any failed gate
+[no-exit-message]
+upgrade *args:
+    @"{{tsx}}" "{{tasks}}/upgrade.ts" "$@"
+
+# A new install straight onto PostgreSQL (no SQLite data)
+[no-exit-message]
+fresh-install *args:
+    @"{{tsx}}" "{{tasks}}/fresh-install.ts" "$@"
+
+# Whole upgrade of a sample install into an embedded PostgreSQL, then clean up
+[no-exit-message]
+demo *args:
+    @"{{tsx}}" "{{tasks}}/demo.ts" "$@"

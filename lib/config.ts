@@ -1,0 +1,214 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import dotenv from 'dotenv';
+import { usageError } from './errors.ts';
+import { registerSecret } from './secrets.ts';
+
+/**
+ * The one settings loader for every task (../shared/cli-contract.md): flags > environment > dotenv file
+ * (`--config FILE`, default ./migration.env when present). Values are resolved here, once, so a task never
+ * reads process.env itself.
+ */
+export interface SshTarget {
+  user: string;
+  host: string;
+  port: number;
+}
+
+export interface Settings {
+  appDir: string;
+  /** Explicit --sqlite/SQLITE_PATH; otherwise resolved from the app's backend/.env by resolveSqlitePath(). */
+  sqlitePath?: string;
+  schemaPath: string;
+  targetUrl?: string;
+  shadowUrl?: string;
+  adminUrl?: string;
+  role: string;
+  database: string;
+  passwordFile?: string;
+  requireTls: boolean;
+  caFile?: string;
+  ssh?: SshTarget;
+  sshKey?: string;
+  knownHosts?: string;
+  runDir?: string;
+  stopCmd?: string;
+  startCmd?: string;
+  /** Extra env files switch-env rewrites besides backend/.env (default /etc/visionsuit/vs-backend.env when present). */
+  systemEnvFile: string;
+  json: boolean;
+  yes: boolean;
+  dryRun: boolean;
+  force: boolean;
+  verbose: boolean;
+  /** Warnings found while loading (e.g. a password in a flag); the CLI wrapper prints them. */
+  warnings: string[];
+}
+
+type FlagSpec = NonNullable<ParseArgsConfig['options']>;
+
+/** Flags every task accepts. Task-specific flags are passed to loadSettings as `extraFlags`. */
+const COMMON_FLAGS = {
+  config: { type: 'string' },
+  'app-dir': { type: 'string' },
+  sqlite: { type: 'string' },
+  schema: { type: 'string' },
+  target: { type: 'string' },
+  'shadow-url': { type: 'string' },
+  'admin-url': { type: 'string' },
+  role: { type: 'string' },
+  database: { type: 'string' },
+  'password-file': { type: 'string' },
+  'require-tls': { type: 'boolean' },
+  ca: { type: 'string' },
+  ssh: { type: 'string' },
+  'ssh-key': { type: 'string' },
+  'known-hosts': { type: 'string' },
+  'run-dir': { type: 'string' },
+  'stop-cmd': { type: 'string' },
+  'start-cmd': { type: 'string' },
+  'system-env': { type: 'string' },
+  json: { type: 'boolean' },
+  yes: { type: 'boolean', short: 'y' },
+  'dry-run': { type: 'boolean' },
+  force: { type: 'boolean' },
+  verbose: { type: 'boolean', short: 'v' },
+  help: { type: 'boolean', short: 'h' },
+} satisfies FlagSpec;
+
+export interface LoadedSettings<Extra> {
+  settings: Settings;
+  extra: Extra;
+  positionals: string[];
+  help: boolean;
+}
+
+export function loadSettings<Extra extends Record<string, unknown> = Record<string, never>>(
+  argv: string[],
+  extraFlags: FlagSpec = {},
+  env: NodeJS.ProcessEnv = process.env,
+): LoadedSettings<Extra> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: { ...COMMON_FLAGS, ...extraFlags }, allowPositionals: true, strict: true });
+  } catch (err) {
+    // parseArgs messages are already one line ("Unknown option '--tagret'"), which is what the contract wants.
+    throw usageError((err as Error).message);
+  }
+  const flags = parsed.values as Record<string, string | boolean | undefined>;
+
+  const configFile = str(flags.config) ?? env.VS_MIGRATION_CONFIG;
+  let fileValues: Record<string, string> = {};
+  if (configFile) {
+    if (!existsSync(configFile)) throw usageError(`config file ${configFile} does not exist`);
+    fileValues = dotenv.parse(readFileSync(configFile));
+  } else if (existsSync('migration.env')) {
+    fileValues = dotenv.parse(readFileSync('migration.env'));
+  }
+  const pick = (flag: string, envName: string): string | undefined =>
+    str(flags[flag]) ?? nonEmpty(env[envName]) ?? nonEmpty(fileValues[envName]);
+  const pickBool = (flag: string, envName: string): boolean => {
+    if (flags[flag] !== undefined) return Boolean(flags[flag]);
+    const raw = nonEmpty(env[envName]) ?? nonEmpty(fileValues[envName]);
+    return raw !== undefined && /^(1|true|yes|on)$/i.test(raw);
+  };
+
+  const warnings: string[] = [];
+  for (const flag of ['target', 'admin-url', 'shadow-url']) {
+    const value = str(flags[flag]);
+    if (value && dsnPassword(value)) {
+      registerSecret(dsnPassword(value));
+      warnings.push(
+        `--${flag} carries a password, which every user on this host can read in ps; use the environment, the --config file or --password-file instead`,
+      );
+    }
+  }
+
+  const appDir = path.resolve(pick('app-dir', 'VS_APP_DIR') ?? '.');
+  const schemaPath = path.resolve(pick('schema', 'PRISMA_SCHEMA') ?? path.join(appDir, 'backend/prisma/schema.prisma'));
+  const sqliteRaw = pick('sqlite', 'SQLITE_PATH');
+  const sshRaw = pick('ssh', 'SSH_TARGET');
+  const maintenanceScript = path.join(appDir, 'maintenance.sh');
+
+  const settings: Settings = {
+    appDir,
+    schemaPath,
+    sqlitePath: sqliteRaw ? path.resolve(sqliteRaw) : undefined,
+    targetUrl: pick('target', 'TARGET_DATABASE_URL'),
+    shadowUrl: pick('shadow-url', 'SHADOW_DATABASE_URL'),
+    adminUrl: pick('admin-url', 'ADMIN_DATABASE_URL'),
+    role: pick('role', 'PG_ROLE') ?? 'visionsuit',
+    database: pick('database', 'PG_DATABASE') ?? 'visionsuit',
+    passwordFile: resolveOpt(pick('password-file', 'PG_PASSWORD_FILE')),
+    requireTls: pickBool('require-tls', 'PG_REQUIRE_TLS'),
+    caFile: resolveOpt(pick('ca', 'PG_SSLROOTCERT')),
+    ssh: sshRaw ? parseSshTarget(sshRaw) : undefined,
+    sshKey: resolveOpt(pick('ssh-key', 'SSH_KEY_PATH')),
+    knownHosts: resolveOpt(pick('known-hosts', 'SSH_KNOWN_HOSTS')),
+    runDir: resolveOpt(pick('run-dir', 'RUN_DIR')),
+    stopCmd: pick('stop-cmd', 'VS_STOP_CMD') ?? (existsSync(maintenanceScript) ? `${shellQuote(maintenanceScript)} stop` : undefined),
+    startCmd: pick('start-cmd', 'VS_START_CMD') ?? (existsSync(maintenanceScript) ? `${shellQuote(maintenanceScript)} start` : undefined),
+    systemEnvFile: pick('system-env', 'VS_SYSTEM_ENV_FILE') ?? '/etc/visionsuit/vs-backend.env',
+    json: Boolean(flags.json),
+    yes: Boolean(flags.yes),
+    dryRun: Boolean(flags['dry-run']),
+    force: Boolean(flags.force),
+    verbose: Boolean(flags.verbose),
+    warnings,
+  };
+  for (const url of [settings.targetUrl, settings.adminUrl, settings.shadowUrl]) registerSecret(url ? dsnPassword(url) : undefined);
+
+  const extra = Object.fromEntries(Object.keys(extraFlags).map((name) => [camel(name), flags[name]])) as Extra;
+  return { settings, extra, positionals: parsed.positionals, help: Boolean(flags.help) };
+}
+
+/** `user@host[:port]` → parts; a bad value is a usage error naming the flag. */
+export function parseSshTarget(raw: string): SshTarget {
+  const match = /^([^@\s]+)@(\[[^\]]+\]|[^:\s]+)(?::(\d+))?$/.exec(raw);
+  if (!match) throw usageError(`--ssh must look like user@host[:port], got "${raw}"`);
+  const port = match[3] ? Number(match[3]) : 22;
+  if (port < 1 || port > 65535) throw usageError(`--ssh port ${port} is out of range`);
+  return { user: match[1], host: match[2].replace(/^\[|\]$/g, ''), port };
+}
+
+/**
+ * Where the app's SQLite file is: --sqlite wins; else DATABASE_URL from <app>/backend/.env, whose `file:`
+ * path Prisma resolves against the schema file's folder (so `file:./dev.db` is backend/prisma/dev.db).
+ * Query parameters (`?connection_limit=1`) and any quoting are dropped. Returns undefined when the app
+ * is not on SQLite (e.g. already switched); callers decide whether that is an error.
+ */
+export function resolveSqlitePath(settings: Settings): string | undefined {
+  if (settings.sqlitePath) return settings.sqlitePath;
+  const envFile = path.join(settings.appDir, 'backend/.env');
+  if (!existsSync(envFile)) return undefined;
+  const url = dotenv.parse(readFileSync(envFile)).DATABASE_URL?.trim();
+  return url ? sqlitePathFromUrl(url, path.dirname(settings.schemaPath)) : undefined;
+}
+
+export function sqlitePathFromUrl(url: string, schemaDir: string): string | undefined {
+  const match = /^file:(.*)$/i.exec(url);
+  if (!match) return undefined;
+  let file = match[1].replace(/\?.*$/, '');
+  if (file.startsWith('//')) file = file.slice(2); // file://./dev.db and file:///abs/path both appear in the wild
+  if (!file) return undefined;
+  return path.resolve(schemaDir, file);
+}
+
+export function dsnPassword(url: string): string | undefined {
+  try {
+    const parsed = new URL(url);
+    return parsed.password ? decodeURIComponent(parsed.password) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function shellQuote(value: string): string {
+  return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+const nonEmpty = (v: string | undefined) => (v !== undefined && v !== '' ? v : undefined);
+const resolveOpt = (v: string | undefined) => (v ? path.resolve(v) : undefined);
+const camel = (s: string) => s.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());

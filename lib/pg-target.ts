@@ -1,0 +1,177 @@
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
+import { parse as parseConnectionString } from 'pg-connection-string';
+import type { Settings } from './config.ts';
+import { targetNotReady, usageError } from './errors.ts';
+import type { Logger } from './log.ts';
+import { registerSecret } from './secrets.ts';
+import { loadSql } from './sql-files.ts';
+import { openSsh, openTunnel, type SshSession, type SshTunnel } from './ssh.ts';
+
+/**
+ * How every task reaches PostgreSQL: one place that applies the TLS policy (--require-tls, --ca →
+ * verify-full), the password source (URL, environment, --password-file), the optional SSH tunnel, and
+ * turns driver errors into the contract's one-line causes (exit 3).
+ */
+export interface TargetConnection {
+  /** A connected client for the database named in the URL (or the override). */
+  client: pg.Client;
+  /** Settings for more connections to the same place (COPY workers, Prisma's adapter). Contains the password. */
+  clientConfig: pg.ClientConfig;
+  /** host:port/database as the operator named it, never with a password. */
+  display: string;
+  /** Open another connection through the same tunnel and TLS policy. */
+  connect(database?: string): Promise<pg.Client>;
+  close(): Promise<void>;
+}
+
+export interface OpenTargetOptions {
+  /** Which DSN: defaults to settings.targetUrl. */
+  url?: string;
+  /** Connect to this database instead of the one in the URL (e.g. `postgres` for admin work). */
+  database?: string;
+  /** Name of the flag the URL came from, for messages. */
+  flag?: string;
+}
+
+export function displayUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname}:${parsed.port || 5432}${parsed.pathname}`;
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+export function buildClientConfig(settings: Settings, url: string, flag = '--target'): pg.ClientConfig {
+  if (!/^postgres(ql)?:\/\//i.test(url)) throw usageError(`${flag} must be a postgresql:// URL, got "${displayUrl(url)}"`);
+  let parsed: ReturnType<typeof parseConnectionString>;
+  try {
+    parsed = parseConnectionString(url);
+  } catch (err) {
+    throw usageError(`${flag} is not a valid PostgreSQL URL: ${(err as Error).message}`);
+  }
+  const config: pg.ClientConfig = {
+    host: parsed.host ?? 'localhost',
+    port: parsed.port ? Number(parsed.port) : 5432,
+    user: parsed.user ?? process.env.PGUSER ?? 'postgres',
+    database: parsed.database ?? undefined,
+    password: parsed.password ?? process.env.PGPASSWORD,
+    application_name: 'visionsuit-pg-migrate',
+    connectionTimeoutMillis: 15_000,
+  };
+  if (!config.password && settings.passwordFile) {
+    try {
+      config.password = readFileSync(settings.passwordFile, 'utf8').trim();
+    } catch (err) {
+      throw usageError(`cannot read --password-file ${settings.passwordFile}: ${(err as Error).message}`);
+    }
+  }
+  registerSecret(typeof config.password === 'string' ? config.password : undefined);
+
+  if (settings.caFile) {
+    // verify-full: the chain must lead to this CA and the certificate must name the host we asked for.
+    config.ssl = { ca: readFileSync(settings.caFile, 'utf8'), rejectUnauthorized: true, servername: config.host };
+  } else if (settings.requireTls) {
+    // Encrypted but unauthenticated (sslmode=require); check-target warns that no CA was given.
+    config.ssl = { rejectUnauthorized: false };
+  } else if (parsed.ssl) {
+    config.ssl = parsed.ssl as pg.ClientConfig['ssl'];
+  }
+  return config;
+}
+
+/** Map a connection or query error to the one-line cause an operator can act on. */
+export function describePgError(err: unknown, config: pg.ClientConfig): string {
+  const e = err as { code?: string; message?: string };
+  const where = `${config.host}:${config.port}`;
+  const message = e?.message ?? String(err);
+  switch (e?.code) {
+    case 'ECONNREFUSED':
+      return `PostgreSQL at ${where} refused the connection (is it running and listening there?)`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `host ${config.host} could not be resolved`;
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+      return `PostgreSQL at ${where} is unreachable (${e.code})`;
+    case '28P01':
+      return `authentication failed for role "${config.user}" at ${where} (wrong password)`;
+    case '28000':
+      return /no encryption/i.test(message)
+        ? `server at ${where} refuses unencrypted connections for role "${config.user}"; use --require-tls`
+        : `role "${config.user}" may not connect to ${where}: ${message}`;
+    case '3D000':
+      return `database "${config.database}" does not exist at ${where}`;
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'CERT_HAS_EXPIRED':
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+      return `TLS certificate of ${where} could not be verified against the given CA (${e.code})`;
+  }
+  if (/does not support SSL/i.test(message)) return `TLS is required but PostgreSQL at ${where} does not offer it`;
+  if (/timeout/i.test(message)) return `PostgreSQL at ${where} did not answer in time`;
+  return `cannot connect to PostgreSQL at ${where}: ${message}`;
+}
+
+export async function openTarget(settings: Settings, log: Logger, options: OpenTargetOptions = {}): Promise<TargetConnection> {
+  const url = options.url ?? settings.targetUrl;
+  const flag = options.flag ?? '--target';
+  if (!url) throw usageError(`${flag} is required (or set ${flag === '--admin-url' ? 'ADMIN_DATABASE_URL' : 'TARGET_DATABASE_URL'})`);
+  const baseConfig = buildClientConfig(settings, url, flag);
+  if (options.database) baseConfig.database = options.database;
+
+  let session: SshSession | undefined;
+  let tunnel: SshTunnel | undefined;
+  const clientConfig: pg.ClientConfig = { ...baseConfig };
+  if (settings.ssh) {
+    session = await openSsh(settings, log);
+    tunnel = await openTunnel(session, String(baseConfig.host), Number(baseConfig.port), log);
+    clientConfig.host = tunnel.localHost;
+    clientConfig.port = tunnel.localPort;
+  }
+  const cleanup = async () => {
+    await tunnel?.close();
+    session?.close();
+  };
+
+  const connect = async (database?: string): Promise<pg.Client> => {
+    const client = new pg.Client({ ...clientConfig, ...(database ? { database } : {}) });
+    // An idle client whose server goes away emits 'error'; without a listener that would crash the process.
+    client.on('error', (err) => log.debug(`PostgreSQL connection error: ${err.message}`));
+    try {
+      await client.connect();
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw targetNotReady(describePgError(err, baseConfig));
+    }
+    if (settings.requireTls) {
+      const { rows } = await client.query<{ ssl: boolean | null }>(loadSql('connection-ssl'));
+      if (!rows[0]?.ssl) {
+        await client.end().catch(() => undefined);
+        throw targetNotReady(`TLS is required but the connection to ${baseConfig.host}:${baseConfig.port} is not encrypted`);
+      }
+    }
+    return client;
+  };
+
+  let client: pg.Client;
+  try {
+    client = await connect();
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+  return {
+    client,
+    clientConfig,
+    display: displayUrl(url),
+    connect,
+    close: async () => {
+      await client.end().catch(() => undefined);
+      await cleanup();
+    },
+  };
+}

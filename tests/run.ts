@@ -1,0 +1,81 @@
+/**
+ * Test runner: every tests/<dir>/<name>.test.ts file runs in its own Node process (uvu suites, real servers started
+ * by the file itself), two at a time on the two cores. uvu prints Total/Passed lines that CI does not read,
+ * so this runner adds them up and ends with the plain line `N passed, N failed`, exiting non-zero on any
+ * failure. `npm test -- load` runs only files whose path contains "load".
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import os from 'node:os';
+
+const testsDir = path.dirname(fileURLToPath(import.meta.url));
+const filters = process.argv.slice(2);
+
+function findTests(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const full = path.join(dir, name);
+    if (statSync(full).isDirectory()) return name === 'helpers' ? [] : findTests(full);
+    return name.endsWith('.test.ts') ? [full] : [];
+  });
+}
+
+const files = findTests(testsDir)
+  .filter((f) => filters.length === 0 || filters.some((needle) => f.includes(needle)))
+  .sort();
+const concurrency = Number(process.env.TEST_CONCURRENCY ?? Math.min(2, os.cpus().length));
+
+interface FileOutcome {
+  file: string;
+  passed: number;
+  failed: number;
+  code: number | null;
+  seconds: number;
+  output: string;
+}
+
+function runFile(file: string): Promise<FileOutcome> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', file], {
+      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    child.on('close', (code) => {
+      const total = Number(/Total:\s+(\d+)/.exec(output)?.[1] ?? 0);
+      const passed = Number(/Passed:\s+(\d+)/.exec(output)?.[1] ?? 0);
+      const skipped = Number(/Skipped:\s+(\d+)/.exec(output)?.[1] ?? 0);
+      // A file that crashed before uvu summarised counts as one failure, so it can never pass silently.
+      let failed = Math.max(0, total - passed - skipped);
+      if (code !== 0 && failed === 0) failed = 1;
+      resolve({ file, passed, failed, code, seconds: (Date.now() - started) / 1000, output });
+    });
+  });
+}
+
+const queue = [...files];
+const outcomes: FileOutcome[] = [];
+async function worker() {
+  for (let file = queue.shift(); file; file = queue.shift()) {
+    const outcome = await runFile(file);
+    outcomes.push(outcome);
+    const rel = path.relative(process.cwd(), file);
+    const status = outcome.failed ? 'FAIL' : 'ok  ';
+    process.stdout.write(`${status} ${rel}  (${outcome.passed} passed, ${outcome.failed} failed, ${outcome.seconds.toFixed(1)}s)\n`);
+    if (outcome.failed || process.env.TEST_VERBOSE) process.stdout.write(outcome.output.replace(/^/gm, '    ') + '\n');
+  }
+}
+await Promise.all(Array.from({ length: concurrency }, worker));
+
+const passed = outcomes.reduce((n, o) => n + o.passed, 0);
+const failed = outcomes.reduce((n, o) => n + o.failed, 0);
+if (files.length === 0) {
+  process.stdout.write('no test files matched\n0 passed, 1 failed\n');
+  process.exit(1);
+}
+process.stdout.write(`${passed} passed, ${failed} failed\n`);
+process.exit(failed ? 1 : 0);
