@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import pg from 'pg';
 import { parse as parseConnectionString } from 'pg-connection-string';
 import type { Settings } from './config.ts';
@@ -71,7 +72,10 @@ export function buildClientConfig(settings: Settings, url: string, flag = '--tar
 
   if (settings.caFile) {
     // verify-full: the chain must lead to this CA and the certificate must name the host we asked for.
-    config.ssl = { ca: readFileSync(settings.caFile, 'utf8'), rejectUnauthorized: true, servername: config.host };
+    // Through an SSH tunnel the socket goes to 127.0.0.1, so the name to check is passed explicitly: as SNI
+    // `servername` for a DNS name, as `host` for an IP address (SNI must not carry an IP, RFC 6066).
+    const expected = String(config.host);
+    config.ssl = { ca: readFileSync(settings.caFile, 'utf8'), rejectUnauthorized: true, ...(isIP(expected) ? { host: expected } : { servername: expected }) };
   } else if (settings.requireTls) {
     // Encrypted but unauthenticated (sslmode=require); check-target warns that no CA was given.
     config.ssl = { rejectUnauthorized: false };
@@ -79,6 +83,42 @@ export function buildClientConfig(settings: Settings, url: string, flag = '--tar
     config.ssl = parsed.ssl as pg.ClientConfig['ssl'];
   }
   return config;
+}
+
+/**
+ * What kind of connection failure this was, so check-target can tell "unreachable" from "wrong password"
+ * from "TLS policy". Carried in TaskError.details.failure of the errors openTarget throws.
+ */
+export type ConnectFailure = 'ssh' | 'unreachable' | 'tls' | 'authentication' | 'database' | 'other';
+
+export function classifyPgError(err: unknown): ConnectFailure {
+  const e = err as { code?: string; message?: string };
+  const message = e?.message ?? String(err);
+  switch (e?.code) {
+    case 'ECONNREFUSED':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return 'unreachable';
+    case '28P01':
+      return 'authentication';
+    case '28000':
+      return /no encryption/i.test(message) ? 'tls' : 'authentication';
+    case '3D000':
+      return 'database';
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'CERT_HAS_EXPIRED':
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+      return 'tls';
+  }
+  if (/does not support SSL/i.test(message)) return 'tls';
+  if (/timeout/i.test(message)) return 'unreachable';
+  return 'other';
 }
 
 /** Map a connection or query error to the one-line cause an operator can act on. */
@@ -145,13 +185,13 @@ export async function openTarget(settings: Settings, log: Logger, options: OpenT
       await client.connect();
     } catch (err) {
       await client.end().catch(() => undefined);
-      throw targetNotReady(describePgError(err, baseConfig));
+      throw targetNotReady(describePgError(err, baseConfig), { failure: classifyPgError(err), code: (err as { code?: string })?.code });
     }
     if (settings.requireTls) {
       const { rows } = await client.query<{ ssl: boolean | null }>(loadSql('connection-ssl'));
       if (!rows[0]?.ssl) {
         await client.end().catch(() => undefined);
-        throw targetNotReady(`TLS is required but the connection to ${baseConfig.host}:${baseConfig.port} is not encrypted`);
+        throw targetNotReady(`TLS is required but the connection to ${baseConfig.host}:${baseConfig.port} is not encrypted`, { failure: 'tls' });
       }
     }
     return client;

@@ -88,6 +88,9 @@ export function assertPrivateKeyFile(file: string): void {
   }
 }
 
+/** TaskError details marking an SSH-level failure (check-target reports it as its own check). */
+const SSH_FAILURE = { failure: 'ssh' } as const;
+
 export interface SshSession {
   ssh: NodeSSH;
   target: SshTarget;
@@ -102,7 +105,7 @@ export async function openSsh(settings: Settings, log: Logger): Promise<SshSessi
   assertPrivateKeyFile(keyFile);
   const knownHostsFile = settings.knownHosts ?? path.join(os.homedir(), '.ssh/known_hosts');
   if (!existsSync(knownHostsFile)) {
-    throw targetNotReady(`known_hosts file ${knownHostsFile} does not exist; add the host key of ${target.host} first (ssh-keyscan, then check its fingerprint)`);
+    throw targetNotReady(`known_hosts file ${knownHostsFile} does not exist; add the host key of ${target.host} first (ssh-keyscan, then check its fingerprint)`, SSH_FAILURE);
   }
   const entries = parseKnownHosts(readFileSync(knownHostsFile, 'utf8'));
   let verdict: ReturnType<typeof verifyHostKey> = 'unknown';
@@ -122,10 +125,10 @@ export async function openSsh(settings: Settings, log: Logger): Promise<SshSessi
   } catch (err) {
     ssh.dispose();
     const where = `${target.user}@${knownHostsName(target.host, target.port)}`;
-    if (verdict === 'unknown') throw targetNotReady(`SSH host key of ${where} is not in ${knownHostsFile}; refusing to trust it on first use`);
-    if (verdict === 'mismatch') throw targetNotReady(`SSH host key of ${where} does not match ${knownHostsFile} (possible man-in-the-middle); refusing to connect`);
-    if (verdict === 'revoked') throw targetNotReady(`SSH host key of ${where} is marked @revoked in ${knownHostsFile}`);
-    throw targetNotReady(`SSH connection to ${where} failed: ${(err as Error).message}`);
+    if (verdict === 'unknown') throw targetNotReady(`SSH host key of ${where} is not in ${knownHostsFile}; refusing to trust it on first use`, SSH_FAILURE);
+    if (verdict === 'mismatch') throw targetNotReady(`SSH host key of ${where} does not match ${knownHostsFile} (possible man-in-the-middle); refusing to connect`, SSH_FAILURE);
+    if (verdict === 'revoked') throw targetNotReady(`SSH host key of ${where} is marked @revoked in ${knownHostsFile}`, SSH_FAILURE);
+    throw targetNotReady(`SSH connection to ${where} failed: ${(err as Error).message}`, SSH_FAILURE);
   }
   log.debug(`SSH connected to ${target.user}@${target.host}:${target.port}`);
   return { ssh, target, close: () => ssh.dispose() };
