@@ -1,0 +1,2 @@
+-- Secondary index dropped before COPY (its definition was saved to deferred-objects.json first).
+DROP INDEX IF EXISTS {{schema}}.{{name}};

@@ -1,0 +1,2 @@
+-- --force cleanup: one enum/domain/composite/range type of the target schema (Prisma's enums live here).
+DROP {{kind}} IF EXISTS {{schema}}.{{name}} CASCADE;

@@ -1,0 +1,6 @@
+-- Sequences left in the target schema ($1) after its tables were dropped (those not owned by a column).
+SELECT c.relname AS name
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relkind = 'S'
+ORDER BY c.relname;
