@@ -1,0 +1,53 @@
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
+
+/** Hashes and moves for the files switch-env and rollback touch (small files: read whole). */
+export function sha256Text(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export function sha256File(file: string): string | undefined {
+  return existsSync(file) ? sha256Text(readFileSync(file)) : undefined;
+}
+
+function walk(dir: string, rel = ''): string[] {
+  return readdirSync(path.join(dir, rel), { withFileTypes: true })
+    .flatMap((e) => {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      return e.isDirectory() ? walk(dir, r) : [r];
+    })
+    .sort();
+}
+
+/** One hash over a folder's relative file names and contents; undefined when the folder does not exist. */
+export function treeHash(dir: string): string | undefined {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) return undefined;
+  const h = createHash('sha256');
+  for (const rel of walk(dir)) h.update(`${rel}\0${sha256Text(readFileSync(path.join(dir, rel)))}\n`);
+  return h.digest('hex');
+}
+
+export function listTree(dir: string): string[] {
+  return existsSync(dir) ? walk(dir) : [];
+}
+
+/** Top-level entries (migration folders) of a migrations directory. */
+export function topLevel(dir: string): string[] {
+  return existsSync(dir) ? readdirSync(dir).sort() : [];
+}
+
+/** rename, or copy + delete when source and destination are on different file systems. */
+export function moveDir(from: string, to: string): void {
+  try {
+    renameSync(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+    cpSync(from, to, { recursive: true, preserveTimestamps: true });
+    rmSync(from, { recursive: true, force: true });
+  }
+}
+
+export function copyDir(from: string, to: string): void {
+  cpSync(from, to, { recursive: true, preserveTimestamps: true });
+}

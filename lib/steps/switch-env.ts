@@ -1,0 +1,293 @@
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
+import type { Settings } from '../config.ts';
+import { dsnPassword } from '../config.ts';
+import type { StepContext, StepResult } from '../cli.ts';
+import { ExitCode, TaskError, usageError } from '../errors.ts';
+import { setEnvValues, unifiedDiff, writeEnvFileAtomic } from '../env-file.ts';
+import { copyDir, moveDir, sha256File, sha256Text, topLevel, treeHash } from '../file-tree.ts';
+import type { Logger } from '../log.ts';
+import { readDatasourceProvider, toPostgresAppSchema } from '../prisma-schema-file.ts';
+import { acquireLock } from '../run-lock.ts';
+import { existingRunDir, loadOrCreateJournal, RUN_FILES, utcStamp, writeJournal } from '../run-dir.ts';
+import { registerSecret } from '../secrets.ts';
+
+/**
+ * switch-env: point the app at PostgreSQL.
+ *  - DATABASE_URL (and SHADOW_DATABASE_URL when given) in <app>/backend/.env and the system env file (when it
+ *    exists), every other byte kept (lib/env-file.ts), atomic, 0600, owner kept;
+ *  - the Prisma schema's datasource provider → postgresql (Prisma 6 form, url = env("DATABASE_URL") kept);
+ *  - the PostgreSQL migration history load-pg applied (<runDir>/postgres-schema/migrations) installed as
+ *    backend/prisma/migrations, so the app's own `prisma migrate deploy` finds every migration applied.
+ *
+ * Before anything changes, every touched file is copied into <runDir>/env-backups/ (0600) and the SQLite
+ * migrations folder is moved to <runDir>/env-backups/sqlite-migrations; the journal's state.switchEnv records
+ * each path with its sha256 before and after, which is what rollback restores and verifies against.
+ * A second run finds everything already switched and changes nothing (and takes no new backup, so the
+ * pre-switch copies are never overwritten by switched content).
+ */
+export interface SwitchedFile {
+  path: string;
+  kind: 'env' | 'schema';
+  backup?: string;
+  existed: boolean;
+  sha256Before?: string;
+  sha256After: string;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+}
+
+export interface SwitchedMigrations {
+  dir: string;
+  backupDir?: string;
+  existed: boolean;
+  hashBefore?: string;
+  hashAfter: string;
+}
+
+export interface SwitchState {
+  files: SwitchedFile[];
+  migrations?: SwitchedMigrations;
+  startedAt?: string;
+  completedAt?: string;
+  rolledBackAt?: string;
+}
+
+export interface SwitchEnvResult extends StepResult {
+  runDir: string;
+  dryRun: boolean;
+  files: { path: string; kind: 'env' | 'schema'; changed: boolean; keys?: string[]; backup?: string }[];
+  migrations: { dir: string; changed: boolean; removed: string[]; added: string[]; backupDir?: string };
+  /** Unified diffs (passwords masked) — what --dry-run prints. */
+  diffs: string[];
+}
+
+export const SWITCH_STATE_KEY = 'switchEnv';
+
+export function readSwitchState(runDir: string, appDir: string): SwitchState | undefined {
+  return loadOrCreateJournal(runDir, appDir).state[SWITCH_STATE_KEY] as SwitchState | undefined;
+}
+
+export function writeSwitchState(runDir: string, appDir: string, state: SwitchState): void {
+  const journal = loadOrCreateJournal(runDir, appDir);
+  journal.state[SWITCH_STATE_KEY] = state;
+  writeJournal(runDir, journal);
+}
+
+/**
+ * The DSN the app must use: the --target URL. When it carries no password but --password-file names one, the
+ * password goes into the URL written to the 0600 env file (Prisma reads no PGPASSWORD/.pgpass); it is registered
+ * as a secret so it is masked everywhere we print.
+ */
+export function appDatabaseUrl(settings: Settings, log?: Logger): string {
+  const url = settings.targetUrl;
+  if (!url) throw usageError('--target is required (or set TARGET_DATABASE_URL)');
+  if (!/^postgres(ql)?:\/\//i.test(url)) throw usageError('--target must be a postgresql:// URL');
+  if (dsnPassword(url) || !settings.passwordFile) {
+    if (!dsnPassword(url)) log?.warn('the target URL carries no password and no --password-file was given: the app must get it another way');
+    return url;
+  }
+  const password = readFileSync(settings.passwordFile, 'utf8').trim();
+  registerSecret(password);
+  const parsed = new URL(url);
+  parsed.password = encodeURIComponent(password);
+  return parsed.toString();
+}
+
+export function envFilesOf(settings: Settings): string[] {
+  const files = [path.join(settings.appDir, 'backend/.env')];
+  if (existsSync(settings.systemEnvFile) && path.resolve(settings.systemEnvFile) !== files[0]) files.push(path.resolve(settings.systemEnvFile));
+  return files;
+}
+
+export function migrationsDirOf(settings: Settings): string {
+  return path.join(path.dirname(settings.schemaPath), 'migrations');
+}
+
+function backupName(settings: Settings, file: string, stamp: string): string {
+  const rel = path.relative(settings.appDir, file);
+  const flat = (rel.startsWith('..') || path.isAbsolute(rel) ? file.replace(/^\/+/, '') : rel).replace(/[\\/]+/g, '__');
+  return `${flat}.${stamp}`;
+}
+
+interface PlannedFile {
+  path: string;
+  kind: 'env' | 'schema';
+  oldText?: string;
+  newText: string;
+  keys?: string[];
+}
+
+export function postgresSchemaDir(runDir: string): string {
+  return path.join(runDir, RUN_FILES.pgSchemaDir);
+}
+
+export async function switchEnv(settings: Settings, log: Logger, options: { runDir: string; dryRun?: boolean }): Promise<SwitchEnvResult> {
+  const { runDir } = options;
+  const dryRun = Boolean(options.dryRun);
+  const pgDir = postgresSchemaDir(runDir);
+  const pgSchemaFile = path.join(pgDir, 'schema.prisma');
+  const pgMigrations = path.join(pgDir, 'migrations');
+  if (!existsSync(pgMigrations)) throw usageError(`${pgMigrations} is missing: run load-pg (or fresh-install) into this run dir first`);
+  const url = appDatabaseUrl(settings, log);
+
+  // Plan: env files.
+  const planned: PlannedFile[] = [];
+  for (const file of envFilesOf(settings)) {
+    const oldText = existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+    const edit = setEnvValues(oldText ?? '', { DATABASE_URL: url, SHADOW_DATABASE_URL: settings.shadowUrl });
+    planned.push({ path: file, kind: 'env', oldText, newText: edit.text, keys: edit.changed });
+  }
+  // Plan: the schema. The run dir's copy is the one load-pg built the database from; fall back to switching the
+  // provider of the app's current file (fresh-install writes the run dir copy too, so this is a safety net).
+  if (!existsSync(settings.schemaPath)) throw usageError(`Prisma schema ${settings.schemaPath} does not exist`);
+  const currentSchema = readFileSync(settings.schemaPath, 'utf8');
+  let newSchema: string;
+  if (existsSync(pgSchemaFile)) newSchema = readFileSync(pgSchemaFile, 'utf8');
+  else newSchema = readDatasourceProvider(currentSchema) === 'postgresql' ? currentSchema : toPostgresAppSchema(currentSchema);
+  if (readDatasourceProvider(newSchema) !== 'postgresql') throw usageError(`${pgSchemaFile} is not a PostgreSQL schema`);
+  planned.push({ path: settings.schemaPath, kind: 'schema', oldText: currentSchema, newText: newSchema });
+
+  // Plan: the migration history.
+  const migDir = migrationsDirOf(settings);
+  const hashNow = treeHash(migDir);
+  const hashNew = treeHash(pgMigrations)!;
+  const nowEntries = topLevel(migDir);
+  const newEntries = topLevel(pgMigrations);
+  const migChanged = hashNow !== hashNew;
+  const diffs = planned
+    .filter((p) => p.oldText !== p.newText)
+    .map((p) => unifiedDiff(p.oldText ?? '', p.newText, p.oldText === undefined ? `${p.path} (new file)` : p.path));
+  if (migChanged) {
+    const lines = [`--- ${migDir}`, `+++ ${migDir} (new)`];
+    for (const e of nowEntries) lines.push(`-${e}`);
+    for (const e of newEntries) lines.push(`+${e}`);
+    diffs.push(lines.join('\n') + '\n');
+  }
+  const migrationsSummary = {
+    dir: migDir,
+    changed: migChanged,
+    removed: migChanged ? nowEntries : [],
+    added: migChanged ? newEntries : [],
+  };
+
+  const files = planned.map((p) => ({ path: p.path, kind: p.kind, changed: p.oldText !== p.newText, keys: p.kind === 'env' ? p.keys : undefined }));
+  const changes = files.filter((f) => f.changed).length + (migChanged ? 1 : 0);
+  if (dryRun) {
+    return {
+      ok: true,
+      exitCode: ExitCode.Ok,
+      runDir,
+      dryRun,
+      files,
+      migrations: migrationsSummary,
+      diffs,
+      summary: changes ? `dry run: would change ${changes} item(s); nothing was changed` : 'dry run: the app already points at PostgreSQL; nothing to change',
+    };
+  }
+  if (!changes) {
+    log.ok('the app already points at PostgreSQL (env files, schema and migrations); nothing changed');
+    return { ok: true, exitCode: ExitCode.Ok, runDir, dryRun, files, migrations: migrationsSummary, diffs: [], summary: 'already switched: nothing changed' };
+  }
+
+  // 1. Backups + intent in the journal, before touching anything.
+  const backupsDir = path.join(runDir, RUN_FILES.envBackups);
+  mkdirSync(backupsDir, { recursive: true, mode: 0o700 });
+  const stamp = utcStamp();
+  const state: SwitchState = readSwitchState(runDir, settings.appDir) ?? { files: [] };
+  state.startedAt = new Date().toISOString();
+  delete state.completedAt;
+  delete state.rolledBackAt;
+  const resultFiles: SwitchEnvResult['files'] = [];
+  for (const p of planned) {
+    const changed = p.oldText !== p.newText;
+    const shaNow = p.oldText === undefined ? undefined : sha256Text(p.oldText);
+    const shaAfter = sha256Text(p.newText);
+    let entry = state.files.find((f) => f.path === p.path);
+    if (changed) {
+      const reusable = entry && entry.sha256Before === shaNow && (!entry.backup || sha256File(entry.backup) === shaNow);
+      if (!reusable && !(entry && shaNow === entry.sha256After)) {
+        const st = p.oldText === undefined ? undefined : statSync(p.path);
+        let backup: string | undefined;
+        if (st) {
+          backup = path.join(backupsDir, backupName(settings, p.path, stamp));
+          copyFileSync(p.path, backup);
+          // copyFile keeps the source's mode; backups of env files hold secrets, so force 0600.
+          chmodSync(backup, 0o600);
+          if (sha256File(backup) !== shaNow) throw new TaskError(ExitCode.Internal, `backup ${backup} does not match ${p.path}`);
+        }
+        const fresh: SwitchedFile = { path: p.path, kind: p.kind, backup, existed: Boolean(st), sha256Before: shaNow, sha256After: shaAfter, mode: st ? st.mode & 0o7777 : undefined, uid: st?.uid, gid: st?.gid };
+        state.files = state.files.filter((f) => f.path !== p.path).concat(fresh);
+        entry = fresh;
+      } else if (entry) {
+        entry.sha256After = shaAfter;
+      }
+    }
+    resultFiles.push({ path: p.path, kind: p.kind, changed, keys: p.kind === 'env' ? p.keys : undefined, backup: entry?.backup });
+  }
+  let backupDir: string | undefined = state.migrations?.backupDir;
+  if (migChanged) {
+    const existing = state.migrations;
+    const backupHolds = existing?.backupDir && treeHash(existing.backupDir) === hashNow;
+    if (!backupHolds && hashNow !== undefined) {
+      backupDir = path.join(backupsDir, 'sqlite-migrations');
+      if (existsSync(backupDir)) backupDir = path.join(backupsDir, `sqlite-migrations.${stamp}`);
+    }
+    if (!(existing && hashNow === existing.hashAfter)) {
+      state.migrations = { dir: migDir, backupDir: hashNow === undefined ? undefined : backupDir, existed: hashNow !== undefined, hashBefore: hashNow, hashAfter: hashNew };
+    } else {
+      state.migrations!.hashAfter = hashNew;
+    }
+  }
+  writeSwitchState(runDir, settings.appDir, state);
+
+  // 2. The migration history: stage the new folder next to the old one, move the old one into the backups, rename.
+  if (migChanged) {
+    const staging = path.join(path.dirname(migDir), `.migrations.postgresql.${process.pid}`);
+    rmSync(staging, { recursive: true, force: true });
+    copyDir(pgMigrations, staging);
+    if (hashNow !== undefined) {
+      if (backupDir && !existsSync(backupDir)) moveDir(migDir, backupDir);
+      else rmSync(migDir, { recursive: true, force: true }); // identical copy already in the backups (verified by hash)
+    }
+    moveDir(staging, migDir);
+    if (treeHash(migDir) !== hashNew) throw new TaskError(ExitCode.Internal, `installed migrations in ${migDir} do not match ${pgMigrations}`);
+    log.ok(`migration history: ${nowEntries.length} SQLite migration(s) → ${backupDir ?? '(none)'}; ${newEntries.length} PostgreSQL migration(s) installed`);
+  }
+
+  // 3. The files (env files 0600 with their owner kept; the schema keeps its own mode).
+  for (const p of planned) {
+    if (p.oldText === p.newText) continue;
+    const entry = state.files.find((f) => f.path === p.path);
+    const mode = p.kind === 'env' ? 0o600 : (entry?.mode ?? 0o644);
+    writeEnvFileAtomic(p.path, p.newText, mode);
+    if (sha256File(p.path) !== sha256Text(p.newText)) throw new TaskError(ExitCode.Internal, `${p.path} did not read back as written`);
+    log.ok(p.kind === 'env' ? `${p.path}: ${p.keys?.join(', ')} → PostgreSQL` : `${p.path}: datasource provider → postgresql`);
+  }
+  state.completedAt = new Date().toISOString();
+  writeSwitchState(runDir, settings.appDir, state);
+  return {
+    ok: true,
+    exitCode: ExitCode.Ok,
+    runDir,
+    dryRun,
+    files: resultFiles,
+    migrations: { ...migrationsSummary, backupDir },
+    diffs,
+    summary: `app switched to PostgreSQL (${files.filter((f) => f.changed).length} file(s)${migChanged ? ' + migration history' : ''}); backups in ${backupsDir}`,
+  };
+}
+
+/** The CLI entry: takes the per-app lock unless --dry-run. */
+export async function runSwitchEnv(ctx: StepContext<Record<string, unknown>>): Promise<SwitchEnvResult> {
+  const { settings, log } = ctx;
+  const runDir = existingRunDir(settings, RUN_FILES.pgSchemaDir);
+  if (settings.dryRun) return switchEnv(settings, log, { runDir, dryRun: true });
+  const lock = acquireLock(settings, 'switch-env');
+  try {
+    return await switchEnv(settings, log, { runDir });
+  } finally {
+    lock.release();
+  }
+}

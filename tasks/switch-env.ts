@@ -1,0 +1,29 @@
+import { isMain, runCli } from '../lib/cli.ts';
+import { runSwitchEnv, type SwitchEnvResult } from '../lib/steps/switch-env.ts';
+
+const usage = `
+just switch-env --target URL [--shadow-url URL] [--system-env FILE] [--run-dir DIR] [--app-dir DIR] [--dry-run] [--json]
+
+Point the app at PostgreSQL: DATABASE_URL (and SHADOW_DATABASE_URL) in <app>/backend/.env and in the system env
+file (default /etc/visionsuit/vs-backend.env, only when it exists), the Prisma schema's provider, and the
+PostgreSQL migration history from <run-dir>/postgres-schema (written by load-pg). Every touched file is backed up
+into <run-dir>/env-backups first. --dry-run prints the diff (passwords masked) and changes nothing.
+`;
+
+if (isMain(import.meta.url)) {
+  let json = false;
+  await runCli<Record<string, unknown>, SwitchEnvResult>({
+    task: 'switch-env',
+    usage,
+    run: (ctx) => {
+      json = ctx.settings.json;
+      return runSwitchEnv(ctx);
+    },
+    print: (result, log) => {
+      // The diff is the output an operator asked for with --dry-run: stdout (unless --json owns stdout).
+      if (result.diffs.length && !json) process.stdout.write(result.diffs.join('\n'));
+      for (const f of result.files) log.info(`${f.changed ? (result.dryRun ? 'would change' : 'changed') : 'unchanged'}: ${f.path}`);
+      log.info(`${result.migrations.changed ? (result.dryRun ? 'would replace' : 'replaced') : 'unchanged'}: ${result.migrations.dir}`);
+    },
+  });
+}
