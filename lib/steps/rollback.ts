@@ -1,0 +1,245 @@
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import type { Settings } from '../config.ts';
+import { shellQuote, sqlitePathFromUrl } from '../config.ts';
+import type { StepContext, StepResult } from '../cli.ts';
+import { ExitCode, TaskError, errorMessage } from '../errors.ts';
+import { readEnvValue, writeEnvFileAtomic } from '../env-file.ts';
+import { copyDir, moveDir, sha256File, treeHash } from '../file-tree.ts';
+import type { Logger } from '../log.ts';
+import { openTarget } from '../pg-target.ts';
+import { loadSchemaModel } from '../schema-model.ts';
+import { acquireLock } from '../run-lock.ts';
+import { readJournal, RUN_FILES, runsRoot, utcStamp } from '../run-dir.ts';
+import { sqlWithIdentifiers } from '../sql-files.ts';
+import { runServiceCommand } from '../service-commands.ts';
+import { startServices, type StartResult } from './maintenance.ts';
+import { readSwitchState, writeSwitchState, type SwitchState } from './switch-env.ts';
+
+/**
+ * rollback: put the app back on SQLite. Restores every file switch-env touched (env files, schema.prisma, the
+ * migrations folder) from the backups recorded in the run journal, proves each restored file by sha256 against
+ * the pre-switch content, checks backend/.env's DATABASE_URL is a file: URL again, starts the services and waits
+ * for health. PostgreSQL is left alone (for forensics) unless --drop-target, which drops the app's tables and
+ * enum types — never the database or the role.
+ *
+ * Safe to run twice: files already equal to their pre-switch content are left alone; the services are still
+ * started and checked. When it cannot finish it prints the exact manual steps and exits 6.
+ */
+export interface RollbackOptions {
+  runDir?: string;
+  dropTarget?: boolean;
+  /** Run the stop command first (the app may be running on PostgreSQL). The upgrade passes false: it stopped them. */
+  stopFirst?: boolean;
+  waitSeconds?: number;
+  healthUrl?: string;
+}
+
+export interface RestoredItem {
+  path: string;
+  action: 'restored' | 'unchanged' | 'removed' | 'failed';
+  from?: string;
+  error?: string;
+}
+
+export interface RollbackResult extends StepResult {
+  runDir?: string;
+  restored: RestoredItem[];
+  databaseUrlKind: 'sqlite' | 'other' | 'missing';
+  droppedTables?: string[];
+  started?: StartResult;
+  manualSteps: string[];
+}
+
+/** The newest run dir whose journal records a switch-env (rollback must find the switch even when a later run exists). */
+export function findSwitchedRunDir(settings: Settings): string | undefined {
+  if (settings.runDir) return settings.runDir;
+  const root = runsRoot(settings);
+  if (!existsSync(root)) return undefined;
+  const runs = readdirSync(root)
+    .filter((n) => /^\d{8}T\d{6}Z/.test(n) && statSync(path.join(root, n)).isDirectory())
+    .sort()
+    .reverse();
+  for (const name of runs) {
+    const journal = readJournal(path.join(root, name));
+    if (journal?.state?.switchEnv) return path.join(root, name);
+  }
+  return undefined;
+}
+
+export function manualStepsFor(settings: Settings, state: SwitchState | undefined): string[] {
+  const steps: string[] = [];
+  if (settings.stopCmd) steps.push(settings.stopCmd);
+  if (state?.migrations?.backupDir) {
+    const m = state.migrations;
+    steps.push(`rm -rf ${shellQuote(m.dir)} && cp -a ${shellQuote(m.backupDir!)} ${shellQuote(m.dir)}`);
+  }
+  for (const f of state?.files ?? []) {
+    if (f.backup) steps.push(`cp -p ${shellQuote(f.backup)} ${shellQuote(f.path)}`);
+    else if (!f.existed) steps.push(`rm -f ${shellQuote(f.path)}`);
+  }
+  steps.push(`grep '^DATABASE_URL' ${shellQuote(path.join(settings.appDir, 'backend/.env'))}   # must show a file: URL`);
+  if (settings.startCmd) steps.push(settings.startCmd);
+  return steps;
+}
+
+function restoreFile(entry: SwitchState['files'][number], asideDir: string): RestoredItem {
+  const current = sha256File(entry.path);
+  if (!entry.existed) {
+    if (current === undefined) return { path: entry.path, action: 'unchanged' };
+    // switch-env created it: keep it for forensics, out of the app's way.
+    moveDir(entry.path, path.join(asideDir, path.basename(entry.path)));
+    return { path: entry.path, action: 'removed' };
+  }
+  if (current === entry.sha256Before) return { path: entry.path, action: 'unchanged' };
+  if (!entry.backup || sha256File(entry.backup) !== entry.sha256Before) {
+    return { path: entry.path, action: 'failed', error: `backup ${entry.backup ?? '(none)'} is missing or does not match the recorded sha256` };
+  }
+  writeEnvFileAtomic(entry.path, readFileSync(entry.backup), entry.mode ?? 0o600);
+  if (entry.uid !== undefined && entry.gid !== undefined && process.getuid?.() === 0) {
+    try {
+      chownSync(entry.path, entry.uid, entry.gid);
+    } catch {
+      // best effort, as in switch-env
+    }
+  }
+  if (sha256File(entry.path) !== entry.sha256Before) return { path: entry.path, action: 'failed', error: 'restored content does not match the pre-switch sha256' };
+  return { path: entry.path, action: 'restored', from: entry.backup };
+}
+
+function restoreMigrations(state: SwitchState, asideDir: string): RestoredItem | undefined {
+  const m = state.migrations;
+  if (!m) return undefined;
+  const current = treeHash(m.dir);
+  if (current === m.hashBefore) return { path: m.dir, action: 'unchanged' };
+  if (m.existed && (!m.backupDir || treeHash(m.backupDir) !== m.hashBefore)) {
+    return { path: m.dir, action: 'failed', error: `backup ${m.backupDir ?? '(none)'} is missing or does not match the recorded hash` };
+  }
+  // Keep the PostgreSQL history for forensics; copy (not move) the backup so a second rollback still has it.
+  if (current !== undefined) moveDir(m.dir, path.join(asideDir, 'postgres-migrations'));
+  if (m.existed) copyDir(m.backupDir!, m.dir);
+  if (treeHash(m.dir) !== m.hashBefore) return { path: m.dir, action: 'failed', error: 'restored migrations do not match the pre-switch hash' };
+  return { path: m.dir, action: m.existed ? 'restored' : 'removed', from: m.backupDir };
+}
+
+async function dropTargetTables(settings: Settings, log: Logger, runDir: string | undefined): Promise<string[]> {
+  // Which tables are the app's: the PostgreSQL schema load-pg used, else the (restored) app schema.
+  const pgSchema = runDir ? path.join(runDir, RUN_FILES.pgSchemaDir, 'schema.prisma') : undefined;
+  const model = loadSchemaModel(pgSchema && existsSync(pgSchema) ? pgSchema : settings.schemaPath);
+  const schema = (() => {
+    try {
+      return new URL(settings.targetUrl!).searchParams.get('schema') || 'public';
+    } catch {
+      return 'public';
+    }
+  })();
+  const target = await openTarget(settings, log);
+  const dropped: string[] = [];
+  try {
+    await target.client.query('BEGIN');
+    for (const name of [...model.tables.map((t) => t.name), '_prisma_migrations']) {
+      await target.client.query(sqlWithIdentifiers('rollback-drop-table', { schema: pg.escapeIdentifier(schema), name: pg.escapeIdentifier(name) }));
+      dropped.push(name);
+    }
+    for (const name of Object.keys(model.enums)) {
+      await target.client.query(sqlWithIdentifiers('rollback-drop-type', { schema: pg.escapeIdentifier(schema), name: pg.escapeIdentifier(name) }));
+    }
+    await target.client.query('COMMIT');
+  } catch (err) {
+    await target.client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    await target.close();
+  }
+  log.ok(`dropped ${dropped.length} table(s) and ${Object.keys(model.enums).length} enum type(s) of the app in ${target.display} (database and role kept)`);
+  return dropped;
+}
+
+export async function rollback(settings: Settings, log: Logger, options: RollbackOptions = {}): Promise<RollbackResult> {
+  const runDir = options.runDir ?? findSwitchedRunDir(settings);
+  const state = runDir ? readSwitchState(runDir, settings.appDir) : undefined;
+  const manualSteps = manualStepsFor(settings, state);
+  const fail = (message: string, extra: Partial<RollbackResult> = {}): never => {
+    log.error('rollback could not finish; do this by hand:');
+    for (const step of manualSteps) log.info(`    ${step}`);
+    throw new TaskError(ExitCode.RollbackFailed, message, { manualSteps, runDir, ...extra });
+  };
+
+  const restored: RestoredItem[] = [];
+  const needsRestore =
+    state && (state.files.some((f) => sha256File(f.path) !== f.sha256Before) || (state.migrations && treeHash(state.migrations.dir) !== state.migrations.hashBefore));
+  if (needsRestore) {
+    if (options.stopFirst !== false && settings.stopCmd) {
+      // The app may be serving from PostgreSQL right now; it must not keep running on the files we swap.
+      const stop = await runServiceCommand(settings.stopCmd, log, { cwd: settings.appDir });
+      if (stop.exitCode !== 0) log.warn(`stop command exited ${stop.exitCode ?? stop.signal}`);
+    }
+    const asideDir = path.join(runDir!, RUN_FILES.envBackups, `rolled-back.${utcStamp()}`);
+    mkdirSync(asideDir, { recursive: true, mode: 0o700 });
+    try {
+      const mig = restoreMigrations(state!, asideDir);
+      if (mig) restored.push(mig);
+      for (const entry of state!.files) restored.push(restoreFile(entry, asideDir));
+    } catch (err) {
+      fail(`restoring the pre-switch files failed: ${errorMessage(err)}`, { restored });
+    }
+    const failed = restored.filter((r) => r.action === 'failed');
+    if (failed.length) fail(`${failed[0].path}: ${failed[0].error}`, { restored });
+    for (const r of restored) if (r.action !== 'unchanged') log.ok(`${r.action}: ${r.path}${r.from ? ` (from ${r.from})` : ''}`);
+  } else if (state) {
+    for (const f of state.files) restored.push({ path: f.path, action: 'unchanged' });
+    log.info('every file switch-env touched already has its pre-switch content');
+  } else {
+    log.info('no switch-env recorded in any run journal: nothing to restore');
+  }
+
+  const url = readEnvValue(path.join(settings.appDir, 'backend/.env'), 'DATABASE_URL');
+  const databaseUrlKind = !url ? 'missing' : sqlitePathFromUrl(url, path.dirname(settings.schemaPath)) ? 'sqlite' : 'other';
+  if (databaseUrlKind !== 'sqlite') fail(`backend/.env DATABASE_URL is ${databaseUrlKind === 'missing' ? 'missing' : 'not a file: URL'} after the restore`, { restored });
+  if (state && needsRestore) {
+    state.rolledBackAt = new Date().toISOString();
+    writeSwitchState(runDir!, settings.appDir, state);
+  }
+
+  let droppedTables: string[] | undefined;
+  if (options.dropTarget) {
+    try {
+      droppedTables = await dropTargetTables(settings, log, runDir);
+    } catch (err) {
+      // The app is already back on SQLite; a failed cleanup of the target is reported, not fatal to the app.
+      log.warn(`could not drop the app's tables in the target: ${err instanceof TaskError ? err.message : errorMessage(err)}`);
+    }
+  }
+
+  let started: StartResult | undefined;
+  try {
+    started = await startServices(settings, log, { waitSeconds: options.waitSeconds, healthUrl: options.healthUrl, expectDatabase: 'sqlite' });
+  } catch (err) {
+    fail(`starting the app failed: ${err instanceof TaskError ? err.message : errorMessage(err)}`, { restored });
+  }
+  if (started!.healthChecked && !started!.health!.ok) {
+    fail(`the app did not come up on SQLite: ${started!.health!.url} → ${started!.health!.error}`, { restored, started });
+  }
+  const count = restored.filter((r) => r.action === 'restored' || r.action === 'removed').length;
+  return {
+    ok: true,
+    exitCode: ExitCode.Ok,
+    runDir,
+    restored,
+    databaseUrlKind,
+    droppedTables,
+    started,
+    manualSteps,
+    summary: `${count ? `restored ${count} item(s)` : 'nothing to restore'}; app on SQLite${started!.healthChecked ? ' and healthy' : ' (health not checked)'}`,
+  };
+}
+
+export async function runRollback(ctx: StepContext<{ dropTarget?: boolean; waitSeconds?: number; healthUrl?: string }>): Promise<RollbackResult> {
+  const lock = acquireLock(ctx.settings, 'rollback');
+  try {
+    return await rollback(ctx.settings, ctx.log, { dropTarget: ctx.extra.dropTarget, waitSeconds: ctx.extra.waitSeconds, healthUrl: ctx.extra.healthUrl });
+  } finally {
+    lock.release();
+  }
+}
