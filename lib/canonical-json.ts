@@ -18,7 +18,8 @@ export interface JsonError {
 
 class JsonFail extends Error {}
 
-const MAX_EXPONENT = 1000; // numeric_in rejects exponents beyond NUMERIC_MAX_PRECISION
+const NUMERIC_DSCALE_MAX = 0x3fff;
+const NUMERIC_WEIGHT_MAX = 0x7fff;
 
 export function jsonbText(text: string): string | JsonError {
   const p = new Parser(text);
@@ -294,14 +295,29 @@ class Parser {
       while (isDigit(s.charCodeAt(i))) i++;
       if (i === es) this.fail(`invalid number at position ${start}`);
       const digits = s.slice(es, i).replace(/^0+(?=\d)/, '');
-      if (digits.length > 4 || Number(digits) > MAX_EXPONENT) this.fail(`number at position ${start} is out of numeric's range`);
-      exponent = Number(digits) * (expNeg ? -1 : 1);
+      exponent = digits.length > 10 ? Infinity : Number(digits) * (expNeg ? -1 : 1);
     }
     if (i < s.length && isAlnum(s.charCodeAt(i))) this.fail(`invalid token at position ${start}`);
     this.i = i;
     if (exponent === 0 && !negative && fracDigits === '') return intDigits; // the common case: a plain integer
+    if (!numericFits(intDigits, fracDigits, exponent)) this.fail(`number at position ${start} overflows numeric format`);
     return numericText(negative, intDigits, fracDigits, exponent);
   }
+}
+
+/**
+ * numeric_in's limits (PostgreSQL 16+ set_var_from_str/make_result): |exponent| < INT_MAX/2, display scale at most
+ * NUMERIC_DSCALE_MAX (16383), and for a non-zero value a base-10000 weight of at most 32767 (131072 integer digits).
+ */
+function numericFits(intDigits: string, fracDigits: string, exponent: number): boolean {
+  if (!(Math.abs(exponent) < 1073741823)) return false;
+  if (fracDigits.length - exponent > NUMERIC_DSCALE_MAX) return false;
+  const all = intDigits + fracDigits;
+  let first = 0;
+  while (first < all.length && all.charCodeAt(first) === 48) first++;
+  if (first === all.length) return true; // zero: no weight
+  const leadExponent = intDigits.length - 1 - first + exponent;
+  return Math.floor(leadExponent / 4) <= NUMERIC_WEIGHT_MAX;
 }
 
 /** numeric_out of numeric_in(text): digits with display scale max(0, fraction digits − exponent), no exponent. */
