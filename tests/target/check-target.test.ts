@@ -1,0 +1,251 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { contentsVerdict, declaredExtensions, versionCheck } from '../../lib/steps/check-target.ts';
+import { freePort } from '../../lib/embedded-pg.ts';
+import { runTask, type CliRun } from '../helpers/cli.ts';
+import { startTestPg, type TestPg } from '../helpers/pg.ts';
+import { startTlsTestPg, type TlsTestPg } from '../helpers/tls.ts';
+
+/**
+ * check-target against real servers: a plain one, one that offers TLS (certificates made by openssl in the test),
+ * and one whose pg_hba.conf refuses unencrypted connections. Every task run is a real process; passwords travel
+ * in TARGET_DATABASE_URL (the documented way), never in argv.
+ */
+const test = suite('check-target');
+
+let plain: TestPg;
+let tls: TlsTestPg;
+let strict: TlsTestPg;
+let dir: string;
+const APP_PASSWORD = 'app-Pa55word-for-tests';
+
+/** A database owned by a fresh non-superuser login role: what create-role leaves behind. */
+async function appDatabase(server: TestPg, prefix: string): Promise<{ name: string; role: string; url: string }> {
+  const { name } = await server.freshDatabase(prefix);
+  const role = `${name}_role`;
+  await server.query('postgres', `CREATE ROLE "${role}" LOGIN PASSWORD '${APP_PASSWORD}'`);
+  await server.query('postgres', `ALTER DATABASE "${name}" OWNER TO "${role}"`);
+  return { name, role, url: server.url(name, role, APP_PASSWORD) };
+}
+
+function check(run: CliRun, name: string): { status: string; reason: string } {
+  const found = run.json?.checks?.find((c: { name: string }) => c.name === name);
+  assert.ok(found, `check "${name}" missing in ${run.stdout}\n${run.stderr}`);
+  return found;
+}
+
+function checkTarget(url: string, args: string[] = []): Promise<CliRun> {
+  return runTask('check-target', ['--json', ...args], { env: { TARGET_DATABASE_URL: url } });
+}
+
+test.before(async () => {
+  [plain, tls, strict] = await Promise.all([startTestPg(), startTlsTestPg(), startTlsTestPg({ refusePlaintext: true })]);
+  dir = mkdtempSync(path.join(os.tmpdir(), 'vs-check-'));
+});
+
+test.after(async () => {
+  await Promise.all([plain?.stop(), tls?.stop(), strict?.stop()]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('a ready target passes every check; the app role is not a superuser (exit 0)', async () => {
+  const db = await appDatabase(plain, 'ready');
+  const run = await checkTarget(db.url);
+  assert.is(run.code, 0, run.stderr);
+  assert.is(run.json?.ok, true);
+  for (const name of ['reachable', 'authentication', 'database exists', 'server version', 'not superuser', 'create privilege', 'extensions', 'target contents']) {
+    assert.is(check(run, name).status, 'pass', `${name}: ${check(run, name).reason}`);
+  }
+  // node-postgres does not try TLS unless asked: reported, but not fatal without --require-tls.
+  assert.is(check(run, 'tls').status, 'warn');
+  assert.match(check(run, 'server version').reason, /PostgreSQL 18/);
+  // The human check list goes to stderr, one line per check.
+  assert.match(run.stderr, /PASS\s+create privilege/);
+  assert.match(run.stderr, /WARN\s+tls/);
+});
+
+test('a superuser target is a warning, not a failure', async () => {
+  const { url } = await plain.freshDatabase('super');
+  const run = await checkTarget(url);
+  assert.is(run.code, 0, run.stderr);
+  assert.is(check(run, 'not superuser').status, 'warn');
+});
+
+test('wrong password: exit 3, authentication fails, later checks skipped, the password never echoed', async () => {
+  const db = await appDatabase(plain, 'wrongpw');
+  const wrong = 'Wr0ng-Secret-Zebra-4417';
+  const url = plain.url(db.name, db.role, wrong);
+  for (const run of [await checkTarget(url), await runTask('check-target', ['--json', '--target', url])]) {
+    assert.is(run.code, 3, run.stderr);
+    assert.is(check(run, 'reachable').status, 'pass');
+    assert.is(check(run, 'authentication').status, 'fail');
+    assert.match(check(run, 'authentication').reason, /authentication failed/);
+    assert.is(check(run, 'create privilege').status, 'skip');
+    assert.is(check(run, 'target contents').status, 'skip');
+    assert.not.ok(run.stdout.includes(wrong), 'password in stdout');
+    assert.not.ok(run.stderr.includes(wrong), 'password in stderr');
+  }
+});
+
+test('nothing listening: reachable fails (exit 3)', async () => {
+  const port = await freePort();
+  const run = await checkTarget(`postgresql://app:${APP_PASSWORD}@127.0.0.1:${port}/visionsuit`);
+  assert.is(run.code, 3, run.stderr);
+  assert.is(check(run, 'reachable').status, 'fail');
+  assert.match(check(run, 'reachable').reason, /refused/);
+  assert.is(check(run, 'authentication').status, 'skip');
+});
+
+test('database missing: authentication passes, database exists fails (exit 3)', async () => {
+  const run = await checkTarget(plain.url('no_such_database'));
+  assert.is(run.code, 3, run.stderr);
+  assert.is(check(run, 'authentication').status, 'pass');
+  assert.is(check(run, 'database exists').status, 'fail');
+  assert.match(check(run, 'database exists').reason, /does not exist/);
+});
+
+test('role without CREATE on schema public (PostgreSQL 15+ default): create privilege fails (exit 3)', async () => {
+  const { name } = await plain.freshDatabase('nocreate');
+  const role = `${name}_guest`;
+  await plain.query('postgres', `CREATE ROLE "${role}" LOGIN PASSWORD '${APP_PASSWORD}'`);
+  const run = await checkTarget(plain.url(name, role, APP_PASSWORD));
+  assert.is(run.code, 3, run.stderr);
+  assert.is(check(run, 'create privilege').status, 'fail');
+  assert.match(check(run, 'create privilege').reason, /lacks CREATE on schema "public"/);
+  assert.is(check(run, 'not superuser').status, 'pass');
+  // Granting it fixes exactly that check.
+  await plain.query(name, `GRANT CREATE ON SCHEMA public TO "${role}"`);
+  const again = await checkTarget(plain.url(name, role, APP_PASSWORD));
+  assert.is(again.code, 0, again.stderr);
+  assert.is(check(again, 'create privilege').status, 'pass');
+});
+
+test('target contents: foreign tables fail (exit 3) unless --force; a previous run of ours warns', async () => {
+  const schemaFile = path.join(dir, 'schema.prisma');
+  writeFileSync(
+    schemaFile,
+    'datasource db {\n  provider = "sqlite"\n  url = env("DATABASE_URL")\n}\n\nmodel User {\n  id Int @id @default(autoincrement())\n  name String\n}\n',
+  );
+  const db = await appDatabase(plain, 'contents');
+  await plain.query(db.name, `CREATE TABLE public.invoices (id int); ALTER TABLE public.invoices OWNER TO "${db.role}"`);
+  const foreign = await checkTarget(db.url, ['--schema', schemaFile]);
+  assert.is(foreign.code, 3, foreign.stderr);
+  assert.is(check(foreign, 'target contents').status, 'fail');
+  assert.match(check(foreign, 'target contents').reason, /invoices/);
+
+  const forced = await checkTarget(db.url, ['--schema', schemaFile, '--force']);
+  assert.is(forced.code, 0, forced.stderr);
+  assert.is(check(forced, 'target contents').status, 'warn');
+
+  await plain.query(db.name, 'DROP TABLE public.invoices; CREATE TABLE public._prisma_migrations (id text); CREATE TABLE public."User" (id int)');
+  const previous = await checkTarget(db.url, ['--schema', schemaFile]);
+  assert.is(previous.code, 0, previous.stderr);
+  assert.is(check(previous, 'target contents').status, 'warn');
+  assert.match(check(previous, 'target contents').reason, /previous run/);
+});
+
+test('extensions declared by the schema must be available on the server', async () => {
+  const schemaFile = path.join(dir, 'ext.prisma');
+  writeFileSync(
+    schemaFile,
+    'generator client {\n  provider = "prisma-client-js"\n  previewFeatures = ["postgresqlExtensions"]\n}\n' +
+      'datasource db {\n  provider = "postgresql"\n  extensions = [plpgsql, vs_no_such_extension]\n}\n\nmodel User {\n  id Int @id\n}\n',
+  );
+  const db = await appDatabase(plain, 'ext');
+  const run = await checkTarget(db.url, ['--schema', schemaFile]);
+  assert.is(run.code, 3, run.stderr);
+  assert.is(check(run, 'extensions').status, 'fail');
+  assert.match(check(run, 'extensions').reason, /vs_no_such_extension/);
+});
+
+test('--require-tls against a server without TLS: exit 3, TLS check fails', async () => {
+  const db = await appDatabase(plain, 'notls');
+  const run = await checkTarget(db.url, ['--require-tls']);
+  assert.is(run.code, 3, run.stderr);
+  assert.is(check(run, 'tls').status, 'fail');
+  assert.match(check(run, 'tls').reason, /does not offer it/);
+  assert.match(run.stderr, /FAIL\s+tls/);
+});
+
+test('TLS with --ca: encrypted and verified (verify-full) for an IP and for a host name', async () => {
+  const db = await appDatabase(tls, 'tlsok');
+  for (const url of [db.url, db.url.replace('@127.0.0.1:', '@localhost:')]) {
+    const run = await checkTarget(url, ['--require-tls', '--ca', tls.certs.caFile]);
+    assert.is(run.code, 0, run.stderr);
+    assert.is(check(run, 'tls').status, 'pass');
+    assert.match(check(run, 'tls').reason, /TLSv1\.[23]/);
+    assert.is(check(run, 'certificate').status, 'pass');
+  }
+});
+
+test('TLS without --ca: encrypted, certificate unverified is a warning', async () => {
+  const db = await appDatabase(tls, 'tlsnoca');
+  const run = await checkTarget(db.url, ['--require-tls']);
+  assert.is(run.code, 0, run.stderr);
+  assert.is(check(run, 'tls').status, 'pass');
+  assert.is(check(run, 'certificate').status, 'warn');
+});
+
+test('--ca naming a CA that did not sign the server certificate: exit 3', async () => {
+  const db = await appDatabase(tls, 'tlsbadca');
+  const run = await checkTarget(db.url, ['--require-tls', '--ca', tls.certs.otherCaFile]);
+  assert.is(run.code, 3, run.stderr);
+  assert.is(check(run, 'certificate').status, 'fail');
+  assert.match(check(run, 'certificate').reason, /could not be verified/);
+  assert.is(check(run, 'authentication').status, 'skip');
+});
+
+test('a server that refuses plaintext: exit 3 naming the cause without --require-tls; passes with it', async () => {
+  const db = await appDatabase(strict, 'strict');
+  const refused = await checkTarget(db.url);
+  assert.is(refused.code, 3, refused.stderr);
+  assert.is(check(refused, 'tls').status, 'fail');
+  assert.match(check(refused, 'tls').reason, /refuses unencrypted connections/);
+  assert.match(refused.stderr, /refuses unencrypted connections.*--require-tls/);
+
+  const ok = await checkTarget(db.url, ['--require-tls', '--ca', strict.certs.caFile]);
+  assert.is(ok.code, 0, ok.stderr);
+  assert.is(check(ok, 'tls').status, 'pass');
+});
+
+test('bad flags: exit 2', async () => {
+  const unknown = await runTask('check-target', ['--json', '--no-such-flag']);
+  assert.is(unknown.code, 2);
+  const notPg = await runTask('check-target', ['--json', '--target', 'mysql://x@127.0.0.1/db']);
+  assert.is(notPg.code, 2);
+  const missing = await runTask('check-target', ['--json']);
+  assert.is(missing.code, 2);
+  assert.match(missing.json?.error ?? '', /--target is required/);
+});
+
+test('server version: below 13 fails, past end of life warns, supported passes (EOL table by date)', () => {
+  const today = new Date('2026-11-24T00:00:00Z');
+  assert.is(versionCheck(120017, '12.17', today).status, 'fail');
+  assert.is(versionCheck(90624, '9.6.24', today).status, 'fail');
+  assert.is(versionCheck(130020, '13.20', today).status, 'warn');
+  assert.is(versionCheck(140015, '14.15', today).status, 'warn');
+  assert.is(versionCheck(140015, '14.15', new Date('2026-11-11T12:00:00Z')).status, 'pass');
+  assert.is(versionCheck(150010, '15.10', today).status, 'pass');
+  assert.match(versionCheck(180004, '18.4', today).reason, /supported until 2030-11-14/);
+  assert.is(versionCheck(190000, '19.0', today).status, 'pass');
+});
+
+test('declared extensions come from the datasource block, map: names win', () => {
+  const schema =
+    'generator client {\n  provider = "prisma-client-js"\n  // extensions = [nope]\n}\n' +
+    'datasource db {\n  provider = "postgresql"\n  extensions = [pgcrypto, uuid_ossp(map: "uuid-ossp", schema: "ext"), postgis(version: "3.4")]\n}\n';
+  assert.equal(declaredExtensions(schema), ['pgcrypto', 'uuid-ossp', 'postgis']);
+  assert.equal(declaredExtensions('datasource db {\n  provider = "sqlite"\n}\n'), []);
+});
+
+test('contents verdict without a readable schema: _prisma_migrations marks a previous run', () => {
+  assert.equal(contentsVerdict([], { tables: null }, 'public', false)[0], 'pass');
+  assert.equal(contentsVerdict(['_prisma_migrations', 'X'], { tables: null }, 'public', false)[0], 'warn');
+  assert.equal(contentsVerdict(['X'], { tables: null }, 'public', false)[0], 'fail');
+  assert.equal(contentsVerdict(['_prisma_migrations', 'X', 'Other'], { tables: ['X'] }, 'public', false)[0], 'fail');
+});
+
+test.run();
