@@ -1,0 +1,217 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type Database from 'better-sqlite3';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { CopyColumnPlan } from './copy-converters.ts';
+import { encoderFor, type FieldEncoder } from './copy-encoders.ts';
+import type { SqliteValue } from './sqlite-values.ts';
+import { loadSql, sqlWithIdentifiers } from './sql-files.ts';
+
+/**
+ * Stream one snapshot table into PostgreSQL with COPY FROM STDIN (text format), in its own transaction:
+ * TRUNCATE (a retried table starts clean), COPY … FREEZE, COMMIT. Rows are read with better-sqlite3's raw,
+ * safe-integer iterator, converted field by field, joined into ~64 KB chunks and pushed through a stream
+ * pipeline, so memory stays bounded by a few chunks whatever the table size (the pipeline waits for 'drain').
+ * Works the same in the main thread and in a worker thread (see copy-worker.ts).
+ */
+export interface CopyTablePlan {
+  /** Target schema. */
+  schema: string;
+  /** Table name in SQLite and PostgreSQL (same in both: both come from the Prisma schema). */
+  table: string;
+  columns: CopyColumnPlan[];
+  /** Key column names, for naming a failed row. */
+  key: string[];
+  /** Enum name → database values (schema model), for the enum check. */
+  enums: Record<string, string[]>;
+  /** Rows expected (manifest or count(*)), for progress and the ETA. */
+  expectedRows: number;
+}
+
+export interface CopyTableResult {
+  table: string;
+  /** Rows read from SQLite. */
+  rowsRead: number;
+  /** Rows PostgreSQL reports it copied (COPY n). */
+  rowsCopied: number;
+  seconds: number;
+}
+
+/** A row that could not be loaded: a one-line cause naming table, column and key. */
+export class RowLoadError extends Error {
+  constructor(
+    message: string,
+    readonly details: { table: string; column?: string; key?: string; reason: string; line?: number },
+  ) {
+    super(message);
+    this.name = 'RowLoadError';
+  }
+}
+
+const CHUNK_CHARS = 64 * 1024;
+/** Progress callback granularity: at most every this many rows (cheap: a counter compare per chunk). */
+export type ProgressCallback = (rows: number) => void;
+
+const sqliteId = (name: string) => pg.escapeIdentifier(name); // SQLite quotes identifiers the same way
+
+function keyText(plan: CopyTablePlan, row: unknown[]): string {
+  return plan.key
+    .map((k) => {
+      const i = plan.columns.findIndex((c) => c.name === k);
+      const v = i >= 0 ? row[i] : undefined;
+      const shown = Buffer.isBuffer(v) ? `x'${v.toString('hex').slice(0, 32)}'` : String(v);
+      return `${k}=${shown.length > 60 ? shown.slice(0, 57) + '...' : shown}`;
+    })
+    .join(', ');
+}
+
+/** Re-reads one cell as bytes by the current row's key (rare path: only for text containing U+FFFD). */
+function cellBytesReader(db: Database.Database, plan: CopyTablePlan, cursor: { row: unknown[]; column: number }): () => Buffer | null | undefined {
+  const keyIndexes = plan.key.map((k) => plan.columns.findIndex((c) => c.name === k));
+  const statements = new Map<number, Database.Statement>();
+  return () => {
+    if (keyIndexes.some((i) => i < 0)) return undefined;
+    let stmt = statements.get(cursor.column);
+    if (!stmt) {
+      stmt = db.prepare(
+        sqlWithIdentifiers('load-pg-sqlite-cell-bytes', {
+          column: sqliteId(plan.columns[cursor.column].name),
+          table: sqliteId(plan.table),
+          keyMatch: plan.key.map((k) => `${sqliteId(k)} IS ?`).join(' AND '),
+        }),
+      );
+      stmt.raw(true).safeIntegers(true);
+      statements.set(cursor.column, stmt);
+    }
+    const found = stmt.get(...keyIndexes.map((i) => cursor.row[i])) as unknown[] | undefined;
+    const bytes = found?.[0];
+    return Buffer.isBuffer(bytes) ? bytes : undefined;
+  };
+}
+
+function* copyChunks(
+  plan: CopyTablePlan,
+  rows: IterableIterator<unknown[]>,
+  encoders: FieldEncoder[],
+  readBytes: () => Buffer | null | undefined,
+  cursor: { row: unknown[]; column: number },
+  counter: { rows: number },
+  onChunk: () => void,
+): Generator<string> {
+  const n = encoders.length;
+  let chunk = '';
+  for (const row of rows) {
+    cursor.row = row;
+    let line = '';
+    for (let i = 0; i < n; i++) {
+      const value = row[i] as SqliteValue;
+      let field: string;
+      if (value === null) field = '\\N';
+      else {
+        cursor.column = i;
+        const encoded = encoders[i](value, readBytes);
+        if (typeof encoded !== 'string') {
+          const column = plan.columns[i].name;
+          const key = keyText(plan, row);
+          const reason = `${encoded.reason}${encoded.value ? ` (value: ${JSON.stringify(encoded.value)})` : ''}`;
+          throw new RowLoadError(`table "${plan.table}", column "${column}", row ${key}: ${reason}`, {
+            table: plan.table,
+            column,
+            key,
+            reason: encoded.reason,
+          });
+        }
+        field = encoded;
+      }
+      line = i === 0 ? field : line + '\t' + field;
+    }
+    chunk += line + '\n';
+    counter.rows++;
+    if (chunk.length >= CHUNK_CHARS) {
+      yield chunk;
+      chunk = '';
+      onChunk();
+    }
+  }
+  if (chunk) yield chunk;
+  onChunk();
+}
+
+export async function copyTable(db: Database.Database, client: pg.Client, plan: CopyTablePlan, onProgress?: ProgressCallback): Promise<CopyTableResult> {
+  const started = performance.now();
+  const columnsSqlite = plan.columns.map((c) => sqliteId(c.name)).join(', ');
+  const select = db.prepare(sqlWithIdentifiers('load-pg-sqlite-select', { columns: columnsSqlite, table: sqliteId(plan.table) }));
+  select.raw(true).safeIntegers(true);
+  const encoders = plan.columns.map((c) => encoderFor(c, plan.enums));
+  const counter = { rows: 0 };
+  const cursor: { row: unknown[]; column: number } = { row: [], column: 0 };
+  const readBytes = cellBytesReader(db, plan, cursor);
+  const fragments = { schema: pg.escapeIdentifier(plan.schema), table: pg.escapeIdentifier(plan.table) };
+
+  await client.query('BEGIN');
+  try {
+    await client.query(loadSql('load-pg-set-local'));
+    await client.query(sqlWithIdentifiers('load-pg-truncate', fragments));
+    const copy = client.query(
+      copyFrom(sqlWithIdentifiers('load-pg-copy', { ...fragments, columns: plan.columns.map((c) => pg.escapeIdentifier(c.name)).join(', ') }), {
+        highWaterMark: 4 * CHUNK_CHARS,
+      }),
+    );
+    const source = Readable.from(
+      copyChunks(plan, select.iterate() as IterableIterator<unknown[]>, encoders, readBytes, cursor, counter, () => onProgress?.(counter.rows)),
+      { objectMode: false, highWaterMark: 2 * CHUNK_CHARS },
+    );
+    try {
+      await pipeline(source, copy);
+    } catch (err) {
+      if (err instanceof RowLoadError) throw err;
+      throw mapCopyError(db, plan, err);
+    }
+    await client.query('COMMIT');
+    return { table: plan.table, rowsRead: counter.rows, rowsCopied: copy.rowCount, seconds: (performance.now() - started) / 1000 };
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * A PostgreSQL error during COPY names the line (= row number, since every row is one line) and usually the
+ * column: `COPY User, line 5, column email: "..."`. Re-read that row from the snapshot to name its key.
+ */
+export function mapCopyError(db: Database.Database, plan: CopyTablePlan, err: unknown): Error {
+  const e = err as { message?: string; where?: string; code?: string };
+  const message = (e.message ?? String(err)).split('\n')[0];
+  const where = e.where ?? '';
+  const line = Number(/line (\d+)/.exec(where)?.[1] ?? NaN);
+  const column = /column (\S+?):/.exec(where)?.[1] ?? /column (\S+)$/.exec(where)?.[1];
+  let key: string | undefined;
+  if (Number.isInteger(line) && line >= 1) {
+    try {
+      const columnsSqlite = plan.columns.map((c) => sqliteId(c.name)).join(', ');
+      const stmt = db.prepare(sqlWithIdentifiers('load-pg-sqlite-row-at', { columns: columnsSqlite, table: sqliteId(plan.table) }));
+      const row = stmt.raw(true).safeIntegers(true).get(line - 1) as unknown[] | undefined;
+      if (row) key = keyText(plan, row);
+    } catch {
+      // Naming the key is best effort; the PostgreSQL message still says what is wrong.
+    }
+  }
+  if (!where && !e.code) return err instanceof Error ? err : new Error(message);
+  const parts = [`table "${plan.table}"`];
+  if (column) parts.push(`column "${column}"`);
+  if (key) parts.push(`row ${key}`);
+  else if (Number.isInteger(line)) parts.push(`line ${line}`);
+  return new RowLoadError(`${parts.join(', ')}: PostgreSQL rejected the value: ${message}`, {
+    table: plan.table,
+    ...(column ? { column } : {}),
+    ...(key ? { key } : {}),
+    reason: message,
+    ...(Number.isInteger(line) ? { line } : {}),
+  });
+}
+
+export function sqliteRowCount(db: Database.Database, table: string): number {
+  const row = db.prepare(sqlWithIdentifiers('load-pg-sqlite-count', { table: sqliteId(table) })).get() as { n: number };
+  return Number(row.n);
+}

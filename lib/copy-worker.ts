@@ -1,0 +1,68 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { copyTable, RowLoadError, type CopyTablePlan } from './copy-table.ts';
+import { useSchema } from './pg-schema-objects.ts';
+
+/**
+ * Worker-thread entry for load-pg: the SQLite read and the value conversion are synchronous CPU work, so a
+ * second table loads on its own thread (own SQLite handle, own PostgreSQL connection) to use the second core.
+ * Started through table-loader.ts; messages: in {type:'load', plan}, out progress/done/error.
+ */
+export interface WorkerInit {
+  snapshotPath: string;
+  clientConfig: pg.ClientConfig;
+  schema: string;
+}
+
+export type WorkerRequest = { type: 'load'; plan: CopyTablePlan } | { type: 'close' };
+export type WorkerReply =
+  | { type: 'ready' }
+  | { type: 'progress'; table: string; rows: number }
+  | { type: 'done'; result: import('./copy-table.ts').CopyTableResult }
+  | { type: 'error'; message: string; rowError?: RowLoadError['details']; code?: string };
+
+const port = parentPort!;
+const init = workerData as WorkerInit;
+
+const db = new Database(init.snapshotPath, { readonly: true, fileMustExist: true });
+const client = new pg.Client(init.clientConfig);
+client.on('error', () => undefined); // reported through the failing query instead
+
+async function main() {
+  await client.connect();
+  await useSchema(client, init.schema);
+  port.postMessage({ type: 'ready' } satisfies WorkerReply);
+  port.on('message', async (message: WorkerRequest) => {
+    if (message.type === 'close') {
+      await client.end().catch(() => undefined);
+      db.close();
+      port.close();
+      return;
+    }
+    const { plan } = message;
+    let last = 0;
+    try {
+      const result = await copyTable(db, client, plan, (rows) => {
+        const now = Date.now();
+        if (now - last >= 200) {
+          last = now;
+          port.postMessage({ type: 'progress', table: plan.table, rows } satisfies WorkerReply);
+        }
+      });
+      port.postMessage({ type: 'done', result } satisfies WorkerReply);
+    } catch (err) {
+      const e = err as { message?: string; code?: string };
+      port.postMessage({
+        type: 'error',
+        message: e.message ?? String(err),
+        ...(err instanceof RowLoadError ? { rowError: err.details } : {}),
+        ...(e.code ? { code: e.code } : {}),
+      } satisfies WorkerReply);
+    }
+  });
+}
+
+main().catch((err) => {
+  port.postMessage({ type: 'error', message: (err as Error).message, code: (err as { code?: string }).code } satisfies WorkerReply);
+});

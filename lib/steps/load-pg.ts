@@ -1,0 +1,392 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import type { StepResult } from '../cli.ts';
+import type { Settings } from '../config.ts';
+import { incompatibility, targetCategory, type CopyColumnPlan } from '../copy-converters.ts';
+import { RowLoadError, sqliteRowCount, type CopyTablePlan, type CopyTableResult } from '../copy-table.ts';
+import { ExitCode, TaskError, errorMessage, sourceProblem, targetNotReady, usageError } from '../errors.ts';
+import { writeJsonAtomic } from '../fs-atomic.ts';
+import type { Logger } from '../log.ts';
+import {
+  analyzeTables,
+  captureDeferredObjects,
+  dropDeferredObjects,
+  dropSchemaContents,
+  listSchemaRelations,
+  readTargetColumns,
+  rebuildIndexes,
+  resetSequences,
+  restoreForeignKeys,
+  targetSchemaFromUrl,
+  useSchema,
+  type SequenceReset,
+} from '../pg-schema-objects.ts';
+import { openTarget, type TargetConnection } from '../pg-target.ts';
+import { applyPostgresSchema, type AppliedSchema } from '../pg-schema-apply.ts';
+import { RUN_FILES, existingRunDir, readRunJson, recordStep } from '../run-dir.ts';
+import { loadSchemaModel, type SchemaModel, type TableModel } from '../schema-model.ts';
+import { loadSql } from '../sql-files.ts';
+import { startInlineLoader, startWorkerLoader, type TableLoader } from '../table-loader.ts';
+
+/**
+ * load-pg (issue 3): build the PostgreSQL schema the Prisma way, then stream the snapshot's rows in with COPY.
+ *
+ *   run dir + snapshot checksum → target empty (or --force: drop our objects) → Prisma migrations applied through
+ *   the schema engine (genuine _prisma_migrations) → secondary indexes and FKs captured (saved to the run dir) and
+ *   dropped → every table COPYed in its own transaction, two at a time (worker threads) → indexes rebuilt, FKs
+ *   re-added NOT VALID and validated → sequences reset and proven → ANALYZE.
+ *
+ * A value that will not convert, or a row PostgreSQL rejects, fails the load with exit 4 and a one-line cause
+ * naming table, column and key; the target keeps the schema and is re-loadable with --force.
+ */
+export interface LoadPgOptions {
+  runDir?: string;
+  /** Folder of PostgreSQL migrations the app ships (used instead of a generated baseline). */
+  pgMigrations?: string;
+  /** Tables loaded at once (default 2: one per core). */
+  jobs?: number;
+  /** Load in the main thread instead of worker threads (to measure what the workers bring). */
+  inline?: boolean;
+}
+
+export interface TableLoadSummary {
+  name: string;
+  rows: number;
+  seconds: number;
+}
+
+export interface LoadPgResult extends StepResult {
+  runDir: string;
+  target: string;
+  schema: string;
+  tables: TableLoadSummary[];
+  totalRows: number;
+  seconds: number;
+  migrations: string[];
+  indexesRebuilt: number;
+  foreignKeysValidated: number;
+  sequencesReset: number;
+  sequences: SequenceReset[];
+  /** Seconds per phase, to see where the time goes. */
+  phases: Record<string, number>;
+  forced: boolean;
+}
+
+interface ManifestLike {
+  snapshot?: { sha256?: string };
+  tables?: { name: string; rowCount?: number }[];
+}
+
+export const DEFERRED_OBJECTS_FILE = 'deferred-objects.json';
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** The snapshot must be exactly the file backup wrote (a changed or truncated copy would load wrong data). */
+async function verifySnapshot(runDir: string, log: Logger): Promise<string> {
+  const snapshot = path.join(runDir, RUN_FILES.snapshot);
+  const checksumFile = path.join(runDir, RUN_FILES.snapshotChecksum);
+  if (!existsSync(checksumFile)) throw sourceProblem(`${checksumFile} is missing: the snapshot cannot be trusted; run \`just backup\` again`);
+  const expected = /\b([0-9a-f]{64})\b/i.exec(readFileSync(checksumFile, 'utf8'))?.[1]?.toLowerCase();
+  if (!expected) throw sourceProblem(`${checksumFile} holds no sha256; run \`just backup\` again`);
+  const actual = await sha256File(snapshot);
+  if (actual !== expected) {
+    throw sourceProblem(`snapshot ${snapshot} does not match its checksum (sha256 ${actual.slice(0, 12)}…, expected ${expected.slice(0, 12)}…); run \`just backup\` again`);
+  }
+  log.debug(`snapshot sha256 ${actual} verified`);
+  return actual;
+}
+
+function fmtInt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+function fmtSeconds(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  if (s < 60) return `${Math.ceil(s)}s`;
+  return `${Math.floor(s / 60)}m${String(Math.ceil(s % 60)).padStart(2, '0')}s`;
+}
+
+/** Plan each table: SQLite and PostgreSQL column names from the schema model, conversion from the target type. */
+function planTables(
+  model: SchemaModel,
+  db: Database.Database,
+  targetColumns: Map<string, import('../pg-schema-objects.ts').TargetColumn[]>,
+  schema: string,
+  expected: Map<string, number>,
+): CopyTablePlan[] {
+  const sqliteColumns = db.prepare(loadSql('load-pg-sqlite-columns')).pluck();
+  const plans: CopyTablePlan[] = [];
+  for (const table of model.tables) {
+    const inSqlite = new Set(sqliteColumns.all(table.name) as string[]);
+    if (inSqlite.size === 0) throw sourceProblem(`the snapshot has no table "${table.name}" that schema.prisma declares (is --schema the app's schema?)`);
+    const missing = table.columns.find((c) => !inSqlite.has(c.name));
+    if (missing) throw sourceProblem(`snapshot table "${table.name}" has no column "${missing.name}" that schema.prisma declares`);
+    const pgColumns = targetColumns.get(table.name);
+    if (!pgColumns) throw new TaskError(ExitCode.Internal, `table "${table.name}" is missing in PostgreSQL after the migrations were applied`);
+    const byName = new Map(pgColumns.map((c) => [c.name, c]));
+    const columns: CopyColumnPlan[] = table.columns.map((column) => {
+      const target = byName.get(column.name);
+      if (!target) throw new TaskError(ExitCode.Internal, `column "${table.name}"."${column.name}" is missing in PostgreSQL after the migrations were applied`);
+      const bad = incompatibility(column.kind, target);
+      if (bad) throw sourceProblem(`column "${table.name}"."${column.name}": ${bad}`);
+      return { name: column.name, kind: column.kind, target: targetCategory(target)!, targetType: target.dataType, model: column };
+    });
+    // A PostgreSQL column the schema does not know would be left NULL/default: refuse rather than guess.
+    const extra = pgColumns.find((c) => !c.generated && !table.columns.some((m) => m.name === c.name));
+    if (extra && extra.notNull) throw new TaskError(ExitCode.Internal, `PostgreSQL column "${table.name}"."${extra.name}" is not in schema.prisma`);
+    plans.push({ schema, table: table.name, columns, key: table.key, enums: model.enums, expectedRows: expected.get(table.name) ?? sqliteRowCount(db, table.name) });
+  }
+  return plans;
+}
+
+/** Progress of the tables being loaded, one overwriting line on a TTY. */
+class LoadProgress {
+  private readonly active = new Map<string, { rows: number; expected: number; started: number }>();
+  private doneRows = 0;
+  private last = 0;
+  private readonly started = performance.now();
+  constructor(
+    private readonly log: Logger,
+    private readonly totalExpected: number,
+  ) {}
+  start(table: string, expected: number) {
+    this.active.set(table, { rows: 0, expected, started: performance.now() });
+    this.render(true);
+  }
+  update(table: string, rows: number) {
+    const entry = this.active.get(table);
+    if (entry) entry.rows = rows;
+    this.render(false);
+  }
+  finish(table: string, rows: number) {
+    this.active.delete(table);
+    this.doneRows += rows;
+    this.render(true);
+  }
+  private render(force: boolean) {
+    const now = performance.now();
+    if (!force && now - this.last < 250) return;
+    this.last = now;
+    const parts: string[] = [];
+    let rowsNow = this.doneRows;
+    for (const [table, e] of this.active) {
+      rowsNow += e.rows;
+      const rate = e.rows / Math.max(0.001, (now - e.started) / 1000);
+      const eta = rate > 0 ? (e.expected - e.rows) / rate : Infinity;
+      parts.push(`${table} ${fmtInt(e.rows)}/${fmtInt(e.expected)} ${fmtInt(rate)} rows/s ETA ${fmtSeconds(eta)}`);
+    }
+    const overall = rowsNow / Math.max(0.001, (now - this.started) / 1000);
+    const etaAll = overall > 0 ? (this.totalExpected - rowsNow) / overall : Infinity;
+    this.log.progress(`load ${fmtInt(rowsNow)}/${fmtInt(this.totalExpected)} rows, ETA ${fmtSeconds(etaAll)} | ${parts.join(' | ')}`);
+  }
+}
+
+async function loadAllTables(
+  plans: CopyTablePlan[],
+  loaders: TableLoader[],
+  log: Logger,
+): Promise<CopyTableResult[]> {
+  // Largest first, so the two slots finish close together.
+  const queue = [...plans].sort((a, b) => b.expectedRows - a.expectedRows);
+  const totalExpected = plans.reduce((n, p) => n + p.expectedRows, 0);
+  const progress = new LoadProgress(log, totalExpected);
+  const results: CopyTableResult[] = [];
+  let failure: unknown;
+  await Promise.all(
+    loaders.map(async (loader) => {
+      for (let plan = queue.shift(); plan && failure === undefined; plan = queue.shift()) {
+        progress.start(plan.table, plan.expectedRows);
+        try {
+          const result = await loader.load(plan, (rows) => progress.update(plan!.table, rows));
+          progress.finish(plan.table, result.rowsCopied);
+          log.debug(`${plan.table}: ${result.rowsCopied} rows in ${result.seconds.toFixed(2)}s`);
+          results.push(result);
+        } catch (err) {
+          progress.finish(plan.table, 0);
+          // Stop handing out tables; the other slot finishes the one it has (its own transaction either way).
+          failure ??= err;
+          queue.length = 0;
+        }
+      }
+    }),
+  );
+  if (failure !== undefined) {
+    if (failure instanceof RowLoadError) throw new TaskError(ExitCode.SourceProblem, failure.message, { ...failure.details });
+    if (failure instanceof TaskError) throw failure;
+    const e = failure as { code?: string };
+    if (e.code && /^(08|57P)/.test(e.code)) throw targetNotReady(`the connection to PostgreSQL failed during the load: ${errorMessage(failure)}`);
+    throw failure;
+  }
+  return results;
+}
+
+export async function loadPg(settings: Settings, log: Logger, options: LoadPgOptions = {}): Promise<LoadPgResult> {
+  const started = performance.now();
+  const phases: Record<string, number> = {};
+  let phaseStart = performance.now();
+  const phase = (name: string) => {
+    const now = performance.now();
+    phases[name] = Math.round((now - phaseStart) / 10) / 100;
+    phaseStart = now;
+  };
+
+  const runDir = existingRunDir(options.runDir ? { ...settings, runDir: options.runDir } : settings, RUN_FILES.snapshot);
+  log.attachFile(path.join(runDir, RUN_FILES.log));
+  const jobs = Math.max(1, Math.min(options.jobs ?? 2, 8));
+  if (options.pgMigrations && !existsSync(options.pgMigrations)) throw usageError(`--pg-migrations ${options.pgMigrations} does not exist`);
+  recordStep(runDir, settings.appDir, 'load-pg', { status: 'running' });
+
+  let target: TargetConnection | undefined;
+  const extraClients: pg.Client[] = [];
+  const loaders: TableLoader[] = [];
+  let db: Database.Database | undefined;
+  try {
+    const snapshotPath = path.join(runDir, RUN_FILES.snapshot);
+    const snapshotSha = await verifySnapshot(runDir, log);
+    const manifestPath = path.join(runDir, RUN_FILES.manifest);
+    const manifest = existsSync(manifestPath) ? readRunJson<ManifestLike>(runDir, RUN_FILES.manifest) : undefined;
+    if (manifest?.snapshot?.sha256 && manifest.snapshot.sha256 !== snapshotSha) {
+      throw sourceProblem(`manifest.json was made from another snapshot (sha256 ${manifest.snapshot.sha256.slice(0, 12)}…); run \`just export-sqlite\` again`);
+    }
+    const expected = new Map<string, number>((manifest?.tables ?? []).filter((t) => typeof t.rowCount === 'number').map((t) => [t.name, t.rowCount!]));
+    const model = loadSchemaModel(settings.schemaPath);
+    db = new Database(snapshotPath, { readonly: true, fileMustExist: true });
+    phase('snapshot');
+
+    // Target: connect, refuse a non-empty schema unless --force.
+    target = await openTarget(settings, log);
+    const schema = targetSchemaFromUrl(settings.targetUrl);
+    const relations = await listSchemaRelations(target.client, schema);
+    if (relations.length > 0) {
+      if (!settings.force) {
+        throw targetNotReady(`target database ${target.display} is not empty (${relations.length} tables in schema "${schema}"); pass --force to replace them`);
+      }
+      await dropSchemaContents(target.client, schema, log);
+    }
+    phase('prepareTarget');
+
+    // Schema the Prisma way: migrations written to the run dir, applied by the schema engine.
+    const applied: AppliedSchema = await applyPostgresSchema({
+      settings,
+      runDir,
+      clientConfig: target.clientConfig,
+      schema,
+      shippedMigrationsDir: options.pgMigrations,
+      log,
+    });
+    log.ok(`schema applied through Prisma's schema engine: ${applied.migrations.join(', ') || '(no migrations)'}`);
+    phase('migrations');
+
+    await useSchema(target.client, schema);
+    const tableNames = model.tables.map((t) => t.name);
+    const targetColumns = await readTargetColumns(target.client, schema);
+    const plans = planTables(model, db, targetColumns, schema, expected);
+
+    // Deferred objects: saved before they are dropped, so a crash mid-load still leaves the recipe in the run dir.
+    const deferred = await captureDeferredObjects(target.client, schema, tableNames);
+    const pgDir = path.join(runDir, RUN_FILES.pgSchemaDir);
+    mkdirSync(pgDir, { recursive: true, mode: 0o700 });
+    writeJsonAtomic(path.join(pgDir, DEFERRED_OBJECTS_FILE), deferred);
+    await dropDeferredObjects(target.client, deferred);
+    log.info(`deferred ${deferred.indexes.length} secondary indexes and ${deferred.foreignKeys.length} foreign keys until after the load`);
+    phase('deferObjects');
+
+    // Load.
+    const totalExpected = plans.reduce((n, p) => n + p.expectedRows, 0);
+    const slots = Math.min(jobs, Math.max(1, plans.length));
+    log.info(`loading ${plans.length} tables (${fmtInt(totalExpected)} rows), ${slots} at a time`);
+    for (let i = 0; i < slots; i++) {
+      loaders.push(
+        options.inline
+          ? await startInlineLoader(snapshotPath, () => target!.connect(), schema)
+          : await startWorkerLoader({ snapshotPath, clientConfig: target.clientConfig, schema }),
+      );
+    }
+    const loadStarted = performance.now();
+    const results = await loadAllTables(plans, loaders, log);
+    const loadSeconds = (performance.now() - loadStarted) / 1000;
+    await Promise.all(loaders.splice(0).map((l) => l.close()));
+    phase('copy');
+
+    // Every table's count must equal the snapshot's (rows read) and the manifest's.
+    for (const result of results) {
+      const plan = plans.find((p) => p.table === result.table)!;
+      if (result.rowsCopied !== result.rowsRead) {
+        throw sourceProblem(`table "${result.table}": read ${result.rowsRead} rows from the snapshot but PostgreSQL copied ${result.rowsCopied}`);
+      }
+      if (expected.has(result.table) && expected.get(result.table) !== result.rowsCopied) {
+        throw sourceProblem(`table "${result.table}": loaded ${result.rowsCopied} rows but manifest.json counts ${expected.get(result.table)}`);
+      }
+      void plan;
+    }
+
+    // Rebuild: indexes (two connections: index builds are CPU-bound), FKs NOT VALID + VALIDATE, sequences, ANALYZE.
+    const second = await target.connect();
+    extraClients.push(second);
+    await useSchema(second, schema);
+    const clients = [target.client, second];
+    const indexesRebuilt = await rebuildIndexes(clients, deferred, log);
+    phase('indexes');
+    const foreignKeysValidated = await restoreForeignKeys(clients, deferred, log);
+    phase('foreignKeys');
+    const sequences = await resetSequences(target.client, schema, new Set(tableNames), log);
+    phase('sequences');
+    await analyzeTables(clients, schema, tableNames);
+    phase('analyze');
+
+    const tables = results
+      .map((r) => ({ name: r.table, rows: r.rowsCopied, seconds: Math.round(r.seconds * 1000) / 1000 }))
+      .sort((a, b) => tableNames.indexOf(a.name) - tableNames.indexOf(b.name));
+    const totalRows = tables.reduce((n, t) => n + t.rows, 0);
+    const seconds = Math.round((performance.now() - started) / 10) / 100;
+    const summary = `loaded ${fmtInt(totalRows)} rows into ${tables.length} tables of ${target.display} in ${seconds.toFixed(1)}s (copy ${fmtInt(totalRows / Math.max(loadSeconds, 0.001))} rows/s); ${indexesRebuilt} indexes rebuilt, ${foreignKeysValidated} foreign keys validated, ${sequences.length} sequences reset`;
+    const result: LoadPgResult = {
+      ok: true,
+      exitCode: ExitCode.Ok,
+      summary,
+      runDir,
+      target: target.display,
+      schema,
+      tables,
+      totalRows,
+      seconds,
+      migrations: applied.migrations,
+      indexesRebuilt,
+      foreignKeysValidated,
+      sequencesReset: sequences.length,
+      sequences,
+      phases,
+      forced: relations.length > 0,
+    };
+    recordStep(runDir, settings.appDir, 'load-pg', {
+      status: 'done',
+      message: summary,
+      data: { target: target.display, schema, totalRows, seconds, migrations: applied.migrations, phases },
+    });
+    return result;
+  } catch (err) {
+    const message = err instanceof TaskError ? err.message : `internal error: ${errorMessage(err)}`;
+    try {
+      recordStep(runDir, settings.appDir, 'load-pg', { status: 'failed', message });
+    } catch {
+      // The journal is best effort when the disk is the problem; the error itself still reaches the operator.
+    }
+    throw err;
+  } finally {
+    await Promise.all(loaders.map((l) => l.close().catch(() => undefined)));
+    for (const c of extraClients) await c.end().catch(() => undefined);
+    await target?.close();
+    db?.close();
+  }
+}
+
+export function tableOf(model: SchemaModel, name: string): TableModel | undefined {
+  return model.tables.find((t) => t.name === name);
+}

@@ -1,0 +1,111 @@
+import { Worker } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import type pg from 'pg';
+import { copyTable, RowLoadError, type CopyTablePlan, type CopyTableResult, type ProgressCallback } from './copy-table.ts';
+import type { WorkerInit, WorkerReply, WorkerRequest } from './copy-worker.ts';
+import { useSchema } from './pg-schema-objects.ts';
+
+/**
+ * A slot that loads one table at a time: either in a worker thread (its own core for the SQLite read and the
+ * conversion) or inline in the main thread. load-pg runs two slots at once.
+ */
+export interface TableLoader {
+  load(plan: CopyTablePlan, onProgress?: ProgressCallback): Promise<CopyTableResult>;
+  close(): Promise<void>;
+}
+
+/**
+ * Worker threads do not inherit tsx's loader hooks, so the worker starts from a tiny data: URL module that
+ * registers tsx first and then imports copy-worker.ts. Under plain compiled JS the register call is harmless.
+ */
+function workerBootstrapUrl(): URL {
+  const target = new URL('./copy-worker.ts', import.meta.url).href;
+  const tsxApi = import.meta.resolve('tsx/esm/api');
+  const code = `import { register } from ${JSON.stringify(tsxApi)}; register(); await import(${JSON.stringify(target)});`;
+  return new URL('data:text/javascript,' + encodeURIComponent(code));
+}
+
+export async function startWorkerLoader(init: WorkerInit): Promise<TableLoader> {
+  const worker = new Worker(workerBootstrapUrl(), { workerData: init });
+  let current: { resolve: (r: CopyTableResult) => void; reject: (e: Error) => void; onProgress?: ProgressCallback } | undefined;
+  let readyResolve!: () => void;
+  let readyReject!: (e: Error) => void;
+  const ready = new Promise<void>((resolve, reject) => {
+    readyResolve = resolve;
+    readyReject = reject;
+  });
+  let failed: Error | undefined;
+  const fail = (err: Error) => {
+    failed = err;
+    readyReject(err);
+    current?.reject(err);
+    current = undefined;
+  };
+  worker.on('message', (reply: WorkerReply) => {
+    switch (reply.type) {
+      case 'ready':
+        readyResolve();
+        break;
+      case 'progress':
+        current?.onProgress?.(reply.rows);
+        break;
+      case 'done':
+        current?.resolve(reply.result);
+        current = undefined;
+        break;
+      case 'error': {
+        const err = reply.rowError ? new RowLoadError(reply.message, reply.rowError) : Object.assign(new Error(reply.message), { code: reply.code });
+        if (!current) fail(err);
+        else {
+          current.reject(err);
+          current = undefined;
+        }
+        break;
+      }
+    }
+  });
+  worker.on('error', (err) => fail(err));
+  worker.on('exit', (code) => {
+    if (current || code !== 0) fail(new Error(`load worker exited with code ${code}`));
+  });
+  await ready;
+  return {
+    load(plan, onProgress) {
+      if (failed) return Promise.reject(failed);
+      return new Promise<CopyTableResult>((resolve, reject) => {
+        current = { resolve, reject, onProgress };
+        worker.postMessage({ type: 'load', plan } satisfies WorkerRequest);
+      });
+    },
+    async close() {
+      const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+      worker.postMessage({ type: 'close' } satisfies WorkerRequest);
+      const timer = setTimeout(() => void worker.terminate(), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** The same job in the main thread (used when worker threads are turned off, e.g. to measure their benefit). */
+export async function startInlineLoader(snapshotPath: string, connect: () => Promise<pg.Client>, schema: string): Promise<TableLoader> {
+  const db = new Database(snapshotPath, { readonly: true, fileMustExist: true });
+  const client = await connect();
+  await useSchema(client, schema);
+  return {
+    load: (plan, onProgress) => {
+      let last = 0;
+      return copyTable(db, client, plan, (rows) => {
+        const now = Date.now();
+        if (now - last >= 200) {
+          last = now;
+          onProgress?.(rows);
+        }
+      });
+    },
+    async close() {
+      await client.end().catch(() => undefined);
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,59 @@
+import { runCli } from '../lib/cli.ts';
+import { usageError } from '../lib/errors.ts';
+import type { Logger } from '../lib/log.ts';
+import { loadPg, type LoadPgResult } from '../lib/steps/load-pg.ts';
+
+const usage = `
+Usage: npx just load-pg --target URL [--run-dir DIR] [--force] [--pg-migrations DIR] [--jobs N] [--json]
+
+Builds the app's schema on PostgreSQL through Prisma's schema engine (genuine _prisma_migrations; the generated
+PostgreSQL schema and migrations are saved in <run-dir>/postgres-schema for switch-env), then streams every row
+of the run's snapshot in with COPY, converting each value for its PostgreSQL column type. Secondary indexes and
+foreign keys are dropped before and rebuilt/validated after; sequences are reset to max(id) and proven; ANALYZE.
+
+  --target URL          PostgreSQL the app will use (or TARGET_DATABASE_URL); ?schema=NAME selects the schema
+  --run-dir DIR         run directory with snapshot.sqlite (default: the newest run)
+  --force               the target schema holds tables: drop them (and their types/sequences) and load again
+  --pg-migrations DIR   PostgreSQL migrations the app ships (default: a baseline generated from schema.prisma)
+  --jobs N              tables loaded at once (default 2, one per core)
+  --json                one JSON result object on stdout
+
+Exit: 0 loaded · 2 bad flags · 3 target not ready / not empty without --force · 4 snapshot problem (checksum,
+a value that will not convert, a row PostgreSQL rejects, a violated foreign key) · 10 internal error
+`;
+
+interface Flags extends Record<string, unknown> {
+  pgMigrations?: string;
+  jobs?: string;
+  inline?: boolean;
+}
+
+function printSummary(result: LoadPgResult, log: Logger): void {
+  const width = Math.max(5, ...result.tables.map((t) => t.name.length));
+  log.info(`${'table'.padEnd(width)}  ${'rows'.padStart(11)}  ${'seconds'.padStart(8)}  ${'rows/s'.padStart(10)}`);
+  for (const t of result.tables) {
+    const rate = t.seconds > 0 ? Math.round(t.rows / t.seconds) : 0;
+    log.info(`${t.name.padEnd(width)}  ${t.rows.toLocaleString('en-US').padStart(11)}  ${t.seconds.toFixed(2).padStart(8)}  ${rate.toLocaleString('en-US').padStart(10)}`);
+  }
+  log.info(`${'total'.padEnd(width)}  ${result.totalRows.toLocaleString('en-US').padStart(11)}  ${result.seconds.toFixed(2).padStart(8)}`);
+  log.info(`phases (s): ${Object.entries(result.phases).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+}
+
+await runCli<Flags, LoadPgResult>({
+  task: 'load-pg',
+  usage,
+  flags: {
+    'pg-migrations': { type: 'string' },
+    jobs: { type: 'string' },
+    // Load in the main thread instead of worker threads (for the benchmark's comparison).
+    inline: { type: 'boolean' },
+  },
+  run: async ({ settings, extra, log }) => {
+    const jobs = extra.jobs === undefined ? undefined : Number(extra.jobs);
+    if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1 || jobs > 8)) {
+      throw usageError(`--jobs must be an integer from 1 to 8, got "${extra.jobs}"`);
+    }
+    return await loadPg(settings, log, { pgMigrations: extra.pgMigrations, jobs, inline: Boolean(extra.inline) });
+  },
+  print: printSummary,
+});
