@@ -1,0 +1,210 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync, closeSync, openSync, readSync, renameSync, rmSync, statfsSync, statSync, chmodSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { StepResult } from '../cli.ts';
+import { resolveSqlitePath, type Settings } from '../config.ts';
+import { ExitCode, TaskError, errorMessage, sourceProblem, usageError } from '../errors.ts';
+import { writeFileAtomic } from '../fs-atomic.ts';
+import type { Logger } from '../log.ts';
+import { createRunDir, recordStep, RUN_FILES, runsRoot } from '../run-dir.ts';
+import { loadSql } from '../sql-files.ts';
+
+/**
+ * backup: an online copy of the live SQLite file through SQLite's backup API (consistent even while the app
+ * writes), checked with PRAGMA integrity_check, checksummed, in a new run directory. The live file is opened
+ * read-only and is never written by this step; every later step reads the copy.
+ */
+export interface SourceFileState {
+  path: string;
+  sha256: string;
+  size: number;
+  mtime: string;
+  /** The write-ahead log next to the database, when there is one (its content is part of the database). */
+  wal: { path: string; size: number; sha256: string } | null;
+}
+
+export interface BackupResult extends StepResult {
+  runDir: string;
+  snapshot: string;
+  sha256: string;
+  bytes: number;
+  integrity: 'ok';
+  foreignKeyViolations: number;
+  source: SourceFileState;
+  seconds: number;
+}
+
+/** Free space needed in the run directory's file system, as a multiple of database + WAL size. */
+const SPACE_FACTOR = 1.2;
+const SQLITE_HEADER = 'SQLite format 3\u0000';
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Size, mtime and sha256 of the live database file and its -wal: what the maintenance-window check compares later. */
+export async function sourceFileState(file: string): Promise<SourceFileState> {
+  const st = statSync(file);
+  const walPath = `${file}-wal`;
+  let wal: SourceFileState['wal'] = null;
+  if (existsSync(walPath)) wal = { path: walPath, size: statSync(walPath).size, sha256: await sha256File(walPath) };
+  return { path: file, sha256: await sha256File(file), size: st.size, mtime: st.mtime.toISOString(), wal };
+}
+
+/** Checks that need no SQLite connection: the file exists, is a regular file and starts with SQLite's header. */
+export function checkSqliteFile(file: string): void {
+  if (!existsSync(file)) {
+    if (existsSync(`${file}-wal`)) {
+      throw sourceProblem(`SQLite file ${file} does not exist, but its write-ahead log ${file}-wal does: the database file was moved or deleted; restore it before migrating`);
+    }
+    throw sourceProblem(`SQLite file ${file} does not exist`);
+  }
+  const st = statSync(file);
+  if (!st.isFile()) throw sourceProblem(`SQLite file ${file} is not a regular file`);
+  if (st.size === 0) throw sourceProblem(`SQLite file ${file} is empty (0 bytes): there is no database to migrate`);
+  const header = Buffer.alloc(16);
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    readSync(fd, header, 0, 16, 0);
+  } catch (err) {
+    throw sourceProblem(`SQLite file ${file} cannot be read: ${errorMessage(err)}`);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  if (header.toString('latin1') !== SQLITE_HEADER) throw sourceProblem(`${file} is not a SQLite database (no SQLite header)`);
+}
+
+/** A SQLite error as a one-line source problem. */
+export function sqliteProblem(file: string, err: unknown, doing: string): TaskError {
+  if (err instanceof TaskError) return err;
+  const code = (err as { code?: string }).code ?? '';
+  const message = errorMessage(err);
+  if (code === 'SQLITE_NOTADB') return sourceProblem(`${file} is not a SQLite database (${message})`);
+  if (code.startsWith('SQLITE_CORRUPT')) return sourceProblem(`SQLite file ${file} is corrupt (${message}) while ${doing}`);
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) return sourceProblem(`SQLite file ${file} is locked (${message}) while ${doing}`);
+  if (code.startsWith('SQLITE_CANTOPEN')) return sourceProblem(`SQLite file ${file} cannot be opened (${message}); a WAL-mode database also needs its -wal and -shm readable`);
+  if (code.startsWith('SQLITE_')) return sourceProblem(`SQLite error while ${doing} ${file}: ${message} (${code})`);
+  return sourceProblem(`${doing} ${file} failed: ${message}`);
+}
+
+function nearestExisting(dir: string): string {
+  let current = path.resolve(dir);
+  while (!existsSync(current)) {
+    const parent = path.dirname(current);
+    if (parent === current) break;
+    current = parent;
+  }
+  return current;
+}
+
+const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
+
+export async function backup(settings: Settings, log: Logger): Promise<BackupResult> {
+  const started = Date.now();
+  const live = resolveSqlitePath(settings);
+  if (!live) {
+    throw usageError(`no SQLite database configured: ${path.join(settings.appDir, 'backend/.env')} has no file: DATABASE_URL; pass --sqlite FILE or --app-dir`);
+  }
+  checkSqliteFile(live);
+  const liveSize = statSync(live).size;
+  const walSize = existsSync(`${live}-wal`) ? statSync(`${live}-wal`).size : 0;
+
+  // Refuse before copying anything when the run directory's file system cannot hold the copy.
+  const runDirTarget = settings.runDir ?? runsRoot(settings);
+  const fsDir = nearestExisting(runDirTarget);
+  const fsInfo = statfsSync(fsDir);
+  const free = Number(fsInfo.bavail) * Number(fsInfo.bsize);
+  const needed = Math.ceil((liveSize + walSize) * SPACE_FACTOR);
+  if (free < needed) {
+    throw sourceProblem(`not enough free space for the snapshot in ${fsDir}: need ${mb(needed)} (${SPACE_FACTOR}× database + WAL), ${mb(free)} free`);
+  }
+
+  const runDir = createRunDir(settings);
+  log.attachFile(path.join(runDir, RUN_FILES.log));
+  recordStep(runDir, settings.appDir, 'backup', { status: 'running' });
+  log.info(`backup of ${live} (${mb(liveSize + walSize)}) into ${runDir}`);
+  try {
+    const result = await backupInto(live, runDir, log);
+    const summary = `snapshot ${result.snapshot} (${mb(result.bytes)}, integrity ok, sha256 ${result.sha256.slice(0, 12)}…) in ${((Date.now() - started) / 1000).toFixed(1)} s`;
+    recordStep(runDir, settings.appDir, 'backup', {
+      status: 'done',
+      message: summary,
+      data: { snapshot: result.snapshot, sha256: result.sha256, bytes: result.bytes, foreignKeyViolations: result.foreignKeyViolations, source: result.source },
+    });
+    return { ok: true, exitCode: ExitCode.Ok, summary, runDir, ...result, seconds: (Date.now() - started) / 1000 };
+  } catch (err) {
+    const failure = sqliteProblem(live, err, 'backing up');
+    recordStep(runDir, settings.appDir, 'backup', { status: 'failed', message: failure.message });
+    throw failure;
+  }
+}
+
+async function backupInto(live: string, runDir: string, log: Logger): Promise<Omit<BackupResult, keyof StepResult | 'runDir' | 'seconds'>> {
+  mkdirSync(runDir, { recursive: true, mode: 0o700 });
+  const snapshot = path.join(runDir, RUN_FILES.snapshot);
+  const partial = `${snapshot}.partial`;
+  rmSync(partial, { force: true });
+  rmSync(`${partial}-journal`, { force: true });
+  // Created empty with mode 0600 first: SQLite keeps the mode of an existing file, and the copy holds all app data.
+  closeSync(openSync(partial, 'w', 0o600));
+
+  let source: Database.Database;
+  try {
+    source = new Database(live, { readonly: true, fileMustExist: true });
+  } catch (err) {
+    rmSync(partial, { force: true });
+    throw sqliteProblem(live, err, 'opening');
+  }
+  try {
+    // A cheap read first, so a file with a valid header but garbage pages fails here with a clear cause.
+    source.prepare(loadSql('backup-sqlite-schema-count')).pluck().get();
+    // The whole copy in one backup step: SQLite restarts a stepwise backup whenever another process writes, which
+    // with a busy app could never finish. One step holds a read transaction for its duration instead (WAL mode:
+    // writers carry on; rollback-journal mode: they wait for about a second per 300 MB).
+    await source.backup(partial, { progress: () => 0x7fffffff });
+  } catch (err) {
+    rmSync(partial, { force: true });
+    throw sqliteProblem(live, err, 'backing up');
+  } finally {
+    source.close();
+  }
+  // The source's state right after the copy: the maintenance-window check compares against it later.
+  const sourceState = await sourceFileState(live);
+
+  let foreignKeyViolations = 0;
+  const copy = new Database(partial, { fileMustExist: true });
+  try {
+    // The copy inherits WAL mode from the source's header; a self-contained single file is easier to checksum,
+    // archive and open read-only later.
+    copy.prepare(loadSql('backup-sqlite-journal-delete')).get();
+    const integrity = copy.prepare(loadSql('backup-sqlite-integrity-check')).pluck().all() as string[];
+    if (!(integrity.length === 1 && integrity[0] === 'ok')) {
+      throw sourceProblem(`PRAGMA integrity_check failed on the snapshot of ${live}: ${integrity.slice(0, 3).join('; ')}${integrity.length > 3 ? ` (+${integrity.length - 3} more)` : ''}`);
+    }
+    foreignKeyViolations = (copy.prepare(loadSql('backup-sqlite-foreign-key-check')).all() as unknown[]).length;
+    if (foreignKeyViolations) {
+      log.warn(`PRAGMA foreign_key_check: ${foreignKeyViolations} row(s) reference a missing parent in the snapshot; PostgreSQL will refuse them when foreign keys are validated`);
+    }
+  } catch (err) {
+    copy.close();
+    rmSync(partial, { force: true });
+    throw sqliteProblem(live, err, 'checking the snapshot of');
+  }
+  copy.close();
+  rmSync(`${partial}-journal`, { force: true });
+  chmodSync(partial, 0o600);
+  renameSync(partial, snapshot);
+  const sha256 = await sha256File(snapshot);
+  writeFileAtomic(path.join(runDir, RUN_FILES.snapshotChecksum), `${sha256}  ${RUN_FILES.snapshot}\n`);
+  return { snapshot, sha256, bytes: statSync(snapshot).size, integrity: 'ok', foreignKeyViolations, source: sourceState };
+}
+
+/** Parse snapshot.sqlite.sha256 (`<hex>  snapshot.sqlite`, sha256sum's format). */
+export function parseChecksumFile(text: string): string | undefined {
+  const match = /^([0-9a-f]{64})\b/.exec(text.trim());
+  return match?.[1];
+}
