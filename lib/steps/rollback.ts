@@ -34,6 +34,8 @@ export interface RollbackOptions {
   stopFirst?: boolean;
   waitSeconds?: number;
   healthUrl?: string;
+  /** false: restore only (the upgrade's resume path continues with the app still stopped). Default true. */
+  startServices?: boolean;
 }
 
 export interface RestoredItem {
@@ -213,6 +215,9 @@ export async function rollback(settings: Settings, log: Logger, options: Rollbac
   }
 
   let started: StartResult | undefined;
+  if (options.startServices === false) {
+    return { ok: true, exitCode: ExitCode.Ok, runDir, restored, databaseUrlKind, droppedTables, manualSteps, summary: 'pre-switch files restored (services left stopped)' };
+  }
   try {
     started = await startServices(settings, log, { waitSeconds: options.waitSeconds, healthUrl: options.healthUrl, expectDatabase: 'sqlite' });
   } catch (err) {
