@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { createHash } from 'node:crypto';
+import { hash as oneShotHash } from 'node:crypto';
 import type { ColumnKind, ColumnModel } from './schema-model.ts';
 import { jsonbText } from './canonical-json.ts';
 
@@ -537,7 +537,7 @@ export function rowText(fields: readonly string[]): string {
 
 /** First 16 hex digits of md5(row text) as a signed 64-bit integer (PG: ('x'||substr(md5(t),1,16))::bit(64)::bigint). */
 export function rowHash(fields: readonly string[]): bigint {
-  return createHash('md5').update(rowText(fields), 'utf8').digest().readBigInt64BE(0);
+  return oneShotHash('md5', rowText(fields), 'buffer').readBigInt64BE(0);
 }
 
 /** Key text: the row text of the key columns only. */
@@ -545,7 +545,7 @@ export const keyText = rowText;
 
 /** Bucket of a row: first two hex digits of md5(key text) (256 buckets). */
 export function bucketOf(keyFields: readonly string[]): string {
-  return createHash('md5').update(rowText(keyFields), 'utf8').digest('hex').slice(0, 2);
+  return oneShotHash('md5', rowText(keyFields), 'hex').slice(0, 2);
 }
 
 /** Order-independent table hash: exact sum of row hashes as base-10 text ("0" for an empty table). */

@@ -1,0 +1,3 @@
+-- (SQLite) One TEXT cell re-read as raw bytes, found by the row's key: better-sqlite3 decodes invalid UTF-8 to
+-- U+FFFD, so a value containing U+FFFD is checked against its real bytes (PostgreSQL rejects invalid UTF-8).
+SELECT CAST({{column}} AS BLOB) FROM {{table}} WHERE {{keyMatch}} LIMIT 1

@@ -1,0 +1,40 @@
+import { runCli } from '../lib/cli.ts';
+import type { Logger } from '../lib/log.ts';
+import { exportSqlite, problemLine, type ExportResult } from '../lib/steps/export-sqlite.ts';
+
+const usage = `
+Usage: npx just export-sqlite [--run-dir DIR] [--schema FILE] [--allow-problems] [--json]
+
+Reads the snapshot taken by \`just backup\` (never the live file), checks its sha256, checks its tables and columns
+against the Prisma schema, and writes manifest.json in the run directory: per table the row count, a content hash
+over the canonical row form (verify recomputes it on PostgreSQL), the storage classes found per column, and every
+value that will not convert to its PostgreSQL type (by table, column and key; the first 1000 are listed).
+
+  --allow-problems   exit 0 even when values will not convert (they are listed in manifest.json)
+
+Exit: 0 manifest written, every value converts · 2 no snapshot / bad flags · 4 snapshot checksum mismatch,
+SQLite tables/columns differ from the schema, or values that will not convert
+`;
+
+function printTables(result: ExportResult, log: Logger): void {
+  const width = Math.max(5, ...result.tables.map((t) => t.name.length));
+  log.info(`  ${'table'.padEnd(width)}  ${'rows'.padStart(10)}  storage classes of mixed columns`);
+  for (const t of result.tables) {
+    const mixed = Object.entries(t.mixed)
+      .map(([column, counts]) => `${column}: ${Object.entries(counts).map(([cls, n]) => `${n.toLocaleString('en-US')} ${cls}`).join(', ')}`)
+      .join('; ');
+    log.info(`  ${t.name.padEnd(width)}  ${t.rows.toLocaleString('en-US').padStart(10)}  ${mixed}`);
+  }
+  log.info(`  ${result.totalRows.toLocaleString('en-US')} rows in ${result.seconds.toFixed(1)} s (${result.rowsPerSecond.toLocaleString('en-US')} rows/s)`);
+  for (const table of result.extraTables) log.warn(`  SQLite table "${table}" is not in the Prisma schema (not migrated)`);
+  for (const p of result.firstProblems.slice(0, 10)) log.warn(`  will not convert: ${problemLine(p)} (value: ${JSON.stringify(p.value)})`);
+  if (result.problemCount > 10) log.warn(`  … ${result.problemCount - 10} more in ${result.manifest}`);
+}
+
+await runCli<{ allowProblems?: boolean }, ExportResult>({
+  task: 'export-sqlite',
+  usage,
+  flags: { 'allow-problems': { type: 'boolean' } },
+  run: ({ settings, extra, log }) => exportSqlite(settings, log, { allowProblems: Boolean(extra.allowProblems) }),
+  print: printTables,
+});
