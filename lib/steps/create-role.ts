@@ -104,7 +104,13 @@ interface AdminBackend {
 function pgFailure(err: unknown, doing: string): TaskError {
   if (err instanceof TaskError) return err;
   const e = err as { code?: string; message?: string };
-  if (e?.code === '42501') return targetNotReady(`insufficient privilege while ${doing}: ${e.message}`);
+  if (e?.code === '42501') {
+    // PostgreSQL 16+: a CREATEROLE administrator may hand a database to a role only if it may SET ROLE to it.
+    const hint = /SET ROLE/.test(e.message ?? '')
+      ? " (use a superuser, or on PostgreSQL 16+ give the admin role createrole_self_grant = 'set, inherit')"
+      : '';
+    return targetNotReady(`insufficient privilege while ${doing}: ${e.message}${hint}`);
+  }
   return targetNotReady(`${doing} failed: ${errorMessage(err)}`);
 }
 

@@ -197,6 +197,31 @@ test('wrong admin password or an admin without privileges: exit 3', async () => 
   assert.match(weak.json?.error, /insufficient privilege|permission denied/);
 });
 
+test('a non-superuser admin (CREATEROLE, CREATEDB): password checked by logging in; second run no changes', async () => {
+  const n = names('delegated');
+  const admin = `${n.role}_admin`;
+  await server.query('postgres', `CREATE ROLE ${admin} LOGIN CREATEROLE CREATEDB PASSWORD 'delegated-admin-1'`);
+  const adminUrl = server.url('postgres', admin, 'delegated-admin-1');
+  const args = ['--role', n.role, '--database', n.database, '--password-file', n.passwordFile];
+  // PostgreSQL 16+: handing the database to the new role needs SET ROLE on it, which the admin does not get by default.
+  const refused = await createRole(args, adminUrl);
+  assert.is(refused.code, 3, refused.stderr);
+  assert.match(refused.json?.error, /createrole_self_grant/);
+
+  await server.query('postgres', `ALTER ROLE ${admin} SET createrole_self_grant = 'set, inherit'`);
+  await server.query('postgres', `DROP ROLE ${n.role}`); // left by the refused run (statements are not one transaction)
+  const first = await createRole(args, adminUrl);
+  assert.is(first.code, 0, first.stderr);
+  const second = await createRole(args, adminUrl);
+  assert.is(second.code, 0, second.stderr);
+  assert.equal(second.json?.changes, []);
+  // A changed password is noticed through the failed login and set again.
+  await server.query('postgres', `ALTER ROLE ${n.role} PASSWORD 'changed-behind-our-back'`);
+  const third = await createRole(args, adminUrl);
+  assert.ok(third.json?.changes.some((c: string) => /password set/.test(c)), third.stdout);
+  assert.is(await loginAs(n.role, readFileSync(n.passwordFile, 'utf8').trim(), n.database), n.role);
+});
+
 test('SCRAM verifiers: PostgreSQL accepts ours, and ours verifies PostgreSQL\'s', async () => {
   const verifier = scramVerifier('correct horse battery staple');
   assert.match(verifier, /^SCRAM-SHA-256\$4096:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/);
