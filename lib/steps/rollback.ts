@@ -193,7 +193,7 @@ export async function rollback(settings: Settings, log: Logger, options: Rollbac
     for (const f of state.files) restored.push({ path: f.path, action: 'unchanged' });
     log.info('every file switch-env touched already has its pre-switch content');
   } else {
-    log.info('no switch-env recorded in any run journal: nothing to restore');
+    log.info('switch-env did not change anything in this run: nothing to restore');
   }
 
   const url = readEnvValue(path.join(settings.appDir, 'backend/.env'), 'DATABASE_URL');

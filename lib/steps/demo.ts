@@ -1,0 +1,120 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { StepContext, StepResult } from '../cli.ts';
+import { loadSettings } from '../config.ts';
+import { startEmbeddedServer, chownToPostgres, type EmbeddedServer } from '../embedded-pg.ts';
+import { ExitCode, errorMessage, type ExitCodeValue } from '../errors.ts';
+import { waitForHealth, type HealthResult } from '../health.ts';
+import { runServiceCommand } from '../service-commands.ts';
+import { createRole } from './create-role.ts';
+import { upgrade, type UpgradeResult } from './upgrade.ts';
+import { renderVerify } from './upgrade-steps.ts';
+// The sample install lives in fixtures/ (it is the tests' install too); the demo is its one product-side user.
+import { createSampleInstall } from '../../fixtures/sample-install.ts';
+
+/**
+ * `just demo`: the whole upgrade on a throw-away copy of the sample install, end to end, with nothing to set up:
+ * a sample install with a few thousand rows in a temp folder, its fake backend running and writing to SQLite,
+ * an embedded PostgreSQL, create-role (password in a 0600 file), `upgrade --yes`, the verify report, the backend
+ * answering health from PostgreSQL — then everything stopped and removed (also on failure and Ctrl-C).
+ */
+export interface DemoOptions {
+  rows?: number;
+  keep?: boolean;
+}
+
+export interface DemoResult extends StepResult {
+  appDir: string;
+  upgrade?: Omit<UpgradeResult, 'verify'>;
+  healthAfter?: HealthResult;
+  rows: number;
+  ms: number;
+}
+
+export async function demo(ctx: StepContext<DemoOptions>): Promise<DemoResult> {
+  const { log } = ctx;
+  const started = Date.now();
+  const rows = ctx.extra.rows ?? 3000;
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'vs-demo-'));
+  const appDir = path.join(tmp, 'app');
+  let server: EmbeddedServer | undefined;
+  let stopCmd: string | undefined;
+  let cleaned = false;
+  const cleanup = async () => {
+    if (cleaned) return;
+    cleaned = true;
+    if (stopCmd) await runServiceCommand(stopCmd, log).catch(() => undefined);
+    await server?.stop().catch(() => undefined);
+    if (!ctx.extra.keep) rmSync(tmp, { recursive: true, force: true });
+    else log.info(`kept ${tmp}`);
+  };
+  const onSignal = () => {
+    log.warn('interrupted: cleaning up the demo');
+    void cleanup().then(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    log.info(`1/6 sample install with ~${rows} rows in ${appDir}`);
+    const install = await createSampleInstall({ dir: appDir, rows });
+    const total = Object.values(install.rowCounts).reduce((a, b) => a + b, 0);
+    const base = loadSettings([], {}, {}).settings;
+    const appSettings = loadSettings(['--app-dir', appDir], {}, {}).settings;
+    void base;
+    stopCmd = appSettings.stopCmd;
+
+    log.info('2/6 starting the fake backend (it writes to SQLite until it is stopped)');
+    await runServiceCommand(appSettings.startCmd!, log, { cwd: appDir });
+    const before = await waitForHealth(install.healthUrl, { timeoutMs: 30_000 });
+    if (!before.ok) throw new Error(`the sample backend did not start: ${before.error}`);
+    log.ok(`backend up on SQLite: ${install.healthUrl} → ${JSON.stringify(before.body)}`);
+
+    log.info('3/6 starting an embedded PostgreSQL');
+    server = await startEmbeddedServer();
+    log.ok(`PostgreSQL on 127.0.0.1:${server.port}`);
+
+    log.info('4/6 create-role: login role + database, password generated into a 0600 file');
+    const passwordFile = path.join(tmp, 'pg-password');
+    const target = `postgresql://visionsuit@127.0.0.1:${server.port}/visionsuit`;
+    const roleSettings = loadSettings(['--app-dir', appDir, '--password-file', passwordFile], {}, { ADMIN_DATABASE_URL: server.url('postgres') }).settings;
+    const role = await createRole(roleSettings, log);
+    if (!role.ok) throw new Error(role.summary);
+    chownToPostgres; // the password file stays root-owned: only we read it
+
+    log.info(`5/6 just upgrade --target ${target} --password-file ${passwordFile} --yes`);
+    const settings = loadSettings(['--app-dir', appDir, '--target', target, '--password-file', passwordFile, '--yes', '--wait-seconds', '30'], { 'wait-seconds': { type: 'string' } }, {}).settings;
+    const result = await upgrade({ settings, log, extra: { waitSeconds: 30 }, positionals: [] });
+    if (result.verify) log.info(renderVerify(result.verify));
+    for (const s of result.steps) log.info(`  ${s.status.padEnd(7)} ${s.name.padEnd(20)} ${(s.ms / 1000).toFixed(1)} s${s.message ? `  ${s.message}` : ''}`);
+
+    let healthAfter: HealthResult | undefined;
+    if (result.ok) {
+      log.info('6/6 the backend after the upgrade');
+      healthAfter = await waitForHealth(install.healthUrl, { timeoutMs: 15_000, expectDatabase: 'postgresql' });
+      (healthAfter.ok ? log.ok : log.error)(`${install.healthUrl} → ${JSON.stringify(healthAfter.body ?? healthAfter.error)}`);
+    }
+    const ok = result.ok && Boolean(healthAfter?.ok);
+    const { verify: _verify, ...upgradeSummary } = result;
+    void _verify;
+    return {
+      ok,
+      exitCode: (ok ? ExitCode.Ok : result.ok ? ExitCode.VerificationFailed : result.exitCode) as ExitCodeValue,
+      appDir,
+      upgrade: upgradeSummary,
+      healthAfter,
+      rows: total,
+      ms: Date.now() - started,
+      summary: ok
+        ? `demo: ${total} rows moved from SQLite to PostgreSQL with the backend writing until the window; it now answers from PostgreSQL (${((Date.now() - started) / 1000).toFixed(1)} s)`
+        : `demo failed: ${result.summary}`,
+    };
+  } catch (err) {
+    log.error(`demo failed: ${errorMessage(err)}`);
+    throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await cleanup();
+  }
+}

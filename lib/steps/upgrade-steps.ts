@@ -1,0 +1,73 @@
+import { copyFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import type { Settings } from '../config.ts';
+import { ExitCode, type ExitCodeValue } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { RUN_FILES } from '../run-dir.ts';
+import { backup } from './backup.ts';
+import { checkTarget } from './check-target.ts';
+import { exportSqlite } from './export-sqlite.ts';
+import { loadPg } from './load-pg.ts';
+import { verify } from './verify.ts';
+
+/**
+ * The other tasks' step functions as the upgrade calls them: one adapter per step, each returning the gate outcome
+ * (ok, contract exit code, one-line summary). Kept apart so a change in one step's signature touches one place.
+ */
+export interface GateOutcome {
+  ok: boolean;
+  exitCode: ExitCodeValue;
+  summary: string;
+}
+
+export async function runCheckTarget(settings: Settings, log: Logger): Promise<GateOutcome> {
+  const r = await checkTarget(settings, log);
+  for (const c of r.checks) if (c.status !== 'pass' && c.status !== 'skip') (c.status === 'fail' ? log.error : log.warn)(`${c.name}: ${c.reason}`);
+  return { ok: r.ok, exitCode: r.ok ? ExitCode.Ok : r.exitCode, summary: r.summary };
+}
+
+export async function runBackup(settings: Settings, log: Logger, runDir: string): Promise<GateOutcome> {
+  const r = await backup({ ...settings, runDir }, log);
+  return { ok: r.ok, exitCode: r.exitCode, summary: r.summary };
+}
+
+export async function runExportSqlite(settings: Settings, log: Logger, runDir: string): Promise<GateOutcome> {
+  const r = await exportSqlite({ ...settings, runDir }, log);
+  return { ok: r.ok, exitCode: r.exitCode, summary: r.summary };
+}
+
+export async function runLoadPg(settings: Settings, log: Logger, runDir: string): Promise<GateOutcome> {
+  const r = await loadPg({ ...settings, runDir }, log, { runDir });
+  return { ok: r.ok, exitCode: r.exitCode, summary: r.summary };
+}
+
+export interface VerifyGateLine {
+  gate: string;
+  ok: boolean;
+  reason: string;
+  seconds: number;
+}
+
+export interface VerifySummary {
+  reportFile: string;
+  gates: VerifyGateLine[];
+}
+
+/** The verify report as lines for the operator (the full report is report.json in the run dir). */
+export function renderVerify(v: VerifySummary): string {
+  return [`verify report (${v.reportFile}):`, ...v.gates.map((g) => `  ${g.ok ? 'PASS' : 'FAIL'} ${g.gate.padEnd(10)} ${g.reason} (${g.seconds.toFixed(1)} s)`)].join('\n');
+}
+
+export async function runVerify(settings: Settings, log: Logger, runDir: string, only?: string[]): Promise<GateOutcome & { report?: VerifySummary }> {
+  const reportFile = path.join(runDir, RUN_FILES.report);
+  const full = path.join(runDir, 'report.full.json');
+  // A quick re-check (--only counts after the switch) must not replace the full report the operator archives.
+  if (only && existsSync(reportFile)) copyFileSync(reportFile, full);
+  const r = await verify({ settings: { ...settings, runDir }, log, extra: only ? { only: only.join(',') } : {}, positionals: [] });
+  if (only && existsSync(full)) {
+    copyFileSync(reportFile, path.join(runDir, 'report.after-switch.json'));
+    copyFileSync(full, reportFile);
+  }
+  const report: VerifySummary = { reportFile, gates: r.gates.map((g) => ({ gate: g.gate, ok: g.ok, reason: g.reason, seconds: g.seconds })) };
+  return { ok: r.ok, exitCode: r.ok ? ExitCode.Ok : r.exitCode, summary: r.summary, report };
+}

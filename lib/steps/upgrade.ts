@@ -1,0 +1,519 @@
+import { existsSync, readdirSync, statfsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline/promises';
+import Database from 'better-sqlite3';
+import type { Settings } from '../config.ts';
+import type { StepContext, StepResult } from '../cli.ts';
+import { ExitCode, TaskError, errorMessage, usageError, type ExitCodeValue } from '../errors.ts';
+import { defaultHealthUrl, waitForHealth, type HealthResult } from '../health.ts';
+import type { Logger } from '../log.ts';
+import { displayUrl } from '../pg-target.ts';
+import { findHolders, sqliteFamily } from '../process-files.ts';
+import { acquireLock } from '../run-lock.ts';
+import { createRunDir, readJournal, recordStep, RUN_FILES, runsRoot, loadOrCreateJournal, writeJournal, type Journal } from '../run-dir.ts';
+import { loadSchemaModel } from '../schema-model.ts';
+import { loadSql } from '../sql-files.ts';
+import { appDatabaseKind, requireSqlitePath, startServices, stopWriters, type StartResult } from './maintenance.ts';
+import { sourceFileState, type SourceFileState } from './backup.ts';
+import { rollback } from './rollback.ts';
+import { switchEnv, readSwitchState } from './switch-env.ts';
+import { runBackup, runCheckTarget, runExportSqlite, runLoadPg, runVerify, type GateOutcome, type VerifySummary } from './upgrade-steps.ts';
+
+/**
+ * `just upgrade`: the whole production run, every step recorded in the run journal BEFORE and AFTER it runs.
+ *
+ *   lock → check-target → (confirm) → maintenance-on (stop writers, prove the file closed) → backup →
+ *   export-sqlite → load-pg → verify → pre-switch-check (live SQLite unchanged since the backup) → switch-env →
+ *   verify-after-switch (counts, before the app writes) → start-services → health (app reports postgresql)
+ *
+ * Failure policy:
+ *  - before the writers are stopped (check-target, lock, confirmation): exit with that step's code, nothing changed;
+ *  - maintenance-on cannot prove the file closed: exit 4, services started again;
+ *  - pre-switch-check finds the live SQLite changed since the backup: exit 4, nothing switched, app restarted on
+ *    SQLite (those writes would be lost by a cutover);
+ *  - any other failed gate after the writers stopped (and SIGINT/SIGTERM): automatic rollback → app back on
+ *    SQLite and running → exit 5; exit 6 with manual steps if the rollback itself fails.
+ *
+ * Resume: a run whose journal has `state.upgrade` without `finishedAt` (crash, kill -9, power loss) is picked up by
+ * the next `just upgrade`: steps recorded done are skipped, a step recorded running is redone (load-pg with
+ * --force: the partial load is ours). maintenance-on always runs again; if the live SQLite changed since the backup
+ * (the app was started in between), backup → export → load → verify are redone. If the crash came after
+ * switch-env started but before verify-after-switch finished, the switch is rolled back first (files restored from
+ * the journaled backups) and the run continues from verify: redoing the checks is always safe, trusting a
+ * half-verified cutover is not.
+ */
+export interface UpgradeOptions {
+  waitSeconds?: number;
+  healthUrl?: string;
+}
+
+export interface UpgradeStepRecord {
+  name: string;
+  status: 'done' | 'skipped' | 'failed';
+  ms: number;
+  message?: string;
+}
+
+export interface UpgradeResult extends StepResult {
+  runDir?: string;
+  dryRun: boolean;
+  resumed: boolean;
+  steps: UpgradeStepRecord[];
+  failedStep?: string;
+  cause?: string;
+  rolledBack?: boolean;
+  plan?: string[];
+  checks?: { name: string; ok: boolean; detail: string }[];
+  health?: HealthResult;
+  verify?: VerifySummary;
+  ms: number;
+}
+
+const UPGRADE_STATE = 'upgrade';
+interface UpgradeState {
+  startedAt: string;
+  pid: number;
+  target: string;
+  attempts: number;
+  finishedAt?: string;
+  outcome?: 'cut-over' | 'rolled-back' | 'rollback-failed' | 'source-changed' | 'not-started';
+}
+
+/** The pipeline, in order (journal step names). */
+export const UPGRADE_STEPS = [
+  'check-target',
+  'maintenance-on',
+  'backup',
+  'export-sqlite',
+  'load-pg',
+  'verify',
+  'pre-switch-check',
+  'switch-env',
+  'verify-after-switch',
+  'start-services',
+  'health',
+] as const;
+
+class StepFailure extends Error {
+  constructor(
+    readonly step: string,
+    readonly exitCode: ExitCodeValue,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The newest run dir holding an upgrade that never finished (journal without a final state). */
+export function findUnfinishedUpgrade(settings: Settings): string | undefined {
+  const root = runsRoot(settings);
+  if (!existsSync(root)) return undefined;
+  const runs = readdirSync(root)
+    .filter((n) => /^\d{8}T\d{6}Z/.test(n) && statSync(path.join(root, n)).isDirectory())
+    .sort()
+    .reverse();
+  for (const name of runs) {
+    const state = readJournal(path.join(root, name))?.state?.[UPGRADE_STATE] as UpgradeState | undefined;
+    if (!state) continue;
+    return state.finishedAt ? undefined : path.join(root, name);
+  }
+  return undefined;
+}
+
+function setUpgradeState(runDir: string, appDir: string, patch: Partial<UpgradeState>): void {
+  const journal = loadOrCreateJournal(runDir, appDir);
+  journal.state[UPGRADE_STATE] = { ...(journal.state[UPGRADE_STATE] as UpgradeState | undefined), ...patch };
+  writeJournal(runDir, journal);
+}
+
+/** A live file's state as the backup step records it (sha256, size, -wal); compared before the cutover. */
+function sameFingerprint(recorded: SourceFileState, now: SourceFileState): string | undefined {
+  if (recorded.sha256 !== now.sha256) return `sha256 ${recorded.sha256.slice(0, 12)}… → ${now.sha256.slice(0, 12)}…`;
+  if (recorded.size !== now.size) return `size ${recorded.size} → ${now.size} bytes`;
+  // An empty -wal and no -wal hold the same database content.
+  const recWal = recorded.wal && recorded.wal.size > 0 ? recorded.wal.sha256 : null;
+  const nowWal = now.wal && now.wal.size > 0 ? now.wal.sha256 : null;
+  if (recWal !== nowWal) return `-wal ${recWal ? recWal.slice(0, 12) + '…' : 'empty'} → ${nowWal ? nowWal.slice(0, 12) + '…' : 'empty'}`;
+  return undefined;
+}
+
+async function liveChange(journal: Journal, sqlitePath: string): Promise<string | undefined> {
+  const recorded = backupFingerprint(journal);
+  if (!recorded) return 'the backup step recorded no fingerprint of the live file';
+  if (!existsSync(sqlitePath)) return `${sqlitePath} is gone`;
+  return sameFingerprint(recorded, await sourceFileState(sqlitePath));
+}
+
+async function confirm(log: Logger, question: string): Promise<boolean> {
+  const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await rl.question(`${question} [y/N] `);
+    return /^y(es)?$/i.test(answer.trim());
+  } finally {
+    rl.close();
+    void log;
+  }
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// --dry-run: read-only checks and the plan
+
+async function dryRun(settings: Settings, log: Logger, started: number): Promise<UpgradeResult> {
+  const checks: { name: string; ok: boolean; detail: string; code: ExitCodeValue }[] = [];
+  const target = await runCheckTarget(settings, log);
+  checks.push({ name: 'target ready', ok: target.ok, detail: target.summary, code: ExitCode.TargetNotReady });
+
+  let sqlitePath: string | undefined;
+  try {
+    sqlitePath = requireSqlitePath(settings);
+  } catch (err) {
+    checks.push({ name: 'source readable', ok: false, detail: errorMessage(err), code: ExitCode.SourceProblem });
+  }
+  if (sqlitePath) {
+    let tables: Map<string, Set<string>> | undefined;
+    try {
+      if (!existsSync(sqlitePath)) throw new Error(`${sqlitePath} does not exist`);
+      const db = new Database(sqlitePath, { readonly: true, fileMustExist: true });
+      try {
+        tables = new Map();
+        for (const row of db.prepare(loadSql('upgrade-sqlite-tables')).all() as { name: string }[]) {
+          const cols = db.prepare(loadSql('upgrade-sqlite-columns')).all(row.name) as { name: string }[];
+          tables.set(row.name, new Set(cols.map((c) => c.name)));
+        }
+      } finally {
+        db.close();
+      }
+      checks.push({ name: 'source readable', ok: true, detail: `${sqlitePath} (${statSync(sqlitePath).size} bytes, ${tables.size} tables)`, code: ExitCode.SourceProblem });
+    } catch (err) {
+      checks.push({ name: 'source readable', ok: false, detail: `${sqlitePath}: ${errorMessage(err)}`, code: ExitCode.SourceProblem });
+    }
+    if (tables) {
+      try {
+        const model = loadSchemaModel(settings.schemaPath);
+        const problems: string[] = [];
+        for (const t of model.tables) {
+          const cols = tables.get(t.name);
+          if (!cols) problems.push(`table ${t.name} missing`);
+          else for (const c of t.columns) if (!cols.has(c.name)) problems.push(`column ${t.name}.${c.name} missing`);
+        }
+        checks.push({
+          name: 'schema matches SQLite',
+          ok: problems.length === 0,
+          detail: problems.length ? `${problems.length} difference(s): ${problems.slice(0, 3).join('; ')}` : `${model.tables.length} tables of the Prisma schema all present with their columns`,
+          code: ExitCode.SourceProblem,
+        });
+      } catch (err) {
+        checks.push({ name: 'schema matches SQLite', ok: false, detail: errorMessage(err), code: ExitCode.Usage });
+      }
+      // Disk: the snapshot is a full copy; leave room for the manifest, logs and a margin.
+      try {
+        let probe = runsRoot(settings);
+        while (!existsSync(probe)) probe = path.dirname(probe);
+        const fs = statfsSync(probe);
+        const free = fs.bavail * fs.bsize;
+        const size = statSync(sqlitePath).size + (existsSync(`${sqlitePath}-wal`) ? statSync(`${sqlitePath}-wal`).size : 0);
+        const need = Math.ceil(size * 1.2) + 16 * 1024 * 1024;
+        checks.push({ name: 'disk space', ok: free >= need, detail: `${Math.round(free / 1048576)} MiB free at ${probe}, ~${Math.round(need / 1048576)} MiB needed`, code: ExitCode.SourceProblem });
+      } catch (err) {
+        checks.push({ name: 'disk space', ok: false, detail: errorMessage(err), code: ExitCode.SourceProblem });
+      }
+    }
+  }
+  checks.push({
+    name: 'stop/start commands',
+    ok: Boolean(settings.stopCmd && settings.startCmd),
+    detail: settings.stopCmd && settings.startCmd ? `${settings.stopCmd} / ${settings.startCmd}` : 'missing: pass --stop-cmd/--start-cmd or put maintenance.sh in the app dir',
+    code: ExitCode.Usage,
+  });
+  const healthUrl = defaultHealthUrl(settings.appDir);
+  const plan = [
+    `take the lock ${path.join(runsRoot(settings), '.lock')}`,
+    `check the target ${displayUrl(settings.targetUrl!)}`,
+    `stop the writers: ${settings.stopCmd ?? '(no stop command)'}; prove no process has ${sqlitePath ?? 'the SQLite file'} open`,
+    `backup + export-sqlite into a new run dir under ${runsRoot(settings)}`,
+    'load-pg (schema through Prisma\'s engine, data by COPY) and verify (counts, content, integrity, Prisma)',
+    'check the live SQLite file is unchanged since the backup',
+    `switch-env: DATABASE_URL in ${path.join(settings.appDir, 'backend/.env')}${existsSync(settings.systemEnvFile) ? ` and ${settings.systemEnvFile}` : ''}, provider → postgresql, PostgreSQL migration history`,
+    `start: ${settings.startCmd ?? '(no start command)'}; health ${healthUrl ?? '(no health URL)'} must report postgresql`,
+    'on any failed gate: roll back to SQLite and start the app (exit 5)',
+  ];
+  for (const c of checks) (c.ok ? log.ok : log.error)(`${c.name}: ${c.detail}`);
+  log.info('plan:');
+  plan.forEach((p, i) => log.info(`  ${i + 1}. ${p}`));
+  const failed = checks.find((c) => !c.ok);
+  return {
+    ok: !failed,
+    exitCode: failed ? failed.code : ExitCode.Ok,
+    dryRun: true,
+    resumed: false,
+    steps: [],
+    plan,
+    checks: checks.map(({ name, ok, detail }) => ({ name, ok, detail })),
+    ms: Date.now() - started,
+    summary: failed ? `dry run: not ready — ${failed.name}: ${failed.detail}` : 'dry run: every read-only check passed; nothing was changed',
+  };
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// The run
+
+export async function upgrade(ctx: StepContext<UpgradeOptions>): Promise<UpgradeResult> {
+  const { settings, log } = ctx;
+  const started = Date.now();
+  if (!settings.targetUrl) throw usageError('--target is required (or set TARGET_DATABASE_URL)');
+  if (appDatabaseKind(settings) === 'postgresql') {
+    throw usageError(`${path.join(settings.appDir, 'backend/.env')} already points at PostgreSQL: this app is upgraded (\`just rollback\` goes back)`);
+  }
+  if (settings.dryRun) return dryRun(settings, log, started);
+  if (!settings.yes && !(process.stdin.isTTY && process.stderr.isTTY)) {
+    throw usageError('the upgrade stops the app: pass --yes to run it without a terminal');
+  }
+  const lock = acquireLock(settings, `upgrade --target ${displayUrl(settings.targetUrl)}`);
+  if (lock.tookOverFrom) log.warn(`took over a stale lock of pid ${lock.tookOverFrom.pid} (started ${lock.tookOverFrom.startedAt})`);
+  try {
+    return await runUpgrade(ctx, started);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Promise<UpgradeResult> {
+  const { settings, log, extra } = ctx;
+  const appDir = settings.appDir;
+  const unfinished = settings.runDir ? (existsSync(path.join(settings.runDir, RUN_FILES.journal)) ? settings.runDir : undefined) : findUnfinishedUpgrade(settings);
+  const previous = unfinished ? (readJournal(unfinished)?.state?.[UPGRADE_STATE] as UpgradeState | undefined) : undefined;
+  if (previous?.finishedAt) throw usageError(`the upgrade in ${unfinished} already finished (${previous.outcome}); start a new one without --run-dir`);
+  const resumed = Boolean(previous);
+  const runDir = unfinished && resumed ? unfinished : createRunDir(settings);
+  log.attachFile(path.join(runDir, RUN_FILES.log));
+  const runSettings: Settings = { ...settings, runDir };
+  setUpgradeState(runDir, appDir, {
+    startedAt: previous?.startedAt ?? new Date().toISOString(),
+    pid: process.pid,
+    target: displayUrl(settings.targetUrl!),
+    attempts: (previous?.attempts ?? 0) + 1,
+  });
+  if (resumed) {
+    const j = readJournal(runDir)!;
+    const last = Object.entries(j.steps).filter(([, s]) => s.status !== 'done').map(([n, s]) => `${n} (${s.status})`);
+    log.warn(`resuming the unfinished upgrade in ${runDir}${last.length ? `; unfinished: ${last.join(', ')}` : ''}`);
+  }
+
+  const steps: UpgradeStepRecord[] = [];
+  let writersStopped = false;
+  let servicesStartedOnPg = false;
+  let verifyReport: VerifySummary | undefined;
+  let health: HealthResult | undefined;
+
+  // SIGINT/SIGTERM: abort the step in flight and take the failure path (rollback + start services).
+  let abortReject: (err: Error) => void = () => undefined;
+  const aborted = new Promise<never>((_, reject) => (abortReject = reject));
+  aborted.catch(() => undefined);
+  let signalled: string | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (signalled) {
+      log.warn(`${sig} again: still putting the app back, please wait`);
+      return;
+    }
+    signalled = sig;
+    log.warn(`${sig}: stopping the upgrade and putting the app back on SQLite`);
+    abortReject(new StepFailure('signal', ExitCode.RolledBack, `interrupted by ${sig}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const journal = (): Journal => readJournal(runDir)!;
+  const isDone = (name: string) => journal().steps[name]?.status === 'done';
+  const run = async <T>(name: string, fn: () => Promise<T>, options: { skipIfDone?: boolean } = {}): Promise<T | undefined> => {
+    if (options.skipIfDone && isDone(name)) {
+      log.info(`↷ ${name}: done in an earlier attempt`);
+      steps.push({ name, status: 'skipped', ms: 0 });
+      return undefined;
+    }
+    if (signalled) throw new StepFailure(name, ExitCode.RolledBack, `interrupted by ${signalled}`);
+    log.info(`▶ ${name}`);
+    recordStep(runDir, appDir, name, { status: 'running' });
+    const t0 = Date.now();
+    try {
+      const value = await Promise.race([fn(), aborted]);
+      recordStep(runDir, appDir, name, { status: 'done' });
+      steps.push({ name, status: 'done', ms: Date.now() - t0 });
+      return value;
+    } catch (err) {
+      const failure =
+        err instanceof StepFailure
+          ? new StepFailure(name, err.exitCode, err.message)
+          : err instanceof TaskError
+            ? new StepFailure(name, err.exitCode, err.message)
+            : new StepFailure(name, ExitCode.Internal, `internal error: ${errorMessage(err)}`);
+      recordStep(runDir, appDir, name, { status: 'failed', message: failure.message });
+      steps.push({ name, status: 'failed', ms: Date.now() - t0, message: failure.message });
+      throw failure;
+    }
+  };
+  const gate = (name: string, outcome: GateOutcome) => {
+    if (!outcome.ok) throw new StepFailure(name, outcome.exitCode, outcome.summary);
+  };
+  const finish = (outcome: UpgradeState['outcome']) => setUpgradeState(runDir, appDir, { finishedAt: new Date().toISOString(), outcome });
+
+  try {
+    // --- before the writers stop: failures here change nothing ---------------------------------------------
+    await run('check-target', async () => gate('check-target', await runCheckTarget(runSettings, log)), { skipIfDone: true });
+    if (!settings.yes) {
+      if (!(await confirm(log, `Stop the app in ${appDir} and move it to ${displayUrl(settings.targetUrl!)}?`))) {
+        finish('not-started');
+        return { ok: false, exitCode: ExitCode.Usage, runDir, dryRun: false, resumed, steps, ms: Date.now() - started, summary: 'not confirmed: nothing was changed' };
+      }
+    }
+
+    // --- the window: from here on every exit path restarts the app --------------------------------------------
+    writersStopped = true;
+    const sqlitePath = requireSqlitePath(runSettings);
+    await run('maintenance-on', async () => stopWriters(runSettings, log, { waitSeconds: extra.waitSeconds }, sqlitePath));
+
+    // Resume after a crash between switch-env and verify-after-switch: undo the switch, redo the checks.
+    const switchState = readSwitchState(runDir, appDir);
+    if (resumed && switchState?.startedAt && !isDone('verify-after-switch')) {
+      log.warn('the previous attempt stopped during the cutover: restoring the SQLite configuration, then re-verifying');
+      await rollback(runSettings, log, { runDir, stopFirst: false, startServices: false });
+      for (const name of ['verify', 'pre-switch-check', 'switch-env', 'verify-after-switch', 'start-services', 'health']) {
+        recordStep(runDir, appDir, name, { status: 'skipped', message: 'redo after an interrupted cutover' });
+      }
+    }
+    // Resume: the app may have run between attempts; a changed source invalidates everything made from it.
+    if (resumed && isDone('backup')) {
+      const change = await liveChange(journal(), sqlitePath);
+      if (change) {
+        log.warn(`the SQLite file changed since the earlier backup (${change}): redoing backup, export, load and verify`);
+        for (const name of ['backup', 'export-sqlite', 'load-pg', 'verify']) recordStep(runDir, appDir, name, { status: 'skipped', message: 'source changed; redo' });
+      }
+    }
+    await run('backup', async () => gate('backup', await runBackup(runSettings, log, runDir)), { skipIfDone: true });
+    await run('export-sqlite', async () => gate('export-sqlite', await runExportSqlite(runSettings, log, runDir)), { skipIfDone: true });
+    // --force: check-target already refused a target holding anything but a previous run of ours.
+    await run('load-pg', async () => gate('load-pg', await runLoadPg({ ...runSettings, force: true }, log, runDir)), { skipIfDone: true });
+    await run(
+      'verify',
+      async () => {
+        const v = await runVerify(runSettings, log, runDir);
+        verifyReport = v.report;
+        gate('verify', v);
+      },
+      { skipIfDone: true },
+    );
+
+    // The last look at the source before the cutover: every write after the backup would be lost.
+    await run('pre-switch-check', async () => {
+      const holders = findHolders(sqliteFamily(sqlitePath)).holders;
+      if (holders.length) throw new StepFailure('pre-switch-check', ExitCode.SourceProblem, `pid ${holders[0].pid} (${holders[0].command}) has the SQLite file open again`);
+      const change = await liveChange(journal(), sqlitePath);
+      if (change) throw new StepFailure('pre-switch-check', ExitCode.SourceProblem, `the SQLite file changed after the backup (${change}); those writes would be lost`);
+      log.ok('the live SQLite file is byte-identical to the backup (sha256, size, -wal)');
+    });
+
+    await run('switch-env', async () => switchEnv(runSettings, log, { runDir }));
+    await run('verify-after-switch', async () => gate('verify-after-switch', await runVerify(runSettings, log, runDir, ['counts'])));
+    await run('start-services', async () => {
+      servicesStartedOnPg = true;
+      const s: StartResult = await startServices(runSettings, log, { waitSeconds: extra.waitSeconds, healthUrl: extra.healthUrl, expectDatabase: 'postgresql' });
+      health = s.health;
+      if (s.healthChecked && !s.health!.ok) throw new StepFailure('start-services', ExitCode.TargetNotReady, `app did not come up on PostgreSQL: ${s.health!.url} → ${s.health!.error}`);
+    });
+    await run('health', async () => {
+      const url = extra.healthUrl ?? defaultHealthUrl(appDir);
+      if (!url) {
+        log.warn('no health URL: cannot confirm the app answers on PostgreSQL');
+        return;
+      }
+      health = await waitForHealth(url, { timeoutMs: (extra.waitSeconds ?? 30) * 1000, expectDatabase: 'postgresql' });
+      if (!health.ok) throw new StepFailure('health', ExitCode.TargetNotReady, `${url} → ${health.error}`);
+      log.ok(`health: ${url} → ${health.status}${health.database ? `, database ${health.database}` : ''}`);
+    });
+    finish('cut-over');
+    return {
+      ok: true,
+      exitCode: ExitCode.Ok,
+      runDir,
+      dryRun: false,
+      resumed,
+      steps,
+      health,
+      verify: verifyReport,
+      ms: Date.now() - started,
+      summary: `upgraded: the app runs on PostgreSQL (${displayUrl(settings.targetUrl!)}); run dir ${runDir}`,
+    };
+  } catch (err) {
+    const failure = err instanceof StepFailure ? err : new StepFailure('upgrade', err instanceof TaskError ? err.exitCode : ExitCode.Internal, errorMessage(err));
+    log.error(`${failure.step} failed: ${failure.message}`);
+    if (!writersStopped) {
+      finish('not-started');
+      return failed(failure, failure.exitCode, false);
+    }
+    if (failure.step === 'maintenance-on' || (failure.step === 'pre-switch-check' && failure.exitCode === ExitCode.SourceProblem)) {
+      // Nothing was switched: start the app again on SQLite and report the source problem (exit 4).
+      const restart = await restartOnSqlite();
+      finish(failure.step === 'pre-switch-check' ? 'source-changed' : 'not-started');
+      if (!restart) return failed(failure, ExitCode.RollbackFailed, false);
+      return failed(failure, ExitCode.SourceProblem, false);
+    }
+    log.warn('rolling back: app back onto SQLite');
+    try {
+      await rollback(runSettings, log, { runDir, stopFirst: servicesStartedOnPg, waitSeconds: extra.waitSeconds });
+    } catch (rbErr) {
+      finish('rollback-failed');
+      const message = rbErr instanceof TaskError ? rbErr.message : errorMessage(rbErr);
+      throw new TaskError(ExitCode.RollbackFailed, `${failure.step} failed (${failure.message}) and the rollback failed too: ${message}`, {
+        ...(rbErr instanceof TaskError ? rbErr.details : {}),
+        failedStep: failure.step,
+      });
+    }
+    finish('rolled-back');
+    return failed(failure, ExitCode.RolledBack, true);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+
+  async function restartOnSqlite(): Promise<boolean> {
+    try {
+      const s = await startServices(runSettings, log, { waitSeconds: extra.waitSeconds, healthUrl: extra.healthUrl, expectDatabase: 'sqlite' });
+      if (s.healthChecked && !s.health!.ok) {
+        log.error(`the app did not come back up on SQLite: ${s.health!.url} → ${s.health!.error}; start it by hand: ${settings.startCmd}`);
+        return false;
+      }
+      return true;
+    } catch (err) {
+      log.error(`could not start the app again: ${errorMessage(err)}; start it by hand: ${settings.startCmd}`);
+      return false;
+    }
+  }
+
+  function failed(failure: StepFailure, exitCode: ExitCodeValue, rolledBack: boolean): UpgradeResult {
+    const what =
+      exitCode === ExitCode.RolledBack
+        ? 'upgrade failed and was rolled back: the app runs on SQLite again'
+        : exitCode === ExitCode.SourceProblem
+          ? 'upgrade refused: nothing was switched, the app runs on SQLite'
+          : 'upgrade failed before the app was stopped: nothing was changed';
+    return {
+      ok: false,
+      exitCode,
+      runDir,
+      dryRun: false,
+      resumed,
+      steps,
+      failedStep: failure.step,
+      cause: failure.message,
+      rolledBack,
+      verify: verifyReport,
+      ms: Date.now() - started,
+      summary: `${what} (${failure.step}: ${failure.message})`,
+    };
+  }
+}
+
+/** The live file's state recorded by the backup step in the journal (steps.backup.data.source). */
+export function backupFingerprint(journal: Journal): SourceFileState | undefined {
+  const source = (journal.steps['backup']?.data as { source?: SourceFileState } | undefined)?.source;
+  return source && typeof source.sha256 === 'string' ? source : undefined;
+}
