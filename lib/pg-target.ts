@@ -185,6 +185,12 @@ export async function openTarget(settings: Settings, log: Logger, options: OpenT
       await client.connect();
     } catch (err) {
       await client.end().catch(() => undefined);
+      if (tunnel?.lastError) {
+        // Through a tunnel the driver only sees the local socket close; the SSH host knows why.
+        const cause = tunnel.lastError;
+        tunnel.lastError = undefined;
+        throw targetNotReady(`PostgreSQL at ${baseConfig.host}:${baseConfig.port} is unreachable from SSH host ${settings.ssh?.host}: ${cause}`, { failure: 'unreachable' });
+      }
       throw targetNotReady(describePgError(err, baseConfig), { failure: classifyPgError(err), code: (err as { code?: string })?.code });
     }
     if (settings.requireTls) {

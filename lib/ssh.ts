@@ -108,7 +108,9 @@ export async function openSsh(settings: Settings, log: Logger): Promise<SshSessi
     throw targetNotReady(`known_hosts file ${knownHostsFile} does not exist; add the host key of ${target.host} first (ssh-keyscan, then check its fingerprint)`, SSH_FAILURE);
   }
   const entries = parseKnownHosts(readFileSync(knownHostsFile, 'utf8'));
-  let verdict: ReturnType<typeof verifyHostKey> = 'unknown';
+  // Stays undefined when the server never got as far as showing its key (refused, timed out): then the cause is
+  // the connection, not the host key.
+  let verdict: ReturnType<typeof verifyHostKey> | undefined;
   const ssh = new NodeSSH();
   try {
     await ssh.connect({
@@ -137,6 +139,8 @@ export async function openSsh(settings: Settings, log: Logger): Promise<SshSessi
 export interface SshTunnel {
   localHost: string;
   localPort: number;
+  /** Why the SSH host could not open the last forward (e.g. nothing listening there), for error messages. */
+  lastError?: string;
   close(): Promise<void>;
 }
 
@@ -146,6 +150,14 @@ export interface SshTunnel {
  */
 export async function openTunnel(session: SshSession, remoteHost: string, remotePort: number, log: Logger): Promise<SshTunnel> {
   const sockets = new Set<net.Socket>();
+  const tunnel: SshTunnel = {
+    localHost: '127.0.0.1',
+    localPort: 0,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
   const server = net.createServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -157,6 +169,7 @@ export async function openTunnel(session: SshSession, remoteHost: string, remote
         socket.on('close', () => channel.close());
       })
       .catch((err: Error) => {
+        tunnel.lastError = err.message;
         log.debug(`SSH forward to ${remoteHost}:${remotePort} failed: ${err.message}`);
         socket.destroy();
       });
@@ -166,12 +179,6 @@ export async function openTunnel(session: SshSession, remoteHost: string, remote
     server.listen(0, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as net.AddressInfo;
-  return {
-    localHost: '127.0.0.1',
-    localPort: port,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  tunnel.localPort = port;
+  return tunnel;
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { freePort } from '../../lib/embedded-pg.ts';
 import { runTask, type CliRun } from '../helpers/cli.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 import { startSshServer, type TestSshServer } from '../helpers/ssh-server.ts';
@@ -73,6 +74,25 @@ test('unknown or mismatching host key: exit 3, never authenticated, nothing forw
     assert.is(ssh.authenticated, authenticated, 'client authenticated despite an unverified host key');
     assert.is(ssh.forwards.length, forwards);
   }
+});
+
+test('through the tunnel, nothing listening behind it: reachable fails with the SSH host\'s reason (exit 3)', async () => {
+  const port = await freePort();
+  const run = await runTask('check-target', ['--json', ...sshArgs()], { env: { TARGET_DATABASE_URL: `postgresql://app:${APP_PASSWORD}@127.0.0.1:${port}/db` } });
+  assert.is(run.code, 3, run.stderr);
+  assert.is(check(run, 'ssh').status, 'pass');
+  assert.is(check(run, 'reachable').status, 'fail');
+  assert.match(check(run, 'reachable').reason, /unreachable from SSH host 127\.0\.0\.1/);
+});
+
+test('SSH server not reachable: the ssh check fails with the connection error, not a host-key complaint', async () => {
+  const port = await freePort();
+  const run = await runTask('check-target', ['--json', '--ssh', `root@127.0.0.1:${port}`, '--ssh-key', ssh.keyFile, '--known-hosts', ssh.knownHostsFile], {
+    env: { TARGET_DATABASE_URL: server.url('postgres') },
+  });
+  assert.is(run.code, 3, run.stderr);
+  assert.is(check(run, 'ssh').status, 'fail');
+  assert.match(check(run, 'ssh').reason, /ECONNREFUSED/);
 });
 
 test('a private key readable by others is refused (exit 2)', async () => {
