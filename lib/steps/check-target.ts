@@ -6,7 +6,6 @@ import type { Settings } from '../config.ts';
 import { ExitCode, TaskError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { openTarget, type ConnectFailure, type TargetConnection } from '../pg-target.ts';
-import { findBlocks } from '../prisma-schema-file.ts';
 import { loadSchemaModel } from '../schema-model.ts';
 import { loadSql } from '../sql-files.ts';
 
@@ -85,9 +84,11 @@ export function versionCheck(versionNum: number, versionText: string, today: Dat
  * block; the `map` argument is the real extension name). VisionSuit declares none today.
  */
 export function declaredExtensions(schemaText: string): string[] {
-  const datasource = findBlocks(schemaText).find((b) => b.kind === 'datasource');
+  // Comments out first (a `// extensions = [...]` note must not count), then the datasource block's body.
+  const code = schemaText.replace(/\/\/.*$/gm, '');
+  const datasource = /^\s*datasource\s+\w+\s*\{([\s\S]*?)^\s*\}/m.exec(code);
   if (!datasource) return [];
-  const body = schemaText.slice(datasource.open + 1, datasource.end - 1).replace(/\/\/.*$/gm, '');
+  const body = datasource[1];
   const list = /^\s*extensions\s*=\s*\[([\s\S]*?)\]/m.exec(body);
   if (!list) return [];
   const names: string[] = [];
