@@ -319,8 +319,19 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     log.warn(`${sig}: stopping the upgrade and putting the app back on SQLite`);
     abortReject(new StepFailure('signal', ExitCode.RolledBack, `interrupted by ${sig}`));
   };
+  // A crash inside a step (e.g. a wasm panic surfacing as an uncaught exception) must not end the process with the
+  // app stopped: treat it as a failed step, so the rollback path runs.
+  let crashed = false;
+  const onCrash = (err: unknown) => {
+    log.error(`unexpected error: ${errorMessage(err)}`);
+    if (crashed) return;
+    crashed = true;
+    abortReject(new StepFailure('crash', ExitCode.Internal, `internal error: ${errorMessage(err)}`));
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('uncaughtException', onCrash);
+  process.on('unhandledRejection', onCrash);
 
   const journal = (): Journal => readJournal(runDir)!;
   const isDone = (name: string) => journal().steps[name]?.status === 'done';
@@ -472,6 +483,8 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('uncaughtException', onCrash);
+    process.off('unhandledRejection', onCrash);
   }
 
   async function restartOnSqlite(): Promise<boolean> {

@@ -1,0 +1,114 @@
+/**
+ * Shared by the e2e test files: a sample install with its real writer (the fake backend started through the
+ * install's own maintenance.sh), fingerprints of the files switch-env may touch, and a task process whose PID we
+ * know (for kill -9).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { createSampleInstall, type SampleInstall } from '../../fixtures/sample-install.ts';
+import { REPO_ROOT } from '../helpers/cli.ts';
+
+export interface Install extends SampleInstall {
+  start(): void;
+  stop(): void;
+}
+
+export async function makeInstall(rows = 300): Promise<Install> {
+  const install = await createSampleInstall({ rows });
+  const script = path.join(install.appDir, 'maintenance.sh');
+  const run = (action: string) => {
+    const r = spawnSync('bash', [script, action], { stdio: 'ignore', env: { PATH: process.env.PATH, HOME: process.env.HOME } });
+    if (r.status !== 0 && action === 'start') throw new Error(`maintenance.sh ${action} failed`);
+  };
+  return { ...install, start: () => run('start'), stop: () => run('stop') };
+}
+
+export async function health(url: string): Promise<{ status: number; body: any } | undefined> {
+  try {
+    const r = await fetch(url, { signal: AbortSignal.timeout(3000) });
+    return { status: r.status, body: await r.json().catch(() => undefined) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Poll until `check` is true (a generous ceiling so a slow machine does not fail a correct program). */
+export async function eventually<T>(what: string, probe: () => Promise<T> | T, check: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  const started = Date.now();
+  let last: T = await probe();
+  while (!check(last)) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 100));
+    last = await probe();
+  }
+  return last;
+}
+
+export function sqliteCount(file: string, table: string): number {
+  const db = new Database(file, { readonly: true, fileMustExist: true, timeout: 5000 });
+  try {
+    return Number((db.prepare(`SELECT count(*) AS n FROM "${table}"`).get() as { n: number }).n);
+  } finally {
+    db.close();
+  }
+}
+
+function hashTree(dir: string): string {
+  const h = createHash('sha256');
+  const walk = (rel: string) => {
+    for (const name of readdirSync(path.join(dir, rel)).sort()) {
+      const r = path.join(rel, name);
+      if (statSync(path.join(dir, r)).isDirectory()) walk(r);
+      else h.update(`${r}\0`).update(readFileSync(path.join(dir, r)));
+    }
+  };
+  walk('');
+  return h.digest('hex');
+}
+
+/** sha256 of backend/.env, schema.prisma and the migrations folder, plus modes: what must survive a rollback byte for byte. */
+export function appFingerprint(install: SampleInstall): Record<string, string> {
+  const migrations = path.join(path.dirname(install.schemaPath), 'migrations');
+  const fileHash = (f: string) => (existsSync(f) ? createHash('sha256').update(readFileSync(f)).digest('hex') + ':' + (statSync(f).mode & 0o777).toString(8) : 'missing');
+  return { env: fileHash(install.envPath), schema: fileHash(install.schemaPath), migrations: hashTree(migrations) };
+}
+
+export interface Spawned {
+  child: ChildProcess;
+  done: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>;
+}
+
+/** A task as a real process whose PID we hold (runTask hides it). */
+export function spawnTask(task: string, args: string[], env: Record<string, string | undefined> = {}): Spawned {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'tasks', `${task}.ts`), ...args], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  const done = new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('exit', (code, signal) => setTimeout(() => resolve({ code, signal, stdout, stderr }), 50)),
+  );
+  return { child, done };
+}
+
+export function journalOf(runDir: string): any {
+  const file = path.join(runDir, 'journal.json');
+  if (!existsSync(file)) return undefined;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return undefined; // caught between write and rename is impossible (atomic), but a partial read is not worth a failure
+  }
+}
+
+export function runDirs(appDir: string): string[] {
+  const root = path.join(appDir, 'backups', 'pg-migration');
+  return existsSync(root) ? readdirSync(root).filter((n) => /^\d{8}T/.test(n)).map((n) => path.join(root, n)).sort() : [];
+}

@@ -1,0 +1,128 @@
+/**
+ * End to end on the sample install with its real writer process (the fake backend, started by the install's own
+ * maintenance.sh) and a real embedded PostgreSQL:
+ *  - upgrade success: the app ends on PostgreSQL, health says postgresql, the backend writes to PostgreSQL;
+ *  - rollback after the cutover restores the SQLite setup byte for byte and the backend writes to SQLite again;
+ *  - a real divergence in the target (a trigger that alters a value on insert, planted through a template
+ *    database) fails verify → exit 5, env/schema/migrations byte-identical, writer running on SQLite;
+ *  - switch-env --dry-run prints the masked diff and changes nothing.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import dotenv from 'dotenv';
+import { startTestPg, type TestPg } from '../helpers/pg.ts';
+import { runTask } from '../helpers/cli.ts';
+import { appFingerprint, eventually, health, makeInstall, sqliteCount, type Install } from './e2e-helpers.ts';
+
+const test = suite('e2e upgrade');
+let pgs: TestPg;
+const installs: Install[] = [];
+
+test.before(async () => {
+  pgs = await startTestPg();
+});
+test.after(async () => {
+  for (const i of installs) {
+    i.stop();
+    rmSync(i.appDir, { recursive: true, force: true });
+  }
+  await pgs?.stop();
+});
+
+async function pgCount(db: string, table: string): Promise<number> {
+  const { rows } = await pgs.query(db, `SELECT count(*)::int AS n FROM "${table}"`);
+  return rows[0].n;
+}
+
+test('upgrade: app ends on PostgreSQL and writes there; rollback restores the SQLite setup byte for byte', async () => {
+  const install = await makeInstall();
+  installs.push(install);
+  install.start();
+  await eventually('backend up on SQLite', () => health(install.healthUrl), (h) => h?.status === 200 && h.body?.database === 'sqlite');
+  const before = appFingerprint(install);
+  const db = await pgs.freshDatabase('ok');
+
+  const up = await runTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], { env: { TARGET_DATABASE_URL: db.url } });
+  assert.is(up.code, 0, up.stderr);
+  assert.is(up.json?.ok, true);
+  assert.not.match(up.stdout + up.stderr, new RegExp(pgs.superPassword), 'password printed');
+  const env = dotenv.parse(readFileSync(install.envPath));
+  assert.is(env.DATABASE_URL, db.url, 'the app DSN is the --target DSN');
+  assert.is(env.JWT_SECRET, 'sample-jwt-secret-not-for-production', 'other keys kept');
+  assert.match(readFileSync(install.schemaPath, 'utf8'), /provider\s*=\s*"postgresql"/);
+  assert.match(readFileSync(path.join(path.dirname(install.schemaPath), 'migrations', 'migration_lock.toml'), 'utf8'), /postgresql/);
+  const h = await eventually('health on PostgreSQL', () => health(install.healthUrl), (x) => x?.status === 200);
+  assert.is(h!.body.database, 'postgresql');
+  // The backend really writes to PostgreSQL now.
+  const n0 = await pgCount(db.name, 'AuditLog');
+  await eventually('backend writing to PostgreSQL', () => pgCount(db.name, 'AuditLog'), (n) => n > n0);
+
+  // Rollback after the cutover.
+  const sqliteRows = sqliteCount(install.sqlitePath, 'AuditLog');
+  const rb = await runTask('rollback', ['--app-dir', install.appDir, '--json']);
+  assert.is(rb.code, 0, rb.stderr);
+  assert.equal(appFingerprint(install), before, 'env, schema and migrations byte-identical to before the upgrade');
+  const h2 = await eventually('health on SQLite', () => health(install.healthUrl), (x) => x?.status === 200);
+  assert.is(h2!.body.database, 'sqlite');
+  await eventually('backend writing to SQLite again', () => sqliteCount(install.sqlitePath, 'AuditLog'), (n) => n > sqliteRows);
+
+  // Safe to run twice: nothing to restore, the app still runs.
+  const rb2 = await runTask('rollback', ['--app-dir', install.appDir, '--json']);
+  assert.is(rb2.code, 0, rb2.stderr);
+  assert.ok(rb2.json!.restored.every((r: any) => r.action === 'unchanged'));
+  assert.equal(appFingerprint(install), before);
+});
+
+test('verify fails on a real divergence in the target → exit 5, files byte-identical, writer back on SQLite; switch-env --dry-run changes nothing', async () => {
+  const install = await makeInstall();
+  installs.push(install);
+  install.start();
+  await eventually('backend up on SQLite', () => health(install.healthUrl), (h) => h?.status === 200);
+  const before = appFingerprint(install);
+
+  // A template database with an event trigger: every "Tag" table created in a copy gets a row trigger (ALWAYS, so
+  // replica mode cannot skip it) that alters the label on insert. The load goes through; verify must catch it.
+  const tpl = await pgs.freshDatabase('tpl');
+  await pgs.query(
+    tpl.name,
+    `CREATE FUNCTION corrupt_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW."label" := NEW."label" || ' (altered)'; RETURN NEW; END $$;
+     CREATE FUNCTION corrupt_on_create() RETURNS event_trigger LANGUAGE plpgsql AS $$
+     DECLARE r record;
+     BEGIN
+       FOR r IN SELECT * FROM pg_event_trigger_ddl_commands() WHERE command_tag = 'CREATE TABLE' LOOP
+         IF r.object_identity = 'public."Tag"' THEN
+           EXECUTE 'CREATE TRIGGER corrupt BEFORE INSERT ON public."Tag" FOR EACH ROW EXECUTE FUNCTION corrupt_row()';
+           EXECUTE 'ALTER TABLE public."Tag" ENABLE ALWAYS TRIGGER corrupt';
+         END IF;
+       END LOOP;
+     END $$;
+     CREATE EVENT TRIGGER corrupt_tables ON ddl_command_end EXECUTE FUNCTION corrupt_on_create();`,
+  );
+  const dbName = `bad_${process.pid}`;
+  await pgs.query('postgres', `CREATE DATABASE ${dbName} TEMPLATE ${tpl.name}`);
+  const url = pgs.url(dbName);
+
+  const up = await runTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], { env: { TARGET_DATABASE_URL: url } });
+  assert.is(up.code, 5, up.stderr);
+  assert.is(up.json?.failedStep, 'verify', up.stderr);
+  assert.match(up.stderr, /Tag/);
+  assert.equal(appFingerprint(install), before, 'env, schema and migrations byte-identical');
+  const h = await eventually('writer back on SQLite', () => health(install.healthUrl), (x) => x?.status === 200);
+  assert.is(h!.body.database, 'sqlite');
+  const n = sqliteCount(install.sqlitePath, 'AuditLog');
+  await eventually('backend writing to SQLite', () => sqliteCount(install.sqlitePath, 'AuditLog'), (m) => m > n);
+
+  // The run dir holds the PostgreSQL schema load-pg wrote: switch-env --dry-run shows the diff and changes nothing.
+  const runDir = up.json!.runDir as string;
+  const dry = await runTask('switch-env', ['--app-dir', install.appDir, '--run-dir', runDir, '--dry-run'], { env: { TARGET_DATABASE_URL: url } });
+  assert.is(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /-DATABASE_URL="file:.\/dev.db"/);
+  assert.match(dry.stdout, /\+DATABASE_URL="postgresql:\/\/postgres:\*\*\*@127.0.0.1/);
+  assert.match(dry.stdout, /provider\s*=\s*"postgresql"/);
+  assert.not.match(dry.stdout + dry.stderr, new RegExp(pgs.superPassword));
+  assert.equal(appFingerprint(install), before, 'dry run changed nothing');
+});
+
+test.run();
