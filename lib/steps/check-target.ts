@@ -110,6 +110,18 @@ export function targetSchemaOf(url: string | undefined): string {
   }
 }
 
+function targetHostOf(url: string | undefined): string {
+  try {
+    return new URL(url ?? '').hostname.replace(/^\[|\]$/g, '');
+  } catch {
+    return '';
+  }
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
 interface SchemaInfo {
   extensions: string[];
   /** Database table names of the app (null when the schema file is absent or unreadable). */
@@ -253,6 +265,10 @@ async function runChecks(
         ? `server certificate verified against ${settings.caFile} and the host name (verify-full)`
         : 'server certificate not verified: pass --ca FILE to rule out a man-in-the-middle',
     );
+  } else if (!settings.requireTls && settings.ssh && isLoopback(targetHostOf(settings.targetUrl))) {
+    // The bytes are encrypted by SSH up to the database host and only cross its loopback interface in clear.
+    set('tls', 'pass', `not TLS, but carried inside the SSH tunnel to ${settings.ssh.host} (PostgreSQL on its loopback)`);
+    set('certificate', 'skip', 'no TLS on this connection');
   } else {
     set(
       'tls',

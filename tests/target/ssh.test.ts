@@ -53,6 +53,9 @@ test('check-target through the SSH tunnel: every check runs (exit 0)', async () 
   const run = await runTask('check-target', ['--json', ...sshArgs()], { env: { TARGET_DATABASE_URL: server.url(name, 'tunnel_app', APP_PASSWORD) } });
   assert.is(run.code, 0, run.stderr);
   assert.is(check(run, 'ssh').status, 'pass');
+  // PostgreSQL on the SSH host's loopback: the tunnel is the encryption.
+  assert.is(check(run, 'tls').status, 'pass');
+  assert.match(check(run, 'tls').reason, /inside the SSH tunnel/);
   assert.is(check(run, 'create privilege').status, 'pass');
   assert.is(check(run, 'target contents').status, 'pass');
   // The database connection really went through the SSH server.
