@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { suite } from 'uvu';
@@ -209,6 +209,24 @@ test('a server that refuses plaintext: exit 3 naming the cause without --require
   const ok = await checkTarget(db.url, ['--require-tls', '--ca', strict.certs.caFile]);
   assert.is(ok.code, 0, ok.stderr);
   assert.is(check(ok, 'tls').status, 'pass');
+});
+
+test('create-role over verified TLS on a plaintext-refusing server, then check-target as the new role', async () => {
+  const passwordFile = path.join(dir, 'strict.password');
+  const tlsArgs = ['--require-tls', '--ca', strict.certs.caFile];
+  const env = { ADMIN_DATABASE_URL: strict.url('postgres') };
+  const roleArgs = ['--json', ...tlsArgs, '--role', 'strict_app', '--database', 'strict_db', '--password-file', passwordFile];
+  const created = await runTask('create-role', roleArgs, { env });
+  assert.is(created.code, 0, created.stderr);
+  const again = await runTask('create-role', roleArgs, { env });
+  assert.equal(again.json?.changes, []);
+  const url = strict.url('strict_db', 'strict_app', readFileSync(passwordFile, 'utf8').trim());
+  const plaintext = await checkTarget(url);
+  assert.is(plaintext.code, 3, 'the app role is refused without TLS');
+  const ok = await checkTarget(url, tlsArgs);
+  assert.is(ok.code, 0, ok.stderr);
+  assert.is(check(ok, 'not superuser').status, 'pass');
+  assert.is(check(ok, 'certificate').status, 'pass');
 });
 
 test('bad flags: exit 2', async () => {
