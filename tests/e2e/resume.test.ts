@@ -1,0 +1,98 @@
+/**
+ * End to end, the unhappy timelines, with the real writer process and a real embedded PostgreSQL:
+ *  - kill -9 of the upgrade in the middle of load-pg, then a re-run resumes the unfinished run (stale lock taken
+ *    over, done steps skipped) and finishes; while it runs, a second upgrade refuses (exit 2, lock held);
+ *  - a writer the stop command left behind writes to SQLite after the export → exit 4, nothing switched, the app
+ *    started again on SQLite.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { startTestPg, type TestPg } from '../helpers/pg.ts';
+import { REPO_ROOT, runTask } from '../helpers/cli.ts';
+import { appFingerprint, eventually, health, journalOf, makeInstall, runDirs, spawnTask, sqliteCount, type Install } from './e2e-helpers.ts';
+
+const test = suite('e2e resume');
+let pgs: TestPg;
+const installs: Install[] = [];
+
+test.before(async () => {
+  pgs = await startTestPg();
+});
+test.after(async () => {
+  for (const i of installs) {
+    i.stop();
+    rmSync(i.appDir, { recursive: true, force: true });
+  }
+  await pgs?.stop();
+});
+
+test('kill -9 mid-load, re-run resumes and finishes; a concurrent upgrade refuses', async () => {
+  const install = await makeInstall();
+  installs.push(install);
+  install.start();
+  await eventually('backend up', () => health(install.healthUrl), (h) => h?.status === 200);
+  const db = await pgs.freshDatabase('resume');
+  const env = { TARGET_DATABASE_URL: db.url };
+
+  const first = spawnTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], env);
+  const loading = await eventually(
+    'load-pg running',
+    () => runDirs(install.appDir).map(journalOf).find((j) => j?.steps?.['load-pg']?.status === 'running'),
+    (j) => Boolean(j),
+    60_000,
+  );
+  assert.ok(loading);
+  first.child.kill('SIGKILL');
+  const killed = await first.done;
+  assert.is(killed.signal, 'SIGKILL');
+  // The app is down (the writers were stopped) and the lock names a dead PID.
+  const lockFile = path.join(install.appDir, 'backups/pg-migration/.lock');
+  assert.ok(existsSync(lockFile));
+  assert.is(JSON.parse(readFileSync(lockFile, 'utf8')).pid, first.child.pid);
+
+  const second = spawnTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], env);
+  await eventually('re-run holds the lock', () => (existsSync(lockFile) ? JSON.parse(readFileSync(lockFile, 'utf8')).pid : 0), (pid) => pid === second.child.pid);
+  const third = await runTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], { env });
+  assert.is(third.code, 2, third.stderr);
+  assert.match(third.stderr, new RegExp(`another run \\(pid ${second.child.pid}`));
+
+  const resumed = await second.done;
+  assert.is(resumed.code, 0, resumed.stderr);
+  const result = JSON.parse(resumed.stdout);
+  assert.is(result.resumed, true);
+  assert.is(runDirs(install.appDir).length, 1, 'the unfinished run was continued, not restarted');
+  const skipped = result.steps.filter((s: any) => s.status === 'skipped').map((s: any) => s.name);
+  assert.ok(skipped.includes('backup') && skipped.includes('export-sqlite'), `skipped: ${skipped}`);
+  assert.ok(result.steps.some((s: any) => s.name === 'load-pg' && s.status === 'done'), 'load-pg redone');
+  const h = await eventually('health on PostgreSQL', () => health(install.healthUrl), (x) => x?.status === 200);
+  assert.is(h!.body.database, 'postgresql');
+  assert.not.ok(existsSync(lockFile), 'lock released');
+});
+
+test('SQLite written after the export → exit 4, nothing switched, app back on SQLite', async () => {
+  const install = await makeInstall();
+  installs.push(install);
+  install.start();
+  await eventually('backend up', () => health(install.healthUrl), (h) => h?.status === 200);
+  const before = appFingerprint(install);
+  const db = await pgs.freshDatabase('late');
+  const runDir = path.join(install.appDir, 'backups/pg-migration/20990101T000000Z');
+  // The stop command stops the backend but leaves a writer behind that writes once the export is done.
+  const stopCmd =
+    `bash ${install.appDir}/maintenance.sh stop; ` +
+    `cd ${REPO_ROOT} && nohup ${process.execPath} --import tsx tests/e2e/late-writer.ts ${runDir}/manifest.json ${install.sqlitePath} >/dev/null 2>&1 &`;
+  const up = await runTask('upgrade', ['--app-dir', install.appDir, '--run-dir', runDir, '--yes', '--json'], {
+    env: { TARGET_DATABASE_URL: db.url, VS_STOP_CMD: stopCmd },
+  });
+  assert.is(up.code, 4, up.stderr);
+  assert.is(up.json?.failedStep, 'pre-switch-check');
+  assert.match(up.json!.cause, /changed after the backup|open again/);
+  assert.equal(appFingerprint(install), before, 'nothing switched');
+  const h = await eventually('app back on SQLite', () => health(install.healthUrl), (x) => x?.status === 200);
+  assert.is(h!.body.database, 'sqlite');
+  assert.ok(sqliteCount(install.sqlitePath, 'Setting') > 0);
+});
+
+test.run();
