@@ -45,14 +45,19 @@ export interface ColumnConverter {
   canonical(value: SqliteValue, utf8Checked?: boolean): Converted;
   /** COPY text-format field (`\N` for NULL, special characters escaped), or a problem (RECHECK_UTF8 included). */
   copy(value: SqliteValue, utf8Checked?: boolean): Converted;
+  /**
+   * The canonical field without its prefix: null for SQL NULL (field `N`), a string s for field `V`+s, or a problem.
+   * The hot path of export-sqlite uses it with RowHasher, which writes the prefix itself (no string concatenation).
+   */
+  value(value: SqliteValue, utf8Checked?: boolean): string | null | ConversionProblem;
 }
 
 /** Convert with the U+FFFD re-read handled: `readBytes` returns the cell as a BLOB (only called when needed). */
-export function convertChecked(
-  convert: (value: SqliteValue, utf8Checked?: boolean) => Converted,
+export function convertChecked<T extends string | null | ConversionProblem>(
+  convert: (value: SqliteValue, utf8Checked?: boolean) => T,
   value: SqliteValue,
   readBytes: () => Buffer | null | undefined,
-): Converted {
+): T | ConversionProblem {
   const out = convert(value);
   if (out !== RECHECK_UTF8) return out;
   const bytes = readBytes();
@@ -245,6 +250,8 @@ const isDigit = (c: number) => c >= 48 && c <= 57;
 export const MIN_EPOCH_MS = -62135596800000;
 export const MAX_EPOCH_MS = 253402300799999;
 const EPOCH_2000_MS = 946684800000;
+const MIN_EPOCH_MS_N = BigInt(MIN_EPOCH_MS);
+const MAX_EPOCH_MS_N = BigInt(MAX_EPOCH_MS);
 
 /** Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
 function daysFromCivil(y: number, m: number, d: number): number {
@@ -360,7 +367,7 @@ export function formatTimestamp(ms: number): string {
 function dateTimeValue(value: SqliteValue): number | ConversionProblem {
   let ms: number | undefined;
   if (typeof value === 'bigint') {
-    if (value < BigInt(MIN_EPOCH_MS) || value > BigInt(MAX_EPOCH_MS)) return problem('epoch milliseconds outside years 1–9999', value);
+    if (value < MIN_EPOCH_MS_N || value > MAX_EPOCH_MS_N) return problem('epoch milliseconds outside years 1–9999', value);
     ms = Number(value);
   } else if (typeof value === 'string') {
     ms = parseDateTimeText(value);
@@ -397,15 +404,12 @@ function jsonValue(value: SqliteValue, utf8Checked: boolean): string | Conversio
 
 export function columnConverter(column: ColumnModel, enums: Record<string, string[]> = {}): ColumnConverter {
   const kind: ColumnKind = column.kind;
-  let canonical: (v: SqliteValue, utf8Checked?: boolean) => Converted;
+  // `val`: the canonical field without its N/V prefix (null for SQL NULL); `copy`: the COPY field.
+  let val: (v: SqliteValue, utf8Checked?: boolean) => string | null | ConversionProblem;
   let copy: (v: SqliteValue, utf8Checked?: boolean) => Converted;
   switch (kind) {
     case 'text':
-      canonical = (v, c = false) => {
-        if (v === null) return 'N';
-        const t = textValue(v, c, 'String');
-        return typeof t === 'string' ? 'V' + t : t;
-      };
+      val = (v, c = false) => (v === null ? null : textValue(v, c, 'String'));
       copy = (v, c = false) => {
         if (v === null) return COPY_NULL;
         const t = textValue(v, c, 'String');
@@ -419,11 +423,7 @@ export function columnConverter(column: ColumnModel, enums: Record<string, strin
         if (typeof t !== 'string') return t;
         return allowed.has(t) ? t : problem(`is not a value of enum ${column.prismaType}`, v);
       };
-      canonical = (v, c = false) => {
-        if (v === null) return 'N';
-        const t = enumValue(v, c);
-        return typeof t === 'string' ? 'V' + t : t;
-      };
+      val = (v, c = false) => (v === null ? null : enumValue(v, c));
       copy = (v, c = false) => {
         if (v === null) return COPY_NULL;
         const t = enumValue(v, c);
@@ -437,23 +437,19 @@ export function columnConverter(column: ColumnModel, enums: Record<string, strin
         if (v < INT4_MIN || v > INT4_MAX) return problem('does not fit a 32-bit Int', v);
         return v.toString();
       };
-      canonical = (v) => {
-        if (v === null) return 'N';
-        const t = intValue(v);
-        return typeof t === 'string' ? 'V' + t : t;
-      };
+      val = (v) => (v === null ? null : intValue(v));
       copy = (v) => (v === null ? COPY_NULL : intValue(v));
       break;
     }
     case 'bigint':
-      canonical = (v) => (v === null ? 'N' : typeof v === 'bigint' ? 'V' + v.toString() : wrongClass('BigInt', v));
+      val = (v) => (v === null ? null : typeof v === 'bigint' ? v.toString() : wrongClass('BigInt', v));
       copy = (v) => (v === null ? COPY_NULL : typeof v === 'bigint' ? v.toString() : wrongClass('BigInt', v));
       break;
     case 'float':
-      canonical = (v) => {
-        if (v === null) return 'N';
+      val = (v) => {
+        if (v === null) return null;
         const f = floatValue(v);
-        return typeof f === 'number' ? 'V' + floatHex(f) : f;
+        return typeof f === 'number' ? floatHex(f) : f;
       };
       copy = (v) => {
         if (v === null) return COPY_NULL;
@@ -463,11 +459,7 @@ export function columnConverter(column: ColumnModel, enums: Record<string, strin
       };
       break;
     case 'decimal':
-      canonical = (v) => {
-        if (v === null) return 'N';
-        const t = decimalValue(v);
-        return typeof t === 'string' ? 'V' + t : t;
-      };
+      val = (v) => (v === null ? null : decimalValue(v));
       copy = (v) => (v === null ? COPY_NULL : decimalValue(v));
       break;
     case 'boolean': {
@@ -477,19 +469,16 @@ export function columnConverter(column: ColumnModel, enums: Record<string, strin
         if (typeof v === 'bigint') return problem('is not 0 or 1', v);
         return wrongClass('Boolean', v);
       };
-      canonical = (v) => {
-        if (v === null) return 'N';
-        const t = boolValue(v);
-        return typeof t === 'string' ? 'V' + t : t;
-      };
+      val = (v) => (v === null ? null : boolValue(v));
       copy = (v) => (v === null ? COPY_NULL : boolValue(v));
       break;
     }
     case 'datetime':
-      canonical = (v) => {
-        if (v === null) return 'N';
+      val = (v) => {
+        if (v === null) return null;
+        if (typeof v === 'bigint' && v >= MIN_EPOCH_MS_N && v <= MAX_EPOCH_MS_N) return v.toString(); // the common case
         const ms = dateTimeValue(v);
-        return typeof ms === 'number' ? 'V' + ms : ms;
+        return typeof ms === 'number' ? String(ms) : ms;
       };
       copy = (v) => {
         if (v === null) return COPY_NULL;
@@ -498,11 +487,7 @@ export function columnConverter(column: ColumnModel, enums: Record<string, strin
       };
       break;
     case 'json':
-      canonical = (v, c = false) => {
-        if (v === null) return 'N';
-        const t = jsonValue(v, c);
-        return typeof t === 'string' ? 'V' + t : t;
-      };
+      val = (v, c = false) => (v === null ? null : jsonValue(v, c));
       copy = (v, c = false) => {
         if (v === null) return COPY_NULL;
         const t = jsonValue(v, c);
@@ -510,7 +495,7 @@ export function columnConverter(column: ColumnModel, enums: Record<string, strin
       };
       break;
     case 'bytes':
-      canonical = (v) => (v === null ? 'N' : Buffer.isBuffer(v) ? 'V' + v.toString('hex') : wrongClass('Bytes', v));
+      val = (v) => (v === null ? null : Buffer.isBuffer(v) ? v.toString('hex') : wrongClass('Bytes', v));
       // bytea hex input `\x…`; the backslash itself is escaped for COPY text format.
       copy = (v) => (v === null ? COPY_NULL : Buffer.isBuffer(v) ? '\\\\x' + v.toString('hex') : wrongClass('Bytes', v));
       break;
@@ -519,7 +504,11 @@ export function columnConverter(column: ColumnModel, enums: Record<string, strin
       throw new Error(`unknown column kind ${String(never)}`);
     }
   }
-  return { column, canonical, copy };
+  const canonical = (v: SqliteValue, c?: boolean): Converted => {
+    const t = val(v, c);
+    return t === null ? 'N' : typeof t === 'string' ? 'V' + t : t;
+  };
+  return { column, canonical, copy, value: val };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -13,14 +13,13 @@ import { loadSql, sqlWithIdentifiers } from '../sql-files.ts';
 import {
   columnConverter,
   decodeTextBytes,
-  isProblem,
   preview,
   RECHECK_UTF8,
-  rowHash,
   type ColumnConverter,
   type ConversionProblem,
   type SqliteValue,
 } from '../sqlite-values.ts';
+import { RowHasher } from '../row-hash.ts';
 import { parseChecksumFile, sha256File, sqliteProblem, type SourceFileState } from './backup.ts';
 
 /**
@@ -175,16 +174,16 @@ export function scanTable(db: Database.Database, table: TableModel, enums: Recor
   const columns = table.columns;
   const n = columns.length;
   const converters: ColumnConverter[] = columns.map((c) => columnConverter(c, enums));
-  const convert = converters.map((c) => c.canonical);
+  const convert = converters.map((c) => c.value);
   const keyIndexes = table.key.map((k) => columns.findIndex((c) => c.name === k));
   const columnList = columns.map((c) => escapeIdentifier(c.name)).join(', ');
   const stmt = db.prepare(sqlWithIdentifiers('export-sqlite-select', { columns: columnList, table: escapeIdentifier(table.name) })).raw(true).safeIntegers(true);
   // Storage classes per column: [integer, real, text, blob, null] counters.
   const census = new Float64Array(n * 5);
-  const fields: string[] = new Array<string>(n);
+  const values: (string | null | undefined)[] = new Array<string | null | undefined>(n);
+  const hasher = new RowHasher();
   const problems: ManifestProblem[] = [];
   let problemCount = 0;
-  let sum = 0n;
   let rows = 0;
   const every = options.progressEvery ?? 50_000;
   const onRow = options.onRow;
@@ -231,28 +230,28 @@ export function scanTable(db: Database.Database, table: TableModel, enums: Recor
         else census[base + 3]++;
       }
       let f = convert[c](v);
-      if (typeof f !== 'string') {
+      if (f !== null && typeof f !== 'string') {
         if (f === RECHECK_UTF8) {
           const bytes = readBytes(row, c);
           // No bytes: the key itself holds the undecodable text, so the row cannot be found again; report it.
           const text = bytes ? decodeTextBytes(bytes) : { reason: 'contains U+FFFD and its bytes could not be re-read (invalid UTF-8 in the key?)', value: preview(v) };
           f = typeof text === 'string' ? convert[c](text, true) : text;
         }
-        if (typeof f !== 'string') {
+        if (f !== null && typeof f !== 'string') {
           problemCount++;
           if (problems.length < maxProblems) {
             const p = f as ConversionProblem;
             problems.push({ table: table.name, column: columns[c].name, key: keyOf(row), value: p.value, reason: p.reason });
           }
-          f = 'X';
+          values[c] = undefined; // hashed as field `X`
+          continue;
         }
       }
-      fields[c] = f;
+      values[c] = f;
     }
-    const h = rowHash(fields);
-    sum += h;
+    hasher.addValues(values);
     rows++;
-    if (onRow) onRow(h, keyIndexes.map((i) => fields[i]));
+    if (onRow) onRow(hasher.lastHash(), keyIndexes.map((i) => canonicalField(values[i])));
     if (options.onProgress && rows % every === 0) options.onProgress(rows);
   }
 
@@ -261,7 +260,12 @@ export function scanTable(db: Database.Database, table: TableModel, enums: Recor
     const base = i * 5;
     storageClasses[c.name] = { integer: census[base], real: census[base + 1], text: census[base + 2], blob: census[base + 3], null: census[base + 4] };
   });
-  return { rowCount: rows, contentHash: sum.toString(), storageClasses, problems, problemCount };
+  return { rowCount: rows, contentHash: hasher.total(), storageClasses, problems, problemCount };
+}
+
+/** A prefix-less value (ColumnConverter.value) as its canonical field: null → `N`, undefined (no conversion) → `X`. */
+export function canonicalField(value: string | null | undefined): string {
+  return value === null ? 'N' : value === undefined ? 'X' : 'V' + value;
 }
 
 /** Columns whose non-NULL values come in more than one storage class, or in a class unusual for the kind. */
