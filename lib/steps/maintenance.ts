@@ -109,6 +109,8 @@ export async function startServices(
   if (!settings.startCmd) throw usageError('no start command: pass --start-cmd or put maintenance.sh in the app dir');
   const start = await runServiceCommand(settings.startCmd, log, { cwd: settings.appDir });
   if (start.exitCode !== 0) log.warn(`start command exited ${start.exitCode ?? start.signal}; checking health anyway`);
+  // `--health-url none` turns the check off (a rehearsal on a copy, whose PORT is the production app's).
+  if (options.healthUrl === 'none') return { start, healthChecked: false };
   const url = options.healthUrl ?? defaultHealthUrl(settings.appDir);
   if (!url) {
     log.warn('no health URL (no PORT in backend/.env and no --health-url): cannot confirm the app is up');

@@ -431,6 +431,10 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
       if (s.healthChecked && !s.health!.ok) throw new StepFailure('start-services', ExitCode.TargetNotReady, `app did not come up on PostgreSQL: ${s.health!.url} → ${s.health!.error}`);
     });
     await run('health', async () => {
+      if (extra.healthUrl === 'none') {
+        log.info('health check turned off (--health-url none)');
+        return;
+      }
       const url = extra.healthUrl ?? defaultHealthUrl(appDir);
       if (!url) {
         log.warn('no health URL: cannot confirm the app answers on PostgreSQL');
