@@ -78,7 +78,7 @@ test('wrong password: exit 3, authentication fails, later checks skipped, the pa
   const db = await appDatabase(plain, 'wrongpw');
   const wrong = 'Wr0ng-Secret-Zebra-4417';
   const url = plain.url(db.name, db.role, wrong);
-  for (const run of [await checkTarget(url), await runTask('check-target', ['--json', '--target', url])]) {
+  for (const run of await Promise.all([checkTarget(url), runTask('check-target', ['--json', '--target', url])])) {
     assert.is(run.code, 3, run.stderr);
     assert.is(check(run, 'reachable').status, 'pass');
     assert.is(check(run, 'authentication').status, 'fail');
@@ -172,8 +172,8 @@ test('--require-tls against a server without TLS: exit 3, TLS check fails', asyn
 
 test('TLS with --ca: encrypted and verified (verify-full) for an IP and for a host name', async () => {
   const db = await appDatabase(tls, 'tlsok');
-  for (const url of [db.url, db.url.replace('@127.0.0.1:', '@localhost:')]) {
-    const run = await checkTarget(url, ['--require-tls', '--ca', tls.certs.caFile]);
+  const urls = [db.url, db.url.replace('@127.0.0.1:', '@localhost:')];
+  for (const run of await Promise.all(urls.map((url) => checkTarget(url, ['--require-tls', '--ca', tls.certs.caFile])))) {
     assert.is(run.code, 0, run.stderr);
     assert.is(check(run, 'tls').status, 'pass');
     assert.match(check(run, 'tls').reason, /TLSv1\.[23]/);
@@ -230,11 +230,13 @@ test('create-role over verified TLS on a plaintext-refusing server, then check-t
 });
 
 test('bad flags: exit 2', async () => {
-  const unknown = await runTask('check-target', ['--json', '--no-such-flag']);
+  const [unknown, notPg, missing] = await Promise.all([
+    runTask('check-target', ['--json', '--no-such-flag']),
+    runTask('check-target', ['--json', '--target', 'mysql://x@127.0.0.1/db']),
+    runTask('check-target', ['--json']),
+  ]);
   assert.is(unknown.code, 2);
-  const notPg = await runTask('check-target', ['--json', '--target', 'mysql://x@127.0.0.1/db']);
   assert.is(notPg.code, 2);
-  const missing = await runTask('check-target', ['--json']);
   assert.is(missing.code, 2);
   assert.match(missing.json?.error ?? '', /--target is required/);
 });
