@@ -1,0 +1,525 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type pg from 'pg';
+import type { StepContext, StepResult } from '../cli.ts';
+import { ExitCode, errorMessage, usageError, type ExitCodeValue } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { pgBucketRows, pgBucketSums, pgRowCount, pgTableHash, type HashTable } from '../pg-content-hash.ts';
+import {
+  checkSequences,
+  compareSnapshots,
+  describeForeignKey,
+  findOrphans,
+  readSchemaSnapshot,
+  referenceSnapshot,
+  type Finding,
+  type ForeignKeyInfo,
+  type SchemaSnapshot,
+} from '../pg-integrity.ts';
+import { targetSchemaFromUrl } from '../pg-schema-objects.ts';
+import { openTarget, type TargetConnection } from '../pg-target.ts';
+import { checkPrismaClient } from '../prisma-client-check.ts';
+import { RUN_FILES, existingRunDir, readRunJson, writeRunJson } from '../run-dir.ts';
+import { loadSchemaModel, type ColumnKind } from '../schema-model.ts';
+import { PROBLEM_PREFIX, sqliteBucketRows, sqliteBucketSums, type CanonicalTable } from '../sqlite-canonical-rows.ts';
+import { prismaEngineHealth, referenceDdl } from '../verify-prisma-engine.ts';
+
+/**
+ * verify: prove the PostgreSQL copy equals the SQLite snapshot, and that Prisma is healthy on it.
+ *
+ * Gates (each pass/fail with a one-line reason and details, all written to <runDir>/report.json):
+ * - counts: rows per table vs manifest.json.
+ * - content: per-table hash of the canonical row form (docs/design.md) computed ON PostgreSQL (sql/content-*.sql)
+ *   vs the manifest; on a mismatch, narrowed by 256 key buckets and then per row, against the same computed in JS
+ *   from the run's snapshot.sqlite, to name differing keys with both sides' values.
+ * - integrity: the schema compared with a reference built from the Prisma schema's DDL (tables, columns,
+ *   primary keys, unique constraints, indexes, sequences, foreign keys), every foreign key validated and free of
+ *   orphans, every sequence ahead of max(id).
+ * - prisma: migration history clean and zero drift through Prisma's schema engine (wasm), then Prisma Client reads
+ *   every model and writes once in a rolled-back transaction through @prisma/adapter-pg.
+ *
+ * Table-level work runs on two connections (both cores of the server), biggest tables first; the prisma gate
+ * runs alongside on its own connections.
+ */
+export const GATES = ['counts', 'content', 'integrity', 'prisma'] as const;
+export type GateName = (typeof GATES)[number];
+
+export interface GateReport {
+  gate: GateName;
+  ok: boolean;
+  reason: string;
+  seconds: number;
+  details: Record<string, unknown>;
+}
+
+export interface VerifyResult extends StepResult {
+  runDir: string;
+  target: string;
+  schema: string;
+  gates: GateReport[];
+  report: string;
+  seconds: number;
+}
+
+export interface VerifyExtra extends Record<string, unknown> {
+  only?: string;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// manifest.json as export-sqlite writes it (docs/design.md); only what verify reads.
+
+export interface ManifestColumn {
+  name: string;
+  kind: ColumnKind;
+  prismaType: string;
+  nullable: boolean;
+  enumName?: string;
+}
+
+export interface ManifestTable {
+  name: string;
+  model?: string;
+  columns: ManifestColumn[];
+  key: string[];
+  rowCount: number;
+  contentHash: string;
+}
+
+export interface Manifest {
+  version: number;
+  snapshot?: { file?: string; sha256?: string };
+  schema?: { path?: string; sha256?: string };
+  tables: ManifestTable[];
+  problemCount?: number;
+}
+
+export function parseGates(only: string | undefined): GateName[] {
+  if (only === undefined || only.trim() === '') return [...GATES];
+  const names = only.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !(GATES as readonly string[]).includes(n));
+  if (unknown.length) throw usageError(`--only: unknown gate ${unknown.map((n) => `"${n}"`).join(', ')} (gates: ${GATES.join(', ')})`);
+  if (!names.length) throw usageError(`--only needs at least one gate (${GATES.join(', ')})`);
+  return GATES.filter((g) => names.includes(g));
+}
+
+function readManifest(runDir: string): Manifest {
+  let manifest: Manifest;
+  try {
+    manifest = readRunJson<Manifest>(runDir, RUN_FILES.manifest);
+  } catch (err) {
+    throw usageError(`${path.join(runDir, RUN_FILES.manifest)} is not readable JSON: ${errorMessage(err)}`);
+  }
+  if (!manifest || !Array.isArray(manifest.tables)) throw usageError(`${path.join(runDir, RUN_FILES.manifest)} has no tables list; run export-sqlite again`);
+  return manifest;
+}
+
+/** The run's PostgreSQL flavour of the app's schema (written by load-pg); the app's own schema as a fallback. */
+function pgSchemaFile(runDir: string, fallback: string): string {
+  const file = path.join(runDir, RUN_FILES.pgSchemaDir, 'schema.prisma');
+  return existsSync(file) ? file : fallback;
+}
+
+function snapshotFile(runDir: string, manifest: Manifest): string | undefined {
+  const candidates = [manifest.snapshot?.file ? path.resolve(runDir, manifest.snapshot.file) : undefined, path.join(runDir, RUN_FILES.snapshot)];
+  return candidates.find((f): f is string => Boolean(f && existsSync(f)));
+}
+
+const fmt = (n: number) => n.toLocaleString('en-US');
+const secondsSince = (t: number) => Math.round((Date.now() - t) / 10) / 100;
+
+/** Run jobs on the given connections, one job per connection at a time, in queue order. */
+async function runOnConnections<T>(clients: pg.Client[], jobs: T[], work: (client: pg.Client, job: T) => Promise<void>): Promise<void> {
+  const queue = [...jobs];
+  await Promise.all(
+    clients.map(async (client) => {
+      for (let job = queue.shift(); job !== undefined; job = queue.shift()) await work(client, job);
+    }),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// counts + content
+
+interface TableOutcome {
+  table: string;
+  expectedRows: number;
+  actualRows?: number;
+  expectedHash: string;
+  actualHash?: string;
+  error?: string;
+}
+
+export interface FieldDifference {
+  column: string;
+  sqlite: string;
+  postgres: string;
+}
+
+export interface RowDifference {
+  table: string;
+  /** `col=value, …` of the key columns. */
+  key: string;
+  status: 'changed' | 'missing in PostgreSQL' | 'extra in PostgreSQL';
+  columns?: FieldDifference[];
+}
+
+export interface TableDifference {
+  table: string;
+  differingBuckets: number;
+  rows: RowDifference[];
+  note?: string;
+}
+
+/** Canonical field text → what an operator reads: NULL, the value, or the conversion problem. */
+export function showField(field: string | undefined, kind?: ColumnKind): string {
+  if (field === undefined) return '(absent)';
+  if (field === 'N') return 'NULL';
+  if (field.startsWith(PROBLEM_PREFIX)) return `(not convertible: ${field.slice(PROBLEM_PREFIX.length)})`;
+  const value = field.slice(1);
+  const shown = value.length > 200 ? `${value.slice(0, 200)}… (${value.length} chars)` : value;
+  if (kind === 'datetime' && /^-?\d+$/.test(value)) {
+    const date = new Date(Number(value));
+    if (!Number.isNaN(date.getTime())) return `${date.toISOString()} (${value} ms)`;
+  }
+  return JSON.stringify(shown);
+}
+
+function keyLabel(table: ManifestTable, fields: string[]): string {
+  const keyCols = table.key.length ? table.key : table.columns.map((c) => c.name);
+  return keyCols
+    .map((k) => {
+      const i = table.columns.findIndex((c) => c.name === k);
+      const f = fields[i];
+      return `${k}=${f === undefined ? '?' : f === 'N' ? 'NULL' : f.startsWith('V') ? f.slice(1) : f}`;
+    })
+    .join(', ');
+}
+
+const MAX_ROW_DIFFS = 5;
+const MAX_BUCKETS = 4;
+const MAX_TABLES_NARROWED = 3;
+
+async function narrowTable(
+  client: pg.Client,
+  db: Database.Database,
+  pgSchema: string,
+  table: ManifestTable,
+  enums: Record<string, string[]>,
+): Promise<TableDifference> {
+  const hashTable: HashTable = { name: table.name, columns: table.columns, key: table.key };
+  const canonical: CanonicalTable = { name: table.name, columns: table.columns, key: table.key };
+  const [pgSums, sqliteSums] = await Promise.all([pgBucketSums(client, pgSchema, hashTable), Promise.resolve().then(() => sqliteBucketSums(db, canonical, enums))]);
+  const buckets = [...new Set([...pgSums.keys(), ...sqliteSums.keys()])]
+    .filter((b) => {
+      const a = pgSums.get(b);
+      const s = sqliteSums.get(b);
+      return !a || !s || a.sum !== s.sum || a.rowCount !== s.rowCount;
+    })
+    .sort();
+  if (!buckets.length) {
+    return { table: table.name, differingBuckets: 0, rows: [], note: 'the snapshot and PostgreSQL agree bucket by bucket: the manifest does not match this snapshot (re-run export-sqlite)' };
+  }
+  const chosen = buckets.slice(0, MAX_BUCKETS);
+  const pgRows = await pgBucketRows(client, pgSchema, hashTable, chosen);
+  const sqliteRows = sqliteBucketRows(db, canonical, enums, new Set(chosen));
+  const rows: RowDifference[] = [];
+  const keys = [...new Set([...sqliteRows.keys(), ...pgRows.keys()])].sort();
+  for (const keyText of keys) {
+    if (rows.length >= MAX_ROW_DIFFS) break;
+    const s = sqliteRows.get(keyText);
+    const p = pgRows.get(keyText);
+    if (s && p) {
+      if (s.hash === p.hash) continue;
+      const columns: FieldDifference[] = [];
+      table.columns.forEach((c, i) => {
+        if (s.fields[i] !== p.fields[i]) columns.push({ column: c.name, sqlite: showField(s.fields[i], c.kind), postgres: showField(p.fields[i], c.kind) });
+      });
+      rows.push({ table: table.name, key: keyLabel(table, s.fields), status: 'changed', columns });
+    } else if (s) {
+      rows.push({ table: table.name, key: keyLabel(table, s.fields), status: 'missing in PostgreSQL' });
+    } else if (p) {
+      rows.push({ table: table.name, key: keyLabel(table, p.fields), status: 'extra in PostgreSQL' });
+    }
+  }
+  return { table: table.name, differingBuckets: buckets.length, rows };
+}
+
+export function describeRowDifference(d: RowDifference): string {
+  if (d.status !== 'changed') return `"${d.table}" row ${d.key} is ${d.status}`;
+  const cols = (d.columns ?? []).map((c) => `${c.column}: SQLite ${c.sqlite} ≠ PostgreSQL ${c.postgres}`).join('; ');
+  return `"${d.table}" row ${d.key} differs: ${cols}`;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+export async function verify(ctx: StepContext<VerifyExtra>): Promise<VerifyResult> {
+  const { settings, log } = ctx;
+  const started = Date.now();
+  const gates = parseGates(typeof ctx.extra.only === 'string' ? ctx.extra.only : undefined);
+  const runDir = existingRunDir(settings, RUN_FILES.manifest);
+  const manifest = readManifest(runDir);
+  const pgSchema = targetSchemaFromUrl(settings.targetUrl);
+  const target = await openTarget(settings, log);
+  log.info(`verify ${target.display} (schema ${pgSchema}) against ${runDir}: ${gates.join(', ')}`);
+  const reports: GateReport[] = [];
+  let second: pg.Client | undefined;
+  try {
+    second = await target.connect();
+    const clients = [target.client, second];
+    const tableWork = gates.includes('counts') || gates.includes('content') ? tableGates(clients, manifest, runDir, pgSchema, gates, settings.schemaPath, log) : Promise.resolve([]);
+    // The prisma gate works on its own connections; starting it now overlaps client generation with the hashing.
+    const prismaWork = gates.includes('prisma') ? prismaGate(target, runDir, settings.schemaPath, pgSchema, log) : undefined;
+    reports.push(...(await tableWork));
+    if (gates.includes('integrity')) reports.push(await integrityGate(clients, runDir, settings.schemaPath, pgSchema, target, log));
+    if (prismaWork) reports.push(await prismaWork);
+  } finally {
+    await second?.end().catch(() => undefined);
+    await target.close();
+  }
+  reports.sort((a, b) => GATES.indexOf(a.gate) - GATES.indexOf(b.gate));
+  const failed = reports.filter((r) => !r.ok);
+  const seconds = secondsSince(started);
+  const ok = failed.length === 0;
+  const summary = ok
+    ? `verify passed: ${reports.map((r) => r.gate).join(', ')} (${seconds.toFixed(1)} s)`
+    : `verify FAILED: ${failed.map((r) => `${r.gate}: ${r.reason}`).join(' | ')}`;
+  const reportFile = path.join(runDir, RUN_FILES.report);
+  writeRunJson(runDir, RUN_FILES.report, {
+    version: 1,
+    createdAt: new Date().toISOString(),
+    target: target.display,
+    schema: pgSchema,
+    runDir,
+    ok,
+    summary,
+    seconds,
+    gates: reports,
+  });
+  return {
+    ok,
+    exitCode: (ok ? ExitCode.Ok : ExitCode.VerificationFailed) as ExitCodeValue,
+    summary,
+    runDir,
+    target: target.display,
+    schema: pgSchema,
+    gates: reports,
+    report: reportFile,
+    seconds,
+  };
+}
+
+async function tableGates(
+  clients: pg.Client[],
+  manifest: Manifest,
+  runDir: string,
+  pgSchema: string,
+  gates: GateName[],
+  appSchemaPath: string,
+  log: Logger,
+): Promise<GateReport[]> {
+  const started = Date.now();
+  const withContent = gates.includes('content');
+  const outcomes = new Map<string, TableOutcome>();
+  const jobs = [...manifest.tables].sort((a, b) => b.rowCount - a.rowCount);
+  const totalRows = manifest.tables.reduce((n, t) => n + t.rowCount, 0);
+  let doneTables = 0;
+  let doneRows = 0;
+  await runOnConnections(clients, jobs, async (client, table) => {
+    const outcome: TableOutcome = { table: table.name, expectedRows: table.rowCount, expectedHash: table.contentHash };
+    try {
+      if (withContent) {
+        const hash = await pgTableHash(client, pgSchema, { name: table.name, columns: table.columns, key: table.key });
+        outcome.actualRows = hash.rowCount;
+        outcome.actualHash = hash.contentHash;
+      } else {
+        outcome.actualRows = await pgRowCount(client, pgSchema, table.name);
+      }
+    } catch (err) {
+      const e = err as { code?: string };
+      outcome.error = e.code === '42P01' ? `table "${table.name}" does not exist in PostgreSQL` : e.code === '42703' ? `a column of "${table.name}" does not exist in PostgreSQL: ${errorMessage(err)}` : errorMessage(err);
+    }
+    outcomes.set(table.name, outcome);
+    doneTables++;
+    doneRows += table.rowCount;
+    const pct = totalRows ? Math.floor((doneRows / totalRows) * 100) : 100;
+    log.progress(`verify ${withContent ? 'content' : 'counts'}: ${doneTables}/${jobs.length} tables, ${fmt(doneRows)}/${fmt(totalRows)} rows (${pct}%), last "${table.name}"`);
+  });
+  const ordered = manifest.tables.map((t) => outcomes.get(t.name)!);
+  const tableSeconds = secondsSince(started);
+  const reports: GateReport[] = [];
+
+  if (gates.includes('counts')) {
+    const bad = ordered.filter((o) => o.error || o.actualRows !== o.expectedRows);
+    const first = bad[0];
+    reports.push({
+      gate: 'counts',
+      ok: bad.length === 0,
+      reason: first
+        ? `${first.error ?? `"${first.table}" has ${fmt(first.actualRows ?? 0)} rows in PostgreSQL, the manifest says ${fmt(first.expectedRows)}`}${bad.length > 1 ? ` (and ${bad.length - 1} more table${bad.length > 2 ? 's' : ''})` : ''}`
+        : `${ordered.length} tables, ${fmt(totalRows)} rows match the manifest`,
+      seconds: tableSeconds,
+      details: {
+        mismatches: bad.map((o) => ({ table: o.table, expected: o.expectedRows, actual: o.actualRows ?? null, ...(o.error ? { error: o.error } : {}) })),
+        tables: ordered.map((o) => ({ table: o.table, expected: o.expectedRows, actual: o.actualRows ?? null })),
+      },
+    });
+  }
+
+  if (withContent) {
+    const contentStarted = Date.now();
+    const bad = ordered.filter((o) => o.error || o.actualHash !== o.expectedHash);
+    const differences: TableDifference[] = [];
+    if (bad.length) {
+      const snapshot = snapshotFile(runDir, manifest);
+      if (!snapshot) {
+        for (const o of bad) differences.push({ table: o.table, differingBuckets: -1, rows: [], note: 'snapshot.sqlite is not in the run directory: cannot narrow down to keys' });
+      } else {
+        const schemaFile = pgSchemaFile(runDir, appSchemaPath);
+        let enums: Record<string, string[]> = {};
+        try {
+          enums = loadSchemaModel(schemaFile).enums;
+        } catch (err) {
+          log.warn(`cannot read enums from ${schemaFile}: ${errorMessage(err)}`);
+        }
+        const db = new Database(snapshot, { readonly: true, fileMustExist: true });
+        try {
+          for (const o of bad.filter((b) => !b.error).slice(0, MAX_TABLES_NARROWED)) {
+            log.progress(`verify content: narrowing "${o.table}" down to keys`);
+            const table = manifest.tables.find((t) => t.name === o.table)!;
+            try {
+              differences.push(await narrowTable(clients[0], db, pgSchema, table, enums));
+            } catch (err) {
+              differences.push({ table: o.table, differingBuckets: -1, rows: [], note: `could not narrow down: ${errorMessage(err)}` });
+            }
+          }
+        } finally {
+          db.close();
+        }
+      }
+    }
+    const firstBad = bad[0];
+    const firstRow = differences.find((d) => d.rows.length)?.rows[0];
+    let reason: string;
+    if (!firstBad) reason = `${ordered.length} tables, ${fmt(totalRows)} rows: every content hash matches the manifest`;
+    else if (firstBad.error) reason = firstBad.error;
+    else if (firstRow) reason = describeRowDifference(firstRow);
+    else reason = `"${firstBad.table}" content hash ${firstBad.actualHash} ≠ manifest ${firstBad.expectedHash}${differences[0]?.note ? ` (${differences[0].note})` : ''}`;
+    if (bad.length > 1) reason += ` (${bad.length} tables differ: ${bad.slice(0, 5).map((b) => b.table).join(', ')}${bad.length > 5 ? ', …' : ''})`;
+    reports.push({
+      gate: 'content',
+      ok: bad.length === 0,
+      reason,
+      seconds: Math.round((tableSeconds + secondsSince(contentStarted)) * 100) / 100,
+      details: {
+        mismatches: bad.map((o) => ({ table: o.table, expected: o.expectedHash, actual: o.actualHash ?? null, ...(o.error ? { error: o.error } : {}) })),
+        differences,
+        tables: ordered.map((o) => ({ table: o.table, rows: o.actualRows ?? null, contentHash: o.actualHash ?? null, ok: !o.error && o.actualHash === o.expectedHash })),
+      },
+    });
+  }
+  return reports;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// integrity
+
+async function integrityGate(clients: pg.Client[], runDir: string, appSchemaPath: string, pgSchema: string, target: TargetConnection, log: Logger): Promise<GateReport> {
+  const started = Date.now();
+  log.progress('verify integrity: building the reference schema');
+  const schemaFile = pgSchemaFile(runDir, appSchemaPath);
+  let reference: SchemaSnapshot;
+  let referenceSource: string;
+  try {
+    const ddl = await referenceDdl(schemaFile, target, pgSchema);
+    referenceSource = ddl.source;
+    reference = await referenceSnapshot(clients[0], ddl.sql);
+  } catch (err) {
+    return { gate: 'integrity', ok: false, reason: `cannot build the reference schema from ${schemaFile}: ${errorMessage(err)}`, seconds: secondsSince(started), details: {} };
+  }
+  const actual = await readSchemaSnapshot(clients[0], pgSchema);
+  const findings: Finding[] = compareSnapshots(reference, actual);
+
+  // Orphans, checked for every foreign key the Prisma schema defines (so a dropped constraint is still checked).
+  const tables = new Set(actual.catalog.filter((e) => e.kind === 'table').map((e) => e.table));
+  const columns = new Set(actual.catalog.filter((e) => e.kind === 'column').map((e) => `${e.table}.${e.name}`));
+  const checkable = reference.foreignKeys.filter(
+    (fk) => tables.has(fk.table) && tables.has(fk.refTable) && fk.columns.every((c) => columns.has(`${fk.table}.${c}`)) && fk.refColumns.every((c) => columns.has(`${fk.refTable}.${c}`)),
+  );
+  const orphanFindings: Finding[] = [];
+  let checked = 0;
+  await runOnConnections(clients, checkable, async (client, fk: ForeignKeyInfo) => {
+    const result = await findOrphans(client, pgSchema, fk);
+    checked++;
+    log.progress(`verify integrity: foreign keys ${checked}/${checkable.length}`);
+    if (result.orphans.length) {
+      orphanFindings.push({
+        problem: 'orphans',
+        kind: 'foreign key',
+        table: fk.table,
+        name: describeForeignKey(fk),
+        message: `"${fk.table}" ${describeForeignKey(fk)} has rows pointing at no "${fk.refTable}" row: ${result.orphans.join('; ')}`,
+      });
+    }
+  });
+  findings.push(...orphanFindings.sort((a, b) => (a.table < b.table ? -1 : 1)));
+
+  const sequences = await checkSequences(clients[0], pgSchema);
+  for (const s of sequences.filter((x) => !x.ok)) {
+    findings.push({
+      problem: 'sequence behind',
+      kind: 'sequence',
+      table: s.table,
+      name: s.column,
+      message: `sequence ${s.sequence} of "${s.table}".${s.column} would hand out ${s.nextValue}, but max(${s.column}) is ${s.maxValue}`,
+    });
+  }
+  const first = findings[0];
+  return {
+    gate: 'integrity',
+    ok: findings.length === 0,
+    reason: first
+      ? `${first.message}${findings.length > 1 ? ` (and ${findings.length - 1} more finding${findings.length > 2 ? 's' : ''})` : ''}`
+      : `${tables.size} tables match the Prisma schema (columns, keys, unique constraints, indexes); ${reference.foreignKeys.length} foreign keys valid without orphans; ${sequences.length} sequences ahead of max(id)`,
+    seconds: secondsSince(started),
+    details: {
+      referenceSource,
+      findings,
+      foreignKeysChecked: checkable.length,
+      sequences,
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// prisma
+
+async function prismaGate(target: TargetConnection, runDir: string, appSchemaPath: string, pgSchema: string, log: Logger): Promise<GateReport> {
+  const started = Date.now();
+  const schemaFile = pgSchemaFile(runDir, appSchemaPath);
+  const migrationsDir = path.join(runDir, RUN_FILES.pgSchemaDir, 'migrations');
+  const schemaText = readFileSync(schemaFile, 'utf8');
+  const problems: string[] = [];
+  let engine: Awaited<ReturnType<typeof prismaEngineHealth>> | undefined;
+  try {
+    engine = await prismaEngineHealth({ schemaFile, schemaText, migrationsDir, target, pgSchema });
+    problems.push(...engine.problems);
+  } catch (err) {
+    problems.push(`Prisma's schema engine could not check the database: ${errorMessage(err)}`);
+  }
+  const client = await checkPrismaClient({ runDir, schemaText, poolConfig: target.clientConfig as pg.PoolConfig, pgSchema, log }).catch((err: unknown) => ({
+    ok: false,
+    reason: `Prisma Client check crashed: ${errorMessage(err)}`,
+    models: [],
+  }));
+  if (!client.ok) problems.push(client.reason);
+  return {
+    gate: 'prisma',
+    ok: problems.length === 0,
+    reason: problems.length
+      ? `${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`
+      : `migration history clean, no drift; ${client.reason}`,
+    seconds: secondsSince(started),
+    details: { schemaFile, migrationsDir, problems, engine, client },
+  };
+}
