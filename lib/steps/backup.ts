@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, closeSync, openSync, readSync, renameSync, rmSync, statfsSync, statSync, chmodSync } from 'node:fs';
+import { copyFileSync, createReadStream, existsSync, mkdirSync, closeSync, openSync, readSync, renameSync, rmSync, statfsSync, statSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { StepResult } from '../cli.ts';
@@ -152,25 +152,17 @@ async function backupInto(live: string, runDir: string, log: Logger): Promise<Om
   // Created empty with mode 0600 first: SQLite keeps the mode of an existing file, and the copy holds all app data.
   closeSync(openSync(partial, 'w', 0o600));
 
-  let source: Database.Database;
   try {
-    source = new Database(live, { readonly: true, fileMustExist: true });
+    await onlineBackup(live, partial);
   } catch (err) {
-    rmSync(partial, { force: true });
-    throw sqliteProblem(live, err, 'opening');
-  }
-  try {
-    // A cheap read first, so a file with a valid header but garbage pages fails here with a clear cause.
-    source.prepare(loadSql('backup-sqlite-schema-count')).pluck().get();
-    // The whole copy in one backup step: SQLite restarts a stepwise backup whenever another process writes, which
-    // with a busy app could never finish. One step holds a read transaction for its duration instead (WAL mode:
-    // writers carry on; rollback-journal mode: they wait for about a second per 300 MB).
-    await source.backup(partial, { progress: () => 0x7fffffff });
-  } catch (err) {
-    rmSync(partial, { force: true });
-    throw sqliteProblem(live, err, 'backing up');
-  } finally {
-    source.close();
+    if (!canCopyAsFile(live, err)) {
+      rmSync(partial, { force: true });
+      throw sqliteProblem(live, err, 'backing up');
+    }
+    // A WAL-mode database in a directory we may not write: SQLite needs to create its -shm there even to read.
+    // With no -wal file the database file alone is the whole database, so a byte copy proven unchanged is exact.
+    log.warn(`${live} is a WAL-mode database in a directory this user cannot write (${(err as { code?: string }).code}); copying the file itself and proving it did not change during the copy`);
+    await verifiedFileCopy(live, partial);
   }
   // The source's state right after the copy: the maintenance-window check compares against it later.
   const sourceState = await sourceFileState(live);
@@ -201,6 +193,42 @@ async function backupInto(live: string, runDir: string, log: Logger): Promise<Om
   const sha256 = await sha256File(snapshot);
   writeFileAtomic(path.join(runDir, RUN_FILES.snapshotChecksum), `${sha256}  ${RUN_FILES.snapshot}\n`);
   return { snapshot, sha256, bytes: statSync(snapshot).size, integrity: 'ok', foreignKeyViolations, source: sourceState };
+}
+
+/** The SQLite backup API copy, source opened read-only, all pages in one step. */
+async function onlineBackup(live: string, partial: string): Promise<void> {
+  const source = new Database(live, { readonly: true, fileMustExist: true });
+  try {
+    // A cheap read first, so a file with a valid header but garbage pages fails here with a clear cause.
+    source.prepare(loadSql('backup-sqlite-schema-count')).pluck().get();
+    // The whole copy in one backup step: SQLite restarts a stepwise backup whenever another process writes, which
+    // with a busy app could never finish. One step holds a read transaction for its duration instead (WAL mode:
+    // writers carry on; rollback-journal mode: they wait for about a second per 300 MB).
+    await source.backup(partial, { progress: () => 0x7fffffff });
+  } finally {
+    source.close();
+  }
+}
+
+/** A read-only-directory failure on a database with no (or an empty) -wal file: the file alone is the database. */
+function canCopyAsFile(live: string, err: unknown): boolean {
+  const code = (err as { code?: string }).code ?? '';
+  if (code !== 'SQLITE_READONLY_DIRECTORY' && code !== 'SQLITE_CANTOPEN' && !code.startsWith('SQLITE_READONLY')) return false;
+  const wal = `${live}-wal`;
+  return !existsSync(wal) || statSync(wal).size === 0;
+}
+
+/** Byte copy whose consistency is proven: source sha256 before == after == copy's sha256. */
+async function verifiedFileCopy(live: string, partial: string): Promise<void> {
+  const before = await sha256File(live);
+  copyFileSync(live, partial);
+  chmodSync(partial, 0o600); // copyFile carries the source's mode over (0444 on a read-only install)
+  const after = await sha256File(live);
+  const copied = await sha256File(partial);
+  if (before !== after || copied !== before) {
+    rmSync(partial, { force: true });
+    throw sourceProblem(`SQLite file ${live} changed while it was copied (read-only directory, so the backup API could not be used): stop the app first, or let this user write to ${path.dirname(live)}`);
+  }
 }
 
 /** Parse snapshot.sqlite.sha256 (`<hex>  snapshot.sqlite`, sha256sum's format). */
