@@ -7,6 +7,7 @@ import { targetNotReady, usageError } from './errors.ts';
 import type { Logger } from './log.ts';
 import { registerSecret } from './secrets.ts';
 import { loadSql } from './sql-files.ts';
+import { readPasswordFile } from './password-file.ts';
 import { openSsh, openTunnel, type SshSession, type SshTunnel } from './ssh.ts';
 
 /**
@@ -62,11 +63,8 @@ export function buildClientConfig(settings: Settings, url: string, flag = '--tar
     connectionTimeoutMillis: 15_000,
   };
   if (!config.password && settings.passwordFile) {
-    try {
-      config.password = readFileSync(settings.passwordFile, 'utf8').trim();
-    } catch (err) {
-      throw usageError(`cannot read --password-file ${settings.passwordFile}: ${(err as Error).message}`);
-    }
+    // Same rules as create-role, which writes the file: owner-only mode, first line.
+    config.password = readPasswordFile(settings.passwordFile);
   }
   registerSecret(typeof config.password === 'string' ? config.password : undefined);
 
@@ -75,7 +73,13 @@ export function buildClientConfig(settings: Settings, url: string, flag = '--tar
     // Through an SSH tunnel the socket goes to 127.0.0.1, so the name to check is passed explicitly: as SNI
     // `servername` for a DNS name, as `host` for an IP address (SNI must not carry an IP, RFC 6066).
     const expected = String(config.host);
-    config.ssl = { ca: readFileSync(settings.caFile, 'utf8'), rejectUnauthorized: true, ...(isIP(expected) ? { host: expected } : { servername: expected }) };
+    let ca: string;
+    try {
+      ca = readFileSync(settings.caFile, 'utf8');
+    } catch (err) {
+      throw usageError(`cannot read --ca ${settings.caFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    config.ssl = { ca, rejectUnauthorized: true, ...(isIP(expected) ? { host: expected } : { servername: expected }) };
   } else if (settings.requireTls) {
     // Encrypted but unauthenticated (sslmode=require); check-target warns that no CA was given.
     config.ssl = { rejectUnauthorized: false };

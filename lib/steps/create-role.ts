@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import type { StepResult } from '../cli.ts';
@@ -6,6 +6,7 @@ import type { Settings } from '../config.ts';
 import { ExitCode, TaskError, errorMessage, targetNotReady, usageError } from '../errors.ts';
 import { writeFileAtomic } from '../fs-atomic.ts';
 import type { Logger } from '../log.ts';
+import { readPasswordFile } from '../password-file.ts';
 import { openTarget, type TargetConnection } from '../pg-target.ts';
 import { generatePassword, scramVerifier, scramVerifierMatches } from '../scram.ts';
 import { registerSecret } from '../secrets.ts';
@@ -50,19 +51,8 @@ export function defaultPasswordFile(settings: Settings): string {
   return path.join(settings.appDir, '.pg-password');
 }
 
-/** Read a password file we may trust: a regular file readable by its owner only, first line, non-empty. */
-export function readPasswordFile(file: string): string {
-  const stat = statSync(file);
-  if (!stat.isFile()) throw usageError(`password file ${file} is not a regular file`);
-  const mode = stat.mode & 0o777;
-  if (mode & 0o077) {
-    throw usageError(`password file ${file} has mode ${mode.toString(8).padStart(4, '0')}; it must be readable by its owner only (chmod 600)`);
-  }
-  const password = readFileSync(file, 'utf8').split(/\r?\n/)[0];
-  if (!password) throw usageError(`password file ${file} is empty`);
-  registerSecret(password);
-  return password;
-}
+/** Kept here for callers that imported it from create-role; the implementation lives in lib/password-file.ts. */
+export { readPasswordFile };
 
 interface ClusterState {
   admin_is_superuser: boolean;

@@ -229,6 +229,27 @@ test('create-role over verified TLS on a plaintext-refusing server, then check-t
   assert.is(check(ok, 'certificate').status, 'pass');
 });
 
+test('password from --password-file (0600) when the URL has none; a wider file or a missing --ca is exit 2', async () => {
+  const db = await appDatabase(plain, 'pwfile');
+  const url = `postgresql://${db.role}@127.0.0.1:${plain.port}/${db.name}`;
+  const good = path.join(dir, 'pwfile-good');
+  writeFileSync(good, APP_PASSWORD + '\n', { mode: 0o600 });
+  const wide = path.join(dir, 'pwfile-wide');
+  writeFileSync(wide, APP_PASSWORD + '\n', { mode: 0o644 });
+  const [ok, refused, noCa] = await Promise.all([
+    checkTarget(url, ['--password-file', good]),
+    checkTarget(url, ['--password-file', wide]),
+    checkTarget(url, ['--password-file', good, '--ca', path.join(dir, 'no-such-ca.crt')]),
+  ]);
+  assert.is(ok.code, 0, ok.stderr);
+  assert.is(check(ok, 'authentication').status, 'pass');
+  assert.is(refused.code, 2, refused.stderr);
+  assert.match(refused.json?.error, /mode 0644/);
+  assert.not.ok(refused.stdout.includes(APP_PASSWORD) || refused.stderr.includes(APP_PASSWORD));
+  assert.is(noCa.code, 2, noCa.stderr);
+  assert.match(noCa.json?.error, /cannot read --ca/);
+});
+
 test('bad flags: exit 2', async () => {
   const [unknown, notPg, missing] = await Promise.all([
     runTask('check-target', ['--json', '--no-such-flag']),
