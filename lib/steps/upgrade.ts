@@ -16,6 +16,7 @@ import { loadSql } from '../sql-files.ts';
 import { appDatabaseKind, requireSqlitePath, startServices, stopWriters, type StartResult } from './maintenance.ts';
 import { sourceFileState, type SourceFileState } from './backup.ts';
 import { rollback } from './rollback.ts';
+import { startGuardian } from './upgrade-guardian.ts';
 import { switchEnv, readSwitchState } from './switch-env.ts';
 import { runBackup, runCheckTarget, runExportSqlite, runLoadPg, runVerify, type GateOutcome, type VerifySummary } from './upgrade-steps.ts';
 
@@ -33,6 +34,9 @@ import { runBackup, runCheckTarget, runExportSqlite, runLoadPg, runVerify, type 
  *    SQLite (those writes would be lost by a cutover);
  *  - any other failed gate after the writers stopped (and SIGINT/SIGTERM): automatic rollback → app back on
  *    SQLite and running → exit 5; exit 6 with manual steps if the rollback itself fails.
+ *
+ * kill -9 (or any death no handler sees): a detached guardian started with the window notices the PID is gone and
+ * runs the rollback (app on SQLite, running); the run stays unfinished so the next `just upgrade` resumes it.
  *
  * Resume: a run whose journal has `state.upgrade` without `finishedAt` (crash, kill -9, power loss) is picked up by
  * the next `just upgrade`: steps recorded done are skipped, a step recorded running is redone (load-pg with
@@ -380,6 +384,9 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     // --- the window: from here on every exit path restarts the app --------------------------------------------
     writersStopped = true;
     const sqlitePath = requireSqlitePath(runSettings);
+    // If this process is killed outright from here on, the guardian puts the app back on SQLite and running.
+    const guardianPid = startGuardian(runSettings, runDir, extra.healthUrl);
+    log.debug(`guardian pid ${guardianPid ?? '(not started)'}`);
     await run('maintenance-on', async () => stopWriters(runSettings, log, { waitSeconds: extra.waitSeconds }, sqlitePath));
 
     // Resume after a crash between switch-env and verify-after-switch: undo the switch, redo the checks.

@@ -1,0 +1,118 @@
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Settings } from '../config.ts';
+import { loadSettings } from '../config.ts';
+import { errorMessage } from '../errors.ts';
+import { createLogger } from '../log.ts';
+import { isPidAlive } from '../process-files.ts';
+import { acquireLock } from '../run-lock.ts';
+import { loadOrCreateJournal, readJournal, RUN_FILES, writeJournal } from '../run-dir.ts';
+import { rollback } from './rollback.ts';
+
+/**
+ * The upgrade's guardian: a small detached process started when the maintenance window opens. A SIGKILL (or OOM
+ * kill, or a crash no handler saw) of the upgrade would otherwise leave the app stopped — or switched but never
+ * verified — until someone re-runs it. The guardian polls the upgrade's PID; when it is gone and the journal has no
+ * final state, it takes the (now stale) lock and runs the rollback: files restored if switch-env had begun, the app
+ * started on SQLite and health-checked. It leaves the run unfinished on purpose, so the next `just upgrade` resumes
+ * it (and, since the app wrote to SQLite meanwhile, redoes backup → verify from a fresh backup).
+ * A run that reached the final health step is cut over: the guardian leaves it alone.
+ */
+const POLL_MS = 300;
+
+export interface GuardianArgs {
+  upgradePid: number;
+  runDir: string;
+  appDir: string;
+  stopCmd?: string;
+  startCmd?: string;
+  healthUrl?: string;
+  systemEnvFile: string;
+  schemaPath: string;
+}
+
+/** Start the guardian for this upgrade (detached, output into <runDir>/guardian.log). Returns its PID. */
+export function startGuardian(settings: Settings, runDir: string, healthUrl?: string): number | undefined {
+  const self = fileURLToPath(import.meta.url);
+  const repo = path.resolve(path.dirname(self), '../..');
+  const logFd = openSync(path.join(runDir, 'guardian.log'), 'a', 0o600);
+  try {
+    // No secret travels: the guardian never touches PostgreSQL, it only needs paths and the operator's commands.
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1' };
+    const payload: GuardianArgs = {
+      upgradePid: process.pid,
+      runDir,
+      appDir: settings.appDir,
+      stopCmd: settings.stopCmd,
+      startCmd: settings.startCmd,
+      healthUrl,
+      systemEnvFile: settings.systemEnvFile,
+      schemaPath: settings.schemaPath,
+    };
+    const child = spawn(process.execPath, ['--import', 'tsx', self, JSON.stringify(payload)], {
+      cwd: repo,
+      env,
+      detached: true,
+      stdio: ['ignore', logFd, logFd],
+    });
+    child.unref();
+    return child.pid;
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(logFd);
+  }
+}
+
+function finished(runDir: string): boolean {
+  const journal = readJournal(runDir);
+  const state = journal?.state?.upgrade as { finishedAt?: string } | undefined;
+  return Boolean(state?.finishedAt) || journal?.steps?.health?.status === 'done';
+}
+
+export async function guard(args: GuardianArgs): Promise<void> {
+  const log = createLogger();
+  log.attachFile(path.join(args.runDir, RUN_FILES.log));
+  while (isPidAlive(args.upgradePid)) {
+    if (finished(args.runDir)) return;
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+  if (finished(args.runDir)) return;
+  log.warn(`guardian: upgrade pid ${args.upgradePid} died without finishing; putting the app back on SQLite`);
+  const argv = ['--app-dir', args.appDir, '--run-dir', args.runDir, '--schema', args.schemaPath, '--system-env', args.systemEnvFile];
+  if (args.stopCmd) argv.push('--stop-cmd', args.stopCmd);
+  if (args.startCmd) argv.push('--start-cmd', args.startCmd);
+  const settings = loadSettings(argv, {}, {}).settings;
+  let lock;
+  try {
+    lock = acquireLock(settings, `upgrade guardian for pid ${args.upgradePid}`);
+  } catch (err) {
+    // Someone (a re-run of the upgrade) already holds it: that run takes care of the app.
+    log.info(`guardian: ${errorMessage(err)}; leaving the app to that run`);
+    return;
+  }
+  let outcome: string;
+  try {
+    const result = await rollback(settings, log, { runDir: args.runDir, healthUrl: args.healthUrl });
+    outcome = result.summary;
+  } catch (err) {
+    outcome = `rollback failed: ${errorMessage(err)}`;
+    log.error(`guardian: ${outcome}`);
+  } finally {
+    lock.release();
+  }
+  const journal = loadOrCreateJournal(args.runDir, args.appDir);
+  journal.state.guardian = { at: new Date().toISOString(), upgradePid: args.upgradePid, outcome };
+  writeJournal(args.runDir, journal);
+  log.info(`guardian: ${outcome}`);
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const args = JSON.parse(process.argv[2] ?? '{}') as GuardianArgs;
+  await guard(args).catch((err) => {
+    process.stderr.write(`guardian failed: ${errorMessage(err)}\n`);
+    process.exitCode = 1;
+  });
+}
