@@ -138,15 +138,23 @@ function* copyChunks(
   onChunk();
 }
 
-export async function copyTable(db: Database.Database, client: pg.Client, plan: CopyTablePlan, onProgress?: ProgressCallback): Promise<CopyTableResult> {
-  const started = performance.now();
+/**
+ * The COPY text of a whole table as ~64 KB string chunks (what copyTable streams); also used by the benchmark to
+ * write the pre-converted files of its raw-COPY baseline.
+ */
+export function tableCopyChunks(db: Database.Database, plan: CopyTablePlan, counter: { rows: number } = { rows: 0 }, onChunk: () => void = () => undefined): Generator<string> {
   const columnsSqlite = plan.columns.map((c) => sqliteId(c.name)).join(', ');
   const select = db.prepare(sqlWithIdentifiers('load-pg-sqlite-select', { columns: columnsSqlite, table: sqliteId(plan.table) }));
   select.raw(true).safeIntegers(true);
   const encoders = plan.columns.map((c) => encoderFor(c, plan.enums));
-  const counter = { rows: 0 };
   const cursor: { row: unknown[]; column: number } = { row: [], column: 0 };
   const readBytes = cellBytesReader(db, plan, cursor);
+  return copyChunks(plan, select.iterate() as IterableIterator<unknown[]>, encoders, readBytes, cursor, counter, onChunk);
+}
+
+export async function copyTable(db: Database.Database, client: pg.Client, plan: CopyTablePlan, onProgress?: ProgressCallback): Promise<CopyTableResult> {
+  const started = performance.now();
+  const counter = { rows: 0 };
   const fragments = { schema: pg.escapeIdentifier(plan.schema), table: pg.escapeIdentifier(plan.table) };
 
   await client.query('BEGIN');
@@ -159,7 +167,7 @@ export async function copyTable(db: Database.Database, client: pg.Client, plan: 
       }),
     );
     const source = Readable.from(
-      copyChunks(plan, select.iterate() as IterableIterator<unknown[]>, encoders, readBytes, cursor, counter, () => onProgress?.(counter.rows)),
+      tableCopyChunks(db, plan, counter, () => onProgress?.(counter.rows)),
       { objectMode: false, highWaterMark: 2 * CHUNK_CHARS },
     );
     try {

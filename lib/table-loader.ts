@@ -1,9 +1,9 @@
-import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type pg from 'pg';
 import { copyTable, RowLoadError, type CopyTablePlan, type CopyTableResult, type ProgressCallback } from './copy-table.ts';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './copy-worker.ts';
 import { useSchema } from './pg-schema-objects.ts';
+import { startTsWorker } from './worker-call.ts';
 
 /**
  * A slot that loads one table at a time: either in a worker thread (its own core for the SQLite read and the
@@ -14,19 +14,10 @@ export interface TableLoader {
   close(): Promise<void>;
 }
 
-/**
- * Worker threads do not inherit tsx's loader hooks, so the worker starts from a tiny data: URL module that
- * registers tsx first and then imports copy-worker.ts. Under plain compiled JS the register call is harmless.
- */
-function workerBootstrapUrl(): URL {
-  const target = new URL('./copy-worker.ts', import.meta.url).href;
-  const tsxApi = import.meta.resolve('tsx/esm/api');
-  const code = `import { register } from ${JSON.stringify(tsxApi)}; register(); await import(${JSON.stringify(target)});`;
-  return new URL('data:text/javascript,' + encodeURIComponent(code));
-}
-
 export async function startWorkerLoader(init: WorkerInit): Promise<TableLoader> {
-  const worker = new Worker(workerBootstrapUrl(), { workerData: init });
+  // Bounded heap: the worker holds a few 64 KB chunks at a time, so a small young generation only means more
+  // (cheap) scavenges, and peak RSS stays low whatever the table size.
+  const worker = startTsWorker(new URL('./copy-worker.ts', import.meta.url), init, { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 128 });
   let current: { resolve: (r: CopyTableResult) => void; reject: (e: Error) => void; onProgress?: ProgressCallback } | undefined;
   let readyResolve!: () => void;
   let readyReject!: (e: Error) => void;

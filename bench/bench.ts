@@ -1,0 +1,358 @@
+/**
+ * `npm run bench [-- --rows N] [--scaling] [--no-pgloader] [--jobs N] [--keep]`
+ *
+ * Builds a VisionSuit-shaped SQLite file (the fixture schema: 30 tables; default 1.5 M rows; cached in bench/out),
+ * then measures in one run, each against a fresh database of one embedded PostgreSQL server:
+ *   - load-pg (the real CLI as a child process: schema through Prisma's engine, COPY, indexes/FKs, sequences, ANALYZE)
+ *   - the raw limit: COPY of pre-converted text files (written beforehand) over 2 connections, indexes/FKs after
+ *   - pgloader on the same SQLite file, when `which pgloader` finds it (its exit code and error count are reported)
+ *   - verify (issue 4 wants it faster than load-pg) and export-sqlite, when those tasks exist
+ * Each contender runs as its own process under /usr/bin/time, so peak RSS is the child's own (worker threads
+ * included). Prints a markdown table on stdout and writes it (plus JSON) to bench/out/.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { buildSeededSqlite, TEMPLATE_DIR } from '../fixtures/sample-install.ts';
+import { startEmbeddedServer, type EmbeddedServer } from '../lib/embedded-pg.ts';
+import { tableCopyChunks } from '../lib/copy-table.ts';
+import { readTargetColumns } from '../lib/pg-schema-objects.ts';
+import { loadSchemaModel } from '../lib/schema-model.ts';
+import { planTables } from '../lib/steps/load-pg.ts';
+import { loadSql } from '../lib/sql-files.ts';
+import { sha256File } from '../lib/steps/backup.ts';
+
+const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.dirname(BENCH_DIR);
+const OUT = path.join(BENCH_DIR, 'out');
+
+const { values: args } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '1500000' },
+    seed: { type: 'string', default: '1' },
+    scaling: { type: 'boolean', default: false },
+    'no-pgloader': { type: 'boolean', default: false },
+    'pgloader-timeout': { type: 'string', default: '900' },
+    jobs: { type: 'string' },
+    inline: { type: 'boolean', default: false },
+    // Pass --verbose to load-pg and print its per-phase RSS lines (tuning aid).
+    'rss-lines': { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
+    // Comma-separated subset of: export,load-pg,verify,raw,pgloader (for tuning one contender).
+    only: { type: 'string' },
+  },
+});
+const ROWS = Number(args.rows);
+const ONLY = args.only ? new Set(args.only.split(',')) : undefined;
+const wanted = (name: string) => !ONLY || ONLY.has(name);
+const SEED = Number(args.seed);
+mkdirSync(OUT, { recursive: true });
+
+interface Measured {
+  name: string;
+  seconds: number;
+  rows: number;
+  peakRssMb?: number;
+  exitCode: number | null;
+  note?: string;
+  phases?: Record<string, number>;
+}
+
+const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
+
+/** SQLite file with `rows` rows of the fixture schema, cached in bench/out (same rows + seed → same file). */
+function benchSqlite(rows: number): { file: string; totalRows: number; rowCounts: Record<string, number> } {
+  const file = path.join(OUT, `visionsuit-${rows}-s${SEED}.sqlite`);
+  const meta = `${file}.json`;
+  if (existsSync(file) && existsSync(meta)) return { file, ...JSON.parse(readFileSync(meta, 'utf8')) };
+  log(`building ${file} (${rows.toLocaleString('en-US')} rows)…`);
+  const seeded = buildSeededSqlite(file, { rows, seed: SEED });
+  writeFileSync(meta, JSON.stringify({ totalRows: seeded.totalRows, rowCounts: seeded.rowCounts }));
+  log(`built in ${seeded.seconds.toFixed(1)}s`);
+  return { file, totalRows: seeded.totalRows, rowCounts: seeded.rowCounts };
+}
+
+const TIME_BIN = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+
+/** Run a child process, wall-clocked, with peak RSS from /usr/bin/time (when installed). Secrets only via env. */
+async function runMeasured(
+  command: string,
+  argv: string[],
+  env: Record<string, string | undefined>,
+  timeoutSeconds = 3600,
+): Promise<{ code: number | null; seconds: number; peakRssMb?: number; stdout: string; stderr: string }> {
+  const timeFile = path.join(os.tmpdir(), `bench-time-${process.pid}-${Date.now()}`);
+  const [cmd, cmdArgs] = TIME_BIN ? [TIME_BIN, ['-f', '%M', '-o', timeFile, command, ...argv]] : [command, argv];
+  const started = performance.now();
+  return await new Promise((resolve, reject) => {
+    const child = spawn(cmd, cmdArgs, { env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (stderr.length > 4_000_000) stderr = stderr.slice(-1_000_000);
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutSeconds * 1000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const seconds = (performance.now() - started) / 1000;
+      let peakRssMb: number | undefined;
+      if (existsSync(timeFile)) {
+        const kb = Number(/(\d+)\s*$/.exec(readFileSync(timeFile, 'utf8').trim())?.[1]);
+        if (Number.isFinite(kb)) peakRssMb = Math.round(kb / 1024);
+        rmSync(timeFile, { force: true });
+      }
+      resolve({ code, seconds, peakRssMb, stdout, stderr });
+    });
+  });
+}
+
+const nodeTask = (task: string) => [process.execPath, ['--import', 'tsx', path.join(REPO, 'tasks', `${task}.ts`)]] as const;
+
+/** A run directory like `backup` leaves it: the snapshot and its checksum (copied, so the cached file stays pristine). */
+async function makeRunDir(sqliteFile: string): Promise<{ appDir: string; runDir: string; tmp: string }> {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'vs-bench-'));
+  const appDir = path.join(tmp, 'app');
+  mkdirSync(path.join(appDir, 'backend', 'prisma'), { recursive: true });
+  copyFileSync(path.join(TEMPLATE_DIR, 'backend', 'prisma', 'schema.prisma'), path.join(appDir, 'backend', 'prisma', 'schema.prisma'));
+  const runDir = path.join(tmp, 'run');
+  mkdirSync(runDir, { recursive: true, mode: 0o700 });
+  const snapshot = path.join(runDir, 'snapshot.sqlite');
+  copyFileSync(sqliteFile, snapshot);
+  writeFileSync(`${snapshot}.sha256`, `${await sha256File(snapshot)}  snapshot.sqlite\n`);
+  return { appDir, runDir, tmp };
+}
+
+async function runLoadPg(server: EmbeddedServer, database: string, appDir: string, runDir: string, totalRows: number): Promise<Measured> {
+  await server.createDatabase(database);
+  const [cmd, base] = nodeTask('load-pg');
+  const extra = [...(args.jobs ? ['--jobs', args.jobs] : []), ...(args.inline ? ['--inline'] : []), ...(args['rss-lines'] ? ['--verbose'] : [])];
+  const run = await runMeasured(cmd, [...base, '--app-dir', appDir, '--run-dir', runDir, '--json', ...extra], { TARGET_DATABASE_URL: server.url(database), ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}) });
+  let json: any;
+  try {
+    json = JSON.parse(run.stdout);
+  } catch {
+    json = undefined;
+  }
+  if (run.code !== 0) log(`load-pg failed (${run.code}): ${run.stderr.slice(-2000)}`);
+  if (args['rss-lines']) for (const line of run.stderr.split('\n').filter((l) => /rss \d+ MB/.test(l))) log(line);
+  return {
+    name: 'load-pg',
+    seconds: run.seconds,
+    rows: json?.totalRows ?? totalRows,
+    peakRssMb: run.peakRssMb,
+    exitCode: run.code,
+    phases: json?.phases,
+    note: run.code === 0 ? `copy phase ${json?.phases?.copy}s` : `failed: ${json?.error ?? run.stderr.split('\n').filter(Boolean).pop()}`,
+  };
+}
+
+/** Pre-convert every table to a COPY text file (not timed: the raw baseline gets its input for free). */
+async function writeRawFiles(server: EmbeddedServer, database: string, appDir: string, sqliteFile: string, dir: string): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const client = new pg.Client({ connectionString: server.url(database) });
+  await client.connect();
+  const model = loadSchemaModel(path.join(appDir, 'backend', 'prisma', 'schema.prisma'));
+  const db = new Database(sqliteFile, { readonly: true });
+  const plans = planTables(model, db, await readTargetColumns(client, 'public'), 'public', new Map(model.tables.map((t) => [t.name, 0])));
+  await client.end();
+  const tables = [];
+  for (const plan of plans) {
+    const file = path.join(dir, `${plan.table}.copy`);
+    const out = createWriteStream(file);
+    const counter = { rows: 0 };
+    let bytes = 0;
+    for (const chunk of tableCopyChunks(db, plan, counter)) {
+      bytes += Buffer.byteLength(chunk);
+      if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
+    }
+    await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    tables.push({ table: plan.table, columns: plan.columns.map((c) => c.name), file, rows: counter.rows, bytes });
+  }
+  db.close();
+  writeFileSync(path.join(dir, 'tables.json'), JSON.stringify(tables));
+}
+
+async function runRaw(server: EmbeddedServer, database: string, runDir: string, filesDir: string, totalRows: number): Promise<Measured> {
+  await server.createDatabase(database);
+  const migrationsDir = path.join(runDir, 'postgres-schema', 'migrations');
+  const ddl = readdirSync(migrationsDir)
+    .filter((d) => existsSync(path.join(migrationsDir, d, 'migration.sql')))
+    .sort()
+    .map((d) => readFileSync(path.join(migrationsDir, d, 'migration.sql'), 'utf8'))
+    .join('\n');
+  const ddlFile = path.join(filesDir, 'ddl.sql');
+  writeFileSync(ddlFile, ddl);
+  const run = await runMeasured(
+    process.execPath,
+    ['--import', 'tsx', path.join(BENCH_DIR, 'raw-copy.ts'), filesDir, ddlFile, path.join(runDir, 'postgres-schema', 'deferred-objects.json')],
+    { TARGET_DATABASE_URL: server.url(database) },
+  );
+  let json: any;
+  try {
+    json = JSON.parse(run.stdout);
+  } catch {
+    json = undefined;
+  }
+  if (run.code !== 0) log(`raw COPY failed (${run.code}): ${run.stderr.slice(-2000)}`);
+  return {
+    name: 'raw COPY (pre-converted, 2 conns)',
+    seconds: run.seconds,
+    rows: json?.rows ?? totalRows,
+    peakRssMb: run.peakRssMb,
+    exitCode: run.code,
+    phases: json?.phases,
+    note: json ? `copy phase ${json.phases.copy}s` : undefined,
+  };
+}
+
+async function runPgloader(server: EmbeddedServer, database: string, sqliteFile: string, totalRows: number): Promise<Measured | undefined> {
+  const which = spawnSync('which', ['pgloader'], { encoding: 'utf8' });
+  const bin = which.stdout.trim();
+  if (which.status !== 0 || !bin) return undefined;
+  await server.createDatabase(database);
+  // The password travels in PGPASSWORD, never in the command line or the command file.
+  const commandFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'vs-pgloader-')), 'load.cmd');
+  writeFileSync(
+    commandFile,
+    `LOAD DATABASE\n  FROM sqlite://${sqliteFile}\n  INTO postgresql://${server.superUser}@127.0.0.1:${server.port}/${database}\n  WITH include drop, create tables, create indexes, reset sequences, workers = 2, concurrency = 1\n  EXCLUDING TABLE NAMES LIKE '_prisma_migrations'\n;\n`,
+    { mode: 0o600 },
+  );
+  const run = await runMeasured(bin, [commandFile], { PGPASSWORD: server.superPassword }, Number(args['pgloader-timeout']));
+  rmSync(path.dirname(commandFile), { recursive: true, force: true });
+  const text = run.stdout + '\n' + run.stderr;
+  writeFileSync(path.join(OUT, 'pgloader-last.log'), text.slice(-200_000));
+  // Summary line: "Total import time  ✓  <rows>  <bytes>  <time>" and an "errors" column per table.
+  const errorLines = (text.match(/\bERROR\b/g) ?? []).length;
+  let rows = 0;
+  try {
+    const client = new pg.Client({ connectionString: server.url(database) });
+    await client.connect();
+    const { rows: counted } = await client.query<{ n: string }>(loadSql('bench-count-all-rows'));
+    rows = Number(counted[0].n);
+    await client.end();
+  } catch {
+    rows = 0;
+  }
+  return {
+    name: 'pgloader',
+    seconds: run.seconds,
+    rows,
+    peakRssMb: run.peakRssMb,
+    exitCode: run.code,
+    note: `${errorLines} ERROR lines; ~${rows.toLocaleString('en-US')} of ${totalRows.toLocaleString('en-US')} rows landed${run.code === null ? '; killed at timeout' : ''}`,
+  };
+}
+
+async function runTaskMeasured(name: string, task: string, argv: string[], env: Record<string, string>, totalRows: number): Promise<Measured> {
+  const [cmd, base] = nodeTask(task);
+  const run = await runMeasured(cmd, [...base, ...argv], env);
+  let json: any;
+  try {
+    json = JSON.parse(run.stdout);
+  } catch {
+    json = undefined;
+  }
+  if (run.code !== 0) log(`${task} exited ${run.code}: ${(json?.summary ?? run.stderr.slice(-1500)) as string}`);
+  return { name, seconds: run.seconds, rows: totalRows, peakRssMb: run.peakRssMb, exitCode: run.code, note: json?.summary?.slice(0, 120) };
+}
+
+function table(results: Measured[]): string {
+  const lines = ['| contender | exit | wall s | rows/s | peak RSS MB | notes |', '|---|---:|---:|---:|---:|---|'];
+  for (const r of results) {
+    lines.push(
+      `| ${r.name} | ${r.exitCode ?? 'killed'} | ${r.seconds.toFixed(2)} | ${Math.round(r.rows / r.seconds).toLocaleString('en-US')} | ${r.peakRssMb ?? 'n/a'} | ${r.note ?? ''} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+async function main() {
+  const cpus = os.cpus();
+  const header = `VisionSuit-shaped SQLite → PostgreSQL, ${ROWS.toLocaleString('en-US')} rows requested, ${cpus.length} × ${cpus[0]?.model ?? 'cpu'}, node ${process.version}, ${new Date().toISOString()}`;
+  log(header);
+  const server = await startEmbeddedServer({ settings: { max_wal_size: '4GB', checkpoint_timeout: '30min', shared_buffers: '256MB' } });
+  const tmpDirs: string[] = [];
+  try {
+    const { file, totalRows } = benchSqlite(ROWS);
+    const sizeMb = Math.round(statSync(file).size / 1048576);
+    const { appDir, runDir, tmp } = await makeRunDir(file);
+    tmpDirs.push(tmp);
+    const results: Measured[] = [];
+    const env = { TARGET_DATABASE_URL: server.url('bench_loadpg') };
+
+    const exportTask = existsSync(path.join(REPO, 'tasks', 'export-sqlite.ts'));
+    if (exportTask && wanted('export')) {
+      log('export-sqlite…');
+      results.push(await runTaskMeasured('export-sqlite (manifest)', 'export-sqlite', ['--app-dir', appDir, '--run-dir', runDir, '--json'], {}, totalRows));
+    }
+    log('load-pg…');
+    // load-pg always runs: raw and verify need its schema and database.
+    const loadPg = await runLoadPg(server, 'bench_loadpg', appDir, runDir, totalRows);
+    results.push(loadPg);
+    if (wanted('verify') && existsSync(path.join(REPO, 'tasks', 'verify.ts')) && existsSync(path.join(runDir, 'manifest.json')) && loadPg.exitCode === 0) {
+      log('verify…');
+      results.push(await runTaskMeasured('verify', 'verify', ['--app-dir', appDir, '--run-dir', runDir, '--json'], env, totalRows));
+    }
+    let raw: Measured = { name: 'raw', seconds: 0, rows: 0, exitCode: null };
+    if (wanted('raw') && loadPg.exitCode === 0) {
+      log('pre-converting COPY files for the raw baseline (not timed)…');
+      const filesDir = path.join(tmp, 'raw');
+      await writeRawFiles(server, 'bench_loadpg', appDir, path.join(runDir, 'snapshot.sqlite'), filesDir);
+      log('raw COPY…');
+      raw = await runRaw(server, 'bench_raw', runDir, filesDir, totalRows);
+      results.push(raw);
+      rmSync(filesDir, { recursive: true, force: true });
+    }
+    let pgloader: Measured | undefined;
+    if (!args['no-pgloader'] && wanted('pgloader')) {
+      log('pgloader…');
+      pgloader = await runPgloader(server, 'bench_pgloader', path.join(runDir, 'snapshot.sqlite'), totalRows);
+      if (pgloader) results.push(pgloader);
+      else log('pgloader not installed: skipped');
+    }
+
+    const out: string[] = [`## ${header}`, '', `SQLite file: ${sizeMb} MB, ${totalRows.toLocaleString('en-US')} rows in 30 tables`, '', table(results), ''];
+    if (loadPg.exitCode === 0 && raw.exitCode === 0) out.push(`- load-pg / raw COPY: **${(loadPg.seconds / raw.seconds).toFixed(2)}×** (target ≤ 1.5×)`);
+    if (pgloader && loadPg.exitCode === 0) out.push(`- pgloader / load-pg: **${(pgloader.seconds / loadPg.seconds).toFixed(2)}×** (target ≥ 2×; pgloader exit ${pgloader.exitCode ?? 'killed'})`);
+    const verify = results.find((r) => r.name === 'verify');
+    if (verify) out.push(`- verify / load-pg: **${(verify.seconds / loadPg.seconds).toFixed(2)}×** (issue 4: < 1×; verify exit ${verify.exitCode})`);
+    if (loadPg.peakRssMb) out.push(`- load-pg peak RSS: **${loadPg.peakRssMb} MB** (target ≤ 256 MB)`);
+    if (loadPg.phases) out.push(`- load-pg phases (s): ${Object.entries(loadPg.phases).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    if (raw.phases) out.push(`- raw phases (s): ${Object.entries(raw.phases).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+
+    if (args.scaling) {
+      const scaling: Measured[] = [];
+      for (const n of [100_000, 1_000_000, 3_000_000]) {
+        const built = benchSqlite(n);
+        const dirs = await makeRunDir(built.file);
+        tmpDirs.push(dirs.tmp);
+        log(`scaling: load-pg ${n.toLocaleString('en-US')} rows…`);
+        const m = await runLoadPg(server, `bench_scale_${n}`, dirs.appDir, dirs.runDir, built.totalRows);
+        scaling.push({ ...m, name: `load-pg ${n.toLocaleString('en-US')} rows` });
+        rmSync(dirs.tmp, { recursive: true, force: true });
+      }
+      out.push('', '### Scaling (load-pg only)', '', table(scaling));
+      const per = scaling.map((s) => (s.seconds / s.rows) * 1e6);
+      out.push('', `- µs per row: ${per.map((p) => p.toFixed(2)).join(' / ')} (100k / 1M / 3M; includes fixed start-up cost)`);
+    }
+
+    const text = out.join('\n') + '\n';
+    process.stdout.write('\n' + text);
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    writeFileSync(path.join(OUT, `bench-${stamp}.md`), text);
+    writeFileSync(path.join(OUT, `bench-${stamp}.json`), JSON.stringify({ header, results }, null, 2));
+  } finally {
+    await server.stop();
+    if (!args.keep) for (const dir of tmpDirs) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

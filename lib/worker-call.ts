@@ -1,0 +1,72 @@
+import { Worker, type ResourceLimits } from 'node:worker_threads';
+import { ExitCode, TaskError, type ExitCodeValue } from './errors.ts';
+import type { Logger } from './log.ts';
+
+/**
+ * Worker threads for load-pg: a TypeScript worker entry (tsx's hooks are not inherited by workers, so a tiny
+ * data: URL module registers tsx and then imports the entry), and a call-a-function-in-a-worker helper used to
+ * run the memory-hungry one-off work (Prisma's schema parser and schema engine, both WebAssembly whose memory
+ * never shrinks) in a thread that is then terminated, so that memory is gone before the COPY phase starts.
+ */
+export function startTsWorker(entry: URL, workerData: unknown, resourceLimits?: ResourceLimits): Worker {
+  const tsxApi = import.meta.resolve('tsx/esm/api');
+  const code = `import { register } from ${JSON.stringify(tsxApi)}; register(); await import(${JSON.stringify(entry.href)});`;
+  return new Worker(new URL('data:text/javascript,' + encodeURIComponent(code)), { workerData, ...(resourceLimits ? { resourceLimits } : {}) });
+}
+
+export type LogLevel = 'info' | 'ok' | 'warn' | 'error' | 'debug';
+
+export type HostRequest = { id: number; fn: string; args: unknown };
+export type HostReply =
+  | { id: number; result: unknown }
+  | { id: number; error: { message: string; exitCode?: ExitCodeValue; details?: Record<string, unknown>; taskError: boolean; stack?: string } }
+  | { log: LogLevel; message: string };
+
+export interface CallWorker {
+  call<T>(fn: string, args: unknown): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** Start lib/worker-host.ts for `moduleUrl`; `call(fn, args)` runs `module[fn](args, log)` there. */
+export function startCallWorker(moduleUrl: URL, log: Logger): CallWorker {
+  const worker = startTsWorker(new URL('./worker-host.ts', import.meta.url), { module: moduleUrl.href });
+  const pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+  let nextId = 1;
+  let dead: Error | undefined;
+  worker.on('message', (reply: HostReply) => {
+    if ('log' in reply) {
+      log[reply.log](reply.message);
+      return;
+    }
+    const waiter = pending.get(reply.id);
+    if (!waiter) return;
+    pending.delete(reply.id);
+    if ('error' in reply) {
+      const e = reply.error;
+      if (e.taskError && e.exitCode !== undefined) waiter.reject(new TaskError(e.exitCode, e.message, e.details));
+      else waiter.reject(Object.assign(new Error(e.message), e.stack ? { stack: e.stack } : {}));
+    } else {
+      waiter.resolve(reply.result);
+    }
+  });
+  const failAll = (err: Error) => {
+    dead = err;
+    for (const waiter of pending.values()) waiter.reject(err);
+    pending.clear();
+  };
+  worker.on('error', failAll);
+  worker.on('exit', (code) => failAll(new TaskError(ExitCode.Internal, `helper thread exited (code ${code})`)));
+  return {
+    call<T>(fn: string, args: unknown): Promise<T> {
+      if (dead) return Promise.reject(dead);
+      const id = nextId++;
+      return new Promise<T>((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        worker.postMessage({ id, fn, args } satisfies HostRequest);
+      });
+    },
+    async close() {
+      await worker.terminate();
+    },
+  };
+}

@@ -1,0 +1,275 @@
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createSampleInstall, type SampleInstall } from '../../fixtures/sample-install.ts';
+import { fastTimestamp } from '../../lib/copy-encoders.ts';
+import { formatTimestamp } from '../../lib/sqlite-values.ts';
+import { runTask, type CliRun } from '../helpers/cli.ts';
+import { startTestPg, type TestPg } from '../helpers/pg.ts';
+
+/**
+ * load-pg end to end: a sample install → `backup` → `export-sqlite` → `load-pg` as real processes against a real
+ * (embedded) PostgreSQL; the loaded data and schema objects are checked with SQL.
+ */
+let server: TestPg;
+let app: SampleInstall;
+
+// Rows with known values of every kind, written into the live SQLite file before the backup.
+const INSTANT_MS = 1725557943719; // 2024-09-05 17:39:03.719 UTC
+const HOSTILE = `it's "quoted"\\back\\\\slash\ttab\nnew line\r\ncrlf \\N 🦄👩‍💻 Zürich`;
+const BIG_TEXT = 'x'.repeat(100 * 1024) + '\n' + 'é'.repeat(1000);
+const BIG_INT = 9007199254740993n; // 2^53 + 1: not representable as a double
+const BYTES = Buffer.from([0, 1, 2, 0x5c, 0x0a, 0xff, 0xfe]);
+
+function seedKnownRows(sqlitePath: string): void {
+  const db = new Database(sqlitePath);
+  try {
+    const user = db.prepare(
+      `INSERT INTO "User" (id, email, displayName, role, password_hash, isActive, lastLoginAt, createdAt, updatedAt) VALUES (?, ?, ?, ?, '', ?, ?, ?, ?)`,
+    );
+    user.run('u-epoch', 'epoch@example.test', HOSTILE, 'ADMIN', 0, null, INSTANT_MS, INSTANT_MS);
+    user.run('u-iso', 'iso@example.test', BIG_TEXT, 'CURATOR', 1, '2024-09-05 17:39:03.719', '2024-09-05T17:39:03.719Z', '2024-09-05 19:39:03.719+02:00');
+    db.prepare(`INSERT INTO "StorageObject" (id, bucket, objectName, size, createdAt, updatedAt) VALUES ('so-big', 'b', 'o', ?, ?, ?)`).safeIntegers(true).run(BIG_INT, BigInt(INSTANT_MS), BigInt(INSTANT_MS));
+    db.prepare(`INSERT INTO "api_keys" (id, userId, label, prefix, secretHash, scopes, revoked, createdAt) VALUES ('key-1', 'u-epoch', 'k', 'pfx-known', ?, ?, 1, ?)`).run(
+      BYTES,
+      '{"b":1,"a":[1,2,{"c":null}],"a":"dup wins"}',
+      INSTANT_MS,
+    );
+    db.prepare(`INSERT INTO "Setting" (key, value, updatedAt) VALUES ('known', ?, ?)`).run('{"theme":"dark","n":1.50}', INSTANT_MS);
+    const model = db.prepare(`SELECT id FROM "ModelAsset" LIMIT 1`).pluck().get() as string;
+    db.prepare(`INSERT INTO "Rating" (userId, modelId, score, createdAt, updatedAt) VALUES ('u-epoch', ?, '12345678901.2345', ?, ?)`).run(model, INSTANT_MS, INSTANT_MS);
+  } finally {
+    db.close();
+  }
+}
+
+const env = (url: string) => ({ TARGET_DATABASE_URL: url });
+
+async function backupRun(): Promise<string> {
+  const backup = await runTask('backup', ['--app-dir', app.appDir, '--json']);
+  assert.is(backup.code, 0, `backup failed: ${backup.stderr}`);
+  return backup.json!.runDir as string;
+}
+
+async function loadPg(url: string, runDir: string, extra: string[] = []): Promise<CliRun> {
+  return await runTask('load-pg', ['--app-dir', app.appDir, '--run-dir', runDir, '--json', ...extra], { env: env(url), timeoutMs: 180_000 });
+}
+
+function sqliteCounts(file: string): Map<string, number> {
+  const db = new Database(file, { readonly: true });
+  try {
+    const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> '_prisma_migrations'`).pluck().all() as string[];
+    return new Map(tables.map((t) => [t, Number(db.prepare(`SELECT count(*) FROM "${t.replace(/"/g, '""')}"`).pluck().get())]));
+  } finally {
+    db.close();
+  }
+}
+
+let mainDb: { name: string; url: string };
+let mainRun: string;
+let firstLoad: CliRun;
+
+test.before(async () => {
+  server = await startTestPg();
+  app = await createSampleInstall({ rows: 600, seed: 7 });
+  seedKnownRows(app.sqlitePath);
+  mainRun = await backupRun();
+  const exported = await runTask('export-sqlite', ['--app-dir', app.appDir, '--run-dir', mainRun, '--json']);
+  assert.is(exported.code, 0, `export-sqlite failed: ${exported.stderr}`);
+  mainDb = await server.freshDatabase('loadpg');
+  firstLoad = await loadPg(mainDb.url, mainRun);
+});
+
+test.after(async () => {
+  await server?.stop();
+  if (app) rmSync(app.appDir, { recursive: true, force: true });
+});
+
+test('load-pg loads every table with exactly the snapshot row counts', async () => {
+  assert.is(firstLoad.code, 0, firstLoad.stderr);
+  const json = firstLoad.json!;
+  assert.is(json.ok, true);
+  const counts = sqliteCounts(path.join(mainRun, 'snapshot.sqlite'));
+  assert.is(json.tables.length, counts.size, 'every SQLite table of the schema was loaded');
+  let total = 0;
+  for (const [table, expected] of counts) {
+    const { rows } = await server.query(mainDb.name, `SELECT count(*)::int AS n FROM "${table}"`);
+    assert.is(rows[0].n, expected, `row count of ${table}`);
+    total += expected;
+  }
+  assert.is(json.totalRows, total);
+  assert.ok(json.indexesRebuilt > 0 && json.foreignKeysValidated > 0 && json.sequencesReset > 0);
+  assert.ok(Array.isArray(json.migrations) && json.migrations.length > 0);
+  // Human summary table on stderr.
+  assert.match(firstLoad.stderr, /table\s+rows\s+seconds\s+rows\/s/);
+  assert.ok(existsSync(path.join(mainRun, 'postgres-schema', 'deferred-objects.json')));
+  const journal = JSON.parse(readFileSync(path.join(mainRun, 'journal.json'), 'utf8'));
+  assert.is(journal.steps['load-pg'].status, 'done');
+  assert.not.match(firstLoad.stderr + firstLoad.stdout, new RegExp(server.superPassword));
+});
+
+test('every kind lands with the right value: DateTime from epoch-ms and text, Boolean, BigInt, Decimal, Bytes, Json, text, enum', async () => {
+  const q = async (sql: string) => (await server.query(mainDb.name, sql)).rows;
+  const users = await q(
+    `SELECT id, "displayName", role::text AS role, "isActive", (extract(epoch from "createdAt") * 1000)::bigint::text AS created,
+            (extract(epoch from "updatedAt") * 1000)::bigint::text AS updated, "lastLoginAt"::text AS last_login
+     FROM "User" WHERE id IN ('u-epoch', 'u-iso') ORDER BY id`,
+  );
+  const [epoch, iso] = users;
+  assert.is(epoch.created, String(INSTANT_MS), 'epoch-ms INTEGER DateTime');
+  assert.is(iso.created, String(INSTANT_MS), 'ISO text DateTime is the same instant');
+  assert.is(iso.updated, String(INSTANT_MS), 'text with +02:00 offset is converted to UTC');
+  assert.is(iso.last_login, '2024-09-05 17:39:03.719', 'YYYY-MM-DD HH:MM:SS.mmm text');
+  assert.is(epoch.displayName, HOSTILE, 'hostile text is byte-exact');
+  assert.is(iso.displayName, BIG_TEXT, '100 KB text is byte-exact');
+  assert.is(epoch.role, 'ADMIN');
+  assert.is(iso.role, 'CURATOR');
+  assert.is(epoch.isActive, false);
+  assert.is(iso.isActive, true);
+
+  const [so] = await q(`SELECT size::text AS size FROM "StorageObject" WHERE id = 'so-big'`);
+  assert.is(so.size, BIG_INT.toString(), 'BigInt above 2^53 is exact');
+
+  const [key] = await q(`SELECT encode("secretHash", 'hex') AS hex, scopes::text AS scopes, jsonb_typeof(scopes) AS t, revoked FROM "api_keys" WHERE id = 'key-1'`);
+  assert.is(key.hex, BYTES.toString('hex'), 'Bytes');
+  assert.is(key.t, 'object', 'Json lands as jsonb');
+  assert.is(key.scopes, '{"a": "dup wins", "b": 1}', 'jsonb semantics: last duplicate key wins');
+  assert.is(key.revoked, true);
+
+  const [setting] = await q(`SELECT value->>'theme' AS theme, (value->'n')::text AS n FROM "Setting" WHERE key = 'known'`);
+  assert.is(setting.theme, 'dark');
+  assert.is(setting.n, '1.50');
+
+  const [rating] = await q(`SELECT trim_scale(score)::text AS score FROM "Rating" WHERE "userId" = 'u-epoch'`);
+  assert.is(rating.score, '12345678901.2345', 'Decimal');
+
+  // @map / @@map names: api_keys and User.password_hash exist under their mapped names.
+  const [mapped] = await q(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'User' AND column_name = 'password_hash'`);
+  assert.is(mapped.n, 1);
+});
+
+test('sequences: an INSERT without id after the load gets a fresh id', async () => {
+  const [{ max }] = (await server.query(mainDb.name, `SELECT max(id)::int AS max FROM "AuditLog"`)).rows;
+  const { rows } = await server.query(mainDb.name, `INSERT INTO "AuditLog" (action) VALUES ('LOGIN') RETURNING id`);
+  assert.ok(rows[0].id > max, `new id ${rows[0].id} > ${max}`);
+  const settings = await server.query(mainDb.name, `INSERT INTO "RankingSettings" ("updatedAt") VALUES (now()) RETURNING id`);
+  assert.ok(settings.rows[0].id >= 1);
+});
+
+test('indexes and foreign keys equal a plain migration of the same schema, all valid', async () => {
+  const reference = await server.freshDatabase('reference');
+  const migrationsDir = path.join(mainRun, 'postgres-schema', 'migrations');
+  for (const dir of readdirSync(migrationsDir).sort()) {
+    const file = path.join(migrationsDir, dir, 'migration.sql');
+    if (existsSync(file)) await server.query(reference.name, readFileSync(file, 'utf8'));
+  }
+  const indexSql = `SELECT c.relname AS t, i.relname AS name, pg_get_indexdef(x.indexrelid) AS def, x.indisvalid AS valid
+    FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class c ON c.oid = x.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'public' AND c.relname <> '_prisma_migrations' ORDER BY 1, 2`;
+  const fkSql = `SELECT conrelid::regclass::text AS t, conname AS name, pg_get_constraintdef(oid) AS def, convalidated AS valid
+    FROM pg_constraint WHERE contype IN ('f', 'p', 'u') AND connamespace = 'public'::regnamespace AND conrelid::regclass::text <> '_prisma_migrations' ORDER BY 1, 2`;
+  const loadedIdx = (await server.query(mainDb.name, indexSql)).rows;
+  const refIdx = (await server.query(reference.name, indexSql)).rows;
+  assert.equal(loadedIdx, refIdx, 'same indexes, same definitions');
+  assert.ok(loadedIdx.every((r) => r.valid));
+  const loadedFk = (await server.query(mainDb.name, fkSql)).rows;
+  const refFk = (await server.query(reference.name, fkSql)).rows;
+  assert.equal(loadedFk, refFk, 'same constraints, all validated');
+  assert.ok(loadedFk.length > 30);
+});
+
+test('_prisma_migrations holds finished rows written by the schema engine', async () => {
+  const { rows } = await server.query(mainDb.name, `SELECT migration_name, finished_at, rolled_back_at, applied_steps_count FROM _prisma_migrations ORDER BY started_at`);
+  assert.ok(rows.length >= 1);
+  for (const row of rows) {
+    assert.ok(row.finished_at, `${row.migration_name} finished`);
+    assert.is(row.rolled_back_at, null);
+  }
+});
+
+test('a second load without --force refuses the non-empty target (exit 3); with --force it reloads', async () => {
+  const again = await loadPg(mainDb.url, mainRun);
+  assert.is(again.code, 3, again.stderr);
+  assert.match(again.stderr, /is not empty \(\d+ tables/);
+  assert.match(again.stderr, /--force/);
+  // The refused run changed nothing: the row inserted by the sequence test is still there.
+  const before = (await server.query(mainDb.name, `SELECT count(*)::int AS n FROM "AuditLog"`)).rows[0].n;
+  assert.is(before, sqliteCounts(path.join(mainRun, 'snapshot.sqlite')).get('AuditLog')! + 1);
+
+  const forced = await loadPg(mainDb.url, mainRun, ['--force']);
+  assert.is(forced.code, 0, forced.stderr);
+  assert.is(forced.json!.forced, true);
+  const after = (await server.query(mainDb.name, `SELECT count(*)::int AS n FROM "AuditLog"`)).rows[0].n;
+  assert.is(after, sqliteCounts(path.join(mainRun, 'snapshot.sqlite')).get('AuditLog'), 'the extra row is gone: reloaded from the snapshot');
+  const { rows } = await server.query(mainDb.name, `SELECT count(*)::int AS n FROM _prisma_migrations WHERE finished_at IS NOT NULL`);
+  assert.is(rows[0].n, forced.json!.migrations.length, 'migration history rebuilt, not duplicated');
+});
+
+test('invalid JSON fails the load naming table, column and key (exit 4); after fixing, --force reloads', async () => {
+  const db = new Database(app.sqlitePath);
+  db.prepare(`UPDATE "Setting" SET value = '{"theme": dark}' WHERE key = 'known'`).run();
+  db.close();
+  const badRun = await backupRun();
+  const target = await server.freshDatabase('badjson');
+  const failed = await loadPg(target.url, badRun);
+  assert.is(failed.code, 4, failed.stderr);
+  assert.match(failed.json!.error, /"Setting"/);
+  assert.match(failed.json!.error, /"value"/);
+  assert.match(failed.json!.error, /key=known/);
+  assert.ok(!failed.json!.error.includes('\n'), 'one-line cause');
+  const journal = JSON.parse(readFileSync(path.join(badRun, 'journal.json'), 'utf8'));
+  assert.is(journal.steps['load-pg'].status, 'failed');
+
+  const fix = new Database(app.sqlitePath);
+  fix.prepare(`UPDATE "Setting" SET value = '{"theme": "dark"}' WHERE key = 'known'`).run();
+  fix.close();
+  const goodRun = await backupRun();
+  const retried = await loadPg(target.url, goodRun, ['--force']);
+  assert.is(retried.code, 0, retried.stderr);
+  const { rows } = await server.query(target.name, `SELECT value->>'theme' AS theme FROM "Setting" WHERE key = 'known'`);
+  assert.is(rows[0].theme, 'dark');
+});
+
+test('NUL in text fails the load naming table, column and key (exit 4), before PostgreSQL sees it', async () => {
+  const db = new Database(app.sqlitePath);
+  db.prepare(`UPDATE "User" SET displayName = 'nul' || char(0) || 'here' WHERE id = 'u-epoch'`).run();
+  db.close();
+  const run = await backupRun();
+  const target = await server.freshDatabase('nul');
+  const failed = await loadPg(target.url, run);
+  assert.is(failed.code, 4, failed.stderr);
+  assert.match(failed.json!.error, /table "User", column "displayName", row id=u-epoch: .*NUL/);
+  const restore = new Database(app.sqlitePath);
+  restore.prepare(`UPDATE "User" SET displayName = ? WHERE id = 'u-epoch'`).run(HOSTILE);
+  restore.close();
+});
+
+test('a snapshot that does not match its checksum is refused (exit 4) before the target is touched', async () => {
+  const run = await backupRun();
+  const db = new Database(path.join(run, 'snapshot.sqlite'));
+  db.prepare(`DELETE FROM "AuditLog" WHERE id = (SELECT min(id) FROM "AuditLog")`).run();
+  db.close();
+  const target = await server.freshDatabase('tampered');
+  const failed = await loadPg(target.url, run);
+  assert.is(failed.code, 4, failed.stderr);
+  assert.match(failed.json!.error, /does not match its checksum/);
+  const { rows } = await server.query(target.name, `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`);
+  assert.is(rows[0].n, 0);
+});
+
+test('fast epoch-ms formatting equals sqlite-values formatTimestamp', () => {
+  const samples = [0, -1, 1, 86_399_999, 86_400_000, -86_400_001, INSTANT_MS, -62135596800000, 253402300799999, 951782400000, 4107542399999];
+  let x = 12345;
+  for (let i = 0; i < 20000; i++) {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    samples.push(Math.floor((x / 2147483648) * 2 * 253402300799999 - 253402300799999 / 4));
+  }
+  for (const ms of samples) {
+    if (ms < -62135596800000 || ms > 253402300799999) continue;
+    assert.is(fastTimestamp(ms), formatTimestamp(ms), `ms ${ms}`);
+  }
+});
+
+test.run();
