@@ -9,7 +9,7 @@
  */
 
 export class RowHasher {
-  private buf = new Uint8Array(4096);
+  private buf: Utf8Buffer = Buffer.allocUnsafe(4096) as Utf8Buffer;
   private len = 0;
   /** Words of the last digest: hi = first 4 bytes big-endian (signed), lo = next 4 bytes big-endian (unsigned). */
   hi = 0;
@@ -81,8 +81,8 @@ export class RowHasher {
     if (this.len + extra <= this.buf.length) return;
     let size = this.buf.length * 2;
     while (size < this.len + extra) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.len));
+    const next = Buffer.allocUnsafe(size) as Utf8Buffer;
+    this.buf.copy(next, 0, 0, this.len);
     this.buf = next;
   }
 
@@ -90,37 +90,40 @@ export class RowHasher {
   private field(s: string, v: boolean): void {
     const n = s.length;
     const extra = v ? 1 : 0;
-    let ascii = true;
-    for (let i = 0; i < n; i++) {
-      if (s.charCodeAt(i) >= 128) {
-        ascii = false;
-        break;
-      }
-    }
-    if (ascii) {
+    const at = this.len;
+    if (n < 48) {
+      // Short strings: one JS pass, optimistic that they are ASCII (byte length = n).
       this.prefix(n + extra);
       this.ensure(n + extra);
       const buf = this.buf;
       let p = this.len;
       if (v) buf[p++] = 86; // 'V'
-      for (let i = 0; i < n; i++) buf[p++] = s.charCodeAt(i);
-      this.len = p;
-      return;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 128) break;
+        buf[p++] = c;
+      }
+      if (i === n) {
+        this.len = p;
+        return;
+      }
+      this.len = at; // not ASCII after all: start over on the general path
     }
-    // Non-ASCII: encode after a reserved prefix slot, then move the bytes if the prefix is shorter.
+    // General path: encode after a reserved prefix slot (native UTF-8 encoder), then close the gap if the prefix
+    // is shorter than the slot.
     const maxBytes = n * 3 + extra;
     const slot = String(maxBytes).length + 1;
     this.ensure(slot + maxBytes);
-    const start = this.len + slot;
-    if (v) this.buf[start] = 86;
-    const end = encodeUtf8(s, this.buf, start + extra);
-    const bytes = end - start;
+    const buf = this.buf;
+    const start = at + slot;
+    if (v) buf[start] = 86;
+    const bytes = buf.utf8Write(s, start + extra, maxBytes) + extra;
     const prefix = String(bytes);
-    const at = this.len;
     const prefixLen = prefix.length + 1;
-    if (prefixLen !== slot) this.buf.copyWithin(at + prefixLen, start, end);
-    for (let i = 0; i < prefix.length; i++) this.buf[at + i] = prefix.charCodeAt(i);
-    this.buf[at + prefix.length] = 58;
+    if (prefixLen !== slot) buf.copyWithin(at + prefixLen, start, start + bytes);
+    for (let i = 0; i < prefix.length; i++) buf[at + i] = prefix.charCodeAt(i);
+    buf[at + prefix.length] = 58;
     this.len = at + prefixLen + bytes;
   }
 
@@ -319,42 +322,15 @@ export class RowHasher {
 }
 
 
+/**
+ * Buffer#utf8Write(string, offset, length) → bytes written: the encoder behind Buffer#write without its argument
+ * juggling (present on every Node Buffer; typed here because @types/node does not list it). Lone surrogates are
+ * written as U+FFFD, exactly as Buffer.from(s) and node:crypto do.
+ */
+type Utf8Buffer = Buffer & { utf8Write(s: string, offset: number, length: number): number };
+
 const DIGITS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 
 function bswap(x: number): number {
   return ((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | ((x >>> 24) & 0xff);
-}
-
-/** UTF-8 encode into buf at `at`; returns the end offset. Lone surrogates become U+FFFD, as Buffer.from does. */
-function encodeUtf8(s: string, buf: Uint8Array, at: number): number {
-  let p = at;
-  const n = s.length;
-  for (let i = 0; i < n; i++) {
-    let c = s.charCodeAt(i);
-    if (c < 0x80) {
-      buf[p++] = c;
-    } else if (c < 0x800) {
-      buf[p++] = 0xc0 | (c >> 6);
-      buf[p++] = 0x80 | (c & 63);
-    } else if (c >= 0xd800 && c <= 0xdfff) {
-      const next = i + 1 < n ? s.charCodeAt(i + 1) : 0;
-      if (c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
-        c = 0x10000 + ((c - 0xd800) << 10) + (next - 0xdc00);
-        i++;
-        buf[p++] = 0xf0 | (c >> 18);
-        buf[p++] = 0x80 | ((c >> 12) & 63);
-        buf[p++] = 0x80 | ((c >> 6) & 63);
-        buf[p++] = 0x80 | (c & 63);
-      } else {
-        buf[p++] = 0xef;
-        buf[p++] = 0xbf;
-        buf[p++] = 0xbd;
-      }
-    } else {
-      buf[p++] = 0xe0 | (c >> 12);
-      buf[p++] = 0x80 | ((c >> 6) & 63);
-      buf[p++] = 0x80 | (c & 63);
-    }
-  }
-  return p;
 }
