@@ -17,6 +17,8 @@ import { openTarget } from '../../lib/pg-target.ts';
 import { isEmptyMigrationScript, openSchemaEngine, writePostgresMigrations, type SchemaEngineSession } from '../../lib/prisma-engine.ts';
 import { findBlocks, readDatasourceProvider, toEngineSchema, toPostgresAppSchema } from '../../lib/prisma-schema-file.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
+import { startSshServer } from '../helpers/ssh-server.ts';
+import { startTlsTestPg } from '../helpers/tls.ts';
 
 const FIXTURE_SCHEMA = readFileSync(path.join(TEMPLATE_DIR, 'backend', 'prisma', 'schema.prisma'), 'utf8');
 let server: TestPg;
@@ -249,6 +251,45 @@ test('a session refuses a SQLite schema instead of applying SQLite DDL to Postgr
     () => assert.unreachable('accepted'),
     (e: Error) => assert.match(e.message, /provider "sqlite"/),
   );
+});
+
+test('the same session works through an SSH tunnel to a server that only accepts verified TLS', async () => {
+  const [tlsServer, ssh] = await Promise.all([startTlsTestPg({ refusePlaintext: true }), startSshServer()]);
+  try {
+    // A non-superuser: the harness's pg_hba lets only the superuser in without TLS.
+    await tlsServer.query('postgres', `CREATE ROLE vs_app LOGIN PASSWORD 'tunnel-pass-1'`);
+    await tlsServer.query('postgres', `CREATE DATABASE vs_tls OWNER vs_app`);
+    const { settings } = loadSettings(
+      ['--target', `postgresql://vs_app:tunnel-pass-1@127.0.0.1:${tlsServer.port}/vs_tls`, '--require-tls', '--ca', tlsServer.certs.caFile,
+        '--ssh', ssh.target, '--ssh-key', ssh.keyFile, '--known-hosts', ssh.knownHostsFile],
+      {},
+      {},
+    );
+    const log = createLogger({ quiet: true });
+    const target = await openTarget(settings, log);
+    try {
+      assert.is.not(target.clientConfig.port, tlsServer.port, 'goes through the local tunnel port');
+      assert.ok(target.clientConfig.ssl, 'TLS settings present');
+      const written = await writePostgresMigrations({ sqliteSchemaText: FIXTURE_SCHEMA, outDir: path.join(tmp, 'tunnel') });
+      const session = await openSchemaEngine({ schemaPath: written.schemaPath, clientConfig: target.clientConfig });
+      try {
+        assert.equal((await session.applyMigrations(written.migrationsDir)).applied, written.migrations);
+        const d = await session.diagnose(written.migrationsDir);
+        assert.equal([d.pending, d.failed, d.edited, d.drift], [[], [], [], '']);
+      } finally {
+        await session.close();
+      }
+      const { rows } = await target.client.query(`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'public'`);
+      assert.is(rows[0].n, 31);
+      const ssl = await target.client.query(`SELECT bool_and(ssl) AS all_tls, count(*)::int AS n FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE usename = 'vs_app'`);
+      assert.ok(ssl.rows[0].all_tls, 'every vs_app connection uses TLS');
+      assert.ok(ssh.forwards.length >= 2, `engine traffic went through the tunnel (${ssh.forwards.length} forwards)`);
+    } finally {
+      await target.close();
+    }
+  } finally {
+    await Promise.all([tlsServer.stop(), ssh.stop()]);
+  }
 });
 
 test.run();
