@@ -253,7 +253,8 @@ export async function switchEnv(settings: Settings, log: Logger, options: { runD
     }
     moveDir(staging, migDir);
     if (treeHash(migDir) !== hashNew) throw new TaskError(ExitCode.Internal, `installed migrations in ${migDir} do not match ${pgMigrations}`);
-    log.ok(`migration history: ${nowEntries.length} SQLite migration(s) → ${backupDir ?? '(none)'}; ${newEntries.length} PostgreSQL migration(s) installed`);
+    const dirs = (list: string[]) => list.filter((e) => !e.includes('.')).length; // migration folders, not migration_lock.toml
+    log.ok(`migration history: ${dirs(nowEntries)} SQLite migration(s) → ${backupDir ?? '(none)'}; ${dirs(newEntries)} PostgreSQL migration(s) installed`);
   }
 
   // 3. The files (env files 0600 with their owner kept; the schema keeps its own mode).
