@@ -287,8 +287,10 @@ export interface MigrationDiagnosis {
   /** Migrations recorded in the database that the folder does not have. */
   unknownInDatabase: string[];
   hasMigrationsTable: boolean;
-  /** SQL the engine would run to bring the database to the schema; '' when there is no drift. */
-  drift: string;
+  /** SQL the engine would run to bring the database to the schema; '' when there is no drift; null when the drift
+   * check itself failed (see driftError) — never read null as "no drift". */
+  drift: string | null;
+  driftError?: string;
   /** The engine's own answer. */
   raw: DiagnoseMigrationHistoryOutput;
   // The engine's field names too, for callers written against the raw shape.
@@ -391,8 +393,16 @@ export async function openSchemaEngine(opts: OpenSchemaEngineOptions): Promise<S
         const history = raw.history;
         const pending = history && 'unappliedMigrationNames' in history ? history.unappliedMigrationNames : [];
         const unknownInDatabase = history && 'unpersistedMigrationNames' in history ? history.unpersistedMigrationNames : [];
-        const drift = await diffDatabaseToSchema();
+        // The history answer stays useful even when introspection for the drift check fails.
+        let drift: string | null = null;
+        let driftError: string | undefined;
+        try {
+          drift = await diffDatabaseToSchema();
+        } catch (err) {
+          driftError = (err as Error).message.split('\n')[0];
+        }
         return {
+          driftError,
           pending,
           failed: raw.failedMigrationNames,
           edited: raw.editedMigrationNames,

@@ -150,6 +150,12 @@ test('writePostgresMigrations + applyMigrations build all 30 tables with genuine
   const db = await server.freshDatabase('apply');
   const session = await sessionFor(db.url, written.schemaPath);
   try {
+    // Before deploy: no history table, everything pending, and the empty database drifts from the schema.
+    const before = await session.diagnose(written.migrationsDir);
+    assert.not.ok(before.hasMigrationsTable);
+    assert.equal(before.pending, ['20250401000000_baseline']);
+    assert.match(before.drift ?? '', /CREATE TABLE "User"/);
+
     const applied = await session.applyMigrations(written.migrationsDir);
     assert.equal(applied.applied, ['20250401000000_baseline']);
     const tables = await publicTables(db.name);
@@ -183,7 +189,7 @@ test('writePostgresMigrations + applyMigrations build all 30 tables with genuine
     const drift = await drifted.diffDatabaseToSchema();
     assert.match(drift, /ALTER TABLE "Tag" DROP COLUMN "extra"/);
     assert.not.ok(isEmptyMigrationScript(drift));
-    assert.match((await drifted.diagnose(written.migrationsDir)).drift, /"extra"/);
+    assert.match((await drifted.diagnose(written.migrationsDir)).drift ?? "", /"extra"/);
 
     // An applied migration edited afterwards, and a new one not yet applied.
     const file = path.join(written.migrationsDir, '20250401000000_baseline', 'migration.sql');
