@@ -189,11 +189,14 @@ export async function copyTable(db: Database.Database, client: pg.Client, plan: 
  * column: `COPY User, line 5, column email: "..."`. Re-read that row from the snapshot to name its key.
  */
 export function mapCopyError(db: Database.Database, plan: CopyTablePlan, err: unknown): Error {
-  const e = err as { message?: string; where?: string; code?: string };
-  const message = (e.message ?? String(err)).split('\n')[0];
+  const e = err as { message?: string; where?: string; code?: string; detail?: string };
+  const message = (e.message ?? String(err)).split('\n')[0] + (e.detail ? ` (${e.detail.split('\n')[0]})` : '');
   const where = e.where ?? '';
-  const line = Number(/line (\d+)/.exec(where)?.[1] ?? NaN);
-  const column = /column (\S+?):/.exec(where)?.[1] ?? /column (\S+)$/.exec(where)?.[1];
+  // `where` may hold several context lines (e.g. "JSON data, line 1: …" before "COPY User, line 5, column x: …"):
+  // only the COPY line counts rows.
+  const copyContext = where.split('\n').find((l) => /^COPY .*, line \d+/.test(l)) ?? '';
+  const line = Number(/, line (\d+)/.exec(copyContext)?.[1] ?? NaN);
+  const column = /, column (.+?): /.exec(copyContext)?.[1] ?? /, column (.+)$/.exec(copyContext)?.[1];
   let key: string | undefined;
   if (Number.isInteger(line) && line >= 1) {
     try {

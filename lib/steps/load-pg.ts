@@ -78,6 +78,8 @@ export interface LoadPgResult extends StepResult {
 interface ManifestLike {
   snapshot?: { sha256?: string };
   tables?: { name: string; rowCount?: number }[];
+  problems?: { table: string; column: string; key: Record<string, string | null>; value: string; reason: string }[];
+  problemCount?: number;
 }
 
 export const DEFERRED_OBJECTS_FILE = 'deferred-objects.json';
@@ -234,6 +236,15 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     const manifest = existsSync(manifestPath) ? readRunJson<ManifestLike>(runDir, RUN_FILES.manifest) : undefined;
     if (manifest?.snapshot?.sha256 && manifest.snapshot.sha256 !== snapshotSha) {
       throw sourceProblem(`manifest.json was made from another snapshot (sha256 ${manifest.snapshot.sha256.slice(0, 12)}…); run \`just export-sqlite\` again`);
+    }
+    // export-sqlite already found values that will not convert: fail before the target is touched, naming the first.
+    const firstProblem = manifest?.problems?.[0];
+    if (firstProblem) {
+      const key = Object.entries(firstProblem.key).map(([k, v]) => `${k}=${v}`).join(', ');
+      throw sourceProblem(
+        `table "${firstProblem.table}", column "${firstProblem.column}", row ${key}: ${firstProblem.reason} (manifest.json lists ${manifest!.problemCount ?? manifest!.problems!.length} values that will not convert; fix them in the app and run backup + export-sqlite again)`,
+        { table: firstProblem.table, column: firstProblem.column, key },
+      );
     }
     const expected = new Map<string, number>((manifest?.tables ?? []).filter((t) => typeof t.rowCount === 'number').map((t) => [t.name, t.rowCount!]));
     const model = await prep.call<SchemaModel>('schemaModel', { schemaPath: settings.schemaPath });

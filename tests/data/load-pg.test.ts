@@ -217,7 +217,7 @@ test('invalid JSON fails the load naming table, column and key (exit 4); after f
   assert.is(failed.code, 4, failed.stderr);
   assert.match(failed.json!.error, /"Setting"/);
   assert.match(failed.json!.error, /"value"/);
-  assert.match(failed.json!.error, /key=known/);
+  assert.match(failed.json!.error, /key=known/, failed.json!.error);
   assert.ok(!failed.json!.error.includes('\n'), 'one-line cause');
   const journal = JSON.parse(readFileSync(path.join(badRun, 'journal.json'), 'utf8'));
   assert.is(journal.steps['load-pg'].status, 'failed');
@@ -241,6 +241,15 @@ test('NUL in text fails the load naming table, column and key (exit 4), before P
   const failed = await loadPg(target.url, run);
   assert.is(failed.code, 4, failed.stderr);
   assert.match(failed.json!.error, /table "User", column "displayName", row id=u-epoch: .*NUL/);
+  // With a manifest that already lists the problem, load-pg refuses before touching the target at all.
+  const exported = await runTask('export-sqlite', ['--app-dir', app.appDir, '--run-dir', run, '--json']);
+  assert.is(exported.code, 4, exported.stderr);
+  const other = await server.freshDatabase('nul2');
+  const early = await loadPg(other.url, run);
+  assert.is(early.code, 4, early.stderr);
+  assert.match(early.json!.error, /table "User", column "displayName", row id=u-epoch: .*manifest\.json lists 1 value/);
+  const { rows } = await server.query(other.name, `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`);
+  assert.is(rows[0].n, 0, 'target untouched');
   const restore = new Database(app.sqlitePath);
   restore.prepare(`UPDATE "User" SET displayName = ? WHERE id = 'u-epoch'`).run(HOSTILE);
   restore.close();
