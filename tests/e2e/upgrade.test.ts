@@ -44,6 +44,16 @@ test('upgrade: app ends on PostgreSQL and writes there; rollback restores the SQ
   const before = appFingerprint(install);
   const db = await pgs.freshDatabase('ok');
 
+  // Read-only first: --dry-run checks and plans, changes nothing; without a terminal and without --yes: exit 2.
+  const dry = await runTask('upgrade', ['--app-dir', install.appDir, '--dry-run', '--json'], { env: { TARGET_DATABASE_URL: db.url } });
+  assert.is(dry.code, 0, dry.stderr);
+  assert.ok(dry.json!.checks.every((c: any) => c.ok), JSON.stringify(dry.json!.checks));
+  const noYes = await runTask('upgrade', ['--app-dir', install.appDir], { env: { TARGET_DATABASE_URL: db.url } });
+  assert.is(noYes.code, 2);
+  assert.match(noYes.stderr, /pass --yes/);
+  assert.equal(appFingerprint(install), before);
+  assert.is((await health(install.healthUrl))?.body?.database, 'sqlite', 'the app kept running');
+
   const up = await runTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], { env: { TARGET_DATABASE_URL: db.url } });
   assert.is(up.code, 0, up.stderr);
   assert.is(up.json?.ok, true);
