@@ -66,15 +66,13 @@ export interface TlsTestPg extends TestPg {
 
 /**
  * A server that offers TLS; with `refusePlaintext` its pg_hba.conf rejects every unencrypted TCP connection
- * except the superuser's (kept so the harness can create databases and roles the usual way).
+ * (hostssl … scram-sha-256, hostnossl … reject), and the helper's own query/freshDatabase go over verified TLS.
  */
 export async function startTlsTestPg(options: { refusePlaintext?: boolean } = {}): Promise<TlsTestPg> {
   const certs = makeCerts();
   const hbaLines = options.refusePlaintext
     ? [
         'local all all trust',
-        'hostnossl all postgres 127.0.0.1/32 scram-sha-256',
-        'hostnossl all postgres ::1/128 scram-sha-256',
         'hostssl all all 127.0.0.1/32 scram-sha-256',
         'hostssl all all ::1/128 scram-sha-256',
         'hostnossl all all 127.0.0.1/32 reject',
@@ -82,7 +80,7 @@ export async function startTlsTestPg(options: { refusePlaintext?: boolean } = {}
       ]
     : undefined;
   const server = await startTestPg({ tls: { certFile: certs.certFile, keyFile: certs.keyFile }, hbaLines });
-  return {
+  const tlsServer: TlsTestPg = {
     ...server,
     certs,
     async tlsClient(database = 'postgres') {
@@ -102,4 +100,25 @@ export async function startTlsTestPg(options: { refusePlaintext?: boolean } = {}
       certs.cleanup();
     },
   };
+  if (options.refusePlaintext) {
+    // Every TCP connection must be TLS, the harness's own included: administer the server over verified TLS.
+    let counter = 0;
+    tlsServer.query = async (database, sql, params) => {
+      const client = await tlsServer.tlsClient(database);
+      try {
+        return await client.query(sql, params as unknown[]);
+      } finally {
+        await client.end();
+      }
+    };
+    tlsServer.createDatabase = async (name) => {
+      await tlsServer.query('postgres', `CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+    };
+    tlsServer.freshDatabase = async (prefix = 'test') => {
+      const name = `${prefix}_tls_${process.pid}_${++counter}`;
+      await tlsServer.createDatabase(name);
+      return { name, url: server.url(name) };
+    };
+  }
+  return tlsServer;
 }
