@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { escapeIdentifier } from 'pg';
@@ -10,16 +11,9 @@ import type { Logger } from '../log.ts';
 import { newestRunDir, readJournal, recordStep, RUN_FILES, runsRoot, writeRunJson } from '../run-dir.ts';
 import { loadSchemaModel, type ColumnKind, type SchemaModel, type TableModel } from '../schema-model.ts';
 import { loadSql, sqlWithIdentifiers } from '../sql-files.ts';
-import {
-  columnConverter,
-  decodeTextBytes,
-  preview,
-  RECHECK_UTF8,
-  type ColumnConverter,
-  type ConversionProblem,
-  type SqliteValue,
-} from '../sqlite-values.ts';
-import { RowHasher } from '../row-hash.ts';
+import { MAX_PROBLEMS, scanTable, scanTableAsync, type ManifestProblem, type StorageClassCount, type TableScan } from '../export-scan.ts';
+export { canonicalField, MAX_PROBLEMS, scanTable, type ManifestProblem, type ScanOptions, type StorageClassCount, type TableScan } from '../export-scan.ts';
+import { startCallWorker } from '../worker-call.ts';
 import { parseChecksumFile, sha256File, sqliteProblem, type SourceFileState } from './backup.ts';
 
 /**
@@ -27,14 +21,6 @@ import { parseChecksumFile, sha256File, sqliteProblem, type SourceFileState } fr
  * content hashes over the canonical row form of docs/design.md (verify recomputes them on PostgreSQL), the storage
  * classes found per column, and every value that will not convert, named by table, column and key.
  */
-export interface StorageClassCount {
-  integer: number;
-  real: number;
-  text: number;
-  blob: number;
-  null: number;
-}
-
 export interface ManifestTable {
   name: string;
   model: string;
@@ -43,15 +29,6 @@ export interface ManifestTable {
   rowCount: number;
   contentHash: string;
   storageClasses: Record<string, StorageClassCount>;
-}
-
-export interface ManifestProblem {
-  table: string;
-  column: string;
-  /** Key column → value (as text; null for SQL NULL). */
-  key: Record<string, string | null>;
-  value: string;
-  reason: string;
 }
 
 export interface Manifest {
@@ -69,6 +46,8 @@ export interface Manifest {
 
 export interface ExportOptions {
   allowProblems?: boolean;
+  /** Snapshots at least this big are scanned on two threads (default 32 MB; tests pass 0 to exercise it). */
+  workerThresholdBytes?: number;
 }
 
 export interface ExportResult extends StepResult {
@@ -83,8 +62,6 @@ export interface ExportResult extends StepResult {
   rowsPerSecond: number;
 }
 
-/** At most this many problems are kept in manifest.json (all are counted). */
-export const MAX_PROBLEMS = 1000;
 const IGNORED_SQLITE_TABLES = /^(_prisma_migrations$|sqlite_)/;
 const CLASS_KEYS = ['integer', 'real', 'text', 'blob', 'null'] as const;
 
@@ -146,134 +123,71 @@ export function checkSnapshotAgainstModel(db: Database.Database, model: SchemaMo
   return [...sqliteTables].filter((t) => !modelTables.has(t) && !IGNORED_SQLITE_TABLES.test(t)).sort();
 }
 
-export interface TableScan {
-  rowCount: number;
-  contentHash: string;
-  storageClasses: Record<string, StorageClassCount>;
-  problems: ManifestProblem[];
-  problemCount: number;
-}
-
-export interface ScanOptions {
-  /** Keep at most this many problems (all are counted). */
-  maxProblems?: number;
-  /** Called for every row with its hash and canonical key fields (verify uses it to narrow a mismatch). */
-  onRow?: (hash: bigint, keyFields: string[]) => void;
-  /** Called every `progressEvery` rows. */
-  onProgress?: (rows: number) => void;
-  progressEvery?: number;
-}
-
-/**
- * One pass over one table: canonical fields → row hash → exact sum; storage-class census; conversion problems.
- * A value that does not convert hashes as `X` (a field PostgreSQL can never produce), so the content hash of a
- * table with problems never matches by accident.
- */
-export function scanTable(db: Database.Database, table: TableModel, enums: Record<string, string[]>, options: ScanOptions = {}): TableScan {
-  const maxProblems = options.maxProblems ?? MAX_PROBLEMS;
-  const columns = table.columns;
-  const n = columns.length;
-  const converters: ColumnConverter[] = columns.map((c) => columnConverter(c, enums));
-  const convert = converters.map((c) => c.value);
-  const keyIndexes = table.key.map((k) => columns.findIndex((c) => c.name === k));
-  const columnList = columns.map((c) => escapeIdentifier(c.name)).join(', ');
-  const stmt = db.prepare(sqlWithIdentifiers('export-sqlite-select', { columns: columnList, table: escapeIdentifier(table.name) })).raw(true).safeIntegers(true);
-  // Storage classes per column: [integer, real, text, blob, null] counters.
-  const census = new Float64Array(n * 5);
-  const values: (string | null | undefined)[] = new Array<string | null | undefined>(n);
-  const hasher = new RowHasher();
-  const problems: ManifestProblem[] = [];
-  let problemCount = 0;
-  let rows = 0;
-  const every = options.progressEvery ?? 50_000;
-  const onRow = options.onRow;
-
-  const keyOf = (row: SqliteValue[]): Record<string, string | null> => {
-    const key: Record<string, string | null> = {};
-    for (let k = 0; k < keyIndexes.length; k++) {
-      const v = row[keyIndexes[k]];
-      key[table.key[k]] = v === null ? null : preview(v);
-    }
-    return key;
-  };
-  // Only for a text cell containing U+FFFD (rare): re-read it as bytes by the row's key to tell invalid UTF-8 apart.
-  const cellBytes = new Map<number, Database.Statement>();
-  const readBytes = (row: SqliteValue[], column: number): Buffer | null => {
-    let read = cellBytes.get(column);
-    if (!read) {
-      read = db
-        .prepare(
-          sqlWithIdentifiers('export-sqlite-cell-bytes', {
-            column: escapeIdentifier(columns[column].name),
-            table: escapeIdentifier(table.name),
-            keyMatch: table.key.map((k) => `${escapeIdentifier(k)} IS ?`).join(' AND '),
-          }),
-        )
-        .raw(true)
-        .safeIntegers(true);
-      cellBytes.set(column, read);
-    }
-    const got = read.get(...keyIndexes.map((i) => row[i])) as [Buffer | null] | undefined;
-    return got ? got[0] : null;
-  };
-
-  for (const row of stmt.iterate() as IterableIterator<SqliteValue[]>) {
-    for (let c = 0; c < n; c++) {
-      const v = row[c];
-      const base = c * 5;
-      if (v === null) census[base + 4]++;
-      else {
-        const t = typeof v;
-        if (t === 'bigint') census[base]++;
-        else if (t === 'string') census[base + 2]++;
-        else if (t === 'number') census[base + 1]++;
-        else census[base + 3]++;
-      }
-      let f = convert[c](v);
-      if (f !== null && typeof f !== 'string') {
-        if (f === RECHECK_UTF8) {
-          const bytes = readBytes(row, c);
-          // No bytes: the key itself holds the undecodable text, so the row cannot be found again; report it.
-          const text = bytes ? decodeTextBytes(bytes) : { reason: 'contains U+FFFD and its bytes could not be re-read (invalid UTF-8 in the key?)', value: preview(v) };
-          f = typeof text === 'string' ? convert[c](text, true) : text;
-        }
-        if (f !== null && typeof f !== 'string') {
-          problemCount++;
-          if (problems.length < maxProblems) {
-            const p = f as ConversionProblem;
-            problems.push({ table: table.name, column: columns[c].name, key: keyOf(row), value: p.value, reason: p.reason });
-          }
-          values[c] = undefined; // hashed as field `X`
-          continue;
-        }
-      }
-      values[c] = f;
-    }
-    hasher.addValues(values);
-    rows++;
-    if (onRow) onRow(hasher.lastHash(), keyIndexes.map((i) => canonicalField(values[i])));
-    if (options.onProgress && rows % every === 0) options.onProgress(rows);
-  }
-
-  const storageClasses: Record<string, StorageClassCount> = {};
-  columns.forEach((c, i) => {
-    const base = i * 5;
-    storageClasses[c.name] = { integer: census[base], real: census[base + 1], text: census[base + 2], blob: census[base + 3], null: census[base + 4] };
-  });
-  return { rowCount: rows, contentHash: hasher.total(), storageClasses, problems, problemCount };
-}
-
-/** A prefix-less value (ColumnConverter.value) as its canonical field: null → `N`, undefined (no conversion) → `X`. */
-export function canonicalField(value: string | null | undefined): string {
-  return value === null ? 'N' : value === undefined ? 'X' : 'V' + value;
-}
-
 /** Columns whose non-NULL values come in more than one storage class, or in a class unusual for the kind. */
 function mixedClasses(classes: Record<string, StorageClassCount>): Record<string, Partial<StorageClassCount>> {
   const out: Record<string, Partial<StorageClassCount>> = {};
   for (const [column, counts] of Object.entries(classes)) {
     const present = CLASS_KEYS.filter((k) => k !== 'null' && counts[k] > 0);
     if (present.length > 1) out[column] = Object.fromEntries(present.map((k) => [k, counts[k]]));
+  }
+  return out;
+}
+
+/** Below this snapshot size the export scans in the main thread: starting worker threads would cost more. */
+const WORKER_THRESHOLD_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Scan every table: in the main thread for a small snapshot; otherwise this thread and a worker thread pull
+ * tables from one queue, biggest first, so a 300 MB database uses two cores.
+ */
+async function scanAll(
+  db: Database.Database,
+  snapshot: { file: string; bytes: number },
+  model: SchemaModel,
+  log: Logger,
+  workerThresholdBytes: number,
+): Promise<Map<string, { scan: TableScan; seconds: number }>> {
+  const out = new Map<string, { scan: TableScan; seconds: number }>();
+  if (snapshot.bytes < workerThresholdBytes || os.availableParallelism() < 2) {
+    for (const table of model.tables) {
+      const started = Date.now();
+      const scan = scanTable(db, table, model.enums, { onProgress: (rows) => log.progress(`${table.name}: ${rows.toLocaleString('en-US')} rows`) });
+      out.set(table.name, { scan, seconds: (Date.now() - started) / 1000 });
+    }
+    return out;
+  }
+  const countOf = (name: string) => Number(db.prepare(sqlWithIdentifiers('export-sqlite-count', { table: escapeIdentifier(name) })).pluck().get());
+  const queue = model.tables.map((table) => ({ table, rows: countOf(table.name) })).sort((a, b) => b.rows - a.rows);
+  const total = queue.reduce((n, t) => n + t.rows, 0);
+  let done = 0;
+  const progress = (name: string, rows: number) => {
+    done += rows;
+    log.progress(`${done.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} rows (${name} done)`);
+  };
+  // This thread and one worker thread pull from the same queue (one V8 heap less than two workers: lower peak RSS).
+  const worker = startCallWorker(new URL('../export-scan.ts', import.meta.url), log);
+  try {
+    await Promise.all([
+      (async () => {
+        for (let next = queue.shift(); next; next = queue.shift()) {
+          const started = Date.now();
+          const scan = await worker.call<TableScan>('scanSnapshotTable', { snapshot: snapshot.file, table: next.table, enums: model.enums, maxProblems: MAX_PROBLEMS });
+          out.set(next.table.name, { scan, seconds: (Date.now() - started) / 1000 });
+          progress(next.table.name, next.rows);
+        }
+      })(),
+      (async () => {
+        await new Promise((resolve) => setImmediate(resolve)); // let the worker take the biggest table first
+        for (let next = queue.shift(); next; next = queue.shift()) {
+          const started = Date.now();
+          const scan = await scanTableAsync(db, next.table, model.enums);
+          out.set(next.table.name, { scan, seconds: (Date.now() - started) / 1000 });
+          progress(next.table.name, next.rows);
+        }
+      })(),
+    ]);
+  } finally {
+    await worker.close();
   }
   return out;
 }
@@ -325,13 +239,11 @@ async function exportInto(settings: Settings, runDir: string, log: Logger, optio
   try {
     extraTables = checkSnapshotAgainstModel(db, model);
     for (const t of extraTables) log.warn(`SQLite table "${t}" is not in the Prisma schema: it will not be migrated`);
+    const scans = await scanAll(db, snapshot, model, log, options.workerThresholdBytes ?? WORKER_THRESHOLD_BYTES);
     for (const table of model.tables) {
-      const tableStarted = Date.now();
-      const scan = scanTable(db, table, model.enums, {
-        maxProblems: Math.max(0, MAX_PROBLEMS - problems.length),
-        onProgress: (rows) => log.progress(`${table.name}: ${rows.toLocaleString('en-US')} rows`),
-      });
-      problems.push(...scan.problems);
+      const { scan, seconds } = scans.get(table.name)!;
+      // Problems are kept in schema order, at most MAX_PROBLEMS in all (each table counted in full).
+      problems.push(...scan.problems.slice(0, Math.max(0, MAX_PROBLEMS - problems.length)));
       problemCount += scan.problemCount;
       totalRows += scan.rowCount;
       tables.push({
@@ -343,7 +255,7 @@ async function exportInto(settings: Settings, runDir: string, log: Logger, optio
         contentHash: scan.contentHash,
         storageClasses: scan.storageClasses,
       });
-      summaries.push({ name: table.name, rows: scan.rowCount, seconds: (Date.now() - tableStarted) / 1000, mixed: mixedClasses(scan.storageClasses) });
+      summaries.push({ name: table.name, rows: scan.rowCount, seconds, mixed: mixedClasses(scan.storageClasses) });
     }
   } catch (err) {
     if (err instanceof TaskError) throw err;

@@ -22,7 +22,9 @@ import { startTestPg, type TestPg } from '../helpers/pg.ts';
 import { pgTableHash } from '../../lib/pg-content-hash.ts';
 import { loadSchemaModel, type ColumnKind } from '../../lib/schema-model.ts';
 import { columnConverter, convertChecked, type SqliteValue } from '../../lib/sqlite-values.ts';
-import type { Manifest } from '../../lib/steps/export-sqlite.ts';
+import { exportSqlite, type Manifest } from '../../lib/steps/export-sqlite.ts';
+import { loadSettings } from '../../lib/config.ts';
+import { createLogger } from '../../lib/log.ts';
 
 let server: TestPg;
 let install: SampleInstall;
@@ -119,6 +121,22 @@ test('backup + export-sqlite on the sample install: snapshot, counts, storage cl
     db.close();
   }
   assert.ok(exported.stderr.includes('createdAt:'), 'per-table summary lists mixed columns');
+});
+
+test('the two-thread scan (big snapshots) writes the same manifest as the single-thread scan', async () => {
+  const runDir = path.join(scratch, 'threads');
+  const backup = await runTask('backup', ['--app-dir', install.appDir, '--run-dir', runDir]);
+  assert.is(backup.code, 0, backup.stderr);
+  const single = await runTask('export-sqlite', ['--app-dir', install.appDir, '--run-dir', runDir]);
+  assert.is(single.code, 0, single.stderr);
+  const manifestFile = path.join(runDir, 'manifest.json');
+  const one = JSON.parse(readFileSync(manifestFile, 'utf8')) as Manifest;
+  const { settings } = loadSettings(['--app-dir', install.appDir, '--run-dir', runDir]);
+  const result = await exportSqlite(settings, createLogger({ quiet: true }), { workerThresholdBytes: 0 });
+  assert.is(result.exitCode, 0, result.summary);
+  const two = JSON.parse(readFileSync(manifestFile, 'utf8')) as Manifest;
+  assert.equal(two.tables, one.tables);
+  assert.is(two.problemCount, 0);
 });
 
 test('content hashes in manifest.json equal verify\'s PostgreSQL computation after a COPY of every table', async () => {
