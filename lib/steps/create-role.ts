@@ -276,7 +276,12 @@ export async function createRole(settings: Settings, log: Logger, options: Creat
         clusterStatements.push(sqlWithIdentifiers('create-role-alter', { role: quotedRole, options: options.join(' ') }));
         clusterChanges.push(`role ${quotedRole}: set ${options.join(' ')}`);
       }
-      const passwordState = await currentPasswordState(backend, state, role, database, password);
+      let passwordState: Awaited<ReturnType<typeof currentPasswordState>>;
+      try {
+        passwordState = await currentPasswordState(backend, state, role, database, password);
+      } catch (err) {
+        throw pgFailure(err, `checking the current password of ${quotedRole}`);
+      }
       if (passwordState !== 'valid') {
         clusterStatements.push(sqlWithIdentifiers('create-role-set-password', { role: quotedRole, verifier: verifierLiteral() }));
         clusterChanges.push(`role ${quotedRole}: password set from ${passwordFile} (SCRAM-SHA-256${passwordState === 'unverifiable' ? '; the current one could not be checked' : ''})`);
