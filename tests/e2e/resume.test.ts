@@ -11,8 +11,8 @@ import * as assert from 'uvu/assert';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
-import { REPO_ROOT, runTask } from '../helpers/cli.ts';
-import { appFingerprint, eventually, health, journalOf, makeInstall, runDirs, spawnTask, sqliteCount, type Install } from './e2e-helpers.ts';
+import { runTask } from '../helpers/cli.ts';
+import { eventually, health, journalOf, makeInstall, runDirs, spawnTask, type Install } from './e2e-helpers.ts';
 
 const test = suite('e2e resume');
 let pgs: TestPg;
@@ -75,30 +75,6 @@ test('kill -9 mid-load: app back on SQLite; re-run resumes and finishes; a concu
   const h = await eventually('health on PostgreSQL', () => health(install.healthUrl), (x) => x?.status === 200);
   assert.is(h!.body.database, 'postgresql');
   assert.not.ok(existsSync(lockFile), 'lock released');
-});
-
-test('SQLite written after the export → exit 4, nothing switched, app back on SQLite', async () => {
-  const install = await makeInstall();
-  installs.push(install);
-  install.start();
-  await eventually('backend up', () => health(install.healthUrl), (h) => h?.status === 200);
-  const before = appFingerprint(install);
-  const db = await pgs.freshDatabase('late');
-  const runDir = path.join(install.appDir, 'backups/pg-migration/20990101T000000Z');
-  // The stop command stops the backend but leaves a writer behind that writes once the export is done.
-  const stopCmd =
-    `bash ${install.appDir}/maintenance.sh stop; ` +
-    `cd ${REPO_ROOT} && nohup ${process.execPath} --import tsx tests/e2e/late-writer.ts ${runDir}/manifest.json ${install.sqlitePath} >/dev/null 2>&1 &`;
-  const up = await runTask('upgrade', ['--app-dir', install.appDir, '--run-dir', runDir, '--yes', '--json'], {
-    env: { TARGET_DATABASE_URL: db.url, VS_STOP_CMD: stopCmd },
-  });
-  assert.is(up.code, 4, up.stderr);
-  assert.is(up.json?.failedStep, 'pre-switch-check');
-  assert.match(up.json!.cause, /changed after the backup|open again/);
-  assert.equal(appFingerprint(install), before, 'nothing switched');
-  const h = await eventually('app back on SQLite', () => health(install.healthUrl), (x) => x?.status === 200);
-  assert.is(h!.body.database, 'sqlite');
-  assert.ok(sqliteCount(install.sqlitePath, 'Setting') > 0);
 });
 
 test.run();
