@@ -263,18 +263,23 @@ export async function verify(ctx: StepContext<VerifyExtra>): Promise<VerifyResul
   const target = await openTarget(settings, log);
   log.info(`verify ${target.display} (schema ${pgSchema}) against ${runDir}: ${gates.join(', ')}`);
   const reports: GateReport[] = [];
-  let second: pg.Client | undefined;
+  const extra: pg.Client[] = [];
   try {
-    second = await target.connect();
+    const second = await target.connect();
+    extra.push(second);
     const clients = [target.client, second];
-    const tableWork = gates.includes('counts') || gates.includes('content') ? tableGates(clients, manifest, runDir, pgSchema, gates, settings.schemaPath, log) : Promise.resolve([]);
-    // The prisma gate works on its own connections; starting it now overlaps client generation with the hashing.
-    const prismaWork = gates.includes('prisma') ? prismaGate(target, runDir, settings.schemaPath, pgSchema, log) : undefined;
-    reports.push(...(await tableWork));
-    if (gates.includes('integrity')) reports.push(await integrityGate(clients, runDir, settings.schemaPath, pgSchema, target, log));
-    if (prismaWork) reports.push(await prismaWork);
+    // The integrity gate's reference schema lives in a transaction; it gets its own connection so the table work
+    // (queued on the two main connections) can never run inside it.
+    const side = gates.includes('integrity') ? await target.connect() : undefined;
+    if (side) extra.push(side);
+    const work: Promise<GateReport | GateReport[]>[] = [];
+    if (gates.includes('counts') || gates.includes('content')) work.push(tableGates(clients, manifest, runDir, pgSchema, gates, settings.schemaPath, log));
+    if (side) work.push(integrityGate(clients, side, runDir, settings.schemaPath, pgSchema, target, log));
+    // The prisma gate works on its own connections; client generation overlaps with the hashing.
+    if (gates.includes('prisma')) work.push(prismaGate(target, runDir, settings.schemaPath, pgSchema, log));
+    for (const result of await Promise.all(work)) reports.push(...(Array.isArray(result) ? result : [result]));
   } finally {
-    await second?.end().catch(() => undefined);
+    for (const client of extra) await client.end().catch(() => undefined);
     await target.close();
   }
   reports.sort((a, b) => GATES.indexOf(a.gate) - GATES.indexOf(b.gate));
@@ -424,7 +429,15 @@ async function tableGates(
 // ---------------------------------------------------------------------------------------------------------------
 // integrity
 
-async function integrityGate(clients: pg.Client[], runDir: string, appSchemaPath: string, pgSchema: string, target: TargetConnection, log: Logger): Promise<GateReport> {
+async function integrityGate(
+  clients: pg.Client[],
+  side: pg.Client,
+  runDir: string,
+  appSchemaPath: string,
+  pgSchema: string,
+  target: TargetConnection,
+  log: Logger,
+): Promise<GateReport> {
   const started = Date.now();
   log.progress('verify integrity: building the reference schema');
   const schemaFile = pgSchemaFile(runDir, appSchemaPath);
@@ -433,11 +446,11 @@ async function integrityGate(clients: pg.Client[], runDir: string, appSchemaPath
   try {
     const ddl = await referenceDdl(schemaFile, target, pgSchema);
     referenceSource = ddl.source;
-    reference = await referenceSnapshot(clients[0], ddl.sql);
+    reference = await referenceSnapshot(side, ddl.sql);
   } catch (err) {
     return { gate: 'integrity', ok: false, reason: `cannot build the reference schema from ${schemaFile}: ${errorMessage(err)}`, seconds: secondsSince(started), details: {} };
   }
-  const actual = await readSchemaSnapshot(clients[0], pgSchema);
+  const actual = await readSchemaSnapshot(side, pgSchema);
   const findings: Finding[] = compareSnapshots(reference, actual);
 
   // Orphans, checked for every foreign key the Prisma schema defines (so a dropped constraint is still checked).
@@ -464,7 +477,7 @@ async function integrityGate(clients: pg.Client[], runDir: string, appSchemaPath
   });
   findings.push(...orphanFindings.sort((a, b) => (a.table < b.table ? -1 : 1)));
 
-  const sequences = await checkSequences(clients[0], pgSchema);
+  const sequences = await checkSequences(side, pgSchema);
   for (const s of sequences.filter((x) => !x.ok)) {
     findings.push({
       problem: 'sequence behind',
