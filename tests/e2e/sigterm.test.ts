@@ -1,0 +1,43 @@
+/**
+ * End to end: SIGTERM (what systemd or a Ctrl-C'd wrapper sends) in the middle of load-pg → the upgrade stops,
+ * rolls back, starts the app again on SQLite and exits 5; the run is finished (a new upgrade starts afresh).
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { rmSync } from 'node:fs';
+import { startTestPg, type TestPg } from '../helpers/pg.ts';
+import { appFingerprint, eventually, health, journalOf, makeInstall, runDirs, spawnTask, type Install } from './e2e-helpers.ts';
+
+const test = suite('e2e sigterm');
+let pgs: TestPg;
+let install: Install | undefined;
+test.before(async () => {
+  pgs = await startTestPg();
+});
+test.after(async () => {
+  install?.stop();
+  if (install) rmSync(install.appDir, { recursive: true, force: true });
+  await pgs?.stop();
+});
+
+test('SIGTERM mid-load → rollback, app on SQLite and running, exit 5', async () => {
+  install = await makeInstall();
+  install.start();
+  await eventually('backend up', () => health(install!.healthUrl), (h) => h?.status === 200);
+  const before = appFingerprint(install);
+  const db = await pgs.freshDatabase('term');
+  const up = spawnTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], { TARGET_DATABASE_URL: db.url });
+  await eventually('load-pg running', () => runDirs(install!.appDir).map(journalOf).find((j) => j?.steps?.['load-pg']?.status === 'running'), Boolean, 60_000);
+  up.child.kill('SIGTERM');
+  const done = await up.done;
+  assert.is(done.code, 5, done.stderr);
+  const result = JSON.parse(done.stdout);
+  assert.match(result.cause, /interrupted by SIGTERM/);
+  assert.equal(appFingerprint(install), before);
+  const h = await health(install.healthUrl);
+  assert.is(h?.status, 200, 'app started again before the upgrade exited');
+  assert.is(h?.body.database, 'sqlite');
+  assert.is(journalOf(runDirs(install.appDir)[0]).state.upgrade.outcome, 'rolled-back');
+});
+
+test.run();
