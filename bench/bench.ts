@@ -142,7 +142,7 @@ async function runLoadPg(server: EmbeddedServer, database: string, appDir: strin
     json = undefined;
   }
   if (run.code !== 0) log(`load-pg failed (${run.code}): ${run.stderr.slice(-2000)}`);
-  if (args['rss-lines']) for (const line of run.stderr.split('\n').filter((l) => /rss \d+ MB/.test(l))) log(line);
+  if (args['rss-lines']) for (const line of run.stderr.split('\n').filter((l) => /rss .*\d+ MB/.test(l))) log(line);
   return {
     name: 'load-pg',
     seconds: run.seconds,

@@ -17,7 +17,7 @@ export interface TableLoader {
 export async function startWorkerLoader(init: WorkerInit): Promise<TableLoader> {
   // Bounded heap: the worker holds a few 64 KB chunks at a time, so a small young generation only means more
   // (cheap) scavenges, and peak RSS stays low whatever the table size.
-  const worker = startTsWorker(new URL('./copy-worker.ts', import.meta.url), init, { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 128 });
+  const worker = startTsWorker(new URL('./copy-worker.ts', import.meta.url), init, { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 128 });
   let current: { resolve: (r: CopyTableResult) => void; reject: (e: Error) => void; onProgress?: ProgressCallback } | undefined;
   let readyResolve!: () => void;
   let readyReject!: (e: Error) => void;
