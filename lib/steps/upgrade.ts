@@ -382,8 +382,9 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     }
 
     // --- the window: from here on every exit path restarts the app --------------------------------------------
-    writersStopped = true;
     const sqlitePath = requireSqlitePath(runSettings);
+    if (!settings.stopCmd || !settings.startCmd) throw usageError('no stop/start command: pass --stop-cmd and --start-cmd, or put maintenance.sh in the app dir');
+    writersStopped = true;
     // If this process is killed outright from here on, the guardian puts the app back on SQLite and running.
     const guardianPid = startGuardian(runSettings, runDir, extra.healthUrl);
     log.debug(`guardian pid ${guardianPid ?? '(not started)'}`);
@@ -476,7 +477,7 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
       const restart = await restartOnSqlite();
       finish(failure.step === 'pre-switch-check' ? 'source-changed' : 'not-started');
       if (!restart) return failed(failure, ExitCode.RollbackFailed, false);
-      return failed(failure, ExitCode.SourceProblem, false);
+      return failed(failure, failure.exitCode === ExitCode.Usage ? ExitCode.Usage : ExitCode.SourceProblem, false);
     }
     log.warn('rolling back: app back onto SQLite');
     try {
@@ -499,15 +500,12 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
   }
 
   async function restartOnSqlite(): Promise<boolean> {
+    // Through rollback, not a bare start: on a resumed run the files may still be switched from an earlier attempt.
     try {
-      const s = await startServices(runSettings, log, { waitSeconds: extra.waitSeconds, healthUrl: extra.healthUrl, expectDatabase: 'sqlite' });
-      if (s.healthChecked && !s.health!.ok) {
-        log.error(`the app did not come back up on SQLite: ${s.health!.url} → ${s.health!.error}; start it by hand: ${settings.startCmd}`);
-        return false;
-      }
+      await rollback(runSettings, log, { runDir, stopFirst: false, waitSeconds: extra.waitSeconds, healthUrl: extra.healthUrl });
       return true;
     } catch (err) {
-      log.error(`could not start the app again: ${errorMessage(err)}; start it by hand: ${settings.startCmd}`);
+      log.error(`could not bring the app back on SQLite: ${errorMessage(err)}`);
       return false;
     }
   }

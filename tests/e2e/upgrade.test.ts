@@ -7,7 +7,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import dotenv from 'dotenv';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
@@ -39,8 +39,13 @@ test('upgrade: app ends on PostgreSQL and writes there; rollback restores the SQ
   installs.push(install);
   install.start();
   await eventually('backend up on SQLite', () => health(install.healthUrl), (h) => h?.status === 200 && h.body?.database === 'sqlite');
+  // Stand-in for /etc/visionsuit/vs-backend.env (systemd EnvironmentFile): rewritten too, restored byte for byte.
+  const systemEnv = path.join(install.appDir, 'vs-backend.env');
+  const systemEnvText = '# managed by ops\nNODE_ENV=production\nDATABASE_URL=file:./dev.db\nPORT=4000\n';
+  writeFileSync(systemEnv, systemEnvText, { mode: 0o640 });
   const before = appFingerprint(install);
   const db = await pgs.freshDatabase('ok');
+  const sysEnv = { VS_SYSTEM_ENV_FILE: systemEnv };
 
   // Read-only first: --dry-run checks and plans, changes nothing; without a terminal and without --yes: exit 2.
   const dry = await runTask('upgrade', ['--app-dir', install.appDir, '--dry-run', '--json'], { env: { TARGET_DATABASE_URL: db.url } });
@@ -52,8 +57,10 @@ test('upgrade: app ends on PostgreSQL and writes there; rollback restores the SQ
   assert.equal(appFingerprint(install), before);
   assert.is((await health(install.healthUrl))?.body?.database, 'sqlite', 'the app kept running');
 
-  const up = await runTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], { env: { TARGET_DATABASE_URL: db.url } });
+  const up = await runTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], { env: { TARGET_DATABASE_URL: db.url, ...sysEnv } });
   assert.is(up.code, 0, up.stderr);
+  assert.is(readFileSync(systemEnv, 'utf8'), `# managed by ops\nNODE_ENV=production\nDATABASE_URL=${db.url}\nPORT=4000\n`);
+  assert.is(statSync(systemEnv).mode & 0o777, 0o600);
   assert.is(up.json?.ok, true);
   assert.not.match(up.stdout + up.stderr, new RegExp(pgs.superPassword), 'password printed');
   const env = dotenv.parse(readFileSync(install.envPath));
@@ -67,19 +74,35 @@ test('upgrade: app ends on PostgreSQL and writes there; rollback restores the SQ
   const n0 = await pgCount(db.name, 'AuditLog');
   await eventually('backend writing to PostgreSQL', () => pgCount(db.name, 'AuditLog'), (n) => n > n0);
 
+  // switch-env again: everything already points at PostgreSQL, nothing changes.
+  const again = await runTask('switch-env', ['--app-dir', install.appDir, '--json'], { env: { TARGET_DATABASE_URL: db.url, ...sysEnv } });
+  assert.is(again.code, 0, again.stderr);
+  assert.ok(again.json!.files.every((f: any) => !f.changed) && !again.json!.migrations.changed, again.stdout);
+
   // Rollback after the cutover.
   const sqliteRows = sqliteCount(install.sqlitePath, 'AuditLog');
-  const rb = await runTask('rollback', ['--app-dir', install.appDir, '--json']);
+  const rb = await runTask('rollback', ['--app-dir', install.appDir, '--json'], { env: sysEnv });
   assert.is(rb.code, 0, rb.stderr);
   assert.equal(appFingerprint(install), before, 'env, schema and migrations byte-identical to before the upgrade');
+  assert.is(readFileSync(systemEnv, 'utf8'), systemEnvText);
+  assert.is(statSync(systemEnv).mode & 0o777, 0o640, 'original mode restored');
   const h2 = await eventually('health on SQLite', () => health(install.healthUrl), (x) => x?.status === 200);
   assert.is(h2!.body.database, 'sqlite');
   await eventually('backend writing to SQLite again', () => sqliteCount(install.sqlitePath, 'AuditLog'), (n) => n > sqliteRows);
 
   // Safe to run twice: nothing to restore, the app still runs.
-  const rb2 = await runTask('rollback', ['--app-dir', install.appDir, '--json']);
+  const rb2 = await runTask('rollback', ['--app-dir', install.appDir, '--json'], { env: sysEnv });
   assert.is(rb2.code, 0, rb2.stderr);
   assert.ok(rb2.json!.restored.every((r: any) => r.action === 'unchanged'));
+  assert.equal(appFingerprint(install), before);
+
+  // --drop-target removes the app's tables and enum types, never the database or the role.
+  const rb3 = await runTask('rollback', ['--app-dir', install.appDir, '--drop-target', '--json'], { env: { TARGET_DATABASE_URL: db.url, ...sysEnv } });
+  assert.is(rb3.code, 0, rb3.stderr);
+  const left = await pgs.query(db.name, `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`);
+  assert.is(left.rows[0].n, 0);
+  const types = await pgs.query(db.name, `SELECT count(*)::int AS n FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = 'public' AND t.typtype = 'e'`);
+  assert.is(types.rows[0].n, 0);
   assert.equal(appFingerprint(install), before);
 });
 
