@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Settings } from '../config.ts';
@@ -67,6 +67,8 @@ export function startGuardian(settings: Settings, runDir: string, healthUrl?: st
 }
 
 function finished(runDir: string): boolean {
+  // A run dir that is gone (the demo cleans up after itself) has nobody left to protect.
+  if (!existsSync(path.join(runDir, RUN_FILES.journal))) return true;
   const journal = readJournal(runDir);
   const state = journal?.state?.upgrade as { finishedAt?: string } | undefined;
   return Boolean(state?.finishedAt) || journal?.steps?.health?.status === 'done';
