@@ -31,6 +31,13 @@ export async function applyPostgresSchema(opts: {
   log: Logger;
 }): Promise<AppliedSchema> {
   const dir = path.join(opts.runDir, RUN_FILES.pgSchemaDir);
+  if (opts.shippedMigrationsDir) {
+    const shipped = path.resolve(opts.shippedMigrationsDir);
+    const rel = path.relative(path.join(dir, 'migrations'), shipped);
+    if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) {
+      throw usageError(`--pg-migrations must not point into ${path.join(dir, 'migrations')}: load-pg rewrites that folder; copy the migrations elsewhere first`);
+    }
+  }
   // A re-run (--force) writes the history afresh: a baseline left by the previous run has another timestamp in its
   // name and would be applied a second time.
   rmSync(path.join(dir, 'migrations'), { recursive: true, force: true });

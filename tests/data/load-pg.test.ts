@@ -1,4 +1,5 @@
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { test } from 'uvu';
@@ -266,6 +267,43 @@ test('a snapshot that does not match its checksum is refused (exit 4) before the
   assert.match(failed.json!.error, /does not match its checksum/);
   const { rows } = await server.query(target.name, `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`);
   assert.is(rows[0].n, 0);
+});
+
+test("--pg-migrations: the app's own PostgreSQL migrations are applied as shipped", async () => {
+  const shipped = mkdtempSync(path.join(os.tmpdir(), 'vs-shipped-'));
+  try {
+    cpSync(path.join(mainRun, 'postgres-schema', 'migrations'), shipped, { recursive: true });
+    const names = readdirSync(shipped).filter((d) => existsSync(path.join(shipped, d, 'migration.sql'))).sort();
+    const target = await server.freshDatabase('shipped');
+    const run = await loadPg(target.url, mainRun, ['--pg-migrations', shipped]);
+    assert.is(run.code, 0, run.stderr);
+    assert.equal(run.json!.migrations, names);
+    const { rows } = await server.query(target.name, `SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL ORDER BY migration_name`);
+    assert.equal(rows.map((r) => r.migration_name), names);
+    const bad = await loadPg(target.url, mainRun, ['--force', '--pg-migrations', path.join(shipped, 'does-not-exist')]);
+    assert.is(bad.code, 2, bad.stderr);
+  } finally {
+    rmSync(shipped, { recursive: true, force: true });
+  }
+});
+
+test('an orphan foreign key in the snapshot fails validation naming the constraint and one orphan key (exit 4)', async () => {
+  const db = new Database(app.sqlitePath);
+  db.pragma('foreign_keys = OFF');
+  db.prepare(`INSERT INTO "Session" (id, userId, token, expiresAt, createdAt) VALUES ('s-orphan', 'ghost-user', 'tok-orphan', ?, ?)`).run(INSTANT_MS, INSTANT_MS);
+  db.close();
+  try {
+    const run = await backupRun();
+    const target = await server.freshDatabase('orphan');
+    const failed = await loadPg(target.url, run);
+    assert.is(failed.code, 4, failed.stderr);
+    assert.match(failed.json!.error, /foreign key "Session_userId_fkey"/);
+    assert.match(failed.json!.error, /userId=ghost-user/);
+  } finally {
+    const fix = new Database(app.sqlitePath);
+    fix.prepare(`DELETE FROM "Session" WHERE id = 's-orphan'`).run();
+    fix.close();
+  }
 });
 
 test('fast epoch-ms formatting equals sqlite-values formatTimestamp', () => {
