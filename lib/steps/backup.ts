@@ -83,6 +83,9 @@ export function sqliteProblem(file: string, err: unknown, doing: string): TaskEr
   if (err instanceof TaskError) return err;
   const code = (err as { code?: string }).code ?? '';
   const message = errorMessage(err);
+  if (code === 'SQLITE_READONLY_ROLLBACK') {
+    return sourceProblem(`SQLite file ${file} has a hot journal (${file}-journal): a writer crashed mid-transaction; let the app (or sqlite3) open it once to roll back, then retry`);
+  }
   if (code === 'SQLITE_NOTADB') return sourceProblem(`${file} is not a SQLite database (${message})`);
   if (code.startsWith('SQLITE_CORRUPT')) return sourceProblem(`SQLite file ${file} is corrupt (${message}) while ${doing}`);
   if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) return sourceProblem(`SQLite file ${file} is locked (${message}) while ${doing}`);
@@ -153,7 +156,7 @@ async function backupInto(live: string, runDir: string, log: Logger): Promise<Om
   closeSync(openSync(partial, 'w', 0o600));
 
   try {
-    await onlineBackup(live, partial);
+    await onlineBackup(live, partial, log);
   } catch (err) {
     if (!canCopyAsFile(live, err)) {
       rmSync(partial, { force: true });
@@ -190,21 +193,48 @@ async function backupInto(live: string, runDir: string, log: Logger): Promise<Om
   rmSync(`${partial}-journal`, { force: true });
   chmodSync(partial, 0o600);
   renameSync(partial, snapshot);
+  // A manifest made from an earlier snapshot in this run directory no longer describes the data.
+  const staleManifest = path.join(runDir, RUN_FILES.manifest);
+  if (existsSync(staleManifest)) {
+    rmSync(staleManifest);
+    log.warn(`removed ${staleManifest}: it described the previous snapshot; run \`just export-sqlite\` again`);
+  }
   const sha256 = await sha256File(snapshot);
   writeFileAtomic(path.join(runDir, RUN_FILES.snapshotChecksum), `${sha256}  ${RUN_FILES.snapshot}\n`);
   return { snapshot, sha256, bytes: statSync(snapshot).size, integrity: 'ok', foreignKeyViolations, source: sourceState };
 }
 
+/** How often a backup that found the source locked is retried (with a growing pause) before giving up. */
+const BACKUP_ATTEMPTS = 20;
+const BUSY_TIMEOUT_MS = 2000;
+
 /** The SQLite backup API copy, source opened read-only, all pages in one step. */
-async function onlineBackup(live: string, partial: string): Promise<void> {
-  const source = new Database(live, { readonly: true, fileMustExist: true });
+async function onlineBackup(live: string, partial: string, log: Logger): Promise<void> {
+  // Busy timeout per attempt; the retry loop below adds up to about a minute before giving up.
+  const source = new Database(live, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
   try {
-    // A cheap read first, so a file with a valid header but garbage pages fails here with a clear cause.
-    source.prepare(loadSql('backup-sqlite-schema-count')).pluck().get();
-    // The whole copy in one backup step: SQLite restarts a stepwise backup whenever another process writes, which
-    // with a busy app could never finish. One step holds a read transaction for its duration instead (WAL mode:
-    // writers carry on; rollback-journal mode: they wait for about a second per 300 MB).
-    await source.backup(partial, { progress: () => 0x7fffffff });
+    for (let attempt = 1; ; attempt++) {
+      let progress = { totalPages: 0, remainingPages: 0 };
+      try {
+        // A cheap read first, so a file with a valid header but garbage pages fails here with a clear cause.
+        source.prepare(loadSql('backup-sqlite-schema-count')).pluck().get();
+        // The whole copy in one backup step: SQLite restarts a stepwise backup whenever another process writes, which
+        // with a busy app could never finish. One step holds a read transaction for its duration instead (WAL mode:
+        // writers carry on; rollback-journal mode: they wait for about a second per 300 MB).
+        progress = await source.backup(partial, { progress: () => 0x7fffffff });
+      } catch (err) {
+        const code = (err as { code?: string }).code ?? '';
+        if (!code.startsWith('SQLITE_BUSY') && !code.startsWith('SQLITE_LOCKED')) throw err;
+      }
+      // better-sqlite3 reports "done" when the very first step met a write lock (SQLITE_BUSY before the page count
+      // is known): totalPages 0 and nothing copied. Only a copy with pages is a copy.
+      if (progress.totalPages > 0 && progress.remainingPages === 0) return;
+      if (attempt === BACKUP_ATTEMPTS) {
+        throw sourceProblem(`SQLite file ${live} stayed locked by a writer through ${BACKUP_ATTEMPTS} backup attempts; stop the app's writers (just maintenance on) and retry`);
+      }
+      log.debug(`backup attempt ${attempt}: the source was locked by a writer, retrying`);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(50 * attempt, 500)));
+    }
   } finally {
     source.close();
   }
@@ -213,7 +243,9 @@ async function onlineBackup(live: string, partial: string): Promise<void> {
 /** A read-only-directory failure on a database with no (or an empty) -wal file: the file alone is the database. */
 function canCopyAsFile(live: string, err: unknown): boolean {
   const code = (err as { code?: string }).code ?? '';
-  if (code !== 'SQLITE_READONLY_DIRECTORY' && code !== 'SQLITE_CANTOPEN' && !code.startsWith('SQLITE_READONLY')) return false;
+  // Only the "cannot create -shm in this directory" family; never a hot rollback journal (the file is mid-write).
+  if (!['SQLITE_READONLY_DIRECTORY', 'SQLITE_CANTOPEN', 'SQLITE_READONLY_CANTINIT', 'SQLITE_READONLY_CANTLOCK'].includes(code)) return false;
+  if (existsSync(`${live}-journal`)) return false;
   const wal = `${live}-wal`;
   return !existsSync(wal) || statSync(wal).size === 0;
 }

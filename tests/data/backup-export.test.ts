@@ -243,6 +243,34 @@ test('backup while another process keeps writing: consistent snapshot; the live 
   assert.equal({ sha: sha256(live), mtime: statSync(live).mtimeMs, size: statSync(live).size }, before);
 });
 
+// The lock outlasts one attempt's busy timeout (2 s), so the first backup step really meets SQLITE_BUSY.
+test('backup waits out a writer holding an exclusive lock and copies the committed database, not an empty one', async () => {
+  const live = sqliteCopy('locked');
+  const locker = spawn(
+    process.execPath,
+    ['-e', `const D = require('better-sqlite3'); const db = new D(${JSON.stringify(live)}); db.exec('BEGIN EXCLUSIVE');
+      db.exec("INSERT INTO \\"AuditLog\\" (\\"action\\", \\"created_at\\") VALUES ('LOGIN', 1)");
+      process.stdout.write('locked'); setTimeout(() => { db.exec('COMMIT'); db.close(); }, 3000);`],
+    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const exited = new Promise((resolve) => locker.on('exit', resolve));
+  await new Promise((resolve) => locker.stdout!.once('data', resolve));
+  const runDir = path.join(scratch, 'locked', 'run');
+  const r = await runTask('backup', ['--app-dir', install.appDir, '--sqlite', live, '--run-dir', runDir, '--json']);
+  await exited;
+  assert.is(r.code, 0, r.stderr);
+  const snap = new Database(path.join(runDir, 'snapshot.sqlite'), { readonly: true });
+  const source = new Database(live, { readonly: true });
+  try {
+    const tables = `SELECT count(*) FROM sqlite_schema WHERE type = 'table'`;
+    assert.is(snap.prepare(tables).pluck().get(), source.prepare(tables).pluck().get(), 'every table copied');
+    assert.is(snap.prepare('SELECT count(*) FROM "AuditLog"').pluck().get(), source.prepare('SELECT count(*) FROM "AuditLog"').pluck().get());
+  } finally {
+    snap.close();
+    source.close();
+  }
+});
+
 // ------------------------------------------------------------------------------------------------ bad sources
 
 test('backup refuses bad sources with exit 4 and a one-line cause', async () => {
@@ -261,8 +289,20 @@ test('backup refuses bad sources with exit 4 and a one-line cause', async () => 
   for (let i = 4096; i < size; i++) bytes[i] = (i * 7919) & 0xff;
   writeFileSync(corrupt, bytes);
 
+  // A writer killed mid-transaction leaves a hot rollback journal: a read-only reader must not copy the torn file.
+  const hot = path.join(dir, 'hot.db');
+  spawnSync(
+    process.execPath,
+    ['-e', `const D = require('better-sqlite3'); const db = new D(${JSON.stringify(hot)}); db.exec('CREATE TABLE t(a)');
+      const i = db.prepare('INSERT INTO t VALUES (?)'); db.transaction(() => { for (let k = 0; k < 5000; k++) i.run('x'.repeat(100) + k); })();
+      db.pragma('cache_size = 10'); db.exec('BEGIN'); db.exec("UPDATE t SET a = a || 'changed'"); process.kill(process.pid, 'SIGKILL');`],
+    { cwd: REPO_ROOT },
+  );
+  assert.ok(existsSync(`${hot}-journal`), 'hot journal left behind');
+
   const cases: [string, string, RegExp][] = [
     ['missing', path.join(dir, 'nope.db'), /SQLite file .*nope\.db does not exist$/m],
+    ['hot-journal', hot, /has a hot journal/],
     ['wal-only', walOnly, /does not exist, but its write-ahead log .*gone\.db-wal does/],
     ['not-sqlite', notSqlite, /is not a SQLite database/],
     ['empty', empty, /is empty \(0 bytes\)/],
