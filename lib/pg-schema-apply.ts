@@ -1,11 +1,13 @@
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import pgModule from 'pg';
 import type pg from 'pg';
 import type { Settings } from './config.ts';
 import { ExitCode, TaskError, errorMessage, usageError } from './errors.ts';
 import type { Logger } from './log.ts';
 import { openSchemaEngine, writePostgresMigrations } from './prisma-engine.ts';
 import { RUN_FILES } from './run-dir.ts';
+import { sqlWithIdentifiers } from './sql-files.ts';
 
 /**
  * load-pg's use of the Prisma schema engine: write the PostgreSQL schema and migration history into
@@ -53,9 +55,24 @@ export async function applyPostgresSchema(opts: {
     // Shipped migrations for another provider, an empty folder, a schema the engine rejects: the operator's input.
     throw usageError(`cannot write the PostgreSQL migrations: ${errorMessage(err).split('\n')[0]}`);
   }
+  // The engine's connection resolves unqualified names in the target schema (what `?schema=` does for the Prisma
+  // CLI): the migration SQL creates its tables and enums without a schema prefix.
+  const clientConfig: pg.ClientConfig =
+    opts.schema === 'public'
+      ? opts.clientConfig
+      : { ...opts.clientConfig, options: `${opts.clientConfig.options ?? ''} -c search_path=${pgModule.escapeIdentifier(opts.schema).replace(/[\\ ]/g, '\\$&')}`.trim() };
+  if (opts.schema !== 'public') {
+    const client = new pgModule.Client(opts.clientConfig);
+    await client.connect();
+    try {
+      await client.query(sqlWithIdentifiers('load-pg-create-schema', { schema: pgModule.escapeIdentifier(opts.schema) }));
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
   const session = await openSchemaEngine({
     schemaPath: written.schemaPath,
-    clientConfig: opts.clientConfig,
+    clientConfig,
     schema: opts.schema,
     log: (line: string) => opts.log.debug(`schema engine: ${line}`),
   }).catch((err) => {

@@ -287,6 +287,19 @@ test("--pg-migrations: the app's own PostgreSQL migrations are applied as shippe
   }
 });
 
+test('?schema= in the URL: everything lands in that schema (created), public stays empty; the emptiness check looks there', async () => {
+  const target = await server.freshDatabase('schema');
+  const url = `${target.url}?schema=vs_app`;
+  const run = await loadPg(url, mainRun);
+  assert.is(run.code, 0, run.stderr);
+  assert.is(run.json!.schema, 'vs_app');
+  const { rows } = await server.query(target.name, `SELECT table_schema, count(*)::int AS n FROM information_schema.tables WHERE table_schema IN ('public', 'vs_app') GROUP BY 1`);
+  assert.equal(rows, [{ table_schema: 'vs_app', n: 31 }]);
+  const again = await loadPg(url, mainRun);
+  assert.is(again.code, 3, again.stderr);
+  assert.match(again.stderr, /schema "vs_app"/);
+});
+
 test('an orphan foreign key in the snapshot fails validation naming the constraint and one orphan key (exit 4)', async () => {
   const db = new Database(app.sqlitePath);
   db.pragma('foreign_keys = OFF');
