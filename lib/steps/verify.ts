@@ -19,6 +19,7 @@ import {
 } from '../pg-integrity.ts';
 import { targetSchemaFromUrl } from '../pg-schema-objects.ts';
 import { openTarget, type TargetConnection } from '../pg-target.ts';
+import { readDatasourceProvider } from '../prisma-schema-file.ts';
 import { checkPrismaClient } from '../prisma-client-check.ts';
 import { RUN_FILES, existingRunDir, readRunJson, writeRunJson } from '../run-dir.ts';
 import { loadSchemaModel, type ColumnKind } from '../schema-model.ts';
@@ -114,10 +115,16 @@ function readManifest(runDir: string): Manifest {
   return manifest;
 }
 
-/** The run's PostgreSQL flavour of the app's schema (written by load-pg); the app's own schema as a fallback. */
-function pgSchemaFile(runDir: string, fallback: string): string {
+/**
+ * The run's PostgreSQL flavour of the app's schema (written by load-pg); after cutover the app's own schema is
+ * PostgreSQL too and serves as well. Undefined (with the reason) when neither is a PostgreSQL schema.
+ */
+function pgSchemaFile(runDir: string, appSchema: string): { file?: string; problem?: string } {
   const file = path.join(runDir, RUN_FILES.pgSchemaDir, 'schema.prisma');
-  return existsSync(file) ? file : fallback;
+  if (existsSync(file)) return { file };
+  const provider = existsSync(appSchema) ? readDatasourceProvider(readFileSync(appSchema, 'utf8')) : undefined;
+  if (provider === 'postgresql' || provider === 'postgres') return { file: appSchema };
+  return { problem: `${file} is missing and the app's schema is not on PostgreSQL: run load-pg first` };
 }
 
 function snapshotFile(runDir: string, manifest: Manifest): string | undefined {
@@ -380,7 +387,7 @@ async function tableGates(
       if (!snapshot) {
         for (const o of bad) differences.push({ table: o.table, differingBuckets: -1, rows: [], note: 'snapshot.sqlite is not in the run directory: cannot narrow down to keys' });
       } else {
-        const schemaFile = pgSchemaFile(runDir, appSchemaPath);
+        const schemaFile = pgSchemaFile(runDir, appSchemaPath).file ?? appSchemaPath;
         let enums: Record<string, string[]> = {};
         try {
           enums = loadSchemaModel(schemaFile).enums;
@@ -440,7 +447,8 @@ async function integrityGate(
 ): Promise<GateReport> {
   const started = Date.now();
   log.progress('verify integrity: building the reference schema');
-  const schemaFile = pgSchemaFile(runDir, appSchemaPath);
+  const { file: schemaFile, problem } = pgSchemaFile(runDir, appSchemaPath);
+  if (!schemaFile) return { gate: 'integrity', ok: false, reason: problem!, seconds: secondsSince(started), details: {} };
   let reference: SchemaSnapshot;
   let referenceSource: string;
   try {
@@ -509,22 +517,25 @@ async function integrityGate(
 
 async function prismaGate(target: TargetConnection, runDir: string, appSchemaPath: string, pgSchema: string, log: Logger): Promise<GateReport> {
   const started = Date.now();
-  const schemaFile = pgSchemaFile(runDir, appSchemaPath);
-  const migrationsDir = path.join(runDir, RUN_FILES.pgSchemaDir, 'migrations');
+  const { file: schemaFile, problem } = pgSchemaFile(runDir, appSchemaPath);
+  if (!schemaFile) return { gate: 'prisma', ok: false, reason: problem!, seconds: secondsSince(started), details: {} };
+  // The run's migration history (load-pg wrote it); after cutover without it, the app's own next to its schema.
+  const runMigrations = path.join(runDir, RUN_FILES.pgSchemaDir, 'migrations');
+  const migrationsDir = existsSync(runMigrations) ? runMigrations : path.join(path.dirname(schemaFile), 'migrations');
   const schemaText = readFileSync(schemaFile, 'utf8');
   const problems: string[] = [];
-  let engine: Awaited<ReturnType<typeof prismaEngineHealth>> | undefined;
-  try {
-    engine = await prismaEngineHealth({ schemaFile, schemaText, migrationsDir, target, pgSchema });
-    problems.push(...engine.problems);
-  } catch (err) {
-    problems.push(`Prisma's schema engine could not check the database: ${errorMessage(err)}`);
-  }
-  const client = await checkPrismaClient({ runDir, schemaText, poolConfig: target.clientConfig as pg.PoolConfig, pgSchema, log }).catch((err: unknown) => ({
-    ok: false,
-    reason: `Prisma Client check crashed: ${errorMessage(err)}`,
-    models: [],
-  }));
+  // The engine's diagnosis and the client's generation are independent: run them side by side.
+  const [engine, client] = await Promise.all([
+    prismaEngineHealth({ schemaFile, schemaText, migrationsDir, target, pgSchema }).catch((err: unknown) => ({
+      problems: [`Prisma's schema engine could not check the database: ${errorMessage(err)}`],
+    })),
+    checkPrismaClient({ runDir, schemaText, poolConfig: target.clientConfig as pg.PoolConfig, pgSchema, log }).catch((err: unknown) => ({
+      ok: false,
+      reason: `Prisma Client check crashed: ${errorMessage(err)}`,
+      models: [],
+    })),
+  ]);
+  problems.push(...engine.problems);
   if (!client.ok) problems.push(client.reason);
   return {
     gate: 'prisma',
