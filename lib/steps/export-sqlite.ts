@@ -137,6 +137,19 @@ function mixedClasses(classes: Record<string, StorageClassCount>): Record<string
 const WORKER_THRESHOLD_BYTES = 32 * 1024 * 1024;
 
 /**
+ * Prisma's schema parser is WebAssembly whose memory never shrinks (~50 MB): for a big export, parse in a helper
+ * thread that is ended before the scan, so the peak memory of the scan does not carry it.
+ */
+async function loadSchemaModelInHelper(schemaPath: string, log: Logger): Promise<SchemaModel> {
+  const helper = startCallWorker(new URL('../schema-model.ts', import.meta.url), log);
+  try {
+    return await helper.call<SchemaModel>('loadSchemaModel', schemaPath);
+  } finally {
+    await helper.close();
+  }
+}
+
+/**
  * Scan every table: in the main thread for a small snapshot; otherwise this thread and a worker thread pull
  * tables from one queue, biggest first, so a 300 MB database uses two cores.
  */
@@ -220,7 +233,8 @@ export async function exportSqlite(settings: Settings, log: Logger, options: Exp
 
 async function exportInto(settings: Settings, runDir: string, log: Logger, options: ExportOptions, started: number): Promise<ExportResult> {
   const snapshot = await verifySnapshotChecksum(runDir);
-  const model = loadSchemaModel(settings.schemaPath);
+  const threshold = options.workerThresholdBytes ?? WORKER_THRESHOLD_BYTES;
+  const model = snapshot.bytes >= threshold ? await loadSchemaModelInHelper(settings.schemaPath, log) : loadSchemaModel(settings.schemaPath);
   const schemaSha = createHash('sha256').update(readFileSync(settings.schemaPath)).digest('hex');
   const backupData = readJournal(runDir)?.steps.backup?.data as { source?: SourceFileState } | undefined;
 
@@ -239,7 +253,7 @@ async function exportInto(settings: Settings, runDir: string, log: Logger, optio
   try {
     extraTables = checkSnapshotAgainstModel(db, model);
     for (const t of extraTables) log.warn(`SQLite table "${t}" is not in the Prisma schema: it will not be migrated`);
-    const scans = await scanAll(db, snapshot, model, log, options.workerThresholdBytes ?? WORKER_THRESHOLD_BYTES);
+    const scans = await scanAll(db, snapshot, model, log, threshold);
     for (const table of model.tables) {
       const { scan, seconds } = scans.get(table.name)!;
       // Problems are kept in schema order, at most MAX_PROBLEMS in all (each table counted in full).
