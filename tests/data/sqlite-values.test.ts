@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
-import type { ColumnKind, ColumnModel } from '../../lib/schema-model.ts';
+import { schemaModelFromText, type ColumnKind, type ColumnModel } from '../../lib/schema-model.ts';
 import {
   columnConverter,
   convertChecked,
@@ -67,6 +67,97 @@ function assertProblem(out: Converted, reasonPart: string): ConversionProblem {
   assert.ok(p.value.length <= 80 * 2, 'preview is short'); // 80 code points at most (UTF-16 length ≤ 160)
   return p;
 }
+
+// ------------------------------------------------------------------------------------------------ schema model
+
+const SCHEMA = `
+// A Prisma 6 schema: the datasource still has its url (Prisma 7's parser rejects it; we blank it out).
+datasource db {
+  provider = "sqlite"
+  url      = env("DATABASE_URL")
+}
+generator client {
+  provider = "prisma-client-js"
+}
+enum Role {
+  USER  @map("user")
+  ADMIN
+  @@map("roles")
+}
+model User {
+  id        Int      @id @default(autoincrement())
+  email     String   @unique @map("e_mail")
+  role      Role     @default(USER)
+  big       BigInt?
+  price     Decimal?
+  ratio     Float
+  active    Boolean
+  at        DateTime @default(now()) @map("created_at")
+  meta      Json?
+  blob      Bytes?
+  tags      Tag[]
+  profile   Profile?
+  friends   User[]   @relation("friends")
+  friendOf  User[]   @relation("friends")
+  @@map("users")
+}
+model Tag {
+  id    String @id @default(cuid())
+  users User[]
+}
+model Profile {
+  userId Int  @id @map("user_id")
+  user   User @relation(fields: [userId], references: [id])
+}
+model Pair {
+  left  Int    @map("l")
+  right String
+  @@id([left, right])
+}
+model Log {
+  code String
+  day  Int
+  @@unique([day, code])
+}
+`;
+
+test('schema model: kinds, @map/@@map, keys, implicit m2m (also self-relation), enum db values, Prisma 6 url', () => {
+  const model = schemaModelFromText(SCHEMA);
+  assert.is(model.provider, 'sqlite');
+  assert.equal(model.tables.map((t) => t.name), ['Log', 'Pair', 'Profile', 'Tag', '_TagToUser', '_friends', 'users']);
+  const users = model.tables.find((t) => t.name === 'users')!;
+  assert.is(users.model, 'User');
+  assert.equal(users.columns.map((c) => [c.name, c.field, c.kind, c.nullable]), [
+    ['id', 'id', 'int', false], ['e_mail', 'email', 'text', false], ['role', 'role', 'enum', false], ['big', 'big', 'bigint', true],
+    ['price', 'price', 'decimal', true], ['ratio', 'ratio', 'float', false], ['active', 'active', 'boolean', false],
+    ['created_at', 'at', 'datetime', false], ['meta', 'meta', 'json', true], ['blob', 'blob', 'bytes', true],
+  ]);
+  assert.is(users.columns[0].autoincrement, true);
+  assert.is(users.columns[2].enumName, 'Role');
+  assert.equal(users.key, ['id']);
+  assert.equal(model.enums, { Role: ['user', 'ADMIN'] });
+  const tagToUser = model.tables.find((t) => t.name === '_TagToUser')!;
+  assert.ok(tagToUser.implicitManyToMany);
+  assert.equal(tagToUser.columns.map((c) => [c.name, c.kind]), [['A', 'text'], ['B', 'int']], 'A → Tag (sorts first), B → User');
+  assert.equal(tagToUser.key, ['A', 'B']);
+  assert.equal(model.tables.find((t) => t.name === '_friends')!.columns.map((c) => c.kind), ['int', 'int']);
+  assert.equal(model.tables.find((t) => t.name === 'Pair')!.key, ['l', 'right'], '@@id with @map');
+  assert.equal(model.tables.find((t) => t.name === 'Profile')!.key, ['user_id'], 'key that is also a foreign key');
+  assert.equal(model.tables.find((t) => t.name === 'Log')!.key, ['day', 'code'], 'first @@unique');
+});
+
+test('schema model: a schema that does not parse is a usage error with the parser\'s first message', () => {
+  try {
+    schemaModelFromText('model A {\n  id Int @id\n  b Nope\n}\n');
+    assert.unreachable('should throw');
+  } catch (err) {
+    const e = err as { exitCode?: number; message: string };
+    assert.is(e.exitCode, 2);
+    assert.match(e.message, /Nope/);
+    assert.not.match(e.message, /\u001b/, 'no terminal colour codes');
+    assert.is(e.message.split('\n').length, 1);
+  }
+});
 
 // ------------------------------------------------------------------------------------------------ unit: per kind
 
