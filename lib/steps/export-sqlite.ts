@@ -110,7 +110,8 @@ export function checkSnapshotAgainstModel(db: Database.Database, model: SchemaMo
       mismatches.push(`column "${table.name}"."${column}" of the Prisma schema is missing in the SQLite database${hint}`);
     }
     if (!missing.length) {
-      for (const column of extra) mismatches.push(`column "${table.name}"."${column}" in the SQLite database is not in the Prisma schema`);
+      // @ignore fields and Unsupported(...) types are absent from Prisma's data model too: their data would be lost.
+      for (const column of extra) mismatches.push(`column "${table.name}"."${column}" in the SQLite database is not in the Prisma schema (its data would not be migrated; an @ignore or Unsupported field?)`);
     }
   }
   if (mismatches.length) {
