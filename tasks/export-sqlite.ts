@@ -25,7 +25,7 @@ function printTables(result: ExportResult, log: Logger): void {
       .join('; ');
     log.info(`  ${t.name.padEnd(width)}  ${t.rows.toLocaleString('en-US').padStart(10)}  ${mixed}`);
   }
-  log.info(`  ${result.totalRows.toLocaleString('en-US')} rows in ${result.seconds.toFixed(1)} s (${result.rowsPerSecond.toLocaleString('en-US')} rows/s)`);
+  log.info(`  ${result.totalRows.toLocaleString('en-US')} rows scanned in ${result.scanSeconds.toFixed(1)} s (${result.rowsPerSecond.toLocaleString('en-US')} rows/s); ${result.seconds.toFixed(1)} s in all`);
   for (const table of result.extraTables) log.warn(`  SQLite table "${table}" is not in the Prisma schema (not migrated)`);
   for (const p of result.firstProblems.slice(0, 10)) log.warn(`  will not convert: ${problemLine(p)} (value: ${JSON.stringify(p.value)})`);
   if (result.problemCount > 10) log.warn(`  … ${result.problemCount - 10} more in ${result.manifest}`);
