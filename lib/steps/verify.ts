@@ -178,18 +178,32 @@ export interface TableDifference {
   note?: string;
 }
 
-/** Canonical field text → what an operator reads: NULL, the value, or the conversion problem. */
+/** Canonical field text → what an operator reads: NULL, the value (strings quoted), or the conversion problem. */
 export function showField(field: string | undefined, kind?: ColumnKind): string {
   if (field === undefined) return '(absent)';
   if (field === 'N') return 'NULL';
   if (field.startsWith(PROBLEM_PREFIX)) return `(not convertible: ${field.slice(PROBLEM_PREFIX.length)})`;
   const value = field.slice(1);
-  const shown = value.length > 200 ? `${value.slice(0, 200)}… (${value.length} chars)` : value;
-  if (kind === 'datetime' && /^-?\d+$/.test(value)) {
-    const date = new Date(Number(value));
-    if (!Number.isNaN(date.getTime())) return `${date.toISOString()} (${value} ms)`;
+  const cut = (v: string) => (v.length > 200 ? `${v.slice(0, 200)}… (${v.length} chars)` : v);
+  switch (kind) {
+    case 'datetime': {
+      const date = /^-?\d+$/.test(value) ? new Date(Number(value)) : undefined;
+      return date && !Number.isNaN(date.getTime()) ? `${date.toISOString()} (${value} ms)` : value;
+    }
+    case 'float':
+      // The canonical form is the IEEE-754 bits; show the number too (bits tell 0.1+0.2 from 0.3).
+      return /^[0-9a-f]{16}$/.test(value) ? `${Buffer.from(value, 'hex').readDoubleBE(0)} (0x${value})` : value;
+    case 'bytes':
+      return `\\x${cut(value)}`;
+    case 'int':
+    case 'bigint':
+    case 'decimal':
+    case 'boolean':
+    case 'json':
+      return cut(value);
+    default:
+      return JSON.stringify(cut(value));
   }
-  return JSON.stringify(shown);
 }
 
 function keyLabel(table: ManifestTable, fields: string[]): string {
