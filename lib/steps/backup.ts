@@ -86,6 +86,9 @@ export function sqliteProblem(file: string, err: unknown, doing: string): TaskEr
   if (code === 'SQLITE_READONLY_ROLLBACK') {
     return sourceProblem(`SQLite file ${file} has a hot journal (${file}-journal): a writer crashed mid-transaction; let the app (or sqlite3) open it once to roll back, then retry`);
   }
+  if (code === 'SQLITE_READONLY_DIRECTORY' || code === 'SQLITE_READONLY_CANTINIT' || code === 'SQLITE_READONLY_CANTLOCK') {
+    return sourceProblem(`SQLite file ${file} is a WAL-mode database whose ${file}-wal holds data, and this user cannot create ${file}-shm to read it (${code}); run as the app's user, or stop the app so it checkpoints the WAL`);
+  }
   if (code === 'SQLITE_NOTADB') return sourceProblem(`${file} is not a SQLite database (${message})`);
   if (code.startsWith('SQLITE_CORRUPT')) return sourceProblem(`SQLite file ${file} is corrupt (${message}) while ${doing}`);
   if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) return sourceProblem(`SQLite file ${file} is locked (${message}) while ${doing}`);
