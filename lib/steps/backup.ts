@@ -158,6 +158,9 @@ async function backupInto(live: string, runDir: string, log: Logger): Promise<Om
   // Created empty with mode 0600 first: SQLite keeps the mode of an existing file, and the copy holds all app data.
   closeSync(openSync(partial, 'w', 0o600));
 
+  // The live file's state BEFORE the copy is what the cutover check compares against later: any write after this
+  // point (during or after the copy) then shows as a change, never as "unchanged but missing from the snapshot".
+  const sourceState = await sourceFileState(live);
   try {
     await onlineBackup(live, partial, log);
   } catch (err) {
@@ -170,8 +173,10 @@ async function backupInto(live: string, runDir: string, log: Logger): Promise<Om
     log.warn(`${live} is a WAL-mode database in a directory this user cannot write (${(err as { code?: string }).code}); copying the file itself and proving it did not change during the copy`);
     await verifiedFileCopy(live, partial);
   }
-  // The source's state right after the copy: the maintenance-window check compares against it later.
-  const sourceState = await sourceFileState(live);
+  const after = statSync(live);
+  if (after.size !== sourceState.size || after.mtime.toISOString() !== sourceState.mtime) {
+    log.warn(`${live} changed while it was backed up (the app is writing): the snapshot is consistent, but the cutover needs a backup taken with the writers stopped`);
+  }
 
   let foreignKeyViolations = 0;
   const copy = new Database(partial, { fileMustExist: true });
