@@ -180,8 +180,26 @@ export async function copyTable(db: Database.Database, client: pg.Client, plan: 
     return { table: plan.table, rowsRead: counter.rows, rowsCopied: copy.rowCount, seconds: (performance.now() - started) / 1000 };
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
+    throw connectionLost(err) ?? err;
   }
+}
+
+/**
+ * The connection died under the COPY (server restarted: 57P01; backend terminated; socket reset; SSH tunnel
+ * dropped: "Connection terminated unexpectedly", no code). That is a target problem, not a rejected value: return
+ * an error carrying a connection-class SQLSTATE (08006 when the driver gave none) so load-pg reports exit 3.
+ */
+export function connectionLost(err: unknown): Error | undefined {
+  if (err instanceof RowLoadError) return undefined;
+  const e = err as { message?: string; code?: string };
+  const code = typeof e?.code === 'string' ? e.code : '';
+  const message = (e?.message ?? String(err)).split('\n')[0];
+  const lost =
+    /^(08|57P)/.test(code) ||
+    ['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ETIMEDOUT', 'ECONNABORTED'].includes(code) ||
+    /Connection terminated|connection (is )?(closed|ended)|Client has encountered a connection error/i.test(message);
+  if (!lost) return undefined;
+  return Object.assign(new Error(message), { code: /^(08|57P)/.test(code) ? code : '08006' });
 }
 
 /**
@@ -189,6 +207,8 @@ export async function copyTable(db: Database.Database, client: pg.Client, plan: 
  * column: `COPY User, line 5, column email: "..."`. Re-read that row from the snapshot to name its key.
  */
 export function mapCopyError(db: Database.Database, plan: CopyTablePlan, err: unknown): Error {
+  const lost = connectionLost(err);
+  if (lost) return lost;
   const e = err as { message?: string; where?: string; code?: string; detail?: string };
   const message = (e.message ?? String(err)).split('\n')[0] + (e.detail ? ` (${e.detail.split('\n')[0]})` : '');
   const where = e.where ?? '';
