@@ -1,10 +1,10 @@
 /**
  * verify against a real embedded PostgreSQL: a good load of the sample install passes every gate; deliberate
  * corruptions each fail the right gate (exit 1) and name the table and key. The data path is the real one:
- * backup → export-sqlite → load-pg (export-sqlite's manifest is computed by a JS stand-in while that task does not
- * exist yet). The good load goes into a template database once; every case gets `CREATE DATABASE … TEMPLATE`.
+ * backup → export-sqlite → load-pg. The good load goes into a template database once; every case gets
+ * `CREATE DATABASE … TEMPLATE`.
  */
-import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -12,9 +12,9 @@ import pg from 'pg';
 import { createSampleInstall, type SampleInstall } from '../../fixtures/sample-install.ts';
 import { pgTableHash } from '../../lib/pg-content-hash.ts';
 import { loadSchemaModel } from '../../lib/schema-model.ts';
-import { REPO_ROOT, runTask, type CliRun } from '../helpers/cli.ts';
+import { runTask, type CliRun } from '../helpers/cli.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
-import { jsTableHashes, writeStandInManifest } from './manifest-stand-in.ts';
+import { jsTableHashes } from './js-hashes.ts';
 
 let server: TestPg;
 let install: SampleInstall;
@@ -62,12 +62,8 @@ async function prepare(): Promise<void> {
   runDir = path.join(install.appDir, 'backups', 'pg-migration', '20250101T000000Z');
   const backup = await runTask('backup', ['--app-dir', install.appDir, '--run-dir', runDir]);
   assert.is(backup.code, 0, `backup: ${backup.stderr}`);
-  if (existsSync(path.join(REPO_ROOT, 'tasks', 'export-sqlite.ts'))) {
-    const exported = await runTask('export-sqlite', ['--app-dir', install.appDir, '--run-dir', runDir]);
-    assert.is(exported.code, 0, `export-sqlite: ${exported.stderr}`);
-  } else {
-    writeStandInManifest(runDir, install.schemaPath);
-  }
+  const exported = await runTask('export-sqlite', ['--app-dir', install.appDir, '--run-dir', runDir]);
+  assert.is(exported.code, 0, `export-sqlite: ${exported.stderr}`);
   await server.createDatabase(TEMPLATE);
   const load = await runTask('load-pg', ['--app-dir', install.appDir, '--run-dir', runDir], { env: { TARGET_DATABASE_URL: server.url(TEMPLATE) }, timeoutMs: 180_000 });
   assert.is(load.code, 0, `load-pg: ${load.stderr}`);
@@ -78,9 +74,10 @@ test.after(async () => {
   if (install) rmSync(install.appDir, { recursive: true, force: true });
 });
 
-test('cross-check: the SQL content hash equals the JS hash of the canonical form for every table', async () => {
+test('cross-check: the SQL content hash equals the JS hash of the canonical form (and the manifest) for every table', async () => {
   const model = loadSchemaModel(install.schemaPath);
   const js = jsTableHashes(path.join(runDir, 'snapshot.sqlite'), model);
+  const manifest = JSON.parse(readFileSync(path.join(runDir, 'manifest.json'), 'utf8')) as { tables: { name: string; contentHash: string }[] };
   const client = new pg.Client({ connectionString: server.url(TEMPLATE) });
   await client.connect();
   try {
@@ -90,6 +87,7 @@ test('cross-check: the SQL content hash equals the JS hash of the canonical form
       const inJs = js.find((t) => t.name === table.name)!;
       assert.is(inPg.rowCount, inJs.rowCount, `${table.name} row count`);
       assert.is(inPg.contentHash, inJs.contentHash, `${table.name} content hash`);
+      assert.is(inPg.contentHash, manifest.tables.find((t) => t.name === table.name)?.contentHash, `${table.name} manifest hash`);
       rows += inPg.rowCount;
     }
     assert.is(model.tables.length, 30);

@@ -1,13 +1,10 @@
 /**
- * Test helper: manifest.json computed in JS from a run's snapshot with lib/sqlite-values.ts, the way export-sqlite
- * does (docs/design.md). Used only while tasks/export-sqlite.ts does not exist yet, and by the cross-check test
- * as the independent JS side of the canonical form.
+ * Test helper: per-table content hashes computed in JS from a run's snapshot with lib/sqlite-values.ts (docs/design.md),
+ * independently of export-sqlite's scanning code: the JS side of the SQL-vs-JS cross-check.
  */
-import path from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { writeRunJson } from '../../lib/run-dir.ts';
-import { loadSchemaModel, type SchemaModel } from '../../lib/schema-model.ts';
+import type { SchemaModel } from '../../lib/schema-model.ts';
 import { TableHash, columnConverter, convertChecked, isProblem, rowHash, type SqliteValue } from '../../lib/sqlite-values.ts';
 
 export interface JsTableHash {
@@ -37,24 +34,4 @@ export function jsTableHashes(snapshot: string, model: SchemaModel): JsTableHash
   } finally {
     db.close();
   }
-}
-
-export function writeStandInManifest(runDir: string, schemaPath: string): void {
-  const model = loadSchemaModel(schemaPath);
-  const hashes = new Map(jsTableHashes(path.join(runDir, 'snapshot.sqlite'), model).map((h) => [h.name, h]));
-  writeRunJson(runDir, 'manifest.json', {
-    version: 1,
-    createdAt: new Date().toISOString(),
-    snapshot: { file: 'snapshot.sqlite' },
-    tables: model.tables.map((t) => ({
-      name: t.name,
-      model: t.model,
-      columns: t.columns.map((c) => ({ name: c.name, kind: c.kind, prismaType: c.prismaType, nullable: c.nullable })),
-      key: t.key,
-      rowCount: hashes.get(t.name)!.rowCount,
-      contentHash: hashes.get(t.name)!.contentHash,
-    })),
-    problems: [],
-    problemCount: 0,
-  });
 }
