@@ -339,7 +339,9 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
 
   const journal = (): Journal => readJournal(runDir)!;
   const isDone = (name: string) => journal().steps[name]?.status === 'done';
-  const run = async <T>(name: string, fn: () => Promise<T>, options: { skipIfDone?: boolean } = {}): Promise<T | undefined> => {
+  // `uninterruptible`: steps that run the operator's stop/start commands or move files finish before a signal is
+  // acted on — a stop command still running in the background would otherwise stop the app the rollback just started.
+  const run = async <T>(name: string, fn: () => Promise<T>, options: { skipIfDone?: boolean; uninterruptible?: boolean } = {}): Promise<T | undefined> => {
     if (options.skipIfDone && isDone(name)) {
       log.info(`↷ ${name}: done in an earlier attempt`);
       steps.push({ name, status: 'skipped', ms: 0 });
@@ -350,7 +352,8 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     recordStep(runDir, appDir, name, { status: 'running' });
     const t0 = Date.now();
     try {
-      const value = await Promise.race([fn(), aborted]);
+      const value = options.uninterruptible ? await fn() : await Promise.race([fn(), aborted]);
+      if (options.uninterruptible && signalled) throw new StepFailure(name, ExitCode.RolledBack, `interrupted by ${signalled}`);
       recordStep(runDir, appDir, name, { status: 'done' });
       steps.push({ name, status: 'done', ms: Date.now() - t0 });
       return value;
@@ -388,7 +391,7 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     // If this process is killed outright from here on, the guardian puts the app back on SQLite and running.
     const guardianPid = startGuardian(runSettings, runDir, extra.healthUrl);
     log.debug(`guardian pid ${guardianPid ?? '(not started)'}`);
-    await run('maintenance-on', async () => stopWriters(runSettings, log, { waitSeconds: extra.waitSeconds }, sqlitePath));
+    await run('maintenance-on', async () => stopWriters(runSettings, log, { waitSeconds: extra.waitSeconds }, sqlitePath), { uninterruptible: true });
 
     // Resume after a crash between switch-env and verify-after-switch: undo the switch, redo the checks.
     const switchState = readSwitchState(runDir, appDir);
@@ -430,14 +433,14 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
       log.ok('the live SQLite file is byte-identical to the backup (sha256, size, -wal)');
     });
 
-    await run('switch-env', async () => switchEnv(runSettings, log, { runDir }));
+    await run('switch-env', async () => switchEnv(runSettings, log, { runDir }), { uninterruptible: true });
     await run('verify-after-switch', async () => gate('verify-after-switch', await runVerify(runSettings, log, runDir, ['counts'])));
     await run('start-services', async () => {
       servicesStartedOnPg = true;
       const s: StartResult = await startServices(runSettings, log, { waitSeconds: extra.waitSeconds, healthUrl: extra.healthUrl, expectDatabase: 'postgresql' });
       health = s.health;
       if (s.healthChecked && !s.health!.ok) throw new StepFailure('start-services', ExitCode.TargetNotReady, `app did not come up on PostgreSQL: ${s.health!.url} → ${s.health!.error}`);
-    });
+    }, { uninterruptible: true });
     await run('health', async () => {
       if (extra.healthUrl === 'none') {
         log.info('health check turned off (--health-url none)');
@@ -477,7 +480,9 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
       const restart = await restartOnSqlite();
       finish(failure.step === 'pre-switch-check' ? 'source-changed' : 'not-started');
       if (!restart) return failed(failure, ExitCode.RollbackFailed, false);
-      return failed(failure, failure.exitCode === ExitCode.Usage ? ExitCode.Usage : ExitCode.SourceProblem, false);
+      // An interrupt is reported like any other rolled-back failure (5); a usage problem keeps its 2.
+      const code = failure.exitCode === ExitCode.Usage || failure.exitCode === ExitCode.RolledBack ? failure.exitCode : ExitCode.SourceProblem;
+      return failed(failure, code, code === ExitCode.RolledBack);
     }
     log.warn('rolling back: app back onto SQLite');
     try {
