@@ -32,7 +32,7 @@ let scratch: string;
 
 test.before(async () => {
   server = await startTestPg();
-  install = await createSampleInstall({ rows: 1500 });
+  install = await createSampleInstall({ rows: 800 });
   scratch = mkdtempSync(path.join(os.tmpdir(), 'vs-backup-export-'));
 });
 test.after(async () => {
