@@ -229,15 +229,23 @@ export async function switchEnv(settings: Settings, log: Logger, options: { runD
   let backupDir: string | undefined = state.migrations?.backupDir;
   if (migChanged) {
     const existing = state.migrations;
-    const backupHolds = existing?.backupDir && treeHash(existing.backupDir) === hashNow;
-    if (!backupHolds && hashNow !== undefined) {
-      backupDir = path.join(backupsDir, 'sqlite-migrations');
-      if (existsSync(backupDir)) backupDir = path.join(backupsDir, `sqlite-migrations.${stamp}`);
-    }
-    if (!(existing && hashNow === existing.hashAfter)) {
-      state.migrations = { dir: migDir, backupDir: hashNow === undefined ? undefined : backupDir, existed: hashNow !== undefined, hashBefore: hashNow, hashAfter: hashNew };
+    // The first record of this run is the truth about the pre-switch folder; keep it while its backup is intact and
+    // the folder is in a state an earlier attempt could have left (original, missing mid-swap, or switched).
+    const existingValid =
+      existing &&
+      existing.dir === migDir &&
+      (!existing.existed || (existing.backupDir !== undefined && treeHash(existing.backupDir) === existing.hashBefore)) &&
+      (hashNow === existing.hashBefore || hashNow === undefined || hashNow === existing.hashAfter);
+    if (existingValid) {
+      existing!.hashAfter = hashNew;
+      backupDir = existing!.backupDir;
     } else {
-      state.migrations!.hashAfter = hashNew;
+      backupDir = undefined;
+      if (hashNow !== undefined) {
+        backupDir = path.join(backupsDir, 'sqlite-migrations');
+        if (existsSync(backupDir)) backupDir = path.join(backupsDir, `sqlite-migrations.${stamp}`);
+      }
+      state.migrations = { dir: migDir, backupDir, existed: hashNow !== undefined, hashBefore: hashNow, hashAfter: hashNew };
     }
   }
   writeSwitchState(runDir, settings.appDir, state);
@@ -249,7 +257,8 @@ export async function switchEnv(settings: Settings, log: Logger, options: { runD
     copyDir(pgMigrations, staging);
     if (hashNow !== undefined) {
       if (backupDir && !existsSync(backupDir)) moveDir(migDir, backupDir);
-      else rmSync(migDir, { recursive: true, force: true }); // identical copy already in the backups (verified by hash)
+      else if (backupDir && treeHash(backupDir) === hashNow) rmSync(migDir, { recursive: true, force: true }); // identical copy in the backups
+      else moveDir(migDir, path.join(backupsDir, `migrations-replaced.${stamp}`)); // never delete what no backup holds
     }
     moveDir(staging, migDir);
     if (treeHash(migDir) !== hashNew) throw new TaskError(ExitCode.Internal, `installed migrations in ${migDir} do not match ${pgMigrations}`);
