@@ -39,7 +39,8 @@ const { values: args } = parseArgs({
     'no-pgloader': { type: 'boolean', default: false },
     'pgloader-timeout': { type: 'string', default: '900' },
     jobs: { type: 'string' },
-    inline: { type: 'boolean', default: false },
+    // Also run load-pg with --worker-threads (second table converted in a worker thread) for comparison.
+    'compare-threads': { type: 'boolean', default: false },
     // Pass --verbose to load-pg and print its per-phase RSS lines (tuning aid).
     'rss-lines': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
@@ -130,10 +131,10 @@ async function makeRunDir(sqliteFile: string): Promise<{ appDir: string; runDir:
   return { appDir, runDir, tmp };
 }
 
-async function runLoadPg(server: EmbeddedServer, database: string, appDir: string, runDir: string, totalRows: number): Promise<Measured> {
+async function runLoadPg(server: EmbeddedServer, database: string, appDir: string, runDir: string, totalRows: number, more: string[] = []): Promise<Measured> {
   await server.createDatabase(database);
   const [cmd, base] = nodeTask('load-pg');
-  const extra = [...(args.jobs ? ['--jobs', args.jobs] : []), ...(args.inline ? ['--inline'] : []), ...(args['rss-lines'] ? ['--verbose'] : [])];
+  const extra = [...(args.jobs ? ['--jobs', args.jobs] : []), ...more, ...(args['rss-lines'] ? ['--verbose'] : [])];
   const run = await runMeasured(cmd, [...base, '--app-dir', appDir, '--run-dir', runDir, '--json', ...extra], { TARGET_DATABASE_URL: server.url(database), ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}) });
   let json: any;
   try {
@@ -297,6 +298,11 @@ async function main() {
     // load-pg always runs: raw and verify need its schema and database.
     const loadPg = await runLoadPg(server, 'bench_loadpg', appDir, runDir, totalRows);
     results.push(loadPg);
+    if (args['compare-threads']) {
+      log('load-pg --worker-threads…');
+      const threaded = await runLoadPg(server, 'bench_loadpg_threads', appDir, runDir, totalRows, ['--worker-threads']);
+      results.push({ ...threaded, name: 'load-pg --worker-threads' });
+    }
     if (wanted('verify') && existsSync(path.join(REPO, 'tasks', 'verify.ts')) && existsSync(path.join(runDir, 'manifest.json')) && loadPg.exitCode === 0) {
       log('verify…');
       results.push(await runTaskMeasured('verify', 'verify', ['--app-dir', appDir, '--run-dir', runDir, '--json'], env, totalRows));
