@@ -11,6 +11,7 @@ import * as assert from 'uvu/assert';
 import pg from 'pg';
 import { createSampleInstall, type SampleInstall } from '../../fixtures/sample-install.ts';
 import { pgTableHash } from '../../lib/pg-content-hash.ts';
+import { parseGates, showField } from '../../lib/steps/verify.ts';
 import { loadSchemaModel } from '../../lib/schema-model.ts';
 import { runTask, type CliRun } from '../helpers/cli.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
@@ -207,6 +208,28 @@ test('edited migration file: the prisma gate names the migration', async () => {
   const prisma = gate(run, 'prisma');
   assert.is(prisma.ok, false);
   assert.match(prisma.details.problems.join('\n'), new RegExp(`edited after they were applied.*${first}`));
+});
+
+test('dropped table: counts names it, integrity reports it missing', async () => {
+  const db = await copyOfGoodLoad();
+  await sql(db.name, `DROP TABLE "GeneratorArtifact"`);
+  const run = await verify(db.url, ['--only', 'counts,integrity']);
+  assert.is(run.code, 1, explain(run));
+  assert.match(gate(run, 'counts').reason, 'table "GeneratorArtifact" does not exist in PostgreSQL');
+  assert.match(gate(run, 'integrity').reason, 'table "GeneratorArtifact" is missing in PostgreSQL');
+});
+
+test('gate selection and value display (no database)', () => {
+  assert.equal(parseGates(undefined), ['counts', 'content', 'integrity', 'prisma']);
+  assert.equal(parseGates('prisma, counts'), ['counts', 'prisma']);
+  assert.throws(() => parseGates('counts,speed'), /unknown gate "speed"/);
+  assert.is(showField('N', 'text'), 'NULL');
+  assert.is(showField('Va "b"', 'text'), '"a \\"b\\""');
+  assert.is(showField('V3fb999999999999a', 'float'), '0.1 (0x3fb999999999999a)');
+  assert.is(showField('V1714557600123', 'datetime'), '2024-05-01T10:00:00.123Z (1714557600123 ms)');
+  assert.is(showField('V{"a": 1}', 'json'), '{"a": 1}');
+  assert.is(showField('Vdeadbeef', 'bytes'), '\\xdeadbeef');
+  assert.is(showField('!contains NUL', 'text'), '(not convertible: contains NUL)');
 });
 
 test('bad flags, missing run dir and unreachable target get the contract exit codes', async () => {
