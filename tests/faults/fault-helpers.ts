@@ -118,3 +118,29 @@ export function walkFiles(dir: string): string[] {
 
 /** load-pg's one line when the connection dies under it (wording of lib/steps/load-pg.ts, old and new). */
 export const LOST_CONNECTION = /^✖ (the connection to PostgreSQL failed during the load|lost the connection to PostgreSQL during load-pg): \S/;
+
+/** PIDs of the upgrade guardians watching `runDir` (found by their command line, which names the run dir). */
+export function guardianPids(runDir: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${name}/cmdline`, 'utf8');
+      if (cmd.includes('upgrade-guardian.ts') && cmd.includes(JSON.stringify(runDir).slice(1, -1))) pids.push(Number(name));
+    } catch {
+      // gone
+    }
+  }
+  return pids;
+}
+
+/** Poll `probe` every 10 ms until `check` holds (a tight loop: it is used to catch a short upgrade step). */
+export async function pollFast<T>(what: string, probe: () => T, check: (v: T) => boolean, timeoutMs = 120_000): Promise<T> {
+  const started = Date.now();
+  for (;;) {
+    const v = probe();
+    if (check(v)) return v;
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(v)?.slice(0, 300)}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
