@@ -24,7 +24,8 @@ import { runBackup, runCheckTarget, runExportSqlite, runLoadPg, runVerify, type 
  * `just upgrade`: the whole production run, every step recorded in the run journal BEFORE and AFTER it runs.
  *
  *   lock → check-target → (confirm) → maintenance-on (stop writers, prove the file closed) → backup →
- *   export-sqlite → load-pg → verify → pre-switch-check (live SQLite unchanged since the backup) → switch-env →
+ *   export-sqlite → load-pg → source-unchanged → verify → pre-switch-check (live SQLite unchanged since the backup,
+ *   also checked before verify so a changed source fails fast) → switch-env →
  *   verify-after-switch (counts, before the app writes) → start-services → health (app reports postgresql)
  *
  * Failure policy:
@@ -90,6 +91,7 @@ export const UPGRADE_STEPS = [
   'backup',
   'export-sqlite',
   'load-pg',
+  'source-unchanged',
   'verify',
   'pre-switch-check',
   'switch-env',
@@ -369,6 +371,14 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
       throw failure;
     }
   };
+  const sourceUnchanged = async (name: string): Promise<void> => {
+    const sqlite = requireSqlitePath(runSettings);
+    const holders = findHolders(sqliteFamily(sqlite)).holders;
+    if (holders.length) throw new StepFailure(name, ExitCode.SourceProblem, `pid ${holders[0].pid} (${holders[0].command}) has the SQLite file open again`);
+    const change = await liveChange(journal(), sqlite);
+    if (change) throw new StepFailure(name, ExitCode.SourceProblem, `the SQLite file changed after the backup (${change}); those writes would be lost`);
+    log.ok('the live SQLite file is byte-identical to the backup (sha256, size, -wal)');
+  };
   const gate = (name: string, outcome: GateOutcome) => {
     if (!outcome.ok) throw new StepFailure(name, outcome.exitCode, outcome.summary);
   };
@@ -414,6 +424,8 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     await run('export-sqlite', async () => gate('export-sqlite', await runExportSqlite(runSettings, log, runDir)), { skipIfDone: true });
     // --force: check-target already refused a target holding anything but a previous run of ours.
     await run('load-pg', async () => gate('load-pg', await runLoadPg({ ...runSettings, force: true }, log, runDir)), { skipIfDone: true });
+    // A cheap look before the expensive verify: a source that already changed fails the window now, not later.
+    await run('source-unchanged', () => sourceUnchanged('source-unchanged'));
     await run(
       'verify',
       async () => {
@@ -425,13 +437,7 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     );
 
     // The last look at the source before the cutover: every write after the backup would be lost.
-    await run('pre-switch-check', async () => {
-      const holders = findHolders(sqliteFamily(sqlitePath)).holders;
-      if (holders.length) throw new StepFailure('pre-switch-check', ExitCode.SourceProblem, `pid ${holders[0].pid} (${holders[0].command}) has the SQLite file open again`);
-      const change = await liveChange(journal(), sqlitePath);
-      if (change) throw new StepFailure('pre-switch-check', ExitCode.SourceProblem, `the SQLite file changed after the backup (${change}); those writes would be lost`);
-      log.ok('the live SQLite file is byte-identical to the backup (sha256, size, -wal)');
-    });
+    await run('pre-switch-check', () => sourceUnchanged('pre-switch-check'));
 
     await run('switch-env', async () => switchEnv(runSettings, log, { runDir }), { uninterruptible: true });
     await run('verify-after-switch', async () => gate('verify-after-switch', await runVerify(runSettings, log, runDir, ['counts'])));
@@ -475,10 +481,11 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
       finish('not-started');
       return failed(failure, failure.exitCode, false);
     }
-    if (failure.step === 'maintenance-on' || (failure.step === 'pre-switch-check' && failure.exitCode === ExitCode.SourceProblem)) {
+    const sourceCheck = failure.step === 'pre-switch-check' || failure.step === 'source-unchanged';
+    if (failure.step === 'maintenance-on' || (sourceCheck && failure.exitCode === ExitCode.SourceProblem)) {
       // Nothing was switched: start the app again on SQLite and report the source problem (exit 4).
       const restart = await restartOnSqlite();
-      finish(failure.step === 'pre-switch-check' ? 'source-changed' : 'not-started');
+      finish(sourceCheck ? 'source-changed' : 'not-started');
       if (!restart) return failed(failure, ExitCode.RollbackFailed, false);
       // An interrupt is reported like any other rolled-back failure (5); a usage problem keeps its 2.
       const code = failure.exitCode === ExitCode.Usage || failure.exitCode === ExitCode.RolledBack ? failure.exitCode : ExitCode.SourceProblem;
