@@ -181,6 +181,8 @@ test('content hashes in manifest.json equal verify\'s PostgreSQL computation aft
 const WRITER = `
 const Database = require('better-sqlite3');
 const db = new Database(process.argv[1], { timeout: 10000 });
+// WAL mode with checkpoints off: everything the writer commits stays in the -wal, which the backup must include.
+if (process.argv[2] === 'wal') { db.pragma('journal_mode = WAL'); db.pragma('wal_autocheckpoint = 0'); }
 const insert = db.prepare('INSERT INTO "AuditLog" ("action", "target", "details", "created_at") VALUES (\\'HEARTBEAT\\', ?, ?, ?)');
 let n = 0, stop = false;
 process.on('SIGTERM', () => { stop = true; });
@@ -193,9 +195,9 @@ const step = () => {
 step();
 `;
 
-function startWriter(file: string): Promise<{ child: ChildProcess; stop: () => Promise<number> }> {
+function startWriter(file: string, mode: 'rollback' | 'wal' = 'rollback'): Promise<{ child: ChildProcess; stop: () => Promise<number> }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', WRITER, file], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['-e', WRITER, file, mode], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout!.on('data', (d) => (out += d));
@@ -241,6 +243,28 @@ test('backup while another process keeps writing: consistent snapshot; the live 
   const again = await runTask('backup', ['--app-dir', install.appDir, '--sqlite', live, '--run-dir', path.join(scratch, 'writer', 'run2')]);
   assert.is(again.code, 0, again.stderr);
   assert.equal({ sha: sha256(live), mtime: statSync(live).mtimeMs, size: statSync(live).size }, before);
+});
+
+test('backup of a WAL-mode database being written includes what is only in the -wal', async () => {
+  const live = sqliteCopy('wal-writer');
+  const countBefore = new Database(live, { readonly: true }).prepare('SELECT count(*) FROM "AuditLog"').pluck().get() as number;
+  const writer = await startWriter(live, 'wal');
+  const runDir = path.join(scratch, 'wal-writer', 'run');
+  let written: number;
+  try {
+    assert.ok(statSync(`${live}-wal`).size > 0, 'committed rows sit in the -wal');
+    const backup = await runTask('backup', ['--app-dir', install.appDir, '--sqlite', live, '--run-dir', runDir, '--json']);
+    assert.is(backup.code, 0, backup.stderr);
+    assert.ok(backup.json!.source.wal && backup.json!.source.wal.size > 0, 'the -wal is part of the recorded source state');
+  } finally {
+    written = await writer.stop();
+  }
+  const snap = new Database(path.join(runDir, 'snapshot.sqlite'), { readonly: true });
+  const inSnapshot = snap.prepare('SELECT count(*) FROM "AuditLog"').pluck().get() as number;
+  assert.is(snap.prepare('PRAGMA journal_mode').pluck().get(), 'delete');
+  snap.close();
+  assert.ok(inSnapshot > countBefore && inSnapshot <= countBefore + written, `WAL rows are in the snapshot (${inSnapshot - countBefore})`);
+  assert.is((inSnapshot - countBefore) % 20, 0, 'never half a writer transaction');
 });
 
 // The lock outlasts one attempt's busy timeout (2 s), so the first backup step really meets SQLITE_BUSY.
