@@ -1,0 +1,73 @@
+/**
+ * `just upgrade` killed with SIGKILL while start-services runs (issue 6): the files are switched, the app is
+ * being started on PostgreSQL, but the run's last gate (health on PostgreSQL) never passed. That is not a verified
+ * cutover, so the guardian must put everything back on SQLite — never leave the app in between. The kill point is
+ * read from the journal; the guardian is frozen (SIGSTOP) across the kill so the test sees exactly what the kill
+ * left. Then the next `just upgrade` resumes the run and cuts over completely.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync, rmSync } from 'node:fs';
+import { startTestPg, type TestPg } from '../helpers/pg.ts';
+import { appFingerprint, eventually, health, journalOf, makeInstall, runDirs, spawnTask, type Install } from '../e2e/e2e-helpers.ts';
+import { appState, classify, guardianPids, pollFast, sha256 } from './fault-helpers.ts';
+
+const test = suite('faults: kill -9 of the upgrade while the app starts on PostgreSQL');
+let server: TestPg;
+let install: Install | undefined;
+
+test.before(async () => {
+  server = await startTestPg();
+});
+test.after(async () => {
+  install?.stop();
+  if (install) rmSync(install.appDir, { recursive: true, force: true });
+  await server?.stop();
+});
+
+test('SIGKILL at start-services: app back on SQLite (env, provider, health agree), files byte-identical; the next upgrade cuts over', async () => {
+  install = await makeInstall(300);
+  install.start();
+  await eventually('backend up on SQLite', () => health(install!.healthUrl), (h) => h?.status === 200 && h.body?.database === 'sqlite');
+  const before = appFingerprint(install);
+  const db = await server.freshDatabase('killstart');
+  const env = { TARGET_DATABASE_URL: db.url };
+  const args = ['--app-dir', install.appDir, '--yes', '--json'];
+
+  const first = spawnTask('upgrade', args, env);
+  const status = (step: string) => () => {
+    const dir = runDirs(install!.appDir)[0];
+    return dir ? journalOf(dir)?.steps?.[step]?.status : undefined;
+  };
+  await pollFast('start-services running', status('start-services'), (s) => s === 'running', 180_000);
+  const runDir = runDirs(install.appDir)[0];
+  const guardians = guardianPids(runDir);
+  assert.ok(guardians.length > 0, 'a guardian watches the run');
+  for (const pid of guardians) process.kill(pid, 'SIGSTOP');
+  first.child.kill('SIGKILL');
+  assert.is((await first.done).signal, 'SIGKILL');
+  // What the kill left: files switched and verified, the health gate not passed.
+  assert.match(readFileSync(install.envPath, 'utf8'), /DATABASE_URL=.*postgres/);
+  assert.is(journalOf(runDir).steps['verify-after-switch'].status, 'done');
+  assert.not.equal(journalOf(runDir).steps.health?.status, 'done');
+  assert.is(sha256(install.sqlitePath), journalOf(runDir).steps.backup.data.source.sha256, 'live SQLite unchanged since the backup');
+  for (const pid of guardians) process.kill(pid, 'SIGCONT');
+
+  await eventually('guardian recorded its rollback', () => journalOf(runDir)?.state?.guardian, (g) => Boolean(g), 90_000);
+  const state = await eventually('app back on SQLite', () => appState(install!), (s) => classify(s) === 'sqlite', 60_000);
+  assert.is(classify(state), 'sqlite', JSON.stringify(state));
+  assert.equal(appFingerprint(install), before, 'env, schema and migrations byte-identical to before the upgrade');
+  assert.not.ok(journalOf(runDir).state.upgrade.finishedAt, 'the run stays open for the next upgrade');
+
+  const second = spawnTask('upgrade', args, env);
+  const done = await second.done;
+  assert.is(done.code, 0, done.stderr);
+  const result = JSON.parse(done.stdout);
+  assert.is(result.resumed, true);
+  assert.is(result.runDir, runDir);
+  const after = await eventually('app on PostgreSQL', () => appState(install!), (s) => classify(s) === 'postgresql');
+  assert.is(classify(after), 'postgresql', JSON.stringify(after));
+  assert.is(journalOf(runDir).state.upgrade.outcome, 'cut-over');
+});
+
+test.run();
