@@ -2,7 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ParseArgsConfig } from 'node:util';
 import { loadSettings, type Settings } from './config.ts';
-import { ExitCode, TaskError, errorMessage, type ExitCodeValue } from './errors.ts';
+import { ExitCode, TaskError, diskFullError, errorMessage, type ExitCodeValue } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
 import { maskDeep, maskSecrets } from './secrets.ts';
 
@@ -64,7 +64,8 @@ export async function executeCli<Extra extends Record<string, unknown>, Result e
     (result.ok ? log.ok : log.error)(result.summary);
     if (json) printJson({ task: definition.task, ...(result as unknown as Record<string, unknown>) });
     return result.exitCode;
-  } catch (err) {
+  } catch (caught) {
+    const err = diskFullError(caught) ?? caught;
     const exitCode = err instanceof TaskError ? err.exitCode : ExitCode.Internal;
     const message = err instanceof TaskError ? err.message : `internal error: ${errorMessage(err)}`;
     log.error(message);

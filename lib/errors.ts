@@ -37,3 +37,18 @@ export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/**
+ * A full disk (ENOSPC, or EDQUOT for a quota) while writing run-dir artifacts is not a bug: the operator frees
+ * space or points --run-dir elsewhere and runs again. Exit 4 like backup's own free-space refusal, one line.
+ */
+export function diskFullError(err: unknown): TaskError | undefined {
+  const e = err as { code?: string; path?: string; message?: string };
+  if (e?.code !== 'ENOSPC' && e?.code !== 'EDQUOT') return undefined;
+  const where = e.path ? ` writing ${e.path}` : '';
+  return new TaskError(
+    ExitCode.SourceProblem,
+    `no space left on the device${where} (${e.code}); free space in the run directory's file system or pass --run-dir on another one, then run again`,
+    { code: e.code },
+  );
+}
