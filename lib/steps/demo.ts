@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { StepContext, StepResult } from '../cli.ts';
 import { loadSettings } from '../config.ts';
-import { startEmbeddedServer, chownToPostgres, type EmbeddedServer } from '../embedded-pg.ts';
+import { startEmbeddedServer, type EmbeddedServer } from '../embedded-pg.ts';
 import { ExitCode, errorMessage, type ExitCodeValue } from '../errors.ts';
 import { waitForHealth, type HealthResult } from '../health.ts';
 import { runServiceCommand } from '../service-commands.ts';
@@ -59,9 +59,8 @@ export async function demo(ctx: StepContext<DemoOptions>): Promise<DemoResult> {
     log.info(`1/6 sample install with ~${rows} rows in ${appDir}`);
     const install = await createSampleInstall({ dir: appDir, rows });
     const total = Object.values(install.rowCounts).reduce((a, b) => a + b, 0);
-    const base = loadSettings([], {}, {}).settings;
+    // Settings are built from explicit arguments and an empty environment: the operator's shell cannot leak in.
     const appSettings = loadSettings(['--app-dir', appDir], {}, {}).settings;
-    void base;
     stopCmd = appSettings.stopCmd;
 
     log.info('2/6 starting the fake backend (it writes to SQLite until it is stopped)');
@@ -80,7 +79,6 @@ export async function demo(ctx: StepContext<DemoOptions>): Promise<DemoResult> {
     const roleSettings = loadSettings(['--app-dir', appDir, '--password-file', passwordFile], {}, { ADMIN_DATABASE_URL: server.url('postgres') }).settings;
     const role = await createRole(roleSettings, log);
     if (!role.ok) throw new Error(role.summary);
-    chownToPostgres; // the password file stays root-owned: only we read it
 
     log.info(`5/6 just upgrade --target ${target} --password-file ${passwordFile} --yes`);
     const settings = loadSettings(['--app-dir', appDir, '--target', target, '--password-file', passwordFile, '--yes', '--wait-seconds', '30'], { 'wait-seconds': { type: 'string' } }, {}).settings;
