@@ -45,6 +45,8 @@ export interface ClientCheck {
   clientDir: string;
   generated: 'generated' | 'cached' | 'failed';
   generateSeconds: number;
+  /** Where the time went: import of the generated client, the reads, the rolled-back write. */
+  timings?: { importSeconds: number; readSeconds: number; writeSeconds: number };
   models: ModelRead[];
   write?: RollbackWrite;
 }
@@ -246,38 +248,45 @@ export async function checkPrismaClient(opts: {
   const common = { clientDir, generated: generated.cached ? ('cached' as const) : ('generated' as const), generateSeconds: generated.seconds };
 
   let mod: { PrismaClient: new (options: unknown) => Client };
+  const importStarted = Date.now();
   try {
     mod = (await import(pathToFileURL(generated.entry).href)) as typeof mod;
   } catch (err) {
     return { ...common, ok: false, models: [], reason: `cannot load the generated Prisma Client: ${errorMessage(err)}` };
   }
   const { PrismaPg } = await import('@prisma/adapter-pg');
-  const adapter = new PrismaPg({ ...opts.poolConfig, max: 2 }, opts.pgSchema === 'public' ? undefined : { schema: opts.pgSchema });
+  const adapter = new PrismaPg({ ...opts.poolConfig, max: 4 }, opts.pgSchema === 'public' ? undefined : { schema: opts.pgSchema });
   const prisma = new mod.PrismaClient({ adapter });
+  const importSeconds = (Date.now() - importStarted) / 1000;
+  const readStarted = Date.now();
+  let writeStarted = readStarted;
   const dmmf = readDmmf(opts.schemaText);
   const enums = new Map(dmmf.datamodel.enums.map((e) => [e.name, e.values.map((v) => v.name)]));
   const models: ModelRead[] = [];
   const firstRows = new Map<string, Record<string, unknown>>();
   let write: RollbackWrite | undefined;
   try {
-    for (const model of dmmf.datamodel.models) {
-      const delegate = prisma[delegateName(model.name)] as Delegate | undefined;
-      if (!delegate) {
-        models.push({ model: model.name, ok: false, error: 'no delegate on the generated client' });
-        continue;
-      }
-      try {
-        const rows = await delegate.findMany({ take: 50 });
-        models.push({ model: model.name, ok: true, rows: rows.length });
-        if (rows[0]) firstRows.set(model.name, rows[0]);
-      } catch (err) {
-        models.push({ model: model.name, ok: false, error: oneLine(err) });
-      }
-    }
+    // All models at once: the queries are independent and the pool keeps a few connections busy.
+    const reads = await Promise.all(
+      dmmf.datamodel.models.map(async (model): Promise<ModelRead> => {
+        const delegate = prisma[delegateName(model.name)] as Delegate | undefined;
+        if (!delegate) return { model: model.name, ok: false, error: 'no delegate on the generated client' };
+        try {
+          const rows = await delegate.findMany({ take: 50 });
+          if (rows[0]) firstRows.set(model.name, rows[0]);
+          return { model: model.name, ok: true, rows: rows.length };
+        } catch (err) {
+          return { model: model.name, ok: false, error: oneLine(err) };
+        }
+      }),
+    );
+    models.push(...reads);
+    writeStarted = Date.now();
     write = await rollbackWrite(prisma, dmmf, enums, firstRows);
   } finally {
     await prisma.$disconnect().catch(() => undefined);
   }
+  const timings = { importSeconds, readSeconds: (writeStarted - readStarted) / 1000, writeSeconds: (Date.now() - writeStarted) / 1000 };
   const failedReads = models.filter((m) => !m.ok);
   const ok = failedReads.length === 0 && (write?.ok ?? false);
   let reason: string;
@@ -285,7 +294,7 @@ export async function checkPrismaClient(opts: {
   else if (!write) reason = 'no model could be written in a rolled-back transaction';
   else if (!write.ok) reason = `Prisma Client ${write.operation} on ${write.model} failed: ${write.detail}`;
   else reason = `Prisma Client read all ${models.length} models and ${write.operation === 'create' ? 'created' : 'updated'} one ${write.model} row in a rolled-back transaction`;
-  return { ...common, ok, reason, models, write };
+  return { ...common, ok, reason, timings, models, write };
 }
 
 async function rollbackWrite(

@@ -539,10 +539,11 @@ async function prismaGate(target: TargetConnection, runDir: string, appSchemaPat
   const schemaText = readFileSync(schemaFile, 'utf8');
   const problems: string[] = [];
   // The engine's diagnosis and the client's generation are independent: run them side by side.
+  let engineSeconds = 0;
   const [engine, client] = await Promise.all([
-    prismaEngineHealth({ schemaFile, schemaText, migrationsDir, target, pgSchema }).catch((err: unknown) => ({
-      problems: [`Prisma's schema engine could not check the database: ${errorMessage(err)}`],
-    })),
+    prismaEngineHealth({ schemaFile, schemaText, migrationsDir, target, pgSchema })
+      .catch((err: unknown) => ({ problems: [`Prisma's schema engine could not check the database: ${errorMessage(err)}`] }))
+      .finally(() => (engineSeconds = secondsSince(started))),
     checkPrismaClient({ runDir, schemaText, poolConfig: target.clientConfig as pg.PoolConfig, pgSchema, log }).catch((err: unknown) => ({
       ok: false,
       reason: `Prisma Client check crashed: ${errorMessage(err)}`,
@@ -558,6 +559,6 @@ async function prismaGate(target: TargetConnection, runDir: string, appSchemaPat
       ? `${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`
       : `migration history clean, no drift; ${client.reason}`,
     seconds: secondsSince(started),
-    details: { schemaFile, migrationsDir, problems, engine, client },
+    details: { schemaFile, migrationsDir, problems, engineSeconds, engine, client },
   };
 }
