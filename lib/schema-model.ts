@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { createRequire } from 'node:module';
 import { usageError } from './errors.ts';
 
@@ -138,7 +139,12 @@ function parserError(err: unknown): string {
 }
 
 export function schemaModelFromText(text: string): SchemaModel {
-  const prismaSchema = stripConnectionProperties(text);
+  return schemaModelFromFiles([['schema.prisma', text]]);
+}
+
+/** A multi-file schema (Prisma's prismaSchemaFolder): [file name, text] pairs, parsed together. */
+export function schemaModelFromFiles(files: [string, string][]): SchemaModel {
+  const prismaSchema = files.map(([name, text]) => [name, stripConnectionProperties(text)] as [string, string]);
   let dmmf: Dmmf;
   let provider = 'unknown';
   try {
@@ -153,10 +159,16 @@ export function schemaModelFromText(text: string): SchemaModel {
   return buildModel(dmmf, provider);
 }
 
+/** The schema file, or a folder of .prisma files (prismaSchemaFolder) read together. */
 export function loadSchemaModel(file: string): SchemaModel {
   if (!existsSync(file)) throw usageError(`Prisma schema ${file} does not exist (set --schema or --app-dir)`);
   try {
-    return schemaModelFromText(readFileSync(file, 'utf8'));
+    if (statSync(file).isDirectory()) {
+      const names = readdirSync(file, { recursive: true, encoding: 'utf8' }).filter((n) => n.endsWith('.prisma')).sort();
+      if (!names.length) throw usageError(`Prisma schema folder ${file} holds no .prisma file`);
+      return schemaModelFromFiles(names.map((n) => [n, readFileSync(path.join(file, n), 'utf8')]));
+    }
+    return schemaModelFromFiles([[path.basename(file), readFileSync(file, 'utf8')]]);
   } catch (err) {
     if (err instanceof Error && err.name === 'TaskError') throw usageError(`${file}: ${err.message}`);
     throw err;

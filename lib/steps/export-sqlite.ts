@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -135,6 +135,15 @@ function mixedClasses(classes: Record<string, StorageClassCount>): Record<string
   return out;
 }
 
+/** sha256 of the schema file; for a schema folder, of every .prisma file's relative name and content in name order. */
+export function schemaSha256(schemaPath: string): string {
+  const hash = createHash('sha256');
+  if (!statSync(schemaPath).isDirectory()) return hash.update(readFileSync(schemaPath)).digest('hex');
+  const names = readdirSync(schemaPath, { recursive: true, encoding: 'utf8' }).filter((n) => n.endsWith('.prisma')).sort();
+  for (const name of names) hash.update(`${name}\0`).update(readFileSync(path.join(schemaPath, name))).update('\0');
+  return hash.digest('hex');
+}
+
 /** Below this snapshot size the export scans in the main thread: starting worker threads would cost more. */
 const WORKER_THRESHOLD_BYTES = 32 * 1024 * 1024;
 
@@ -237,7 +246,7 @@ async function exportInto(settings: Settings, runDir: string, log: Logger, optio
   const snapshot = await verifySnapshotChecksum(runDir);
   const threshold = options.workerThresholdBytes ?? WORKER_THRESHOLD_BYTES;
   const model = snapshot.bytes >= threshold ? await loadSchemaModelInHelper(settings.schemaPath, log) : loadSchemaModel(settings.schemaPath);
-  const schemaSha = createHash('sha256').update(readFileSync(settings.schemaPath)).digest('hex');
+  const schemaSha = schemaSha256(settings.schemaPath);
   const backupData = readJournal(runDir)?.steps.backup?.data as { source?: SourceFileState } | undefined;
 
   let db: Database.Database;

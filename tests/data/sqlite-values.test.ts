@@ -6,12 +6,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { pipeline } from 'node:stream/promises';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
-import { schemaModelFromText, type ColumnKind, type ColumnModel } from '../../lib/schema-model.ts';
+import { loadSchemaModel, schemaModelFromText, type ColumnKind, type ColumnModel } from '../../lib/schema-model.ts';
 import {
   columnConverter,
   convertChecked,
@@ -144,6 +147,21 @@ test('schema model: kinds, @map/@@map, keys, implicit m2m (also self-relation), 
   assert.equal(model.tables.find((t) => t.name === 'Pair')!.key, ['l', 'right'], '@@id with @map');
   assert.equal(model.tables.find((t) => t.name === 'Profile')!.key, ['user_id'], 'key that is also a foreign key');
   assert.equal(model.tables.find((t) => t.name === 'Log')!.key, ['day', 'code'], 'first @@unique');
+});
+
+test('schema model: a schema folder (prismaSchemaFolder) is read as one schema', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vs-schema-'));
+  try {
+    mkdirSync(path.join(dir, 'models'));
+    writeFileSync(path.join(dir, 'schema.prisma'), 'datasource db {\n  provider = "sqlite"\n  url      = env("DATABASE_URL")\n}\n');
+    writeFileSync(path.join(dir, 'models', 'a.prisma'), 'model A {\n  id Int @id\n  bs B[]\n}\n');
+    writeFileSync(path.join(dir, 'models', 'b.prisma'), 'model B {\n  id String @id\n  as A[]\n}\n');
+    const model = loadSchemaModel(dir);
+    assert.equal(model.tables.map((t) => t.name), ['A', 'B', '_AToB']);
+    assert.equal(model.tables[2].columns.map((c) => c.kind), ['int', 'text']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('schema model: a schema that does not parse is a usage error with the parser\'s first message', () => {
