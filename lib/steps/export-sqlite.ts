@@ -9,7 +9,7 @@ import type { Settings } from '../config.ts';
 import { ExitCode, TaskError, sourceProblem, usageError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { newestRunDir, readJournal, recordStep, RUN_FILES, runsRoot, writeRunJson } from '../run-dir.ts';
-import { loadSchemaModel, type ColumnKind, type SchemaModel, type TableModel } from '../schema-model.ts';
+import { loadSchemaModel, type ColumnKind, type SchemaModel } from '../schema-model.ts';
 import { loadSql, sqlWithIdentifiers } from '../sql-files.ts';
 import { MAX_PROBLEMS, scanTable, scanTableAsync, type ManifestProblem, type StorageClassCount, type TableScan } from '../export-scan.ts';
 export { canonicalField, MAX_PROBLEMS, scanTable, type ManifestProblem, type ScanOptions, type StorageClassCount, type TableScan } from '../export-scan.ts';
