@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { StepContext, StepResult } from '../cli.ts';
@@ -59,8 +59,13 @@ export async function demo(ctx: StepContext<DemoOptions>): Promise<DemoResult> {
     log.info(`1/6 sample install with ~${rows} rows in ${appDir}`);
     const install = await createSampleInstall({ dir: appDir, rows });
     const total = Object.values(install.rowCounts).reduce((a, b) => a + b, 0);
-    // Settings are built from explicit arguments and an empty environment: the operator's shell cannot leak in.
-    const appSettings = loadSettings(['--app-dir', appDir], {}, {}).settings;
+    // Settings from explicit arguments only: an empty environment, an empty config file (not the operator's
+    // ./migration.env) and a system env file inside the temp dir — on a production host the demo must never touch
+    // /etc/visionsuit/vs-backend.env.
+    const emptyConfig = path.join(tmp, 'demo.env');
+    writeFileSync(emptyConfig, '', { mode: 0o600 });
+    const isolated = ['--config', emptyConfig, '--system-env', path.join(tmp, 'no-system.env')];
+    const appSettings = loadSettings(['--app-dir', appDir, ...isolated], {}, {}).settings;
     stopCmd = appSettings.stopCmd;
 
     log.info('2/6 starting the fake backend (it writes to SQLite until it is stopped)');
@@ -76,12 +81,12 @@ export async function demo(ctx: StepContext<DemoOptions>): Promise<DemoResult> {
     log.info('4/6 create-role: login role + database, password generated into a 0600 file');
     const passwordFile = path.join(tmp, 'pg-password');
     const target = `postgresql://visionsuit@127.0.0.1:${server.port}/visionsuit`;
-    const roleSettings = loadSettings(['--app-dir', appDir, '--password-file', passwordFile], {}, { ADMIN_DATABASE_URL: server.url('postgres') }).settings;
+    const roleSettings = loadSettings(['--app-dir', appDir, '--password-file', passwordFile, ...isolated], {}, { ADMIN_DATABASE_URL: server.url('postgres') }).settings;
     const role = await createRole(roleSettings, log);
     if (!role.ok) throw new Error(role.summary);
 
     log.info(`5/6 just upgrade --target ${target} --password-file ${passwordFile} --yes`);
-    const settings = loadSettings(['--app-dir', appDir, '--target', target, '--password-file', passwordFile, '--yes', '--wait-seconds', '30'], { 'wait-seconds': { type: 'string' } }, {}).settings;
+    const settings = loadSettings(['--app-dir', appDir, '--target', target, '--password-file', passwordFile, '--yes', ...isolated], {}, {}).settings;
     const result = await upgrade({ settings, log, extra: { waitSeconds: 30 }, positionals: [] });
     if (result.verify) log.info(renderVerify(result.verify));
     for (const s of result.steps) log.info(`  ${s.status.padEnd(7)} ${s.name.padEnd(20)} ${(s.ms / 1000).toFixed(1)} s${s.message ? `  ${s.message}` : ''}`);

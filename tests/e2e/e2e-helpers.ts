@@ -76,6 +76,12 @@ export function appFingerprint(install: SampleInstall): Record<string, string> {
   return { env: fileHash(install.envPath), schema: fileHash(install.schemaPath), migrations: hashTree(migrations) };
 }
 
+/**
+ * Environment every task in these tests gets: never the host's real /etc/visionsuit/vs-backend.env (a developer
+ * machine that has one must not see it rewritten by a test). Tests that want a system env file set their own.
+ */
+export const SAFE_ENV: Record<string, string> = { VS_SYSTEM_ENV_FILE: '/nonexistent/visionsuit-tests/vs-backend.env' };
+
 export interface Spawned {
   child: ChildProcess;
   done: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>;
@@ -85,7 +91,7 @@ export interface Spawned {
 export function spawnTask(task: string, args: string[], env: Record<string, string | undefined> = {}): Spawned {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'tasks', `${task}.ts`), ...args], {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...env },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...SAFE_ENV, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

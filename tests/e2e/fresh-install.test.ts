@@ -10,7 +10,7 @@ import path from 'node:path';
 import dotenv from 'dotenv';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 import { runTask } from '../helpers/cli.ts';
-import { eventually, health, makeInstall, type Install } from './e2e-helpers.ts';
+import { SAFE_ENV, eventually, health, makeInstall, type Install } from './e2e-helpers.ts';
 
 const test = suite('e2e fresh-install');
 let pgs: TestPg;
@@ -29,7 +29,7 @@ test.after(async () => {
 test('fresh-install: role, schema, switch, app healthy on PostgreSQL; no password in output', async () => {
   const passwordFile = path.join(install.appDir, 'pg.password');
   const run = await runTask('fresh-install', ['--app-dir', install.appDir, '--password-file', passwordFile, '--json'], {
-    env: { ADMIN_DATABASE_URL: pgs.url('postgres') },
+    env: { ...SAFE_ENV, ADMIN_DATABASE_URL: pgs.url('postgres') },
   });
   assert.is(run.code, 0, run.stderr);
   assert.is(statSync(passwordFile).mode & 0o777, 0o600);

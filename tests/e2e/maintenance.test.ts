@@ -7,7 +7,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { rmSync } from 'node:fs';
 import { runTask } from '../helpers/cli.ts';
-import { eventually, health, makeInstall, type Install } from './e2e-helpers.ts';
+import { SAFE_ENV, eventually, health, makeInstall, type Install } from './e2e-helpers.ts';
 
 const test = suite('e2e maintenance');
 let install: Install;
@@ -20,25 +20,25 @@ test.after(() => {
 });
 
 test('off starts the writer and waits for health; on with a stop command that lies → exit 4 naming the PID; real on proves the file closed', async () => {
-  const off = await runTask('maintenance', ['off', '--app-dir', install.appDir, '--json']);
+  const off = await runTask('maintenance', ['off', '--app-dir', install.appDir, '--json'], { env: SAFE_ENV });
   assert.is(off.code, 0, off.stderr);
   assert.is(off.json!.started.health.database, 'sqlite');
   const h = await health(install.healthUrl);
   assert.is(h?.status, 200);
 
   // maintenance.sh-style failure: exit 0, writer still there.
-  const lying = await runTask('maintenance', ['on', '--app-dir', install.appDir, '--stop-cmd', 'true', '--wait-seconds', '1', '--json']);
+  const lying = await runTask('maintenance', ['on', '--app-dir', install.appDir, '--stop-cmd', 'true', '--wait-seconds', '1', '--json'], { env: SAFE_ENV });
   assert.is(lying.code, 4, lying.stderr);
   assert.match(lying.stderr, /writers did not stop: pid \d+ \(.*fake-backend\.ts\) still has dev\.db open/);
   assert.ok((await health(install.healthUrl))?.status === 200, 'writer untouched');
 
-  const on = await runTask('maintenance', ['on', '--app-dir', install.appDir, '--json']);
+  const on = await runTask('maintenance', ['on', '--app-dir', install.appDir, '--json'], { env: SAFE_ENV });
   assert.is(on.code, 0, on.stderr);
   assert.ok(on.json!.stopped.holdersBefore.length >= 1, 'the writer was seen holding the file before the stop');
   assert.equal(on.json!.stopped.holdersAfter, []);
   await eventually('writer gone', () => health(install.healthUrl), (x) => x === undefined);
 
-  const bad = await runTask('maintenance', ['sideways', '--app-dir', install.appDir]);
+  const bad = await runTask('maintenance', ['sideways', '--app-dir', install.appDir], { env: SAFE_ENV });
   assert.is(bad.code, 2);
 });
 

@@ -12,7 +12,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 import { runTask } from '../helpers/cli.ts';
-import { eventually, health, journalOf, makeInstall, runDirs, spawnTask, type Install } from './e2e-helpers.ts';
+import { SAFE_ENV, eventually, health, journalOf, makeInstall, runDirs, spawnTask, type Install } from './e2e-helpers.ts';
 
 const test = suite('e2e resume');
 let pgs: TestPg;
@@ -59,7 +59,7 @@ test('kill -9 mid-load: app back on SQLite; re-run resumes and finishes; a concu
 
   const second = spawnTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], env);
   await eventually('re-run holds the lock', () => (existsSync(lockFile) ? JSON.parse(readFileSync(lockFile, 'utf8')).pid : 0), (pid) => pid === second.child.pid);
-  const third = await runTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], { env });
+  const third = await runTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], { env: { ...SAFE_ENV, ...env } });
   assert.is(third.code, 2, third.stderr);
   assert.match(third.stderr, new RegExp(`another run \\(pid ${second.child.pid}`));
 

@@ -9,7 +9,7 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 import { REPO_ROOT, runTask } from '../helpers/cli.ts';
-import { appFingerprint, eventually, health, makeInstall, sqliteCount, type Install } from './e2e-helpers.ts';
+import { SAFE_ENV, appFingerprint, eventually, health, makeInstall, sqliteCount, type Install } from './e2e-helpers.ts';
 
 const test = suite('e2e source changed');
 let pgs: TestPg;
@@ -39,7 +39,7 @@ test('SQLite written after the export → exit 4, nothing switched, app back on 
     `bash ${install.appDir}/maintenance.sh stop; ` +
     `cd ${REPO_ROOT} && nohup ${process.execPath} --import tsx tests/e2e/late-writer.ts ${runDir}/manifest.json ${install.sqlitePath} >/dev/null 2>&1 &`;
   const up = await runTask('upgrade', ['--app-dir', install.appDir, '--run-dir', runDir, '--yes', '--json'], {
-    env: { TARGET_DATABASE_URL: db.url, VS_STOP_CMD: stopCmd },
+    env: { ...SAFE_ENV, TARGET_DATABASE_URL: db.url, VS_STOP_CMD: stopCmd },
   });
   assert.is(up.code, 4, up.stderr);
   // Caught before verify (source-unchanged) or at the last look before the cutover (pre-switch-check).

@@ -12,7 +12,7 @@ import path from 'node:path';
 import dotenv from 'dotenv';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 import { runTask } from '../helpers/cli.ts';
-import { appFingerprint, eventually, health, makeInstall, sqliteCount, type Install } from './e2e-helpers.ts';
+import { SAFE_ENV, appFingerprint, eventually, health, makeInstall, sqliteCount, type Install } from './e2e-helpers.ts';
 
 const test = suite('e2e upgrade');
 let pgs: TestPg;
@@ -48,16 +48,16 @@ test('upgrade: app ends on PostgreSQL and writes there; rollback restores the SQ
   const sysEnv = { VS_SYSTEM_ENV_FILE: systemEnv };
 
   // Read-only first: --dry-run checks and plans, changes nothing; without a terminal and without --yes: exit 2.
-  const dry = await runTask('upgrade', ['--app-dir', install.appDir, '--dry-run', '--json'], { env: { TARGET_DATABASE_URL: db.url } });
+  const dry = await runTask('upgrade', ['--app-dir', install.appDir, '--dry-run', '--json'], { env: { ...SAFE_ENV, TARGET_DATABASE_URL: db.url } });
   assert.is(dry.code, 0, dry.stderr);
   assert.ok(dry.json!.checks.every((c: any) => c.ok), JSON.stringify(dry.json!.checks));
-  const noYes = await runTask('upgrade', ['--app-dir', install.appDir], { env: { TARGET_DATABASE_URL: db.url } });
+  const noYes = await runTask('upgrade', ['--app-dir', install.appDir], { env: { ...SAFE_ENV, TARGET_DATABASE_URL: db.url } });
   assert.is(noYes.code, 2);
   assert.match(noYes.stderr, /pass --yes/);
   assert.equal(appFingerprint(install), before);
   assert.is((await health(install.healthUrl))?.body?.database, 'sqlite', 'the app kept running');
 
-  const up = await runTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], { env: { TARGET_DATABASE_URL: db.url, ...sysEnv } });
+  const up = await runTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], { env: { ...SAFE_ENV, TARGET_DATABASE_URL: db.url, ...sysEnv } });
   assert.is(up.code, 0, up.stderr);
   assert.is(readFileSync(systemEnv, 'utf8'), `# managed by ops\nNODE_ENV=production\nDATABASE_URL=${db.url}\nPORT=4000\n`);
   assert.is(statSync(systemEnv).mode & 0o777, 0o600);
@@ -75,13 +75,13 @@ test('upgrade: app ends on PostgreSQL and writes there; rollback restores the SQ
   await eventually('backend writing to PostgreSQL', () => pgCount(db.name, 'AuditLog'), (n) => n > n0);
 
   // switch-env again: everything already points at PostgreSQL, nothing changes.
-  const again = await runTask('switch-env', ['--app-dir', install.appDir, '--json'], { env: { TARGET_DATABASE_URL: db.url, ...sysEnv } });
+  const again = await runTask('switch-env', ['--app-dir', install.appDir, '--json'], { env: { ...SAFE_ENV, TARGET_DATABASE_URL: db.url, ...sysEnv } });
   assert.is(again.code, 0, again.stderr);
   assert.ok(again.json!.files.every((f: any) => !f.changed) && !again.json!.migrations.changed, again.stdout);
 
   // Rollback after the cutover.
   const sqliteRows = sqliteCount(install.sqlitePath, 'AuditLog');
-  const rb = await runTask('rollback', ['--app-dir', install.appDir, '--json'], { env: sysEnv });
+  const rb = await runTask('rollback', ['--app-dir', install.appDir, '--json'], { env: { ...SAFE_ENV, ...sysEnv } });
   assert.is(rb.code, 0, rb.stderr);
   assert.equal(appFingerprint(install), before, 'env, schema and migrations byte-identical to before the upgrade');
   assert.is(readFileSync(systemEnv, 'utf8'), systemEnvText);
@@ -91,13 +91,13 @@ test('upgrade: app ends on PostgreSQL and writes there; rollback restores the SQ
   await eventually('backend writing to SQLite again', () => sqliteCount(install.sqlitePath, 'AuditLog'), (n) => n > sqliteRows);
 
   // Safe to run twice: nothing to restore, the app still runs.
-  const rb2 = await runTask('rollback', ['--app-dir', install.appDir, '--json'], { env: sysEnv });
+  const rb2 = await runTask('rollback', ['--app-dir', install.appDir, '--json'], { env: { ...SAFE_ENV, ...sysEnv } });
   assert.is(rb2.code, 0, rb2.stderr);
   assert.ok(rb2.json!.restored.every((r: any) => r.action === 'unchanged'));
   assert.equal(appFingerprint(install), before);
 
   // --drop-target removes the app's tables and enum types, never the database or the role.
-  const rb3 = await runTask('rollback', ['--app-dir', install.appDir, '--drop-target', '--json'], { env: { TARGET_DATABASE_URL: db.url, ...sysEnv } });
+  const rb3 = await runTask('rollback', ['--app-dir', install.appDir, '--drop-target', '--json'], { env: { ...SAFE_ENV, TARGET_DATABASE_URL: db.url, ...sysEnv } });
   assert.is(rb3.code, 0, rb3.stderr);
   const left = await pgs.query(db.name, `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`);
   assert.is(left.rows[0].n, 0);

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { rmSync } from 'node:fs';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 import { runTask } from '../helpers/cli.ts';
-import { appFingerprint, eventually, health, makeInstall, sqliteCount, type Install } from './e2e-helpers.ts';
+import { SAFE_ENV, appFingerprint, eventually, health, makeInstall, sqliteCount, type Install } from './e2e-helpers.ts';
 
 const test = suite('e2e verify failure');
 let pgs: TestPg;
@@ -55,7 +55,7 @@ test('verify fails on a real divergence in the target → exit 5, files byte-ide
   await pgs.query('postgres', `CREATE DATABASE ${dbName} TEMPLATE ${tpl.name}`);
   const url = pgs.url(dbName);
 
-  const up = await runTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], { env: { TARGET_DATABASE_URL: url } });
+  const up = await runTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], { env: { ...SAFE_ENV, TARGET_DATABASE_URL: url } });
   assert.is(up.code, 5, up.stderr);
   assert.is(up.json?.failedStep, 'verify', up.stderr);
   assert.match(up.stderr, /Tag/);
@@ -67,7 +67,7 @@ test('verify fails on a real divergence in the target → exit 5, files byte-ide
 
   // The run dir holds the PostgreSQL schema load-pg wrote: switch-env --dry-run shows the diff and changes nothing.
   const runDir = up.json!.runDir as string;
-  const dry = await runTask('switch-env', ['--app-dir', install.appDir, '--run-dir', runDir, '--dry-run'], { env: { TARGET_DATABASE_URL: url } });
+  const dry = await runTask('switch-env', ['--app-dir', install.appDir, '--run-dir', runDir, '--dry-run'], { env: { ...SAFE_ENV, TARGET_DATABASE_URL: url } });
   assert.is(dry.code, 0, dry.stderr);
   assert.match(dry.stdout, /-DATABASE_URL="file:.\/dev.db"/);
   assert.match(dry.stdout, /\+DATABASE_URL="postgresql:\/\/postgres:\*\*\*@127.0.0.1/);
