@@ -72,15 +72,29 @@ export async function readSchemaSnapshot(client: Queryable, schema: string): Pro
 
 /**
  * Apply `ddl` (the PostgreSQL DDL of the Prisma schema, unqualified names as Prisma writes them) in a scratch
- * schema, read it back, roll everything back.
+ * schema, read it back, roll everything back. A role without CREATE on the database gets the session's temporary
+ * schema instead (same transaction, same rollback).
  */
-export async function referenceSnapshot(client: Queryable, ddl: string): Promise<SchemaSnapshot> {
+export async function referenceSnapshot(client: Queryable, ddl: string): Promise<SchemaSnapshot & { scratch: 'schema' | 'temporary' }> {
   const scratch = `verify_reference_${randomBytes(6).toString('hex')}`;
   await client.query('BEGIN');
   try {
-    await client.query(sqlWithIdentifiers('verify-reference-schema', { schema: id(scratch) }));
-    await client.query(ddl);
-    return await readSchemaSnapshot(client, scratch);
+    let where: 'schema' | 'temporary' = 'schema';
+    await client.query('SAVEPOINT reference');
+    try {
+      await client.query(sqlWithIdentifiers('verify-reference-schema', { schema: id(scratch) }));
+    } catch (err) {
+      if ((err as { code?: string }).code !== '42501') throw err;
+      await client.query('ROLLBACK TO SAVEPOINT reference');
+      await client.query(loadSql('verify-reference-temp'));
+      where = 'temporary';
+    }
+    // Prisma's DDL starts with `CREATE SCHEMA IF NOT EXISTS "public"`: meaningless for the scratch copy, and it
+    // needs CREATE on the database even when the schema exists.
+    await client.query(ddl.replace(/^\s*CREATE SCHEMA IF NOT EXISTS [^;\n]+;\s*$/gim, ''));
+    const schema = where === 'schema' ? scratch : (await client.query<{ name: string }>(loadSql('verify-temp-schema-name'))).rows[0]?.name;
+    if (!schema) throw new Error('the reference DDL created nothing in the temporary schema');
+    return { ...(await readSchemaSnapshot(client, schema)), scratch: where };
   } finally {
     await client.query('ROLLBACK').catch(() => undefined);
   }

@@ -463,7 +463,7 @@ async function integrityGate(
   log.progress('verify integrity: building the reference schema');
   const { file: schemaFile, problem } = pgSchemaFile(runDir, appSchemaPath);
   if (!schemaFile) return { gate: 'integrity', ok: false, reason: problem!, seconds: secondsSince(started), details: {} };
-  let reference: SchemaSnapshot;
+  let reference: SchemaSnapshot & { scratch: 'schema' | 'temporary' };
   let referenceSource: string;
   try {
     const ddl = await referenceDdl(schemaFile, target, pgSchema);
@@ -519,6 +519,7 @@ async function integrityGate(
     seconds: secondsSince(started),
     details: {
       referenceSource,
+      referenceBuiltIn: reference.scratch === 'schema' ? 'a scratch schema (rolled back)' : 'the session\'s temporary schema (rolled back)',
       findings,
       foreignKeysChecked: checkable.length,
       sequences,

@@ -220,6 +220,21 @@ test('dropped table: counts names it, integrity reports it missing', async () =>
   assert.match(gate(run, 'integrity').reason, 'table "GeneratorArtifact" is missing in PostgreSQL');
 });
 
+test('a role that may not create schemas still gets the integrity gate (reference in its temporary schema)', async () => {
+  const db = await copyOfGoodLoad();
+  const password = 'limited-Pw-4711';
+  await sql(db.name, `CREATE ROLE verify_limited LOGIN PASSWORD '${password}'`).catch(() => undefined);
+  await sql(db.name, `GRANT CONNECT ON DATABASE ${pg.escapeIdentifier(db.name)} TO verify_limited`);
+  await sql(db.name, `GRANT USAGE ON SCHEMA public TO verify_limited`);
+  await sql(db.name, `GRANT SELECT ON ALL TABLES IN SCHEMA public TO verify_limited`);
+  await sql(db.name, `GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO verify_limited`);
+  const url = server.url(db.name, 'verify_limited', password);
+  const run = await verify(url, ['--only', 'counts,content,integrity']);
+  assert.is(run.code, 0, explain(run));
+  assert.match(gate(run, 'integrity').details.referenceBuiltIn, /temporary schema/);
+  assert.not.match(run.stdout + run.stderr, password);
+});
+
 test('gate selection and value display (no database)', () => {
   assert.equal(parseGates(undefined), ['counts', 'content', 'integrity', 'prisma']);
   assert.equal(parseGates('prisma, counts'), ['counts', 'prisma']);
