@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Settings } from '../config.ts';
 import { ExitCode, type ExitCodeValue } from '../errors.ts';
@@ -70,4 +70,16 @@ export async function runVerify(settings: Settings, log: Logger, runDir: string,
   }
   const report: VerifySummary = { reportFile, gates: r.gates.map((g) => ({ gate: g.gate, ok: g.ok, reason: g.reason, seconds: g.seconds })) };
   return { ok: r.ok, exitCode: r.ok ? ExitCode.Ok : r.exitCode, summary: r.summary, report };
+}
+
+/** The gates of the run's report.json (verify wrote it), for a resumed run that skipped verify. */
+export function readVerifyReport(runDir: string): VerifySummary | undefined {
+  const reportFile = path.join(runDir, RUN_FILES.report);
+  try {
+    const report = JSON.parse(readFileSync(reportFile, 'utf8')) as { gates?: VerifyGateLine[] };
+    if (!Array.isArray(report.gates)) return undefined;
+    return { reportFile, gates: report.gates.map((g) => ({ gate: g.gate, ok: g.ok, reason: g.reason, seconds: g.seconds })) };
+  } catch {
+    return undefined;
+  }
 }

@@ -18,7 +18,7 @@ import { sourceFileState, type SourceFileState } from './backup.ts';
 import { rollback } from './rollback.ts';
 import { startGuardian } from './upgrade-guardian.ts';
 import { switchEnv, readSwitchState } from './switch-env.ts';
-import { runBackup, runCheckTarget, runExportSqlite, runLoadPg, runVerify, type GateOutcome, type VerifySummary } from './upgrade-steps.ts';
+import { readVerifyReport, runBackup, runCheckTarget, runExportSqlite, runLoadPg, runVerify, type GateOutcome, type VerifySummary } from './upgrade-steps.ts';
 
 /**
  * `just upgrade`: the whole production run, every step recorded in the run journal BEFORE and AFTER it runs.
@@ -435,6 +435,8 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
       },
       { skipIfDone: true },
     );
+    // Verified in an earlier attempt: show that report (report.json of this run) with this run's result.
+    verifyReport ??= readVerifyReport(runDir);
 
     // The last look at the source before the cutover: every write after the backup would be lost.
     await run('pre-switch-check', () => sourceUnchanged('pre-switch-check'));
