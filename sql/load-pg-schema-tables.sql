@@ -7,4 +7,7 @@ WHERE n.nspname = $1
   AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
   -- A partition is dropped with its parent; listing it separately would fail the second DROP.
   AND NOT c.relispartition
+  -- Objects of an extension (PostGIS's spatial_ref_sys in public, say) are not ours: neither "data" nor droppable.
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
 ORDER BY c.relname;

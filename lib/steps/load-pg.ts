@@ -364,14 +364,12 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
 
     // Every table's count must equal the snapshot's (rows read) and the manifest's.
     for (const result of results) {
-      const plan = plans.find((p) => p.table === result.table)!;
       if (result.rowsCopied !== result.rowsRead) {
         throw sourceProblem(`table "${result.table}": read ${result.rowsRead} rows from the snapshot but PostgreSQL copied ${result.rowsCopied}`);
       }
       if (expected.has(result.table) && expected.get(result.table) !== result.rowsCopied) {
         throw sourceProblem(`table "${result.table}": loaded ${result.rowsCopied} rows but manifest.json counts ${expected.get(result.table)}`);
       }
-      void plan;
     }
 
     // Rebuild: indexes (two connections: index builds are CPU-bound), FKs NOT VALID + VALIDATE, sequences, ANALYZE.
@@ -443,8 +441,4 @@ function connectionLost(err: unknown): boolean {
   if (e?.code && /^(08|57P)/.test(e.code)) return true;
   if (e?.code && ['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNREFUSED', 'EHOSTUNREACH'].includes(e.code)) return true;
   return /Connection terminated|connection (was )?(closed|terminated)|Client has encountered a connection error/i.test(e?.message ?? '');
-}
-
-export function tableOf(model: SchemaModel, name: string): TableModel | undefined {
-  return model.tables.find((t) => t.name === name);
 }
