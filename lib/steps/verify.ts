@@ -295,7 +295,13 @@ export async function verify(ctx: StepContext<VerifyExtra>): Promise<VerifyResul
     if (side) extra.push(side);
     const work: Promise<GateReport | GateReport[]>[] = [];
     if (gates.includes('counts') || gates.includes('content')) work.push(tableGates(clients, manifest, runDir, pgSchema, gates, settings.schemaPath, log));
-    if (side) work.push(integrityGate(clients, side, runDir, settings.schemaPath, pgSchema, target, log));
+    if (side) {
+      work.push(
+        integrityGate(clients, side, runDir, settings.schemaPath, pgSchema, target, log).catch(
+          (err: unknown): GateReport => ({ gate: 'integrity', ok: false, reason: `the integrity checks could not run: ${errorMessage(err).split('\n')[0]}`, seconds: 0, details: {} }),
+        ),
+      );
+    }
     // The prisma gate works on its own connections; client generation overlaps with the hashing.
     if (gates.includes('prisma')) work.push(prismaGate(target, runDir, settings.schemaPath, pgSchema, log));
     for (const result of await Promise.all(work)) reports.push(...(Array.isArray(result) ? result : [result]));
