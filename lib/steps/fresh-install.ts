@@ -1,6 +1,8 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import pg from 'pg';
 import path from 'node:path';
-import type { Settings } from '../config.ts';
+import { resolveSqlitePath, type Settings } from '../config.ts';
 import type { StepContext, StepResult } from '../cli.ts';
 import { ExitCode, TaskError, errorMessage, usageError } from '../errors.ts';
 import type { HealthResult } from '../health.ts';
@@ -10,6 +12,7 @@ import { targetSchemaFromUrl } from '../pg-schema-objects.ts';
 import { displayUrl, openTarget } from '../pg-target.ts';
 import { acquireLock } from '../run-lock.ts';
 import { createRunDir, recordStep, RUN_FILES } from '../run-dir.ts';
+import { loadSql, sqlWithIdentifiers } from '../sql-files.ts';
 import { createRole, defaultPasswordFile } from './create-role.ts';
 import { runServiceCommand } from '../service-commands.ts';
 import { appDatabaseKind, startServices } from './maintenance.ts';
@@ -48,10 +51,39 @@ function deriveTarget(settings: Settings): Settings {
   return { ...settings, targetUrl: url.toString(), passwordFile: settings.passwordFile ?? defaultPasswordFile(settings) };
 }
 
+/** An install whose SQLite file holds rows needs `upgrade` (which moves them), not a fresh install over them. */
+function refuseExistingData(settings: Settings): void {
+  if (settings.force) return;
+  const file = resolveSqlitePath(settings);
+  if (!file || !existsSync(file) || statSync(file).size === 0) return;
+  let tableWithRows: string | undefined;
+  try {
+    const db = new Database(file, { readonly: true, fileMustExist: true });
+    try {
+      for (const { name } of db.prepare(loadSql('upgrade-sqlite-tables')).all() as { name: string }[]) {
+        if (name === '_prisma_migrations') continue;
+        const row = db.prepare(sqlWithIdentifiers('fresh-install-sqlite-has-rows', { table: pg.escapeIdentifier(name) })).get() as { has_rows: number };
+        if (row.has_rows) {
+          tableWithRows = name;
+          break;
+        }
+      }
+    } finally {
+      db.close();
+    }
+  } catch {
+    return; // not a readable SQLite file: nothing fresh-install could lose
+  }
+  if (tableWithRows) {
+    throw usageError(`${file} holds data (table ${tableWithRows} has rows): use \`just upgrade\` to move it, or --force to install empty anyway`);
+  }
+}
+
 export async function freshInstall(settings0: Settings, log: Logger, options: FreshInstallOptions = {}): Promise<FreshInstallResult> {
   if (appDatabaseKind(settings0) === 'postgresql' && !settings0.force) {
     throw usageError(`${path.join(settings0.appDir, 'backend/.env')} already points at PostgreSQL; pass --force to install again`);
   }
+  refuseExistingData(settings0);
   let roleChanges: string[] | undefined;
   let settings = settings0;
   if (settings.adminUrl) {

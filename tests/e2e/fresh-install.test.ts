@@ -1,5 +1,5 @@
 /**
- * fresh-install on the sample install with no SQLite data: create-role through the admin URL (password generated
+ * fresh-install on the sample install: refused while the SQLite file holds rows (upgrade's job); with no SQLite data: create-role through the admin URL (password generated
  * into a 0600 file), schema + migration history applied by Prisma's engine, switch-env, the backend started and
  * answering from PostgreSQL; the app's own migration history then matches _prisma_migrations.
  */
@@ -18,7 +18,6 @@ let install: Install;
 test.before(async () => {
   pgs = await startTestPg();
   install = await makeInstall(10);
-  rmSync(install.sqlitePath); // a new install: no SQLite data at all
 });
 test.after(async () => {
   install?.stop();
@@ -28,6 +27,13 @@ test.after(async () => {
 
 test('fresh-install: role, schema, switch, app healthy on PostgreSQL; no password in output', async () => {
   const passwordFile = path.join(install.appDir, 'pg.password');
+  // An install that holds data is upgrade's job: refused, nothing created.
+  const refused = await runTask('fresh-install', ['--app-dir', install.appDir, '--password-file', passwordFile], {
+    env: { ...SAFE_ENV, ADMIN_DATABASE_URL: pgs.url('postgres') },
+  });
+  assert.is(refused.code, 2, refused.stderr);
+  assert.match(refused.stderr, /holds data .*just upgrade/);
+  rmSync(install.sqlitePath); // a new install: no SQLite data at all
   const run = await runTask('fresh-install', ['--app-dir', install.appDir, '--password-file', passwordFile, '--json'], {
     env: { ...SAFE_ENV, ADMIN_DATABASE_URL: pgs.url('postgres') },
   });
