@@ -141,6 +141,8 @@ test('deleted row: counts and content fail naming the table and the missing key'
   const db = await copyOfGoodLoad();
   const { rows } = await sql(db.name, `SELECT id FROM "AuditLog" ORDER BY id LIMIT 1`);
   await sql(db.name, `DELETE FROM "AuditLog" WHERE id = $1`, [rows[0].id]);
+  // A composite key too: the row is named by both key columns.
+  const follow = (await sql(db.name, `DELETE FROM "Follow" WHERE ("followerId", "followingId") = (SELECT "followerId", "followingId" FROM "Follow" ORDER BY 1, 2 LIMIT 1) RETURNING *`)).rows[0];
   const run = await verify(db.url, ['--only', 'counts,content']);
   assert.is(run.code, 1, explain(run));
   const counts = gate(run, 'counts');
@@ -149,6 +151,8 @@ test('deleted row: counts and content fail naming the table and the missing key'
   const content = gate(run, 'content');
   assert.is(content.ok, false);
   assert.match(content.reason, `"AuditLog" row id=${rows[0].id} is missing in PostgreSQL`);
+  const followDiff = content.details.differences.find((d: { table: string }) => d.table === 'Follow');
+  assert.equal(followDiff.rows, [{ table: 'Follow', key: `followerId=${follow.followerId}, followingId=${follow.followingId}`, status: 'missing in PostgreSQL' }]);
   assert.equal(run.json?.gates.map((g: { gate: string }) => g.gate), ['counts', 'content']);
 });
 
