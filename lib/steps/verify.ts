@@ -279,6 +279,7 @@ export async function verify(ctx: StepContext<VerifyExtra>): Promise<VerifyResul
   const started = Date.now();
   const gates = parseGates(typeof ctx.extra.only === 'string' ? ctx.extra.only : undefined);
   const runDir = existingRunDir(settings, RUN_FILES.manifest);
+  log.attachFile(path.join(runDir, RUN_FILES.log));
   const manifest = readManifest(runDir);
   const pgSchema = targetSchemaFromUrl(settings.targetUrl);
   const target = await openTarget(settings, log);
