@@ -108,7 +108,7 @@ export function walkFiles(dir: string): string[] {
     for (const name of readdirSync(d, { withFileTypes: true })) {
       const full = path.join(d, name.name);
       if (name.isDirectory()) walk(full);
-      else out.push(full);
+      else if (name.isFile()) out.push(full); // symlinks (e.g. a "latest" link) point at what is walked anyway
     }
   };
   walk(dir);
