@@ -61,6 +61,8 @@ interface Measured {
   seconds: number;
   rows: number;
   peakRssMb?: number;
+  /** user + sys CPU seconds of the contender's own process (PostgreSQL's work is not in it). */
+  cpuSeconds?: number;
   exitCode: number | null;
   note?: string;
   phases?: Record<string, number>;
@@ -88,9 +90,9 @@ async function runMeasured(
   argv: string[],
   env: Record<string, string | undefined>,
   timeoutSeconds = 3600,
-): Promise<{ code: number | null; seconds: number; peakRssMb?: number; stdout: string; stderr: string }> {
+): Promise<{ code: number | null; seconds: number; peakRssMb?: number; cpuSeconds?: number; stdout: string; stderr: string }> {
   const timeFile = path.join(os.tmpdir(), `bench-time-${process.pid}-${Date.now()}`);
-  const [cmd, cmdArgs] = TIME_BIN ? [TIME_BIN, ['-f', '%M', '-o', timeFile, command, ...argv]] : [command, argv];
+  const [cmd, cmdArgs] = TIME_BIN ? [TIME_BIN, ['-f', '%M %U %S', '-o', timeFile, command, ...argv]] : [command, argv];
   const started = performance.now();
   return await new Promise((resolve, reject) => {
     const child = spawn(cmd, cmdArgs, { env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -107,12 +109,17 @@ async function runMeasured(
       clearTimeout(timer);
       const seconds = (performance.now() - started) / 1000;
       let peakRssMb: number | undefined;
+      let cpuSeconds: number | undefined;
       if (existsSync(timeFile)) {
-        const kb = Number(/(\d+)\s*$/.exec(readFileSync(timeFile, 'utf8').trim())?.[1]);
-        if (Number.isFinite(kb)) peakRssMb = Math.round(kb / 1024);
+        // The last line is ours (earlier lines may say "Command exited with non-zero status").
+        const m = /(\d+) ([\d.]+) ([\d.]+)\s*$/.exec(readFileSync(timeFile, 'utf8').trim());
+        if (m) {
+          peakRssMb = Math.round(Number(m[1]) / 1024);
+          cpuSeconds = Math.round((Number(m[2]) + Number(m[3])) * 10) / 10;
+        }
         rmSync(timeFile, { force: true });
       }
-      resolve({ code, seconds, peakRssMb, stdout, stderr });
+      resolve({ code, seconds, peakRssMb, cpuSeconds, stdout, stderr });
     });
   });
 }
@@ -151,6 +158,7 @@ async function runLoadPg(server: EmbeddedServer, database: string, appDir: strin
     seconds: run.seconds,
     rows: json?.totalRows ?? totalRows,
     peakRssMb: run.peakRssMb,
+    cpuSeconds: run.cpuSeconds,
     exitCode: run.code,
     phases: json?.phases,
     note: run.code === 0 ? `copy phase ${json?.phases?.copy}s` : `failed: ${json?.error ?? run.stderr.split('\n').filter(Boolean).pop()}`,
@@ -210,6 +218,7 @@ async function runRaw(server: EmbeddedServer, database: string, runDir: string, 
     seconds: run.seconds,
     rows: json?.rows ?? totalRows,
     peakRssMb: run.peakRssMb,
+    cpuSeconds: run.cpuSeconds,
     exitCode: run.code,
     phases: json?.phases,
     note: json ? `copy phase ${json.phases.copy}s` : undefined,
@@ -249,6 +258,7 @@ async function runPgloader(server: EmbeddedServer, database: string, sqliteFile:
     seconds: run.seconds,
     rows,
     peakRssMb: run.peakRssMb,
+    cpuSeconds: run.cpuSeconds,
     exitCode: run.code,
     note: `${errorLines} ERROR lines; ~${rows.toLocaleString('en-US')} of ${totalRows.toLocaleString('en-US')} rows landed${run.code === null ? '; killed at timeout' : ''}`,
   };
@@ -264,14 +274,15 @@ async function runTaskMeasured(name: string, task: string, argv: string[], env: 
     json = undefined;
   }
   if (run.code !== 0) log(`${task} exited ${run.code}: ${(json?.summary ?? run.stderr.slice(-1500)) as string}`);
-  return { name, seconds: run.seconds, rows: totalRows, peakRssMb: run.peakRssMb, exitCode: run.code, note: json?.summary?.slice(0, 120) };
+  return { name, seconds: run.seconds, rows: totalRows, peakRssMb: run.peakRssMb,
+    cpuSeconds: run.cpuSeconds, exitCode: run.code, note: json?.summary?.slice(0, 120) };
 }
 
 function table(results: Measured[]): string {
-  const lines = ['| contender | exit | wall s | rows/s | peak RSS MB | notes |', '|---|---:|---:|---:|---:|---|'];
+  const lines = ['| contender | exit | wall s | rows/s | peak RSS MB | client CPU s | notes |', '|---|---:|---:|---:|---:|---:|---|'];
   for (const r of results) {
     lines.push(
-      `| ${r.name} | ${r.exitCode ?? 'killed'} | ${r.seconds.toFixed(2)} | ${Math.round(r.rows / r.seconds).toLocaleString('en-US')} | ${r.peakRssMb ?? 'n/a'} | ${r.note ?? ''} |`,
+      `| ${r.name} | ${r.exitCode ?? 'killed'} | ${r.seconds.toFixed(2)} | ${Math.round(r.rows / r.seconds).toLocaleString('en-US')} | ${r.peakRssMb ?? 'n/a'} | ${r.cpuSeconds ?? 'n/a'} | ${r.note ?? ''} |`,
     );
   }
   return lines.join('\n');

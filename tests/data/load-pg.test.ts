@@ -1,4 +1,5 @@
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -47,6 +48,20 @@ function seedKnownRows(sqlitePath: string): void {
 }
 
 const env = (url: string) => ({ TARGET_DATABASE_URL: url });
+
+let runCounter = 0;
+/**
+ * A run directory as `backup` leaves it (snapshot + sha256), made directly: the failure-path tests need many
+ * snapshots and the real backup task is exercised by the main run above.
+ */
+function quickRun(): string {
+  const runDir = path.join(app.appDir, 'backups', 'pg-migration', `20990101T0000${String(++runCounter).padStart(2, '0')}Z`);
+  mkdirSync(runDir, { recursive: true, mode: 0o700 });
+  const snapshot = path.join(runDir, 'snapshot.sqlite');
+  copyFileSync(app.sqlitePath, snapshot);
+  writeFileSync(`${snapshot}.sha256`, `${createHash('sha256').update(readFileSync(snapshot)).digest('hex')}  snapshot.sqlite\n`);
+  return runDir;
+}
 
 async function backupRun(): Promise<string> {
   const backup = await runTask('backup', ['--app-dir', app.appDir, '--json']);
@@ -212,7 +227,7 @@ test('invalid JSON fails the load naming table, column and key (exit 4); after f
   const db = new Database(app.sqlitePath);
   db.prepare(`UPDATE "Setting" SET value = '{"theme": dark}' WHERE key = 'known'`).run();
   db.close();
-  const badRun = await backupRun();
+  const badRun = quickRun();
   const target = await server.freshDatabase('badjson');
   const failed = await loadPg(target.url, badRun);
   assert.is(failed.code, 4, failed.stderr);
@@ -226,7 +241,7 @@ test('invalid JSON fails the load naming table, column and key (exit 4); after f
   const fix = new Database(app.sqlitePath);
   fix.prepare(`UPDATE "Setting" SET value = '{"theme": "dark"}' WHERE key = 'known'`).run();
   fix.close();
-  const goodRun = await backupRun();
+  const goodRun = quickRun();
   const retried = await loadPg(target.url, goodRun, ['--force']);
   assert.is(retried.code, 0, retried.stderr);
   const { rows } = await server.query(target.name, `SELECT value->>'theme' AS theme FROM "Setting" WHERE key = 'known'`);
@@ -237,7 +252,7 @@ test('NUL in text fails the load naming table, column and key (exit 4), before P
   const db = new Database(app.sqlitePath);
   db.prepare(`UPDATE "User" SET displayName = 'nul' || char(0) || 'here' WHERE id = 'u-epoch'`).run();
   db.close();
-  const run = await backupRun();
+  const run = quickRun();
   const target = await server.freshDatabase('nul');
   const failed = await loadPg(target.url, run);
   assert.is(failed.code, 4, failed.stderr);
@@ -257,7 +272,7 @@ test('NUL in text fails the load naming table, column and key (exit 4), before P
 });
 
 test('a snapshot that does not match its checksum is refused (exit 4) before the target is touched', async () => {
-  const run = await backupRun();
+  const run = quickRun();
   const db = new Database(path.join(run, 'snapshot.sqlite'));
   db.prepare(`DELETE FROM "AuditLog" WHERE id = (SELECT min(id) FROM "AuditLog")`).run();
   db.close();
@@ -306,7 +321,7 @@ test('an orphan foreign key in the snapshot fails validation naming the constrai
   db.prepare(`INSERT INTO "Session" (id, userId, token, expiresAt, createdAt) VALUES ('s-orphan', 'ghost-user', 'tok-orphan', ?, ?)`).run(INSTANT_MS, INSTANT_MS);
   db.close();
   try {
-    const run = await backupRun();
+    const run = quickRun();
     const target = await server.freshDatabase('orphan');
     const failed = await loadPg(target.url, run);
     assert.is(failed.code, 4, failed.stderr);
