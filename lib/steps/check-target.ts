@@ -185,7 +185,8 @@ export async function checkTarget(settings: Settings, log: Logger): Promise<Chec
   const warned = ordered.filter((c) => c.status === 'warn');
   const target = conn?.display ?? displayTarget(settings);
   const summary = failed.length
-    ? `${target} is not ready: ${failed.map((c) => c.name).join(', ')} failed`
+    ? // The first failure's own reason goes into the one line, so `upgrade`'s final message names the cause too.
+      `${target} is not ready: ${failed.map((c) => c.name).join(', ')} failed — ${failed[0].name}: ${failed[0].reason.split('\n')[0]}`
     : `${target} is ready for VisionSuit${warned.length ? ` (${warned.length} warning${warned.length > 1 ? 's' : ''})` : ''}`;
   return {
     ok: failed.length === 0,
