@@ -61,8 +61,13 @@ function* canonicalRows(db: Database.Database, table: CanonicalTable, enums: Rec
       stmt.raw(true).safeIntegers(true);
       byteReaders.set(column, stmt);
     }
-    const found = stmt.get(...keyIndexes.map((i) => row[i])) as unknown[] | undefined;
-    return Buffer.isBuffer(found?.[0]) ? (found[0] as Buffer) : undefined;
+    try {
+      const found = stmt.get(...keyIndexes.map((i) => row[i])) as unknown[] | undefined;
+      return Buffer.isBuffer(found?.[0]) ? (found[0] as Buffer) : undefined;
+    } catch {
+      // A connection busy with the scan may refuse the re-read: then the text is taken as it decoded (display only).
+      return undefined;
+    }
   };
   const n = converters.length;
   for (const row of select.iterate() as IterableIterator<unknown[]>) {
