@@ -3,7 +3,8 @@
  * being started on PostgreSQL, but the run's last gate (health on PostgreSQL) never passed. That is not a verified
  * cutover, so the guardian must put everything back on SQLite — never leave the app in between. The kill point is
  * read from the journal; the guardian is frozen (SIGSTOP) across the kill so the test sees exactly what the kill
- * left. Then the next `just upgrade` resumes the run and cuts over completely.
+ * left. Then two `just upgrade` are started at the same moment: one refuses (lock held, owner PID named, exit 2),
+ * the other resumes the run and cuts over completely.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -25,7 +26,7 @@ test.after(async () => {
   await server?.stop();
 });
 
-test('SIGKILL at start-services: app back on SQLite (env, provider, health agree), files byte-identical; the next upgrade cuts over', async () => {
+test('SIGKILL at start-services: app back on SQLite (env, provider, health agree), files byte-identical; two upgrades started at once: one refuses naming the other, the other cuts over', async () => {
   install = await makeInstall(300);
   install.start();
   await eventually('backend up on SQLite', () => health(install!.healthUrl), (h) => h?.status === 200 && h.body?.database === 'sqlite');
@@ -59,9 +60,18 @@ test('SIGKILL at start-services: app back on SQLite (env, provider, health agree
   assert.equal(appFingerprint(install), before, 'env, schema and migrations byte-identical to before the upgrade');
   assert.not.ok(journalOf(runDir).state.upgrade.finishedAt, 'the run stays open for the next upgrade');
 
-  const second = spawnTask('upgrade', args, env);
-  const done = await second.done;
-  assert.is(done.code, 0, done.stderr);
+  // Two upgrades started at once on the same app: exactly one runs (and resumes the run), the other refuses with
+  // exit 2 naming the owner's PID (lib/run-lock.ts), changing nothing.
+  const a = spawnTask('upgrade', args, env);
+  const b = spawnTask('upgrade', args, env);
+  const [ra, rb] = await Promise.all([a.done, b.done]);
+  const [winner, loser, winnerTask] = ra.code === 0 ? [ra, rb, a] : [rb, ra, b];
+  const winnerPid = winnerTask.child.pid;
+  assert.is(winner.code, 0, `${ra.stderr}\n---\n${rb.stderr}`);
+  assert.is(loser.code, 2, loser.stderr);
+  const refusal = JSON.parse(loser.stdout);
+  assert.match(refusal.error, new RegExp(`^another run \\(pid ${winnerPid}, started .*\\) holds .*\\.lock; wait for it to finish$`));
+  const done = winner;
   const result = JSON.parse(done.stdout);
   assert.is(result.resumed, true);
   assert.is(result.runDir, runDir);
