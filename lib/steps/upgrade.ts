@@ -382,7 +382,15 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
   const gate = (name: string, outcome: GateOutcome) => {
     if (!outcome.ok) throw new StepFailure(name, outcome.exitCode, outcome.summary);
   };
-  const finish = (outcome: UpgradeState['outcome']) => setUpgradeState(runDir, appDir, { finishedAt: new Date().toISOString(), outcome });
+  // Best effort: when the run dir's disk is full, failing to journal the outcome must not replace the outcome itself
+  // (a finished rollback is still exit 5, app on SQLite); the unfinished journal just makes the next run resume.
+  const finish = (outcome: UpgradeState['outcome']) => {
+    try {
+      setUpgradeState(runDir, appDir, { finishedAt: new Date().toISOString(), outcome });
+    } catch (err) {
+      log.warn(`could not record the outcome (${outcome}) in ${path.join(runDir, RUN_FILES.journal)}: ${errorMessage(err)}`);
+    }
+  };
 
   try {
     // --- before the writers stop: failures here change nothing ---------------------------------------------
