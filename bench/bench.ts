@@ -41,6 +41,8 @@ const { values: args } = parseArgs({
     jobs: { type: 'string' },
     // Also run load-pg with --worker-threads (second table converted in a worker thread) for comparison.
     'compare-threads': { type: 'boolean', default: false },
+    // Also run load-pg with COPY's text format instead of binary, for comparison.
+    'compare-format': { type: 'boolean', default: false },
     // Run load-pg and the raw COPY N more times (alternating) and also report the fastest of each.
     repeat: { type: 'string', default: '0' },
     // Pass --verbose to load-pg and print its per-phase RSS lines (tuning aid).
@@ -334,6 +336,11 @@ async function main() {
     }
 
     // Last, because every load-pg run rewrites the run dir's postgres-schema (verify and raw read it above).
+    if (args['compare-format']) {
+      log('load-pg --copy-format text…');
+      const text = await runLoadPg(server, 'bench_loadpg_text', appDir, runDir, totalRows, ['--copy-format', 'text']);
+      results.push({ ...text, name: 'load-pg --copy-format text' });
+    }
     if (args['compare-threads']) {
       log('load-pg --worker-threads…');
       const threaded = await runLoadPg(server, 'bench_loadpg_threads', appDir, runDir, totalRows, ['--worker-threads']);

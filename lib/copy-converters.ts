@@ -16,6 +16,8 @@ export interface CopyColumnPlan {
   target: TargetCategory;
   /** format_type() of the target column, for messages. */
   targetType: string;
+  /** pg_type name of the column's (element/base) type: `timestamp`, `jsonb`, `float4`, … (picks the binary layout). */
+  baseType?: string;
   /** The schema model's column (drives sqlite-values' per-kind conversion). */
   model: ColumnModel;
 }

@@ -4,6 +4,7 @@ import type Database from 'better-sqlite3';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { CopyColumnPlan } from './copy-converters.ts';
+import { BINARY_HEADER, BINARY_TRAILER, binaryCapable, binaryEncoderFor, BinaryWriter } from './copy-binary.ts';
 import { encoderFor, type FieldEncoder } from './copy-encoders.ts';
 import type { SqliteValue } from './sqlite-values.ts';
 import { loadSql, sqlWithIdentifiers } from './sql-files.ts';
@@ -27,6 +28,14 @@ export interface CopyTablePlan {
   enums: Record<string, string[]>;
   /** Rows expected (manifest or count(*)), for progress and the ETA. */
   expectedRows: number;
+  /**
+   * ANALYZE the table right after its COPY commits, on the same connection: column statistics do not depend on the
+   * (not yet rebuilt) indexes, and while this slot analyzes, the other slot keeps PostgreSQL busy with its COPY —
+   * the statistics work fills the load's idle gaps instead of being a phase of its own at the end.
+   */
+  analyzeAfter?: boolean;
+  /** Use COPY's text format even where the binary one is possible (the benchmark's raw files are text). */
+  textFormat?: boolean;
 }
 
 export interface CopyTableResult {
@@ -35,7 +44,10 @@ export interface CopyTableResult {
   rowsRead: number;
   /** Rows PostgreSQL reports it copied (COPY n). */
   rowsCopied: number;
+  /** The COPY transaction (TRUNCATE … COMMIT). */
   seconds: number;
+  /** The ANALYZE after it, when the plan asked for one. */
+  analyzeSeconds?: number;
 }
 
 /** A row that could not be loaded: a one-line cause naming table, column and key. */
@@ -152,6 +164,52 @@ export function tableCopyChunks(db: Database.Database, plan: CopyTablePlan, coun
   return copyChunks(plan, select.iterate() as IterableIterator<unknown[]>, encoders, readBytes, cursor, counter, onChunk);
 }
 
+/** Binary COPY data of a whole table: header, rows, trailer, as ~64 KB buffers. */
+function* binaryChunks(db: Database.Database, plan: CopyTablePlan, counter: { rows: number }, onChunk: () => void): Generator<Buffer> {
+  const columnsSqlite = plan.columns.map((c) => sqliteId(c.name)).join(', ');
+  const select = db.prepare(sqlWithIdentifiers('load-pg-sqlite-select', { columns: columnsSqlite, table: sqliteId(plan.table) }));
+  select.raw(true).safeIntegers(true);
+  const encoders = plan.columns.map((c) => binaryEncoderFor(c, plan.enums));
+  const cursor: { row: unknown[]; column: number } = { row: [], column: 0 };
+  const readBytes = cellBytesReader(db, plan, cursor);
+  const n = encoders.length;
+  const w = new BinaryWriter(2 * CHUNK_CHARS);
+  yield BINARY_HEADER;
+  for (const row of select.iterate() as IterableIterator<SqliteValue[]>) {
+    cursor.row = row;
+    w.int16(n);
+    for (let i = 0; i < n; i++) {
+      const value = row[i];
+      if (value === null) {
+        w.nullField();
+        continue;
+      }
+      cursor.column = i;
+      const bad = encoders[i](value, w, readBytes);
+      if (bad) {
+        const column = plan.columns[i].name;
+        const key = keyText(plan, row);
+        const reason = `${bad.reason}${bad.value ? ` (value: ${JSON.stringify(bad.value)})` : ''}`;
+        throw new RowLoadError(`table "${plan.table}", column "${column}", row ${key}: ${reason}`, { table: plan.table, column, key, reason: bad.reason });
+      }
+    }
+    counter.rows++;
+    if (w.pos >= CHUNK_CHARS) {
+      yield w.take();
+      onChunk();
+    }
+  }
+  w.ensure(2);
+  BINARY_TRAILER.copy(w.buf, w.pos);
+  w.pos += 2;
+  yield w.take();
+  onChunk();
+}
+
+export function usesBinary(plan: CopyTablePlan): boolean {
+  return !plan.textFormat && binaryCapable(plan.columns);
+}
+
 export async function copyTable(db: Database.Database, client: pg.Client, plan: CopyTablePlan, onProgress?: ProgressCallback): Promise<CopyTableResult> {
   const started = performance.now();
   const counter = { rows: 0 };
@@ -161,15 +219,17 @@ export async function copyTable(db: Database.Database, client: pg.Client, plan: 
   try {
     await client.query(loadSql('load-pg-set-local'));
     await client.query(sqlWithIdentifiers('load-pg-truncate', fragments));
+    const binary = usesBinary(plan);
     const copy = client.query(
-      copyFrom(sqlWithIdentifiers('load-pg-copy', { ...fragments, columns: plan.columns.map((c) => pg.escapeIdentifier(c.name)).join(', ') }), {
+      copyFrom(sqlWithIdentifiers(binary ? 'load-pg-copy-binary' : 'load-pg-copy', { ...fragments, columns: plan.columns.map((c) => pg.escapeIdentifier(c.name)).join(', ') }), {
         highWaterMark: 4 * CHUNK_CHARS,
       }),
     );
-    const source = Readable.from(
-      tableCopyChunks(db, plan, counter, () => onProgress?.(counter.rows)),
-      { objectMode: false, highWaterMark: 2 * CHUNK_CHARS },
-    );
+    const onChunk = () => onProgress?.(counter.rows);
+    const source = Readable.from(binary ? binaryChunks(db, plan, counter, onChunk) : tableCopyChunks(db, plan, counter, onChunk), {
+      objectMode: false,
+      highWaterMark: 2 * CHUNK_CHARS,
+    });
     try {
       await pipeline(source, copy);
     } catch (err) {
@@ -177,7 +237,14 @@ export async function copyTable(db: Database.Database, client: pg.Client, plan: 
       throw mapCopyError(db, plan, err);
     }
     await client.query('COMMIT');
-    return { table: plan.table, rowsRead: counter.rows, rowsCopied: copy.rowCount, seconds: (performance.now() - started) / 1000 };
+    const seconds = (performance.now() - started) / 1000;
+    let analyzeSeconds: number | undefined;
+    if (plan.analyzeAfter) {
+      const analyzeStarted = performance.now();
+      await client.query(sqlWithIdentifiers('load-pg-analyze', fragments));
+      analyzeSeconds = (performance.now() - analyzeStarted) / 1000;
+    }
+    return { table: plan.table, rowsRead: counter.rows, rowsCopied: copy.rowCount, seconds, ...(analyzeSeconds !== undefined ? { analyzeSeconds } : {}) };
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw connectionLost(err) ?? err;

@@ -17,6 +17,7 @@ foreign keys are dropped before and rebuilt/validated after; sequences are reset
   --pg-migrations DIR   PostgreSQL migrations the app ships (default: a baseline generated from schema.prisma)
   --jobs N              tables loaded at once (default 2, one per core)
   --worker-threads      convert the second table in a worker thread (measurement aid)
+  --copy-format FORMAT  binary (default, where every column type allows it) or text (measurement aid)
   --json                one JSON result object on stdout
 
 Exit: 0 loaded · 2 bad flags · 3 target not ready / not empty without --force · 4 snapshot problem (checksum,
@@ -27,6 +28,7 @@ interface Flags extends Record<string, unknown> {
   pgMigrations?: string;
   jobs?: string;
   workerThreads?: boolean;
+  copyFormat?: string;
 }
 
 function printSummary(result: LoadPgResult, log: Logger): void {
@@ -48,13 +50,22 @@ await runCli<Flags, LoadPgResult>({
     jobs: { type: 'string' },
     // Convert the second table in a worker thread (for the benchmark's comparison; not faster on 2 cores).
     'worker-threads': { type: 'boolean' },
+    'copy-format': { type: 'string' },
   },
   run: async ({ settings, extra, log }) => {
     const jobs = extra.jobs === undefined ? undefined : Number(extra.jobs);
     if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1 || jobs > 8)) {
       throw usageError(`--jobs must be an integer from 1 to 8, got "${extra.jobs}"`);
     }
-    return await loadPg(settings, log, { pgMigrations: extra.pgMigrations, jobs, workerThreads: Boolean(extra.workerThreads) });
+    if (extra.copyFormat !== undefined && extra.copyFormat !== 'binary' && extra.copyFormat !== 'text') {
+      throw usageError(`--copy-format must be binary or text, got "${extra.copyFormat}"`);
+    }
+    return await loadPg(settings, log, {
+      pgMigrations: extra.pgMigrations,
+      jobs,
+      workerThreads: Boolean(extra.workerThreads),
+      copyFormat: extra.copyFormat as 'binary' | 'text' | undefined,
+    });
   },
   print: printSummary,
 });

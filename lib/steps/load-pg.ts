@@ -57,6 +57,8 @@ export interface LoadPgOptions {
    * peak RSS, so the default is one thread feeding two connections.
    */
   workerThreads?: boolean;
+  /** COPY format: 'binary' where every column's type allows it (default), or always 'text'. */
+  copyFormat?: 'binary' | 'text';
 }
 
 export interface TableLoadSummary {
@@ -145,12 +147,20 @@ export function planTables(
       if (!target) throw new TaskError(ExitCode.Internal, `column "${table.name}"."${column.name}" is missing in PostgreSQL after the migrations were applied`);
       const bad = incompatibility(column.kind, target);
       if (bad) throw sourceProblem(`column "${table.name}"."${column.name}": ${bad}`);
-      return { name: column.name, kind: column.kind, target: targetCategory(target)!, targetType: target.dataType, model: column };
+      return { name: column.name, kind: column.kind, target: targetCategory(target)!, targetType: target.dataType, baseType: target.baseType, model: column };
     });
     // A PostgreSQL column the schema does not know would be left NULL/default: refuse rather than guess.
     const extra = pgColumns.find((c) => !c.generated && !table.columns.some((m) => m.name === c.name));
     if (extra && extra.notNull) throw new TaskError(ExitCode.Internal, `PostgreSQL column "${table.name}"."${extra.name}" is not in schema.prisma`);
-    plans.push({ schema, table: table.name, columns, key: table.key, enums: model.enums, expectedRows: expected.get(table.name) ?? sqliteRowCount(db, table.name) });
+    plans.push({
+      schema,
+      table: table.name,
+      columns,
+      key: table.key,
+      enums: model.enums,
+      expectedRows: expected.get(table.name) ?? sqliteRowCount(db, table.name),
+      analyzeAfter: true,
+    });
   }
   return plans;
 }
@@ -320,6 +330,7 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     const tableNames = model.tables.map((t) => t.name);
     const targetColumns = await readTargetColumns(target.client, schema);
     const plans = planTables(model, db, targetColumns, schema, expected);
+    if (options.copyFormat === 'text') for (const plan of plans) plan.textFormat = true;
 
     // Deferred objects: saved before they are dropped, so a crash mid-load still leaves the recipe in the run dir.
     const deferred = await captureDeferredObjects(target.client, schema, tableNames);
@@ -383,7 +394,10 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     phase('foreignKeys');
     const sequences = await resetSequences(target.client, schema, new Set(tableNames), log);
     phase('sequences');
-    await analyzeTables(clients, schema, tableNames);
+    // Statistics: every table was analyzed right after its COPY (CopyTablePlan.analyzeAfter); only a table whose
+    // load did not (none today) would be analyzed here.
+    const notAnalyzed = results.filter((r) => r.analyzeSeconds === undefined).map((r) => r.table);
+    if (notAnalyzed.length) await analyzeTables(clients, schema, notAnalyzed);
     phase('analyze');
 
     const tables = results
