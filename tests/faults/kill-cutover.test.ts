@@ -15,6 +15,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync, rmSync } from 'node:fs';
 import pg from 'pg';
+import { FIXTURE_TABLES } from '../../fixtures/sample-install.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 import { appFingerprint, eventually, health, journalOf, makeInstall, runDirs, spawnTask, type Install } from '../e2e/e2e-helpers.ts';
 import { appState, classify, guardianPids, pollFast, sha256 } from './fault-helpers.ts';
@@ -71,15 +72,15 @@ test('SIGKILL at maintenance-on and at verify-after-switch: each time the app is
     assert.ok(readFileSync(install!.envPath, 'utf8').includes('DATABASE_URL="file:'), 'env not switched at maintenance-on');
   });
 
-  // 2. verify-after-switch running, held there by a lock on the target's tables.
-  const second = spawnTask('upgrade', args, env);
-  await pollFast('verify done in the resumed run', () => journalOf(runDir)?.steps?.verify, (s) => s?.status === 'done' && journalOf(runDir).state.upgrade.attempts === 2, 180_000);
+  // 2. verify-after-switch running, held there by a lock on the target's tables. The locker connects first, so
+  // between "verify done" and the lock there is one round trip (the upgrade needs pre-switch-check and switch-env).
   const locker = new pg.Client({ connectionString: db.url });
   await locker.connect();
+  const lockAll = `BEGIN; LOCK TABLE ${FIXTURE_TABLES.map((t) => pg.escapeIdentifier(t)).join(', ')} IN ACCESS EXCLUSIVE MODE`;
+  const second = spawnTask('upgrade', args, env);
   try {
-    const { rows } = await locker.query<{ t: string }>(`SELECT format('%I', relname) AS t FROM pg_stat_user_tables WHERE schemaname = 'public'`);
-    await locker.query('BEGIN');
-    await locker.query(`LOCK TABLE ${rows.map((r) => r.t).join(', ')} IN ACCESS EXCLUSIVE MODE`);
+    await pollFast('verify done in the resumed run', () => journalOf(runDir)?.steps?.verify, (s) => s?.status === 'done' && journalOf(runDir).state.upgrade.attempts === 2, 180_000);
+    await locker.query(lockAll);
     const status = stepStatus('verify-after-switch')();
     assert.not.equal(status, 'done', 'lock taken before verify-after-switch could finish');
     await pollFast('verify-after-switch running', stepStatus('verify-after-switch'), (s) => s === 'running');
