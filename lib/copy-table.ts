@@ -173,7 +173,8 @@ function* binaryChunks(db: Database.Database, plan: CopyTablePlan, counter: { ro
   const cursor: { row: unknown[]; column: number } = { row: [], column: 0 };
   const readBytes = cellBytesReader(db, plan, cursor);
   const n = encoders.length;
-  const w = new BinaryWriter(2 * CHUNK_CHARS);
+  // Flushed at 64 KB; the 8 KB margin keeps the usual row from forcing a grow-and-copy at the boundary.
+  const w = new BinaryWriter(CHUNK_CHARS + 8 * 1024);
   yield BINARY_HEADER;
   for (const row of select.iterate() as IterableIterator<SqliteValue[]>) {
     cursor.row = row;

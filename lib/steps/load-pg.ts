@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
 import path from 'node:path';
-import v8 from 'node:v8';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import type { StepResult } from '../cli.ts';
@@ -341,10 +340,6 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     log.info(`deferred ${deferred.indexes.length} secondary indexes and ${deferred.foreignKeys.length} foreign keys until after the load`);
     phase('deferObjects');
 
-    // Load. The main thread converts too: cap V8's young generation (default up to 16 MB per semi-space, grown under
-    // a high allocation rate) — the load's garbage is short-lived, so small semi-spaces cost only cheap scavenges and
-    // keep peak RSS down (measured on the 1.5 M-row bench). A GC-sizing hint: harmless if V8 ignores it.
-    v8.setFlagsFromString('--max-semi-space-size=2');
     const totalExpected = plans.reduce((n, p) => n + p.expectedRows, 0);
     const slots = Math.min(jobs, Math.max(1, plans.length));
     log.info(`loading ${plans.length} tables (${fmtInt(totalExpected)} rows), ${slots} at a time`);
