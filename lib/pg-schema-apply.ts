@@ -3,7 +3,7 @@ import path from 'node:path';
 import pgModule from 'pg';
 import type pg from 'pg';
 import type { Settings } from './config.ts';
-import { ExitCode, TaskError, errorMessage, usageError } from './errors.ts';
+import { ExitCode, TaskError, diskFullError, errorMessage, usageError } from './errors.ts';
 import type { Logger } from './log.ts';
 import { openSchemaEngine, writePostgresMigrations } from './prisma-engine.ts';
 import { RUN_FILES } from './run-dir.ts';
@@ -52,6 +52,9 @@ export async function applyPostgresSchema(opts: {
     });
   } catch (err) {
     if (err instanceof TaskError) throw err;
+    // A full run-dir disk is not bad input: exit 4 with the disk named, like every other task's ENOSPC.
+    const full = diskFullError(err);
+    if (full) throw full;
     // Shipped migrations for another provider, an empty folder, a schema the engine rejects: the operator's input.
     throw usageError(`cannot write the PostgreSQL migrations: ${errorMessage(err).split('\n')[0]}`);
   }

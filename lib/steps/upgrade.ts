@@ -4,7 +4,7 @@ import readline from 'node:readline/promises';
 import Database from 'better-sqlite3';
 import type { Settings } from '../config.ts';
 import type { StepContext, StepResult } from '../cli.ts';
-import { ExitCode, TaskError, errorMessage, usageError, type ExitCodeValue } from '../errors.ts';
+import { ExitCode, TaskError, diskFullError, errorMessage, usageError, type ExitCodeValue } from '../errors.ts';
 import { defaultHealthUrl, waitForHealth, type HealthResult } from '../health.ts';
 import type { Logger } from '../log.ts';
 import { displayUrl } from '../pg-target.ts';
@@ -359,14 +359,20 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
       recordStep(runDir, appDir, name, { status: 'done' });
       steps.push({ name, status: 'done', ms: Date.now() - t0 });
       return value;
-    } catch (err) {
+    } catch (caught) {
+      const err = diskFullError(caught) ?? caught; // a full disk is the operator's to fix, not an internal error
       const failure =
         err instanceof StepFailure
           ? new StepFailure(name, err.exitCode, err.message)
           : err instanceof TaskError
             ? new StepFailure(name, err.exitCode, err.message)
             : new StepFailure(name, ExitCode.Internal, `internal error: ${errorMessage(err)}`);
-      recordStep(runDir, appDir, name, { status: 'failed', message: failure.message });
+      try {
+        recordStep(runDir, appDir, name, { status: 'failed', message: failure.message });
+      } catch (journalErr) {
+        // A full run-dir disk must not hide which step failed (the operator's message names it).
+        log.warn(`could not record ${name} as failed in the journal: ${errorMessage(journalErr)}`);
+      }
       steps.push({ name, status: 'failed', ms: Date.now() - t0, message: failure.message });
       throw failure;
     }
