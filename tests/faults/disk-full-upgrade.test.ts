@@ -73,7 +73,8 @@ test('run-dir file system fills up during load-pg: rolled back (exit 5), app on 
   const result = JSON.parse(failed.stdout);
   assert.is(result.rolledBack, true);
   assert.match(result.summary, /rolled back: the app runs on SQLite again/);
-  assert.match(result.cause, /ENOSPC|no space left/i);
+  assert.match(result.cause, /^no space left on the device.*\(ENOSPC\)/);
+  assert.is(result.failedStep, 'load-pg', 'the failed step is named, not hidden by the failed journal write');
   const state = await eventually('app on SQLite', () => appState(install!), (s) => classify(s) === 'sqlite');
   assert.is(classify(state), 'sqlite', JSON.stringify(state));
   assert.equal(appFingerprint(install), before);
