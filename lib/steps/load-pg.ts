@@ -270,6 +270,10 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     const snapshotPath = path.join(runDir, RUN_FILES.snapshot);
     // The snapshot must be exactly the file backup wrote (a changed or truncated copy would load wrong data).
     log.debug(`rss at start ${Math.round(process.memoryUsage().rss / 1048576)} MB`);
+    // The schema parser boots and parses in its helper thread while this thread hashes the snapshot.
+    prep = startCallWorker(new URL('../load-prep.ts', import.meta.url), log);
+    const modelPromise = prep.call<SchemaModel>('schemaModel', { schemaPath: settings.schemaPath });
+    modelPromise.catch(() => undefined); // awaited below; a failure here must not be "unhandled" meanwhile
     const snapshotSha = verifySnapshot(runDir);
     log.debug(`rss after sha ${Math.round(process.memoryUsage().rss / 1048576)} MB`);
     log.debug(`snapshot sha256 ${snapshotSha} verified`);
@@ -288,8 +292,7 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
       );
     }
     const expected = new Map<string, number>((manifest?.tables ?? []).filter((t) => typeof t.rowCount === 'number').map((t) => [t.name, t.rowCount!]));
-    prep = startCallWorker(new URL('../load-prep.ts', import.meta.url), log);
-    const model = await prep.call<SchemaModel>('schemaModel', { schemaPath: settings.schemaPath });
+    const model = await modelPromise;
     // One helper thread per WebAssembly module: a thread that held both leaves more memory behind when it ends.
     await prep.close();
     prep = undefined;
