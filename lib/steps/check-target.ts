@@ -182,11 +182,13 @@ export async function checkTarget(settings: Settings, log: Logger): Promise<Chec
     (name) => checks.get(name) ?? { name, status: 'skip' as const, reason: 'not checked: no connection' },
   );
   const failed = ordered.filter((c) => c.status === 'fail');
+  // A rejected certificate fails both tls (no handshake) and certificate; the latter says why (unknown CA, name).
+  const cause = (list: typeof failed) => list.find((c) => c.name === 'certificate') ?? list[0];
   const warned = ordered.filter((c) => c.status === 'warn');
   const target = conn?.display ?? displayTarget(settings);
   const summary = failed.length
     ? // The first failure's own reason goes into the one line, so `upgrade`'s final message names the cause too.
-      `${target} is not ready: ${failed.map((c) => c.name).join(', ')} failed — ${failed[0].name}: ${failed[0].reason.split('\n')[0]}`
+      `${target} is not ready: ${failed.map((c) => c.name).join(', ')} failed — ${cause(failed).name}: ${cause(failed).reason.split('\n')[0]}`
     : `${target} is ready for VisionSuit${warned.length ? ` (${warned.length} warning${warned.length > 1 ? 's' : ''})` : ''}`;
   return {
     ok: failed.length === 0,
