@@ -203,6 +203,7 @@ test('TLS verify-full through an intermediate CA: verified with the root CA only
     const cert = (other.json!.checks as { name: string; status: string; reason: string }[]).find((c) => c.name === 'certificate')!;
     assert.is(cert.status, 'fail');
     assert.match(cert.reason, /could not be verified/);
+    assert.match(other.json!.summary, /failed — certificate: TLS certificate of .* could not be verified against the given CA/, 'the one line says why');
     // The certificate really is an intermediate-signed one (the root did not sign the leaf directly).
     const issuer = execFileSync('openssl', ['x509', '-in', path.join(dir, 'server.crt'), '-noout', '-issuer'], { encoding: 'utf8' });
     assert.match(issuer, /vs-fault-intermediate/);
