@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Settings } from './config.ts';
 import type { Logger } from './log.ts';
 import { applyPostgresSchema, type AppliedSchema } from './pg-schema-apply.ts';
+import { loadSchemaEngineWasm } from './prisma-engine.ts';
 import { loadSchemaModel, type SchemaModel } from './schema-model.ts';
 
 /**
@@ -11,6 +12,12 @@ import { loadSchemaModel, type SchemaModel } from './schema-model.ts';
  */
 export async function schemaModel(args: { schemaPath: string }): Promise<SchemaModel> {
   return loadSchemaModel(args.schemaPath);
+}
+
+/** Load and compile the schema engine's WebAssembly ahead of time (it does not touch the target or the run dir). */
+export async function warmEngine(): Promise<true> {
+  await loadSchemaEngineWasm();
+  return true;
 }
 
 export async function applySchema(

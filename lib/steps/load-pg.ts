@@ -266,14 +266,18 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
   // Prisma's schema parser and engine run in a helper thread that is ended before the COPY phase: their
   // WebAssembly memory (~75 MB) never shrinks, and peak RSS must stay bounded (issue 3: ≤ 256 MB).
   let prep: CallWorker | undefined;
+  let engine: CallWorker | undefined;
   try {
     const snapshotPath = path.join(runDir, RUN_FILES.snapshot);
     // The snapshot must be exactly the file backup wrote (a changed or truncated copy would load wrong data).
     log.debug(`rss at start ${Math.round(process.memoryUsage().rss / 1048576)} MB`);
-    // The schema parser boots and parses in its helper thread while this thread hashes the snapshot.
+    // The schema parser parses and the schema engine compiles, each in its helper thread, while this thread hashes
+    // the snapshot (the engine touches neither the target nor the run dir until applySchema below).
     prep = startCallWorker(new URL('../load-prep.ts', import.meta.url), log);
     const modelPromise = prep.call<SchemaModel>('schemaModel', { schemaPath: settings.schemaPath });
     modelPromise.catch(() => undefined); // awaited below; a failure here must not be "unhandled" meanwhile
+    engine = startCallWorker(new URL('../load-prep.ts', import.meta.url), log);
+    engine.call('warmEngine', {}).catch(() => undefined); // a real failure shows again in applySchema
     const snapshotSha = verifySnapshot(runDir);
     log.debug(`rss after sha ${Math.round(process.memoryUsage().rss / 1048576)} MB`);
     log.debug(`snapshot sha256 ${snapshotSha} verified`);
@@ -315,16 +319,15 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     phase('prepareTarget');
 
     // Schema the Prisma way: migrations written to the run dir, applied by the schema engine.
-    prep = startCallWorker(new URL('../load-prep.ts', import.meta.url), log);
-    const applied = await prep.call<AppliedSchema>('applySchema', {
+    const applied = await engine.call<AppliedSchema>('applySchema', {
       settings,
       runDir,
       clientConfig: target.clientConfig,
       schema,
       ...(options.pgMigrations ? { shippedMigrationsDir: options.pgMigrations } : {}),
     });
-    await prep.close();
-    prep = undefined;
+    await engine.close();
+    engine = undefined;
     log.ok(`schema applied through Prisma's schema engine: ${applied.migrations.join(', ') || '(no migrations)'}`);
     phase('migrations');
 
@@ -439,6 +442,7 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     throw err;
   } finally {
     await prep?.close();
+    await engine?.close();
     await Promise.all(loaders.map((l) => l.close().catch(() => undefined)));
     for (const c of extraClients) await c.end().catch(() => undefined);
     await target?.close();
