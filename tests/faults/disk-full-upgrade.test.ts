@@ -23,7 +23,7 @@ test.before(async () => {
 });
 test.after(async () => {
   install?.stop();
-  if (mnt) spawnSync('umount', [mnt]);
+  if (mnt) spawnSync('umount', ['-l', mnt]);
   if (install) rmSync(install.appDir, { recursive: true, force: true });
   await server?.stop();
 });

@@ -31,7 +31,7 @@ test.before(async () => {
 });
 
 test.after(async () => {
-  if (mounted) spawnSync('umount', [mnt]);
+  if (mounted) spawnSync('umount', ['-l', mnt]);
   await server?.stop();
   if (install) rmSync(install.appDir, { recursive: true, force: true });
 });
