@@ -263,13 +263,12 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
   const extraClients: pg.Client[] = [];
   const loaders: TableLoader[] = [];
   let db: Database.Database | undefined;
-  // Prisma's schema parser and engine run in a helper thread that is ended before the COPY phase: their
-  // WebAssembly memory (~75 MB) never shrinks, and peak RSS must stay bounded (issue 3: ≤ 256 MB).
+  // Prisma's schema parser and schema engine each run in a helper thread that is ended before the COPY phase: their
+  // WebAssembly memory (~75 MB together) never shrinks, and peak RSS must stay bounded (issue 3: ≤ 256 MB).
   let prep: CallWorker | undefined;
   let engine: CallWorker | undefined;
   try {
     const snapshotPath = path.join(runDir, RUN_FILES.snapshot);
-    // The snapshot must be exactly the file backup wrote (a changed or truncated copy would load wrong data).
     log.debug(`rss at start ${Math.round(process.memoryUsage().rss / 1048576)} MB`);
     // The schema parser parses and the schema engine compiles, each in its helper thread, while this thread hashes
     // the snapshot (the engine touches neither the target nor the run dir until applySchema below).
@@ -278,6 +277,7 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     modelPromise.catch(() => undefined); // awaited below; a failure here must not be "unhandled" meanwhile
     engine = startCallWorker(new URL('../load-prep.ts', import.meta.url), log);
     engine.call('warmEngine', {}).catch(() => undefined); // a real failure shows again in applySchema
+    // The snapshot must be exactly the file backup wrote (a changed or truncated copy would load wrong data).
     const snapshotSha = verifySnapshot(runDir);
     log.debug(`rss after sha ${Math.round(process.memoryUsage().rss / 1048576)} MB`);
     log.debug(`snapshot sha256 ${snapshotSha} verified`);
@@ -384,7 +384,7 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
       }
     }
 
-    // Rebuild: indexes (two connections: index builds are CPU-bound), FKs NOT VALID + VALIDATE, sequences, ANALYZE.
+    // Rebuild: indexes (two connections: index builds are CPU-bound), FKs NOT VALID + VALIDATE, sequences.
     const second = await target.connect();
     extraClients.push(second);
     await useSchema(second, schema);
