@@ -343,6 +343,9 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     mkdirSync(pgDir, { recursive: true, mode: 0o700 });
     writeJsonAtomic(path.join(pgDir, DEFERRED_OBJECTS_FILE), deferred);
     await dropDeferredObjects(target.client, deferred);
+    for (const plan of plans) {
+      plan.indexes = deferred.indexes.filter((i) => i.table === plan.table && !i.constraint).map((i) => ({ name: i.name, definition: i.definition }));
+    }
     log.info(`deferred ${deferred.indexes.length} secondary indexes and ${deferred.foreignKeys.length} foreign keys until after the load`);
     phase('deferObjects');
 
@@ -389,7 +392,11 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     extraClients.push(second);
     await useSchema(second, schema);
     const clients = [target.client, second];
-    const indexesRebuilt = await rebuildIndexes(clients, deferred, log);
+    // Plain secondary indexes were built by each table's slot right after its COPY; what is left here are
+    // constraint-backed ones (and any a slot did not get to).
+    const builtInSlots = new Set(results.flatMap((r) => (r.indexesBuilt ?? []).map((name) => `${r.table}\u0000${name}`)));
+    const remaining = { ...deferred, indexes: deferred.indexes.filter((i) => !builtInSlots.has(`${i.table}\u0000${i.name}`)) };
+    const indexesRebuilt = builtInSlots.size + (await rebuildIndexes(clients, remaining, log));
     phase('indexes');
     const foreignKeysValidated = await restoreForeignKeys(clients, deferred, log);
     phase('foreignKeys');
