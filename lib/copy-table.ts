@@ -8,6 +8,7 @@ import { BINARY_HEADER, BINARY_TRAILER, binaryCapable, binaryEncoderFor, BinaryW
 import { encoderFor, type FieldEncoder } from './copy-encoders.ts';
 import type { SqliteValue } from './sqlite-values.ts';
 import { loadSql, sqlWithIdentifiers } from './sql-files.ts';
+import { createCellBytesReader } from './sqlite-cell-bytes.ts';
 
 /**
  * Stream one snapshot table into PostgreSQL with COPY FROM STDIN (text format), in its own transaction:
@@ -87,27 +88,9 @@ function keyText(plan: CopyTablePlan, row: unknown[]): string {
 }
 
 /** Re-reads one cell as bytes by the current row's key (rare path: only for text containing U+FFFD). */
-function cellBytesReader(db: Database.Database, plan: CopyTablePlan, cursor: { row: unknown[]; column: number }): () => Buffer | null | undefined {
-  const keyIndexes = plan.key.map((k) => plan.columns.findIndex((c) => c.name === k));
-  const statements = new Map<number, Database.Statement>();
-  return () => {
-    if (keyIndexes.some((i) => i < 0)) return undefined;
-    let stmt = statements.get(cursor.column);
-    if (!stmt) {
-      stmt = db.prepare(
-        sqlWithIdentifiers('load-pg-sqlite-cell-bytes', {
-          column: sqliteId(plan.columns[cursor.column].name),
-          table: sqliteId(plan.table),
-          keyMatch: plan.key.map((k) => `${sqliteId(k)} IS ?`).join(' AND '),
-        }),
-      );
-      stmt.raw(true).safeIntegers(true);
-      statements.set(cursor.column, stmt);
-    }
-    const found = stmt.get(...keyIndexes.map((i) => cursor.row[i])) as unknown[] | undefined;
-    const bytes = found?.[0];
-    return Buffer.isBuffer(bytes) ? bytes : undefined;
-  };
+function cellBytesReader(db: Database.Database, plan: CopyTablePlan, cursor: { row: unknown[]; column: number }): () => Buffer | undefined {
+  const read = createCellBytesReader(db, plan.table, plan.columns.map((c) => c.name), plan.key);
+  return () => read(cursor.row, cursor.column);
 }
 
 function* copyChunks(
@@ -164,7 +147,7 @@ function* copyChunks(
  */
 export function tableCopyChunks(db: Database.Database, plan: CopyTablePlan, counter: { rows: number } = { rows: 0 }, onChunk: () => void = () => undefined): Generator<string> {
   const columnsSqlite = plan.columns.map((c) => sqliteId(c.name)).join(', ');
-  const select = db.prepare(sqlWithIdentifiers('load-pg-sqlite-select', { columns: columnsSqlite, table: sqliteId(plan.table) }));
+  const select = db.prepare(sqlWithIdentifiers('sqlite-table-scan', { columns: columnsSqlite, table: sqliteId(plan.table) }));
   select.raw(true).safeIntegers(true);
   const encoders = plan.columns.map((c) => encoderFor(c, plan.enums));
   const cursor: { row: unknown[]; column: number } = { row: [], column: 0 };
@@ -175,7 +158,7 @@ export function tableCopyChunks(db: Database.Database, plan: CopyTablePlan, coun
 /** Binary COPY data of a whole table: header, rows, trailer, as ~64 KB buffers. */
 function* binaryChunks(db: Database.Database, plan: CopyTablePlan, counter: { rows: number }, onChunk: () => void): Generator<Buffer> {
   const columnsSqlite = plan.columns.map((c) => sqliteId(c.name)).join(', ');
-  const select = db.prepare(sqlWithIdentifiers('load-pg-sqlite-select', { columns: columnsSqlite, table: sqliteId(plan.table) }));
+  const select = db.prepare(sqlWithIdentifiers('sqlite-table-scan', { columns: columnsSqlite, table: sqliteId(plan.table) }));
   select.raw(true).safeIntegers(true);
   const encoders = plan.columns.map((c) => binaryEncoderFor(c, plan.enums));
   const cursor: { row: unknown[]; column: number } = { row: [], column: 0 };
@@ -335,6 +318,6 @@ export function mapCopyError(db: Database.Database, plan: CopyTablePlan, err: un
 }
 
 export function sqliteRowCount(db: Database.Database, table: string): number {
-  const row = db.prepare(sqlWithIdentifiers('load-pg-sqlite-count', { table: sqliteId(table) })).get() as { n: number };
+  const row = db.prepare(sqlWithIdentifiers('sqlite-count', { table: sqliteId(table) })).get() as { n: number };
   return Number(row.n);
 }

@@ -3,6 +3,7 @@ import { escapeIdentifier } from 'pg';
 import { RowHasher } from './row-hash.ts';
 import type { TableModel } from './schema-model.ts';
 import { sqlWithIdentifiers } from './sql-files.ts';
+import { createCellBytesReader } from './sqlite-cell-bytes.ts';
 import { columnConverter, decodeTextBytes, preview, RECHECK_UTF8, type ColumnConverter, type ConversionProblem, type SqliteValue } from './sqlite-values.ts';
 
 /**
@@ -90,7 +91,7 @@ function tableScanner(db: Database.Database, table: TableModel, enums: Record<st
   const convert = converters.map((c) => c.value);
   const keyIndexes = table.key.map((k) => columns.findIndex((c) => c.name === k));
   const columnList = columns.map((c) => escapeIdentifier(c.name)).join(', ');
-  const stmt = db.prepare(sqlWithIdentifiers('export-sqlite-select', { columns: columnList, table: escapeIdentifier(table.name) })).raw(true).safeIntegers(true);
+  const stmt = db.prepare(sqlWithIdentifiers('sqlite-table-scan', { columns: columnList, table: escapeIdentifier(table.name) })).raw(true).safeIntegers(true);
   // Storage classes per column: [integer, real, text, blob, null] counters.
   const census = new Float64Array(n * 5);
   const values: (string | null | undefined)[] = new Array<string | null | undefined>(n);
@@ -110,25 +111,8 @@ function tableScanner(db: Database.Database, table: TableModel, enums: Record<st
     return key;
   };
   // Only for a text cell containing U+FFFD (rare): re-read it as bytes by the row's key to tell invalid UTF-8 apart.
-  const cellBytes = new Map<number, Database.Statement>();
-  const readBytes = (row: SqliteValue[], column: number): Buffer | null => {
-    let read = cellBytes.get(column);
-    if (!read) {
-      read = db
-        .prepare(
-          sqlWithIdentifiers('export-sqlite-cell-bytes', {
-            column: escapeIdentifier(columns[column].name),
-            table: escapeIdentifier(table.name),
-            keyMatch: table.key.map((k) => `${escapeIdentifier(k)} IS ?`).join(' AND '),
-          }),
-        )
-        .raw(true)
-        .safeIntegers(true);
-      cellBytes.set(column, read);
-    }
-    const got = read.get(...keyIndexes.map((i) => row[i])) as [Buffer | null] | undefined;
-    return got ? got[0] : null;
-  };
+  const readCell = createCellBytesReader(db, table.name, columns.map((c) => c.name), table.key);
+  const readBytes = (row: SqliteValue[], column: number): Buffer | null => readCell(row, column) ?? null;
 
   const iterator = stmt.iterate() as IterableIterator<SqliteValue[]>;
   const step = (limit: number): boolean => {

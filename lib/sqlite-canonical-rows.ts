@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import type { ColumnKind, ColumnModel } from './schema-model.ts';
 import { sqlWithIdentifiers } from './sql-files.ts';
+import { createCellBytesReader } from './sqlite-cell-bytes.ts';
 import { columnConverter, convertChecked, isProblem, rowHash, rowText, type SqliteValue } from './sqlite-values.ts';
 
 /**
@@ -43,27 +44,13 @@ function* canonicalRows(db: Database.Database, table: CanonicalTable, enums: Rec
   );
   const keyIndexes = (table.key.length ? table.key : table.columns.map((c) => c.name)).map((k) => table.columns.findIndex((c) => c.name === k));
   const select = db.prepare(
-    sqlWithIdentifiers('content-sqlite-select', { columns: table.columns.map((c) => sqliteId(c.name)).join(', '), table: sqliteId(table.name) }),
+    sqlWithIdentifiers('sqlite-table-scan', { columns: table.columns.map((c) => sqliteId(c.name)).join(', '), table: sqliteId(table.name) }),
   );
   select.raw(true).safeIntegers(true);
-  const byteReaders = new Map<number, Database.Statement>();
+  const readCell = createCellBytesReader(db, table.name, table.columns.map((c) => c.name), table.key.length ? table.key : table.columns.map((c) => c.name));
   const readBytes = (row: unknown[], column: number) => (): Buffer | undefined => {
-    if (keyIndexes.some((i) => i < 0)) return undefined;
-    let stmt = byteReaders.get(column);
-    if (!stmt) {
-      stmt = db.prepare(
-        sqlWithIdentifiers('content-sqlite-cell-bytes', {
-          column: sqliteId(table.columns[column].name),
-          table: sqliteId(table.name),
-          key_match: keyIndexes.map((i) => `${sqliteId(table.columns[i].name)} IS ?`).join(' AND '),
-        }),
-      );
-      stmt.raw(true).safeIntegers(true);
-      byteReaders.set(column, stmt);
-    }
     try {
-      const found = stmt.get(...keyIndexes.map((i) => row[i])) as unknown[] | undefined;
-      return Buffer.isBuffer(found?.[0]) ? (found[0] as Buffer) : undefined;
+      return readCell(row, column);
     } catch {
       // A connection busy with the scan may refuse the re-read: then the text is taken as it decoded (display only).
       return undefined;

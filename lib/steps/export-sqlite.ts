@@ -180,7 +180,7 @@ async function scanAll(
     }
     return out;
   }
-  const countOf = (name: string) => Number(db.prepare(sqlWithIdentifiers('export-sqlite-count', { table: escapeIdentifier(name) })).pluck().get());
+  const countOf = (name: string) => Number(db.prepare(sqlWithIdentifiers('sqlite-count', { table: escapeIdentifier(name) })).pluck().get());
   const queue = model.tables.map((table) => ({ table, rows: countOf(table.name) })).sort((a, b) => b.rows - a.rows);
   const total = queue.reduce((n, t) => n + t.rows, 0);
   let done = 0;

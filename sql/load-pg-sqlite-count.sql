@@ -1,2 +1,0 @@
--- (SQLite) Row count of one snapshot table, when manifest.json is absent.
-SELECT count(*) AS n FROM {{table}}
