@@ -1,4 +1,4 @@
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import type { Settings } from '../config.ts';
@@ -177,8 +177,11 @@ export async function rollback(settings: Settings, log: Logger, options: Rollbac
       const stop = await runServiceCommand(settings.stopCmd, log, { cwd: settings.appDir });
       if (stop.exitCode !== 0) log.warn(`stop command exited ${stop.exitCode ?? stop.signal}`);
     }
-    const asideDir = path.join(runDir!, RUN_FILES.envBackups, `rolled-back.${utcStamp()}`);
-    mkdirSync(asideDir, { recursive: true, mode: 0o700 });
+    // Unique even for two rollbacks within one second (a re-run after a crash can be that quick): the stamp says
+    // when, mkdtemp's suffix keeps a second rollback from renaming into the first one's folder (ENOTEMPTY).
+    const backupsDir = path.join(runDir!, RUN_FILES.envBackups);
+    mkdirSync(backupsDir, { recursive: true, mode: 0o700 });
+    const asideDir = mkdtempSync(path.join(backupsDir, `rolled-back.${utcStamp()}-`));
     try {
       const mig = restoreMigrations(state!, asideDir);
       if (mig) restored.push(mig);
