@@ -116,7 +116,19 @@ export async function startServices(
     log.warn('no health URL (no PORT in backend/.env and no --health-url): cannot confirm the app is up');
     return { start, healthChecked: false };
   }
-  const health = await waitForHealth(url, { timeoutMs: (options.waitSeconds ?? 30) * 1000, expectDatabase: options.expectDatabase });
+  const waitOptions = { timeoutMs: (options.waitSeconds ?? 30) * 1000, expectDatabase: options.expectDatabase };
+  let health = await waitForHealth(url, waitOptions);
+  if (!health.ok && health.status === 200 && health.database && settings.stopCmd) {
+    // An instance on the other database answers: one that was starting while we stopped the app (e.g. the start
+    // of an upgrade killed mid-cutover finished after the guardian's stop). It read its env file before ours was
+    // restored, so only a restart makes it read the right one. Once: a second mismatch is a real failure.
+    log.warn(`the app answers from ${health.database}, expected ${options.expectDatabase}: an instance started before the env files were restored; restarting it`);
+    const stop = await runServiceCommand(settings.stopCmd, log, { cwd: settings.appDir });
+    if (stop.exitCode !== 0) log.warn(`stop command exited ${stop.exitCode ?? stop.signal}`);
+    const again = await runServiceCommand(settings.startCmd, log, { cwd: settings.appDir });
+    if (again.exitCode !== 0) log.warn(`start command exited ${again.exitCode ?? again.signal}; checking health anyway`);
+    health = await waitForHealth(url, waitOptions);
+  }
   if (health.ok) log.ok(`app is up: ${url} answered ${health.status}${health.database ? ` (database: ${health.database})` : ''}`);
   return { start, health, healthChecked: true };
 }
