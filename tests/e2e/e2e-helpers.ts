@@ -5,11 +5,13 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { createSampleInstall, type SampleInstall } from '../../fixtures/sample-install.ts';
 import { REPO_ROOT } from '../helpers/cli.ts';
+import { startTestPg, type TestPg } from '../helpers/pg.ts';
+import type { Test } from 'uvu';
 
 export interface Install extends SampleInstall {
   start(): void;
@@ -24,6 +26,43 @@ export async function makeInstall(rows = 300): Promise<Install> {
     if (r.status !== 0 && action === 'start') throw new Error(`maintenance.sh ${action} failed`);
   };
   return { ...install, start: () => run('start'), stop: () => run('stop') };
+}
+
+/**
+ * What every upgrade-level test file needs: one embedded PostgreSQL for the file, and sample installs whose
+ * backend already runs on SQLite and answers health; all of them stopped and removed after the file.
+ */
+export interface UpgradeHarness {
+  readonly pg: TestPg;
+  runningInstall(rows?: number): Promise<Install>;
+}
+
+export function useUpgradeHarness(test: Test): UpgradeHarness {
+  let pg: TestPg | undefined;
+  const installs: Install[] = [];
+  test.before(async () => {
+    pg = await startTestPg();
+  });
+  test.after(async () => {
+    for (const install of installs) {
+      install.stop();
+      rmSync(install.appDir, { recursive: true, force: true });
+    }
+    await pg?.stop();
+  });
+  return {
+    get pg() {
+      if (!pg) throw new Error('the harness PostgreSQL is not started (use it inside a test)');
+      return pg;
+    },
+    async runningInstall(rows = 300) {
+      const install = await makeInstall(rows);
+      installs.push(install);
+      install.start();
+      await eventually('backend up on SQLite', () => health(install.healthUrl), (h) => h?.status === 200 && h.body?.database === 'sqlite');
+      return install;
+    },
+  };
 }
 
 export async function health(url: string): Promise<{ status: number; body: any } | undefined> {

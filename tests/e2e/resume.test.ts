@@ -8,33 +8,17 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { startTestPg, type TestPg } from '../helpers/pg.ts';
 import { runTask } from '../helpers/cli.ts';
-import { SAFE_ENV, eventually, health, journalOf, makeInstall, runDirs, spawnTask, type Install } from './e2e-helpers.ts';
+import { SAFE_ENV, eventually, health, journalOf, runDirs, spawnTask, useUpgradeHarness } from './e2e-helpers.ts';
 
 const test = suite('e2e resume');
-let pgs: TestPg;
-const installs: Install[] = [];
-
-test.before(async () => {
-  pgs = await startTestPg();
-});
-test.after(async () => {
-  for (const i of installs) {
-    i.stop();
-    rmSync(i.appDir, { recursive: true, force: true });
-  }
-  await pgs?.stop();
-});
+const harness = useUpgradeHarness(test);
 
 test('kill -9 mid-load: app back on SQLite; re-run resumes and finishes; a concurrent upgrade refuses', async () => {
-  const install = await makeInstall();
-  installs.push(install);
-  install.start();
-  await eventually('backend up', () => health(install.healthUrl), (h) => h?.status === 200);
-  const db = await pgs.freshDatabase('resume');
+  const install = await harness.runningInstall();
+  const db = await harness.pg.freshDatabase('resume');
   const env = { TARGET_DATABASE_URL: db.url };
 
   const first = spawnTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], env);

@@ -4,28 +4,15 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { rmSync } from 'node:fs';
-import { startTestPg, type TestPg } from '../helpers/pg.ts';
-import { appFingerprint, eventually, health, journalOf, makeInstall, runDirs, spawnTask, type Install } from './e2e-helpers.ts';
+import { appFingerprint, eventually, health, journalOf, runDirs, spawnTask, useUpgradeHarness } from './e2e-helpers.ts';
 
 const test = suite('e2e sigterm');
-let pgs: TestPg;
-let install: Install | undefined;
-test.before(async () => {
-  pgs = await startTestPg();
-});
-test.after(async () => {
-  install?.stop();
-  if (install) rmSync(install.appDir, { recursive: true, force: true });
-  await pgs?.stop();
-});
+const harness = useUpgradeHarness(test);
 
 test('SIGTERM mid-load → rollback, app on SQLite and running, exit 5', async () => {
-  install = await makeInstall();
-  install.start();
-  await eventually('backend up', () => health(install!.healthUrl), (h) => h?.status === 200);
+  const install = await harness.runningInstall();
   const before = appFingerprint(install);
-  const db = await pgs.freshDatabase('term');
+  const db = await harness.pg.freshDatabase('term');
   const up = spawnTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], { TARGET_DATABASE_URL: db.url });
   await eventually('load-pg running', () => runDirs(install!.appDir).map(journalOf).find((j) => j?.steps?.['load-pg']?.status === 'running'), Boolean, 60_000);
   up.child.kill('SIGTERM');

@@ -5,34 +5,17 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { startTestPg, type TestPg } from '../helpers/pg.ts';
 import { REPO_ROOT, runTask } from '../helpers/cli.ts';
-import { SAFE_ENV, appFingerprint, eventually, health, makeInstall, sqliteCount, type Install } from './e2e-helpers.ts';
+import { SAFE_ENV, appFingerprint, eventually, health, sqliteCount, useUpgradeHarness } from './e2e-helpers.ts';
 
 const test = suite('e2e source changed');
-let pgs: TestPg;
-const installs: Install[] = [];
-
-test.before(async () => {
-  pgs = await startTestPg();
-});
-test.after(async () => {
-  for (const i of installs) {
-    i.stop();
-    rmSync(i.appDir, { recursive: true, force: true });
-  }
-  await pgs?.stop();
-});
+const harness = useUpgradeHarness(test);
 
 test('SQLite written after the export → exit 4, nothing switched, app back on SQLite', async () => {
-  const install = await makeInstall();
-  installs.push(install);
-  install.start();
-  await eventually('backend up', () => health(install.healthUrl), (h) => h?.status === 200);
+  const install = await harness.runningInstall();
   const before = appFingerprint(install);
-  const db = await pgs.freshDatabase('late');
+  const db = await harness.pg.freshDatabase('late');
   const runDir = path.join(install.appDir, 'backups/pg-migration/20990101T000000Z');
   // The stop command stops the backend but leaves a writer behind that writes once the export is done.
   const stopCmd =

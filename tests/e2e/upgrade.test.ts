@@ -7,44 +7,28 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import dotenv from 'dotenv';
-import { startTestPg, type TestPg } from '../helpers/pg.ts';
 import { runTask } from '../helpers/cli.ts';
-import { SAFE_ENV, appFingerprint, eventually, health, makeInstall, sqliteCount, type Install } from './e2e-helpers.ts';
+import { SAFE_ENV, appFingerprint, eventually, health, sqliteCount, useUpgradeHarness } from './e2e-helpers.ts';
 
 const test = suite('e2e upgrade');
-let pgs: TestPg;
-const installs: Install[] = [];
-
-test.before(async () => {
-  pgs = await startTestPg();
-});
-test.after(async () => {
-  for (const i of installs) {
-    i.stop();
-    rmSync(i.appDir, { recursive: true, force: true });
-  }
-  await pgs?.stop();
-});
+const harness = useUpgradeHarness(test);
 
 async function pgCount(db: string, table: string): Promise<number> {
-  const { rows } = await pgs.query(db, `SELECT count(*)::int AS n FROM "${table}"`);
+  const { rows } = await harness.pg.query(db, `SELECT count(*)::int AS n FROM "${table}"`);
   return rows[0].n;
 }
 
 test('upgrade: app ends on PostgreSQL and writes there; rollback restores the SQLite setup byte for byte', async () => {
-  const install = await makeInstall();
-  installs.push(install);
-  install.start();
-  await eventually('backend up on SQLite', () => health(install.healthUrl), (h) => h?.status === 200 && h.body?.database === 'sqlite');
+  const install = await harness.runningInstall();
   // Stand-in for /etc/visionsuit/vs-backend.env (systemd EnvironmentFile): rewritten too, restored byte for byte.
   const systemEnv = path.join(install.appDir, 'vs-backend.env');
   const systemEnvText = '# managed by ops\nNODE_ENV=production\nDATABASE_URL=file:./dev.db\nPORT=4000\n';
   writeFileSync(systemEnv, systemEnvText, { mode: 0o640 });
   const before = appFingerprint(install);
-  const db = await pgs.freshDatabase('ok');
+  const db = await harness.pg.freshDatabase('ok');
   const sysEnv = { VS_SYSTEM_ENV_FILE: systemEnv };
 
   // Read-only first: --dry-run checks and plans, changes nothing; without a terminal and without --yes: exit 2.
@@ -62,7 +46,7 @@ test('upgrade: app ends on PostgreSQL and writes there; rollback restores the SQ
   assert.is(readFileSync(systemEnv, 'utf8'), `# managed by ops\nNODE_ENV=production\nDATABASE_URL=${db.url}\nPORT=4000\n`);
   assert.is(statSync(systemEnv).mode & 0o777, 0o600);
   assert.is(up.json?.ok, true);
-  assert.not.match(up.stdout + up.stderr, new RegExp(pgs.superPassword), 'password printed');
+  assert.not.match(up.stdout + up.stderr, new RegExp(harness.pg.superPassword), 'password printed');
   const env = dotenv.parse(readFileSync(install.envPath));
   assert.is(env.DATABASE_URL, db.url, 'the app DSN is the --target DSN');
   assert.is(env.JWT_SECRET, 'sample-jwt-secret-not-for-production', 'other keys kept');
@@ -99,9 +83,9 @@ test('upgrade: app ends on PostgreSQL and writes there; rollback restores the SQ
   // --drop-target removes the app's tables and enum types, never the database or the role.
   const rb3 = await runTask('rollback', ['--app-dir', install.appDir, '--drop-target', '--json'], { env: { ...SAFE_ENV, TARGET_DATABASE_URL: db.url, ...sysEnv } });
   assert.is(rb3.code, 0, rb3.stderr);
-  const left = await pgs.query(db.name, `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`);
+  const left = await harness.pg.query(db.name, `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`);
   assert.is(left.rows[0].n, 0);
-  const types = await pgs.query(db.name, `SELECT count(*)::int AS n FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = 'public' AND t.typtype = 'e'`);
+  const types = await harness.pg.query(db.name, `SELECT count(*)::int AS n FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = 'public' AND t.typtype = 'e'`);
   assert.is(types.rows[0].n, 0);
   assert.equal(appFingerprint(install), before);
 });

@@ -6,37 +6,20 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { rmSync } from 'node:fs';
-import { startTestPg, type TestPg } from '../helpers/pg.ts';
 import { runTask } from '../helpers/cli.ts';
-import { SAFE_ENV, appFingerprint, eventually, health, makeInstall, sqliteCount, type Install } from './e2e-helpers.ts';
+import { SAFE_ENV, appFingerprint, eventually, health, sqliteCount, useUpgradeHarness } from './e2e-helpers.ts';
 
 const test = suite('e2e verify failure');
-let pgs: TestPg;
-const installs: Install[] = [];
-
-test.before(async () => {
-  pgs = await startTestPg();
-});
-test.after(async () => {
-  for (const i of installs) {
-    i.stop();
-    rmSync(i.appDir, { recursive: true, force: true });
-  }
-  await pgs?.stop();
-});
+const harness = useUpgradeHarness(test);
 
 test('verify fails on a real divergence in the target → exit 5, files byte-identical, writer back on SQLite; switch-env --dry-run changes nothing', async () => {
-  const install = await makeInstall();
-  installs.push(install);
-  install.start();
-  await eventually('backend up on SQLite', () => health(install.healthUrl), (h) => h?.status === 200);
+  const install = await harness.runningInstall();
   const before = appFingerprint(install);
 
   // A template database with an event trigger: every "Tag" table created in a copy gets a row trigger (ALWAYS, so
   // replica mode cannot skip it) that alters the label on insert. The load goes through; verify must catch it.
-  const tpl = await pgs.freshDatabase('tpl');
-  await pgs.query(
+  const tpl = await harness.pg.freshDatabase('tpl');
+  await harness.pg.query(
     tpl.name,
     `CREATE FUNCTION corrupt_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW."label" := NEW."label" || ' (altered)'; RETURN NEW; END $$;
      CREATE FUNCTION corrupt_on_create() RETURNS event_trigger LANGUAGE plpgsql AS $$
@@ -52,8 +35,8 @@ test('verify fails on a real divergence in the target → exit 5, files byte-ide
      CREATE EVENT TRIGGER corrupt_tables ON ddl_command_end EXECUTE FUNCTION corrupt_on_create();`,
   );
   const dbName = `bad_${process.pid}`;
-  await pgs.query('postgres', `CREATE DATABASE ${dbName} TEMPLATE ${tpl.name}`);
-  const url = pgs.url(dbName);
+  await harness.pg.query('postgres', `CREATE DATABASE ${dbName} TEMPLATE ${tpl.name}`);
+  const url = harness.pg.url(dbName);
 
   const up = await runTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], { env: { ...SAFE_ENV, TARGET_DATABASE_URL: url } });
   assert.is(up.code, 5, up.stderr);
@@ -72,7 +55,7 @@ test('verify fails on a real divergence in the target → exit 5, files byte-ide
   assert.match(dry.stdout, /-DATABASE_URL="file:.\/dev.db"/);
   assert.match(dry.stdout, /\+DATABASE_URL="postgresql:\/\/postgres:\*\*\*@127.0.0.1/);
   assert.match(dry.stdout, /provider\s*=\s*"postgresql"/);
-  assert.not.match(dry.stdout + dry.stderr, new RegExp(pgs.superPassword));
+  assert.not.match(dry.stdout + dry.stderr, new RegExp(harness.pg.superPassword));
   assert.equal(appFingerprint(install), before, 'dry run changed nothing');
 });
 

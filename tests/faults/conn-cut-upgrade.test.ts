@@ -6,35 +6,21 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { rmSync } from 'node:fs';
 import pg from 'pg';
-import { startTestPg, type TestPg } from '../helpers/pg.ts';
-import { appFingerprint, eventually, health, journalOf, makeInstall, runDirs, spawnTask, type Install } from '../e2e/e2e-helpers.ts';
+import { appFingerprint, eventually, journalOf, runDirs, spawnTask, useUpgradeHarness } from '../e2e/e2e-helpers.ts';
 import { appState, classify, pollFast } from './fault-helpers.ts';
 
 const test = suite('faults: connection cut during upgrade');
-let server: TestPg;
-let install: Install | undefined;
-
-test.before(async () => {
-  server = await startTestPg();
-});
-test.after(async () => {
-  install?.stop();
-  if (install) rmSync(install.appDir, { recursive: true, force: true });
-  await server?.stop();
-});
+const harness = useUpgradeHarness(test);
 
 test('every target backend terminated while load-pg runs: rolled back (exit 5), app on SQLite, files identical; next upgrade cuts over', async () => {
-  install = await makeInstall(300);
-  install.start();
-  await eventually('backend up on SQLite', () => health(install!.healthUrl), (h) => h?.status === 200 && h.body?.database === 'sqlite');
+  const install = await harness.runningInstall(300);
   const before = appFingerprint(install);
-  const db = await server.freshDatabase('connCut');
+  const db = await harness.pg.freshDatabase('connCut');
   const env = { TARGET_DATABASE_URL: db.url };
   const args = ['--app-dir', install.appDir, '--yes', '--json'];
 
-  const killer = new pg.Client({ connectionString: server.url('postgres') });
+  const killer = new pg.Client({ connectionString: harness.pg.url('postgres') });
   await killer.connect();
   const first = spawnTask('upgrade', args, env);
   let exited = false;

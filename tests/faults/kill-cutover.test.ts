@@ -13,25 +13,16 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { FIXTURE_TABLES } from '../../fixtures/sample-install.ts';
-import { startTestPg, type TestPg } from '../helpers/pg.ts';
-import { appFingerprint, eventually, health, journalOf, makeInstall, runDirs, spawnTask, type Install } from '../e2e/e2e-helpers.ts';
+import { appFingerprint, eventually, health, journalOf, runDirs, spawnTask, type Install, useUpgradeHarness } from '../e2e/e2e-helpers.ts';
 import { appState, classify, guardianPids, pollFast, sha256 } from './fault-helpers.ts';
 
 const test = suite('faults: kill -9 of the upgrade during the cutover');
-let server: TestPg;
+const harness = useUpgradeHarness(test);
+/** The install under test, for the journal and state probes below. */
 let install: Install | undefined;
-
-test.before(async () => {
-  server = await startTestPg();
-});
-test.after(async () => {
-  install?.stop();
-  if (install) rmSync(install.appDir, { recursive: true, force: true });
-  await server?.stop();
-});
 
 const stepStatus = (step: string) => () => {
   const dir = runDirs(install!.appDir)[0];
@@ -55,11 +46,9 @@ async function killAndCheckBack(upgrade: ReturnType<typeof spawnTask>, runDir: s
 }
 
 test('SIGKILL at maintenance-on and at verify-after-switch: each time the app is back on SQLite, never in between; the next upgrade cuts over', async () => {
-  install = await makeInstall(300);
-  install.start();
-  await eventually('backend up on SQLite', () => health(install!.healthUrl), (h) => h?.status === 200 && h.body?.database === 'sqlite');
+  install = await harness.runningInstall(300);
   const before = appFingerprint(install);
-  const db = await server.freshDatabase('killcut');
+  const db = await harness.pg.freshDatabase('killcut');
   const env = { TARGET_DATABASE_URL: db.url };
   const args = ['--app-dir', install.appDir, '--yes', '--json'];
 
@@ -88,7 +77,7 @@ test('SIGKILL at maintenance-on and at verify-after-switch: each time the app is
     await eventually(
       'verify-after-switch waiting on the lock',
       // (Asked on another connection: inside the locker's transaction pg_stat_activity would be a frozen snapshot.)
-      async () => (await server.query('postgres', `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'`, [db.name])).rows[0].n,
+      async () => (await harness.pg.query('postgres', `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'`, [db.name])).rows[0].n,
       (n) => n > 0,
     );
     const backupSha = journalOf(runDir).steps.backup.data.source.sha256;

@@ -8,33 +8,20 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { startTestPg, type TestPg } from '../helpers/pg.ts';
-import { appFingerprint, eventually, health, journalOf, makeInstall, runDirs, spawnTask, type Install } from '../e2e/e2e-helpers.ts';
+import { appFingerprint, eventually, health, journalOf, runDirs, spawnTask, useUpgradeHarness } from '../e2e/e2e-helpers.ts';
 import { appState, classify, guardianPids, pollFast, sha256 } from './fault-helpers.ts';
 
 const test = suite('faults: kill -9 of the upgrade before the cutover');
-let server: TestPg;
-let install: Install | undefined;
-
-test.before(async () => {
-  server = await startTestPg();
-});
-test.after(async () => {
-  install?.stop();
-  if (install) rmSync(install.appDir, { recursive: true, force: true });
-  await server?.stop();
-});
+const harness = useUpgradeHarness(test);
 
 test('SIGKILL at check-target (app never stopped, stale lock taken over) and at verify (guardian: back on SQLite); the next upgrade cuts over', async () => {
-  install = await makeInstall(300);
-  install.start();
-  await eventually('backend up on SQLite', () => health(install!.healthUrl), (h) => h?.status === 200 && h.body?.database === 'sqlite');
+  const install = await harness.runningInstall(300);
   const before = appFingerprint(install);
   const pidFile = path.join(install.appDir, 'run', 'vs-backend.pid');
   const appPid = readFileSync(pidFile, 'utf8');
-  const db = await server.freshDatabase('killearly');
+  const db = await harness.pg.freshDatabase('killearly');
   const env = { TARGET_DATABASE_URL: db.url };
   const args = ['--app-dir', install.appDir, '--yes', '--json'];
   const lockFile = path.join(install.appDir, 'backups', 'pg-migration', '.lock');

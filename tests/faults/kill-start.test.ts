@@ -8,30 +8,17 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync, rmSync } from 'node:fs';
-import { startTestPg, type TestPg } from '../helpers/pg.ts';
-import { appFingerprint, eventually, health, journalOf, makeInstall, runDirs, spawnTask, type Install } from '../e2e/e2e-helpers.ts';
+import { readFileSync } from 'node:fs';
+import { appFingerprint, eventually, health, journalOf, runDirs, spawnTask, useUpgradeHarness } from '../e2e/e2e-helpers.ts';
 import { appState, classify, guardianPids, pollFast, sha256 } from './fault-helpers.ts';
 
 const test = suite('faults: kill -9 of the upgrade while the app starts on PostgreSQL');
-let server: TestPg;
-let install: Install | undefined;
-
-test.before(async () => {
-  server = await startTestPg();
-});
-test.after(async () => {
-  install?.stop();
-  if (install) rmSync(install.appDir, { recursive: true, force: true });
-  await server?.stop();
-});
+const harness = useUpgradeHarness(test);
 
 test('SIGKILL at start-services: app back on SQLite (env, provider, health agree), files byte-identical; two upgrades started at once: one refuses naming the other, the other cuts over', async () => {
-  install = await makeInstall(300);
-  install.start();
-  await eventually('backend up on SQLite', () => health(install!.healthUrl), (h) => h?.status === 200 && h.body?.database === 'sqlite');
+  const install = await harness.runningInstall(300);
   const before = appFingerprint(install);
-  const db = await server.freshDatabase('killstart');
+  const db = await harness.pg.freshDatabase('killstart');
   const env = { TARGET_DATABASE_URL: db.url };
   const args = ['--app-dir', install.appDir, '--yes', '--json'];
 
