@@ -212,3 +212,13 @@ const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
 const nonEmpty = (v: string | undefined) => (v !== undefined && v !== '' ? v : undefined);
 const resolveOpt = (v: string | undefined) => (v ? path.resolve(v) : undefined);
 const camel = (s: string) => s.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+
+/** `--wait-seconds N` and `--health-url URL|none`: the flags of every task that starts the app and waits for health. */
+export const START_FLAGS = { 'wait-seconds': { type: 'string' }, 'health-url': { type: 'string' } } satisfies FlagSpec;
+
+export function parseStartFlags(extra: Record<string, unknown>): { waitSeconds?: number; healthUrl?: string } {
+  const raw = extra.waitSeconds as string | undefined;
+  const waitSeconds = raw === undefined ? undefined : Number(raw);
+  if (waitSeconds !== undefined && !(waitSeconds >= 0)) throw usageError('--wait-seconds must be a number of seconds');
+  return { waitSeconds, healthUrl: extra.healthUrl as string | undefined };
+}

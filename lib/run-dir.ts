@@ -31,14 +31,20 @@ export function utcStamp(date = new Date()): string {
   return date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
 }
 
-/** Newest run directory under <app>/backups/pg-migration (names are UTC stamps, so they sort by time). */
-export function newestRunDir(settings: Settings): string | undefined {
+/** Run directories under <app>/backups/pg-migration, newest first (names are UTC stamps, so they sort by time). */
+export function listRunDirs(settings: Settings): string[] {
   const root = runsRoot(settings);
-  if (!existsSync(root)) return undefined;
-  const runs = readdirSync(root)
+  if (!existsSync(root)) return [];
+  return readdirSync(root)
     .filter((name) => /^\d{8}T\d{6}Z/.test(name) && statSync(path.join(root, name)).isDirectory())
-    .sort();
-  return runs.length ? path.join(root, runs[runs.length - 1]) : undefined;
+    .sort()
+    .reverse()
+    .map((name) => path.join(root, name));
+}
+
+/** Newest run directory under <app>/backups/pg-migration. */
+export function newestRunDir(settings: Settings): string | undefined {
+  return listRunDirs(settings)[0];
 }
 
 /** A new run directory (mode 0700: it will hold a full copy of the app's data). */

@@ -1,5 +1,5 @@
+import { parseStartFlags, START_FLAGS } from '../lib/config.ts';
 import { isMain, runCli } from '../lib/cli.ts';
-import { usageError } from '../lib/errors.ts';
 import { runFreshInstall } from '../lib/steps/fresh-install.ts';
 
 const usage = `
@@ -15,12 +15,9 @@ if (isMain(import.meta.url)) {
   await runCli({
     task: 'fresh-install',
     usage,
-    flags: { 'wait-seconds': { type: 'string' }, 'health-url': { type: 'string' } },
+    flags: START_FLAGS,
     run: (ctx) => {
-      const raw = ctx.extra.waitSeconds as string | undefined;
-      const waitSeconds = raw === undefined ? undefined : Number(raw);
-      if (waitSeconds !== undefined && !(waitSeconds >= 0)) throw usageError('--wait-seconds must be a number of seconds');
-      return runFreshInstall({ ...ctx, extra: { waitSeconds, healthUrl: ctx.extra.healthUrl as string | undefined } });
+      return runFreshInstall({ ...ctx, extra: parseStartFlags(ctx.extra) });
     },
   });
 }

@@ -1,6 +1,6 @@
+import { parseStartFlags, START_FLAGS } from '../lib/config.ts';
 import { isMain, runCli } from '../lib/cli.ts';
-import { usageError } from '../lib/errors.ts';
-import { runMaintenance, type MaintenanceOptions } from '../lib/steps/maintenance.ts';
+import { runMaintenance } from '../lib/steps/maintenance.ts';
 
 const usage = `
 just maintenance on|off [--app-dir DIR] [--stop-cmd CMD] [--start-cmd CMD] [--wait-seconds N] [--health-url URL] [--json]
@@ -11,23 +11,11 @@ just maintenance on|off [--app-dir DIR] [--stop-cmd CMD] [--start-cmd CMD] [--wa
        backend/.env) answers 200; exit 4 (app on SQLite) or 3 (app on PostgreSQL) if it does not come up
 `;
 
-export const maintenanceFlags = {
-  'wait-seconds': { type: 'string' },
-  'health-url': { type: 'string' },
-} as const;
-
-export function parseMaintenanceExtra(extra: Record<string, unknown>): MaintenanceOptions {
-  const raw = extra.waitSeconds as string | undefined;
-  const waitSeconds = raw === undefined ? undefined : Number(raw);
-  if (waitSeconds !== undefined && !(waitSeconds >= 0)) throw usageError('--wait-seconds must be a number of seconds');
-  return { waitSeconds, healthUrl: extra.healthUrl as string | undefined };
-}
-
 if (isMain(import.meta.url)) {
   await runCli({
     task: 'maintenance',
     usage,
-    flags: maintenanceFlags,
-    run: (ctx) => runMaintenance({ ...ctx, extra: parseMaintenanceExtra(ctx.extra) }, ctx.positionals[0]),
+    flags: START_FLAGS,
+    run: (ctx) => runMaintenance({ ...ctx, extra: parseStartFlags(ctx.extra) }, ctx.positionals[0]),
   });
 }

@@ -1,3 +1,4 @@
+import { parseStartFlags, START_FLAGS } from '../lib/config.ts';
 import { isMain, runCli } from '../lib/cli.ts';
 import { usageError } from '../lib/errors.ts';
 import { runRollback } from '../lib/steps/rollback.ts';
@@ -16,11 +17,10 @@ if (isMain(import.meta.url)) {
   await runCli({
     task: 'rollback',
     usage,
-    flags: { 'drop-target': { type: 'boolean' }, 'wait-seconds': { type: 'string' }, 'health-url': { type: 'string' } },
+    flags: { 'drop-target': { type: 'boolean' }, ...START_FLAGS },
     run: (ctx) => {
       const extra = ctx.extra as { dropTarget?: boolean; waitSeconds?: string; healthUrl?: string };
-      const waitSeconds = extra.waitSeconds === undefined ? undefined : Number(extra.waitSeconds);
-      if (waitSeconds !== undefined && !(waitSeconds >= 0)) throw usageError('--wait-seconds must be a number of seconds');
+      const { waitSeconds } = parseStartFlags(ctx.extra);
       if (extra.dropTarget && !ctx.settings.targetUrl) throw usageError('--drop-target needs --target (or TARGET_DATABASE_URL)');
       return runRollback({ ...ctx, extra: { dropTarget: extra.dropTarget, waitSeconds, healthUrl: extra.healthUrl } });
     },

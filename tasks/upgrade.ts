@@ -1,5 +1,5 @@
+import { parseStartFlags, START_FLAGS } from '../lib/config.ts';
 import { isMain, runCli } from '../lib/cli.ts';
-import { usageError } from '../lib/errors.ts';
 import { upgrade, type UpgradeResult } from '../lib/steps/upgrade.ts';
 import { renderVerify } from '../lib/steps/upgrade-steps.ts';
 
@@ -21,12 +21,9 @@ if (isMain(import.meta.url)) {
   await runCli<Record<string, unknown>, UpgradeResult>({
     task: 'upgrade',
     usage,
-    flags: { 'wait-seconds': { type: 'string' }, 'health-url': { type: 'string' } },
+    flags: START_FLAGS,
     run: (ctx) => {
-      const raw = ctx.extra.waitSeconds as string | undefined;
-      const waitSeconds = raw === undefined ? undefined : Number(raw);
-      if (waitSeconds !== undefined && !(waitSeconds >= 0)) throw usageError('--wait-seconds must be a number of seconds');
-      return upgrade({ ...ctx, extra: { waitSeconds, healthUrl: ctx.extra.healthUrl as string | undefined } });
+      return upgrade({ ...ctx, extra: parseStartFlags(ctx.extra) });
     },
     print: (result, log) => {
       if (result.verify) log.info(renderVerify(result.verify));

@@ -1,4 +1,4 @@
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import type { Settings } from '../config.ts';
@@ -11,7 +11,7 @@ import type { Logger } from '../log.ts';
 import { openTarget } from '../pg-target.ts';
 import { loadSchemaModel } from '../schema-model.ts';
 import { acquireLock } from '../run-lock.ts';
-import { readJournal, RUN_FILES, runsRoot, utcStamp } from '../run-dir.ts';
+import { listRunDirs, readJournal, RUN_FILES, utcStamp } from '../run-dir.ts';
 import { sqlWithIdentifiers } from '../sql-files.ts';
 import { runServiceCommand } from '../service-commands.ts';
 import { startServices, type StartResult } from './maintenance.ts';
@@ -57,17 +57,7 @@ export interface RollbackResult extends StepResult {
 /** The newest run dir whose journal records a switch-env (rollback must find the switch even when a later run exists). */
 export function findSwitchedRunDir(settings: Settings): string | undefined {
   if (settings.runDir) return settings.runDir;
-  const root = runsRoot(settings);
-  if (!existsSync(root)) return undefined;
-  const runs = readdirSync(root)
-    .filter((n) => /^\d{8}T\d{6}Z/.test(n) && statSync(path.join(root, n)).isDirectory())
-    .sort()
-    .reverse();
-  for (const name of runs) {
-    const journal = readJournal(path.join(root, name));
-    if (journal?.state?.switchEnv) return path.join(root, name);
-  }
-  return undefined;
+  return listRunDirs(settings).find((dir) => readJournal(dir)?.state?.switchEnv);
 }
 
 export function manualStepsFor(settings: Settings, state: SwitchState | undefined): string[] {

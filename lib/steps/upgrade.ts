@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, statfsSync, statSync } from 'node:fs';
+import { existsSync, statfsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline/promises';
 import Database from 'better-sqlite3';
@@ -10,7 +10,7 @@ import type { Logger } from '../log.ts';
 import { displayUrl } from '../pg-target.ts';
 import { findHolders, sqliteFamily } from '../process-files.ts';
 import { acquireLock } from '../run-lock.ts';
-import { createRunDir, readJournal, recordStep, RUN_FILES, runsRoot, loadOrCreateJournal, writeJournal, type Journal } from '../run-dir.ts';
+import { createRunDir, listRunDirs, readJournal, recordStep, RUN_FILES, runsRoot, loadOrCreateJournal, writeJournal, type Journal } from '../run-dir.ts';
 import { loadSchemaModel } from '../schema-model.ts';
 import { loadSql } from '../sql-files.ts';
 import { appDatabaseKind, requireSqlitePath, startServices, stopWriters, type StartResult } from './maintenance.ts';
@@ -112,16 +112,10 @@ class StepFailure extends Error {
 
 /** The newest run dir holding an upgrade that never finished (journal without a final state). */
 export function findUnfinishedUpgrade(settings: Settings): string | undefined {
-  const root = runsRoot(settings);
-  if (!existsSync(root)) return undefined;
-  const runs = readdirSync(root)
-    .filter((n) => /^\d{8}T\d{6}Z/.test(n) && statSync(path.join(root, n)).isDirectory())
-    .sort()
-    .reverse();
-  for (const name of runs) {
-    const state = readJournal(path.join(root, name))?.state?.[UPGRADE_STATE] as UpgradeState | undefined;
-    if (!state) continue;
-    return state.finishedAt ? undefined : path.join(root, name);
+  // Only the newest run that holds an upgrade counts: an older unfinished one was superseded by it.
+  for (const dir of listRunDirs(settings)) {
+    const state = readJournal(dir)?.state?.[UPGRADE_STATE] as UpgradeState | undefined;
+    if (state) return state.finishedAt ? undefined : dir;
   }
   return undefined;
 }
