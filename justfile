@@ -66,6 +66,11 @@ upgrade *args:
 fresh-install *args:
     @"{{tsx}}" "{{tasks}}/fresh-install.ts" "$@"
 
+# A sample VisionSuit install with data, to try the tasks by hand (prints its folder)
+[no-exit-message]
+sample-install *args:
+    @"{{tsx}}" "{{tasks}}/sample-install.ts" "$@"
+
 # Whole upgrade of a sample install into an embedded PostgreSQL, then clean up
 [no-exit-message]
 demo *args:
