@@ -7,11 +7,11 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 import { appFingerprint, eventually, health, journalOf, makeInstall, runDirs, spawnTask, type Install } from '../e2e/e2e-helpers.ts';
-import { appState, classify, pollFast } from './fault-helpers.ts';
+import { appState, classify, fillFileSystem, pollFast } from './fault-helpers.ts';
 
 const test = suite('faults: disk full during upgrade');
 let server: TestPg;
@@ -28,23 +28,6 @@ test.after(async () => {
   await server?.stop();
 });
 
-function fill(dir: string): string {
-  const filler = path.join(dir, 'filler');
-  const fd = openSync(filler, 'w');
-  try {
-    for (const size of [1 << 16, 512, 1]) {
-      const chunk = Buffer.alloc(size, 0x55);
-      try {
-        for (;;) writeSync(fd, chunk);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return filler;
-}
 
 test('run-dir file system fills up during load-pg: rolled back (exit 5), app on SQLite, files identical; next upgrade cuts over', async () => {
   install = await makeInstall(300);
@@ -67,7 +50,7 @@ test('run-dir file system fills up during load-pg: rolled back (exit 5), app on 
     const dir = runDirs(install!.appDir)[0];
     return dir ? journalOf(dir)?.steps?.['load-pg']?.status : undefined;
   }, (s) => s === 'running', 120_000);
-  const filler = fill(backups);
+  const filler = fillFileSystem(backups);
   const failed = await first.done;
   assert.is(failed.code, 5, failed.stderr);
   const result = JSON.parse(failed.stdout);

@@ -9,12 +9,12 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { createSampleInstall, type SampleInstall } from '../../fixtures/sample-install.ts';
 import { runTask } from '../helpers/cli.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
-import { failureLine, sha256 } from './fault-helpers.ts';
+import { failureLine, fillFileSystem, sha256 } from './fault-helpers.ts';
 
 const test = suite('faults: disk full for the run directory');
 let server: TestPg;
@@ -36,24 +36,7 @@ test.after(async () => {
   if (install) rmSync(install.appDir, { recursive: true, force: true });
 });
 
-/** Fill the tmpfs to the last byte. */
-function fill(): string {
-  const filler = path.join(mnt, 'filler');
-  const fd = openSync(filler, 'w');
-  try {
-    for (const size of [1 << 16, 512, 1]) {
-      const chunk = Buffer.alloc(size, 0x55);
-      try {
-        for (;;) writeSync(fd, chunk);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return filler;
-}
+const fill = () => fillFileSystem(mnt);
 
 const DISK_FULL = /^✖ no space left on the device.*\(ENOSPC\); free space .* or pass --run-dir on another one, then run again$/;
 

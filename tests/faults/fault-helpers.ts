@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import dotenv from 'dotenv';
 import pg from 'pg';
@@ -143,4 +143,23 @@ export async function pollFast<T>(what: string, probe: () => T, check: (v: T) =>
     if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(v)?.slice(0, 300)}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** Fill the file system under `dir` to the last byte (a tmpfs the test mounted); returns the filler file to delete. */
+export function fillFileSystem(dir: string): string {
+  const filler = path.join(dir, 'filler');
+  const fd = openSync(filler, 'w');
+  try {
+    for (const size of [1 << 16, 512, 1]) {
+      const chunk = Buffer.alloc(size, 0x55);
+      try {
+        for (;;) writeSync(fd, chunk);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return filler;
 }
