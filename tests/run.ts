@@ -24,6 +24,7 @@ function findTests(dir: string): string[] {
 const files = findTests(testsDir)
   .filter((f) => filters.length === 0 || filters.some((needle) => f.includes(needle)))
   .sort();
+const FILE_TIMEOUT_MS = Number(process.env.TEST_FILE_TIMEOUT_SECONDS ?? 300) * 1000;
 const concurrency = Number(process.env.TEST_CONCURRENCY ?? Math.min(2, os.cpus().length));
 
 interface FileOutcome {
@@ -45,13 +46,22 @@ function runFile(file: string): Promise<FileOutcome> {
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
+    // A file whose tests finished but which cannot exit (a server it failed to stop keeps the event loop alive)
+    // must not stall CI for its whole time budget: past the limit it is killed and counted as a failure.
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, FILE_TIMEOUT_MS);
     child.on('close', (code) => {
+      clearTimeout(timer);
+      if (timedOut) output += `\n(killed after ${FILE_TIMEOUT_MS / 1000} s: the file did not finish or did not exit)\n`;
       const total = Number(/Total:\s+(\d+)/.exec(output)?.[1] ?? 0);
       const passed = Number(/Passed:\s+(\d+)/.exec(output)?.[1] ?? 0);
       const skipped = Number(/Skipped:\s+(\d+)/.exec(output)?.[1] ?? 0);
       // A file that crashed before uvu summarised counts as one failure, so it can never pass silently.
       let failed = Math.max(0, total - passed - skipped);
-      if (code !== 0 && failed === 0) failed = 1;
+      if ((code !== 0 || timedOut) && failed === 0) failed = 1;
       resolve({ file, passed, failed, code, seconds: (Date.now() - started) / 1000, output });
     });
   });
