@@ -95,6 +95,16 @@ export function buildClientConfig(settings: Settings, url: string, flag = '--tar
  */
 export type ConnectFailure = 'ssh' | 'unreachable' | 'tls' | 'authentication' | 'database' | 'other';
 
+/** Node's TLS error codes for a server certificate the given CA does not vouch for (classify and describe alike). */
+const TLS_CERTIFICATE_ERRORS = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
 export function classifyPgError(err: unknown): ConnectFailure {
   const e = err as { code?: string; message?: string };
   const message = e?.message ?? String(err);
@@ -112,14 +122,8 @@ export function classifyPgError(err: unknown): ConnectFailure {
       return /no encryption/i.test(message) ? 'tls' : 'authentication';
     case '3D000':
       return 'database';
-    case 'SELF_SIGNED_CERT_IN_CHAIN':
-    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
-    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
-    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
-    case 'CERT_HAS_EXPIRED':
-    case 'ERR_TLS_CERT_ALTNAME_INVALID':
-      return 'tls';
   }
+  if (TLS_CERTIFICATE_ERRORS.has(e?.code ?? '')) return 'tls';
   if (/does not support SSL/i.test(message)) return 'tls';
   if (/timeout/i.test(message)) return 'unreachable';
   return 'other';
@@ -147,14 +151,8 @@ export function describePgError(err: unknown, config: pg.ClientConfig): string {
         : `role "${config.user}" may not connect to ${where}: ${message}`;
     case '3D000':
       return `database "${config.database}" does not exist at ${where}`;
-    case 'SELF_SIGNED_CERT_IN_CHAIN':
-    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
-    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
-    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
-    case 'CERT_HAS_EXPIRED':
-    case 'ERR_TLS_CERT_ALTNAME_INVALID':
-      return `TLS certificate of ${where} could not be verified against the given CA (${e.code})`;
   }
+  if (TLS_CERTIFICATE_ERRORS.has(e?.code ?? '')) return `TLS certificate of ${where} could not be verified against the given CA (${e.code})`;
   if (/does not support SSL/i.test(message)) return `TLS is required but PostgreSQL at ${where} does not offer it`;
   if (/timeout/i.test(message)) return `PostgreSQL at ${where} did not answer in time`;
   return `cannot connect to PostgreSQL at ${where}: ${message}`;
