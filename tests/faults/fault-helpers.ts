@@ -10,7 +10,10 @@ import path from 'node:path';
 import dotenv from 'dotenv';
 import pg from 'pg';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
-import { health } from '../e2e/e2e-helpers.ts';
+import * as assert from 'uvu/assert';
+import { createSampleInstall, type SampleInstall } from '../../fixtures/sample-install.ts';
+import { runTask } from '../helpers/cli.ts';
+import { eventually, health, spawnTask } from '../e2e/e2e-helpers.ts';
 
 export const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
@@ -162,4 +165,38 @@ export function fillFileSystem(dir: string): string {
     closeSync(fd);
   }
   return filler;
+}
+
+/**
+ * A sample install of `rows` rows already backed up and exported into `<app>/run`: what the load-pg fault tests
+ * start from, so each fault hits a real COPY of a known snapshot. `liveSha` is the live SQLite file's sha256 before
+ * any task ran, to prove it byte-identical afterwards.
+ */
+export interface PreparedLoadRun {
+  install: SampleInstall;
+  runDir: string;
+  liveSha: string;
+  totalRows: number;
+}
+
+export async function prepareLoadRun(rows: number): Promise<PreparedLoadRun> {
+  const install = await createSampleInstall({ rows });
+  const runDir = path.join(install.appDir, 'run');
+  const liveSha = sha256(install.sqlitePath);
+  for (const task of ['backup', 'export-sqlite']) {
+    const run = await runTask(task, ['--app-dir', install.appDir, '--run-dir', runDir]);
+    if (run.code !== 0) throw new Error(`${task} exited ${run.code}: ${run.stderr}`);
+  }
+  return { install, runDir, liveSha, totalRows: Object.values(install.rowCounts).reduce((a, b) => a + b, 0) };
+}
+
+/** After a killed upgrade was put back on SQLite: the next upgrade resumes that same run and cuts over completely. */
+export async function resumeAndCutOver(args: string[], env: Record<string, string>, install: { envPath: string; schemaPath: string; healthUrl: string }, runDir: string): Promise<void> {
+  const done = await spawnTask('upgrade', args, env).done;
+  assert.is(done.code, 0, done.stderr);
+  const result = JSON.parse(done.stdout);
+  assert.is(result.resumed, true);
+  assert.is(result.runDir, runDir);
+  const after = await eventually('app on PostgreSQL', () => appState(install), (st) => classify(st) === 'postgresql');
+  assert.is(classify(after), 'postgresql', JSON.stringify(after));
 }

@@ -17,7 +17,7 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { FIXTURE_TABLES } from '../../fixtures/sample-install.ts';
 import { appFingerprint, eventually, health, journalOf, runDirs, spawnTask, type Install, useUpgradeHarness } from '../e2e/e2e-helpers.ts';
-import { appState, classify, guardianPids, pollFast, sha256 } from './fault-helpers.ts';
+import { appState, classify, guardianPids, pollFast, resumeAndCutOver, sha256 } from './fault-helpers.ts';
 
 const test = suite('faults: kill -9 of the upgrade during the cutover');
 const harness = useUpgradeHarness(test);
@@ -93,14 +93,7 @@ test('SIGKILL at maintenance-on and at verify-after-switch: each time the app is
   }
 
   // 3. The next upgrade resumes the run and cuts over completely.
-  const third = spawnTask('upgrade', args, env);
-  const done = await third.done;
-  assert.is(done.code, 0, done.stderr);
-  const result = JSON.parse(done.stdout);
-  assert.is(result.resumed, true);
-  assert.is(result.runDir, runDir);
-  const state = await eventually('app on PostgreSQL', () => appState(install!), (s) => classify(s) === 'postgresql');
-  assert.is(classify(state), 'postgresql', JSON.stringify(state));
+  await resumeAndCutOver(args, env, install!, runDir);
   assert.is(journalOf(runDir).state.upgrade.outcome, 'cut-over');
 });
 

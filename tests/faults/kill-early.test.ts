@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { appFingerprint, eventually, health, journalOf, runDirs, spawnTask, useUpgradeHarness } from '../e2e/e2e-helpers.ts';
-import { appState, classify, guardianPids, pollFast, sha256 } from './fault-helpers.ts';
+import { appState, classify, guardianPids, pollFast, resumeAndCutOver, sha256 } from './fault-helpers.ts';
 
 const test = suite('faults: kill -9 of the upgrade before the cutover');
 const harness = useUpgradeHarness(test);
@@ -64,14 +64,7 @@ test('SIGKILL at check-target (app never stopped, stale lock taken over) and at 
   assert.equal(appFingerprint(install), before);
 
   // 3. The next upgrade resumes and cuts over.
-  const third = spawnTask('upgrade', args, env);
-  const done = await third.done;
-  assert.is(done.code, 0, done.stderr);
-  const result = JSON.parse(done.stdout);
-  assert.is(result.resumed, true);
-  assert.is(result.runDir, runDir);
-  const after = await eventually('app on PostgreSQL', () => appState(install!), (s) => classify(s) === 'postgresql');
-  assert.is(classify(after), 'postgresql', JSON.stringify(after));
+  await resumeAndCutOver(args, env, install, runDir);
 });
 
 test.run();

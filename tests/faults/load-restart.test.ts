@@ -9,10 +9,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { rmSync } from 'node:fs';
-import path from 'node:path';
-import { createSampleInstall, type SampleInstall } from '../../fixtures/sample-install.ts';
+import type { SampleInstall } from '../../fixtures/sample-install.ts';
 import { runTask } from '../helpers/cli.ts';
-import { failureLine, LOST_CONNECTION, sha256, startRestartablePg, waitForCopy, type RestartablePg } from './fault-helpers.ts';
+import { LOST_CONNECTION, failureLine, prepareLoadRun, sha256, startRestartablePg, type RestartablePg, waitForCopy } from './fault-helpers.ts';
 
 const test = suite('faults: PostgreSQL restarted / backend killed during load-pg');
 let server: RestartablePg;
@@ -26,14 +25,7 @@ const ROWS = 80_000;
 
 test.before(async () => {
   server = await startRestartablePg();
-  install = await createSampleInstall({ rows: ROWS });
-  totalRows = Object.values(install.rowCounts).reduce((a, b) => a + b, 0);
-  runDir = path.join(install.appDir, 'run');
-  liveSha = sha256(install.sqlitePath);
-  const b = await runTask('backup', ['--app-dir', install.appDir, '--run-dir', runDir]);
-  assert.is(b.code, 0, b.stderr);
-  const e = await runTask('export-sqlite', ['--app-dir', install.appDir, '--run-dir', runDir]);
-  assert.is(e.code, 0, e.stderr);
+  ({ install, runDir, liveSha, totalRows } = await prepareLoadRun(ROWS));
 });
 
 test.after(async () => {

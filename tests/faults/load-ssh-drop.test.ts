@@ -7,12 +7,11 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { rmSync } from 'node:fs';
-import path from 'node:path';
-import { createSampleInstall, type SampleInstall } from '../../fixtures/sample-install.ts';
+import type { SampleInstall } from '../../fixtures/sample-install.ts';
 import { runTask } from '../helpers/cli.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 import { startSshServer, type TestSshServer } from '../helpers/ssh-server.ts';
-import { failureLine, LOST_CONNECTION, sha256, waitForCopy } from './fault-helpers.ts';
+import { LOST_CONNECTION, failureLine, prepareLoadRun, sha256, waitForCopy } from './fault-helpers.ts';
 
 const test = suite('faults: SSH tunnel dropped during load-pg');
 let server: TestPg;
@@ -23,13 +22,7 @@ const sshServers: TestSshServer[] = [];
 
 test.before(async () => {
   server = await startTestPg();
-  install = await createSampleInstall({ rows: 80_000 });
-  runDir = path.join(install.appDir, 'run');
-  liveSha = sha256(install.sqlitePath);
-  const b = await runTask('backup', ['--app-dir', install.appDir, '--run-dir', runDir]);
-  assert.is(b.code, 0, b.stderr);
-  const e = await runTask('export-sqlite', ['--app-dir', install.appDir, '--run-dir', runDir]);
-  assert.is(e.code, 0, e.stderr);
+  ({ install, runDir, liveSha } = await prepareLoadRun(80_000));
 });
 
 test.after(async () => {
