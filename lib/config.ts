@@ -42,6 +42,8 @@ export interface Settings {
   dryRun: boolean;
   force: boolean;
   verbose: boolean;
+  /** VISIONSUIT_MIGRATE_PAUSE_AT (environment only): the upgrade's pause point for fire drills/tests (lib/pause-point.ts). */
+  pauseAt?: string;
   /** Warnings found while loading (e.g. a password in a flag); the CLI wrapper prints them. */
   warnings: string[];
 }
@@ -155,6 +157,7 @@ export function loadSettings<Extra extends Record<string, unknown> = Record<stri
     dryRun: Boolean(flags['dry-run']),
     force: Boolean(flags.force),
     verbose: Boolean(flags.verbose),
+    pauseAt: nonEmpty(env.VISIONSUIT_MIGRATE_PAUSE_AT),
     warnings,
   };
   for (const url of [settings.targetUrl, settings.adminUrl, settings.shadowUrl]) registerSecret(url ? dsnPassword(url) : undefined);

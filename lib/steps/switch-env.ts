@@ -123,7 +123,14 @@ export function postgresSchemaDir(runDir: string): string {
   return path.join(runDir, RUN_FILES.pgSchemaDir);
 }
 
-export async function switchEnv(settings: Settings, log: Logger, options: { runDir: string; dryRun?: boolean }): Promise<SwitchEnvResult> {
+export interface SwitchEnvOptions {
+  runDir: string;
+  dryRun?: boolean;
+  /** Called at the named in-between moments (lib/pause-point.ts SWITCH_ENV_PAUSE_POINTS); the upgrade's fire-drill hook. */
+  pause?: (point: string) => Promise<void>;
+}
+
+export async function switchEnv(settings: Settings, log: Logger, options: SwitchEnvOptions): Promise<SwitchEnvResult> {
   const { runDir } = options;
   const dryRun = Boolean(options.dryRun);
   const pgDir = postgresSchemaDir(runDir);
@@ -249,6 +256,7 @@ export async function switchEnv(settings: Settings, log: Logger, options: { runD
     }
   }
   writeSwitchState(runDir, settings.appDir, state);
+  await options.pause?.('switch-env:backed-up');
 
   // 2. The migration history: stage the new folder next to the old one, move the old one into the backups, rename.
   if (migChanged) {
@@ -260,6 +268,7 @@ export async function switchEnv(settings: Settings, log: Logger, options: { runD
       else if (backupDir && treeHash(backupDir) === hashNow) rmSync(migDir, { recursive: true, force: true }); // identical copy in the backups
       else moveDir(migDir, path.join(backupsDir, `migrations-replaced.${stamp}`)); // never delete what no backup holds
     }
+    await options.pause?.('switch-env:migrations-aside');
     moveDir(staging, migDir);
     if (treeHash(migDir) !== hashNew) throw new TaskError(ExitCode.Internal, `installed migrations in ${migDir} do not match ${pgMigrations}`);
     const dirs = (list: string[]) => list.filter((e) => !e.includes('.')).length; // migration folders, not migration_lock.toml
@@ -274,6 +283,8 @@ export async function switchEnv(settings: Settings, log: Logger, options: { runD
     writeEnvFileAtomic(p.path, p.newText, mode);
     if (sha256File(p.path) !== sha256Text(p.newText)) throw new TaskError(ExitCode.Internal, `${p.path} did not read back as written`);
     log.ok(p.kind === 'env' ? `${p.path}: ${p.keys?.join(', ')} → PostgreSQL` : `${p.path}: datasource provider → postgresql`);
+    // planned lists the env files first, the schema last: after the last env file the app is half switched.
+    if (p.kind === 'env' && !planned.slice(planned.indexOf(p) + 1).some((q) => q.kind === 'env' && q.oldText !== q.newText)) await options.pause?.('switch-env:env-written');
   }
   state.completedAt = new Date().toISOString();
   writeSwitchState(runDir, settings.appDir, state);

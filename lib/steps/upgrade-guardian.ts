@@ -5,10 +5,11 @@ import { fileURLToPath } from 'node:url';
 import type { Settings } from '../config.ts';
 import { loadSettings } from '../config.ts';
 import { errorMessage } from '../errors.ts';
+import { defaultHealthUrl, waitForHealth } from '../health.ts';
 import { createLogger } from '../log.ts';
 import { isPidAlive } from '../process-files.ts';
 import { acquireLock } from '../run-lock.ts';
-import { loadOrCreateJournal, readJournal, RUN_FILES, writeJournal } from '../run-dir.ts';
+import { loadOrCreateJournal, readJournal, recordStep, RUN_FILES, writeJournal } from '../run-dir.ts';
 import { rollback } from './rollback.ts';
 
 /**
@@ -18,9 +19,15 @@ import { rollback } from './rollback.ts';
  * final state, it takes the (now stale) lock and runs the rollback: files restored if switch-env had begun, the app
  * started on SQLite and health-checked. It leaves the run unfinished on purpose, so the next `just upgrade` resumes
  * it (and, since the app wrote to SQLite meanwhile, redoes backup → verify from a fresh backup).
- * A run that reached the final health step is cut over: the guardian leaves it alone.
+ * A run whose health step is done is cut over: the guardian leaves it alone. A run killed DURING the health step
+ * already had the app answer on PostgreSQL in start-services (after verify-after-switch), and the app may have
+ * written to PostgreSQL since: rolling back would throw those writes away. So the guardian asks the app itself;
+ * when it answers `database: postgresql` it records the run finished as cut over ("confirmed by the guardian") and
+ * leaves the app alone; otherwise it rolls back as for any other step.
  */
 const POLL_MS = 300;
+/** How long the guardian gives an app that answered on PostgreSQL moments ago to answer again. */
+const CONFIRM_HEALTH_MS = 10_000;
 
 export interface GuardianArgs {
   upgradePid: number;
@@ -74,6 +81,19 @@ function finished(runDir: string): boolean {
   return Boolean(state?.finishedAt) || journal?.steps?.health?.status === 'done';
 }
 
+/**
+ * Killed while the health step ran: start-services is done (the app came up on PostgreSQL, after the counts were
+ * verified). Returns what proves the cutover when the app answers on PostgreSQL now; undefined → roll back.
+ */
+async function confirmCutOver(args: GuardianArgs): Promise<string | undefined> {
+  const steps = readJournal(args.runDir)?.steps ?? {};
+  if (steps.health?.status !== 'running' || steps['start-services']?.status !== 'done' || steps['verify-after-switch']?.status !== 'done') return undefined;
+  const url = args.healthUrl === 'none' ? undefined : (args.healthUrl ?? defaultHealthUrl(args.appDir));
+  if (!url) return undefined; // nothing to ask: an unconfirmed cutover is rolled back
+  const h = await waitForHealth(url, { timeoutMs: CONFIRM_HEALTH_MS, expectDatabase: 'postgresql' });
+  return h.ok && h.database === 'postgresql' ? `${url} → ${h.status}, database postgresql` : undefined;
+}
+
 export async function guard(args: GuardianArgs): Promise<void> {
   const log = createLogger();
   log.attachFile(path.join(args.runDir, RUN_FILES.log));
@@ -97,8 +117,18 @@ export async function guard(args: GuardianArgs): Promise<void> {
   }
   let outcome: string;
   try {
-    const result = await rollback(settings, log, { runDir: args.runDir, healthUrl: args.healthUrl });
-    outcome = result.summary;
+    const confirmed = await confirmCutOver(args);
+    if (confirmed) {
+      outcome = `cut-over confirmed by the guardian: ${confirmed}`;
+      const journal = loadOrCreateJournal(args.runDir, args.appDir);
+      journal.state.upgrade = { ...(journal.state.upgrade as object | undefined), finishedAt: new Date().toISOString(), outcome: 'cut-over', confirmedBy: 'guardian' };
+      writeJournal(args.runDir, journal);
+      recordStep(args.runDir, args.appDir, 'health', { status: 'done', message: outcome });
+      log.ok(`guardian: ${outcome}; the app stays on PostgreSQL`);
+    } else {
+      const result = await rollback(settings, log, { runDir: args.runDir, healthUrl: args.healthUrl });
+      outcome = result.summary;
+    }
   } catch (err) {
     outcome = `rollback failed: ${errorMessage(err)}`;
     log.error(`guardian: ${outcome}`);

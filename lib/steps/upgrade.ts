@@ -9,6 +9,7 @@ import { defaultHealthUrl, waitForHealth, type HealthResult } from '../health.ts
 import type { Logger } from '../log.ts';
 import { displayUrl } from '../pg-target.ts';
 import { findHolders, sqliteFamily } from '../process-files.ts';
+import { checkPausePoint, pausePoint, SWITCH_ENV_PAUSE_POINTS } from '../pause-point.ts';
 import { acquireLock } from '../run-lock.ts';
 import { createRunDir, listRunDirs, readJournal, recordStep, RUN_FILES, runsRoot, loadOrCreateJournal, writeJournal, type Journal } from '../run-dir.ts';
 import { loadSchemaModel } from '../schema-model.ts';
@@ -264,6 +265,7 @@ export async function upgrade(ctx: StepContext<UpgradeOptions>): Promise<Upgrade
   if (appDatabaseKind(settings) === 'postgresql') {
     throw usageError(`${path.join(settings.appDir, 'backend/.env')} already points at PostgreSQL: this app is upgraded (\`just rollback\` goes back)`);
   }
+  checkPausePoint(settings, [...UPGRADE_STEPS, ...SWITCH_ENV_PAUSE_POINTS]);
   if (settings.dryRun) return dryRun(settings, log, started);
   if (!settings.yes && !(process.stdin.isTTY && process.stderr.isTTY)) {
     throw usageError('the upgrade stops the app: pass --yes to run it without a terminal');
@@ -347,8 +349,14 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     log.info(`▶ ${name}`);
     recordStep(runDir, appDir, name, { status: 'running' });
     const t0 = Date.now();
+    const body = async () => {
+      // Fire-drill hook (VISIONSUIT_MIGRATE_PAUSE_AT): the step is journaled running, nothing of it done yet.
+      await pausePoint(runSettings, name, log);
+      if (signalled) throw new StepFailure(name, ExitCode.RolledBack, `interrupted by ${signalled}`);
+      return fn();
+    };
     try {
-      const value = options.uninterruptible ? await fn() : await Promise.race([fn(), aborted]);
+      const value = options.uninterruptible ? await body() : await Promise.race([body(), aborted]);
       if (options.uninterruptible && signalled) throw new StepFailure(name, ExitCode.RolledBack, `interrupted by ${signalled}`);
       recordStep(runDir, appDir, name, { status: 'done' });
       steps.push({ name, status: 'done', ms: Date.now() - t0 });
@@ -449,7 +457,7 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     // The last look at the source before the cutover: every write after the backup would be lost.
     await run('pre-switch-check', () => sourceUnchanged('pre-switch-check'));
 
-    await run('switch-env', async () => switchEnv(runSettings, log, { runDir }), { uninterruptible: true });
+    await run('switch-env', async () => switchEnv(runSettings, log, { runDir, pause: (point) => pausePoint(runSettings, point, log) }), { uninterruptible: true });
     await run('verify-after-switch', async () => gate('verify-after-switch', await runVerify(runSettings, log, runDir, ['counts'])));
     await run('start-services', async () => {
       servicesStartedOnPg = true;
