@@ -102,7 +102,6 @@ export async function guard(args: GuardianArgs): Promise<void> {
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
   if (finished(args.runDir)) return;
-  log.warn(`guardian: upgrade pid ${args.upgradePid} died without finishing; putting the app back on SQLite`);
   const argv = ['--app-dir', args.appDir, '--run-dir', args.runDir, '--schema', args.schemaPath, '--system-env', args.systemEnvFile];
   if (args.stopCmd) argv.push('--stop-cmd', args.stopCmd);
   if (args.startCmd) argv.push('--start-cmd', args.startCmd);
@@ -112,20 +111,22 @@ export async function guard(args: GuardianArgs): Promise<void> {
     lock = acquireLock(settings, `upgrade guardian for pid ${args.upgradePid}`);
   } catch (err) {
     // Someone (a re-run of the upgrade) already holds it: that run takes care of the app.
-    log.info(`guardian: ${errorMessage(err)}; leaving the app to that run`);
+    log.info(`guardian: upgrade pid ${args.upgradePid} died without finishing; ${errorMessage(err)}; leaving the app to that run`);
     return;
   }
   let outcome: string;
+  let confirmed: string | undefined;
   try {
-    const confirmed = await confirmCutOver(args);
+    confirmed = await confirmCutOver(args);
     if (confirmed) {
       outcome = `cut-over confirmed by the guardian: ${confirmed}`;
       const journal = loadOrCreateJournal(args.runDir, args.appDir);
       journal.state.upgrade = { ...(journal.state.upgrade as object | undefined), finishedAt: new Date().toISOString(), outcome: 'cut-over', confirmedBy: 'guardian' };
       writeJournal(args.runDir, journal);
       recordStep(args.runDir, args.appDir, 'health', { status: 'done', message: outcome });
-      log.ok(`guardian: ${outcome}; the app stays on PostgreSQL`);
+      log.ok(`guardian: upgrade pid ${args.upgradePid} died during the health step; ${outcome}; the app stays on PostgreSQL`);
     } else {
+      log.warn(`guardian: upgrade pid ${args.upgradePid} died without finishing; putting the app back on SQLite`);
       const result = await rollback(settings, log, { runDir: args.runDir, healthUrl: args.healthUrl });
       outcome = result.summary;
     }
@@ -138,7 +139,7 @@ export async function guard(args: GuardianArgs): Promise<void> {
   const journal = loadOrCreateJournal(args.runDir, args.appDir);
   journal.state.guardian = { at: new Date().toISOString(), upgradePid: args.upgradePid, outcome };
   writeJournal(args.runDir, journal);
-  log.info(`guardian: ${outcome}`);
+  if (!confirmed) log.info(`guardian: ${outcome}`); // a confirmation was already said, as ✔
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
