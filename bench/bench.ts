@@ -25,7 +25,7 @@ import { readTargetColumns } from '../lib/pg-schema-objects.ts';
 import { loadSchemaModel } from '../lib/schema-model.ts';
 import { planTables } from '../lib/steps/load-pg.ts';
 import { loadSql } from '../lib/sql-files.ts';
-import { sha256File } from '../lib/steps/backup.ts';
+import { sha256OfFile } from '../lib/file-tree.ts';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.dirname(BENCH_DIR);
@@ -48,7 +48,7 @@ const { values: args } = parseArgs({
     // Pass --verbose to load-pg and print its per-phase RSS lines (tuning aid).
     'rss-lines': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
-    // Comma-separated subset of: export,load-pg,verify,raw,pgloader (for tuning one contender).
+    // Comma-separated subset of: backup,export,load-pg,verify,raw,pgloader (for tuning one contender).
     only: { type: 'string' },
   },
 });
@@ -129,20 +129,28 @@ async function runMeasured(
 /** What the justfile's load-pg recipe sets (keep in sync): the benchmark measures load-pg as operators run it. */
 const LOAD_PG_NODE_OPTIONS = '--max-semi-space-size=1';
 
-const nodeTask = (task: string) => [process.execPath, ['--import', 'tsx', path.join(REPO, 'tasks', `${task}.ts`)]] as const;
+// BENCH_NODE_ARGS: extra node flags for the measured tasks, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` (not allowed in
+// NODE_OPTIONS) when looking for where load-pg's time goes.
+const nodeTask = (task: string) =>
+  [process.execPath, [...(process.env.BENCH_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? []), '--import', 'tsx', path.join(REPO, 'tasks', `${task}.ts`)]] as const;
 
-/** A run directory like `backup` leaves it: the snapshot and its checksum (copied, so the cached file stays pristine). */
-async function makeRunDir(sqliteFile: string): Promise<{ appDir: string; runDir: string; tmp: string }> {
+/**
+ * An app dir holding the bench's SQLite file as its database (copied, so the cached file stays pristine) and a run
+ * directory made by the real `backup` task from it — snapshot, integrity check, checksum and seal exactly as an
+ * operator's run has them. Returns backup's own measurement too.
+ */
+async function makeRunDir(sqliteFile: string, totalRows: number): Promise<{ appDir: string; runDir: string; tmp: string; backup: Measured }> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'vs-bench-'));
   const appDir = path.join(tmp, 'app');
-  mkdirSync(path.join(appDir, 'backend', 'prisma'), { recursive: true });
-  copyFileSync(path.join(TEMPLATE_DIR, 'backend', 'prisma', 'schema.prisma'), path.join(appDir, 'backend', 'prisma', 'schema.prisma'));
+  const prismaDir = path.join(appDir, 'backend', 'prisma');
+  mkdirSync(prismaDir, { recursive: true });
+  copyFileSync(path.join(TEMPLATE_DIR, 'backend', 'prisma', 'schema.prisma'), path.join(prismaDir, 'schema.prisma'));
+  copyFileSync(sqliteFile, path.join(prismaDir, 'bench.db'));
+  writeFileSync(path.join(appDir, 'backend', '.env'), 'DATABASE_URL="file:./bench.db"\n', { mode: 0o600 });
   const runDir = path.join(tmp, 'run');
-  mkdirSync(runDir, { recursive: true, mode: 0o700 });
-  const snapshot = path.join(runDir, 'snapshot.sqlite');
-  copyFileSync(sqliteFile, snapshot);
-  writeFileSync(`${snapshot}.sha256`, `${await sha256File(snapshot)}  snapshot.sqlite\n`);
-  return { appDir, runDir, tmp };
+  const backup = await runTaskMeasured('backup', 'backup', ['--app-dir', appDir, '--run-dir', runDir, '--json'], {}, totalRows);
+  if (backup.exitCode !== 0) throw new Error(`backup of the bench database failed (exit ${backup.exitCode}): ${backup.note ?? ''}`);
+  return { appDir, runDir, tmp, backup };
 }
 
 async function runLoadPg(server: EmbeddedServer, database: string, appDir: string, runDir: string, totalRows: number, more: string[] = []): Promise<Measured> {
@@ -157,7 +165,7 @@ async function runLoadPg(server: EmbeddedServer, database: string, appDir: strin
     json = undefined;
   }
   if (run.code !== 0) log(`load-pg failed (${run.code}): ${run.stderr.slice(-2000)}`);
-  if (args['rss-lines']) for (const line of run.stderr.split('\n').filter((l) => /rss .*\d+ MB/.test(l))) log(line);
+  if (args['rss-lines']) for (const line of run.stderr.split('\n').filter((l) => /rss .*\d+ MB|: \d+ rows in /.test(l))) log(line);
   return {
     name: 'load-pg',
     seconds: run.seconds,
@@ -166,7 +174,7 @@ async function runLoadPg(server: EmbeddedServer, database: string, appDir: strin
     cpuSeconds: run.cpuSeconds,
     exitCode: run.code,
     phases: json?.phases,
-    note: run.code === 0 ? `copy phase ${json?.phases?.copy}s` : `failed: ${json?.error ?? run.stderr.split('\n').filter(Boolean).pop()}`,
+    note: run.code === 0 ? `copy phase ${json?.phases?.copy}s; snapshot ${json?.snapshotCheck}` : `failed: ${json?.error ?? run.stderr.split('\n').filter(Boolean).pop()}`,
   };
 }
 
@@ -302,9 +310,9 @@ async function main() {
   try {
     const { file, totalRows } = benchSqlite(ROWS);
     const sizeMb = Math.round(statSync(file).size / 1048576);
-    const { appDir, runDir, tmp } = await makeRunDir(file);
+    const { appDir, runDir, tmp, backup } = await makeRunDir(file, totalRows);
     tmpDirs.push(tmp);
-    const results: Measured[] = [];
+    const results: Measured[] = wanted('backup') ? [backup] : [];
     const env = { TARGET_DATABASE_URL: server.url('bench_loadpg') };
 
     const exportTask = existsSync(path.join(REPO, 'tasks', 'export-sqlite.ts'));
@@ -398,7 +406,7 @@ async function main() {
       const scaling: Measured[] = [];
       for (const n of [100_000, 1_000_000, 3_000_000]) {
         const built = benchSqlite(n);
-        const dirs = await makeRunDir(built.file);
+        const dirs = await makeRunDir(built.file, built.totalRows);
         tmpDirs.push(dirs.tmp);
         log(`scaling: load-pg ${n.toLocaleString('en-US')} rows…`);
         const m = await runLoadPg(server, `bench_scale_${n}`, dirs.appDir, dirs.runDir, built.totalRows);

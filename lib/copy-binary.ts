@@ -40,14 +40,24 @@ export class BinaryWriter {
     this.pos = 0;
     return out;
   }
+  // Big-endian integers written byte by byte: Buffer's writeInt32BE & co. check their arguments on every call, and
+  // these run several times per field (measured: ~0.3 s of the 1.5 M-row load's conversion time).
+  private put32(v: number, at: number): void {
+    const b = this.buf;
+    b[at] = v >>> 24;
+    b[at + 1] = v >>> 16;
+    b[at + 2] = v >>> 8;
+    b[at + 3] = v;
+  }
   int16(v: number): void {
     this.ensure(2);
-    this.buf.writeInt16BE(v, this.pos);
+    this.buf[this.pos] = v >>> 8;
+    this.buf[this.pos + 1] = v;
     this.pos += 2;
   }
   nullField(): void {
     this.ensure(4);
-    this.buf.writeInt32BE(-1, this.pos);
+    this.put32(-1, this.pos);
     this.pos += 4;
   }
   /** A length-prefixed UTF-8 field, optionally after one prefix byte (jsonb's version 1). */
@@ -57,57 +67,86 @@ export class BinaryWriter {
     let at = this.pos + 4;
     if (extra) this.buf[at++] = prefixByte;
     const n = this.buf.write(s, at, 'utf8');
-    this.buf.writeInt32BE(n + extra, this.pos);
+    this.put32(n + extra, this.pos);
     this.pos = at + n;
+  }
+  /**
+   * Text that may go out as is: a short ASCII string is copied code unit by code unit (cheaper than the UTF-8
+   * encoder's call for ids, slugs and names); anything else goes through Buffer#write. Returns false, writing
+   * nothing, when the text holds NUL or U+FFFD (the caller's slow path names or re-checks those).
+   */
+  plainText(s: string): boolean {
+    const len = s.length;
+    if (len > 48) {
+      if (NEEDS_LOOK.test(s)) return false;
+      this.string(s);
+      return true;
+    }
+    this.ensure(4 + len * 3);
+    const b = this.buf;
+    const start = this.pos + 4;
+    for (let i = 0; i < len; i++) {
+      const c = s.charCodeAt(i);
+      if (c === 0 || c > 0x7f) {
+        if (c === 0 || NEEDS_LOOK.test(s)) return false;
+        this.string(s);
+        return true;
+      }
+      b[start + i] = c;
+    }
+    this.put32(len, this.pos);
+    this.pos = start + len;
+    return true;
   }
   bytes(b: Buffer): void {
     this.ensure(4 + b.length);
-    this.buf.writeInt32BE(b.length, this.pos);
+    this.put32(b.length, this.pos);
     b.copy(this.buf, this.pos + 4);
     this.pos += 4 + b.length;
   }
   i16(v: number): void {
     this.ensure(6);
-    this.buf.writeInt32BE(2, this.pos);
-    this.buf.writeInt16BE(v, this.pos + 4);
+    this.put32(2, this.pos);
+    this.buf[this.pos + 4] = v >>> 8;
+    this.buf[this.pos + 5] = v;
     this.pos += 6;
   }
   i32(v: number): void {
     this.ensure(8);
-    this.buf.writeInt32BE(4, this.pos);
-    this.buf.writeInt32BE(v, this.pos + 4);
+    this.put32(4, this.pos);
+    this.put32(v, this.pos + 4);
     this.pos += 8;
   }
   /** int64 from a safe integer (|v| < 2^53) without a BigInt. */
   i64(v: number): void {
     this.ensure(12);
-    this.buf.writeInt32BE(8, this.pos);
+    this.put32(8, this.pos);
     const hi = Math.floor(v / 4294967296);
-    this.buf.writeInt32BE(hi, this.pos + 4);
-    this.buf.writeUInt32BE(v - hi * 4294967296, this.pos + 8);
+    this.put32(hi, this.pos + 4);
+    this.put32(v - hi * 4294967296, this.pos + 8);
     this.pos += 12;
   }
   big64(v: bigint): void {
     this.ensure(12);
-    this.buf.writeInt32BE(8, this.pos);
+    this.put32(8, this.pos);
     this.buf.writeBigInt64BE(v, this.pos + 4);
     this.pos += 12;
   }
   f64(v: number): void {
     this.ensure(12);
-    this.buf.writeInt32BE(8, this.pos);
+    this.put32(8, this.pos);
     this.buf.writeDoubleBE(v, this.pos + 4);
     this.pos += 12;
   }
   f32(v: number): void {
     this.ensure(8);
-    this.buf.writeInt32BE(4, this.pos);
+    this.put32(4, this.pos);
     this.buf.writeFloatBE(v, this.pos + 4);
     this.pos += 8;
   }
   bool(v: boolean): void {
     this.ensure(5);
-    this.buf.writeInt32BE(1, this.pos);
+    this.put32(1, this.pos);
     this.buf[this.pos + 4] = v ? 1 : 0;
     this.pos += 5;
   }
@@ -264,13 +303,7 @@ export function binaryEncoderFor(column: CopyColumnPlan, enums: Record<string, s
   switch (column.kind) {
     case 'text':
       if (base === 'text' || base === 'varchar' || base === 'bpchar') {
-        return (v, w, r) => {
-          if (typeof v === 'string' && !NEEDS_LOOK.test(v)) {
-            w.string(v);
-            return undefined;
-          }
-          return general(v, w, r);
-        };
+        return (v, w, r) => (typeof v === 'string' && w.plainText(v) ? undefined : general(v, w, r));
       }
       return general;
     case 'enum': {

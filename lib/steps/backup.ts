@@ -1,14 +1,14 @@
-import { createHash } from 'node:crypto';
-import { copyFileSync, createReadStream, existsSync, mkdirSync, closeSync, openSync, readSync, renameSync, rmSync, statfsSync, statSync, chmodSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, closeSync, openSync, readSync, renameSync, rmSync, statfsSync, statSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { StepResult } from '../cli.ts';
 import { resolveSqlitePath, type Settings } from '../config.ts';
 import { ExitCode, TaskError, errorMessage, sourceProblem, usageError } from '../errors.ts';
-import { writeFileAtomic } from '../fs-atomic.ts';
+import { sha256OfFile } from '../file-tree.ts';
 import type { Logger } from '../log.ts';
 import { createRunDir, recordStep, RUN_FILES, runsRoot } from '../run-dir.ts';
 import { loadSql } from '../sql-files.ts';
+import { recordSnapshotChecksum } from '../snapshot-check.ts';
 
 /**
  * backup: an online copy of the live SQLite file through SQLite's backup API (consistent even while the app
@@ -39,19 +39,14 @@ export interface BackupResult extends StepResult {
 const SPACE_FACTOR = 1.2;
 const SQLITE_HEADER = 'SQLite format 3\u0000';
 
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
 
 /** Size, mtime and sha256 of the live database file and its -wal: what the maintenance-window check compares later. */
 export async function sourceFileState(file: string): Promise<SourceFileState> {
   const st = statSync(file);
   const walPath = `${file}-wal`;
   let wal: SourceFileState['wal'] = null;
-  if (existsSync(walPath)) wal = { path: walPath, size: statSync(walPath).size, sha256: await sha256File(walPath) };
-  return { path: file, sha256: await sha256File(file), size: st.size, mtime: st.mtime.toISOString(), wal };
+  if (existsSync(walPath)) wal = { path: walPath, size: statSync(walPath).size, sha256: sha256OfFile(walPath) };
+  return { path: file, sha256: sha256OfFile(file), size: st.size, mtime: st.mtime.toISOString(), wal };
 }
 
 /** Checks that need no SQLite connection: the file exists, is a regular file and starts with SQLite's header. */
@@ -207,9 +202,8 @@ async function backupInto(live: string, runDir: string, log: Logger): Promise<Om
     rmSync(staleManifest);
     log.warn(`removed ${staleManifest}: it described the previous snapshot; run \`just export-sqlite\` again`);
   }
-  const sha256 = await sha256File(snapshot);
-  writeFileAtomic(path.join(runDir, RUN_FILES.snapshotChecksum), `${sha256}  ${RUN_FILES.snapshot}\n`);
-  return { snapshot, sha256, bytes: statSync(snapshot).size, integrity: 'ok', foreignKeyViolations, source: sourceState };
+  const { sha256, bytes } = recordSnapshotChecksum(runDir);
+  return { snapshot, sha256, bytes, integrity: 'ok', foreignKeyViolations, source: sourceState };
 }
 
 /** How often a backup that found the source locked is retried (with a growing pause) before giving up. */
@@ -260,19 +254,14 @@ function canCopyAsFile(live: string, err: unknown): boolean {
 
 /** Byte copy whose consistency is proven: source sha256 before == after == copy's sha256. */
 async function verifiedFileCopy(live: string, partial: string): Promise<void> {
-  const before = await sha256File(live);
+  const before = sha256OfFile(live);
   copyFileSync(live, partial);
   chmodSync(partial, 0o600); // copyFile carries the source's mode over (0444 on a read-only install)
-  const after = await sha256File(live);
-  const copied = await sha256File(partial);
+  const after = sha256OfFile(live);
+  const copied = sha256OfFile(partial);
   if (before !== after || copied !== before) {
     rmSync(partial, { force: true });
     throw sourceProblem(`SQLite file ${live} changed while it was copied (read-only directory, so the backup API could not be used): stop the app first, or let this user write to ${path.dirname(live)}`);
   }
 }
 
-/** Parse snapshot.sqlite.sha256 (`<hex>  snapshot.sqlite`, sha256sum's format). */
-export function parseChecksumFile(text: string): string | undefined {
-  const match = /^([0-9a-f]{64})\b/.exec(text.trim());
-  return match?.[1];
-}

@@ -14,7 +14,9 @@ import { loadSql, sqlWithIdentifiers } from '../sql-files.ts';
 import { MAX_PROBLEMS, scanTable, scanTableAsync, type ManifestProblem, type StorageClassCount, type TableScan } from '../export-scan.ts';
 export { canonicalField, MAX_PROBLEMS, scanTable, type ManifestProblem, type ScanOptions, type StorageClassCount, type TableScan } from '../export-scan.ts';
 import { startCallWorker } from '../worker-call.ts';
-import { parseChecksumFile, sha256File, sqliteProblem, type SourceFileState } from './backup.ts';
+import { sqliteProblem, type SourceFileState } from './backup.ts';
+import { verifySnapshot } from '../snapshot-check.ts';
+import { cacheSchemaModel, schemaSha256 } from '../schema-model-cache.ts';
 
 /**
  * export-sqlite: one pass per table over the snapshot (never the live file) → manifest.json with row counts,
@@ -75,20 +77,6 @@ export function snapshotRunDir(settings: Settings): string {
   return dir;
 }
 
-/** sha256 of the snapshot checked against snapshot.sqlite.sha256 (a changed or damaged snapshot is a source problem). */
-export async function verifySnapshotChecksum(runDir: string): Promise<{ file: string; sha256: string; bytes: number }> {
-  const file = path.join(runDir, RUN_FILES.snapshot);
-  const checksumFile = path.join(runDir, RUN_FILES.snapshotChecksum);
-  if (!existsSync(checksumFile)) throw sourceProblem(`${checksumFile} is missing: the snapshot cannot be trusted; run \`just backup\` again`);
-  const expected = parseChecksumFile(readFileSync(checksumFile, 'utf8'));
-  if (!expected) throw sourceProblem(`${checksumFile} does not hold a sha256; run \`just backup\` again`);
-  const actual = await sha256File(file);
-  if (actual !== expected) {
-    throw sourceProblem(`snapshot ${file} does not match its checksum (sha256 ${actual.slice(0, 12)}…, expected ${expected.slice(0, 12)}…): it changed after the backup; run \`just backup\` again`);
-  }
-  return { file, sha256: actual, bytes: statSync(file).size };
-}
-
 /**
  * Compare the snapshot's tables and columns with the schema model. Throws a source problem naming the first
  * mismatch (a model table missing, a column missing, an extra column); returns SQLite tables the model lacks.
@@ -133,15 +121,6 @@ function mixedClasses(classes: Record<string, StorageClassCount>): Record<string
     if (present.length > 1) out[column] = Object.fromEntries(present.map((k) => [k, counts[k]]));
   }
   return out;
-}
-
-/** sha256 of the schema file; for a schema folder, of every .prisma file's relative name and content in name order. */
-export function schemaSha256(schemaPath: string): string {
-  const hash = createHash('sha256');
-  if (!statSync(schemaPath).isDirectory()) return hash.update(readFileSync(schemaPath)).digest('hex');
-  const names = readdirSync(schemaPath, { recursive: true, encoding: 'utf8' }).filter((n) => n.endsWith('.prisma')).sort();
-  for (const name of names) hash.update(`${name}\0`).update(readFileSync(path.join(schemaPath, name))).update('\0');
-  return hash.digest('hex');
 }
 
 /** Below this snapshot size the export scans in the main thread: starting worker threads would cost more. */
@@ -243,10 +222,11 @@ export async function exportSqlite(settings: Settings, log: Logger, options: Exp
 }
 
 async function exportInto(settings: Settings, runDir: string, log: Logger, options: ExportOptions, started: number): Promise<ExportResult> {
-  const snapshot = await verifySnapshotChecksum(runDir);
+  const snapshot = verifySnapshot(runDir);
   const threshold = options.workerThresholdBytes ?? WORKER_THRESHOLD_BYTES;
   const model = snapshot.bytes >= threshold ? await loadSchemaModelInHelper(settings.schemaPath, log) : loadSchemaModel(settings.schemaPath);
   const schemaSha = schemaSha256(settings.schemaPath);
+  cacheSchemaModel(runDir, settings.schemaPath, model);
   const backupData = readJournal(runDir)?.steps.backup?.data as { source?: SourceFileState } | undefined;
 
   let db: Database.Database;
@@ -295,7 +275,7 @@ async function exportInto(settings: Settings, runDir: string, log: Logger, optio
   const manifest: Manifest = {
     version: 1,
     createdAt: new Date().toISOString(),
-    snapshot,
+    snapshot: { file: snapshot.file, sha256: snapshot.sha256, bytes: snapshot.bytes },
     source: {
       path: backupData?.source?.path ?? null,
       sha256: backupData?.source?.sha256 ?? null,

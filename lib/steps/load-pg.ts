@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -29,7 +28,8 @@ import type { AppliedSchema } from '../pg-schema-apply.ts';
 import { RUN_FILES, existingRunDir, readRunJson, recordStep } from '../run-dir.ts';
 import type { SchemaModel, TableModel } from '../schema-model.ts';
 import { startCallWorker, type CallWorker } from '../worker-call.ts';
-import { parseChecksumFile } from './backup.ts';
+import { verifySnapshot } from '../snapshot-check.ts';
+import { cacheSchemaModel, readCachedSchemaModel } from '../schema-model-cache.ts';
 import { checkSnapshotAgainstModel } from './export-sqlite.ts';
 import { startInlineLoader, startWorkerLoader, type TableLoader } from '../table-loader.ts';
 
@@ -81,6 +81,8 @@ export interface LoadPgResult extends StepResult {
   /** Seconds per phase, to see where the time goes. */
   phases: Record<string, number>;
   forced: boolean;
+  /** How the snapshot was checked against its sha256: hashed now, or sealed (unchanged since a full hash). */
+  snapshotCheck: 'hashed' | 'sealed';
 }
 
 interface ManifestLike {
@@ -91,32 +93,6 @@ interface ManifestLike {
 }
 
 export const DEFERRED_OBJECTS_FILE = 'deferred-objects.json';
-
-/**
- * sha256 of the snapshot checked against snapshot.sqlite.sha256 (a changed or damaged snapshot is a source problem).
- * Hashes through one reused 1 MB buffer: a stream allocates a new buffer per chunk, and on a 350 MB file the dead
- * ones add ~30 MB to peak RSS before the GC notices them.
- */
-function verifySnapshot(runDir: string): string {
-  const file = path.join(runDir, RUN_FILES.snapshot);
-  const checksumFile = path.join(runDir, RUN_FILES.snapshotChecksum);
-  if (!existsSync(checksumFile)) throw sourceProblem(`${checksumFile} is missing: the snapshot cannot be trusted; run \`just backup\` again`);
-  const expected = parseChecksumFile(readFileSync(checksumFile, 'utf8'));
-  if (!expected) throw sourceProblem(`${checksumFile} does not hold a sha256; run \`just backup\` again`);
-  const hash = createHash('sha256');
-  const buffer = Buffer.allocUnsafe(1 << 20);
-  const fd = openSync(file, 'r');
-  try {
-    for (let n = readSync(fd, buffer); n > 0; n = readSync(fd, buffer)) hash.update(buffer.subarray(0, n));
-  } finally {
-    closeSync(fd);
-  }
-  const actual = hash.digest('hex');
-  if (actual !== expected) {
-    throw sourceProblem(`snapshot ${file} does not match its checksum (sha256 ${actual.slice(0, 12)}…, expected ${expected.slice(0, 12)}…): it changed after the backup; run \`just backup\` again`);
-  }
-  return actual;
-}
 
 function fmtInt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
@@ -224,7 +200,7 @@ async function loadAllTables(
         try {
           const result = await loader.load(plan, (rows) => progress.update(plan!.table, rows));
           progress.finish(plan.table, result.rowsCopied);
-          log.debug(`${plan.table}: ${result.rowsCopied} rows in ${result.seconds.toFixed(2)}s`);
+          log.debug(`${plan.table}: ${result.rowsCopied} rows in ${result.seconds.toFixed(2)}s${result.analyzeSeconds !== undefined ? `, analyze ${result.analyzeSeconds.toFixed(2)}s` : ''}${result.indexSeconds !== undefined ? `, indexes ${result.indexSeconds.toFixed(2)}s` : ''}`);
           results.push(result);
         } catch (err) {
           progress.finish(plan.table, 0);
@@ -272,15 +248,18 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     log.debug(`rss at start ${Math.round(process.memoryUsage().rss / 1048576)} MB`);
     // The schema parser parses and the schema engine compiles, each in its helper thread, while this thread hashes
     // the snapshot (the engine touches neither the target nor the run dir until applySchema below).
-    prep = startCallWorker(new URL('../load-prep.ts', import.meta.url), log);
-    const modelPromise = prep.call<SchemaModel>('schemaModel', { schemaPath: settings.schemaPath });
+    // export-sqlite left the parsed model in the run dir (same schema.prisma): no parser thread then.
+    const cachedModel = readCachedSchemaModel(runDir, settings.schemaPath);
+    if (!cachedModel) prep = startCallWorker(new URL('../load-prep.ts', import.meta.url), log);
+    const modelPromise = cachedModel ? Promise.resolve(cachedModel) : prep!.call<SchemaModel>('schemaModel', { schemaPath: settings.schemaPath });
     modelPromise.catch(() => undefined); // awaited below; a failure here must not be "unhandled" meanwhile
     engine = startCallWorker(new URL('../load-prep.ts', import.meta.url), log);
     engine.call('warmEngine', {}).catch(() => undefined); // a real failure shows again in applySchema
     // The snapshot must be exactly the file backup wrote (a changed or truncated copy would load wrong data).
-    const snapshotSha = verifySnapshot(runDir);
+    const snapshotCheck = verifySnapshot(runDir);
+    const snapshotSha = snapshotCheck.sha256;
     log.debug(`rss after sha ${Math.round(process.memoryUsage().rss / 1048576)} MB`);
-    log.debug(`snapshot sha256 ${snapshotSha} verified`);
+    log.debug(`snapshot sha256 ${snapshotSha} verified (${snapshotCheck.method === 'sealed' ? 'unchanged since an earlier full hash: same inode, size, mtime, ctime' : 'hashed'})`);
     const manifestPath = path.join(runDir, RUN_FILES.manifest);
     const manifest = existsSync(manifestPath) ? readRunJson<ManifestLike>(runDir, RUN_FILES.manifest) : undefined;
     if (manifest?.snapshot?.sha256 && manifest.snapshot.sha256 !== snapshotSha) {
@@ -298,8 +277,11 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     const expected = new Map<string, number>((manifest?.tables ?? []).filter((t) => typeof t.rowCount === 'number').map((t) => [t.name, t.rowCount!]));
     const model = await modelPromise;
     // One helper thread per WebAssembly module: a thread that held both leaves more memory behind when it ends.
-    await prep.close();
-    prep = undefined;
+    if (prep) {
+      await prep.close();
+      prep = undefined;
+      cacheSchemaModel(runDir, settings.schemaPath, model);
+    }
     log.debug(`rss after model ${Math.round(process.memoryUsage().rss / 1048576)} MB`);
     db = new Database(snapshotPath, { readonly: true, fileMustExist: true });
     const unknownTables = checkSnapshotAgainstModel(db, model);
@@ -431,6 +413,7 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
       sequences,
       phases,
       forced: relations.length > 0,
+      snapshotCheck: snapshotCheck.method,
     };
     recordStep(runDir, settings.appDir, 'load-pg', {
       status: 'done',
