@@ -240,6 +240,7 @@ export async function restoreForeignKeys(clients: Queryable[], deferred: Deferre
       }),
     );
   }
+  log.debug(`${deferred.foreignKeys.length} foreign keys added NOT VALID`);
   const queue = [...deferred.foreignKeys];
   let validated = 0;
   const worker = async (client: Queryable) => {

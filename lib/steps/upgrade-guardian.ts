@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,8 +40,11 @@ export interface GuardianArgs {
   schemaPath: string;
 }
 
-/** Start the guardian for this upgrade (detached, output into <runDir>/guardian.log). Returns its PID. */
-export function startGuardian(settings: Settings, runDir: string, healthUrl?: string): number | undefined {
+/**
+ * Start the guardian for this upgrade (detached, output into <runDir>/guardian.log). Returns the child, so the
+ * upgrade can stand it down when it ends on its own (see standDownGuardian).
+ */
+export function startGuardian(settings: Settings, runDir: string, healthUrl?: string): ChildProcess | undefined {
   const self = fileURLToPath(import.meta.url);
   const repo = path.resolve(path.dirname(self), '../..');
   const logFd = openSync(path.join(runDir, 'guardian.log'), 'a', 0o600);
@@ -65,12 +68,22 @@ export function startGuardian(settings: Settings, runDir: string, healthUrl?: st
       stdio: ['ignore', logFd, logFd],
     });
     child.unref();
-    return child.pid;
+    return child;
   } catch {
     return undefined;
   } finally {
     closeSync(logFd);
   }
+}
+
+/**
+ * The upgrade ended by itself (cut over, rolled back, refused, or its rollback failed and it told the operator): the
+ * guardian has nothing left to protect. Without this it would decide from the journal alone, and a journal whose
+ * final state could not be written (a full run-dir disk) would make it redo a finished rollback — holding the lock
+ * while the operator already re-runs the upgrade.
+ */
+export function standDownGuardian(guardian: ChildProcess | undefined): void {
+  if (guardian && guardian.exitCode === null && guardian.signalCode === null) guardian.kill('SIGTERM');
 }
 
 function finished(runDir: string): boolean {

@@ -17,7 +17,7 @@ import { loadSql } from '../sql-files.ts';
 import { appDatabaseKind, requireSqlitePath, startServices, stopWriters, type StartResult } from './maintenance.ts';
 import { sourceFileState, type SourceFileState } from './backup.ts';
 import { rollback } from './rollback.ts';
-import { startGuardian } from './upgrade-guardian.ts';
+import { standDownGuardian, startGuardian } from './upgrade-guardian.ts';
 import { switchEnv, readSwitchState } from './switch-env.ts';
 import { readVerifyReport, runBackup, runCheckTarget, runExportSqlite, runLoadPg, runVerify, type GateOutcome, type VerifySummary } from './upgrade-steps.ts';
 
@@ -305,6 +305,7 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
 
   const steps: UpgradeStepRecord[] = [];
   let writersStopped = false;
+  let guardian: ReturnType<typeof startGuardian>;
   let servicesStartedOnPg = false;
   let verifyReport: VerifySummary | undefined;
   let health: HealthResult | undefined;
@@ -417,8 +418,8 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     if (!settings.stopCmd || !settings.startCmd) throw usageError('no stop/start command: pass --stop-cmd and --start-cmd, or put maintenance.sh in the app dir');
     writersStopped = true;
     // If this process is killed outright from here on, the guardian puts the app back on SQLite and running.
-    const guardianPid = startGuardian(runSettings, runDir, extra.healthUrl);
-    log.debug(`guardian pid ${guardianPid ?? '(not started)'}`);
+    guardian = startGuardian(runSettings, runDir, extra.healthUrl);
+    log.debug(`guardian pid ${guardian?.pid ?? '(not started)'}`);
     await run('maintenance-on', async () => stopWriters(runSettings, log, { waitSeconds: extra.waitSeconds }, sqlitePath), { uninterruptible: true });
 
     // Resume after a crash between switch-env and verify-after-switch: undo the switch, redo the checks.
@@ -525,6 +526,8 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     finish('rolled-back');
     return failed(failure, ExitCode.RolledBack, true);
   } finally {
+    // Every way out of here is this process ending the run itself: the guardian is only for deaths it cannot see.
+    standDownGuardian(guardian);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     process.off('uncaughtException', onCrash);

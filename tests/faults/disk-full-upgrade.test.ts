@@ -11,7 +11,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 import { appFingerprint, eventually, health, journalOf, makeInstall, runDirs, spawnTask, type Install } from '../e2e/e2e-helpers.ts';
-import { appState, classify, fillFileSystem, pollFast } from './fault-helpers.ts';
+import { appState, classify, fillFileSystem, guardianPids, pollFast } from './fault-helpers.ts';
 
 const test = suite('faults: disk full during upgrade');
 let server: TestPg;
@@ -52,6 +52,12 @@ test('run-dir file system fills up during load-pg: rolled back (exit 5), app on 
   }, (s) => s === 'running', 120_000);
   const filler = fillFileSystem(backups);
   const failed = await first.done;
+  // The upgrade ended the run itself, so its guardian stood down — even though the journal could not record the
+  // outcome. (Before, the guardian read the unfinished journal as a death, redid the rollback and held the lock
+  // while the next upgrade started: exit 2.)
+  const runDir = runDirs(install.appDir)[0];
+  // Gone at once (SIGTERM before the upgrade exits), not after a rollback of its own that takes seconds.
+  await eventually('guardian gone', () => guardianPids(runDir), (p) => p.length === 0, 1_500);
   assert.is(failed.code, 5, failed.stderr);
   const result = JSON.parse(failed.stdout);
   assert.is(result.rolledBack, true);
