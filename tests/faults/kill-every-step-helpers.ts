@@ -58,6 +58,27 @@ export async function killAtPausePoint(o: KillAt): Promise<{ runDir: string; pid
   return { runDir, pid, guardianOutcome: String(record.outcome) };
 }
 
+/**
+ * Kill the upgrade at each point in turn, every attempt resuming the same run, and check after each that the
+ * guardian rolled back (never a confirmed cutover): the app on SQLite, files byte-identical to `before`. Returns the run dir.
+ */
+export async function killAtEachInTurn(
+  o: Omit<KillAt, 'point' | 'atKill'>,
+  chain: { point: string; atKill: KillAt['atKill'] }[],
+  before: Record<string, string>,
+): Promise<string> {
+  let runDir = '';
+  for (const [i, { point, atKill }] of chain.entries()) {
+    const killed = await killAtPausePoint({ ...o, point, atKill });
+    if (i === 0) runDir = killed.runDir;
+    assert.is(killed.runDir, runDir, 'every attempt resumes the same run');
+    assert.is(journalOf(runDir).state.upgrade.attempts, i + 1);
+    assert.not.match(killed.guardianOutcome, /confirmed/);
+    await assertBackOnSqlite(o.install, runDir, before);
+  }
+  return runDir;
+}
+
 /** After the guardian's rollback: everything on SQLite, files byte-identical to `before`, the run left open. */
 export async function assertBackOnSqlite(install: Install, runDir: string, before: Record<string, string>): Promise<void> {
   const state = await eventually('app back on SQLite', () => appState(install), (s) => classify(s) === 'sqlite', 60_000);

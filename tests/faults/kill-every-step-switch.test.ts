@@ -19,7 +19,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { appFingerprint, eventually, health, journalOf, spawnTask, useUpgradeHarness } from '../e2e/e2e-helpers.ts';
 import { appState, classify, sha256 } from './fault-helpers.ts';
-import { assertBackOnSqlite, configuredFor, killAtPausePoint } from './kill-every-step-helpers.ts';
+import { assertBackOnSqlite, configuredFor, killAtPausePoint, killAtEachInTurn } from './kill-every-step-helpers.ts';
 
 const test = suite('faults: kill -9 of the upgrade inside switch-env and during health');
 const harness = useUpgradeHarness(test);
@@ -81,14 +81,7 @@ test('SIGKILL at switch-env, after its backups, with the migrations moved aside,
       },
     },
   ];
-  for (const [i, { point, atKill }] of chain.entries()) {
-    const killed = await killAtPausePoint({ install, args, env, point, atKill });
-    if (i === 0) runDir = killed.runDir;
-    assert.is(killed.runDir, runDir, 'every attempt resumes the same run');
-    assert.is(journalOf(runDir).state.upgrade.attempts, i + 1);
-    assert.not.match(killed.guardianOutcome, /confirmed/);
-    await assertBackOnSqlite(install, runDir, before);
-  }
+  runDir = await killAtEachInTurn({ install, args, env }, chain, before);
 
   // 5. health: switched, verified, the app up on PostgreSQL. The guardian confirms instead of rolling back.
   const pidFile = path.join(install.appDir, 'run', 'vs-backend.pid');

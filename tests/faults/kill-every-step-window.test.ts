@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { appFingerprint, health, journalOf, useUpgradeHarness } from '../e2e/e2e-helpers.ts';
 import { resumeAndCutOver, sha256 } from './fault-helpers.ts';
-import { assertBackOnSqlite, configuredFor, killAtPausePoint } from './kill-every-step-helpers.ts';
+import { assertBackOnSqlite, configuredFor, killAtPausePoint, killAtEachInTurn } from './kill-every-step-helpers.ts';
 
 const test = suite('faults: kill -9 of the upgrade at every short step of the window');
 const harness = useUpgradeHarness(test);
@@ -70,14 +70,7 @@ test('SIGKILL paused at backup, export-sqlite, source-unchanged, pre-switch-chec
       },
     },
   ];
-  for (const [i, { point, atKill }] of chain.entries()) {
-    const killed = await killAtPausePoint({ install, args, env, point, atKill });
-    if (i === 0) runDir = killed.runDir;
-    assert.is(killed.runDir, runDir, 'every attempt resumes the same run');
-    assert.is(journalOf(runDir).state.upgrade.attempts, i + 1);
-    assert.not.match(killed.guardianOutcome, /confirmed/);
-    await assertBackOnSqlite(install, runDir, before);
-  }
+  runDir = await killAtEachInTurn({ install, args, env }, chain, before);
 
   // health, but the app that answered on PostgreSQL in start-services is gone (crashed) when the guardian asks:
   // not a confirmed cutover, so the guardian rolls back.
