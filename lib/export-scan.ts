@@ -35,12 +35,27 @@ export function canonicalField(value: string | null | undefined): string {
   return value === null ? 'N' : value === undefined ? 'X' : 'V' + value;
 }
 
+/**
+ * A DateTime column holding integers that, read as epoch milliseconds (Prisma's SQLite format, and how the app reads
+ * them today), fall within about three years of 1970 — typical of values written as epoch *seconds* by raw SQL or
+ * another tool (1709406482 s is 2024-03-02; as ms it is 1970-01-20). They convert as milliseconds, exactly as the app
+ * shows them now; export-sqlite names them so the operator can decide before the cutover.
+ */
+export interface EpochSuspect {
+  column: string;
+  count: number;
+  example: { key: Record<string, string | null>; value: string };
+}
+/** |ms| below this (1973-03-03) in a DateTime column is reported as a likely epoch-seconds value. */
+export const EPOCH_SECONDS_SUSPECT_BELOW = 100_000_000_000n;
+
 export interface TableScan {
   rowCount: number;
   contentHash: string;
   storageClasses: Record<string, StorageClassCount>;
   problems: ManifestProblem[];
   problemCount: number;
+  epochSuspects: EpochSuspect[];
 }
 
 export interface ScanOptions {
@@ -94,6 +109,8 @@ function tableScanner(db: Database.Database, table: TableModel, enums: Record<st
   const stmt = db.prepare(sqlWithIdentifiers('sqlite-table-scan', { columns: columnList, table: escapeIdentifier(table.name) })).raw(true).safeIntegers(true);
   // Storage classes per column: [integer, real, text, blob, null] counters.
   const census = new Float64Array(n * 5);
+  const isDateTime = columns.map((c) => c.kind === 'datetime');
+  const suspects = new Map<number, EpochSuspect>();
   const values: (string | null | undefined)[] = new Array<string | null | undefined>(n);
   const hasher = new RowHasher();
   const problems: ManifestProblem[] = [];
@@ -109,6 +126,11 @@ function tableScanner(db: Database.Database, table: TableModel, enums: Record<st
       key[table.key[k]] = v === null ? null : preview(v);
     }
     return key;
+  };
+  const noteSuspect = (c: number, row: SqliteValue[]): void => {
+    const seen = suspects.get(c);
+    if (seen) seen.count++;
+    else suspects.set(c, { column: columns[c].name, count: 1, example: { key: keyOf(row), value: String(row[c]) } });
   };
   // Only for a text cell containing U+FFFD (rare): re-read it as bytes by the row's key to tell invalid UTF-8 apart.
   const readCell = createCellBytesReader(db, table.name, columns.map((c) => c.name), table.key);
@@ -136,8 +158,10 @@ function tableScanner(db: Database.Database, table: TableModel, enums: Record<st
       if (v === null) census[base + 4]++;
       else {
         const t = typeof v;
-        if (t === 'bigint') census[base]++;
-        else if (t === 'string') census[base + 2]++;
+        if (t === 'bigint') {
+          census[base]++;
+          if (isDateTime[c] && (v as bigint) < EPOCH_SECONDS_SUSPECT_BELOW && (v as bigint) > -EPOCH_SECONDS_SUSPECT_BELOW) noteSuspect(c, row);
+        } else if (t === 'string') census[base + 2]++;
         else if (t === 'number') census[base + 1]++;
         else census[base + 3]++;
       }
@@ -173,7 +197,7 @@ function tableScanner(db: Database.Database, table: TableModel, enums: Record<st
       const base = i * 5;
       storageClasses[c.name] = { integer: census[base], real: census[base + 1], text: census[base + 2], blob: census[base + 3], null: census[base + 4] };
     });
-    return { rowCount: rows, contentHash: hasher.total(), storageClasses, problems, problemCount };
+    return { rowCount: rows, contentHash: hasher.total(), storageClasses, problems, problemCount, epochSuspects: [...suspects.values()] };
   };
   return { step, result };
 }

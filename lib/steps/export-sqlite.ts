@@ -11,7 +11,7 @@ import type { Logger } from '../log.ts';
 import { newestRunDir, readJournal, recordStep, RUN_FILES, runsRoot, writeRunJson } from '../run-dir.ts';
 import { loadSchemaModel, type ColumnKind, type SchemaModel } from '../schema-model.ts';
 import { loadSql, sqlWithIdentifiers } from '../sql-files.ts';
-import { MAX_PROBLEMS, scanTable, scanTableAsync, type ManifestProblem, type StorageClassCount, type TableScan } from '../export-scan.ts';
+import { MAX_PROBLEMS, scanTable, scanTableAsync, type EpochSuspect, type ManifestProblem, type StorageClassCount, type TableScan } from '../export-scan.ts';
 export { canonicalField, MAX_PROBLEMS, scanTable, type ManifestProblem, type ScanOptions, type StorageClassCount, type TableScan } from '../export-scan.ts';
 import { startCallWorker } from '../worker-call.ts';
 import { sqliteProblem, type SourceFileState } from './backup.ts';
@@ -44,6 +44,8 @@ export interface Manifest {
   extraTables: string[];
   problems: ManifestProblem[];
   problemCount: number;
+  /** DateTime integers that look like epoch seconds (converted as ms, as the app reads them): see EpochSuspect. */
+  epochSuspects: (EpochSuspect & { table: string })[];
 }
 
 export interface ExportOptions {
@@ -60,6 +62,7 @@ export interface ExportResult extends StepResult {
   problemCount: number;
   firstProblems: ManifestProblem[];
   extraTables: string[];
+  epochSuspects: Manifest['epochSuspects'];
   seconds: number;
   scanSeconds: number;
   rowsPerSecond: number;
@@ -121,6 +124,17 @@ function mixedClasses(classes: Record<string, StorageClassCount>): Record<string
     if (present.length > 1) out[column] = Object.fromEntries(present.map((k) => [k, counts[k]]));
   }
   return out;
+}
+
+/** One warning line per suspect column, with the example's two readings. */
+export function epochSuspectLine(s: Manifest['epochSuspects'][number]): string {
+  const key = Object.entries(s.example.key).map(([k, v]) => `${k}=${v}`).join(', ');
+  const n = Number(s.example.value);
+  return (
+    `"${s.table}"."${s.column}": ${s.count} integer DateTime value${s.count === 1 ? '' : 's'} near 1970 when read as milliseconds — epoch seconds? ` +
+    `(row ${key}: ${s.example.value} → ${new Date(n).toISOString()} as ms, ${new Date(n * 1000).toISOString()} as seconds). ` +
+    'They load as milliseconds, as Prisma reads them in the app today; fix them in SQLite first if seconds were meant'
+  );
 }
 
 /** Below this snapshot size the export scans in the main thread: starting worker threads would cost more. */
@@ -238,6 +252,7 @@ async function exportInto(settings: Settings, runDir: string, log: Logger, optio
   const tables: ManifestTable[] = [];
   const summaries: ExportResult['tables'] = [];
   const problems: ManifestProblem[] = [];
+  const epochSuspects: Manifest['epochSuspects'] = [];
   let problemCount = 0;
   let totalRows = 0;
   let extraTables: string[];
@@ -252,6 +267,7 @@ async function exportInto(settings: Settings, runDir: string, log: Logger, optio
       // Problems are kept in schema order, at most MAX_PROBLEMS in all (each table counted in full).
       problems.push(...scan.problems.slice(0, Math.max(0, MAX_PROBLEMS - problems.length)));
       problemCount += scan.problemCount;
+      epochSuspects.push(...scan.epochSuspects.map((suspect) => ({ table: table.name, ...suspect })));
       totalRows += scan.rowCount;
       tables.push({
         name: table.name,
@@ -287,13 +303,15 @@ async function exportInto(settings: Settings, runDir: string, log: Logger, optio
     extraTables,
     problems,
     problemCount,
+    epochSuspects,
   };
   writeRunJson(runDir, RUN_FILES.manifest, manifest);
+  for (const suspect of epochSuspects) log.warn(epochSuspectLine(suspect));
 
   const seconds = (Date.now() - started) / 1000;
   // Rows per second of the table scans themselves (checksum, schema parse and file checks excluded).
   const rowsPerSecond = Math.round(totalRows / Math.max(scanSeconds, 0.001));
-  const base = { runDir, manifest: path.join(runDir, RUN_FILES.manifest), tables: summaries, totalRows, problemCount, firstProblems: problems.slice(0, 20), extraTables, seconds, scanSeconds, rowsPerSecond };
+  const base = { runDir, manifest: path.join(runDir, RUN_FILES.manifest), tables: summaries, totalRows, problemCount, firstProblems: problems.slice(0, 20), extraTables, epochSuspects, seconds, scanSeconds, rowsPerSecond };
   if (problemCount === 0) {
     return { ok: true, exitCode: ExitCode.Ok, summary: `manifest of ${tables.length} tables, ${totalRows.toLocaleString('en-US')} rows, every value converts (${seconds.toFixed(1)} s)`, ...base };
   }

@@ -452,6 +452,29 @@ test('export-sqlite names values that will not convert (table, column, key) and 
   assert.match(allowed.stderr, /--allow-problems/);
 });
 
+test('export-sqlite warns about DateTime integers that look like epoch seconds, and loads nothing differently', async () => {
+  const live = sqliteCopy(
+    'epoch-seconds',
+    `UPDATE "User" SET "createdAt" = 1709406482 WHERE "id" = (SELECT min("id") FROM "User");
+     UPDATE "User" SET "createdAt" = 0 WHERE "id" = (SELECT max("id") FROM "User");`,
+  );
+  const db = new Database(live, { readonly: true });
+  const userMin = db.prepare('SELECT min("id") FROM "User"').pluck().get() as string;
+  db.close();
+  const { exported, manifest } = await backupAndExport('epoch-seconds', live);
+  assert.is(exported.code, 0, exported.stderr);
+  const suspects = manifest!.epochSuspects.filter((s) => s.table === 'User' && s.column === 'createdAt');
+  assert.is(suspects.length, 1, JSON.stringify(manifest!.epochSuspects));
+  assert.is(suspects[0].count, 2);
+  assert.equal(suspects[0].example, { key: { id: userMin }, value: '1709406482' });
+  assert.match(
+    exported.stderr,
+    new RegExp(`"User"\\."createdAt": 2 integer DateTime values near 1970 when read as milliseconds — epoch seconds\\? \\(row id=${userMin}: 1709406482 → 1970-01-20T18:50:06\\.482Z as ms, 2024-03-02T19:08:02\\.000Z as seconds\\)`),
+  );
+  // Not a conversion problem: the values convert (as the app reads them today).
+  assert.is(manifest!.problemCount, 0);
+});
+
 test('export-sqlite refuses a database that does not match the Prisma schema (exit 4, names table and column)', async () => {
   const cases: [string, string, RegExp][] = [
     ['missing-table', 'DROP TABLE "Tag"', /table "Tag" \(model Tag\) of the Prisma schema is missing in the SQLite database/],
