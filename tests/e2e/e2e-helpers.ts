@@ -35,6 +35,16 @@ export async function makeInstall(rows = 300): Promise<Install> {
 export interface UpgradeHarness {
   readonly pg: TestPg;
   runningInstall(rows?: number): Promise<Install>;
+  /** A running install, its file fingerprint before anything ran, a fresh target database and `upgrade --yes --json` args. */
+  upgradeCase(database: string, rows?: number): Promise<UpgradeCase>;
+}
+
+export interface UpgradeCase {
+  install: Install;
+  before: Record<string, string>;
+  db: { name: string; url: string };
+  env: { TARGET_DATABASE_URL: string };
+  args: string[];
 }
 
 export function useUpgradeHarness(test: Test): UpgradeHarness {
@@ -61,6 +71,12 @@ export function useUpgradeHarness(test: Test): UpgradeHarness {
       install.start();
       await eventually('backend up on SQLite', () => health(install.healthUrl), (h) => h?.status === 200 && h.body?.database === 'sqlite');
       return install;
+    },
+    async upgradeCase(database, rows = 300) {
+      const install = await this.runningInstall(rows);
+      const before = appFingerprint(install);
+      const db = await this.pg.freshDatabase(database);
+      return { install, before, db, env: { TARGET_DATABASE_URL: db.url }, args: ['--app-dir', install.appDir, '--yes', '--json'] };
     },
   };
 }

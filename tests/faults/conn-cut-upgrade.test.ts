@@ -14,11 +14,7 @@ const test = suite('faults: connection cut during upgrade');
 const harness = useUpgradeHarness(test);
 
 test('every target backend terminated while load-pg runs: rolled back (exit 5), app on SQLite, files identical; next upgrade cuts over', async () => {
-  const install = await harness.runningInstall(300);
-  const before = appFingerprint(install);
-  const db = await harness.pg.freshDatabase('connCut');
-  const env = { TARGET_DATABASE_URL: db.url };
-  const args = ['--app-dir', install.appDir, '--yes', '--json'];
+  const { install, before, db, env, args } = await harness.upgradeCase('connCut', 300);
 
   const killer = new pg.Client({ connectionString: harness.pg.url('postgres') });
   await killer.connect();

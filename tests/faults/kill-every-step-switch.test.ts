@@ -19,17 +19,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { appFingerprint, eventually, health, journalOf, spawnTask, useUpgradeHarness } from '../e2e/e2e-helpers.ts';
 import { appState, classify, sha256 } from './fault-helpers.ts';
-import { assertBackOnSqlite, configuredFor, killAtPausePoint, killAtEachInTurn } from './kill-every-step-helpers.ts';
+import { configuredFor, killAtPausePoint, killAtEachInTurn } from './kill-every-step-helpers.ts';
 
 const test = suite('faults: kill -9 of the upgrade inside switch-env and during health');
 const harness = useUpgradeHarness(test);
 
 test('SIGKILL at switch-env, after its backups, with the migrations moved aside, with only the env switched: back on SQLite each time; at health with the app on PostgreSQL: the guardian confirms the cutover', async () => {
-  const install = await harness.runningInstall(200);
-  const before = appFingerprint(install);
-  const db = await harness.pg.freshDatabase('killswitch');
-  const env = { TARGET_DATABASE_URL: db.url };
-  const args = ['--app-dir', install.appDir, '--yes', '--json'];
+  const { install, before, env, args } = await harness.upgradeCase('killswitch', 200);
   let runDir = '';
 
   const common = async (dir: string) => {

@@ -19,11 +19,7 @@ const test = suite('faults: kill -9 of the upgrade at every short step of the wi
 const harness = useUpgradeHarness(test);
 
 test('SIGKILL paused at backup, export-sqlite, source-unchanged, pre-switch-check and at health with the app gone: each time back on SQLite, files identical; the next upgrade cuts over', async () => {
-  const install = await harness.runningInstall(200);
-  const before = appFingerprint(install);
-  const db = await harness.pg.freshDatabase('killevery');
-  const env = { TARGET_DATABASE_URL: db.url };
-  const args = ['--app-dir', install.appDir, '--yes', '--json'];
+  const { install, before, env, args } = await harness.upgradeCase('killevery', 200);
   let runDir = '';
 
   const stoppedAndUntouched = async (dir: string, step: string) => {

@@ -9,18 +9,14 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { appFingerprint, eventually, health, journalOf, runDirs, spawnTask, useUpgradeHarness } from '../e2e/e2e-helpers.ts';
+import { appFingerprint, eventually, journalOf, runDirs, spawnTask, useUpgradeHarness } from '../e2e/e2e-helpers.ts';
 import { appState, classify, guardianPids, pollFast, sha256 } from './fault-helpers.ts';
 
 const test = suite('faults: kill -9 of the upgrade while the app starts on PostgreSQL');
 const harness = useUpgradeHarness(test);
 
 test('SIGKILL at start-services: app back on SQLite (env, provider, health agree), files byte-identical; two upgrades started at once: one refuses naming the other, the other cuts over', async () => {
-  const install = await harness.runningInstall(300);
-  const before = appFingerprint(install);
-  const db = await harness.pg.freshDatabase('killstart');
-  const env = { TARGET_DATABASE_URL: db.url };
-  const args = ['--app-dir', install.appDir, '--yes', '--json'];
+  const { install, before, env, args } = await harness.upgradeCase('killstart', 300);
 
   const first = spawnTask('upgrade', args, env);
   const status = (step: string) => () => {
