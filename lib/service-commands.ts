@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { writeFileAtomic } from './fs-atomic.ts';
 import type { Logger } from './log.ts';
+import { isPidAlive } from './process-files.ts';
 import { maskSecrets } from './secrets.ts';
 
 /**
@@ -14,6 +16,10 @@ import { maskSecrets } from './secrets.ts';
  *   would keep us waiting for them (and kill them with SIGPIPE once we exit).
  * - The command runs in its own process group (detached), so a Ctrl-C aimed at the upgrade does not also kill
  *   the services it just started.
+ * - With a run dir, the command's PID is kept in <runDir>/service-command.pid while it runs. A command outlives a
+ *   `kill -9` of the upgrade that started it (detached, above); the next command of that run — the guardian's
+ *   stop, a resumed upgrade's stop — first waits for it to end. Otherwise a start still launching the app on
+ *   PostgreSQL could finish after the guardian's stop and leave the app running on the wrong database.
  */
 export interface CommandRun {
   command: string;
@@ -33,8 +39,35 @@ export function serviceEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.Process
 }
 
 let counter = 0;
+export const IN_FLIGHT_FILE = 'service-command.pid';
+/** How long a command left running by a dead process is waited for before it is stopped. */
+const IN_FLIGHT_WAIT_MS = 120_000;
 
-export async function runServiceCommand(command: string, log: Logger, options: { cwd?: string; timeoutMs?: number } = {}): Promise<CommandRun> {
+/** Wait until a stop/start command started by a process that has since died has ended (SIGTERM after the limit). */
+export async function waitForInFlightCommand(runDir: string, log: Logger, timeoutMs = IN_FLIGHT_WAIT_MS): Promise<void> {
+  const file = path.join(runDir, IN_FLIGHT_FILE);
+  if (!existsSync(file)) return;
+  const [pidText, ...rest] = readFileSync(file, 'utf8').split('\n');
+  const pid = Number(pidText);
+  if (Number.isInteger(pid) && pid > 0 && isPidAlive(pid)) {
+    log.warn(`an earlier \`${rest.join(' ').trim() || 'service command'}\` (pid ${pid}) is still running: waiting for it to end first`);
+    const started = Date.now();
+    while (isPidAlive(pid) && Date.now() - started < timeoutMs) await new Promise((r) => setTimeout(r, 200));
+    if (isPidAlive(pid)) {
+      log.warn(`pid ${pid} still running after ${Math.round(timeoutMs / 1000)} s: stopping it`);
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+  rmSync(file, { force: true });
+}
+
+export async function runServiceCommand(command: string, log: Logger, options: { cwd?: string; timeoutMs?: number; runDir?: string } = {}): Promise<CommandRun> {
+  if (options.runDir) await waitForInFlightCommand(options.runDir, log);
+  const inFlight = options.runDir && existsSync(options.runDir) ? path.join(options.runDir, IN_FLIGHT_FILE) : undefined;
   const outFile = path.join(os.tmpdir(), `vs-migrate-cmd-${process.pid}-${++counter}.log`);
   const fd = openSync(outFile, 'w', 0o600);
   const started = Date.now();
@@ -47,6 +80,13 @@ export async function runServiceCommand(command: string, log: Logger, options: {
         stdio: ['ignore', fd, fd],
         detached: true,
       });
+      if (inFlight && child.pid) {
+        try {
+          writeFileAtomic(inFlight, `${child.pid}\n${maskSecrets(command)}\n`);
+        } catch {
+          // Best effort (a full disk): the guardian's restart-once check in startServices still catches a late start.
+        }
+      }
       let timedOut = false;
       const timer = setTimeout(() => {
         timedOut = true;
@@ -72,5 +112,6 @@ export async function runServiceCommand(command: string, log: Logger, options: {
   } finally {
     closeSync(fd);
     rmSync(outFile, { force: true });
+    if (inFlight) rmSync(inFlight, { force: true });
   }
 }

@@ -63,7 +63,7 @@ export async function stopWriters(settings: Settings, log: Logger, options: Main
   const files = sqliteFamily(sqlitePath);
   const before = findHolders(files);
   if (before.holders.length) log.info(`writers holding the database: ${[...new Set(before.holders.map((h) => `${h.pid} (${h.command})`))].join(', ')}`);
-  const stop = await runServiceCommand(settings.stopCmd, log, { cwd: settings.appDir });
+  const stop = await runServiceCommand(settings.stopCmd, log, { cwd: settings.appDir, runDir: settings.runDir });
   if (stop.exitCode !== 0) log.warn(`stop command exited ${stop.exitCode ?? stop.signal}; checking the processes anyway`);
   const waitMs = (options.waitSeconds ?? 30) * 1000;
   const started = Date.now();
@@ -107,7 +107,7 @@ export async function startServices(
   options: MaintenanceOptions & { expectDatabase?: string } = {},
 ): Promise<StartResult> {
   if (!settings.startCmd) throw usageError('no start command: pass --start-cmd or put maintenance.sh in the app dir');
-  const start = await runServiceCommand(settings.startCmd, log, { cwd: settings.appDir });
+  const start = await runServiceCommand(settings.startCmd, log, { cwd: settings.appDir, runDir: settings.runDir });
   if (start.exitCode !== 0) log.warn(`start command exited ${start.exitCode ?? start.signal}; checking health anyway`);
   // `--health-url none` turns the check off (a rehearsal on a copy, whose PORT is the production app's).
   if (options.healthUrl === 'none') return { start, healthChecked: false };
@@ -123,9 +123,9 @@ export async function startServices(
     // of an upgrade killed mid-cutover finished after the guardian's stop). It read its env file before ours was
     // restored, so only a restart makes it read the right one. Once: a second mismatch is a real failure.
     log.warn(`the app answers from ${health.database}, expected ${options.expectDatabase}: an instance started before the env files were restored; restarting it`);
-    const stop = await runServiceCommand(settings.stopCmd, log, { cwd: settings.appDir });
+    const stop = await runServiceCommand(settings.stopCmd, log, { cwd: settings.appDir, runDir: settings.runDir });
     if (stop.exitCode !== 0) log.warn(`stop command exited ${stop.exitCode ?? stop.signal}`);
-    const again = await runServiceCommand(settings.startCmd, log, { cwd: settings.appDir });
+    const again = await runServiceCommand(settings.startCmd, log, { cwd: settings.appDir, runDir: settings.runDir });
     if (again.exitCode !== 0) log.warn(`start command exited ${again.exitCode ?? again.signal}; checking health anyway`);
     health = await waitForHealth(url, waitOptions);
   }

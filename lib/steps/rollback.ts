@@ -164,7 +164,7 @@ export async function rollback(settings: Settings, log: Logger, options: Rollbac
   if (needsRestore) {
     if (options.stopFirst !== false && settings.stopCmd) {
       // The app may be serving from PostgreSQL right now; it must not keep running on the files we swap.
-      const stop = await runServiceCommand(settings.stopCmd, log, { cwd: settings.appDir });
+      const stop = await runServiceCommand(settings.stopCmd, log, { cwd: settings.appDir, runDir: settings.runDir });
       if (stop.exitCode !== 0) log.warn(`stop command exited ${stop.exitCode ?? stop.signal}`);
     }
     // Unique even for two rollbacks within one second (a re-run after a crash can be that quick): the stamp says

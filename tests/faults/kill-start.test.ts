@@ -8,7 +8,8 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { appFingerprint, eventually, journalOf, runDirs, spawnTask, useUpgradeHarness } from '../e2e/e2e-helpers.ts';
 import { appState, classify, guardianPids, pollFast, sha256 } from './fault-helpers.ts';
 
@@ -16,7 +17,11 @@ const test = suite('faults: kill -9 of the upgrade while the app starts on Postg
 const harness = useUpgradeHarness(test);
 
 test('SIGKILL at start-services: app back on SQLite (env, provider, health agree), files byte-identical; two upgrades started at once: one refuses naming the other, the other cuts over', async () => {
-  const { install, before, env, args } = await harness.upgradeCase('killstart', 300);
+  const { install, before, env: targetEnv, args } = await harness.upgradeCase('killstart', 300);
+  // A start command that takes a moment before it starts the app, as a real one may (systemd, a slow host): the
+  // kill lands while it is still running. It outlives the upgrade (own process group), so the guardian must wait
+  // for it before stopping the app — or the app it launches late would run on PostgreSQL with the files on SQLite.
+  const env = { ...targetEnv, VS_START_CMD: `sleep 2; bash '${install.appDir}/maintenance.sh' start` };
 
   const first = spawnTask('upgrade', args, env);
   const status = (step: string) => () => {
@@ -25,6 +30,7 @@ test('SIGKILL at start-services: app back on SQLite (env, provider, health agree
   };
   await pollFast('start-services running', status('start-services'), (s) => s === 'running', 180_000);
   const runDir = runDirs(install.appDir)[0];
+  await pollFast('the start command in flight', () => existsSync(path.join(runDir, 'service-command.pid')), (v) => v, 10_000);
   const guardians = guardianPids(runDir);
   assert.ok(guardians.length > 0, 'a guardian watches the run');
   for (const pid of guardians) process.kill(pid, 'SIGSTOP');
@@ -38,6 +44,7 @@ test('SIGKILL at start-services: app back on SQLite (env, provider, health agree
   for (const pid of guardians) process.kill(pid, 'SIGCONT');
 
   await eventually('guardian recorded its rollback', () => journalOf(runDir)?.state?.guardian, (g) => Boolean(g), 90_000);
+  assert.match(readFileSync(path.join(runDir, 'run.log'), 'utf8'), /\(pid \d+\) is still running: waiting for it to end first/, 'the guardian waited for the orphaned start');
   const state = await eventually('app back on SQLite', () => appState(install!), (s) => classify(s) === 'sqlite', 60_000);
   assert.is(classify(state), 'sqlite', JSON.stringify(state));
   assert.equal(appFingerprint(install), before, 'env, schema and migrations byte-identical to before the upgrade');
