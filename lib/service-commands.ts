@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { writeFileAtomic } from './fs-atomic.ts';
 import type { Logger } from './log.ts';
-import { isPidAlive } from './process-files.ts';
+import { isPidAlive, processStartTicks } from './process-files.ts';
 import { maskSecrets } from './secrets.ts';
 
 /**
@@ -47,13 +47,15 @@ const IN_FLIGHT_WAIT_MS = 120_000;
 export async function waitForInFlightCommand(runDir: string, log: Logger, timeoutMs = IN_FLIGHT_WAIT_MS): Promise<void> {
   const file = path.join(runDir, IN_FLIGHT_FILE);
   if (!existsSync(file)) return;
-  const [pidText, ...rest] = readFileSync(file, 'utf8').split('\n');
+  const [pidText, startTicks, ...rest] = readFileSync(file, 'utf8').split('\n');
   const pid = Number(pidText);
-  if (Number.isInteger(pid) && pid > 0 && isPidAlive(pid)) {
+  // Same PID and same start time: still that command, not a process that reused its PID since.
+  const same = () => isPidAlive(pid) && processStartTicks(pid) === startTicks;
+  if (Number.isInteger(pid) && pid > 0 && same()) {
     log.warn(`an earlier \`${rest.join(' ').trim() || 'service command'}\` (pid ${pid}) is still running: waiting for it to end first`);
     const started = Date.now();
-    while (isPidAlive(pid) && Date.now() - started < timeoutMs) await new Promise((r) => setTimeout(r, 200));
-    if (isPidAlive(pid)) {
+    while (same() && Date.now() - started < timeoutMs) await new Promise((r) => setTimeout(r, 200));
+    if (same()) {
       log.warn(`pid ${pid} still running after ${Math.round(timeoutMs / 1000)} s: stopping it`);
       try {
         process.kill(pid, 'SIGTERM');
@@ -82,7 +84,7 @@ export async function runServiceCommand(command: string, log: Logger, options: {
       });
       if (inFlight && child.pid) {
         try {
-          writeFileAtomic(inFlight, `${child.pid}\n${maskSecrets(command)}\n`);
+          writeFileAtomic(inFlight, `${child.pid}\n${processStartTicks(child.pid) ?? ''}\n${maskSecrets(command)}\n`);
         } catch {
           // Best effort (a full disk): the guardian's restart-once check in startServices still catches a late start.
         }
