@@ -21,7 +21,7 @@ import { targetSchemaFromUrl } from '../pg-schema-objects.ts';
 import { openTarget, type TargetConnection } from '../pg-target.ts';
 import { readDatasourceProvider } from '../prisma-schema-file.ts';
 import { checkPrismaClient } from '../prisma-client-check.ts';
-import { RUN_FILES, existingRunDir, readRunJson, writeRunJson } from '../run-dir.ts';
+import { RUN_FILES, existingRunDir, readRunJson, recordStep, writeRunJson } from '../run-dir.ts';
 import { loadSchemaModel, type ColumnKind } from '../schema-model.ts';
 import { PROBLEM_PREFIX, sqliteBucketRows, sqliteBucketSums, type CanonicalTable } from '../sqlite-canonical-rows.ts';
 import { prismaEngineHealth, referenceDdl } from '../verify-prisma-engine.ts';
@@ -280,6 +280,31 @@ export async function verify(ctx: StepContext<VerifyExtra>): Promise<VerifyResul
   const gates = parseGates(typeof ctx.extra.only === 'string' ? ctx.extra.only : undefined);
   const runDir = existingRunDir(settings, RUN_FILES.manifest);
   log.attachFile(path.join(runDir, RUN_FILES.log));
+  // A run of every gate is the run's verify step in journal.json (what the runbook's manual steps and a resumed
+  // upgrade read); a partial one (--only, e.g. the counts re-check after the switch) is not, so it can never stand
+  // in for the full verification.
+  const journaled = gates.length === GATES.length;
+  const journal = (status: 'running' | 'done' | 'failed', message?: string) => {
+    if (!journaled) return;
+    try {
+      recordStep(runDir, settings.appDir, 'verify', { status, ...(message ? { message } : {}) });
+    } catch (err) {
+      log.warn(`could not record verify in ${path.join(runDir, RUN_FILES.journal)}: ${errorMessage(err)}`);
+    }
+  };
+  journal('running');
+  try {
+    const result = await verifyRun(ctx, runDir, gates, started);
+    journal(result.ok ? 'done' : 'failed', result.summary);
+    return result;
+  } catch (err) {
+    journal('failed', errorMessage(err));
+    throw err;
+  }
+}
+
+async function verifyRun(ctx: StepContext<VerifyExtra>, runDir: string, gates: GateName[], started: number): Promise<VerifyResult> {
+  const { settings, log } = ctx;
   const manifest = readManifest(runDir);
   const pgSchema = targetSchemaFromUrl(settings.targetUrl);
   const target = await openTarget(settings, log);

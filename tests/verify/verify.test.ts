@@ -112,6 +112,10 @@ test('a good load passes every gate (exit 0) and writes report.json', async () =
   assert.is(report.ok, true);
   assert.is(report.gates.length, 4);
   assert.not.match(JSON.stringify(report), new RegExp(server.superPassword));
+  // Every gate ran: this is the run's verify step in journal.json.
+  const step = JSON.parse(readFileSync(path.join(runDir, 'journal.json'), 'utf8')).steps.verify;
+  assert.is(step.status, 'done');
+  assert.match(step.message, /^verify passed: counts, content, integrity, prisma/);
 });
 
 test('changed value: content gate fails naming table, key and both values', async () => {
@@ -135,6 +139,13 @@ test('changed value: content gate fails naming table, key and both values', asyn
   assert.ok(gate(run, 'prisma').ok, gate(run, 'prisma').reason);
   // The one-line summary names the gate and the first difference.
   assert.match(run.stderr, /verify FAILED: content: "User" row id=/);
+  const journalStep = () => JSON.parse(readFileSync(path.join(runDir, 'journal.json'), 'utf8')).steps.verify;
+  assert.is(journalStep().status, 'failed');
+  assert.match(journalStep().message, /^verify FAILED: content: "User" row id=/);
+  // A partial run (counts only, which pass here) is not the verify step: it cannot turn the failure into "done".
+  const countsOnly = await verify(db.url, ['--only', 'counts']);
+  assert.is(countsOnly.code, 0, explain(countsOnly));
+  assert.is(journalStep().status, 'failed');
 });
 
 test('deleted row: counts and content fail naming the table and the missing key', async () => {
