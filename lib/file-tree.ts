@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, cpSync, existsSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, cpSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 /** Hashes and moves for the files switch-env and rollback touch (small files: read whole). */
@@ -43,6 +43,36 @@ export function treeHash(dir: string): string | undefined {
   const h = createHash('sha256');
   for (const rel of walk(dir)) h.update(`${rel}\0${sha256Text(readFileSync(path.join(dir, rel)))}\n`);
   return h.digest('hex');
+}
+
+/**
+ * Set the mode of every folder and file below `dir` (the folder itself included). Symbolic links are left alone:
+ * chmod would follow them out of the tree (the generated Prisma client links to the suite's node_modules).
+ * With `owner`, also chown (best effort: only root may give files away).
+ */
+export function setTreeModes(dir: string, modes: { dir: number; file: number }, owner?: { uid: number; gid: number }): void {
+  if (!existsSync(dir)) return;
+  const visit = (p: string) => {
+    const st = lstatSync(p);
+    if (st.isSymbolicLink()) return;
+    if (owner && (st.uid !== owner.uid || st.gid !== owner.gid)) {
+      try {
+        chownSync(p, owner.uid, owner.gid);
+      } catch {
+        // not root: the files stay ours, readable by the modes below
+      }
+    }
+    if (st.isDirectory()) {
+      chmodSync(p, modes.dir);
+      for (const name of readdirSync(p)) visit(path.join(p, name));
+    } else chmodSync(p, modes.file);
+  };
+  visit(dir);
+}
+
+/** Run-dir contents are ours alone: folders 0700, files 0600. */
+export function restrictTree(dir: string): void {
+  setTreeModes(dir, { dir: 0o700, file: 0o600 });
 }
 
 export function listTree(dir: string): string[] {

@@ -6,6 +6,7 @@ import type { Settings } from './config.ts';
 import { ExitCode, TaskError, diskFullError, errorMessage, usageError } from './errors.ts';
 import type { Logger } from './log.ts';
 import { openSchemaEngine, writePostgresMigrations } from './prisma-engine.ts';
+import { restrictTree } from './file-tree.ts';
 import { RUN_FILES } from './run-dir.ts';
 import { sqlWithIdentifiers } from './sql-files.ts';
 
@@ -58,6 +59,8 @@ export async function applyPostgresSchema(opts: {
     // Shipped migrations for another provider, an empty folder, a schema the engine rejects: the operator's input.
     throw usageError(`cannot write the PostgreSQL migrations: ${errorMessage(err).split('\n')[0]}`);
   }
+  // The run dir is the operator's alone (0700); its files are too, whatever the engine's writer chose.
+  restrictTree(dir);
   // The engine's connection resolves unqualified names in the target schema (what `?schema=` does for the Prisma
   // CLI): the migration SQL creates its tables and enums without a schema prefix.
   const clientConfig: pg.ClientConfig =

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type pg from 'pg';
 import { errorMessage } from './errors.ts';
+import { restrictTree } from './file-tree.ts';
 import { writeFileAtomic } from './fs-atomic.ts';
 import type { Logger } from './log.ts';
 import { findBlocks, readDatasourceProvider } from './prisma-schema-file.ts';
@@ -129,6 +130,8 @@ export async function generateClient(runDir: string, appSchemaText: string, log:
     const line = result.output.split('\n').map((l) => l.trim()).filter((l) => l && !/^Prisma schema loaded/.test(l)).slice(-3).join(' ');
     throw new Error(`prisma generate failed (exit ${result.code}): ${line || 'no output'}`);
   }
+  // prisma generate writes 0644/0755; the run dir's files are the operator's alone.
+  restrictTree(dir);
   writeFileAtomic(stampFile, stamp + '\n', 0o600);
   return { entry, dir, cached: false, seconds: (Date.now() - started) / 1000 };
 }

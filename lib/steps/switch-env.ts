@@ -5,7 +5,7 @@ import { dsnPassword } from '../config.ts';
 import type { StepContext, StepResult } from '../cli.ts';
 import { ExitCode, TaskError, usageError } from '../errors.ts';
 import { setEnvValues, unifiedDiff, writeEnvFileAtomic } from '../env-file.ts';
-import { copyDir, moveDir, sha256File, sha256Text, topLevel, treeHash } from '../file-tree.ts';
+import { copyDir, moveDir, setTreeModes, sha256File, sha256Text, topLevel, treeHash } from '../file-tree.ts';
 import type { Logger } from '../log.ts';
 import { readDatasourceProvider, toPostgresAppSchema } from '../prisma-schema-file.ts';
 import { acquireLock } from '../run-lock.ts';
@@ -263,6 +263,11 @@ export async function switchEnv(settings: Settings, log: Logger, options: Switch
     const staging = path.join(path.dirname(migDir), `.migrations.postgresql.${process.pid}`);
     rmSync(staging, { recursive: true, force: true });
     copyDir(pgMigrations, staging);
+    // The run dir's copy is 0600/0700 and ours; in the app the history must be readable like the folder it replaces
+    // (the app may run as another user than this tool): its mode (files without x bits) and its owner.
+    const like = statSync(existsSync(migDir) ? migDir : path.dirname(migDir));
+    const dirMode = like.mode & 0o777;
+    setTreeModes(staging, { dir: dirMode, file: dirMode & 0o666 }, { uid: like.uid, gid: like.gid });
     if (hashNow !== undefined) {
       if (backupDir && !existsSync(backupDir)) moveDir(migDir, backupDir);
       else if (backupDir && treeHash(backupDir) === hashNow) rmSync(migDir, { recursive: true, force: true }); // identical copy in the backups

@@ -141,19 +141,26 @@ test('least privilege + no secret leaks: create-role, then the whole upgrade as 
   const wide: string[] = [];
   for (const file of files) {
     const mode = statSync(file).mode & 0o777;
-    // Prisma schema and migration files (DDL, the app's own source files: its SQLite ones backed up with their mode
-    // for a byte- and mode-exact restore, the generated PostgreSQL ones installed into the app) may be 0644 like the
-    // app's; they are checked for secrets below like every file, and sit in 0700 directories. Everything else is 0600.
-    // verify's generated Prisma Client (prisma-client/: TypeScript made from schema.prisma) is the same kind of file.
-    const ddl = /(migration\.sql|migration_lock\.toml|\.prisma)$/.test(file) || file.includes(`${path.sep}prisma-client${path.sep}`);
-    if ((mode & 0o077) !== 0 && !(ddl && (mode & 0o022) === 0)) wide.push(`${path.relative(root, file)} ${mode.toString(8)}`);
+    // One exception: the app's own SQLite migration files, moved into env-backups/ with their mode for a byte- and
+    // mode-exact restore (DDL, checked for secrets below like every file, in 0700 directories). Everything we write —
+    // the generated PostgreSQL schema and migrations, verify's generated Prisma Client — is 0600.
+    const appsOwn = file.includes(`${path.sep}env-backups${path.sep}`) && /(migration\.sql|migration_lock\.toml|\.prisma)$/.test(file);
+    if ((mode & 0o077) !== 0 && !(appsOwn && (mode & 0o022) === 0)) wide.push(`${path.relative(root, file)} ${mode.toString(8)}`);
     assertNoSecret(path.relative(root, file), readFileSync(file, 'latin1') + readFileSync(file, 'utf8'));
   }
   assert.equal(wide, [], 'files wider than 0600');
   // The runs root and every run directory are 0700: nothing below them is reachable by another user. Folders copied
   // from the app inside them keep the app's modes, but none is writable by others.
   for (const dir of [root, ...runDirs(install.appDir)]) assert.is(statSync(dir).mode & 0o777, 0o700, `${dir} has mode ${(statSync(dir).mode & 0o777).toString(8)}`);
-  for (const dir of walkDirs(root)) assert.is(statSync(dir).mode & 0o022, 0, `${dir} is writable by others`);
+  for (const dir of walkDirs(root)) {
+    assert.is(statSync(dir).mode & 0o022, 0, `${dir} is writable by others`);
+    if (!dir.includes(`${path.sep}env-backups${path.sep}`)) assert.is(statSync(dir).mode & 0o777, 0o700, `${dir} has mode ${(statSync(dir).mode & 0o777).toString(8)}`);
+  }
+  // The PostgreSQL history installed into the app is readable like the folder it replaced (the app may run as
+  // another user): folders with that folder's mode, files the same without x bits.
+  const appMigrations = path.join(path.dirname(install.schemaPath), 'migrations');
+  const appDirMode = statSync(appMigrations).mode & 0o777;
+  for (const file of walkFiles(appMigrations)) assert.is(statSync(file).mode & 0o777, appDirMode & 0o666, `${file} in the app`);
 });
 
 function walkDirs(dir: string): string[] {
