@@ -51,8 +51,13 @@ function isStale(info: LockInfo | undefined): boolean {
   return false;
 }
 
+/** The per-app lock every upgrade, switch-env and rollback takes (<app>/backups/pg-migration/.lock). */
 export function acquireLock(settings: Settings, command: string): RunLock {
-  const file = lockPath(settings);
+  return acquireLockFile(lockPath(settings), command);
+}
+
+/** Any lock file with the same rules: owner PID + start time, stale owners taken over, another host refused. */
+export function acquireLockFile(file: string, command: string): RunLock {
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const info: LockInfo = {
     pid: process.pid,

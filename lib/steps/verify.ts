@@ -22,6 +22,7 @@ import { openTarget, type TargetConnection } from '../pg-target.ts';
 import { readDatasourceProvider } from '../prisma-schema-file.ts';
 import { checkPrismaClient } from '../prisma-client-check.ts';
 import { RUN_FILES, existingRunDir, readRunJson, recordStep, writeRunJson } from '../run-dir.ts';
+import { acquireLockFile } from '../run-lock.ts';
 import { loadSchemaModel, type ColumnKind } from '../schema-model.ts';
 import { PROBLEM_PREFIX, sqliteBucketRows, sqliteBucketSums, type CanonicalTable } from '../sqlite-canonical-rows.ts';
 import { prismaEngineHealth, referenceDdl } from '../verify-prisma-engine.ts';
@@ -292,16 +293,23 @@ export async function verify(ctx: StepContext<VerifyExtra>): Promise<VerifyResul
       log.warn(`could not record verify in ${path.join(runDir, RUN_FILES.journal)}: ${errorMessage(err)}`);
     }
   };
-  journal('running');
+  // Two verifies of one run dir would share its report files and its generated Prisma Client folder (one deleting
+  // what the other imports): the second refuses with exit 2 naming the first.
+  const lock = acquireLockFile(path.join(runDir, VERIFY_LOCK), `verify --run-dir ${runDir}`);
   try {
+    journal('running');
     const result = await verifyRun(ctx, runDir, gates, started);
     journal(result.ok ? 'done' : 'failed', result.summary);
     return result;
   } catch (err) {
     journal('failed', errorMessage(err));
     throw err;
+  } finally {
+    lock.release();
   }
 }
+
+export const VERIFY_LOCK = 'verify.lock';
 
 async function verifyRun(ctx: StepContext<VerifyExtra>, runDir: string, gates: GateName[], started: number): Promise<VerifyResult> {
   const { settings, log } = ctx;

@@ -5,13 +5,15 @@
  * `CREATE DATABASE … TEMPLATE`.
  */
 import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import pg from 'pg';
 import { createSampleInstall, type SampleInstall } from '../../fixtures/sample-install.ts';
 import { pgTableHash } from '../../lib/pg-content-hash.ts';
-import { parseGates, showField } from '../../lib/steps/verify.ts';
+import { parseGates, showField, VERIFY_LOCK } from '../../lib/steps/verify.ts';
+import { processStartTicks } from '../../lib/process-files.ts';
 import { loadSchemaModel } from '../../lib/schema-model.ts';
 import { runTask, type CliRun } from '../helpers/cli.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
@@ -272,6 +274,26 @@ test('bad flags, missing run dir and unreachable target get the contract exit co
   assert.is(noRun.code, 2, explain(noRun));
   const unreachable = await verify('postgresql://postgres@127.0.0.1:1/nothing', ['--only', 'counts']);
   assert.is(unreachable.code, 3, explain(unreachable));
+});
+
+test('a verify of a run dir another verify holds is refused (exit 2, naming it); the journal is left alone', async () => {
+  const db = await copyOfGoodLoad();
+  const journalBefore = readFileSync(path.join(runDir, 'journal.json'), 'utf8');
+  // The holder is this test process (alive, same start time): exactly what a running verify leaves in the file.
+  const lockFile = path.join(runDir, VERIFY_LOCK);
+  const holder = { pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString(), command: 'verify --run-dir (the other one)', pidStart: processStartTicks(process.pid) };
+  writeFileSync(lockFile, JSON.stringify(holder), { mode: 0o600 });
+  try {
+    const refused = await verify(db.url);
+    assert.is(refused.code, 2, explain(refused));
+    assert.match(refused.json!.error, new RegExp(`^another run \\(pid ${process.pid}, started .*: verify --run-dir \\(the other one\\)\\) holds .*verify\\.lock; wait for it to finish$`));
+    assert.is(readFileSync(path.join(runDir, 'journal.json'), 'utf8'), journalBefore, 'journal untouched');
+  } finally {
+    rmSync(lockFile, { force: true });
+  }
+  const after = await verify(db.url, ['--only', 'counts']);
+  assert.is(after.code, 0, explain(after));
+  assert.not.ok(readdirSync(runDir).includes(VERIFY_LOCK), 'a finished verify leaves no lock behind');
 });
 
 test.run();
