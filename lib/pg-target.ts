@@ -96,7 +96,7 @@ export function buildClientConfig(settings: Settings, url: string, flag = '--tar
 export type ConnectFailure = 'ssh' | 'unreachable' | 'tls' | 'authentication' | 'database' | 'other';
 
 /** Node's TLS error codes for a server certificate the given CA does not vouch for (classify and describe alike). */
-const TLS_CERTIFICATE_ERRORS = new Set([
+export const TLS_CERTIFICATE_ERRORS: ReadonlySet<string> = new Set([
   'SELF_SIGNED_CERT_IN_CHAIN',
   'DEPTH_ZERO_SELF_SIGNED_CERT',
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',

@@ -5,7 +5,7 @@ import type { StepResult } from '../cli.ts';
 import type { Settings } from '../config.ts';
 import { ExitCode, TaskError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { openTarget, type ConnectFailure, type TargetConnection } from '../pg-target.ts';
+import { openTarget, TLS_CERTIFICATE_ERRORS, type ConnectFailure, type TargetConnection } from '../pg-target.ts';
 import { loadSchemaModel } from '../schema-model.ts';
 import { loadSql } from '../sql-files.ts';
 
@@ -146,15 +146,6 @@ function readAppSchema(settings: Settings): SchemaInfo {
   }
 }
 
-const CERT_CODES = new Set([
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
-
 export async function checkTarget(settings: Settings, log: Logger): Promise<CheckTargetResult> {
   const schema = targetSchemaOf(settings.targetUrl);
   const checks = new Map<CheckName, Check>();
@@ -227,7 +218,7 @@ function recordConnectFailure(settings: Settings, err: TaskError, set: (name: Ch
       return;
     case 'tls':
       set('reachable', 'pass', 'the server answered');
-      if (code && CERT_CODES.has(code)) {
+      if (code && TLS_CERTIFICATE_ERRORS.has(code)) {
         set('tls', 'fail', 'TLS handshake did not complete: the server certificate was rejected');
         set('certificate', 'fail', err.message);
       } else {
