@@ -95,6 +95,28 @@ function cellBytesReader(db: Database.Database, plan: CopyTablePlan, cursor: { r
   return () => read(cursor.row, cursor.column);
 }
 
+/** The plan's columns, quoted for SQLite, in plan order (the order of every row read). */
+const sqliteColumns = (plan: CopyTablePlan) => plan.columns.map((c) => sqliteId(c.name)).join(', ');
+
+/**
+ * One pass over the table's rows (raw arrays, safe integers), with the cursor the encoders' byte re-reader uses to
+ * find the cell it is asked about.
+ */
+function scanTable(db: Database.Database, plan: CopyTablePlan) {
+  const select = db.prepare(sqlWithIdentifiers('sqlite-table-scan', { columns: sqliteColumns(plan), table: sqliteId(plan.table) }));
+  select.raw(true).safeIntegers(true);
+  const cursor: { row: unknown[]; column: number } = { row: [], column: 0 };
+  return { rows: select.iterate() as IterableIterator<SqliteValue[]>, cursor, readBytes: cellBytesReader(db, plan, cursor) };
+}
+
+/** A value the encoder refused, as the one-line cause naming table, column and key. */
+function conversionError(plan: CopyTablePlan, row: unknown[], column: number, problem: { reason: string; value?: string }): RowLoadError {
+  const name = plan.columns[column].name;
+  const key = keyText(plan, row);
+  const reason = `${problem.reason}${problem.value ? ` (value: ${JSON.stringify(problem.value)})` : ''}`;
+  return new RowLoadError(`table "${plan.table}", column "${name}", row ${key}: ${reason}`, { table: plan.table, column: name, key, reason: problem.reason });
+}
+
 function* copyChunks(
   plan: CopyTablePlan,
   rows: IterableIterator<unknown[]>,
@@ -116,17 +138,7 @@ function* copyChunks(
       else {
         cursor.column = i;
         const encoded = encoders[i](value, readBytes);
-        if (typeof encoded !== 'string') {
-          const column = plan.columns[i].name;
-          const key = keyText(plan, row);
-          const reason = `${encoded.reason}${encoded.value ? ` (value: ${JSON.stringify(encoded.value)})` : ''}`;
-          throw new RowLoadError(`table "${plan.table}", column "${column}", row ${key}: ${reason}`, {
-            table: plan.table,
-            column,
-            key,
-            reason: encoded.reason,
-          });
-        }
+        if (typeof encoded !== 'string') throw conversionError(plan, row, i, encoded);
         field = encoded;
       }
       line = i === 0 ? field : line + '\t' + field;
@@ -148,28 +160,20 @@ function* copyChunks(
  * write the pre-converted files of its raw-COPY baseline.
  */
 export function tableCopyChunks(db: Database.Database, plan: CopyTablePlan, counter: { rows: number } = { rows: 0 }, onChunk: () => void = () => undefined): Generator<string> {
-  const columnsSqlite = plan.columns.map((c) => sqliteId(c.name)).join(', ');
-  const select = db.prepare(sqlWithIdentifiers('sqlite-table-scan', { columns: columnsSqlite, table: sqliteId(plan.table) }));
-  select.raw(true).safeIntegers(true);
+  const { rows, cursor, readBytes } = scanTable(db, plan);
   const encoders = plan.columns.map((c) => encoderFor(c, plan.enums));
-  const cursor: { row: unknown[]; column: number } = { row: [], column: 0 };
-  const readBytes = cellBytesReader(db, plan, cursor);
-  return copyChunks(plan, select.iterate() as IterableIterator<unknown[]>, encoders, readBytes, cursor, counter, onChunk);
+  return copyChunks(plan, rows, encoders, readBytes, cursor, counter, onChunk);
 }
 
 /** Binary COPY data of a whole table: header, rows, trailer, as ~64 KB buffers. */
 function* binaryChunks(db: Database.Database, plan: CopyTablePlan, counter: { rows: number }, onChunk: () => void): Generator<Buffer> {
-  const columnsSqlite = plan.columns.map((c) => sqliteId(c.name)).join(', ');
-  const select = db.prepare(sqlWithIdentifiers('sqlite-table-scan', { columns: columnsSqlite, table: sqliteId(plan.table) }));
-  select.raw(true).safeIntegers(true);
+  const { rows, cursor, readBytes } = scanTable(db, plan);
   const encoders = plan.columns.map((c) => binaryEncoderFor(c, plan.enums));
-  const cursor: { row: unknown[]; column: number } = { row: [], column: 0 };
-  const readBytes = cellBytesReader(db, plan, cursor);
   const n = encoders.length;
   // Flushed at 64 KB; the 8 KB margin keeps the usual row from forcing a grow-and-copy at the boundary.
   const w = new BinaryWriter(CHUNK_CHARS + 8 * 1024);
   yield BINARY_HEADER;
-  for (const row of select.iterate() as IterableIterator<SqliteValue[]>) {
+  for (const row of rows) {
     cursor.row = row;
     w.int16(n);
     for (let i = 0; i < n; i++) {
@@ -180,12 +184,7 @@ function* binaryChunks(db: Database.Database, plan: CopyTablePlan, counter: { ro
       }
       cursor.column = i;
       const bad = encoders[i](value, w, readBytes);
-      if (bad) {
-        const column = plan.columns[i].name;
-        const key = keyText(plan, row);
-        const reason = `${bad.reason}${bad.value ? ` (value: ${JSON.stringify(bad.value)})` : ''}`;
-        throw new RowLoadError(`table "${plan.table}", column "${column}", row ${key}: ${reason}`, { table: plan.table, column, key, reason: bad.reason });
-      }
+      if (bad) throw conversionError(plan, row, i, bad);
     }
     counter.rows++;
     if (w.pos >= CHUNK_CHARS) {
@@ -299,8 +298,7 @@ export function mapCopyError(db: Database.Database, plan: CopyTablePlan, err: un
   let key: string | undefined;
   if (Number.isInteger(line) && line >= 1) {
     try {
-      const columnsSqlite = plan.columns.map((c) => sqliteId(c.name)).join(', ');
-      const stmt = db.prepare(sqlWithIdentifiers('load-pg-sqlite-row-at', { columns: columnsSqlite, table: sqliteId(plan.table) }));
+      const stmt = db.prepare(sqlWithIdentifiers('load-pg-sqlite-row-at', { columns: sqliteColumns(plan), table: sqliteId(plan.table) }));
       const row = stmt.raw(true).safeIntegers(true).get(line - 1) as unknown[] | undefined;
       if (row) key = keyText(plan, row);
     } catch {
