@@ -29,22 +29,23 @@ export function schemaSha256(schemaPath: string): string {
   return hash.digest('hex');
 }
 
-/** The cached model when it was made from exactly this schema, else undefined. */
-export function readCachedSchemaModel(runDir: string, schemaPath: string): SchemaModel | undefined {
+/** The cached model when it was made from a schema with this sha256 (schemaSha256), else undefined. */
+export function readCachedSchemaModel(runDir: string, schemaSha: string): SchemaModel | undefined {
   const file = path.join(runDir, SCHEMA_MODEL_FILE);
-  if (!existsSync(file) || !existsSync(schemaPath)) return undefined;
+  if (!existsSync(file)) return undefined;
   try {
     const cached = JSON.parse(readFileSync(file, 'utf8')) as CachedModel;
-    if (cached.format !== CACHE_FORMAT || cached.schemaSha256 !== schemaSha256(schemaPath)) return undefined;
+    if (cached.format !== CACHE_FORMAT || cached.schemaSha256 !== schemaSha) return undefined;
     return Array.isArray(cached.model?.tables) ? cached.model : undefined;
   } catch {
     return undefined;
   }
 }
 
-export function cacheSchemaModel(runDir: string, schemaPath: string, model: SchemaModel): void {
+/** Leave the model parsed from the schema whose sha256 is `schemaSha` for the run's later tasks. */
+export function cacheSchemaModel(runDir: string, schemaSha: string, model: SchemaModel): void {
   try {
-    writeJsonAtomic(path.join(runDir, SCHEMA_MODEL_FILE), { format: CACHE_FORMAT, schemaSha256: schemaSha256(schemaPath), model } satisfies CachedModel);
+    writeJsonAtomic(path.join(runDir, SCHEMA_MODEL_FILE), { format: CACHE_FORMAT, schemaSha256: schemaSha, model } satisfies CachedModel);
   } catch {
     // A cache only: the next task parses the schema itself.
   }

@@ -240,7 +240,7 @@ async function exportInto(settings: Settings, runDir: string, log: Logger, optio
   const threshold = options.workerThresholdBytes ?? WORKER_THRESHOLD_BYTES;
   const model = snapshot.bytes >= threshold ? await loadSchemaModelInHelper(settings.schemaPath, log) : loadSchemaModel(settings.schemaPath);
   const schemaSha = schemaSha256(settings.schemaPath);
-  cacheSchemaModel(runDir, settings.schemaPath, model);
+  cacheSchemaModel(runDir, schemaSha, model);
   const backupData = readJournal(runDir)?.steps.backup?.data as { source?: SourceFileState } | undefined;
 
   let db: Database.Database;

@@ -29,7 +29,7 @@ import { RUN_FILES, existingRunDir, readRunJson, recordStep } from '../run-dir.t
 import type { SchemaModel, TableModel } from '../schema-model.ts';
 import { startCallWorker, type CallWorker } from '../worker-call.ts';
 import { verifySnapshot } from '../snapshot-check.ts';
-import { cacheSchemaModel, readCachedSchemaModel } from '../schema-model-cache.ts';
+import { cacheSchemaModel, readCachedSchemaModel, schemaSha256 } from '../schema-model-cache.ts';
 import { checkSnapshotAgainstModel } from './export-sqlite.ts';
 import { startInlineLoader, startWorkerLoader, type TableLoader } from '../table-loader.ts';
 
@@ -249,7 +249,8 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     // The schema parser parses and the schema engine compiles, each in its helper thread, while this thread hashes
     // the snapshot (the engine touches neither the target nor the run dir until applySchema below).
     // export-sqlite left the parsed model in the run dir (same schema.prisma): no parser thread then.
-    const cachedModel = readCachedSchemaModel(runDir, settings.schemaPath);
+    const schemaSha = existsSync(settings.schemaPath) ? schemaSha256(settings.schemaPath) : undefined;
+    const cachedModel = schemaSha ? readCachedSchemaModel(runDir, schemaSha) : undefined;
     if (!cachedModel) prep = startCallWorker(new URL('../load-prep.ts', import.meta.url), log);
     const modelPromise = cachedModel ? Promise.resolve(cachedModel) : prep!.call<SchemaModel>('schemaModel', { schemaPath: settings.schemaPath });
     modelPromise.catch(() => undefined); // awaited below; a failure here must not be "unhandled" meanwhile
@@ -280,7 +281,7 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     if (prep) {
       await prep.close();
       prep = undefined;
-      cacheSchemaModel(runDir, settings.schemaPath, model);
+      if (schemaSha) cacheSchemaModel(runDir, schemaSha, model);
     }
     log.debug(`rss after model ${Math.round(process.memoryUsage().rss / 1048576)} MB`);
     db = new Database(snapshotPath, { readonly: true, fileMustExist: true });

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { appendFileSync, copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cacheSchemaModel, readCachedSchemaModel, SCHEMA_MODEL_FILE } from '../../lib/schema-model-cache.ts';
+import { cacheSchemaModel, readCachedSchemaModel, SCHEMA_MODEL_FILE, schemaSha256 } from '../../lib/schema-model-cache.ts';
 import { loadSchemaModel } from '../../lib/schema-model.ts';
 import { TEMPLATE_DIR } from '../../fixtures/sample-install.ts';
 
@@ -24,26 +24,26 @@ test.after.each(() => rmSync(dir, { recursive: true, force: true }));
 
 test('the cached model equals a fresh parse of the same schema, and the file is 0600', () => {
   const model = loadSchemaModel(schema);
-  assert.is(readCachedSchemaModel(dir, schema), undefined, 'nothing cached yet');
-  cacheSchemaModel(dir, schema, model);
-  assert.equal(readCachedSchemaModel(dir, schema), model);
+  assert.is(readCachedSchemaModel(dir, schemaSha256(schema)), undefined, 'nothing cached yet');
+  cacheSchemaModel(dir, schemaSha256(schema), model);
+  assert.equal(readCachedSchemaModel(dir, schemaSha256(schema)), model);
   assert.is(statSync(path.join(dir, SCHEMA_MODEL_FILE)).mode & 0o777, 0o600);
 });
 
 test('a schema changed after the cache was written (even a comment) is parsed again', () => {
-  cacheSchemaModel(dir, schema, loadSchemaModel(schema));
+  cacheSchemaModel(dir, schemaSha256(schema), loadSchemaModel(schema));
   appendFileSync(schema, '\n// changed\n');
-  assert.is(readCachedSchemaModel(dir, schema), undefined);
+  assert.is(readCachedSchemaModel(dir, schemaSha256(schema)), undefined);
 });
 
 test('a cache of another format, or damaged, is ignored', () => {
-  cacheSchemaModel(dir, schema, loadSchemaModel(schema));
+  cacheSchemaModel(dir, schemaSha256(schema), loadSchemaModel(schema));
   const file = path.join(dir, SCHEMA_MODEL_FILE);
   const cached = JSON.parse(readFileSync(file, 'utf8'));
   writeFileSync(file, JSON.stringify({ ...cached, format: 999 }));
-  assert.is(readCachedSchemaModel(dir, schema), undefined);
+  assert.is(readCachedSchemaModel(dir, schemaSha256(schema)), undefined);
   writeFileSync(file, '{ not json');
-  assert.is(readCachedSchemaModel(dir, schema), undefined);
+  assert.is(readCachedSchemaModel(dir, schemaSha256(schema)), undefined);
 });
 
 test.run();
