@@ -1,6 +1,6 @@
 /**
  * The benchmark's "raw limit" contender, run as its own process so its peak RSS is measured alone: apply the
- * PostgreSQL DDL, drop the secondary indexes and foreign keys, COPY pre-converted text files (written beforehand,
+ * PostgreSQL DDL, drop the indexes (primary keys included: load-pg's deferred set) and foreign keys, COPY pre-converted text files (written beforehand,
  * no conversion at all) with 2 connections in parallel, then build the indexes and foreign keys after.
  *
  *   node --import tsx bench/raw-copy.ts <filesDir> <ddl.sql> <deferred-objects.json>
@@ -12,7 +12,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { dropDeferredObjects, type DeferredObjects } from '../lib/pg-schema-objects.ts';
+import { dropDeferredObjects, indexRebuildStatement, type DeferredObjects } from '../lib/pg-schema-objects.ts';
 import { sqlWithIdentifiers } from '../lib/sql-files.ts';
 
 const [filesDir, ddlFile, deferredFile] = process.argv.slice(2);
@@ -69,7 +69,7 @@ phase('copy');
 const indexQueue = [...deferred.indexes];
 await Promise.all(
   clients.map(async (client) => {
-    for (let ix = indexQueue.shift(); ix; ix = indexQueue.shift()) await client.query(ix.definition);
+    for (let ix = indexQueue.shift(); ix; ix = indexQueue.shift()) await client.query(indexRebuildStatement(deferred.schema, ix));
   }),
 );
 phase('indexes');

@@ -38,11 +38,11 @@ export interface CopyTablePlan {
   /** Use COPY's text format even where the binary one is possible (the benchmark's raw files are text). */
   textFormat?: boolean;
   /**
-   * The table's deferred secondary indexes (pg_get_indexdef statements), built right after its COPY on the same
-   * connection: the data is still hot in cache, and a slot that finishes early builds while the other still copies.
-   * Constraint-backed ones are left to the final phase.
+   * The table's deferred indexes, primary key first, each with the statement that rebuilds it (CREATE INDEX, or
+   * ADD CONSTRAINT for a constraint-backed one), run right after its COPY on the same connection: the data is still
+   * hot in cache, and a slot that finishes early builds while the other still copies.
    */
-  indexes?: { name: string; definition: string }[];
+  indexes?: { name: string; statement: string }[];
 }
 
 export interface CopyTableResult {
@@ -241,7 +241,7 @@ export async function copyTable(db: Database.Database, client: pg.Client, plan: 
     const indexStarted = performance.now();
     for (const index of plan.indexes ?? []) {
       try {
-        await client.query(index.definition);
+        await client.query(index.statement);
       } catch (err) {
         const e = err as { code?: string; message?: string; detail?: string };
         if (e.code === '23505') {

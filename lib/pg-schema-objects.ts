@@ -5,7 +5,7 @@ import { loadSql, sqlWithIdentifiers } from './sql-files.ts';
 
 /**
  * What load-pg does to the target's schema objects around the COPY: the emptiness check and --force cleanup,
- * capturing/dropping/rebuilding secondary indexes and foreign keys, resetting and proving sequences, ANALYZE.
+ * capturing/dropping/rebuilding indexes (primary keys included) and foreign keys, resetting and proving sequences, ANALYZE.
  * Every statement comes from sql/load-pg-*.sql; identifiers only through escapeIdentifier.
  */
 const id = (name: string) => pg.escapeIdentifier(name);
@@ -86,7 +86,7 @@ export async function dropSchemaContents(client: Queryable, schema: string, log:
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Deferred objects: secondary indexes and foreign keys, dropped before COPY and rebuilt after.
+// Deferred objects: indexes (primary keys included) and foreign keys, dropped before COPY and rebuilt after.
 
 export interface DeferredIndex {
   table: string;
@@ -94,7 +94,9 @@ export interface DeferredIndex {
   /** pg_get_indexdef(): the complete CREATE [UNIQUE] INDEX statement. */
   definition: string;
   unique: boolean;
-  /** Set when the index backs a UNIQUE/EXCLUDE constraint: then it is re-added as that constraint. */
+  /** The table's primary key (deferred like any other index: a sorted build after COPY is cheaper). */
+  primary?: boolean;
+  /** Set when the index backs a PRIMARY KEY/UNIQUE/EXCLUDE constraint: then it is re-added as that constraint. */
   constraint?: { name: string; definition: string };
 }
 
@@ -125,6 +127,7 @@ export async function captureDeferredObjects(client: Queryable, schema: string, 
     constraint_name: string | null;
     constraint_def: string | null;
     is_unique: boolean;
+    is_primary: boolean;
   }>(loadSql('load-pg-deferred-indexes'), [schema, tables]);
   const { rows: fkRows } = await client.query<{
     table_name: string;
@@ -144,6 +147,7 @@ export async function captureDeferredObjects(client: Queryable, schema: string, 
       name: r.index_name,
       definition: r.index_def,
       unique: r.is_unique,
+      ...(r.is_primary ? { primary: true } : {}),
       ...(r.constraint_name && r.constraint_def ? { constraint: { name: r.constraint_name, definition: r.constraint_def } } : {}),
     })),
     foreignKeys: fkRows.map((r) => ({
@@ -158,7 +162,7 @@ export async function captureDeferredObjects(client: Queryable, schema: string, 
   };
 }
 
-/** Drop FKs first (a unique index may be what an FK references), then the secondary indexes, in one transaction. */
+/** Drop FKs first (a primary key or unique index may be what an FK references), then the indexes, in one transaction. */
 export async function dropDeferredObjects(client: Queryable, deferred: DeferredObjects): Promise<void> {
   const schema = id(deferred.schema);
   await client.query('BEGIN');
@@ -181,7 +185,21 @@ export async function dropDeferredObjects(client: Queryable, deferred: DeferredO
 }
 
 /**
- * Rebuild the secondary indexes, spread over the given connections (index builds are CPU-bound in the backend,
+ * The statement that rebuilds one deferred index: its constraint re-added (PRIMARY KEY, UNIQUE, EXCLUDE; the
+ * index comes with it, under the same name), else PostgreSQL's own CREATE INDEX text captured before the drop.
+ */
+export function indexRebuildStatement(schema: string, index: DeferredIndex): string {
+  if (!index.constraint) return index.definition;
+  return sqlWithIdentifiers('load-pg-add-constraint', {
+    schema: id(schema),
+    table: id(index.table),
+    name: id(index.constraint.name),
+    definition: index.constraint.definition,
+  });
+}
+
+/**
+ * Rebuild the deferred indexes, spread over the given connections (index builds are CPU-bound in the backend,
  * so two connections use both cores). A unique index that fails to build means the snapshot holds duplicates:
  * a source problem (exit 4) naming the index.
  */
@@ -191,18 +209,7 @@ export async function rebuildIndexes(clients: Queryable[], deferred: DeferredObj
   const worker = async (client: Queryable) => {
     for (let index = queue.shift(); index; index = queue.shift()) {
       try {
-        if (index.constraint) {
-          await client.query(
-            sqlWithIdentifiers('load-pg-add-constraint', {
-              schema: id(deferred.schema),
-              table: id(index.table),
-              name: id(index.constraint.name),
-              definition: index.constraint.definition,
-            }),
-          );
-        } else {
-          await client.query(index.definition);
-        }
+        await client.query(indexRebuildStatement(deferred.schema, index));
         built++;
         log.debug(`index ${index.name} rebuilt`);
       } catch (err) {
@@ -230,14 +237,20 @@ export async function rebuildIndexes(clients: Queryable[], deferred: DeferredObj
 export async function restoreForeignKeys(clients: Queryable[], deferred: DeferredObjects, log: Logger): Promise<number> {
   const schema = id(deferred.schema);
   const [first] = clients;
-  for (const fk of deferred.foreignKeys) {
+  // One round trip and one transaction for all of them (a multi-statement simple query is atomic): each ALTER
+  // TABLE is a catalog change, and a commit per statement costs a WAL flush each on a real disk.
+  if (deferred.foreignKeys.length) {
     await first.query(
-      sqlWithIdentifiers('load-pg-add-constraint', {
-        schema,
-        table: id(fk.table),
-        name: id(fk.name),
-        definition: `${fk.definition} NOT VALID`,
-      }),
+      deferred.foreignKeys
+        .map((fk) =>
+          sqlWithIdentifiers('load-pg-add-constraint', {
+            schema,
+            table: id(fk.table),
+            name: id(fk.name),
+            definition: `${fk.definition} NOT VALID`,
+          }),
+        )
+        .join('\n'),
     );
   }
   log.debug(`${deferred.foreignKeys.length} foreign keys added NOT VALID`);

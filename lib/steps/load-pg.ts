@@ -11,6 +11,7 @@ import { writeJsonAtomic } from '../fs-atomic.ts';
 import type { Logger } from '../log.ts';
 import {
   analyzeTables,
+  indexRebuildStatement,
   captureDeferredObjects,
   dropDeferredObjects,
   dropSchemaContents,
@@ -37,9 +38,9 @@ import { startInlineLoader, startWorkerLoader, type TableLoader } from '../table
  * load-pg (issue 3): build the PostgreSQL schema the Prisma way, then stream the snapshot's rows in with COPY.
  *
  *   run dir + snapshot checksum → target empty (or --force: drop our objects) → Prisma migrations applied through
- *   the schema engine (genuine _prisma_migrations) → secondary indexes and FKs captured (saved to the run dir) and
- *   dropped → every table COPYed in its own transaction, two at a time (worker threads) → indexes rebuilt, FKs
- *   re-added NOT VALID and validated → sequences reset and proven → ANALYZE.
+ *   the schema engine (genuine _prisma_migrations) → indexes (primary keys included) and FKs captured (saved to
+ *   the run dir) and dropped → every table COPYed in its own transaction, two at a time, then ANALYZEd and its
+ *   indexes rebuilt in the same slot → FKs re-added NOT VALID and validated → sequences reset and proven.
  *
  * A value that will not convert, or a row PostgreSQL rejects, fails the load with exit 4 and a one-line cause
  * naming table, column and key; the target keeps the schema and is re-loadable with --force.
@@ -327,9 +328,9 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     writeJsonAtomic(path.join(pgDir, DEFERRED_OBJECTS_FILE), deferred);
     await dropDeferredObjects(target.client, deferred);
     for (const plan of plans) {
-      plan.indexes = deferred.indexes.filter((i) => i.table === plan.table && !i.constraint).map((i) => ({ name: i.name, definition: i.definition }));
+      plan.indexes = deferred.indexes.filter((i) => i.table === plan.table).map((i) => ({ name: i.name, statement: indexRebuildStatement(schema, i) }));
     }
-    log.info(`deferred ${deferred.indexes.length} secondary indexes and ${deferred.foreignKeys.length} foreign keys until after the load`);
+    log.info(`deferred ${deferred.indexes.length} indexes (${deferred.indexes.filter((i) => i.primary).length} primary keys) and ${deferred.foreignKeys.length} foreign keys until after the load`);
     phase('deferObjects');
 
     const totalExpected = plans.reduce((n, p) => n + p.expectedRows, 0);
@@ -375,8 +376,7 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     extraClients.push(second);
     await useSchema(second, schema);
     const clients = [target.client, second];
-    // Plain secondary indexes were built by each table's slot right after its COPY; what is left here are
-    // constraint-backed ones (and any a slot did not get to).
+    // Each table's slot rebuilt its indexes right after its COPY; only an index a slot did not get to is left here.
     const builtInSlots = new Set(results.flatMap((r) => (r.indexesBuilt ?? []).map((name) => `${r.table}\u0000${name}`)));
     const remaining = { ...deferred, indexes: deferred.indexes.filter((i) => !builtInSlots.has(`${i.table}\u0000${i.name}`)) };
     const indexesRebuilt = builtInSlots.size + (await rebuildIndexes(clients, remaining, log));

@@ -334,6 +334,33 @@ test('an orphan foreign key in the snapshot fails validation naming the constrai
   }
 });
 
+test('a primary key the snapshot does not hold unique fails its rebuild naming index and key (exit 4); --force reloads after the fix', async () => {
+  // Primary keys are dropped for the COPY and rebuilt by a sort after it, so a duplicate surfaces at the rebuild.
+  // A SQLite table whose key was never declared (a hand-made or drifted database) is how such rows exist.
+  const run = quickRun();
+  const snapshot = path.join(run, 'snapshot.sqlite');
+  const db = new Database(snapshot);
+  db.pragma('foreign_keys = OFF'); // the join table's foreign key names Tag(id), which no longer has a unique key
+  db.exec(`CREATE TABLE "Tag_copy" AS SELECT * FROM "Tag"; DROP TABLE "Tag";
+    CREATE TABLE "Tag" ("id" TEXT NOT NULL, "label" TEXT NOT NULL, "category" TEXT, "createdAt" DATETIME NOT NULL);
+    INSERT INTO "Tag" SELECT id, label, category, createdAt FROM "Tag_copy"; DROP TABLE "Tag_copy";`);
+  const tagId = db.prepare(`SELECT id FROM "Tag" LIMIT 1`).pluck().get() as string;
+  db.prepare(`INSERT INTO "Tag" (id, label, createdAt) VALUES (?, 'label-of-the-duplicate', ?)`).run(tagId, INSTANT_MS);
+  db.close();
+  writeFileSync(`${snapshot}.sha256`, `${createHash('sha256').update(readFileSync(snapshot)).digest('hex')}  snapshot.sqlite\n`);
+  const target = await server.freshDatabase('duppk');
+  const failed = await loadPg(target.url, run);
+  assert.is(failed.code, 4, failed.stderr);
+  assert.match(failed.json!.error, /"Tag_pkey" on "Tag"/, failed.json!.error);
+  assert.ok(failed.json!.error.includes(`(id)=(${tagId})`), failed.json!.error);
+  assert.ok(!failed.json!.error.includes('\n'), 'one-line cause');
+
+  const retried = await loadPg(target.url, quickRun(), ['--force']);
+  assert.is(retried.code, 0, retried.stderr);
+  const { rows } = await server.query(target.name, `SELECT count(*)::int AS n FROM pg_constraint WHERE conname = 'Tag_pkey' AND contype = 'p'`);
+  assert.is(rows[0].n, 1, 'the primary key is back after the reload');
+});
+
 test('fast epoch-ms formatting equals sqlite-values formatTimestamp', () => {
   const samples = [0, -1, 1, 86_399_999, 86_400_000, -86_400_001, INSTANT_MS, -62135596800000, 253402300799999, 951782400000, 4107542399999];
   let x = 12345;
