@@ -263,6 +263,14 @@ function pgloaderFriendlyCopy(sqliteFile: string, schemaPath: string, into: stri
   return file;
 }
 
+/**
+ * What an expert's pgloader command adds for Prisma's SQLite columns: pgloader maps REAL to float4 (overflows on
+ * doubles) and prints Lisp doubles as `3.14d0`, which PostgreSQL refuses as float8 and as JSON — a number stored
+ * in a Json column (NUMERIC affinity: `JSONB` in SQLite) reaches it as a double. float-to-string prints them as
+ * PostgreSQL reads them. With these, the only trap left on VisionSuit's data is the epoch-ms DateTime.
+ */
+const PGLOADER_CASTS = 'type real to "double precision" using float-to-string, type jsonb to jsonb using float-to-string';
+
 async function runPgloader(server: EmbeddedServer, database: string, sqliteFile: string, totalRows: number): Promise<Measured | undefined> {
   const which = spawnSync('which', ['pgloader'], { encoding: 'utf8' });
   const bin = which.stdout.trim();
@@ -273,7 +281,7 @@ async function runPgloader(server: EmbeddedServer, database: string, sqliteFile:
   const commandFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'vs-pgloader-')), 'load.cmd');
   writeFileSync(
     commandFile,
-    `LOAD DATABASE\n  FROM sqlite://${sqliteFile}\n  INTO postgresql://${server.superUser}@127.0.0.1:${server.port}/${database}\n  WITH include drop, create tables, create indexes, reset sequences, workers = 2, concurrency = 1, batch rows = 5000, prefetch rows = 5000\n  EXCLUDING TABLE NAMES LIKE '_prisma_migrations'\n;\n`,
+    `LOAD DATABASE\n  FROM sqlite://${sqliteFile}\n  INTO postgresql://${server.superUser}@127.0.0.1:${server.port}/${database}\n  WITH include drop, create tables, create indexes, reset sequences, workers = 2, concurrency = 1, batch rows = 5000, prefetch rows = 5000\n  CAST ${PGLOADER_CASTS}\n  EXCLUDING TABLE NAMES LIKE '_prisma_migrations'\n;\n`,
     { mode: 0o600 },
   );
   const run = await runMeasured(bin, [commandFile], { PGPASSWORD: server.superPassword }, Number(args['pgloader-timeout']));
@@ -331,7 +339,9 @@ async function main() {
   const cpus = os.cpus();
   const header = `VisionSuit-shaped SQLite → PostgreSQL, ${ROWS.toLocaleString('en-US')} rows requested, ${cpus.length} × ${cpus[0]?.model ?? 'cpu'}, node ${process.version}, ${new Date().toISOString()}`;
   log(header);
-  const server = await startEmbeddedServer({ settings: { max_wal_size: '4GB', checkpoint_timeout: '30min', shared_buffers: '256MB' } });
+  // autovacuum off: each contender leaves a database of 1.5 M fresh rows behind, and autovacuum working through one
+  // (the raw baseline's above all: no ANALYZE, no frozen pages) would take CPU from whichever contender runs next.
+  const server = await startEmbeddedServer({ settings: { max_wal_size: '4GB', checkpoint_timeout: '30min', shared_buffers: '256MB', autovacuum: 'off' } });
   const tmpDirs: string[] = [];
   try {
     const { file, totalRows } = benchSqlite(ROWS);
@@ -376,7 +386,7 @@ async function main() {
         const best = await runPgloader(server, 'bench_pgloader_friendly', friendly, totalRows);
         rmSync(friendly, { force: true });
         if (best) {
-          pgloaderFriendly = { ...best, name: 'pgloader, DateTimes pre-converted' };
+          pgloaderFriendly = { ...best, name: 'pgloader, DateTimes pre-converted (every row)' };
           results.push(pgloaderFriendly);
         }
       } else log('pgloader not installed: skipped');
@@ -425,8 +435,16 @@ async function main() {
         `- data path only (copy + indexes + FKs; load-pg's copy includes ANALYZE), load-pg / raw: **${(dataPath(lpBest) / dataPath(rawBest)).toFixed(2)}×** (${dataPath(lpBest).toFixed(2)} s vs ${dataPath(rawBest).toFixed(2)} s); the rest of load-pg is start-up, snapshot checksum, Prisma schema engine`,
       );
     }
+    // The ≥ 2× target needs a pgloader that does the whole job: its best case lands every row (checked: 0 ERROR
+    // lines, all rows counted), so that is the wall time compared.
+    if (pgloaderFriendly && loadPg.exitCode === 0) {
+      const complete = pgloaderFriendly.rows === totalRows && pgloaderFriendly.exitCode === 0;
+      out.push(
+        `- pgloader doing the whole job (DateTimes pre-converted, not timed) / load-pg wall time: **${(pgloaderFriendly.seconds / loadPg.seconds).toFixed(2)}×** (target ≥ 2×; ${complete ? 'every row landed' : `only ${pgloaderFriendly.rows.toLocaleString('en-US')} of ${totalRows.toLocaleString('en-US')} rows landed, so this understates pgloader's time`})`,
+      );
+    }
     if (pgloader && loadPg.exitCode === 0) {
-      out.push(`- pgloader / load-pg wall time: **${(pgloader.seconds / loadPg.seconds).toFixed(2)}×** (target ≥ 2×; pgloader exit ${pgloader.exitCode ?? 'killed'}, ${pgloader.rows.toLocaleString('en-US')} of ${totalRows.toLocaleString('en-US')} rows landed)`);
+      out.push(`- pgloader on the real file / load-pg wall time: **${(pgloader.seconds / loadPg.seconds).toFixed(2)}×** (pgloader exit ${pgloader.exitCode ?? 'killed'}, ${pgloader.rows.toLocaleString('en-US')} of ${totalRows.toLocaleString('en-US')} rows landed)`);
       // pgloader "finishes" early by failing tables: compare the rows each one actually delivered per second.
       const lpRate = loadPg.rows / loadPg.seconds;
       const plRate = pgloader.rows / pgloader.seconds;

@@ -162,26 +162,21 @@ export async function captureDeferredObjects(client: Queryable, schema: string, 
   };
 }
 
-/** Drop FKs first (a primary key or unique index may be what an FK references), then the indexes, in one transaction. */
+/**
+ * Drop FKs first (a primary key or unique index may be what an FK references), then the indexes: one multi-statement
+ * query, which PostgreSQL runs as one transaction (all dropped or none) in one round trip.
+ */
 export async function dropDeferredObjects(client: Queryable, deferred: DeferredObjects): Promise<void> {
   const schema = id(deferred.schema);
-  await client.query('BEGIN');
-  try {
-    for (const fk of deferred.foreignKeys) {
-      await client.query(sqlWithIdentifiers('load-pg-drop-constraint', { schema, table: id(fk.table), name: id(fk.name) }));
-    }
-    for (const index of deferred.indexes) {
-      if (index.constraint) {
-        await client.query(sqlWithIdentifiers('load-pg-drop-constraint', { schema, table: id(index.table), name: id(index.constraint.name) }));
-      } else {
-        await client.query(sqlWithIdentifiers('load-pg-drop-index', { schema, name: id(index.name) }));
-      }
-    }
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
+  const statements = [
+    ...deferred.foreignKeys.map((fk) => sqlWithIdentifiers('load-pg-drop-constraint', { schema, table: id(fk.table), name: id(fk.name) })),
+    ...deferred.indexes.map((index) =>
+      index.constraint
+        ? sqlWithIdentifiers('load-pg-drop-constraint', { schema, table: id(index.table), name: id(index.constraint.name) })
+        : sqlWithIdentifiers('load-pg-drop-index', { schema, name: id(index.name) }),
+    ),
+  ];
+  if (statements.length) await client.query(statements.join('\n'));
 }
 
 /**

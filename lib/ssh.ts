@@ -3,7 +3,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { NodeSSH } from 'node-ssh';
+import type { NodeSSH } from 'node-ssh';
 import type { Settings, SshTarget } from './config.ts';
 import { targetNotReady, usageError } from './errors.ts';
 import type { Logger } from './log.ts';
@@ -111,7 +111,10 @@ export async function openSsh(settings: Settings, log: Logger): Promise<SshSessi
   // Stays undefined when the server never got as far as showing its key (refused, timed out): then the cause is
   // the connection, not the host key.
   let verdict: ReturnType<typeof verifyHostKey> | undefined;
-  const ssh = new NodeSSH();
+  // Loaded here, not at the top: node-ssh (ssh2 and its crypto) costs every task ~50 ms of start-up, and only a
+  // run through an SSH tunnel needs it.
+  const { NodeSSH: SshClient } = await import('node-ssh');
+  const ssh = new SshClient();
   try {
     await ssh.connect({
       host: target.host,
