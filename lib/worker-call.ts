@@ -24,23 +24,33 @@ export type HostReply =
 
 export interface CallWorker {
   call<T>(fn: string, args: unknown): Promise<T>;
+  /** Where the thread's log lines go; lines sent before a logger is set are held and replayed. */
+  setLog(log: Logger): void;
   close(): Promise<void>;
 }
 
-/** Start lib/worker-host.ts for `moduleUrl`; `call(fn, args)` runs `module[fn](args, log)` there. */
-export function startCallWorker(moduleUrl: URL, log: Logger): CallWorker {
+/**
+ * Start lib/worker-host.ts for `moduleUrl`; `call(fn, args)` runs `module[fn](args, log)` there. The thread keeps
+ * the process alive only while a call is pending: a task that ends before using it (bad flags, --help) just exits.
+ */
+export function startCallWorker(moduleUrl: URL, log?: Logger): CallWorker {
   const worker = startTsWorker(new URL('./worker-host.ts', import.meta.url), { module: moduleUrl.href });
+  worker.unref();
+  let logger = log;
+  const held: { log: LogLevel; message: string }[] = [];
   const pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
   let nextId = 1;
   let dead: Error | undefined;
   worker.on('message', (reply: HostReply) => {
     if ('log' in reply) {
-      log[reply.log](reply.message);
+      if (logger) logger[reply.log](reply.message);
+      else held.push(reply);
       return;
     }
     const waiter = pending.get(reply.id);
     if (!waiter) return;
     pending.delete(reply.id);
+    if (pending.size === 0) worker.unref();
     if ('error' in reply) {
       const e = reply.error;
       if (e.taskError && e.exitCode !== undefined) waiter.reject(new TaskError(e.exitCode, e.message, e.details));
@@ -60,10 +70,15 @@ export function startCallWorker(moduleUrl: URL, log: Logger): CallWorker {
     call<T>(fn: string, args: unknown): Promise<T> {
       if (dead) return Promise.reject(dead);
       const id = nextId++;
+      worker.ref();
       return new Promise<T>((resolve, reject) => {
         pending.set(id, { resolve, reject });
         worker.postMessage({ id, fn, args } satisfies HostRequest);
       });
+    },
+    setLog(log: Logger) {
+      logger = log;
+      for (const line of held.splice(0)) log[line.log](line.message);
     },
     async close() {
       await worker.terminate();

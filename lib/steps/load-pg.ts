@@ -28,7 +28,8 @@ import { openTarget, type TargetConnection } from '../pg-target.ts';
 import type { AppliedSchema } from '../pg-schema-apply.ts';
 import { RUN_FILES, existingRunDir, readRunJson, recordStep } from '../run-dir.ts';
 import type { SchemaModel, TableModel } from '../schema-model.ts';
-import { startCallWorker, type CallWorker } from '../worker-call.ts';
+import type { CallWorker } from '../worker-call.ts';
+import { startLoadPrepThread } from '../load-prep-thread.ts';
 import { verifySnapshot } from '../snapshot-check.ts';
 import { cacheSchemaModel, readCachedSchemaModel, schemaSha256 } from '../schema-model-cache.ts';
 import { checkSnapshotAgainstModel } from './export-sqlite.ts';
@@ -59,6 +60,12 @@ export interface LoadPgOptions {
   workerThreads?: boolean;
   /** COPY format: 'binary' where every column's type allows it (default), or always 'text'. */
   copyFormat?: 'binary' | 'text';
+  /**
+   * The schema engine's helper thread (startLoadPrepThread), when the caller started it earlier: tasks/load-pg.ts
+   * does so before loading its own modules, so the thread's start-up (TypeScript loader, module graph) overlaps the
+   * process's instead of following it. load-pg owns it from here and ends it.
+   */
+  engineThread?: CallWorker;
 }
 
 export interface TableLoadSummary {
@@ -252,10 +259,11 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     // export-sqlite left the parsed model in the run dir (same schema.prisma): no parser thread then.
     const schemaSha = existsSync(settings.schemaPath) ? schemaSha256(settings.schemaPath) : undefined;
     const cachedModel = schemaSha ? readCachedSchemaModel(runDir, schemaSha) : undefined;
-    if (!cachedModel) prep = startCallWorker(new URL('../load-prep.ts', import.meta.url), log);
+    if (!cachedModel) prep = startLoadPrepThread(log);
     const modelPromise = cachedModel ? Promise.resolve(cachedModel) : prep!.call<SchemaModel>('schemaModel', { schemaPath: settings.schemaPath });
     modelPromise.catch(() => undefined); // awaited below; a failure here must not be "unhandled" meanwhile
-    engine = startCallWorker(new URL('../load-prep.ts', import.meta.url), log);
+    engine = options.engineThread ?? startLoadPrepThread(log);
+    engine.setLog(log);
     engine.call('warmEngine', {}).catch(() => undefined); // a real failure shows again in applySchema
     // The snapshot must be exactly the file backup wrote (a changed or truncated copy would load wrong data).
     const snapshotCheck = verifySnapshot(runDir);

@@ -1,0 +1,11 @@
+import type { Logger } from './log.ts';
+import { startCallWorker, type CallWorker } from './worker-call.ts';
+
+/**
+ * A helper thread running lib/load-prep.ts (Prisma's schema parser or schema engine, see there). Its own module,
+ * with nothing but worker-call.ts behind it, so tasks/load-pg.ts can start the engine's thread before it loads
+ * the rest of its modules.
+ */
+export function startLoadPrepThread(log?: Logger): CallWorker {
+  return startCallWorker(new URL('./load-prep.ts', import.meta.url), log);
+}
