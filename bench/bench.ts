@@ -153,8 +153,23 @@ async function makeRunDir(sqliteFile: string, totalRows: number): Promise<{ appD
   return { appDir, runDir, tmp, backup };
 }
 
-async function runLoadPg(server: EmbeddedServer, database: string, appDir: string, runDir: string, totalRows: number, more: string[] = []): Promise<Measured> {
+/**
+ * A new database for one contender, after a CHECKPOINT: the buffers the previous contender dirtied are written out
+ * now instead of by the checkpointer in the middle of the next run (the bench's later runs were the slower ones).
+ */
+async function freshDatabase(server: EmbeddedServer, database: string): Promise<void> {
   await server.createDatabase(database);
+  const client = new pg.Client({ connectionString: server.url() });
+  await client.connect();
+  try {
+    await client.query(loadSql('bench-checkpoint'));
+  } finally {
+    await client.end();
+  }
+}
+
+async function runLoadPg(server: EmbeddedServer, database: string, appDir: string, runDir: string, totalRows: number, more: string[] = []): Promise<Measured> {
+  await freshDatabase(server, database);
   const [cmd, base] = nodeTask('load-pg');
   const extra = [...(args.jobs ? ['--jobs', args.jobs] : []), ...more, ...(args['rss-lines'] ? ['--verbose'] : [])];
   const run = await runMeasured(cmd, [...base, '--app-dir', appDir, '--run-dir', runDir, '--json', ...extra], { TARGET_DATABASE_URL: server.url(database), NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? LOAD_PG_NODE_OPTIONS });
@@ -205,7 +220,7 @@ async function writeRawFiles(server: EmbeddedServer, database: string, appDir: s
 }
 
 async function runRaw(server: EmbeddedServer, database: string, runDir: string, filesDir: string, totalRows: number): Promise<Measured> {
-  await server.createDatabase(database);
+  await freshDatabase(server, database);
   const migrationsDir = path.join(runDir, 'postgres-schema', 'migrations');
   const ddl = readdirSync(migrationsDir)
     .filter((d) => existsSync(path.join(migrationsDir, d, 'migration.sql')))
@@ -275,7 +290,7 @@ async function runPgloader(server: EmbeddedServer, database: string, sqliteFile:
   const which = spawnSync('which', ['pgloader'], { encoding: 'utf8' });
   const bin = which.stdout.trim();
   if (which.status !== 0 || !bin) return undefined;
-  await server.createDatabase(database);
+  await freshDatabase(server, database);
   // The password travels in PGPASSWORD, never in the command line or the command file. batch/prefetch rows 5000:
   // with its defaults (25,000 / 100,000) Debian's pgloader 3.6.9 exhausts its 1 GB heap on this file and exits 1.
   const commandFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'vs-pgloader-')), 'load.cmd');
