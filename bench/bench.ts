@@ -286,7 +286,19 @@ function pgloaderFriendlyCopy(sqliteFile: string, schemaPath: string, into: stri
  */
 const PGLOADER_CASTS = 'type real to "double precision" using float-to-string, type jsonb to jsonb using float-to-string';
 
-async function runPgloader(server: EmbeddedServer, database: string, sqliteFile: string, totalRows: number): Promise<Measured | undefined> {
+/**
+ * The whole job on the real file: PGLOADER_CASTS plus bench/pgloader-epoch-ms.lisp for every DateTime column (epoch
+ * milliseconds and text in one column), loaded with --load-lisp-file.
+ */
+const PGLOADER_EPOCH_MS = { lispFile: path.join(BENCH_DIR, 'pgloader-epoch-ms.lisp'), casts: `${PGLOADER_CASTS}, type datetime to "timestamp(3)" using epoch-ms-or-text-to-timestamp` };
+
+async function runPgloader(
+  server: EmbeddedServer,
+  database: string,
+  sqliteFile: string,
+  totalRows: number,
+  how: { lispFile?: string; casts: string } = { casts: PGLOADER_CASTS },
+): Promise<Measured | undefined> {
   const which = spawnSync('which', ['pgloader'], { encoding: 'utf8' });
   const bin = which.stdout.trim();
   if (which.status !== 0 || !bin) return undefined;
@@ -296,10 +308,10 @@ async function runPgloader(server: EmbeddedServer, database: string, sqliteFile:
   const commandFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'vs-pgloader-')), 'load.cmd');
   writeFileSync(
     commandFile,
-    `LOAD DATABASE\n  FROM sqlite://${sqliteFile}\n  INTO postgresql://${server.superUser}@127.0.0.1:${server.port}/${database}\n  WITH include drop, create tables, create indexes, reset sequences, workers = 2, concurrency = 1, batch rows = 5000, prefetch rows = 5000\n  CAST ${PGLOADER_CASTS}\n  EXCLUDING TABLE NAMES LIKE '_prisma_migrations'\n;\n`,
+    `LOAD DATABASE\n  FROM sqlite://${sqliteFile}\n  INTO postgresql://${server.superUser}@127.0.0.1:${server.port}/${database}\n  WITH include drop, create tables, create indexes, reset sequences, workers = 2, concurrency = 1, batch rows = 5000, prefetch rows = 5000\n  CAST ${how.casts}\n  EXCLUDING TABLE NAMES LIKE '_prisma_migrations'\n;\n`,
     { mode: 0o600 },
   );
-  const run = await runMeasured(bin, [commandFile], { PGPASSWORD: server.superPassword }, Number(args['pgloader-timeout']));
+  const run = await runMeasured(bin, [...(how.lispFile ? ['--load-lisp-file', how.lispFile] : []), commandFile], { PGPASSWORD: server.superPassword }, Number(args['pgloader-timeout']));
   rmSync(path.dirname(commandFile), { recursive: true, force: true });
   const text = run.stdout + '\n' + run.stderr;
   writeFileSync(path.join(OUT, 'pgloader-last.log'), text.slice(-200_000));
@@ -391,17 +403,24 @@ async function main() {
     }
     let pgloader: Measured | undefined;
     let pgloaderFriendly: Measured | undefined;
+    let pgloaderWhole: Measured | undefined;
     if (!args['no-pgloader'] && wanted('pgloader')) {
       log('pgloader…');
       pgloader = await runPgloader(server, 'bench_pgloader', path.join(runDir, 'snapshot.sqlite'), totalRows);
       if (pgloader) {
         results.push(pgloader);
+        log('pgloader with an epoch-ms transform for the DateTimes (the whole job, same file)…');
+        const whole = await runPgloader(server, 'bench_pgloader_epoch_ms', path.join(runDir, 'snapshot.sqlite'), totalRows, PGLOADER_EPOCH_MS);
+        if (whole) {
+          pgloaderWhole = { ...whole, name: 'pgloader + epoch-ms transform (same file)' };
+          results.push(pgloaderWhole);
+        }
         log('pgloader on a copy with the DateTimes pre-converted to text (conversion not timed)…');
         const friendly = pgloaderFriendlyCopy(path.join(runDir, 'snapshot.sqlite'), path.join(appDir, 'backend', 'prisma', 'schema.prisma'), tmp);
         const best = await runPgloader(server, 'bench_pgloader_friendly', friendly, totalRows);
         rmSync(friendly, { force: true });
         if (best) {
-          pgloaderFriendly = { ...best, name: 'pgloader, DateTimes pre-converted (every row)' };
+          pgloaderFriendly = { ...best, name: 'pgloader, DateTimes converted beforehand (untimed)' };
           results.push(pgloaderFriendly);
         }
       } else log('pgloader not installed: skipped');
@@ -450,13 +469,16 @@ async function main() {
         `- data path only (copy + indexes + FKs; load-pg's copy includes ANALYZE), load-pg / raw: **${(dataPath(lpBest) / dataPath(rawBest)).toFixed(2)}×** (${dataPath(lpBest).toFixed(2)} s vs ${dataPath(rawBest).toFixed(2)} s); the rest of load-pg is start-up, snapshot checksum, Prisma schema engine`,
       );
     }
-    // The ≥ 2× target needs a pgloader that does the whole job: its best case lands every row (checked: 0 ERROR
-    // lines, all rows counted), so that is the wall time compared.
+    // The ≥ 2× target needs a pgloader that does the whole job: the same file in, every row out (checked: all rows
+    // counted), DateTimes converted by the transform an expert would load. The run on a pre-converted copy is the
+    // lower bound: the conversion load-pg does inside its time is done for pgloader beforehand, untimed.
+    const landed = (m: Measured) =>
+      m.rows === totalRows && m.exitCode === 0 ? 'every row landed' : `only ${m.rows.toLocaleString('en-US')} of ${totalRows.toLocaleString('en-US')} rows landed, so this understates pgloader's time`;
+    if (pgloaderWhole && loadPg.exitCode === 0) {
+      out.push(`- pgloader doing the whole job (same file, epoch-ms transform) / load-pg wall time: **${(pgloaderWhole.seconds / loadPg.seconds).toFixed(2)}×** (target ≥ 2×; ${landed(pgloaderWhole)})`);
+    }
     if (pgloaderFriendly && loadPg.exitCode === 0) {
-      const complete = pgloaderFriendly.rows === totalRows && pgloaderFriendly.exitCode === 0;
-      out.push(
-        `- pgloader doing the whole job (DateTimes pre-converted, not timed) / load-pg wall time: **${(pgloaderFriendly.seconds / loadPg.seconds).toFixed(2)}×** (target ≥ 2×; ${complete ? 'every row landed' : `only ${pgloaderFriendly.rows.toLocaleString('en-US')} of ${totalRows.toLocaleString('en-US')} rows landed, so this understates pgloader's time`})`,
-      );
+      out.push(`- pgloader on a copy with the DateTimes converted beforehand (untimed) / load-pg wall time: **${(pgloaderFriendly.seconds / loadPg.seconds).toFixed(2)}×** (pgloader's lower bound; ${landed(pgloaderFriendly)})`);
     }
     if (pgloader && loadPg.exitCode === 0) {
       out.push(`- pgloader on the real file / load-pg wall time: **${(pgloader.seconds / loadPg.seconds).toFixed(2)}×** (pgloader exit ${pgloader.exitCode ?? 'killed'}, ${pgloader.rows.toLocaleString('en-US')} of ${totalRows.toLocaleString('en-US')} rows landed)`);
