@@ -311,7 +311,10 @@ async function runPgloader(
     `LOAD DATABASE\n  FROM sqlite://${sqliteFile}\n  INTO postgresql://${server.superUser}@127.0.0.1:${server.port}/${database}\n  WITH include drop, create tables, create indexes, reset sequences, workers = 2, concurrency = 1, batch rows = 5000, prefetch rows = 5000\n  CAST ${how.casts}\n  EXCLUDING TABLE NAMES LIKE '_prisma_migrations'\n;\n`,
     { mode: 0o600 },
   );
-  const run = await runMeasured(bin, [...(how.lispFile ? ['--load-lisp-file', how.lispFile] : []), commandFile], { PGPASSWORD: server.superPassword }, Number(args['pgloader-timeout']));
+  // pgloader compiles a loaded Lisp file into a .fasl beside it: load a copy in the temp dir, not the repo's file.
+  const lispCopy = how.lispFile ? path.join(path.dirname(commandFile), path.basename(how.lispFile)) : undefined;
+  if (how.lispFile && lispCopy) copyFileSync(how.lispFile, lispCopy);
+  const run = await runMeasured(bin, [...(lispCopy ? ['--load-lisp-file', lispCopy] : []), commandFile], { PGPASSWORD: server.superPassword }, Number(args['pgloader-timeout']));
   rmSync(path.dirname(commandFile), { recursive: true, force: true });
   const text = run.stdout + '\n' + run.stderr;
   writeFileSync(path.join(OUT, 'pgloader-last.log'), text.slice(-200_000));
