@@ -1,7 +1,8 @@
 /**
  * The benchmark's "raw limit" contender, run as its own process so its peak RSS is measured alone: apply the
- * PostgreSQL DDL, drop the indexes (primary keys included: load-pg's deferred set) and foreign keys, COPY pre-converted text files (written beforehand,
- * no conversion at all) with 2 connections in parallel, then build the indexes and foreign keys after.
+ * PostgreSQL DDL, drop the indexes (primary keys included: load-pg's deferred set) and foreign keys, COPY
+ * pre-converted text files (written beforehand, no conversion at all) with 2 connections in parallel, then build
+ * the indexes and foreign keys after.
  *
  *   node --import tsx bench/raw-copy.ts <filesDir> <ddl.sql> <deferred-objects.json>
  * The target URL comes from TARGET_DATABASE_URL (never an argument: it carries the password).

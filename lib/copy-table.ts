@@ -8,6 +8,7 @@ import { BINARY_HEADER, BINARY_TRAILER, binaryCapable, binaryEncoderFor, BinaryW
 import { encoderFor, type FieldEncoder } from './copy-encoders.ts';
 import type { SqliteValue } from './sqlite-values.ts';
 import { loadSql, sqlWithIdentifiers } from './sql-files.ts';
+import { duplicateDetail } from './pg-schema-objects.ts';
 import { createCellBytesReader } from './sqlite-cell-bytes.ts';
 
 /**
@@ -245,7 +246,7 @@ export async function copyTable(db: Database.Database, client: pg.Client, plan: 
       } catch (err) {
         const e = err as { code?: string; message?: string; detail?: string };
         if (e.code === '23505') {
-          throw new RowLoadError(`unique index "${index.name}" on "${plan.table}" cannot be built: the snapshot holds duplicates (${e.detail ?? e.message})`, {
+          throw new RowLoadError(`unique index "${index.name}" on "${plan.table}" cannot be built: the snapshot holds duplicates (${duplicateDetail(e)})`, {
             table: plan.table,
             reason: `duplicate key for unique index ${index.name}`,
           });

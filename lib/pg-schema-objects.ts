@@ -12,6 +12,12 @@ const id = (name: string) => pg.escapeIdentifier(name);
 
 export type Queryable = Pick<pg.Client, 'query'>;
 
+/**
+ * PostgreSQL's DETAIL for a duplicate key names the key's value, which may hold a line break: shown on one line, so
+ * the cause stays one line as the contract asks.
+ */
+export const duplicateDetail = (e: { detail?: string; message?: string }) => (e.detail ?? e.message ?? '').replace(/\r?\n/g, '\\n');
+
 /** The schema named by `?schema=` in a Prisma-style URL, else public. */
 export function targetSchemaFromUrl(url: string | undefined): string {
   if (!url) return 'public';
@@ -176,7 +182,16 @@ export async function dropDeferredObjects(client: Queryable, deferred: DeferredO
         : sqlWithIdentifiers('load-pg-drop-index', { schema, name: id(index.name) }),
     ),
   ];
-  if (statements.length) await client.query(statements.join('\n'));
+  if (!statements.length) return;
+  try {
+    await client.query(statements.join('\n'));
+  } catch (err) {
+    // 2BP01: something load-pg did not capture depends on one of them (load-pg-deferred-indexes keeps what it can
+    // see depending on an index or constraint). Nothing was dropped; say which object, on one line.
+    const e = err as { code?: string; message?: string; detail?: string };
+    if (e.code !== '2BP01') throw err;
+    throw targetNotReady(`cannot drop the indexes and foreign keys for the load: ${e.message?.split('\n')[0]}${e.detail ? ` (${e.detail.split('\n')[0]})` : ''}`);
+  }
 }
 
 /**
@@ -213,7 +228,7 @@ export async function rebuildIndexes(clients: Queryable[], deferred: DeferredObj
           queue.length = 0;
           throw new TaskError(
             ExitCode.SourceProblem,
-            `unique index "${index.name}" on "${index.table}" cannot be rebuilt: the snapshot holds duplicates (${e.detail ?? e.message})`,
+            `unique index "${index.name}" on "${index.table}" cannot be rebuilt: the snapshot holds duplicates (${duplicateDetail(e)})`,
             { table: index.table, index: index.name },
           );
         }

@@ -111,7 +111,7 @@ export async function openSsh(settings: Settings, log: Logger): Promise<SshSessi
   // Stays undefined when the server never got as far as showing its key (refused, timed out): then the cause is
   // the connection, not the host key.
   let verdict: ReturnType<typeof verifyHostKey> | undefined;
-  // Loaded here, not at the top: node-ssh (ssh2 and its crypto) costs every task ~50 ms of start-up, and only a
+  // Loaded here, not at the top: node-ssh (ssh2 and its crypto) costs every task ≈ 40–50 ms of start-up, and only a
   // run through an SSH tunnel needs it.
   const { NodeSSH: SshClient } = await import('node-ssh');
   const ssh = new SshClient();

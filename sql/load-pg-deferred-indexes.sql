@@ -27,4 +27,13 @@ WHERE n.nspname = $1
                   WHERE f.contype = 'f'
                     AND f.conindid = x.indexrelid
                     AND NOT (fn.nspname = $1 AND ft.relname = ANY ($2::text[])))
+  -- So does a constraint something else depends on, such as a view that groups by the primary key and selects
+  -- other columns of the table (functional dependency): dropping it would fail, or take the view with it.
+  AND NOT EXISTS (SELECT 1
+                  FROM pg_depend d
+                  WHERE d.refclassid = 'pg_constraint'::regclass
+                    AND d.refobjid = con.oid
+                    AND d.deptype = 'n')
+-- Primary key first in each table's list: a duplicated key is then reported against the primary key, not against a
+-- secondary unique index that happens to cover the same column.
 ORDER BY t.relname, x.indisprimary DESC, i.relname;

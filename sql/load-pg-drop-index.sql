@@ -1,2 +1,2 @@
--- Secondary index dropped before COPY (its definition was saved to deferred-objects.json first).
+-- An index without a constraint, dropped before COPY (its definition was saved to deferred-objects.json first).
 DROP INDEX IF EXISTS {{schema}}.{{name}};

@@ -16,8 +16,8 @@ Usage: npx just load-pg --target URL [--run-dir DIR] [--force] [--pg-migrations 
 Builds the app's schema on PostgreSQL through Prisma's schema engine (genuine _prisma_migrations; the generated
 PostgreSQL schema and migrations are saved in <run-dir>/postgres-schema for switch-env), then streams every row
 of the run's snapshot in with COPY, converting each value for its PostgreSQL column type. Indexes (primary keys
-included) and foreign keys are dropped before and rebuilt/validated after; ANALYZE; sequences are reset to max(id)
-and proven.
+included) and foreign keys are dropped before the COPY; each table is ANALYZEd and its indexes rebuilt right after
+its own COPY; then foreign keys are validated and sequences reset to max(id) and proven.
 
   --target URL          PostgreSQL the app will use (or TARGET_DATABASE_URL); ?schema=NAME selects the schema
   --run-dir DIR         run directory with snapshot.sqlite (default: the newest run)

@@ -63,7 +63,8 @@ export interface LoadPgOptions {
   /**
    * The schema engine's helper thread (startLoadPrepThread), when the caller started it earlier: tasks/load-pg.ts
    * does so before loading its own modules, so the thread's start-up (TypeScript loader, module graph) overlaps the
-   * process's instead of following it. load-pg owns it from here and ends it.
+   * process's instead of following it. load-pg hands it its logger and ends it once the schema is applied (or on
+   * any failure after it started using it); a failure before that ends the process, and the thread with it.
    */
   engineThread?: CallWorker;
 }

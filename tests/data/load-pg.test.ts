@@ -302,6 +302,29 @@ test("--pg-migrations: the app's own PostgreSQL migrations are applied as shippe
   }
 });
 
+test('a primary key a shipped view depends on (GROUP BY the key) stays in place through the load; the view answers', async () => {
+  const shipped = mkdtempSync(path.join(os.tmpdir(), 'vs-shipped-view-'));
+  try {
+    cpSync(path.join(mainRun, 'postgres-schema', 'migrations'), shipped, { recursive: true });
+    mkdirSync(path.join(shipped, '29990101000000_session_counts'));
+    // Selecting u.email while grouping by u.id only works through the primary key (functional dependency), so the
+    // view depends on "User_pkey" itself: load-pg must not try to drop that key for the COPY.
+    writeFileSync(
+      path.join(shipped, '29990101000000_session_counts', 'migration.sql'),
+      'CREATE VIEW "UserSessionCount" AS SELECT u.id, u.email, count(s.id) AS sessions FROM "User" u LEFT JOIN "Session" s ON s."userId" = u.id GROUP BY u.id;\n',
+    );
+    const target = await server.freshDatabase('shippedview');
+    const run = await loadPg(target.url, mainRun, ['--pg-migrations', shipped]);
+    assert.is(run.code, 0, run.stderr);
+    const { rows } = await server.query(target.name, `SELECT (SELECT count(*)::int FROM "UserSessionCount") AS users, (SELECT count(*)::int FROM "User") AS expected,
+      (SELECT count(*)::int FROM pg_constraint WHERE conname = 'User_pkey' AND contype = 'p') AS pkeys`);
+    assert.is(rows[0].users, rows[0].expected);
+    assert.is(rows[0].pkeys, 1);
+  } finally {
+    rmSync(shipped, { recursive: true, force: true });
+  }
+});
+
 test('?schema= in the URL: everything lands in that schema (created), public stays empty; the emptiness check looks there', async () => {
   const target = await server.freshDatabase('schema');
   const url = `${target.url}?schema=vs_app`;
