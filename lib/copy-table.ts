@@ -8,7 +8,7 @@ import { BINARY_HEADER, BINARY_TRAILER, binaryCapable, binaryEncoderFor, BinaryW
 import { encoderFor, type FieldEncoder } from './copy-encoders.ts';
 import type { SqliteValue } from './sqlite-values.ts';
 import { loadSql, sqlWithIdentifiers } from './sql-files.ts';
-import { duplicateDetail } from './pg-schema-objects.ts';
+import { duplicateIndexCause } from './pg-schema-objects.ts';
 import { createCellBytesReader } from './sqlite-cell-bytes.ts';
 
 /**
@@ -244,13 +244,9 @@ export async function copyTable(db: Database.Database, client: pg.Client, plan: 
       try {
         await client.query(index.statement);
       } catch (err) {
-        const e = err as { code?: string; message?: string; detail?: string };
-        if (e.code === '23505') {
-          throw new RowLoadError(`unique index "${index.name}" on "${plan.table}" cannot be built: the snapshot holds duplicates (${duplicateDetail(e)})`, {
-            table: plan.table,
-            reason: `duplicate key for unique index ${index.name}`,
-          });
-        }
+        // A RowLoadError, not a TaskError: it also crosses the worker-thread loader's boundary as a source problem.
+        const cause = duplicateIndexCause(index.name, plan.table, err);
+        if (cause) throw new RowLoadError(cause, { table: plan.table, reason: `duplicate key for unique index ${index.name}` });
         throw err;
       }
       indexesBuilt.push(index.name);

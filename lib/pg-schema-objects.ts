@@ -13,10 +13,16 @@ const id = (name: string) => pg.escapeIdentifier(name);
 export type Queryable = Pick<pg.Client, 'query'>;
 
 /**
- * PostgreSQL's DETAIL for a duplicate key names the key's value, which may hold a line break: shown on one line, so
- * the cause stays one line as the contract asks.
+ * The one-line cause when building a deferred unique index (primary key included) failed on a duplicate key
+ * (23505), else undefined. Shared by the slots (after each table's COPY) and the final rebuild phase. PostgreSQL's
+ * DETAIL names the key's value, which may hold a line break: shown escaped, so the cause stays one line.
  */
-export const duplicateDetail = (e: { detail?: string; message?: string }) => (e.detail ?? e.message ?? '').replace(/\r?\n/g, '\\n');
+export function duplicateIndexCause(index: string, table: string, err: unknown): string | undefined {
+  const e = err as { code?: string; message?: string; detail?: string };
+  if (e?.code !== '23505') return undefined;
+  const detail = (e.detail ?? e.message ?? '').replace(/\r?\n/g, '\\n');
+  return `unique index "${index}" on "${table}" cannot be built: the snapshot holds duplicates (${detail})`;
+}
 
 /** The schema named by `?schema=` in a Prisma-style URL, else public. */
 export function targetSchemaFromUrl(url: string | undefined): string {
@@ -223,16 +229,10 @@ export async function rebuildIndexes(clients: Queryable[], deferred: DeferredObj
         built++;
         log.debug(`index ${index.name} rebuilt`);
       } catch (err) {
-        const e = err as { code?: string; message?: string; detail?: string };
-        if (e.code === '23505') {
-          queue.length = 0;
-          throw new TaskError(
-            ExitCode.SourceProblem,
-            `unique index "${index.name}" on "${index.table}" cannot be rebuilt: the snapshot holds duplicates (${duplicateDetail(e)})`,
-            { table: index.table, index: index.name },
-          );
-        }
-        throw err;
+        const cause = duplicateIndexCause(index.name, index.table, err);
+        if (!cause) throw err;
+        queue.length = 0;
+        throw new TaskError(ExitCode.SourceProblem, cause, { table: index.table, index: index.name });
       }
     }
   };
