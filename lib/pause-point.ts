@@ -10,7 +10,7 @@ import type { Logger } from './log.ts';
  * signalled. It exists so a fire drill (or a test) can kill -9 the upgrade at an exact step — most steps last
  * milliseconds, far too short to hit from outside. A pause never changes what the run does; it only delays it.
  *
- * When the point is reached: one log line, and a marker file <runDir>/paused-at-<name> (0600) that a script can wait
+ * When the point is reached: one log line, then a marker file <runDir>/paused-at-<name> (0600) that a script can wait
  * for. SIGINT/SIGTERM end the pause, so the upgrade's normal signal path (rollback, app back on SQLite) still runs.
  */
 
@@ -41,8 +41,10 @@ export function checkPausePoint(settings: Settings, known: readonly string[]): v
 /** No-op unless `name` is the armed pause point; otherwise waits until SIGINT/SIGTERM (or until killed). */
 export async function pausePoint(settings: Settings, name: string, log: Logger): Promise<void> {
   if (!settings.pauseAt || settings.pauseAt !== name) return;
-  if (settings.runDir) writeFileAtomic(pauseMarker(settings.runDir, name), `${process.pid}\n`, 0o600);
+  // The line first, then the marker: whoever waits for the marker and kills at once must find the line already
+  // written (stderr to a pipe or file is synchronous on Linux). The other order lost it to a quick kill -9.
   log.warn(`pause point ${name} reached (pid ${process.pid}); waiting until killed or signalled`);
+  if (settings.runDir) writeFileAtomic(pauseMarker(settings.runDir, name), `${process.pid}\n`, 0o600);
   await new Promise<void>((resolve) => {
     // The timer keeps the event loop alive: a bare pending promise would let Node exit on its own.
     const keepAlive = setInterval(() => undefined, 1 << 30);
