@@ -17,7 +17,8 @@ Builds the app's schema on PostgreSQL through Prisma's schema engine (genuine _p
 PostgreSQL schema and migrations are saved in <run-dir>/postgres-schema for switch-env), then streams every row
 of the run's snapshot in with COPY, converting each value for its PostgreSQL column type. Indexes (primary keys
 included) and foreign keys are dropped before the COPY; each table is ANALYZEd and its indexes rebuilt right after
-its own COPY; then foreign keys are validated and sequences reset to max(id) and proven.
+its own COPY, and each foreign key is validated as soon as both of its tables are loaded; then sequences are
+reset to max(id) and proven.
 
   --target URL          PostgreSQL the app will use (or TARGET_DATABASE_URL); ?schema=NAME selects the schema
   --run-dir DIR         run directory with snapshot.sqlite (default: the newest run)

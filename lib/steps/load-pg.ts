@@ -19,11 +19,12 @@ import {
   readTargetColumns,
   rebuildIndexes,
   resetSequences,
-  restoreForeignKeys,
   targetSchemaFromUrl,
   useSchema,
   type SequenceReset,
 } from '../pg-schema-objects.ts';
+import { ForeignKeyReadiness, restoreForeignKeyNow, restoreForeignKeys } from '../pg-foreign-keys.ts';
+import type { DeferredForeignKey } from '../pg-schema-objects.ts';
 import { openTarget, type TargetConnection } from '../pg-target.ts';
 import type { AppliedSchema } from '../pg-schema-apply.ts';
 import { RUN_FILES, existingRunDir, readRunJson, recordStep } from '../run-dir.ts';
@@ -41,7 +42,8 @@ import { startInlineLoader, startWorkerLoader, type TableLoader } from '../table
  *   run dir + snapshot checksum → target empty (or --force: drop our objects) → Prisma migrations applied through
  *   the schema engine (genuine _prisma_migrations) → indexes (primary keys included) and FKs captured (saved to
  *   the run dir) and dropped → every table COPYed in its own transaction, two at a time, then ANALYZEd and its
- *   indexes rebuilt in the same slot → FKs re-added NOT VALID and validated → sequences reset and proven.
+ *   indexes rebuilt in the same slot, then each FK whose two tables are now loaded re-added NOT VALID and validated
+ *   (pg-foreign-keys.ts) → what the slots left (FKs, indexes) after the copy phase → sequences reset and proven.
  *
  * A value that will not convert, or a row PostgreSQL rejects, fails the load with exit 4 and a one-line cause
  * naming table, column and key; the target keeps the schema and is re-loadable with --force.
@@ -195,6 +197,7 @@ async function loadAllTables(
   plans: CopyTablePlan[],
   loaders: TableLoader[],
   log: Logger,
+  afterTable?: (slot: number, table: string) => Promise<void>,
 ): Promise<CopyTableResult[]> {
   // Largest first, so the two slots finish close together.
   const queue = [...plans].sort((a, b) => b.expectedRows - a.expectedRows);
@@ -202,8 +205,13 @@ async function loadAllTables(
   const progress = new LoadProgress(log, totalExpected);
   const results: CopyTableResult[] = [];
   let failure: unknown;
+  const stop = (err: unknown) => {
+    // Stop handing out tables; the other slot finishes the one it has (its own transaction either way).
+    failure ??= err;
+    queue.length = 0;
+  };
   await Promise.all(
-    loaders.map(async (loader) => {
+    loaders.map(async (loader, slot) => {
       for (let plan = queue.shift(); plan && failure === undefined; plan = queue.shift()) {
         progress.start(plan.table, plan.expectedRows);
         try {
@@ -213,9 +221,13 @@ async function loadAllTables(
           results.push(result);
         } catch (err) {
           progress.finish(plan.table, 0);
-          // Stop handing out tables; the other slot finishes the one it has (its own transaction either way).
-          failure ??= err;
-          queue.length = 0;
+          stop(err);
+          continue;
+        }
+        try {
+          await afterTable?.(slot, plan.table);
+        } catch (err) {
+          stop(err);
         }
       }
     }),
@@ -355,6 +367,30 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
           : await startInlineLoader(snapshotPath, () => target!.connect(), schema),
       );
     }
+    // Each slot puts foreign keys back on a connection of its own between two tables (see pg-foreign-keys.ts); the
+    // same connections rebuild and validate whatever is left after the copy phase.
+    const fkClients: pg.Client[] = [target.client];
+    for (let i = 1; i < Math.max(2, slots); i++) {
+      const client = await target.connect();
+      extraClients.push(client);
+      await useSchema(client, schema);
+      fkClients.push(client);
+    }
+    const readiness = new ForeignKeyReadiness(deferred, tableNames);
+    const fkLater = { toAdd: [] as DeferredForeignKey[], toValidate: [] as DeferredForeignKey[] };
+    let foreignKeysValidated = 0;
+    const restoreReadyForeignKeys = async (slot: number, table: string) => {
+      for (const fk of readiness.tableLoaded(table)) {
+        const outcome = await restoreForeignKeyNow(fkClients[slot], schema, fk);
+        if (outcome === 'validated') {
+          foreignKeysValidated++;
+          log.debug(`foreign key ${fk.name} validated after "${table}" was loaded`);
+        } else {
+          (outcome === 'add-later' ? fkLater.toAdd : fkLater.toValidate).push(fk);
+          log.debug(`foreign key ${fk.name}: lock conflict with another slot, left for after the copy phase`);
+        }
+      }
+    };
     const loadStarted = performance.now();
     const peak = { rss: 0, heapTotal: 0, external: 0, arrayBuffers: 0 };
     const sampler = setInterval(() => {
@@ -364,7 +400,7 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
       peak.external = Math.max(peak.external, m.external);
       peak.arrayBuffers = Math.max(peak.arrayBuffers, m.arrayBuffers);
     }, 100);
-    const results = await loadAllTables(plans, loaders, log).finally(() => clearInterval(sampler));
+    const results = await loadAllTables(plans, loaders, log, restoreReadyForeignKeys).finally(() => clearInterval(sampler));
     log.debug(`rss peak during copy: ${Object.entries(peak).map(([k, v]) => `${k} ${Math.round(v / 1048576)} MB`).join(', ')}`);
     const loadSeconds = (performance.now() - loadStarted) / 1000;
     await Promise.all(loaders.splice(0).map((l) => l.close()));
@@ -380,17 +416,14 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
       }
     }
 
-    // Rebuild: indexes (two connections: index builds are CPU-bound), FKs NOT VALID + VALIDATE, sequences.
-    const second = await target.connect();
-    extraClients.push(second);
-    await useSchema(second, schema);
-    const clients = [target.client, second];
-    // Each table's slot rebuilt its indexes right after its COPY; only an index a slot did not get to is left here.
+    // Each table's slot rebuilt its indexes right after its COPY, and put back the foreign keys whose tables were
+    // both loaded; only what a slot did not get to is left here (two connections: index builds are CPU-bound).
+    const clients = fkClients;
     const builtInSlots = new Set(results.flatMap((r) => (r.indexesBuilt ?? []).map((name) => `${r.table}\u0000${name}`)));
     const remaining = { ...deferred, indexes: deferred.indexes.filter((i) => !builtInSlots.has(`${i.table}\u0000${i.name}`)) };
     const indexesRebuilt = builtInSlots.size + (await rebuildIndexes(clients, remaining, log));
     phase('indexes');
-    const foreignKeysValidated = await restoreForeignKeys(clients, deferred, log);
+    foreignKeysValidated += await restoreForeignKeys(clients, schema, { toAdd: [...readiness.unclaimed(), ...fkLater.toAdd], toValidate: fkLater.toValidate }, log);
     phase('foreignKeys');
     const sequences = await resetSequences(target.client, schema, new Set(tableNames), log);
     phase('sequences');
