@@ -50,6 +50,8 @@ const { values: args } = parseArgs({
     keep: { type: 'boolean', default: false },
     // Comma-separated subset of: backup,export,load-pg,verify,raw,pgloader (for tuning one contender).
     only: { type: 'string' },
+    // Create the databases with the cluster's default collation (C.UTF-8 here) instead of create-role's C.
+    'cluster-collation': { type: 'boolean', default: false },
   },
 });
 const ROWS = Number(args.rows);
@@ -154,14 +156,16 @@ async function makeRunDir(sqliteFile: string, totalRows: number): Promise<{ appD
 }
 
 /**
- * A new database for one contender, after a CHECKPOINT: the buffers the previous contender dirtied are written out
- * now instead of by the checkpointer in the middle of the next run (the bench's later runs were the slower ones).
+ * A new database for one contender, made the way create-role makes the app's (collation C), after a CHECKPOINT:
+ * the buffers the previous contender dirtied are written out now instead of by the checkpointer in the middle of
+ * the next run (the bench's later runs were the slower ones).
  */
 async function freshDatabase(server: EmbeddedServer, database: string): Promise<void> {
-  await server.createDatabase(database);
   const client = new pg.Client({ connectionString: server.url() });
   await client.connect();
   try {
+    if (args['cluster-collation']) await server.createDatabase(database);
+    else await client.query(sqlWithIdentifiers('create-role-create-database', { database: pg.escapeIdentifier(database), role: pg.escapeIdentifier(client.user!) }));
     await client.query(loadSql('bench-checkpoint'));
   } finally {
     await client.end();

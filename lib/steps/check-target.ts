@@ -39,6 +39,7 @@ export const CHECK_NAMES = [
   'authentication',
   'database exists',
   'server version',
+  'text sort order',
   'not superuser',
   'create privilege',
   'extensions',
@@ -280,6 +281,15 @@ async function runChecks(
   set('database exists', 'pass', `database "${server.database_name}"`);
   const version = versionCheck(Number(server.version_num), server.version);
   set('server version', version.status, version.reason);
+  const { rows: collationRows } = await client.query<{ collation_name: string; byte_order: boolean }>(loadSql('check-target-collation'));
+  const collation = collationRows[0];
+  set(
+    'text sort order',
+    collation.byte_order ? 'pass' : 'warn',
+    collation.byte_order
+      ? `text sorts by bytes, as in SQLite (collation ${collation.collation_name})`
+      : `database "${server.database_name}" sorts text by language rules (collation ${collation.collation_name}), not by bytes as SQLite did: lists the app sorts by text may change order (RUNBOOK §8); create-role makes databases with collation C`,
+  );
   set(
     'not superuser',
     server.superuser ? 'warn' : 'pass',

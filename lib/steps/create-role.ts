@@ -290,8 +290,8 @@ export async function createRole(settings: Settings, log: Logger, options: Creat
     let databaseOwned = state.database_owned;
     let roleCanConnect = state.role_can_connect;
     if (!state.database_exists) {
-      clusterStatements.push(sqlWithIdentifiers('create-role-create-database', ident));
-      clusterChanges.push(`created database ${ident.database} owned by ${quotedRole} (UTF8)`);
+      clusterStatements.push(sqlWithIdentifiers(state.server_version_num >= 150000 ? 'create-role-create-database' : 'create-role-create-database-pre15', ident));
+      clusterChanges.push(`created database ${ident.database} owned by ${quotedRole} (UTF8, collation C: text sorts by bytes, as in SQLite)`);
       databaseOwned = true;
       roleCanConnect = true;
     } else {

@@ -56,7 +56,7 @@ test('a ready target passes every check; the app role is not a superuser (exit 0
   const run = await checkTarget(db.url);
   assert.is(run.code, 0, run.stderr);
   assert.is(run.json?.ok, true);
-  for (const name of ['reachable', 'authentication', 'database exists', 'server version', 'not superuser', 'create privilege', 'extensions', 'target contents']) {
+  for (const name of ['reachable', 'authentication', 'database exists', 'server version', 'text sort order', 'not superuser', 'create privilege', 'extensions', 'target contents']) {
     assert.is(check(run, name).status, 'pass', `${name}: ${check(run, name).reason}`);
   }
   // node-postgres does not try TLS unless asked: reported, but not fatal without --require-tls.
@@ -65,6 +65,15 @@ test('a ready target passes every check; the app role is not a superuser (exit 0
   // The human check list goes to stderr, one line per check.
   assert.match(run.stderr, /PASS\s+create privilege/);
   assert.match(run.stderr, /WARN\s+tls/);
+});
+
+test('a database that sorts text by language rules (ICU en-US) is a warning naming the collation (exit 0)', async () => {
+  const name = `icu_${process.pid}`;
+  await plain.query('postgres', `CREATE DATABASE ${name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'`);
+  const run = await checkTarget(plain.url(name));
+  assert.is(run.code, 0, run.stderr);
+  assert.is(check(run, 'text sort order').status, 'warn');
+  assert.match(check(run, 'text sort order').reason, /sorts text by language rules .* not by bytes as SQLite did/);
 });
 
 test('a superuser target is a warning, not a failure', async () => {
