@@ -200,6 +200,27 @@ function* binaryChunks(db: Database.Database, plan: CopyTablePlan, counter: { ro
   onChunk();
 }
 
+/**
+ * pg-copy-streams sends each chunk as two socket writes: the 5-byte CopyData header, then the chunk. node-postgres
+ * turns Nagle off, so each is its own system call and its own TCP segment, and PostgreSQL wakes up for the header
+ * alone. Corked, the two leave in one writev.
+ */
+function oneWritePerChunk<T extends ReturnType<typeof copyFrom>>(copy: T): T {
+  const stream = copy as unknown as { connection?: { stream: NodeJS.WritableStream & { cork(): void; uncork(): void } }; flushChunk(chunk: Buffer): boolean };
+  const flushChunk = stream.flushChunk;
+  if (typeof flushChunk !== 'function') return copy; // another pg-copy-streams layout: keep its own writes
+  stream.flushChunk = function (chunk: Buffer) {
+    const socket = this.connection!.stream;
+    socket.cork();
+    try {
+      return flushChunk.call(this, chunk);
+    } finally {
+      socket.uncork();
+    }
+  };
+  return copy;
+}
+
 export function usesBinary(plan: CopyTablePlan): boolean {
   return !plan.textFormat && binaryCapable(plan.columns);
 }
@@ -215,9 +236,11 @@ export async function copyTable(db: Database.Database, client: pg.Client, plan: 
     await client.query(sqlWithIdentifiers('load-pg-truncate', fragments));
     const binary = usesBinary(plan);
     const copy = client.query(
-      copyFrom(sqlWithIdentifiers(binary ? 'load-pg-copy-binary' : 'load-pg-copy', { ...fragments, columns: plan.columns.map((c) => pg.escapeIdentifier(c.name)).join(', ') }), {
-        highWaterMark: 4 * CHUNK_CHARS,
-      }),
+      oneWritePerChunk(
+        copyFrom(sqlWithIdentifiers(binary ? 'load-pg-copy-binary' : 'load-pg-copy', { ...fragments, columns: plan.columns.map((c) => pg.escapeIdentifier(c.name)).join(', ') }), {
+          highWaterMark: 4 * CHUNK_CHARS,
+        }),
+      ),
     );
     const onChunk = () => onProgress?.(counter.rows);
     const source = Readable.from(binary ? binaryChunks(db, plan, counter, onChunk) : tableCopyChunks(db, plan, counter, onChunk), {
