@@ -511,7 +511,10 @@ async function main() {
         tmpDirs.push(dirs.tmp);
         log(`scaling: load-pg ${n.toLocaleString('en-US')} rows…`);
         // As in the chain (and the main run above): export-sqlite first, untimed.
-        if (existsSync(path.join(REPO, 'tasks', 'export-sqlite.ts'))) await runTaskMeasured('export-sqlite', 'export-sqlite', ['--app-dir', dirs.appDir, '--run-dir', dirs.runDir, '--json'], {}, built.totalRows);
+        if (existsSync(path.join(REPO, 'tasks', 'export-sqlite.ts'))) {
+          const exported = await runTaskMeasured('export-sqlite', 'export-sqlite', ['--app-dir', dirs.appDir, '--run-dir', dirs.runDir, '--json'], {}, built.totalRows);
+          if (exported.exitCode !== 0) throw new Error(`export-sqlite of the ${n}-row bench database failed (exit ${exported.exitCode}): ${exported.note ?? ''}`);
+        }
         const m = await runLoadPg(server, `bench_scale_${n}`, dirs.appDir, dirs.runDir, built.totalRows);
         scaling.push({ ...m, name: `load-pg ${n.toLocaleString('en-US')} rows` });
         rmSync(dirs.tmp, { recursive: true, force: true });

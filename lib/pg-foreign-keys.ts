@@ -105,7 +105,8 @@ export async function restoreForeignKeys(
       log.debug(`foreign key ${fk.name} validated`);
     }
   };
-  // VALIDATE takes SHARE UPDATE EXCLUSIVE on the child and ROW SHARE on the parent: two at once do not block each other.
+  // VALIDATE takes SHARE UPDATE EXCLUSIVE on the child and ROW SHARE on the parent: two at once only wait for each
+  // other when they check keys of the same child table.
   await Promise.all(clients.map((client) => worker(client)));
   return validated;
 }

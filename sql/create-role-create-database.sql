@@ -1,7 +1,7 @@
--- The app's database, owned by its role. template0 + UTF8 so the encoding does not depend on template1.
--- LC_COLLATE 'C' (libc, even on a cluster whose default provider is ICU or builtin): text sorts and compares by
--- bytes, as it did in SQLite (BINARY collation), so lists the app sorts by name keep their order; indexes on
--- text never depend on the OS's collation library (no REINDEX after a glibc upgrade); and sorts, index builds
--- and ANALYZE skip locale-aware comparison. LC_CTYPE stays the cluster's (upper/lower, regex classes).
--- PostgreSQL 15 and later; create-role-create-database-pre15.sql is the same without LOCALE_PROVIDER.
-CREATE DATABASE {{database}} OWNER {{role}} ENCODING 'UTF8' TEMPLATE template0 LOCALE_PROVIDER libc LC_COLLATE 'C'
+-- The app's database, owned by its role (PostgreSQL 17 and later). template0 + UTF8 so the encoding does not
+-- depend on template1. The builtin provider's C.UTF-8 sorts and compares text by code point, which for UTF-8 is
+-- byte order: the order SQLite's BINARY collation gave the app, so lists it sorts by text keep their order. Its
+-- comparisons are memcmp (fast sorts, index builds, ANALYZE), text indexes never depend on the OS's collation
+-- library (no REINDEX after a glibc upgrade), and upper/lower/ILIKE still follow Unicode.
+-- Older servers: create-role-create-database-pg15.sql (15, 16) and create-role-create-database-pre15.sql.
+CREATE DATABASE {{database}} OWNER {{role}} ENCODING 'UTF8' TEMPLATE template0 LOCALE_PROVIDER builtin BUILTIN_LOCALE 'C.UTF-8'

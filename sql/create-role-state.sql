@@ -17,7 +17,11 @@ SELECT current_setting('is_superuser') = 'on' AS admin_is_superuser,
        EXISTS (SELECT 1 FROM aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
                WHERE a.grantee = 0 AND a.privilege_type = 'CONNECT') AS public_can_connect,
        EXISTS (SELECT 1 FROM aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
-               WHERE a.grantee = r.oid AND a.privilege_type = 'CONNECT') AS role_can_connect
+               WHERE a.grantee = r.oid AND a.privilege_type = 'CONNECT') AS role_can_connect,
+       -- template0's provider (column since 15; read through to_jsonb so one query serves every version) and
+       -- LC_CTYPE: what a new database created with a libc collation inherits for upper/lower and ILIKE.
+       (SELECT coalesce(to_jsonb(t) ->> 'datlocprovider', 'c') FROM pg_database t WHERE t.datname = 'template0') AS template_provider,
+       (SELECT t.datctype FROM pg_database t WHERE t.datname = 'template0') AS template_ctype
 FROM (SELECT $1::text AS role_name, $2::text AS database_name) AS wanted
 LEFT JOIN pg_roles r ON r.rolname = wanted.role_name
 LEFT JOIN pg_database d ON d.datname = wanted.database_name

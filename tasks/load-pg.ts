@@ -24,7 +24,7 @@ reset to max(id) and proven.
   --run-dir DIR         run directory with snapshot.sqlite (default: the newest run)
   --force               the target schema holds tables: drop them (and their types/sequences) and load again
   --pg-migrations DIR   PostgreSQL migrations the app ships (default: a baseline generated from schema.prisma)
-  --jobs N              tables loaded at once (default 2, one per core)
+  --jobs N              tables loaded at once (default 2, one per core); 2N connections while copying (3 with --jobs 1)
   --worker-threads      convert the second table in a worker thread (measurement aid)
   --copy-format FORMAT  binary (default, where every column type allows it) or text (measurement aid)
   --json                one JSON result object on stdout

@@ -58,6 +58,9 @@ interface ClusterState {
   admin_is_superuser: boolean;
   admin_role: string;
   server_version_num: number;
+  /** template0's locale provider ('c' libc, 'i' ICU, 'b' builtin) and LC_CTYPE. */
+  template_provider: string;
+  template_ctype: string | null;
   role_exists: boolean;
   rolcanlogin: boolean;
   rolsuper: boolean;
@@ -290,8 +293,14 @@ export async function createRole(settings: Settings, log: Logger, options: Creat
     let databaseOwned = state.database_owned;
     let roleCanConnect = state.role_can_connect;
     if (!state.database_exists) {
-      clusterStatements.push(sqlWithIdentifiers(state.server_version_num >= 150000 ? 'create-role-create-database' : 'create-role-create-database-pre15', ident));
-      clusterChanges.push(`created database ${ident.database} owned by ${quotedRole} (UTF8, collation C: text sorts by bytes, as in SQLite)`);
+      // Text sorted by bytes, as SQLite's BINARY collation did (see the SQL files for why).
+      const builtin = state.server_version_num >= 170000;
+      const createDatabase = builtin ? 'create-role-create-database' : state.server_version_num >= 150000 ? 'create-role-create-database-pg15' : 'create-role-create-database-pre15';
+      clusterStatements.push(sqlWithIdentifiers(createDatabase, ident));
+      clusterChanges.push(`created database ${ident.database} owned by ${quotedRole} (UTF8, ${builtin ? 'builtin collation C.UTF-8' : 'collation C'}: text sorts by bytes, as in SQLite)`);
+      if (!builtin && state.template_provider !== 'c' && /^(C|POSIX)$/i.test(state.template_ctype ?? '')) {
+        warnings.push(`database ${ident.database} gets LC_CTYPE ${state.template_ctype} from template0 (the cluster's default provider is not libc): upper/lower and ILIKE fold ASCII letters only`);
+      }
       databaseOwned = true;
       roleCanConnect = true;
     } else {

@@ -197,7 +197,8 @@ async function loadAllTables(
   plans: CopyTablePlan[],
   loaders: TableLoader[],
   log: Logger,
-  afterTable?: (slot: number, table: string) => Promise<void>,
+  /** Runs in the slot after each table it loaded; `loadStopped()` turns true as soon as any slot has failed. */
+  afterTable?: (slot: number, table: string, loadStopped: () => boolean) => Promise<void>,
 ): Promise<CopyTableResult[]> {
   // Largest first, so the two slots finish close together.
   const queue = [...plans].sort((a, b) => b.expectedRows - a.expectedRows);
@@ -224,8 +225,9 @@ async function loadAllTables(
           stop(err);
           continue;
         }
+        if (failure !== undefined) continue; // the other slot failed: the load ends, nothing more to put back
         try {
-          await afterTable?.(slot, plan.table);
+          await afterTable?.(slot, plan.table, () => failure !== undefined);
         } catch (err) {
           stop(err);
         }
@@ -379,8 +381,9 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     const readiness = new ForeignKeyReadiness(deferred, tableNames);
     const fkLater = { toAdd: [] as DeferredForeignKey[], toValidate: [] as DeferredForeignKey[] };
     let foreignKeysValidated = 0;
-    const restoreReadyForeignKeys = async (slot: number, table: string) => {
+    const restoreReadyForeignKeys = async (slot: number, table: string, loadStopped: () => boolean) => {
       for (const fk of readiness.tableLoaded(table)) {
+        if (loadStopped()) return; // another slot failed meanwhile: no more full-table checks for a load that ends
         const outcome = await restoreForeignKeyNow(fkClients[slot], schema, fk);
         if (outcome === 'validated') {
           foreignKeysValidated++;
@@ -418,7 +421,7 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
 
     // Each table's slot rebuilt its indexes right after its COPY, and put back the foreign keys whose tables were
     // both loaded; only what a slot did not get to is left here (two connections: index builds are CPU-bound).
-    const clients = fkClients;
+    const clients = fkClients.slice(0, 2);
     const builtInSlots = new Set(results.flatMap((r) => (r.indexesBuilt ?? []).map((name) => `${r.table}\u0000${name}`)));
     const remaining = { ...deferred, indexes: deferred.indexes.filter((i) => !builtInSlots.has(`${i.table}\u0000${i.name}`)) };
     const indexesRebuilt = builtInSlots.size + (await rebuildIndexes(clients, remaining, log));

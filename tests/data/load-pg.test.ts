@@ -121,6 +121,12 @@ test('load-pg loads every table with exactly the snapshot row counts', async () 
   // Human summary table on stderr.
   assert.match(firstLoad.stderr, /table\s+rows\s+seconds\s+rows\/s/);
   assert.ok(existsSync(path.join(mainRun, 'postgres-schema', 'deferred-objects.json')));
+  // Every foreign key was put back by a slot between two tables (two slots cannot conflict on locks), none after.
+  const deferred = JSON.parse(readFileSync(path.join(mainRun, 'postgres-schema', 'deferred-objects.json'), 'utf8'));
+  const inSlots = readFileSync(path.join(mainRun, 'run.log'), 'utf8').match(/foreign key \S+ validated after "/g) ?? [];
+  assert.is(json.foreignKeysValidated, deferred.foreignKeys.length);
+  assert.is(inSlots.length, deferred.foreignKeys.length, 'validated between tables, not in a phase after the copy');
+  assert.is(json.phases.foreignKeys < 0.05, true, `final FK phase ${json.phases.foreignKeys}s`);
   const journal = JSON.parse(readFileSync(path.join(mainRun, 'journal.json'), 'utf8'));
   assert.is(journal.steps['load-pg'].status, 'done');
   assert.not.match(firstLoad.stderr + firstLoad.stdout, new RegExp(server.superPassword));

@@ -57,7 +57,7 @@ test('twice: creates role, database and privileges, then reports no changes', as
   assert.ok(first.json?.changes.length >= 3, JSON.stringify(first.json));
   assert.ok(first.json?.changes.some((c: string) => /created login role/.test(c)));
   assert.ok(first.json?.changes.some((c: string) => /REVOKE CONNECT FROM PUBLIC/.test(c)));
-  assert.ok(first.json?.changes.some((c: string) => /created database .* collation C/.test(c)), JSON.stringify(first.json));
+  assert.ok(first.json?.changes.some((c: string) => /created database .* builtin collation C\.UTF-8: text sorts by bytes/.test(c)), JSON.stringify(first.json));
   assert.is(first.json?.role, n.role);
   assert.is(first.json?.database, n.database);
   assert.is(first.json?.passwordFile, n.passwordFile);
@@ -94,12 +94,14 @@ test('twice: creates role, database and privileges, then reports no changes', as
   await client.connect();
   await client.query('CREATE TABLE public.probe (id int)');
   // Collation C: text sorts by bytes, as SQLite's BINARY collation did (the app's sorted lists keep their order).
+  // (The test cluster's own default, libc C.UTF-8, sorts the same: the catalog says which collation it is.)
   const sorted = await client.query(
-    `SELECT (SELECT datcollate FROM pg_database WHERE datname = current_database()) AS collate,
-            array_agg(x ORDER BY x) AS sorted FROM (VALUES ('b'), ('é'), ('B'), ('a'), ('_z'), ('Z')) AS v(x)`,
+    `SELECT d.datlocprovider AS provider, d.datlocale AS locale, array_agg(x ORDER BY x) AS sorted, lower('ÉA') AS lowered
+       FROM pg_database d, (VALUES ('b'), ('é'), ('B'), ('a'), ('_z'), ('Z')) AS v(x)
+      WHERE d.datname = current_database() GROUP BY 1, 2`,
   );
   await client.end();
-  assert.equal(sorted.rows[0], { collate: 'C', sorted: ['B', 'Z', '_z', 'a', 'b', 'é'] });
+  assert.equal(sorted.rows[0], { provider: 'b', locale: 'C.UTF-8', sorted: ['B', 'Z', '_z', 'a', 'b', 'é'], lowered: 'éa' });
 
   // And check-target agrees the target is ready.
   const check = await runTask('check-target', ['--json'], { env: { TARGET_DATABASE_URL: server.url(n.database, n.role, password) } });

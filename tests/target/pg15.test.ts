@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runTask } from '../helpers/cli.ts';
@@ -39,6 +40,13 @@ test('PostgreSQL 15: create-role twice (no changes the second time), then check-
   assert.is(second.code, 0, second.stderr);
   assert.equal(second.json?.changes, []);
 
+  // No builtin provider before 17: libc collation C, byte order as in SQLite.
+  assert.ok(first.json?.changes.some((c: string) => /created database .*\(UTF8, collation C: text sorts by bytes/.test(c)), first.stdout);
+  const admin = new pg.Client({ connectionString: server.url('postgres') });
+  await admin.connect();
+  const { rows } = await admin.query(`SELECT datlocprovider AS provider, datcollate AS collate FROM pg_database WHERE datname = 'vs15db'`).finally(() => admin.end());
+  assert.equal(rows[0], { provider: 'c', collate: 'C' });
+
   const password = readFileSync(passwordFile, 'utf8').trim();
   const check = await runTask('check-target', ['--json'], { env: { TARGET_DATABASE_URL: server.url('vs15db', 'vs15', password) } });
   assert.is(check.code, 0, check.stderr);
@@ -47,6 +55,8 @@ test('PostgreSQL 15: create-role twice (no changes the second time), then check-
   assert.match(version.reason, /PostgreSQL 15\.\d+.*supported until 2027-11-11/);
   const privilege = check.json?.checks.find((c: { name: string }) => c.name === 'create privilege');
   assert.is(privilege.status, 'pass');
+  const sortOrder = check.json?.checks.find((c: { name: string }) => c.name === 'text sort order');
+  assert.equal([sortOrder.status, sortOrder.reason], ['pass', 'text sorts by bytes, as in SQLite (collation C)']);
 });
 
 test('PostgreSQL 15: a plain login role has no CREATE on public (the 15 change), so check-target fails', async () => {
