@@ -50,7 +50,8 @@ const { values: args } = parseArgs({
     keep: { type: 'boolean', default: false },
     // Comma-separated subset of: backup,export,load-pg,verify,raw,pgloader (for tuning one contender).
     only: { type: 'string' },
-    // Create the databases with the cluster's default collation (C.UTF-8 here) instead of create-role's C.
+    // Create the databases with the cluster's default collation (libc C.UTF-8 here) instead of create-role's
+    // byte-order one (builtin C.UTF-8 on this PostgreSQL 18).
     'cluster-collation': { type: 'boolean', default: false },
   },
 });
@@ -156,9 +157,9 @@ async function makeRunDir(sqliteFile: string, totalRows: number): Promise<{ appD
 }
 
 /**
- * A new database for one contender, made the way create-role makes the app's (collation C), after a CHECKPOINT:
- * the buffers the previous contender dirtied are written out now instead of by the checkpointer in the middle of
- * the next run (the bench's later runs were the slower ones).
+ * A new database for one contender, made the way create-role makes the app's (byte-order collation), after a
+ * CHECKPOINT: the buffers the previous contender dirtied are written out now instead of by the checkpointer in the
+ * middle of the next run (the bench's later runs were the slower ones).
  */
 async function freshDatabase(server: EmbeddedServer, database: string): Promise<void> {
   const client = new pg.Client({ connectionString: server.url() });
@@ -386,11 +387,13 @@ async function main() {
     const env = { TARGET_DATABASE_URL: server.url('bench_loadpg') };
 
     const exportTask = existsSync(path.join(REPO, 'tasks', 'export-sqlite.ts'));
+    // Always run: load-pg follows export-sqlite in every chain (justfile, upgrade), and uses what it leaves (the
+    // snapshot's seal, the parsed schema model). Reported only when wanted.
+    const exportFor = (dirs: { appDir: string; runDir: string }, rows: number) =>
+      runTaskMeasured('export-sqlite (manifest)', 'export-sqlite', ['--app-dir', dirs.appDir, '--run-dir', dirs.runDir, '--json'], {}, rows);
     if (exportTask) {
-      // Always run: load-pg follows export-sqlite in every chain (justfile, upgrade), and uses what it leaves (the
-      // snapshot's seal, the parsed schema model). Reported only when wanted.
       log(wanted('export') ? 'export-sqlite…' : 'export-sqlite (not reported)…');
-      const exported = await runTaskMeasured('export-sqlite (manifest)', 'export-sqlite', ['--app-dir', appDir, '--run-dir', runDir, '--json'], {}, totalRows);
+      const exported = await exportFor({ appDir, runDir }, totalRows);
       if (wanted('export')) results.push(exported);
     }
     log('load-pg…');
@@ -511,8 +514,8 @@ async function main() {
         tmpDirs.push(dirs.tmp);
         log(`scaling: load-pg ${n.toLocaleString('en-US')} rows…`);
         // As in the chain (and the main run above): export-sqlite first, untimed.
-        if (existsSync(path.join(REPO, 'tasks', 'export-sqlite.ts'))) {
-          const exported = await runTaskMeasured('export-sqlite', 'export-sqlite', ['--app-dir', dirs.appDir, '--run-dir', dirs.runDir, '--json'], {}, built.totalRows);
+        if (exportTask) {
+          const exported = await exportFor(dirs, built.totalRows);
           if (exported.exitCode !== 0) throw new Error(`export-sqlite of the ${n}-row bench database failed (exit ${exported.exitCode}): ${exported.note ?? ''}`);
         }
         const m = await runLoadPg(server, `bench_scale_${n}`, dirs.appDir, dirs.runDir, built.totalRows);

@@ -21,6 +21,7 @@ const id = (name: string) => pg.escapeIdentifier(name);
  * PostgreSQL breaks the cycle by failing one statement. Such a key is simply put back after the copy phase.
  */
 const LOCK_CONFLICT_CODES = new Set(['40P01', '55P03']);
+const isLockConflict = (err: unknown) => LOCK_CONFLICT_CODES.has((err as { code?: string }).code ?? '');
 
 /** Hands each deferred foreign key out once, as soon as the tables it joins are loaded with their keys rebuilt. */
 export class ForeignKeyReadiness {
@@ -64,13 +65,13 @@ export async function restoreForeignKeyNow(client: Queryable, schema: string, fk
   try {
     await client.query(addNotValidStatement(schema, fk));
   } catch (err) {
-    if (LOCK_CONFLICT_CODES.has((err as { code?: string }).code ?? '')) return 'add-later';
+    if (isLockConflict(err)) return 'add-later';
     throw err;
   }
   try {
     await validateForeignKey(client, schema, fk);
   } catch (err) {
-    if (LOCK_CONFLICT_CODES.has((err as { code?: string }).code ?? '')) return 'validate-later';
+    if (isLockConflict(err)) return 'validate-later';
     throw err;
   }
   return 'validated';

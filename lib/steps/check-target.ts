@@ -288,7 +288,7 @@ async function runChecks(
     collation.byte_order ? 'pass' : 'warn',
     collation.byte_order
       ? `text sorts by bytes, as in SQLite (collation ${collation.collation_name})`
-      : `database "${server.database_name}" sorts text by language rules (collation ${collation.collation_name}), not by bytes as SQLite did: lists the app sorts by text may change order (RUNBOOK §8); create-role makes databases with collation C`,
+      : `database "${server.database_name}" sorts text by language rules (collation ${collation.collation_name}), not by bytes as SQLite did: lists the app sorts by text may change order (RUNBOOK §8); create-role makes databases that sort by bytes`,
   );
   set(
     'not superuser',

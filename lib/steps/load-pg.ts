@@ -21,10 +21,10 @@ import {
   resetSequences,
   targetSchemaFromUrl,
   useSchema,
+  type DeferredForeignKey,
   type SequenceReset,
 } from '../pg-schema-objects.ts';
 import { ForeignKeyReadiness, restoreForeignKeyNow, restoreForeignKeys } from '../pg-foreign-keys.ts';
-import type { DeferredForeignKey } from '../pg-schema-objects.ts';
 import { openTarget, type TargetConnection } from '../pg-target.ts';
 import type { AppliedSchema } from '../pg-schema-apply.ts';
 import { RUN_FILES, existingRunDir, readRunJson, recordStep } from '../run-dir.ts';
@@ -371,13 +371,16 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     }
     // Each slot puts foreign keys back on a connection of its own between two tables (see pg-foreign-keys.ts); the
     // same connections rebuild and validate whatever is left after the copy phase.
-    const fkClients: pg.Client[] = [target.client];
-    for (let i = 1; i < Math.max(2, slots); i++) {
-      const client = await target.connect();
-      extraClients.push(client);
-      await useSchema(client, schema);
-      fkClients.push(client);
-    }
+    // Connected side by side: each connect is a round trip and a SCRAM exchange before the first COPY can start.
+    const moreClients = await Promise.all(
+      Array.from({ length: Math.max(2, slots) - 1 }, async () => {
+        const client = await target!.connect();
+        extraClients.push(client);
+        await useSchema(client, schema);
+        return client;
+      }),
+    );
+    const fkClients: pg.Client[] = [target.client, ...moreClients];
     const readiness = new ForeignKeyReadiness(deferred, tableNames);
     const fkLater = { toAdd: [] as DeferredForeignKey[], toValidate: [] as DeferredForeignKey[] };
     let foreignKeysValidated = 0;
