@@ -24,6 +24,7 @@ import { tableCopyChunks } from '../lib/copy-table.ts';
 import { readTargetColumns } from '../lib/pg-schema-objects.ts';
 import { loadSchemaModel } from '../lib/schema-model.ts';
 import { planTables } from '../lib/steps/load-pg.ts';
+import { taskNodeArgs } from '../lib/code-location.ts';
 import { loadSql, sqlWithIdentifiers } from '../lib/sql-files.ts';
 import { sha256OfFile } from '../lib/file-tree.ts';
 
@@ -135,7 +136,7 @@ const LOAD_PG_NODE_OPTIONS = '--max-semi-space-size=1';
 // BENCH_NODE_ARGS: extra node flags for the measured tasks, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` (not allowed in
 // NODE_OPTIONS) when looking for where load-pg's time goes.
 const nodeTask = (task: string) =>
-  [process.execPath, [...(process.env.BENCH_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? []), '--import', 'tsx', path.join(REPO, 'tasks', `${task}.ts`)]] as const;
+  [process.execPath, [...(process.env.BENCH_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? []), ...taskNodeArgs(task)]] as const;
 
 /**
  * An app dir holding the bench's SQLite file as its database (copied, so the cached file stays pristine) and a run

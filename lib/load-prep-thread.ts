@@ -1,4 +1,5 @@
 import type { Logger } from './log.ts';
+import { helperThreadModule } from './code-location.ts';
 import { startCallWorker, type CallWorker } from './worker-call.ts';
 
 /**
@@ -7,5 +8,5 @@ import { startCallWorker, type CallWorker } from './worker-call.ts';
  * the rest of its modules.
  */
 export function startLoadPrepThread(log?: Logger): CallWorker {
-  return startCallWorker(new URL('./load-prep.ts', import.meta.url), log);
+  return startCallWorker(helperThreadModule('load-prep'), log);
 }

@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from './code-location.ts';
 
 /**
  * Every hand-written query lives in sql/<name>.sql and is loaded by name. Values travel as $1..$n
  * parameters; identifiers are never concatenated from input here — callers that need a table name
  * in SQL substitute {{placeholders}} with pg's escapeIdentifier via sqlWithIdentifiers().
  */
-const SQL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../sql');
+const SQL_DIR = path.join(REPO_ROOT, 'sql');
 const cache = new Map<string, string>();
 
 export function loadSql(name: string): string {

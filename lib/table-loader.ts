@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { copyTable, RowLoadError, type CopyTablePlan, type CopyTableResult, type ProgressCallback } from './copy-table.ts';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './copy-worker.ts';
 import { useSchema } from './pg-schema-objects.ts';
+import { helperThreadModule } from './code-location.ts';
 import { startTsWorker } from './worker-call.ts';
 
 /**
@@ -17,7 +18,7 @@ export interface TableLoader {
 export async function startWorkerLoader(init: WorkerInit): Promise<TableLoader> {
   // Bounded heap: the worker holds a few 64 KB chunks at a time, so a small young generation only means more
   // (cheap) scavenges, and peak RSS stays low whatever the table size.
-  const worker = startTsWorker(new URL('./copy-worker.ts', import.meta.url), init, { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 128 });
+  const worker = startTsWorker(helperThreadModule('copy-worker'), init, { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 128 });
   let current: { resolve: (r: CopyTableResult) => void; reject: (e: Error) => void; onProgress?: ProgressCallback } | undefined;
   let readyResolve!: () => void;
   let readyReject!: (e: Error) => void;

@@ -1,17 +1,37 @@
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { ExitCode, TaskError, type ExitCodeValue } from './errors.ts';
 import type { Logger } from './log.ts';
+import { helperThreadModule } from './code-location.ts';
 
 /**
- * Worker threads for load-pg: a TypeScript worker entry (tsx's hooks are not inherited by workers, so a tiny
- * data: URL module registers tsx and then imports the entry), and a call-a-function-in-a-worker helper used to
- * run the memory-hungry one-off work (Prisma's schema parser and schema engine, both WebAssembly whose memory
- * never shrinks) in a thread that is then terminated, so that memory is gone before the COPY phase starts.
+ * Worker threads for load-pg and export-sqlite: a worker running one of lib/'s modules (code-location.ts's
+ * helperThreadModule), and a call-a-function-in-a-worker helper used to run the memory-hungry one-off work (Prisma's
+ * schema parser and schema engine, both WebAssembly whose memory never shrinks) in a thread that is then terminated,
+ * so that memory is gone before the COPY phase starts.
+ *
+ * From the TypeScript sources, the entry is a .ts file: tsx's hooks do not reach a worker's entry, so a tiny data: URL
+ * module registers tsx and then imports it. The worker would also run the process's own `--import tsx` (workers
+ * inherit execArgv), registering tsx a second time, which every module the worker loads would then go through: the
+ * worker gets the process's flags without it. From a bundle (lib/run-bundled.mjs), the entry is plain JavaScript.
  */
 export function startTsWorker(entry: URL, workerData: unknown, resourceLimits?: ResourceLimits): Worker {
+  const limits = resourceLimits ? { resourceLimits } : {};
+  if (!entry.pathname.endsWith('.ts')) return new Worker(entry, { workerData, ...limits });
   const tsxApi = import.meta.resolve('tsx/esm/api');
   const code = `import { register } from ${JSON.stringify(tsxApi)}; register(); await import(${JSON.stringify(entry.href)});`;
-  return new Worker(new URL('data:text/javascript,' + encodeURIComponent(code)), { workerData, ...(resourceLimits ? { resourceLimits } : {}) });
+  return new Worker(new URL('data:text/javascript,' + encodeURIComponent(code)), { workerData, execArgv: withoutTsxImport(process.execArgv), ...limits });
+}
+
+/** `--import tsx` / `--import=tsx` (and tsx's other entry points) taken out of a list of node flags. */
+export function withoutTsxImport(execArgv: string[]): string[] {
+  const isTsx = (specifier: string) => specifier === 'tsx' || specifier.startsWith('tsx/');
+  const out: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const flag = execArgv[i];
+    if ((flag === '--import' || flag === '--loader' || flag === '--experimental-loader') && isTsx(execArgv[i + 1] ?? '')) i++;
+    else if (!/^--(import|loader|experimental-loader)=tsx(\/|$)/.test(flag)) out.push(flag);
+  }
+  return out;
 }
 
 export type LogLevel = 'info' | 'ok' | 'warn' | 'error' | 'debug';
@@ -34,7 +54,7 @@ export interface CallWorker {
  * the process alive only while a call is pending: a task that ends before using it (bad flags, --help) just exits.
  */
 export function startCallWorker(moduleUrl: URL, log?: Logger): CallWorker {
-  const worker = startTsWorker(new URL('./worker-host.ts', import.meta.url), { module: moduleUrl.href });
+  const worker = startTsWorker(helperThreadModule('worker-host'), { module: moduleUrl.href });
   worker.unref();
   let logger = log;
   const held: { log: LogLevel; message: string }[] = [];

@@ -13,6 +13,7 @@ import { loadSchemaModel, type ColumnKind, type SchemaModel } from '../schema-mo
 import { loadSql, sqlWithIdentifiers } from '../sql-files.ts';
 import { MAX_PROBLEMS, scanTable, scanTableAsync, type EpochSuspect, type ManifestProblem, type StorageClassCount, type TableScan } from '../export-scan.ts';
 export { canonicalField, MAX_PROBLEMS, scanTable, type ManifestProblem, type ScanOptions, type StorageClassCount, type TableScan } from '../export-scan.ts';
+import { helperThreadModule } from '../code-location.ts';
 import { startCallWorker } from '../worker-call.ts';
 import { sqliteProblem, type SourceFileState } from './backup.ts';
 import { verifySnapshot } from '../snapshot-check.ts';
@@ -145,7 +146,7 @@ const WORKER_THRESHOLD_BYTES = 32 * 1024 * 1024;
  * thread that is ended before the scan, so the peak memory of the scan does not carry it.
  */
 async function loadSchemaModelInHelper(schemaPath: string, log: Logger): Promise<SchemaModel> {
-  const helper = startCallWorker(new URL('../schema-model.ts', import.meta.url), log);
+  const helper = startCallWorker(helperThreadModule('schema-model'), log);
   try {
     return await helper.call<SchemaModel>('loadSchemaModel', schemaPath);
   } finally {
@@ -182,7 +183,7 @@ async function scanAll(
     log.progress(`${done.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} rows (${name} done)`);
   };
   // This thread and one worker thread pull from the same queue (one V8 heap less than two workers: lower peak RSS).
-  const worker = startCallWorker(new URL('../export-scan.ts', import.meta.url), log);
+  const worker = startCallWorker(helperThreadModule('export-scan'), log);
   try {
     await Promise.all([
       (async () => {

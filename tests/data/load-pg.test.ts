@@ -229,6 +229,19 @@ test('a second load without --force refuses the non-empty target (exit 3); with 
   assert.is(rows[0].n, forced.json!.migrations.length, 'migration history rebuilt, not duplicated');
 });
 
+test('--worker-threads and --copy-format text (measurement aids) load exactly the same values as the default', async () => {
+  // The second slot converts in a helper thread (lib/copy-worker.ts; from load-pg's bundle, its copy-worker.js entry)
+  // and every table goes through COPY's text format instead of the binary one.
+  const db = await server.freshDatabase('loadpg_aids');
+  const load = await loadPg(db.url, mainRun, ['--worker-threads', '--copy-format', 'text']);
+  assert.is(load.code, 0, load.stderr);
+  const digest = async (database: string, table: string) =>
+    (await server.query(database, `SELECT count(*)::int AS n, md5(string_agg(t::text, '|' ORDER BY t::text)) AS d FROM "${table}" t`)).rows[0];
+  for (const table of sqliteCounts(path.join(mainRun, 'snapshot.sqlite')).keys()) {
+    assert.equal(await digest(db.name, table), await digest(mainDb.name, table), `content of ${table}`);
+  }
+});
+
 test('invalid JSON fails the load naming table, column and key (exit 4); after fixing, --force reloads', async () => {
   const db = new Database(app.sqlitePath);
   db.prepare(`UPDATE "Setting" SET value = '{"theme": dark}' WHERE key = 'known'`).run();

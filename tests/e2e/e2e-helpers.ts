@@ -9,6 +9,7 @@ import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { createSampleInstall, type SampleInstall } from '../../fixtures/sample-install.ts';
+import { taskNodeArgs } from '../../lib/code-location.ts';
 import { REPO_ROOT } from '../helpers/cli.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 import type { Test } from 'uvu';
@@ -144,7 +145,7 @@ export interface Spawned {
 
 /** A task as a real process whose PID we hold (runTask hides it). */
 export function spawnTask(task: string, args: string[], env: Record<string, string | undefined> = {}): Spawned {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'tasks', `${task}.ts`), ...args], {
+  const child = spawn(process.execPath, [...taskNodeArgs(task), ...args], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...SAFE_ENV, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { taskNodeArgs } from '../../lib/code-location.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -13,13 +14,14 @@ export interface CliRun {
 }
 
 /**
- * Run a task exactly as an operator or a bash script would: a real process (`tsx tasks/<task>.ts`), real
- * exit code, stdout and stderr. The environment is minimal and explicit so a developer's shell settings
- * cannot make a test pass.
+ * Run a task exactly as an operator or a bash script would: a real process, started as its justfile recipe starts it
+ * (`node --import tsx tasks/<task>.ts`, or from its bundle for load-pg: code-location.ts's taskNodeArgs), real
+ * exit code, stdout and stderr. The environment is minimal and explicit so a developer's shell settings cannot make
+ * a test pass.
  */
 export function runTask(task: string, args: string[], options: { env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number } = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'tasks', `${task}.ts`), ...args], {
+    const child = spawn(process.execPath, [...taskNodeArgs(task), ...args], {
       cwd: options.cwd ?? REPO_ROOT,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
