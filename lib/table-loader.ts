@@ -57,7 +57,9 @@ export async function startWorkerLoader(init: WorkerInit): Promise<TableLoader> 
     }
   });
   worker.on('error', (err) => fail(err));
+  let exitedAlready = false;
   worker.on('exit', (code) => {
+    exitedAlready = true;
     if (current || code !== 0) fail(new Error(`load worker exited with code ${code}`));
   });
   await ready;
@@ -70,6 +72,7 @@ export async function startWorkerLoader(init: WorkerInit): Promise<TableLoader> 
       });
     },
     async close() {
+      if (exitedAlready) return; // its 'exit' event has been and gone: waiting for it would never end
       const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
       worker.postMessage({ type: 'close' } satisfies WorkerRequest);
       const timer = setTimeout(() => void worker.terminate(), 5000);

@@ -101,7 +101,20 @@ export function startCallWorker(moduleUrl: URL, log?: Logger): CallWorker {
       for (const line of held.splice(0)) log[line.log](line.message);
     },
     async close() {
-      await worker.terminate();
+      // terminate() settles on the thread's 'exit' event, but a thread being stopped does not keep the event loop
+      // alive for that event: a task whose last work was this await could end inside it (exit 13, "unsettled
+      // top-level await": seen about once in 90 load-pg runs that failed early on a busy machine, with the engine's
+      // thread still starting). The timer bounding the wait also keeps the loop alive until then.
+      let bound: NodeJS.Timeout | undefined;
+      try {
+        const outcome = await Promise.race([
+          worker.terminate().then(() => 'stopped' as const),
+          new Promise<'still running'>((resolve) => (bound = setTimeout(() => resolve('still running'), 5000))),
+        ]);
+        if (outcome !== 'stopped') logger?.debug('a helper thread did not stop within 5 s; it ends with the process');
+      } finally {
+        clearTimeout(bound);
+      }
     },
   };
 }
