@@ -266,6 +266,8 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
   // WebAssembly memory (~75 MB together) never shrinks, and peak RSS must stay bounded (issue 3: ≤ 256 MB).
   let prep: CallWorker | undefined;
   let engine: CallWorker | undefined;
+  // Settles once every slot and FK connection has been opened or has failed (see below); awaited before closing them.
+  let connectionsOpened: Promise<void> | undefined;
   try {
     const snapshotPath = path.join(runDir, RUN_FILES.snapshot);
     log.debug(`rss at start ${Math.round(process.memoryUsage().rss / 1048576)} MB`);
@@ -325,6 +327,33 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     }
     phase('prepareTarget');
 
+    // The slots' connections, and the ones that put foreign keys back, are opened while the schema engine works:
+    // each is a round trip and a SCRAM exchange on the way to the first COPY, and this thread only waits meanwhile.
+    // Each slot has its own connection (one COPY each, so PostgreSQL parses two tables on two cores). The conversion
+    // runs in the main thread, interleaved at every 64 KB chunk; with --worker-threads slots after the first convert
+    // in a worker thread instead (see LoadPgOptions.workerThreads for why that is not the default).
+    const slots = Math.min(jobs, Math.max(1, model.tables.length));
+    const openedTarget = target; // (the closures below need it narrowed)
+    connectionsOpened = Promise.allSettled([
+      ...Array.from({ length: slots }, async (_, i) => {
+        loaders[i] =
+          options.workerThreads && i > 0
+            ? await startWorkerLoader({ snapshotPath, clientConfig: openedTarget.clientConfig, schema })
+            : await startInlineLoader(snapshotPath, () => openedTarget.connect(), schema);
+      }),
+      // Each slot puts foreign keys back on a connection of its own between two tables (see pg-foreign-keys.ts); the
+      // same connections rebuild and validate whatever is left after the copy phase.
+      ...Array.from({ length: Math.max(2, slots) - 1 }, async () => {
+        const client = await openedTarget.connect();
+        extraClients.push(client);
+        await useSchema(client, schema);
+      }),
+    ]).then((outcomes) => {
+      const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+      if (failed) throw failed.reason;
+    });
+    connectionsOpened.catch(() => undefined); // awaited before the first COPY; a failure meanwhile is not "unhandled"
+
     // Schema the Prisma way: migrations written to the run dir, applied by the schema engine.
     const applied = await engine.call<AppliedSchema>('applySchema', {
       settings,
@@ -357,30 +386,9 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     phase('deferObjects');
 
     const totalExpected = plans.reduce((n, p) => n + p.expectedRows, 0);
-    const slots = Math.min(jobs, Math.max(1, plans.length));
     log.info(`loading ${plans.length} tables (${fmtInt(totalExpected)} rows), ${slots} at a time`);
-    // Each slot has its own connection (one COPY each, so PostgreSQL parses two tables on two cores). The conversion
-    // runs in the main thread, interleaved at every 64 KB chunk; with --worker-threads slots after the first convert
-    // in a worker thread instead (see LoadPgOptions.workerThreads for why that is not the default).
-    for (let i = 0; i < slots; i++) {
-      loaders.push(
-        options.workerThreads && i > 0
-          ? await startWorkerLoader({ snapshotPath, clientConfig: target.clientConfig, schema })
-          : await startInlineLoader(snapshotPath, () => target!.connect(), schema),
-      );
-    }
-    // Each slot puts foreign keys back on a connection of its own between two tables (see pg-foreign-keys.ts); the
-    // same connections rebuild and validate whatever is left after the copy phase.
-    // Connected side by side: each connect is a round trip and a SCRAM exchange before the first COPY can start.
-    const moreClients = await Promise.all(
-      Array.from({ length: Math.max(2, slots) - 1 }, async () => {
-        const client = await target!.connect();
-        extraClients.push(client);
-        await useSchema(client, schema);
-        return client;
-      }),
-    );
-    const fkClients: pg.Client[] = [target.client, ...moreClients];
+    await connectionsOpened;
+    const fkClients: pg.Client[] = [target.client, ...extraClients];
     const readiness = new ForeignKeyReadiness(deferred, tableNames);
     const fkLater = { toAdd: [] as DeferredForeignKey[], toValidate: [] as DeferredForeignKey[] };
     let foreignKeysValidated = 0;
@@ -482,6 +490,7 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
   } finally {
     await prep?.close();
     await engine?.close();
+    await connectionsOpened?.catch(() => undefined); // a connection still being opened must not outlive the task
     await Promise.all(loaders.map((l) => l.close().catch(() => undefined)));
     for (const c of extraClients) await c.end().catch(() => undefined);
     await target?.close();
