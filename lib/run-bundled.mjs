@@ -43,8 +43,11 @@ if (!BUNDLED_TASKS.has(task)) {
 }
 
 const CACHE_DIR = path.join(REPO_ROOT, 'node_modules', '.cache', 'visionsuit-bundles');
-/** Which bundle folder the task's sources last built, and the state of every file it was built from. */
-const lastBuildFile = path.join(CACHE_DIR, `${task}.last-build.json`);
+/**
+ * Which bundle folder the task's sources last built, and the state of every file it was built from. Per checkout: a
+ * second checkout (a git worktree) may share this node_modules through a symlink.
+ */
+const lastBuildFile = path.join(CACHE_DIR, `${task}.last-build.${createHash('sha256').update(REPO_ROOT).digest('hex').slice(0, 8)}.json`);
 /** Besides the sources esbuild read: this launcher (its build options) and tsconfig.json (esbuild reads it too). */
 const BUILD_CONFIG_FILES = ['lib/run-bundled.mjs', 'tsconfig.json'];
 

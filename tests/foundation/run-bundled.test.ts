@@ -26,7 +26,11 @@ function launch(...args: string[]) {
 }
 
 const bundleDirs = () => readdirSync(cacheDir).filter((name) => name.startsWith('load-pg-'));
-const lastBuild = () => path.join(cacheDir, 'load-pg.last-build.json');
+const lastBuild = () => {
+  const records = readdirSync(cacheDir).filter((name) => /^load-pg\.last-build\.[0-9a-f]{8}\.json$/.test(name));
+  assert.is(records.length, 1, 'one record of the last build, for this checkout');
+  return path.join(cacheDir, records[0]);
+};
 
 test.before(() => {
   checkout = mkdtempSync(path.join(os.tmpdir(), 'vs-run-bundled-'));
