@@ -6,6 +6,7 @@ import type { Settings } from './config.ts';
 import { ExitCode, TaskError, diskFullError, errorMessage, usageError } from './errors.ts';
 import type { Logger } from './log.ts';
 import { openSchemaEngine, writePostgresMigrations } from './prisma-engine.ts';
+import { toPostgresAppSchema } from './prisma-schema-file.ts';
 import { restrictTree } from './file-tree.ts';
 import { RUN_FILES } from './run-dir.ts';
 import { sqlWithIdentifiers } from './sql-files.ts';
@@ -41,26 +42,6 @@ export async function applyPostgresSchema(opts: {
       throw usageError(`--pg-migrations must not point into ${path.join(dir, 'migrations')}: load-pg rewrites that folder; copy the migrations elsewhere first`);
     }
   }
-  // A re-run (--force) writes the history afresh: a baseline left by the previous run has another timestamp in its
-  // name and would be applied a second time.
-  rmSync(path.join(dir, 'migrations'), { recursive: true, force: true });
-  let written: Awaited<ReturnType<typeof writePostgresMigrations>>;
-  try {
-    written = await writePostgresMigrations({
-      sqliteSchemaText: readFileSync(opts.settings.schemaPath, 'utf8'),
-      outDir: dir,
-      ...(opts.shippedMigrationsDir ? { shippedMigrationsDir: opts.shippedMigrationsDir } : {}),
-    });
-  } catch (err) {
-    if (err instanceof TaskError) throw err;
-    // A full run-dir disk is not bad input: exit 4 with the disk named, like every other task's ENOSPC.
-    const full = diskFullError(err);
-    if (full) throw full;
-    // Shipped migrations for another provider, an empty folder, a schema the engine rejects: the operator's input.
-    throw usageError(`cannot write the PostgreSQL migrations: ${errorMessage(err).split('\n')[0]}`);
-  }
-  // The run dir is the operator's alone (0700); its files are too, whatever the engine's writer chose.
-  restrictTree(dir);
   // The engine's connection resolves unqualified names in the target schema (what `?schema=` does for the Prisma
   // CLI): the migration SQL creates its tables and enums without a schema prefix.
   const clientConfig: pg.ClientConfig =
@@ -76,8 +57,14 @@ export async function applyPostgresSchema(opts: {
       await client.end().catch(() => undefined);
     }
   }
+  // One engine session on the target both generates the baseline and applies the history: a second engine started
+  // offline for the baseline cost ≈ 50 ms more on the way to load-pg's first COPY. It is opened before anything is
+  // written: starting it connects, so an unreachable target fails here (exit 3) with the run dir untouched; a schema
+  // the engine rejects fails when the baseline is generated (exit 2, below), as before.
+  const sqliteSchemaText = readFileSync(opts.settings.schemaPath, 'utf8');
   const session = await openSchemaEngine({
-    schemaPath: written.schemaPath,
+    schemaPath: path.join(dir, 'schema.prisma'),
+    schemaText: toPostgresAppSchema(sqliteSchemaText),
     clientConfig,
     schema: opts.schema,
     log: (line: string) => opts.log.debug(`schema engine: ${line}`),
@@ -85,11 +72,33 @@ export async function applyPostgresSchema(opts: {
     throw new TaskError(ExitCode.TargetNotReady, `cannot start Prisma's schema engine on the target: ${errorMessage(err).split('\n')[0]}`);
   });
   try {
-    const applied = await session.applyMigrations(written.migrationsDir);
-    return { dir, migrationsDir: written.migrationsDir, schemaPath: written.schemaPath, source: written.source, migrations: applied.appliedMigrationNames };
-  } catch (err) {
-    if (err instanceof TaskError) throw err;
-    throw new TaskError(ExitCode.TargetNotReady, `applying the Prisma migrations to the target failed: ${errorMessage(err).split('\n')[0]}`);
+    // A re-run (--force) writes the history afresh: a baseline left by the previous run has another timestamp in its
+    // name and would be applied a second time.
+    rmSync(path.join(dir, 'migrations'), { recursive: true, force: true });
+    let written: Awaited<ReturnType<typeof writePostgresMigrations>>;
+    try {
+      written = await writePostgresMigrations({
+        sqliteSchemaText,
+        outDir: dir,
+        ...(opts.shippedMigrationsDir ? { shippedMigrationsDir: opts.shippedMigrationsDir } : { baselineFromSession: () => session.diffEmptyToSchema() }),
+      });
+    } catch (err) {
+      if (err instanceof TaskError) throw err;
+      // A full run-dir disk is not bad input: exit 4 with the disk named, like every other task's ENOSPC.
+      const full = diskFullError(err);
+      if (full) throw full;
+      // Shipped migrations for another provider, an empty folder, a schema the engine rejects: the operator's input.
+      throw usageError(`cannot write the PostgreSQL migrations: ${errorMessage(err).split('\n')[0]}`);
+    }
+    // The run dir is the operator's alone (0700); its files are too, whatever the engine's writer chose.
+    restrictTree(dir);
+    try {
+      const applied = await session.applyMigrations(written.migrationsDir);
+      return { dir, migrationsDir: written.migrationsDir, schemaPath: written.schemaPath, source: written.source, migrations: applied.appliedMigrationNames };
+    } catch (err) {
+      if (err instanceof TaskError) throw err;
+      throw new TaskError(ExitCode.TargetNotReady, `applying the Prisma migrations to the target failed: ${errorMessage(err).split('\n')[0]}`);
+    }
   } finally {
     await session.close();
   }

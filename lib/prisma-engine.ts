@@ -459,6 +459,12 @@ export async function writePostgresMigrations(opts: {
   shippedMigrationsDir?: string;
   /** Folder name of the generated baseline; default `<UTC yyyymmddHHMMSS>_baseline`. */
   baselineName?: string;
+  /**
+   * The baseline's DDL from an engine session already open on the target (`session.diffEmptyToSchema`), instead of
+   * a second engine started offline for it. The same script, except that the target's schema is the one named in
+   * its CREATE SCHEMA IF NOT EXISTS line (offline: "public").
+   */
+  baselineFromSession?: () => Promise<string>;
 }): Promise<WrittenPostgresMigrations> {
   const appSchema = toPostgresAppSchema(opts.sqliteSchemaText);
   const migrationsDir = path.join(opts.outDir, 'migrations');
@@ -482,7 +488,7 @@ export async function writePostgresMigrations(opts: {
     migrations = shipped.migrationDirectories.map((d) => d.path);
     source = 'shipped';
   } else {
-    const ddl = await diffSchemasOffline({ provider: 'postgres', toSchema: toEngineSchema(appSchema), schemaPath });
+    const ddl = opts.baselineFromSession ? await opts.baselineFromSession() : await diffSchemasOffline({ provider: 'postgres', toSchema: toEngineSchema(appSchema), schemaPath });
     const name = opts.baselineName ?? `${utcStamp()}_baseline`;
     mkdirSync(path.join(migrationsDir, name), { recursive: true });
     writeFileAtomic(path.join(migrationsDir, name, 'migration.sql'), ddl, 0o644);

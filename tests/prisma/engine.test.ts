@@ -4,14 +4,16 @@
  * (pending, edited, drift), and the same over an SSH tunnel with verified TLS.
  */
 import { createHash } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FIXTURE_TABLES, TEMPLATE_DIR } from '../../fixtures/sample-install.ts';
-import { loadSettings } from '../../lib/config.ts';
+import { loadSettings, type Settings } from '../../lib/config.ts';
+import { ExitCode, TaskError } from '../../lib/errors.ts';
+import { applyPostgresSchema } from '../../lib/pg-schema-apply.ts';
 import { createLogger } from '../../lib/log.ts';
 import { openTarget } from '../../lib/pg-target.ts';
 import { isEmptyMigrationScript, openSchemaEngine, writePostgresMigrations, type SchemaEngineSession } from '../../lib/prisma-engine.ts';
@@ -203,6 +205,39 @@ test('writePostgresMigrations + applyMigrations build all 30 tables with genuine
   } finally {
     await drifted.close();
   }
+});
+
+test('applyPostgresSchema: one session generates the baseline for the target schema and applies it; a schema the engine rejects is exit 2, an unreachable target exit 3, nothing written', async () => {
+  const schemaFile = path.join(tmp, 'apply-one-session.prisma');
+  writeFileSync(schemaFile, FIXTURE_SCHEMA);
+  const settings = { schemaPath: schemaFile } as Settings;
+  const log = createLogger({ quiet: true });
+  const db = await server.freshDatabase('onesession');
+  const runDir = path.join(tmp, 'one-session-run');
+  const applied = await applyPostgresSchema({ settings, runDir, clientConfig: clientConfigFor(db.url), schema: 'app_ns', log });
+  assert.is(applied.source, 'generated');
+  const script = readFileSync(path.join(applied.migrationsDir, applied.migrations[0], 'migration.sql'), 'utf8');
+  assert.match(script, /CREATE SCHEMA IF NOT EXISTS "app_ns";/, 'the baseline names the target schema, as Prisma itself would');
+  const { rows } = await server.query(db.name, `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'app_ns'`);
+  assert.is(rows[0].n, FIXTURE_TABLES.length + 1, 'every table and _prisma_migrations in the target schema');
+
+  // A schema the engine rejects: the operator's input (exit 2), found before anything reaches the target.
+  const badFile = path.join(tmp, 'apply-bad.prisma');
+  writeFileSync(badFile, FIXTURE_SCHEMA.replace(/model User \{/, 'model Broken {\n  id Int @id\n  other NoSuchType\n}\n\nmodel User {'));
+  const badDb = await server.freshDatabase('onesession_bad');
+  const bad = await applyPostgresSchema({ settings: { schemaPath: badFile } as Settings, runDir: path.join(tmp, 'bad-run'), clientConfig: clientConfigFor(badDb.url), schema: 'public', log }).catch((e) => e);
+  assert.instance(bad, TaskError);
+  assert.is(bad.exitCode, ExitCode.Usage, bad.message);
+  assert.match(bad.message, /^cannot write the PostgreSQL migrations: .*NoSuchType/);
+  assert.is((await server.query(badDb.name, `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`)).rows[0].n, 0);
+
+  // An unreachable target: exit 3, and no migrations written into the run dir.
+  const deadRun = path.join(tmp, 'dead-run');
+  const dead = await applyPostgresSchema({ settings, runDir: deadRun, clientConfig: { host: '127.0.0.1', port: 1, user: 'x', password: 'y', database: 'z' }, schema: 'public', log }).catch((e) => e);
+  assert.instance(dead, TaskError);
+  assert.is(dead.exitCode, ExitCode.TargetNotReady, dead.message);
+  assert.match(dead.message, /^cannot start Prisma's schema engine on the target/);
+  assert.not.ok(existsSync(path.join(deadRun, 'postgres-schema', 'migrations')));
 });
 
 test('shipped PostgreSQL migrations are copied byte for byte; a failing one is reported as failed', async () => {
