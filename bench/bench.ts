@@ -377,7 +377,10 @@ async function main() {
   log(header);
   // autovacuum off: each contender leaves a database of 1.5 M fresh rows behind, and autovacuum working through one
   // (the raw baseline's above all: no ANALYZE, no frozen pages) would take CPU from whichever contender runs next.
-  const server = await startEmbeddedServer({ settings: { max_wal_size: '4GB', checkpoint_timeout: '30min', shared_buffers: '256MB', autovacuum: 'off' } });
+  // wal_init_zero off: the first contender to write ~400 MB of WAL into the fresh cluster had to create and zero-fill
+  // every WAL segment, the later ones reuse them (load-pg, which runs first, measured 0.8-1.9 s slower in its first
+  // run than in its repeats; raw never runs first). Without zero-filling, a new segment costs what a reused one does.
+  const server = await startEmbeddedServer({ settings: { max_wal_size: '4GB', checkpoint_timeout: '30min', shared_buffers: '256MB', autovacuum: 'off', wal_init_zero: 'off' } });
   const tmpDirs: string[] = [];
   try {
     const { file, totalRows } = benchSqlite(ROWS);

@@ -13,6 +13,8 @@ export interface WorkerInit {
   snapshotPath: string;
   clientConfig: pg.ClientConfig;
   schema: string;
+  /** Statements run once on the connection after it is opened (load-pg's loadSessionStatements). */
+  sessionStatements?: string[];
 }
 
 export type WorkerRequest = { type: 'load'; plan: CopyTablePlan } | { type: 'close' };
@@ -32,6 +34,7 @@ client.on('error', () => undefined); // reported through the failing query inste
 async function main() {
   await client.connect();
   await useSchema(client, init.schema);
+  for (const statement of init.sessionStatements ?? []) await client.query(statement);
   port.postMessage({ type: 'ready' } satisfies WorkerReply);
   port.on('message', async (message: WorkerRequest) => {
     if (message.type === 'close') {

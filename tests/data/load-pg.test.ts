@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import { createSampleInstall, type SampleInstall } from '../../fixtures/sample-install.ts';
 import { fastTimestamp } from '../../lib/copy-encoders.ts';
 import { formatTimestamp } from '../../lib/sqlite-values.ts';
+import { loadSessionStatements } from '../../lib/steps/load-pg.ts';
 import { runTask, type CliRun } from '../helpers/cli.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 
@@ -401,6 +402,19 @@ test('a primary key the snapshot does not hold unique fails its rebuild naming i
   assert.is(retried.code, 0, retried.stderr);
   const { rows } = await server.query(target.name, `SELECT count(*)::int AS n FROM pg_constraint WHERE conname = 'Tag_pkey' AND contype = 'p'`);
   assert.is(rows[0].n, 1, 'the primary key is back after the reload');
+});
+
+test('parallel index-build workers are turned off only where PostgreSQL shares this host and its cores with two or more slots', () => {
+  const off = ['SET max_parallel_maintenance_workers = 0;'];
+  const statements = (targetUrl: string, slots = 2, ssh = false) =>
+    loadSessionStatements({ targetUrl, ...(ssh ? { ssh: { user: 'u', host: 'h', port: 22 } } : {}) } as Parameters<typeof loadSessionStatements>[0], slots).map((s) => s.split('\n').filter((l) => !l.startsWith('--')).join(''));
+  assert.equal(statements('postgresql://u:p@127.0.0.1:5432/app'), off);
+  assert.equal(statements('postgresql://u@localhost/app'), off);
+  assert.equal(statements('postgresql://u@[::1]:5433/app'), off);
+  assert.equal(statements('postgresql:///app?host=/var/run/postgresql'), off, 'Unix socket');
+  assert.equal(statements('postgresql://u@db.internal:5432/app'), [], 'a server of its own');
+  assert.equal(statements('postgresql://u@127.0.0.1:5432/app', 2, true), [], 'through SSH the loopback address is the tunnel, not the server');
+  assert.equal(statements('postgresql://u@127.0.0.1:5432/app', 1), [], 'one slot leaves a core to the parallel workers');
 });
 
 test('fast epoch-ms formatting equals sqlite-values formatTimestamp', () => {
