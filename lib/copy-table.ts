@@ -10,6 +10,7 @@ import type { SqliteValue } from './sqlite-values.ts';
 import { loadSql, sqlWithIdentifiers } from './sql-files.ts';
 import { duplicateIndexCause } from './pg-schema-objects.ts';
 import { createCellBytesReader } from './sqlite-cell-bytes.ts';
+import { continueHeadStart, type HeadStart } from './copy-head-start.ts';
 
 /**
  * Stream one snapshot table into PostgreSQL with COPY FROM STDIN (text format), in its own transaction:
@@ -44,6 +45,11 @@ export interface CopyTablePlan {
    * hot in cache, and a slot that finishes early builds while the other still copies.
    */
   indexes?: { name: string; statement: string }[];
+  /**
+   * The table's first chunks, converted while the schema was being built (copy-head-start.ts); copyTable sends them
+   * and continues the same conversion. Only on plans loaded in this thread (it cannot cross into a worker).
+   */
+  headStart?: HeadStart;
 }
 
 export interface CopyTableResult {
@@ -167,7 +173,7 @@ export function tableCopyChunks(db: Database.Database, plan: CopyTablePlan, coun
 }
 
 /** Binary COPY data of a whole table: header, rows, trailer, as ~64 KB buffers. */
-function* binaryChunks(db: Database.Database, plan: CopyTablePlan, counter: { rows: number }, onChunk: () => void): Generator<Buffer> {
+export function* binaryChunks(db: Database.Database, plan: CopyTablePlan, counter: { rows: number }, onChunk: () => void): Generator<Buffer> {
   const { rows, cursor, readBytes } = scanTable(db, plan);
   const encoders = plan.columns.map((c) => binaryEncoderFor(c, plan.enums));
   const n = encoders.length;
@@ -227,14 +233,16 @@ export function usesBinary(plan: CopyTablePlan): boolean {
 
 export async function copyTable(db: Database.Database, client: pg.Client, plan: CopyTablePlan, onProgress?: ProgressCallback): Promise<CopyTableResult> {
   const started = performance.now();
-  const counter = { rows: 0 };
+  const head = plan.headStart;
+  plan.headStart = undefined; // sent once: a second attempt at the table converts it afresh
+  const counter = head?.counter ?? { rows: 0 };
   const fragments = { schema: pg.escapeIdentifier(plan.schema), table: pg.escapeIdentifier(plan.table) };
 
   await client.query('BEGIN');
   try {
     await client.query(loadSql('load-pg-set-local'));
     await client.query(sqlWithIdentifiers('load-pg-truncate', fragments));
-    const binary = usesBinary(plan);
+    const binary = head !== undefined || usesBinary(plan);
     const copy = client.query(
       oneWritePerChunk(
         copyFrom(sqlWithIdentifiers(binary ? 'load-pg-copy-binary' : 'load-pg-copy', { ...fragments, columns: plan.columns.map((c) => pg.escapeIdentifier(c.name)).join(', ') }), {
@@ -243,7 +251,9 @@ export async function copyTable(db: Database.Database, client: pg.Client, plan: 
       ),
     );
     const onChunk = () => onProgress?.(counter.rows);
-    const source = Readable.from(binary ? binaryChunks(db, plan, counter, onChunk) : tableCopyChunks(db, plan, counter, onChunk), {
+    if (head) head.progress.onChunk = onChunk;
+    const chunks = head ? continueHeadStart(head) : binary ? binaryChunks(db, plan, counter, onChunk) : tableCopyChunks(db, plan, counter, onChunk);
+    const source = Readable.from(chunks, {
       objectMode: false,
       highWaterMark: 2 * CHUNK_CHARS,
     });

@@ -37,6 +37,7 @@ import { cacheSchemaModel, readCachedSchemaModel, schemaSha256 } from '../schema
 import { loadSql } from '../sql-files.ts';
 import { checkSnapshotAgainstModel } from './export-sqlite.ts';
 import { startInlineLoader, startWorkerLoader, type TableLoader } from '../table-loader.ts';
+import { dropHeadStart, matchesPlan, predictTargetColumns, startHeadStarts } from '../copy-head-start.ts';
 
 /**
  * load-pg (issue 3): build the PostgreSQL schema the Prisma way, then stream the snapshot's rows in with COPY.
@@ -106,6 +107,12 @@ interface ManifestLike {
 }
 
 export const DEFERRED_OBJECTS_FILE = 'deferred-objects.json';
+/**
+ * How much of each first table is converted ahead while the schema engine works (copy-head-start.ts): the engine
+ * takes ≈ 0.3-0.4 s, in which the conversion gets through ≈ 10-20 MB; the bound keeps a slow engine from turning
+ * the head start into a table held in memory.
+ */
+const HEAD_START_BYTES_PER_TABLE = 16 * 1024 * 1024;
 
 function fmtInt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
@@ -289,6 +296,7 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
   let engine: CallWorker | undefined;
   // Settles once every slot and FK connection has been opened or has failed (see below); awaited before closing them.
   let connectionsOpened: Promise<void> | undefined;
+  let headStarts: ReturnType<typeof startHeadStarts> | undefined;
   try {
     const snapshotPath = path.join(runDir, RUN_FILES.snapshot);
     log.debug(`rss at start ${Math.round(process.memoryUsage().rss / 1048576)} MB`);
@@ -382,13 +390,23 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     connectionsOpened.catch(() => undefined); // awaited before the first COPY; a failure meanwhile is not "unhandled"
 
     // Schema the Prisma way: migrations written to the run dir, applied by the schema engine.
-    const applied = await engine.call<AppliedSchema>('applySchema', {
+    const applying = engine.call<AppliedSchema>('applySchema', {
       settings,
       runDir,
       clientConfig: target.clientConfig,
       schema,
       ...(options.pgMigrations ? { shippedMigrationsDir: options.pgMigrations } : {}),
     });
+    applying.catch(() => undefined); // awaited just below; a failure meanwhile is not "unhandled"
+    // Meanwhile this thread converts the first chunks of the table each slot starts with (copy-head-start.ts).
+    if (!options.workerThreads && options.copyFormat !== 'text') {
+      const firstTables = planTables(model, db, predictTargetColumns(model), schema, expected)
+        .sort((a, b) => b.expectedRows - a.expectedRows)
+        .slice(0, slots);
+      headStarts = startHeadStarts(db, firstTables, HEAD_START_BYTES_PER_TABLE);
+    }
+    const applied = await applying;
+    await headStarts?.stop();
     await engine.close();
     engine = undefined;
     log.ok(`schema applied through Prisma's schema engine: ${applied.migrations.join(', ') || '(no migrations)'}`);
@@ -399,6 +417,16 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     const targetColumns = await readTargetColumns(target.client, schema);
     const plans = planTables(model, db, targetColumns, schema, expected);
     if (options.copyFormat === 'text') for (const plan of plans) plan.textFormat = true;
+    for (const head of headStarts?.heads ?? []) {
+      const plan = plans.find((p) => p.table === head.table);
+      if (plan && matchesPlan(head, plan)) {
+        plan.headStart = head;
+        log.debug(`${head.table}: ${head.counter.rows} rows (${Math.round(head.bytes / 1024)} KB) converted while the schema was built`);
+      } else {
+        dropHeadStart(head);
+        log.debug(`${head.table}: its column types differ from the ones predicted; converted from its first row`);
+      }
+    }
 
     // Deferred objects: saved before they are dropped, so a crash mid-load still leaves the recipe in the run dir.
     const deferred = await captureDeferredObjects(target.client, schema, tableNames);
@@ -518,6 +546,8 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     await prep?.close();
     await engine?.close();
     await connectionsOpened?.catch(() => undefined); // a connection still being opened must not outlive the task
+    await headStarts?.stop();
+    for (const head of headStarts?.heads ?? []) dropHeadStart(head); // their SQLite statements, before db.close()
     await Promise.all(loaders.map((l) => l.close().catch(() => undefined)));
     for (const c of extraClients) await c.end().catch(() => undefined);
     await target?.close();
