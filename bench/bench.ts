@@ -40,7 +40,7 @@ const { values: args } = parseArgs({
     'no-pgloader': { type: 'boolean', default: false },
     'pgloader-timeout': { type: 'string', default: '900' },
     jobs: { type: 'string' },
-    // Also run load-pg with --worker-threads (second table converted in a worker thread) for comparison.
+    // Also run load-pg with --single-thread (every table converted in the main thread) for comparison.
     'compare-threads': { type: 'boolean', default: false },
     // Also run load-pg with COPY's text format instead of binary, for comparison.
     'compare-format': { type: 'boolean', default: false },
@@ -450,9 +450,9 @@ async function main() {
       results.push({ ...text, name: 'load-pg --copy-format text' });
     }
     if (args['compare-threads']) {
-      log('load-pg --worker-threads…');
-      const threaded = await runLoadPg(server, 'bench_loadpg_threads', appDir, runDir, totalRows, ['--worker-threads']);
-      results.push({ ...threaded, name: 'load-pg --worker-threads' });
+      log('load-pg --single-thread…');
+      const single = await runLoadPg(server, 'bench_loadpg_threads', appDir, runDir, totalRows, ['--single-thread']);
+      results.push({ ...single, name: 'load-pg --single-thread' });
     }
     // Interference from other work on the machine only ever adds time: with --repeat N, load-pg and raw COPY run
     // N more times, alternating, and the fastest of each is reported too.

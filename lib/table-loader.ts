@@ -4,6 +4,7 @@ import { copyTable, RowLoadError, type CopyTablePlan, type CopyTableResult, type
 import type { WorkerInit, WorkerReply, WorkerRequest } from './copy-worker.ts';
 import { useSchema } from './pg-schema-objects.ts';
 import { helperThreadModule } from './code-location.ts';
+import { dropHeadStart } from './copy-head-start.ts';
 import { startTsWorker } from './worker-call.ts';
 
 /**
@@ -66,6 +67,11 @@ export async function startWorkerLoader(init: WorkerInit): Promise<TableLoader> 
   return {
     load(plan, onProgress) {
       if (failed) return Promise.reject(failed);
+      // A head start lives in the main thread (and cannot be posted): this thread converts the table afresh.
+      if (plan.headStart) {
+        dropHeadStart(plan.headStart);
+        plan = { ...plan, headStart: undefined };
+      }
       return new Promise<CopyTableResult>((resolve, reject) => {
         current = { resolve, reject, onProgress };
         worker.postMessage({ type: 'load', plan } satisfies WorkerRequest);

@@ -25,7 +25,8 @@ reset to max(id) and proven.
   --force               the target schema holds tables: drop them (and their types/sequences) and load again
   --pg-migrations DIR   PostgreSQL migrations the app ships (default: a baseline generated from schema.prisma)
   --jobs N              tables loaded at once (default 2, one per core); 2N connections while copying (3 with --jobs 1)
-  --worker-threads      convert the second table in a worker thread (measurement aid)
+  --single-thread       convert every table in the main thread, not one worker thread per slot after the first
+                        (measurement aid)
   --copy-format FORMAT  binary (default, where every column type allows it) or text (measurement aid)
   --json                one JSON result object on stdout
 
@@ -36,7 +37,7 @@ a value that will not convert, a row PostgreSQL rejects, a violated foreign key)
 interface Flags extends Record<string, unknown> {
   pgMigrations?: string;
   jobs?: string;
-  workerThreads?: boolean;
+  singleThread?: boolean;
   copyFormat?: string;
 }
 
@@ -57,8 +58,8 @@ await runCli<Flags, LoadPgResult>({
   flags: {
     'pg-migrations': { type: 'string' },
     jobs: { type: 'string' },
-    // Convert the second table in a worker thread (for the benchmark's comparison; not faster on 2 cores).
-    'worker-threads': { type: 'boolean' },
+    // Every table converted in the main thread (for the benchmark's comparison; slower: see LoadPgOptions.workerThreads).
+    'single-thread': { type: 'boolean' },
     'copy-format': { type: 'string' },
   },
   run: async ({ settings, extra, log }) => {
@@ -72,7 +73,7 @@ await runCli<Flags, LoadPgResult>({
     return await loadPg(settings, log, {
       pgMigrations: extra.pgMigrations,
       jobs,
-      workerThreads: Boolean(extra.workerThreads),
+      workerThreads: !extra.singleThread,
       copyFormat: extra.copyFormat as 'binary' | 'text' | undefined,
       engineThread,
     });

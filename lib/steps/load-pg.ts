@@ -58,9 +58,11 @@ export interface LoadPgOptions {
   /** Tables loaded at once (default 2: one per core). */
   jobs?: number;
   /**
-   * Convert the second table in a worker thread instead of the main thread. Measured on the 1.5 M-row bench
-   * (2 cores): no faster — PostgreSQL's COPY parsing, not our conversion, saturates the cores — and ~15 MB more
-   * peak RSS, so the default is one thread feeding two connections.
+   * Convert the tables of the slots after the first in worker threads (default true; false: one thread feeds every
+   * connection). The main thread alone could not always keep two COPY streams fed: `perf sched` showed ≈ 1.6 s of idle
+   * core time in the copy phase, mostly a COPY backend waiting for its next chunk while the client converted for the
+   * other slot. Once load-pg ran from a bundle (a worker starts in ≈ 50 ms instead of loading tsx and every module
+   * through it), three A/B pairs on the 1.5 M-row bench gave −0.84 / −0.23 / −0.40 s for ≈ +15 MB peak RSS.
    */
   workerThreads?: boolean;
   /** COPY format: 'binary' where every column's type allows it (default), or always 'text'. */
@@ -108,11 +110,11 @@ interface ManifestLike {
 
 export const DEFERRED_OBJECTS_FILE = 'deferred-objects.json';
 /**
- * How much of each first table is converted ahead while the schema engine works (copy-head-start.ts): the engine
- * takes ≈ 0.3-0.4 s, in which the conversion gets through ≈ 10-20 MB; the bound keeps a slow engine from turning
- * the head start into a table held in memory.
+ * How much of each first table is converted ahead while the schema engine works (copy-head-start.ts): in the
+ * engine's ≈ 0.3-0.4 s the conversion gets through ≈ 3-7 MB on the bench; the bound keeps a slow engine from turning
+ * the head start into a table held in memory (peak RSS).
  */
-const HEAD_START_BYTES_PER_TABLE = 16 * 1024 * 1024;
+const HEAD_START_BYTES_PER_TABLE = 8 * 1024 * 1024;
 
 function fmtInt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
@@ -358,9 +360,10 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
 
     // The slots' connections, and the ones that put foreign keys back, are opened while the schema engine works:
     // each is a round trip and a SCRAM exchange on the way to the first COPY, and this thread only waits meanwhile.
-    // Each slot has its own connection (one COPY each, so PostgreSQL parses two tables on two cores). The conversion
-    // runs in the main thread, interleaved at every 64 KB chunk; with --worker-threads slots after the first convert
-    // in a worker thread instead (see LoadPgOptions.workerThreads for why that is not the default).
+    // Each slot has its own connection (one COPY each, so PostgreSQL parses two tables on two cores). The first slot
+    // converts in the main thread; the others in worker threads of their own (see LoadPgOptions.workerThreads), or
+    // with --single-thread in the main thread too, interleaved at every 64 KB chunk.
+    const workerThreads = options.workerThreads ?? true;
     const slots = Math.min(jobs, Math.max(1, model.tables.length));
     const openedTarget = target; // (the closures below need it narrowed)
     const sessionStatements = loadSessionStatements(settings, slots);
@@ -372,7 +375,7 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     connectionsOpened = Promise.allSettled([
       ...Array.from({ length: slots }, async (_, i) => {
         loaders[i] =
-          options.workerThreads && i > 0
+          workerThreads && i > 0
             ? await startWorkerLoader({ snapshotPath, clientConfig: openedTarget.clientConfig, schema, sessionStatements })
             : await startInlineLoader(snapshotPath, connectForLoad, schema);
       }),
@@ -398,11 +401,13 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
       ...(options.pgMigrations ? { shippedMigrationsDir: options.pgMigrations } : {}),
     });
     applying.catch(() => undefined); // awaited just below; a failure meanwhile is not "unhandled"
-    // Meanwhile this thread converts the first chunks of the table each slot starts with (copy-head-start.ts).
-    if (!options.workerThreads && options.copyFormat !== 'text') {
+    // Meanwhile this thread converts the first chunks of the table each slot in this thread starts with
+    // (copy-head-start.ts): the first slot's, or every slot's with --single-thread. Slots take tables in slot order,
+    // largest first (loadAllTables), so the first slot's first table is the largest one.
+    if (options.copyFormat !== 'text') {
       const firstTables = planTables(model, db, predictTargetColumns(model), schema, expected)
         .sort((a, b) => b.expectedRows - a.expectedRows)
-        .slice(0, slots);
+        .slice(0, workerThreads ? 1 : slots);
       headStarts = startHeadStarts(db, firstTables, HEAD_START_BYTES_PER_TABLE);
     }
     const applied = await applying;

@@ -230,11 +230,11 @@ test('a second load without --force refuses the non-empty target (exit 3); with 
   assert.is(rows[0].n, forced.json!.migrations.length, 'migration history rebuilt, not duplicated');
 });
 
-test('--worker-threads and --copy-format text (measurement aids) load exactly the same values as the default', async () => {
-  // The second slot converts in a helper thread (lib/copy-worker.ts; from load-pg's bundle, its copy-worker.js entry)
-  // and every table goes through COPY's text format instead of the binary one.
+test('--single-thread and --copy-format text (measurement aids) load exactly the same values as the default', async () => {
+  // The default converts the second slot's tables in a worker thread (lib/copy-worker.ts; from load-pg's bundle, its
+  // copy-worker.js entry) and writes COPY's binary format; here one thread feeds both slots, in the text format.
   const db = await server.freshDatabase('loadpg_aids');
-  const load = await loadPg(db.url, mainRun, ['--worker-threads', '--copy-format', 'text']);
+  const load = await loadPg(db.url, mainRun, ['--single-thread', '--copy-format', 'text']);
   assert.is(load.code, 0, load.stderr);
   const digest = async (database: string, table: string) =>
     (await server.query(database, `SELECT count(*)::int AS n, md5(string_agg(t::text, '|' ORDER BY t::text)) AS d FROM "${table}" t`)).rows[0];
