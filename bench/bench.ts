@@ -451,7 +451,7 @@ async function main() {
     }
     if (args['compare-threads']) {
       log('load-pg --single-thread…');
-      const single = await runLoadPg(server, 'bench_loadpg_threads', appDir, runDir, totalRows, ['--single-thread']);
+      const single = await runLoadPg(server, 'bench_loadpg_single', appDir, runDir, totalRows, ['--single-thread']);
       results.push({ ...single, name: 'load-pg --single-thread' });
     }
     // Interference from other work on the machine only ever adds time: with --repeat N, load-pg and raw COPY run

@@ -61,10 +61,18 @@ export async function applyPostgresSchema(opts: {
   // offline for the baseline cost ≈ 50 ms more on the way to load-pg's first COPY. It is opened before anything is
   // written: starting it connects, so an unreachable target fails here (exit 3) with the run dir untouched; a schema
   // the engine rejects fails when the baseline is generated (exit 2, below), as before.
-  const sqliteSchemaText = readFileSync(opts.settings.schemaPath, 'utf8');
+  let sqliteSchemaText: string;
+  let postgresSchemaText: string;
+  try {
+    sqliteSchemaText = readFileSync(opts.settings.schemaPath, 'utf8');
+    postgresSchemaText = toPostgresAppSchema(sqliteSchemaText);
+  } catch (err) {
+    // No datasource block, no provider: the operator's input, as when writing the migrations below.
+    throw usageError(`cannot write the PostgreSQL migrations: ${errorMessage(err).split('\n')[0]}`);
+  }
   const session = await openSchemaEngine({
     schemaPath: path.join(dir, 'schema.prisma'),
-    schemaText: toPostgresAppSchema(sqliteSchemaText),
+    schemaText: postgresSchemaText,
     clientConfig,
     schema: opts.schema,
     log: (line: string) => opts.log.debug(`schema engine: ${line}`),

@@ -7,7 +7,7 @@
 // every import waits for. load-pg pays that twice, in its main thread and in the Prisma schema engine's helper
 // thread, and both are on the path to the first COPY. Measured on the 1.5 M-row bench: first COPY at 0.64 s
 // instead of 0.95-1.0 s, 0.3-0.5 CPU-s less, load-pg 0.2-0.4 s faster. Building the bundle (esbuild, the compiler
-// tsx itself uses) takes ~50 ms, so it is built on every run and never stale: there is no build step to forget.
+// tsx itself uses) takes ~50 ms, so it is built whenever a source changed: there is no build step to forget.
 //
 // Plain JavaScript on purpose: this file is what avoids loading tsx. Only load-pg runs this way: a task that
 // checks `isMain(import.meta.url)` (demo, upgrade, ...) must not be bundled together with the task modules it
@@ -15,7 +15,9 @@
 //
 // The bundle is written to node_modules/.cache/visionsuit-bundles/<task>-<content hash>/, inside the checkout so
 // that its imports of npm packages resolve as the sources' do. Next time, when none of the files it was built from
-// changed (size, mtime and ctime of each, as make would judge), it is run without starting esbuild (-60 ms).
+// changed (size, mtime and ctime of each, as make would judge) and every file of it is there, it is run without
+// starting esbuild (-60 ms). A source saved while a build runs is not trusted: the record is then not written, and
+// the next run builds again.
 // Folders of older sources stay until node_modules is rebuilt (a few hundred KB each; safe to delete when no task
 // runs).
 import { createHash } from 'node:crypto';
@@ -26,14 +28,21 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** Tasks this launcher runs (see above for why only these). */
 const BUNDLED_TASKS = new Set(['load-pg']);
-/** The lib/ modules a bundled task starts helper threads on (code-location.ts's helperThreadModule). */
-const HELPER_THREAD_MODULES = ['worker-host', 'load-prep', 'copy-worker'];
+/**
+ * The lib/ modules a helper thread can run (code-location.ts's helperThreadModule): load-pg's, and export-sqlite's,
+ * whose code load-pg's imports bring into the bundle too.
+ */
+const HELPER_THREAD_MODULES = ['worker-host', 'load-prep', 'copy-worker', 'schema-model', 'export-scan'];
 // The CLI contract's exit codes (lib/errors.ts): 2 bad flags, 10 internal error.
 const EXIT_USAGE = 2;
 const EXIT_INTERNAL = 10;
 
+/** One line on stderr and, with --json, the failure object lib/cli.ts prints; then the contract's exit code. */
 function fail(code, message) {
   process.stderr.write(`✖ ${message}\n`);
+  if (process.argv.includes('--json')) {
+    process.stdout.write(JSON.stringify({ task: process.argv[2] ?? null, ok: false, exitCode: code, summary: message, error: message }) + '\n');
+  }
   process.exit(code);
 }
 
@@ -64,10 +73,10 @@ function fileState(file) {
 function unchangedBundle() {
   try {
     const last = JSON.parse(readFileSync(lastBuildFile, 'utf8'));
-    const entryFile = path.join(CACHE_DIR, last.dir, `${task}.js`);
-    if (!existsSync(entryFile)) return undefined;
+    const dir = path.join(CACHE_DIR, last.dir);
+    if (!last.outputs.every((name) => existsSync(path.join(dir, name)))) return undefined;
     for (const [file, state] of Object.entries(last.inputs)) if (fileState(file) !== state) return undefined;
-    return entryFile;
+    return path.join(dir, `${task}.js`);
   } catch {
     return undefined; // no record yet, or an unreadable one: build
   }
@@ -77,6 +86,8 @@ function unchangedBundle() {
 async function bundle() {
   const esbuild = await import('esbuild');
   const cacheDir = CACHE_DIR;
+  // Whole seconds of margin: a file stamped at or after this may have changed after esbuild read it.
+  const buildStartedMs = Date.now() - 1000;
   try {
     const result = await esbuild.build({
       absWorkingDir: REPO_ROOT,
@@ -98,8 +109,8 @@ async function bundle() {
     const hash = createHash('sha256');
     for (const f of files) hash.update(f.name).update('\0').update(f.contents);
     const dir = path.join(cacheDir, `${task}-${hash.digest('hex').slice(0, 16)}`);
+    // Written beside and renamed into place, so a task started at the same moment never imports a half-written file.
     if (!existsSync(dir)) {
-      // Written beside and renamed into place, so a task started at the same moment never imports a half-written file.
       mkdirSync(cacheDir, { recursive: true });
       const tmp = mkdtempSync(path.join(cacheDir, `.${task}-`));
       for (const f of files) writeFileSync(path.join(tmp, f.name), f.contents);
@@ -110,11 +121,30 @@ async function bundle() {
         if (!existsSync(dir)) throw err; // not "another run put the same bundle there first"
       }
     }
-    // Recorded after the build, from the files' state now: a file edited during the build is rebuilt next time at worst.
-    const inputs = Object.fromEntries([...Object.keys(result.metafile.inputs), ...BUILD_CONFIG_FILES].map((file) => [file, fileState(file)]));
-    const tmpRecord = `${lastBuildFile}.${process.pid}`;
-    writeFileSync(tmpRecord, JSON.stringify({ dir: path.basename(dir), inputs }));
-    renameSync(tmpRecord, lastBuildFile);
+    // The same bundle, with a file deleted under it (a clean-up half done): put the file back.
+    for (const f of files) {
+      const file = path.join(dir, f.name);
+      if (existsSync(file)) continue;
+      writeFileSync(`${file}.${process.pid}`, f.contents);
+      renameSync(`${file}.${process.pid}`, file);
+    }
+    // The record says which files this bundle is current for. Not written when one of them was saved during the build
+    // (esbuild may have read it before or after): the next run builds again rather than trust an old bundle.
+    const inputFiles = [...Object.keys(result.metafile.inputs), ...BUILD_CONFIG_FILES];
+    const changedDuringBuild = inputFiles.some((file) => {
+      try {
+        const st = statSync(path.join(REPO_ROOT, file));
+        return Math.max(st.mtimeMs, st.ctimeMs) >= buildStartedMs;
+      } catch {
+        return true;
+      }
+    });
+    if (!changedDuringBuild) {
+      const inputs = Object.fromEntries(inputFiles.map((file) => [file, fileState(file)]));
+      const tmpRecord = `${lastBuildFile}.${process.pid}`;
+      writeFileSync(tmpRecord, JSON.stringify({ dir: path.basename(dir), outputs: files.map((f) => f.name), inputs }));
+      renameSync(tmpRecord, lastBuildFile);
+    }
     return path.join(dir, `${task}.js`);
   } finally {
     // esbuild keeps its compiler process around for more builds; the task has no use for it.
@@ -129,6 +159,13 @@ try {
   const cause = String(err?.message ?? err).split('\n')[0];
   fail(EXIT_INTERNAL, `${task}: cannot bundle the task with esbuild: ${cause} (run it from the sources instead: node --import tsx tasks/${task}.ts)`);
 }
-// The task reads its flags from process.argv as if it had been started directly.
+// The task reads its flags from process.argv as if it had been started directly. It handles its own failures (exit
+// codes, --json); a failure here is the bundle's, e.g. one of its files deleted under it.
+const launcherArgv = process.argv;
 process.argv = [process.argv[0], entry, ...taskArgs];
-await import(pathToFileURL(entry).href);
+try {
+  await import(pathToFileURL(entry).href);
+} catch (err) {
+  process.argv = launcherArgv;
+  fail(EXIT_INTERNAL, `${task}: cannot load its bundle ${path.dirname(entry)}: ${String(err?.message ?? err).split('\n')[0]} (delete that folder to rebuild it)`);
+}

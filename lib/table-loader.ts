@@ -5,7 +5,7 @@ import type { WorkerInit, WorkerReply, WorkerRequest } from './copy-worker.ts';
 import { useSchema } from './pg-schema-objects.ts';
 import { helperThreadModule } from './code-location.ts';
 import { dropHeadStart } from './copy-head-start.ts';
-import { startTsWorker } from './worker-call.ts';
+import { startHelperWorker } from './worker-call.ts';
 
 /**
  * A slot that loads one table at a time: either in a worker thread (its own core for the SQLite read and the
@@ -19,7 +19,7 @@ export interface TableLoader {
 export async function startWorkerLoader(init: WorkerInit): Promise<TableLoader> {
   // Bounded heap: the worker holds a few 64 KB chunks at a time, so a small young generation only means more
   // (cheap) scavenges, and peak RSS stays low whatever the table size.
-  const worker = startTsWorker(helperThreadModule('copy-worker'), init, { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 128 });
+  const worker = startHelperWorker(helperThreadModule('copy-worker'), init, { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 128 });
   let current: { resolve: (r: CopyTableResult) => void; reject: (e: Error) => void; onProgress?: ProgressCallback } | undefined;
   let readyResolve!: () => void;
   let readyReject!: (e: Error) => void;
@@ -91,8 +91,17 @@ export async function startWorkerLoader(init: WorkerInit): Promise<TableLoader> 
 /** The same job in the main thread (used when worker threads are turned off, e.g. to measure their benefit). */
 export async function startInlineLoader(snapshotPath: string, connect: () => Promise<pg.Client>, schema: string): Promise<TableLoader> {
   const db = new Database(snapshotPath, { readonly: true, fileMustExist: true });
-  const client = await connect();
-  await useSchema(client, schema);
+  let client: pg.Client;
+  try {
+    client = await connect();
+    await useSchema(client, schema).catch(async (err) => {
+      await client.end().catch(() => undefined);
+      throw err;
+    });
+  } catch (err) {
+    db.close();
+    throw err;
+  }
   return {
     load: (plan, onProgress) => {
       let last = 0;

@@ -14,12 +14,22 @@ import { helperThreadModule } from './code-location.ts';
  * inherit execArgv), registering tsx a second time, which every module the worker loads would then go through: the
  * worker gets the process's flags without it. From a bundle (lib/run-bundled.mjs), the entry is plain JavaScript.
  */
-export function startTsWorker(entry: URL, workerData: unknown, resourceLimits?: ResourceLimits): Worker {
+export function startHelperWorker(entry: URL, workerData: unknown, resourceLimits?: ResourceLimits): Worker {
   const limits = resourceLimits ? { resourceLimits } : {};
   if (!entry.pathname.endsWith('.ts')) return new Worker(entry, { workerData, ...limits });
   const tsxApi = import.meta.resolve('tsx/esm/api');
   const code = `import { register } from ${JSON.stringify(tsxApi)}; register(); await import(${JSON.stringify(entry.href)});`;
-  return new Worker(new URL('data:text/javascript,' + encodeURIComponent(code)), { workerData, execArgv: withoutTsxImport(process.execArgv), ...limits });
+  const url = new URL('data:text/javascript,' + encodeURIComponent(code));
+  const execArgv = withoutTsxImport(process.execArgv);
+  if (execArgv.length === process.execArgv.length) return new Worker(url, { workerData, ...limits });
+  try {
+    return new Worker(url, { workerData, execArgv, ...limits });
+  } catch (err) {
+    // Flags a worker may not be given explicitly (V8's, such as --max-old-space-size) are only inherited: then the
+    // worker inherits them all, --import tsx included.
+    if ((err as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
+    return new Worker(url, { workerData, ...limits });
+  }
 }
 
 /** `--import tsx` / `--import=tsx` (and tsx's other entry points) taken out of a list of node flags. */
@@ -54,7 +64,7 @@ export interface CallWorker {
  * the process alive only while a call is pending: a task that ends before using it (bad flags, --help) just exits.
  */
 export function startCallWorker(moduleUrl: URL, log?: Logger): CallWorker {
-  const worker = startTsWorker(helperThreadModule('worker-host'), { module: moduleUrl.href });
+  const worker = startHelperWorker(helperThreadModule('worker-host'), { module: moduleUrl.href });
   worker.unref();
   let logger = log;
   const held: { log: LogLevel; message: string }[] = [];
@@ -105,15 +115,15 @@ export function startCallWorker(moduleUrl: URL, log?: Logger): CallWorker {
       // alive for that event: a task whose last work was this await could end inside it (exit 13, "unsettled
       // top-level await": seen about once in 90 load-pg runs that failed early on a busy machine, with the engine's
       // thread still starting). The timer bounding the wait also keeps the loop alive until then.
-      let bound: NodeJS.Timeout | undefined;
+      let timeoutTimer: NodeJS.Timeout | undefined;
       try {
         const outcome = await Promise.race([
           worker.terminate().then(() => 'stopped' as const),
-          new Promise<'still running'>((resolve) => (bound = setTimeout(() => resolve('still running'), 5000))),
+          new Promise<'still running'>((resolve) => (timeoutTimer = setTimeout(() => resolve('still running'), 5000))),
         ]);
         if (outcome !== 'stopped') logger?.debug('a helper thread did not stop within 5 s; it ends with the process');
       } finally {
-        clearTimeout(bound);
+        clearTimeout(timeoutTimer);
       }
     },
   };

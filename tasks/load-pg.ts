@@ -24,7 +24,8 @@ reset to max(id) and proven.
   --run-dir DIR         run directory with snapshot.sqlite (default: the newest run)
   --force               the target schema holds tables: drop them (and their types/sequences) and load again
   --pg-migrations DIR   PostgreSQL migrations the app ships (default: a baseline generated from schema.prisma)
-  --jobs N              tables loaded at once (default 2, one per core); 2N connections while copying (3 with --jobs 1)
+  --jobs N              tables loaded at once (default 2, one per core); 2N connections while copying (3 with
+                        --jobs 1), one more while the schema is applied
   --single-thread       convert every table in the main thread, not one worker thread per slot after the first
                         (measurement aid)
   --copy-format FORMAT  binary (default, where every column type allows it) or text (measurement aid)
@@ -73,7 +74,7 @@ await runCli<Flags, LoadPgResult>({
     return await loadPg(settings, log, {
       pgMigrations: extra.pgMigrations,
       jobs,
-      workerThreads: !extra.singleThread,
+      ...(extra.singleThread ? { workerThreads: false } : {}),
       copyFormat: extra.copyFormat as 'binary' | 'text' | undefined,
       engineThread,
     });

@@ -35,6 +35,7 @@ import { startLoadPrepThread } from '../load-prep-thread.ts';
 import { verifySnapshot } from '../snapshot-check.ts';
 import { cacheSchemaModel, readCachedSchemaModel, schemaSha256 } from '../schema-model-cache.ts';
 import { loadSql } from '../sql-files.ts';
+import { RUNS_FROM_BUNDLE } from '../code-location.ts';
 import { checkSnapshotAgainstModel } from './export-sqlite.ts';
 import { startInlineLoader, startWorkerLoader, type TableLoader } from '../table-loader.ts';
 import { dropHeadStart, matchesPlan, predictTargetColumns, startHeadStarts } from '../copy-head-start.ts';
@@ -58,8 +59,9 @@ export interface LoadPgOptions {
   /** Tables loaded at once (default 2: one per core). */
   jobs?: number;
   /**
-   * Convert the tables of the slots after the first in worker threads (default true; false: one thread feeds every
-   * connection). The main thread alone could not always keep two COPY streams fed: `perf sched` showed ≈ 1.6 s of idle
+   * Convert the tables of the slots after the first in worker threads (false: one thread feeds every connection).
+   * Default: when running from load-pg's bundle (the justfile's recipe); from the TypeScript sources (`just upgrade`
+   * calls loadPg in-process through tsx) a worker loads tsx and every module through it, which measured no faster. The main thread alone could not always keep two COPY streams fed: `perf sched` showed ≈ 1.6 s of idle
    * core time in the copy phase, mostly a COPY backend waiting for its next chunk while the client converted for the
    * other slot. Once load-pg ran from a bundle (a worker starts in ≈ 50 ms instead of loading tsx and every module
    * through it), three A/B pairs on the 1.5 M-row bench gave −0.84 / −0.23 / −0.40 s for ≈ +15 MB peak RSS.
@@ -363,13 +365,18 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     // Each slot has its own connection (one COPY each, so PostgreSQL parses two tables on two cores). The first slot
     // converts in the main thread; the others in worker threads of their own (see LoadPgOptions.workerThreads), or
     // with --single-thread in the main thread too, interleaved at every 64 KB chunk.
-    const workerThreads = options.workerThreads ?? true;
+    const workerThreads = options.workerThreads ?? RUNS_FROM_BUNDLE;
     const slots = Math.min(jobs, Math.max(1, model.tables.length));
     const openedTarget = target; // (the closures below need it narrowed)
     const sessionStatements = loadSessionStatements(settings, slots);
     const connectForLoad = async () => {
       const client = await openedTarget.connect();
-      for (const statement of sessionStatements) await client.query(statement);
+      try {
+        for (const statement of sessionStatements) await client.query(statement);
+      } catch (err) {
+        await client.end().catch(() => undefined);
+        throw err;
+      }
       return client;
     };
     connectionsOpened = Promise.allSettled([

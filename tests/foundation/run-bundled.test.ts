@@ -25,6 +25,12 @@ function launch(...args: string[]) {
   return { code: run.status, stdout: run.stdout, stderr: run.stderr };
 }
 
+/**
+ * The launcher does not record a build whose sources were saved less than a second before it started (they may have
+ * changed while esbuild read them): a test that just wrote sources waits that second out, as a real checkout has.
+ */
+const sourcesSettle = () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1100);
+
 const bundleDirs = () => readdirSync(cacheDir).filter((name) => name.startsWith('load-pg-'));
 const lastBuild = () => {
   const records = readdirSync(cacheDir).filter((name) => /^load-pg\.last-build\.[0-9a-f]{8}\.json$/.test(name));
@@ -41,17 +47,21 @@ test.before(() => {
     if (name !== '.cache') symlinkSync(path.join(REPO_ROOT, 'node_modules', name), path.join(checkout, 'node_modules', name));
   }
   cacheDir = path.join(checkout, 'node_modules', '.cache', 'visionsuit-bundles');
+  sourcesSettle();
 });
 
 test.after(() => {
   if (checkout) rmSync(checkout, { recursive: true, force: true });
 });
 
-test('a task it does not run: exit 2 and one line naming the tasks it runs', () => {
-  const run = launch('demo');
+test('a task it does not run: exit 2 and one line naming the tasks it runs (with --json, the failure object too)', () => {
+  const run = launch('demo', '--json');
   assert.is(run.code, 2, run.stderr);
   assert.is(run.stderr.trim().split('\n').length, 1, run.stderr);
   assert.match(run.stderr, /"demo" is not a task it runs \(load-pg\)/);
+  const json = JSON.parse(run.stdout);
+  assert.equal([json.ok, json.exitCode], [false, 2]);
+  assert.match(json.error, /is not a task it runs/);
   assert.not.ok(existsSync(cacheDir), 'nothing was built');
 });
 
@@ -75,10 +85,15 @@ test('first run builds the bundle; the next run reuses it without building; flag
   assert.match(bad.stderr, /--jobs must be an integer from 1 to 8/);
 });
 
-test('a changed source is bundled again before it runs: never a stale bundle', () => {
+test('a changed source is bundled again before it runs; a bundle missing a file is built again', () => {
   launch('load-pg', '--help'); // whatever the order the tests run in, there is a bundle to be stale
   const taskFile = path.join(checkout, 'tasks', 'load-pg.ts');
   writeFileSync(taskFile, readFileSync(taskFile, 'utf8').replace('Usage: npx just load-pg --target URL', 'Usage: npx just load-pg (edited) --target URL'));
+  // Run at once: built from the new source, but not recorded (saved less than a second before the build).
+  const unsettled = launch('load-pg', '--help');
+  assert.match(unsettled.stderr + unsettled.stdout, /Usage: npx just load-pg \(edited\) --target URL/);
+  assert.not.ok(readFileSync(path.join(cacheDir, JSON.parse(readFileSync(lastBuild(), 'utf8')).dir, 'load-pg.js'), 'utf8').includes('(edited)'), 'the record still names the old bundle');
+  sourcesSettle();
   const run = launch('load-pg', '--help');
   assert.is(run.code, 0, run.stderr);
   assert.match(run.stderr + run.stdout, /Usage: npx just load-pg \(edited\) --target URL/);
@@ -86,6 +101,13 @@ test('a changed source is bundled again before it runs: never a stale bundle', (
   const record = JSON.parse(readFileSync(lastBuild(), 'utf8'));
   assert.ok(readFileSync(path.join(cacheDir, record.dir, 'load-pg.js'), 'utf8').includes('(edited)'), 'the record points at the new bundle');
   assert.ok('tasks/load-pg.ts' in record.inputs && 'lib/steps/load-pg.ts' in record.inputs && 'lib/run-bundled.mjs' in record.inputs, 'inputs recorded');
+
+  // One of the bundle's files deleted (a clean-up half done): not run as it is, built again.
+  const chunk = record.outputs.find((name: string) => name.startsWith('chunk-'));
+  rmSync(path.join(cacheDir, record.dir, chunk));
+  const rebuilt = launch('load-pg', '--help');
+  assert.is(rebuilt.code, 0, rebuilt.stderr);
+  assert.ok(existsSync(path.join(cacheDir, record.dir, chunk)), 'the missing file is back');
 });
 
 test('a cache folder it cannot write: exit 10 and one line naming the way to run from the sources', () => {
