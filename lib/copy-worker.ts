@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { copyTable, RowLoadError, type CopyTablePlan } from './copy-table.ts';
 import { useSchema } from './pg-schema-objects.ts';
+import { dropHeadStart, matchesPlan, startHeadStarts } from './copy-head-start.ts';
 
 /**
  * Worker-thread entry for load-pg: the SQLite read and the value conversion are synchronous CPU work, so a
@@ -15,6 +16,11 @@ export interface WorkerInit {
   schema: string;
   /** Statements run once on the connection after it is opened (load-pg's loadSessionStatements). */
   sessionStatements?: string[];
+  /**
+   * The table this slot will most likely load first, planned for the predicted column types (copy-head-start.ts):
+   * converted ahead, up to budgetBytes, from the moment the thread is ready until its first table arrives.
+   */
+  headStart?: { plan: CopyTablePlan; budgetBytes: number };
 }
 
 export type WorkerRequest = { type: 'load'; plan: CopyTablePlan } | { type: 'close' };
@@ -36,14 +42,32 @@ async function main() {
   await useSchema(client, init.schema);
   for (const statement of init.sessionStatements ?? []) await client.query(statement);
   port.postMessage({ type: 'ready' } satisfies WorkerReply);
+  let headStart = init.headStart ? startHeadStarts(db, [init.headStart.plan], init.headStart.budgetBytes) : undefined;
+  /** Stops converting ahead (once: at the first table, or at close) and returns what was converted. */
+  const endHeadStart = async () => {
+    const started = headStart;
+    headStart = undefined;
+    await started?.stop();
+    return started?.heads[0];
+  };
+  /** The head start, if its table is the one asked for and was converted for the same types; otherwise dropped. */
+  const takeHeadStart = async (plan: CopyTablePlan) => {
+    const head = await endHeadStart();
+    if (head && head.table === plan.table && matchesPlan(head, plan)) return head;
+    if (head) dropHeadStart(head);
+    return undefined;
+  };
   port.on('message', async (message: WorkerRequest) => {
     if (message.type === 'close') {
+      const unused = await endHeadStart();
+      if (unused) dropHeadStart(unused);
       await client.end().catch(() => undefined);
       db.close();
       port.close();
       return;
     }
     const { plan } = message;
+    plan.headStart = await takeHeadStart(plan);
     let last = 0;
     try {
       const result = await copyTable(db, client, plan, (rows) => {

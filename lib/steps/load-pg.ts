@@ -379,11 +379,25 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
       }
       return client;
     };
+    // The table each slot starts with (slots take tables in slot order, largest first: loadAllTables), planned for the
+    // column types the migration will most likely create, for the head starts below (copy-head-start.ts).
+    const predictedFirstTables =
+      options.copyFormat === 'text'
+        ? []
+        : planTables(model, db, predictTargetColumns(model), schema, expected)
+            .sort((a, b) => b.expectedRows - a.expectedRows)
+            .slice(0, slots);
     connectionsOpened = Promise.allSettled([
       ...Array.from({ length: slots }, async (_, i) => {
         loaders[i] =
           workerThreads && i > 0
-            ? await startWorkerLoader({ snapshotPath, clientConfig: openedTarget.clientConfig, schema, sessionStatements })
+            ? await startWorkerLoader({
+                snapshotPath,
+                clientConfig: openedTarget.clientConfig,
+                schema,
+                sessionStatements,
+                ...(predictedFirstTables[i] ? { headStart: { plan: predictedFirstTables[i], budgetBytes: HEAD_START_BYTES_PER_TABLE } } : {}),
+              })
             : await startInlineLoader(snapshotPath, connectForLoad, schema);
       }),
       // Each slot puts foreign keys back on a connection of its own between two tables (see pg-foreign-keys.ts); the
@@ -408,14 +422,10 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
       ...(options.pgMigrations ? { shippedMigrationsDir: options.pgMigrations } : {}),
     });
     applying.catch(() => undefined); // awaited just below; a failure meanwhile is not "unhandled"
-    // Meanwhile this thread converts the first chunks of the table each slot in this thread starts with
-    // (copy-head-start.ts): the first slot's, or every slot's with --single-thread. Slots take tables in slot order,
-    // largest first (loadAllTables), so the first slot's first table is the largest one.
-    if (options.copyFormat !== 'text') {
-      const firstTables = planTables(model, db, predictTargetColumns(model), schema, expected)
-        .sort((a, b) => b.expectedRows - a.expectedRows)
-        .slice(0, workerThreads ? 1 : slots);
-      headStarts = startHeadStarts(db, firstTables, HEAD_START_BYTES_PER_TABLE);
+    // Meanwhile this thread converts the first chunks of the table each of its slots starts with (copy-head-start.ts):
+    // the first slot's, or every slot's with --single-thread; a worker thread does the same for its slot.
+    if (predictedFirstTables.length) {
+      headStarts = startHeadStarts(db, predictedFirstTables.slice(0, workerThreads ? 1 : slots), HEAD_START_BYTES_PER_TABLE);
     }
     const applied = await applying;
     await headStarts?.stop();
