@@ -66,6 +66,13 @@ export function matchesPlan(head: HeadStart, actual: CopyTablePlan): boolean {
   });
 }
 
+/** The head start if the real plan converts as the predicted one did (matchesPlan); otherwise it is dropped. */
+export function claimHeadStart(head: HeadStart, actual: CopyTablePlan): HeadStart | undefined {
+  if (matchesPlan(head, actual)) return head;
+  dropHeadStart(head);
+  return undefined;
+}
+
 /** The COPY data of a head start's table: the chunks converted ahead, then the rest of the conversion. */
 export function* continueHeadStart(head: HeadStart): Generator<Buffer> {
   while (head.chunks.length) yield head.chunks.shift()!;

@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { copyTable, RowLoadError, type CopyTablePlan } from './copy-table.ts';
 import { useSchema } from './pg-schema-objects.ts';
-import { dropHeadStart, matchesPlan, startHeadStarts } from './copy-head-start.ts';
+import { claimHeadStart, dropHeadStart, startHeadStarts } from './copy-head-start.ts';
 
 /**
  * Worker-thread entry for load-pg: the SQLite read and the value conversion are synchronous CPU work, so a
@@ -50,13 +50,6 @@ async function main() {
     await started?.stop();
     return started?.heads[0];
   };
-  /** The head start, if its table is the one asked for and was converted for the same types; otherwise dropped. */
-  const takeHeadStart = async (plan: CopyTablePlan) => {
-    const head = await endHeadStart();
-    if (head && head.table === plan.table && matchesPlan(head, plan)) return head;
-    if (head) dropHeadStart(head);
-    return undefined;
-  };
   port.on('message', async (message: WorkerRequest) => {
     if (message.type === 'close') {
       const unused = await endHeadStart();
@@ -67,7 +60,8 @@ async function main() {
       return;
     }
     const { plan } = message;
-    plan.headStart = await takeHeadStart(plan);
+    const head = await endHeadStart();
+    plan.headStart = head && claimHeadStart(head, plan);
     let last = 0;
     try {
       const result = await copyTable(db, client, plan, (rows) => {

@@ -61,14 +61,16 @@ export async function applyPostgresSchema(opts: {
   // offline for the baseline cost ≈ 50 ms more on the way to load-pg's first COPY. It is opened before anything is
   // written: starting it connects, so an unreachable target fails here (exit 3) with the run dir untouched; a schema
   // the engine rejects fails when the baseline is generated (exit 2, below), as before.
+  // Shipped migrations for another provider, an empty folder, a schema without datasource or provider, a schema the
+  // engine rejects: the operator's input.
+  const badMigrationInput = (err: unknown) => usageError(`cannot write the PostgreSQL migrations: ${errorMessage(err).split('\n')[0]}`);
   let sqliteSchemaText: string;
   let postgresSchemaText: string;
   try {
     sqliteSchemaText = readFileSync(opts.settings.schemaPath, 'utf8');
     postgresSchemaText = toPostgresAppSchema(sqliteSchemaText);
   } catch (err) {
-    // No datasource block, no provider: the operator's input, as when writing the migrations below.
-    throw usageError(`cannot write the PostgreSQL migrations: ${errorMessage(err).split('\n')[0]}`);
+    throw badMigrationInput(err);
   }
   const session = await openSchemaEngine({
     schemaPath: path.join(dir, 'schema.prisma'),
@@ -93,10 +95,7 @@ export async function applyPostgresSchema(opts: {
     } catch (err) {
       if (err instanceof TaskError) throw err;
       // A full run-dir disk is not bad input: exit 4 with the disk named, like every other task's ENOSPC.
-      const full = diskFullError(err);
-      if (full) throw full;
-      // Shipped migrations for another provider, an empty folder, a schema the engine rejects: the operator's input.
-      throw usageError(`cannot write the PostgreSQL migrations: ${errorMessage(err).split('\n')[0]}`);
+      throw diskFullError(err) ?? badMigrationInput(err);
     }
     // The run dir is the operator's alone (0700); its files are too, whatever the engine's writer chose.
     restrictTree(dir);

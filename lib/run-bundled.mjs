@@ -60,14 +60,16 @@ const lastBuildFile = path.join(CACHE_DIR, `${task}.last-build.${createHash('sha
 /** Besides the sources esbuild read: this launcher (its build options) and tsconfig.json (esbuild reads it too). */
 const BUILD_CONFIG_FILES = ['lib/run-bundled.mjs', 'tsconfig.json'];
 
-function fileState(file) {
+function fileStat(file) {
   try {
-    const st = statSync(path.join(REPO_ROOT, file));
-    return `${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+    return statSync(path.join(REPO_ROOT, file));
   } catch {
-    return 'missing';
+    return undefined;
   }
 }
+
+/** What the record keeps of a file: changed size, content or metadata all change it. */
+const fileState = (st) => (st ? `${st.size}:${st.mtimeMs}:${st.ctimeMs}` : 'missing');
 
 /** The last bundle's entry file when every file it was built from is unchanged; otherwise undefined. */
 function unchangedBundle() {
@@ -75,7 +77,7 @@ function unchangedBundle() {
     const last = JSON.parse(readFileSync(lastBuildFile, 'utf8'));
     const dir = path.join(CACHE_DIR, last.dir);
     if (!last.outputs.every((name) => existsSync(path.join(dir, name)))) return undefined;
-    for (const [file, state] of Object.entries(last.inputs)) if (fileState(file) !== state) return undefined;
+    for (const [file, state] of Object.entries(last.inputs)) if (fileState(fileStat(file)) !== state) return undefined;
     return path.join(dir, `${task}.js`);
   } catch {
     return undefined; // no record yet, or an unreadable one: build
@@ -85,7 +87,6 @@ function unchangedBundle() {
 /** Bundle the task and its helper-thread modules into the cache folder; returns the task's bundled entry file. */
 async function bundle() {
   const esbuild = await import('esbuild');
-  const cacheDir = CACHE_DIR;
   // Whole seconds of margin: a file stamped at or after this may have changed after esbuild read it.
   const buildStartedMs = Date.now() - 1000;
   try {
@@ -98,7 +99,7 @@ async function bundle() {
       platform: 'node',
       target: 'node20',
       packages: 'external', // npm packages are imported from node_modules as usual (native addons, WebAssembly)
-      outdir: path.join(cacheDir, 'pending'), // output names carry no folder: the files are placed below
+      outdir: path.join(CACHE_DIR, 'pending'), // output names carry no folder: the files are placed below
       entryNames: '[name]',
       write: false,
       metafile: true, // the list of source files read, for unchangedBundle() next time
@@ -108,11 +109,11 @@ async function bundle() {
     const files = result.outputFiles.map((f) => ({ name: path.basename(f.path), contents: f.contents })).sort((a, b) => (a.name < b.name ? -1 : 1));
     const hash = createHash('sha256');
     for (const f of files) hash.update(f.name).update('\0').update(f.contents);
-    const dir = path.join(cacheDir, `${task}-${hash.digest('hex').slice(0, 16)}`);
+    const dir = path.join(CACHE_DIR, `${task}-${hash.digest('hex').slice(0, 16)}`);
     // Written beside and renamed into place, so a task started at the same moment never imports a half-written file.
     if (!existsSync(dir)) {
-      mkdirSync(cacheDir, { recursive: true });
-      const tmp = mkdtempSync(path.join(cacheDir, `.${task}-`));
+      mkdirSync(CACHE_DIR, { recursive: true });
+      const tmp = mkdtempSync(path.join(CACHE_DIR, `.${task}-`));
       for (const f of files) writeFileSync(path.join(tmp, f.name), f.contents);
       try {
         renameSync(tmp, dir);
@@ -130,19 +131,11 @@ async function bundle() {
     }
     // The record says which files this bundle is current for. Not written when one of them was saved during the build
     // (esbuild may have read it before or after): the next run builds again rather than trust an old bundle.
-    const inputFiles = [...Object.keys(result.metafile.inputs), ...BUILD_CONFIG_FILES];
-    const changedDuringBuild = inputFiles.some((file) => {
-      try {
-        const st = statSync(path.join(REPO_ROOT, file));
-        return Math.max(st.mtimeMs, st.ctimeMs) >= buildStartedMs;
-      } catch {
-        return true;
-      }
-    });
+    const inputs = [...Object.keys(result.metafile.inputs), ...BUILD_CONFIG_FILES].map((file) => [file, fileStat(file)]);
+    const changedDuringBuild = inputs.some(([, st]) => !st || Math.max(st.mtimeMs, st.ctimeMs) >= buildStartedMs);
     if (!changedDuringBuild) {
-      const inputs = Object.fromEntries(inputFiles.map((file) => [file, fileState(file)]));
       const tmpRecord = `${lastBuildFile}.${process.pid}`;
-      writeFileSync(tmpRecord, JSON.stringify({ dir: path.basename(dir), outputs: files.map((f) => f.name), inputs }));
+      writeFileSync(tmpRecord, JSON.stringify({ dir: path.basename(dir), outputs: files.map((f) => f.name), inputs: Object.fromEntries(inputs.map(([file, st]) => [file, fileState(st)])) }));
       renameSync(tmpRecord, lastBuildFile);
     }
     return path.join(dir, `${task}.js`);

@@ -91,21 +91,20 @@ export async function startWorkerLoader(init: WorkerInit): Promise<TableLoader> 
 /** The same job in the main thread (used when worker threads are turned off, e.g. to measure their benefit). */
 export async function startInlineLoader(snapshotPath: string, connect: () => Promise<pg.Client>, schema: string): Promise<TableLoader> {
   const db = new Database(snapshotPath, { readonly: true, fileMustExist: true });
-  let client: pg.Client;
+  let client: pg.Client | undefined;
   try {
     client = await connect();
-    await useSchema(client, schema).catch(async (err) => {
-      await client.end().catch(() => undefined);
-      throw err;
-    });
+    await useSchema(client, schema);
   } catch (err) {
+    await client?.end().catch(() => undefined);
     db.close();
     throw err;
   }
+  const connected = client; // (the closures below need it narrowed)
   return {
     load: (plan, onProgress) => {
       let last = 0;
-      return copyTable(db, client, plan, (rows) => {
+      return copyTable(db, connected, plan, (rows) => {
         const now = Date.now();
         if (now - last >= 200) {
           last = now;
@@ -114,7 +113,7 @@ export async function startInlineLoader(snapshotPath: string, connect: () => Pro
       });
     },
     async close() {
-      await client.end().catch(() => undefined);
+      await connected.end().catch(() => undefined);
       db.close();
     },
   };

@@ -38,7 +38,7 @@ import { loadSql } from '../sql-files.ts';
 import { RUNS_FROM_BUNDLE } from '../code-location.ts';
 import { checkSnapshotAgainstModel } from './export-sqlite.ts';
 import { startInlineLoader, startWorkerLoader, type TableLoader } from '../table-loader.ts';
-import { dropHeadStart, matchesPlan, predictTargetColumns, startHeadStarts } from '../copy-head-start.ts';
+import { claimHeadStart, dropHeadStart, predictTargetColumns, startHeadStarts } from '../copy-head-start.ts';
 
 /**
  * load-pg (issue 3): build the PostgreSQL schema the Prisma way, then stream the snapshot's rows in with COPY.
@@ -60,11 +60,12 @@ export interface LoadPgOptions {
   jobs?: number;
   /**
    * Convert the tables of the slots after the first in worker threads (false: one thread feeds every connection).
-   * Default: when running from load-pg's bundle (the justfile's recipe); from the TypeScript sources (`just upgrade`
-   * calls loadPg in-process through tsx) a worker loads tsx and every module through it, which measured no faster. The main thread alone could not always keep two COPY streams fed: `perf sched` showed ≈ 1.6 s of idle
-   * core time in the copy phase, mostly a COPY backend waiting for its next chunk while the client converted for the
-   * other slot. Once load-pg ran from a bundle (a worker starts in ≈ 50 ms instead of loading tsx and every module
-   * through it), three A/B pairs on the 1.5 M-row bench gave −0.84 / −0.23 / −0.40 s for ≈ +15 MB peak RSS.
+   * Default: when running from load-pg's bundle (the justfile's recipe). The main thread alone could not always keep
+   * two COPY streams fed: `perf sched` showed ≈ 1.6 s of idle core time in the copy phase, mostly a COPY backend
+   * waiting for its next chunk while the client converted for the other slot. From the bundle a worker starts in
+   * ≈ 50 ms, and three A/B pairs on the 1.5 M-row bench gave −0.84 / −0.23 / −0.40 s for ≈ +15 MB peak RSS. From the
+   * TypeScript sources (`just upgrade` calls loadPg in-process through tsx) a worker loads tsx and every module
+   * through it, which measured no faster: one thread there.
    */
   workerThreads?: boolean;
   /** COPY format: 'binary' where every column's type allows it (default), or always 'text'. */
@@ -440,14 +441,13 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     const plans = planTables(model, db, targetColumns, schema, expected);
     if (options.copyFormat === 'text') for (const plan of plans) plan.textFormat = true;
     for (const head of headStarts?.heads ?? []) {
-      const plan = plans.find((p) => p.table === head.table);
-      if (plan && matchesPlan(head, plan)) {
-        plan.headStart = head;
-        log.debug(`${head.table}: ${head.counter.rows} rows (${Math.round(head.bytes / 1024)} KB) converted while the schema was built`);
-      } else {
-        dropHeadStart(head);
-        log.debug(`${head.table}: its column types differ from the ones predicted; converted from its first row`);
-      }
+      const plan = plans.find((p) => p.table === head.table)!; // the same model's tables, planned twice
+      plan.headStart = claimHeadStart(head, plan);
+      log.debug(
+        plan.headStart
+          ? `${head.table}: ${head.counter.rows} rows (${Math.round(head.bytes / 1024)} KB) converted while the schema was built`
+          : `${head.table}: its column types differ from the ones predicted; converted from its first row`,
+      );
     }
 
     // Deferred objects: saved before they are dropped, so a crash mid-load still leaves the recipe in the run dir.
