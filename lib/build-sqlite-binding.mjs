@@ -84,10 +84,12 @@ function nodeGypCommand() {
   return script ? [process.execPath, [script]] : ['node-gyp', []];
 }
 
-/** Runs a build command in the package folder; its output goes to stderr (npm shows it when the install fails). */
+/** Runs a build command in the package folder; its output (compiler warnings, gyp info) is shown only if it fails. */
 function run(command, args) {
-  const result = spawnSync(command, args, { cwd: packageDir, stdio: ['ignore', process.stderr, process.stderr] });
-  return result.status === 0 ? undefined : (result.error?.message ?? `exit ${result.status ?? result.signal}`);
+  const result = spawnSync(command, args, { cwd: packageDir, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (result.status === 0) return undefined;
+  process.stderr.write(`${result.stdout ?? ''}${result.stderr ?? ''}`.split('\n').slice(-40).join('\n') + '\n');
+  return result.error?.message ?? `exit ${result.status ?? result.signal}`;
 }
 
 if (!force && upToDate()) {
@@ -100,15 +102,17 @@ const patched = stockSource.includes(STOCK_ROW_BUILDER) || stockSource.includes(
 if (stockSource.includes(STOCK_ROW_BUILDER)) writeFileSync(sourceFile, stockSource.replace(STOCK_ROW_BUILDER, FAST_ROW_BUILDER));
 if (!patched) say(`better-sqlite3 ${version}: the Node < 22 row builder is not where 12.x has it; building the stock sources (slower reads)`);
 
+say(`better-sqlite3 ${version}: compiling SQLite and the binding (about a minute)…`);
 rmSync(recordFile, { force: true }); // a failed build must not leave a record that vouches for the old binary
 const [gyp, gypArgs] = nodeGypCommand();
+const buildStarted = performance.now();
 const buildFailure = run(gyp, [...gypArgs, 'rebuild', '--release']);
 if (!buildFailure) {
   writeFileSync(
     recordFile,
     JSON.stringify({ patched, betterSqlite3: version, nodeModuleVersion: process.versions.modules, sourceSha256: sha256(sourceFile), binarySha256: sha256(binaryFile), builtAt: new Date().toISOString() }, null, 2) + '\n',
   );
-  say(`better-sqlite3 ${version}: binding built${patched ? ' with the fast row builder' : ''}`);
+  say(`better-sqlite3 ${version}: binding compiled${patched ? ' with the fast row builder' : ''} (${((performance.now() - buildStarted) / 1000).toFixed(0)} s)`);
   process.exit(0);
 }
 
