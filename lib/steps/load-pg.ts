@@ -209,6 +209,7 @@ class LoadProgress {
     this.render(true);
   }
   private render(force: boolean) {
+    if (!this.log.isTty) return; // the line is only ever shown on a TTY; formatting it (ICU number formats) costs CPU the load needs
     const now = performance.now();
     if (!force && now - this.last < 250) return;
     this.last = now;
