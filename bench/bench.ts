@@ -44,8 +44,10 @@ const { values: args } = parseArgs({
     'compare-threads': { type: 'boolean', default: false },
     // Also run load-pg with COPY's text format instead of binary, for comparison.
     'compare-format': { type: 'boolean', default: false },
-    // Run load-pg and the raw COPY N more times (alternating) and also report the fastest of each.
-    repeat: { type: 'string', default: '0' },
+    // Run load-pg and the raw COPY N more times (alternating) and also report the fastest of each. Two by default:
+    // on a shared 2-core machine the same code varies by ± 0.4 s a run, and noise only ever adds time, so the
+    // fastest of three is the better measure of each; --repeat 0 for a single run of each.
+    repeat: { type: 'string', default: '2' },
     // Pass --verbose to load-pg and print its per-phase RSS lines (tuning aid).
     'rss-lines': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
