@@ -168,9 +168,9 @@ export function planTables(
 /**
  * Statements every load connection runs once it is open. PostgreSQL on this host (a loopback address or a Unix
  * socket, no SSH hop) shares its cores with load-pg's conversion, and with two or more slots each one already keeps a
- * core busy: parallel workers for an index build then only add start-up and coordination (measured on the 1.5 M-row
- * bench, 2 cores: PostgreSQL 0.2-0.8 CPU-s less per load). A server of its own, or a single slot, keeps the server's
- * default.
+ * core busy: parallel workers for an index build or a foreign key's validation then only add start-up and
+ * coordination (measured on the 1.5 M-row bench, 2 cores: PostgreSQL 0.2-0.8 CPU-s less per load for the index
+ * builds, 0.1-0.2 for the validations). A server of its own, or a single slot, keeps the server's defaults.
  */
 export function loadSessionStatements(settings: Pick<Settings, 'targetUrl' | 'ssh'>, slots: number): string[] {
   if (slots < 2 || settings.ssh || !settings.targetUrl) return [];
@@ -181,7 +181,7 @@ export function loadSessionStatements(settings: Pick<Settings, 'targetUrl' | 'ss
     return [];
   }
   const local = !host || host.startsWith('/') || host === 'localhost' || /^127\./.test(host) || host === '::1' || host === '[::1]';
-  return local ? [loadSql('load-pg-parallel-maintenance-off')] : [];
+  return local ? [loadSql('load-pg-parallel-workers-off')] : [];
 }
 
 /** Progress of the tables being loaded, one overwriting line on a TTY. */

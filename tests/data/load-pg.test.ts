@@ -424,8 +424,8 @@ test('a primary key the snapshot does not hold unique fails its rebuild naming i
   assert.is(rows[0].n, 1, 'the primary key is back after the reload');
 });
 
-test('parallel index-build workers are turned off only where PostgreSQL shares this host and its cores with two or more slots', () => {
-  const off = ['SET max_parallel_maintenance_workers = 0;'];
+test('parallel workers (index builds, foreign-key validation) are turned off only where PostgreSQL shares this host and its cores with two or more slots', () => {
+  const off = ['SET max_parallel_maintenance_workers = 0;SET max_parallel_workers_per_gather = 0;'];
   const statements = (targetUrl: string, slots = 2, ssh = false) =>
     loadSessionStatements({ targetUrl, ...(ssh ? { ssh: { user: 'u', host: 'h', port: 22 } } : {}) } as Parameters<typeof loadSessionStatements>[0], slots).map((s) => s.split('\n').filter((l) => !l.startsWith('--')).join(''));
   assert.equal(statements('postgresql://u:p@127.0.0.1:5432/app'), off);
