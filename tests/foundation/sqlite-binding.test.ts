@@ -9,21 +9,22 @@ import * as assert from 'uvu/assert';
 import { REPO_ROOT } from '../helpers/cli.ts';
 
 /**
- * lib/build-sqlite-binding.mjs (package.json's postinstall) builds better-sqlite3 with the row builder it uses on
- * Node >= 22. These tests check that the binary every task loads is that build, and that its rows are what the
- * stock builder returns: whole arrays, every storage class intact.
+ * lib/build-sqlite-binding.mjs (package.json's postinstall) builds better-sqlite3 with V8's one-call builders for its
+ * rows and its iterator records. These tests check that the binary every task loads is that build, and that its rows
+ * and records are what the stock builders return: whole arrays with every storage class intact, { value, done }.
  */
 const packageDir = path.dirname(createRequire(path.join(REPO_ROOT, 'package.json')).resolve('better-sqlite3/package.json'));
 const binaryFile = path.join(packageDir, 'build', 'Release', 'better_sqlite3.node');
 const recordFile = path.join(packageDir, 'build', 'Release', 'visionsuit-row-builder.json');
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
-test('the binding tasks load is the one build-sqlite-binding built with the fast row builder', () => {
+test('the binding tasks load is the one build-sqlite-binding built with the one-call row and record builders', () => {
   const record = JSON.parse(readFileSync(recordFile, 'utf8')) as Record<string, unknown>;
   assert.is(record.patched, true, 'built from the patched source (false: the patch no longer applies to this better-sqlite3)');
   assert.is(record.binarySha256, sha256(binaryFile), 'the binary on disk is the one that build recorded (run `npm run build:sqlite-binding`)');
   assert.is(record.nodeModuleVersion, process.versions.modules, 'built for this Node');
   assert.ok(readFileSync(path.join(packageDir, 'src', 'util', 'data.cpp'), 'utf8').includes('v8::Array::New(isolate, values.data(), values.size())'));
+  assert.ok(readFileSync(path.join(packageDir, 'src', 'objects', 'statement-iterator.hpp'), 'utf8').includes('v8::Object::New(isolate, v8::Object::New(isolate)->GetPrototype(), names, values, 2)'));
   // The binary itself loads (a broken build would throw here, not at the first query).
   new Database(':memory:').close();
 });
@@ -51,6 +52,17 @@ test('raw rows are whole arrays with every storage class intact, safe integers o
       [-7, 3.25, null],
       [0, -0.5, 'x'.repeat(100_000)],
     ]);
+
+    // The iterator's records: plain objects with exactly value and done, in that order, then the closing record.
+    const iterator = db.prepare('SELECT i FROM t ORDER BY rowid').raw(true).iterate() as IterableIterator<unknown[]>;
+    const first = iterator.next();
+    assert.equal(Object.keys(first), ['value', 'done']);
+    assert.is(Object.getPrototypeOf(first), Object.prototype);
+    assert.equal(first, { value: [-7], done: false });
+    assert.equal(iterator.next(), { value: [0], done: false });
+    const closing = iterator.next();
+    assert.is(closing.done, true);
+    assert.is(closing.value, undefined);
 
     // A wide row: the builder sizes the array from the column count.
     const wide = db.prepare(`SELECT ${Array.from({ length: 300 }, (_, k) => `${k} AS c${k}`).join(', ')}`).raw(true).get() as number[];
