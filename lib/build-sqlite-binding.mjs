@@ -11,7 +11,7 @@
 // - the iterator's `{ value, done }` record is an empty object given its two properties by two Object::Set calls;
 //   v8::Object::New with the names and values makes it in one.
 // Measured on the 1.5 M-row bench: a scan of every row 2.2 -> 1.45 CPU-s with the first, reading and encoding every
-// row 2.91 -> 2.64 CPU-s more with the second; load-pg 0.4-1.1 s faster in all (bench/README.md).
+// row 2.91 -> 2.64 CPU-s more with the second; load-pg ≈ 1 s faster (bench/README.md).
 //
 // What it does: replaces those two function bodies (src/util/data.cpp, src/objects/statement-iterator.hpp), runs
 // the package's own build command (`node-gyp rebuild --release`, the one its install script falls back to), and

@@ -45,8 +45,8 @@ import { claimHeadStart, dropHeadStart, predictTargetColumns, startHeadStarts } 
  *
  *   run dir + snapshot checksum → target empty (or --force: drop our objects) → Prisma migrations applied through
  *   the schema engine (genuine _prisma_migrations) → indexes (primary keys included) and FKs captured (saved to
- *   the run dir) and dropped → every table COPYed in its own transaction, two at a time, then ANALYZEd and its
- *   indexes rebuilt in the same slot, then each FK whose two tables are now loaded re-added NOT VALID and validated
+ *   the run dir) and dropped → every table COPYed in its own transaction, two at a time, then its indexes rebuilt
+ *   and the table ANALYZEd in the same slot, then each FK whose two tables are now loaded re-added NOT VALID and validated
  *   (pg-foreign-keys.ts) → what the slots left (FKs, indexes) after the copy phase → sequences reset and proven.
  *
  * A value that will not convert, or a row PostgreSQL rejects, fails the load with exit 4 and a one-line cause
@@ -519,8 +519,8 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     phase('foreignKeys');
     const sequences = await resetSequences(target.client, schema, new Set(tableNames), log);
     phase('sequences');
-    // Statistics: every table was analyzed right after its COPY (CopyTablePlan.analyzeAfter); only a table whose
-    // load did not (none today) would be analyzed here.
+    // Statistics: every table was analyzed right after its COPY and index rebuilds (CopyTablePlan.analyzeAfter); only
+    // a table whose load did not (none today) would be analyzed here, after the indexes rebuilt above.
     const notAnalyzed = results.filter((r) => r.analyzeSeconds === undefined).map((r) => r.table);
     if (notAnalyzed.length) await analyzeTables(clients, schema, notAnalyzed);
     phase('analyze');

@@ -73,6 +73,10 @@ test('raw rows are whole arrays with every storage class intact, safe integers o
 });
 
 test('running the build again when the binding is up to date changes nothing', () => {
+  // Only on an up-to-date binding: otherwise the script would start a minute-long rebuild that the timeout below
+  // cuts off half-way, leaving no binary at all. The first test says why the record does not match.
+  const record = JSON.parse(readFileSync(recordFile, 'utf8')) as Record<string, unknown>;
+  assert.is(record.binarySha256, sha256(binaryFile), 'the binary on disk is the one the build recorded (run `npm run build:sqlite-binding`)');
   const before = statSync(binaryFile).mtimeMs;
   const run = spawnSync(process.execPath, [path.join(REPO_ROOT, 'lib', 'build-sqlite-binding.mjs')], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 30_000 });
   assert.is(run.status, 0, run.stderr);
