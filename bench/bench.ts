@@ -20,7 +20,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { buildSeededSqlite, TEMPLATE_DIR } from '../fixtures/sample-install.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '../lib/embedded-pg.ts';
-import { tableCopyChunks } from '../lib/copy-table.ts';
+import { tableCopyChunks } from '../lib/copy-rows.ts';
 import { readTargetColumns } from '../lib/pg-schema-objects.ts';
 import { loadSchemaModel } from '../lib/schema-model.ts';
 import { planTables } from '../lib/steps/load-pg.ts';

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { binaryChunks, usesBinary, type CopyTablePlan } from './copy-table.ts';
+import { binaryChunks, usesBinary, type CopyTablePlan, type HeadStart } from './copy-rows.ts';
 import type { TargetColumn } from './pg-schema-objects.ts';
 import type { ColumnKind, SchemaModel } from './schema-model.ts';
 
@@ -13,22 +13,6 @@ import type { ColumnKind, SchemaModel } from './schema-model.ts';
  * used only if the real types turn out the same for every column (matchesPlan). Otherwise they are dropped and the
  * table is converted from its first row, as without a head start. Bounded: at most `budgetBytes` per table.
  */
-export interface HeadStart {
-  table: string;
-  /** The plan the chunks were converted for (predicted column types). */
-  predicted: CopyTablePlan;
-  /** Converted COPY data not sent yet, in order (the first is the binary COPY header). */
-  chunks: Buffer[];
-  bytes: number;
-  /** Rows converted so far: the same counter the rest of the table's conversion continues. */
-  counter: { rows: number };
-  /** The rest of the table's conversion, paused. */
-  generator: Generator<Buffer>;
-  /** Called after each chunk the generator produces (copyTable points it at its progress callback). */
-  progress: { onChunk: () => void };
-  /** A value that would not convert, met during the head start: raised when the table's COPY reaches it. */
-  failure?: unknown;
-}
 
 /** The PostgreSQL base type Prisma's migration gives each kind when the schema names no native type. */
 const PRISMA_DEFAULT_BASE_TYPE: Record<Exclude<ColumnKind, 'enum'>, string> = {

@@ -1,7 +1,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { copyTable, RowLoadError, type CopyTablePlan } from './copy-table.ts';
+import { copyTable } from './copy-table.ts';
+import { RowLoadError, type CopyTablePlan } from './copy-rows.ts';
 import { useSchema } from './pg-schema-objects.ts';
 import { claimHeadStart, dropHeadStart, startHeadStarts } from './copy-head-start.ts';
 

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import type pg from 'pg';
-import { copyTable, RowLoadError, type CopyTablePlan, type CopyTableResult, type ProgressCallback } from './copy-table.ts';
+import { copyTable, type CopyTableResult } from './copy-table.ts';
+import { RowLoadError, type CopyTablePlan, type ProgressCallback } from './copy-rows.ts';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './copy-worker.ts';
 import { useSchema } from './pg-schema-objects.ts';
 import { helperThreadModule } from './code-location.ts';

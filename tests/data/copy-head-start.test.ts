@@ -12,7 +12,7 @@ import * as assert from 'uvu/assert';
 import { createSampleInstall, type SampleInstall } from '../../fixtures/sample-install.ts';
 import type { Settings } from '../../lib/config.ts';
 import { continueHeadStart, dropHeadStart, matchesPlan, predictTargetColumns, startHeadStarts } from '../../lib/copy-head-start.ts';
-import { binaryChunks, RowLoadError, type CopyTablePlan } from '../../lib/copy-table.ts';
+import { binaryChunks, RowLoadError, type CopyTablePlan } from '../../lib/copy-rows.ts';
 import { createLogger } from '../../lib/log.ts';
 import { readTargetColumns } from '../../lib/pg-schema-objects.ts';
 import { applyPostgresSchema } from '../../lib/pg-schema-apply.ts';
