@@ -35,7 +35,6 @@ import { startLoadPrepThread } from '../load-prep-thread.ts';
 import { verifySnapshot } from '../snapshot-check.ts';
 import { cacheSchemaModel, readCachedSchemaModel, schemaSha256 } from '../schema-model-cache.ts';
 import { loadSql } from '../sql-files.ts';
-import { RUNS_FROM_BUNDLE } from '../code-location.ts';
 import { checkSnapshotAgainstModel } from './export-sqlite.ts';
 import { startInlineLoader, startWorkerLoader, type TableLoader } from '../table-loader.ts';
 import { claimHeadStart, dropHeadStart, predictTargetColumns, startHeadStarts } from '../copy-head-start.ts';
@@ -367,7 +366,7 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     // Each slot has its own connection (one COPY each, so PostgreSQL parses two tables on two cores). The first slot
     // converts in the main thread; the others in worker threads of their own (see LoadPgOptions.workerThreads), or
     // with --single-thread in the main thread too, interleaved at every 64 KB chunk.
-    const workerThreads = options.workerThreads ?? RUNS_FROM_BUNDLE;
+    const workerThreads = options.workerThreads ?? true;
     const slots = Math.min(jobs, Math.max(1, model.tables.length));
     const openedTarget = target; // (the closures below need it narrowed)
     const sessionStatements = loadSessionStatements(settings, slots);
