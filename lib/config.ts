@@ -51,7 +51,7 @@ export interface Settings {
 type FlagSpec = NonNullable<ParseArgsConfig['options']>;
 
 /** Flags every task accepts. Task-specific flags are passed to loadSettings as `extraFlags`. */
-const COMMON_FLAGS = {
+export const COMMON_FLAGS = {
   config: { type: 'string' },
   'app-dir': { type: 'string' },
   sqlite: { type: 'string' },
