@@ -6,6 +6,7 @@ import { parse as parseConnectionString } from 'pg-connection-string';
 import type { StepResult } from '../cli.ts';
 import type { Settings } from '../config.ts';
 import { incompatibility, targetCategory, type CopyColumnPlan } from '../copy-converters.ts';
+import { fmtShort, progressLine, WindowRate } from '../run/progress.ts';
 import { RowLoadError, sqliteRowCount, type CopyTablePlan, type CopyTableResult } from '../copy-table.ts';
 import { ExitCode, TaskError, errorMessage, sourceProblem, targetNotReady, usageError } from '../errors.ts';
 import { writeJsonAtomic } from '../fs-atomic.ts';
@@ -122,12 +123,6 @@ function fmtInt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
 
-function fmtSeconds(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  if (s < 60) return `${Math.ceil(s)}s`;
-  return `${Math.floor(s / 60)}m${String(Math.ceil(s % 60)).padStart(2, '0')}s`;
-}
-
 /** Plan each table: SQLite and PostgreSQL column names from the schema model, conversion from the target type. */
 export function planTables(
   model: SchemaModel,
@@ -183,18 +178,31 @@ export function loadSessionStatements(settings: Pick<Settings, 'targetUrl' | 'ss
   return local ? [loadSql('load-pg-parallel-workers-off')] : [];
 }
 
-/** Progress of the tables being loaded, one overwriting line on a TTY. */
+/**
+ * Progress of the load, one line redrawn in place on a TTY (lib/run/progress.ts): the whole load's bar and rate,
+ * then each table being loaded with its own rate. Rates are over the last seconds, and a timer redraws the line
+ * between updates, so a table that stops moving shows a falling rate rather than a frozen one.
+ */
 class LoadProgress {
-  private readonly active = new Map<string, { rows: number; expected: number; started: number }>();
+  private readonly active = new Map<string, { rows: number; expected: number; rate: WindowRate }>();
   private doneRows = 0;
+  private readonly rate = new WindowRate();
   private last = 0;
-  private readonly started = performance.now();
+  private timer: NodeJS.Timeout | undefined;
   constructor(
     private readonly log: Logger,
     private readonly totalExpected: number,
-  ) {}
+  ) {
+    // Only ever shown on a TTY; formatting it (ICU number formats) costs CPU the load needs.
+    if (log.isTty) {
+      this.timer = setInterval(() => this.render(true), 1000);
+      this.timer.unref();
+    }
+  }
   start(table: string, expected: number) {
-    this.active.set(table, { rows: 0, expected, started: performance.now() });
+    const rate = new WindowRate();
+    rate.add(performance.now(), 0);
+    this.active.set(table, { rows: 0, expected, rate });
     this.render(true);
   }
   update(table: string, rows: number) {
@@ -207,22 +215,25 @@ class LoadProgress {
     this.doneRows += rows;
     this.render(true);
   }
+  stop() {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
   private render(force: boolean) {
-    if (!this.log.isTty) return; // the line is only ever shown on a TTY; formatting it (ICU number formats) costs CPU the load needs
+    if (!this.log.isTty) return;
     const now = performance.now();
     if (!force && now - this.last < 250) return;
     this.last = now;
-    const parts: string[] = [];
     let rowsNow = this.doneRows;
+    const parts: string[] = [];
     for (const [table, e] of this.active) {
       rowsNow += e.rows;
-      const rate = e.rows / Math.max(0.001, (now - e.started) / 1000);
-      const eta = rate > 0 ? (e.expected - e.rows) / rate : Infinity;
-      parts.push(`${table} ${fmtInt(e.rows)}/${fmtInt(e.expected)} ${fmtInt(rate)} rows/s ETA ${fmtSeconds(eta)}`);
+      e.rate.add(now, e.rows);
+      parts.push(`${table} ${fmtShort(e.rows)}/${fmtShort(e.expected)} ${fmtShort(e.rate.perSecond(now))}/s`);
     }
-    const overall = rowsNow / Math.max(0.001, (now - this.started) / 1000);
-    const etaAll = overall > 0 ? (this.totalExpected - rowsNow) / overall : Infinity;
-    this.log.progress(`load ${fmtInt(rowsNow)}/${fmtInt(this.totalExpected)} rows, ETA ${fmtSeconds(etaAll)} | ${parts.join(' | ')}`);
+    this.rate.add(now, rowsNow);
+    const columns = process.stderr.columns || 80;
+    this.log.progress(progressLine({ label: 'load', done: rowsNow, total: this.totalExpected, ratePerSecond: this.rate.perSecond(now), parts, columns }));
   }
 }
 
@@ -266,7 +277,7 @@ async function loadAllTables(
         }
       }
     }),
-  );
+  ).finally(() => progress.stop());
   if (failure !== undefined) {
     if (failure instanceof RowLoadError) throw new TaskError(ExitCode.SourceProblem, failure.message, { ...failure.details });
     throw failure;
