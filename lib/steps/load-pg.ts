@@ -60,12 +60,8 @@ export interface LoadPgOptions {
   jobs?: number;
   /**
    * Convert the tables of the slots after the first in worker threads (false: one thread feeds every connection).
-   * Default: when running from load-pg's bundle (the justfile's recipe). The main thread alone could not always keep
-   * two COPY streams fed: `perf sched` showed ≈ 1.6 s of idle core time in the copy phase, mostly a COPY backend
-   * waiting for its next chunk while the client converted for the other slot. From the bundle a worker starts in
-   * ≈ 50 ms, and three A/B pairs on the 1.5 M-row bench gave −0.84 / −0.23 / −0.40 s for ≈ +15 MB peak RSS. From the
-   * TypeScript sources (`just upgrade` calls loadPg in-process through tsx) a worker loads tsx and every module
-   * through it, which measured no faster: one thread there.
+   * Default on, however load-pg is started: the main thread alone cannot keep two COPY streams fed (a COPY backend
+   * waits for its next chunk while the client converts for the other slot).
    */
   workerThreads?: boolean;
   /** COPY format: 'binary' where every column's type allows it (default), or always 'text'. */
