@@ -1,14 +1,15 @@
 # VisionSuit SQLite → PostgreSQL migration suite. Every recipe runs one task; flags pass through unchanged
-# (see README.md and ../shared/cli-contract.md). Exit codes are the task's own, so bash scripts can branch on them.
+# (see docs/cli.md and docs/cli-contract.md). Exit codes are the task's own, so bash scripts can branch on them.
 set positional-arguments
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
-# Each recipe runs `node --import tsx <task>.ts`: one process, as the tests run the tasks. The `tsx` CLI would add a
-# parent process: ≈ 80 ms more per task, and a `kill <pid>` of that parent would leave the task itself running.
-# (Recipes run in this folder, so `tsx` resolves from its node_modules.) load-pg, the one task with a speed target,
-# runs from an esbuild bundle of the same sources instead (lib/run-bundled.mjs says why), still one process.
+# Every recipe runs `node --import tsx tasks/<task>.ts`: one process, the same way `just upgrade`, the tests and the
+# benchmark run a task. The `tsx` CLI would add a parent process, and a `kill <pid>` of that parent would leave the
+# task itself running. (Recipes run in this folder, so `tsx` resolves from its node_modules.)
 tasks := justfile_directory() / "tasks"
-lib := justfile_directory() / "lib"
+
+# Where the operator ran `just`: recipes run in this folder, so tasks resolve relative paths against this instead.
+export VS_INVOCATION_DIR := invocation_directory()
 
 # List the tasks
 default:
@@ -34,11 +35,11 @@ backup *args:
 export-sqlite *args:
     @node --import tsx "{{tasks}}/export-sqlite.ts" "$@"
 
-# Build the Prisma schema on PostgreSQL and COPY the snapshot's data into it
-# (small V8 young generation: the load's garbage is short-lived; keeps peak RSS ~50 MB lower at no cost in speed)
+# A small V8 young generation: the load's garbage is short-lived, so peak RSS is lower at no cost in speed.
+[doc("Build the Prisma schema on PostgreSQL and COPY the snapshot's data into it")]
 [no-exit-message]
 load-pg *args:
-    @NODE_OPTIONS="--max-semi-space-size=1 ${NODE_OPTIONS:-}" node "{{lib}}/run-bundled.mjs" load-pg "$@"
+    @NODE_OPTIONS="--max-semi-space-size=1 ${NODE_OPTIONS:-}" node --import tsx "{{tasks}}/load-pg.ts" "$@"
 
 # Prove the PostgreSQL copy equals the snapshot (counts, content, integrity, Prisma health)
 [no-exit-message]

@@ -6,7 +6,7 @@ import { usageError } from './errors.ts';
 import { registerSecret } from './secrets.ts';
 
 /**
- * The one settings loader for every task (../shared/cli-contract.md): flags > environment > dotenv file
+ * The one settings loader for every task (docs/cli-contract.md): flags > environment > dotenv file
  * (`--config FILE`, default ./migration.env when present). Values are resolved here, once, so a task never
  * reads process.env itself.
  */
@@ -51,7 +51,7 @@ export interface Settings {
 type FlagSpec = NonNullable<ParseArgsConfig['options']>;
 
 /** Flags every task accepts. Task-specific flags are passed to loadSettings as `extraFlags`. */
-const COMMON_FLAGS = {
+export const COMMON_FLAGS = {
   config: { type: 'string' },
   'app-dir': { type: 'string' },
   sqlite: { type: 'string' },

@@ -1,4 +1,4 @@
-/** Exit codes of ../shared/cli-contract.md. Bash maintenance scripts branch on these numbers: never renumber. */
+/** Exit codes of docs/cli-contract.md. Bash maintenance scripts branch on these numbers: never renumber. */
 export const ExitCode = {
   Ok: 0,
   VerificationFailed: 1,

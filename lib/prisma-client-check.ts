@@ -18,7 +18,7 @@ import { stripConnectionProperties } from './schema-model.ts';
  * A Prisma 7 client (`prisma-client` generator, query compiler in wasm, no native engine) is generated for the
  * run's PostgreSQL schema into <runDir>/prisma-client/, imported in this process and pointed at the target through
  * @prisma/adapter-pg. `prisma generate` only needs PRISMA_SCHEMA_ENGINE_BINARY set to an existing path to skip its
- * binary download (../shared/reference/prisma-offline.md). The client's runtime is resolved through a
+ * binary download. The client's runtime is resolved through a
  * node_modules link to this suite's own dependencies, so it is exactly the pinned @prisma/client.
  *
  * Reads: findMany({ take: 50 }) on every model, so every column type of every model is decoded by the ORM.

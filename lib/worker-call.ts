@@ -9,10 +9,10 @@ import { helperThreadModule } from './code-location.ts';
  * schema parser and schema engine, both WebAssembly whose memory never shrinks) in a thread that is then terminated,
  * so that memory is gone before the COPY phase starts.
  *
- * From the TypeScript sources, the entry is a .ts file: tsx's hooks do not reach a worker's entry, so a tiny data: URL
+ * The entry is a .ts file: tsx's hooks do not reach a worker's entry, so a tiny data: URL
  * module registers tsx and then imports it. The worker would also run the process's own `--import tsx` (workers
  * inherit execArgv), registering tsx a second time, which every module the worker loads would then go through: the
- * worker gets the process's flags without it. From a bundle (lib/run-bundled.mjs), the entry is plain JavaScript.
+ * worker gets the process's flags without it.
  */
 export function startHelperWorker(entry: URL, workerData: unknown, resourceLimits?: ResourceLimits): Worker {
   const limits = resourceLimits ? { resourceLimits } : {};

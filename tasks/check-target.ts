@@ -1,17 +1,22 @@
-import { runCli } from '../lib/cli.ts';
+import { runCli, type CliHelp } from '../lib/cli.ts';
 import type { Logger } from '../lib/log.ts';
 import { checkTarget, type CheckTargetResult } from '../lib/steps/check-target.ts';
 
-const usage = `
-Usage: npx just check-target --target URL [--require-tls [--ca FILE]] [--ssh USER@HOST[:PORT] --ssh-key FILE --known-hosts FILE] [--force] [--json]
-
-Checks whether the PostgreSQL server and database in --target are ready for VisionSuit: reachable, TLS in use
-(and the certificate verified with --ca), authentication, database exists, server version supported, role not a
-superuser, role may create tables in the target schema, required extensions available, target empty (or a
-previous run of this migration). Prints one line per check on stderr.
-
-Exit: 0 ready (warnings allowed) · 2 bad flags · 3 not ready
-`;
+const help: CliHelp = {
+  description: 'Is this PostgreSQL ready for the app? (reachable, auth, version, privileges, TLS, empty)',
+  details: `
+Checks the server and database in --target: reachable, TLS in use (and the certificate verified with --ca),
+authentication, database exists, server version supported, role not a superuser, role may create tables in the
+target schema, required extensions available, target empty (or a previous run of this migration). One line per
+check on stderr.
+`,
+  exitCodes: {
+    0: 'ready (warnings allowed)',
+    2: 'bad flags',
+    3: 'not ready',
+    10: 'internal error',
+  },
+};
 
 const MARK: Record<string, string> = { pass: 'PASS', warn: 'WARN', fail: 'FAIL', skip: 'SKIP' };
 
@@ -28,7 +33,7 @@ function printChecks(result: CheckTargetResult, log: Logger): void {
 
 await runCli<Record<string, never>, CheckTargetResult>({
   task: 'check-target',
-  usage,
+  ...help,
   run: ({ settings, log }) => checkTarget(settings, log),
   print: printChecks,
 });

@@ -1,19 +1,33 @@
-import { isMain, runCli } from '../lib/cli.ts';
+import { isMain, runCli, type CliHelp } from '../lib/cli.ts';
 import { usageError } from '../lib/errors.ts';
 import { demo } from '../lib/steps/demo.ts';
 
-const usage = `
-just demo [--rows N] [--keep] [--json]
-
-The whole upgrade on a throw-away sample install: a few thousand rows, a backend writing to SQLite, an embedded
-PostgreSQL, create-role, \`upgrade --yes\`, the verify report, the backend answering from PostgreSQL; then
-everything is stopped and removed (--keep leaves the temp folder). Exit code = the upgrade's.
-`;
+const help: CliHelp = {
+  description: 'Whole upgrade of a sample install into an embedded PostgreSQL, then clean up.',
+  details: `
+A few thousand rows, a backend writing to SQLite, an embedded PostgreSQL, create-role, \`upgrade --yes\`, the verify
+report, the backend answering from PostgreSQL; then everything is stopped and removed.
+`,
+  flagHelp: {
+    rows: ['N', 'rows in the sample install'],
+    keep: ['', 'leave the temp folder'],
+  },
+  exitCodes: {
+    0: 'the upgrade passed and the backend answered from PostgreSQL',
+    1: 'the backend did not answer from PostgreSQL',
+    2: 'bad flags',
+    3: 'target not ready',
+    4: 'source problem',
+    5: 'upgrade failed and rolled back',
+    6: 'rollback failed',
+    10: 'internal error',
+  },
+};
 
 if (isMain(import.meta.url)) {
   await runCli({
     task: 'demo',
-    usage,
+    ...help,
     flags: { rows: { type: 'string' }, keep: { type: 'boolean' } },
     run: (ctx) => {
       const rows = ctx.extra.rows === undefined ? undefined : Number(ctx.extra.rows);

@@ -1,20 +1,25 @@
-import { runCli } from '../lib/cli.ts';
+import { runCli, type CliHelp } from '../lib/cli.ts';
 import type { Logger } from '../lib/log.ts';
 import { exportSqlite, problemLine, type ExportResult } from '../lib/steps/export-sqlite.ts';
 
-const usage = `
-Usage: npx just export-sqlite [--run-dir DIR] [--schema FILE] [--allow-problems] [--json]
-
-Reads the snapshot taken by \`just backup\` (never the live file), checks its sha256, checks its tables and columns
+const help: CliHelp = {
+  description: 'Manifest of the snapshot: row counts, content hashes, values that will not convert.',
+  details: `
+Reads the snapshot taken by \`npx just backup\` (never the live file), checks its sha256, checks its tables and columns
 against the Prisma schema, and writes manifest.json in the run directory: per table the row count, a content hash
 over the canonical row form (verify recomputes it on PostgreSQL), the storage classes found per column, and every
 value that will not convert to its PostgreSQL type (by table, column and key; the first 1000 are listed).
-
-  --allow-problems   exit 0 even when values will not convert (they are listed in manifest.json)
-
-Exit: 0 manifest written, every value converts · 2 no snapshot / bad flags · 4 snapshot checksum mismatch,
-SQLite tables/columns differ from the schema, or values that will not convert
-`;
+`,
+  flagHelp: {
+    'allow-problems': ['', 'exit 0 even when values will not convert (they are listed in manifest.json)'],
+  },
+  exitCodes: {
+    0: 'manifest written, every value converts',
+    2: 'no snapshot / bad flags',
+    4: 'snapshot checksum mismatch, SQLite tables/columns differ from the schema, or values that will not convert',
+    10: 'internal error',
+  },
+};
 
 function printTables(result: ExportResult, log: Logger): void {
   const width = Math.max(5, ...result.tables.map((t) => t.name.length));
@@ -33,7 +38,7 @@ function printTables(result: ExportResult, log: Logger): void {
 
 await runCli<{ allowProblems?: boolean }, ExportResult>({
   task: 'export-sqlite',
-  usage,
+  ...help,
   flags: { 'allow-problems': { type: 'boolean' } },
   run: ({ settings, extra, log }) => exportSqlite(settings, log, { allowProblems: Boolean(extra.allowProblems) }),
   print: printTables,

@@ -1,3 +1,4 @@
+import type { CliHelp } from '../lib/cli.ts';
 import type { Logger } from '../lib/log.ts';
 import { startLoadPrepThread } from '../lib/load-prep-thread.ts';
 import type { LoadPgResult } from '../lib/steps/load-pg.ts';
@@ -10,30 +11,30 @@ const { runCli } = await import('../lib/cli.ts');
 const { usageError } = await import('../lib/errors.ts');
 const { loadPg } = await import('../lib/steps/load-pg.ts');
 
-const usage = `
-Usage: npx just load-pg --target URL [--run-dir DIR] [--force] [--pg-migrations DIR] [--jobs N] [--json]
-
-Builds the app's schema on PostgreSQL through Prisma's schema engine (genuine _prisma_migrations; the generated
-PostgreSQL schema and migrations are saved in <run-dir>/postgres-schema for switch-env), then streams every row
-of the run's snapshot in with COPY, converting each value for its PostgreSQL column type. Indexes (primary keys
-included) and foreign keys are dropped before the COPY; each table is ANALYZEd and its indexes rebuilt right after
-its own COPY, and each foreign key is validated as soon as both of its tables are loaded; then sequences are
-reset to max(id) and proven.
-
-  --target URL          PostgreSQL the app will use (or TARGET_DATABASE_URL); ?schema=NAME selects the schema
-  --run-dir DIR         run directory with snapshot.sqlite (default: the newest run)
-  --force               the target schema holds tables: drop them (and their types/sequences) and load again
-  --pg-migrations DIR   PostgreSQL migrations the app ships (default: a baseline generated from schema.prisma)
-  --jobs N              tables loaded at once (default 2, one per core); 2N connections while copying (3 with
-                        --jobs 1), one more while the schema is applied
-  --single-thread       convert every table in the main thread, not one worker thread per slot after the first
-                        (measurement aid)
-  --copy-format FORMAT  binary (default, where every column type allows it) or text (measurement aid)
-  --json                one JSON result object on stdout
-
-Exit: 0 loaded · 2 bad flags · 3 target not ready / not empty without --force · 4 snapshot problem (checksum,
-a value that will not convert, a row PostgreSQL rejects, a violated foreign key) · 10 internal error
-`;
+const help: CliHelp = {
+  description: 'Build the Prisma schema on PostgreSQL and COPY the snapshot\'s data into it.',
+  details: `
+Builds the app's schema through Prisma's schema engine (genuine _prisma_migrations; the generated PostgreSQL schema
+and migrations are saved in <run-dir>/postgres-schema for switch-env), then streams every row of the run's
+snapshot in with COPY, converting each value for its PostgreSQL column type. Indexes and foreign keys are dropped
+before the COPY; each table is ANALYZEd and its indexes rebuilt right after its own COPY, each foreign key is
+validated once both its tables are loaded; then sequences are reset to max(id) and proven. --force: the target
+schema holds tables: drop them (and their types/sequences) and load again.
+`,
+  flagHelp: {
+    'pg-migrations': ['DIR', 'PostgreSQL migrations the app ships (default: a baseline generated from schema.prisma)'],
+    jobs: ['N', 'tables loaded at once (default 2); 2N connections while copying (3 with --jobs 1)'],
+    'single-thread': ['', 'convert every table in the main thread (measurement aid)'],
+    'copy-format': ['FORMAT', 'binary (default, where every column type allows it) or text (measurement aid)'],
+  },
+  exitCodes: {
+    0: 'loaded',
+    2: 'bad flags',
+    3: 'target not ready / not empty without --force',
+    4: 'snapshot problem (checksum, a value that will not convert, a row PostgreSQL rejects, a violated foreign key)',
+    10: 'internal error',
+  },
+};
 
 interface Flags extends Record<string, unknown> {
   pgMigrations?: string;
@@ -55,7 +56,7 @@ function printSummary(result: LoadPgResult, log: Logger): void {
 
 await runCli<Flags, LoadPgResult>({
   task: 'load-pg',
-  usage,
+  ...help,
   flags: {
     'pg-migrations': { type: 'string' },
     jobs: { type: 'string' },

@@ -1,20 +1,27 @@
 import { parseStartFlags, START_FLAGS } from '../lib/config.ts';
-import { isMain, runCli } from '../lib/cli.ts';
+import { isMain, runCli, type CliHelp } from '../lib/cli.ts';
 import { runMaintenance } from '../lib/steps/maintenance.ts';
 
-const usage = `
-just maintenance on|off [--app-dir DIR] [--stop-cmd CMD] [--start-cmd CMD] [--wait-seconds N] [--health-url URL] [--json]
-
-  on   run the stop command (default <app>/maintenance.sh stop), then prove via /proc that no process still has
-       the SQLite file (or -wal/-shm) open; exit 4 naming the PID if one does after --wait-seconds (default 30)
-  off  run the start command and wait until the health URL (none = no check; default http://HOST:PORT/api/health from
-       backend/.env) answers 200; exit 4 (app on SQLite) or 3 (app on PostgreSQL) if it does not come up
-`;
+const help: CliHelp = {
+  description: 'Stop (on) or start (off) the app\'s writers, proving the SQLite file is closed.',
+  positionals: 'on|off',
+  details: `
+on   run the stop command, then prove via /proc that no process still has the SQLite file (or -wal/-shm) open
+off  run the start command and wait until the health URL answers 200 (none = no check)
+`,
+  exitCodes: {
+    0: 'done',
+    2: 'bad flags',
+    3: 'the app on PostgreSQL did not come up',
+    4: 'a process still holds the SQLite file (named), or the app on SQLite did not come up',
+    10: 'internal error',
+  },
+};
 
 if (isMain(import.meta.url)) {
   await runCli({
     task: 'maintenance',
-    usage,
+    ...help,
     flags: START_FLAGS,
     run: (ctx) => runMaintenance({ ...ctx, extra: parseStartFlags(ctx.extra) }, ctx.positionals[0]),
   });

@@ -1,19 +1,28 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { createSampleInstall } from '../fixtures/sample-install.ts';
-import { isMain, runCli, type StepResult } from '../lib/cli.ts';
+import { isMain, runCli, type StepResult, type CliHelp } from '../lib/cli.ts';
 import { ExitCode, usageError } from '../lib/errors.ts';
 
-const usage = `
-just sample-install [--dir DIR] [--rows N] [--json]
-
-Creates the sample VisionSuit install from fixtures/ (backend/prisma/dev.db seeded with N rows, default 600,
-including epoch-ms and text dates, hostile text, Json, BigInt, Decimal, Bytes), so every task can be tried by hand:
-  export VS_APP_DIR=DIR TARGET_DATABASE_URL=postgresql://…
+const help: CliHelp = {
+  description: 'A sample VisionSuit install with data, to try the tasks by hand (prints its folder).',
+  details: `
+Creates it from fixtures/ (backend/prisma/dev.db seeded with N rows, including epoch-ms and text dates, hostile
+text, Json, BigInt, Decimal, Bytes). \`DIR/maintenance.sh start\` runs its fake backend. Then, e.g.:
+  export VS_APP_DIR=DIR TARGET_DATABASE_URL=postgresql://...
   npx just backup && npx just export-sqlite && npx just load-pg && npx just verify
-\`DIR/maintenance.sh start\` runs its fake backend, which writes to the database its backend/.env names.
-The install's folder path is printed on stdout (the human log goes to stderr).
-`;
+The folder is printed on stdout (the log goes to stderr).
+`,
+  flagHelp: {
+    dir: ['DIR', 'an empty or new folder (default: a new temp folder)'],
+    rows: ['N', 'rows to seed (default 600)'],
+  },
+  exitCodes: {
+    0: 'created',
+    2: 'bad flags / --dir not empty',
+    10: 'internal error',
+  },
+};
 
 interface SampleInstallResult extends StepResult {
   appDir: string;
@@ -25,7 +34,7 @@ interface SampleInstallResult extends StepResult {
 if (isMain(import.meta.url)) {
   await runCli<Record<string, unknown>, SampleInstallResult>({
     task: 'sample-install',
-    usage,
+    ...help,
     flags: { dir: { type: 'string' }, rows: { type: 'string' } },
     run: async (ctx) => {
       const rows = ctx.extra.rows === undefined ? undefined : Number(ctx.extra.rows);

@@ -1,20 +1,26 @@
-import { isMain, runCli } from '../lib/cli.ts';
+import { isMain, runCli, type CliHelp } from '../lib/cli.ts';
 import { runSwitchEnv, type SwitchEnvResult } from '../lib/steps/switch-env.ts';
 
-const usage = `
-just switch-env --target URL [--shadow-url URL] [--system-env FILE] [--run-dir DIR] [--app-dir DIR] [--dry-run] [--json]
-
-Point the app at PostgreSQL: DATABASE_URL (and SHADOW_DATABASE_URL) in <app>/backend/.env and in the system env
-file (default /etc/visionsuit/vs-backend.env, only when it exists), the Prisma schema's provider, and the
-PostgreSQL migration history from <run-dir>/postgres-schema (written by load-pg). Every touched file is backed up
-into <run-dir>/env-backups first. --dry-run prints the diff (passwords masked) and changes nothing.
-`;
+const help: CliHelp = {
+  description: 'Point the app at PostgreSQL (env files, Prisma provider, migration history).',
+  details: `
+Sets DATABASE_URL (and SHADOW_DATABASE_URL) in <app>/backend/.env and in the system env file (only when it
+exists), the Prisma schema's provider, and the PostgreSQL migration history from <run-dir>/postgres-schema
+(written by load-pg). Every touched file is backed up into <run-dir>/env-backups first. --dry-run prints the
+diff (passwords masked) and changes nothing.
+`,
+  exitCodes: {
+    0: 'switched (or, with --dry-run, the diff printed)',
+    2: 'bad flags / no run dir',
+    10: 'internal error',
+  },
+};
 
 if (isMain(import.meta.url)) {
   let json = false;
   await runCli<Record<string, unknown>, SwitchEnvResult>({
     task: 'switch-env',
-    usage,
+    ...help,
     run: (ctx) => {
       json = ctx.settings.json;
       return runSwitchEnv(ctx);

@@ -1,26 +1,31 @@
 import { parseStartFlags, START_FLAGS } from '../lib/config.ts';
-import { isMain, runCli } from '../lib/cli.ts';
+import { isMain, runCli, type CliHelp } from '../lib/cli.ts';
 import { upgrade, type UpgradeResult } from '../lib/steps/upgrade.ts';
 import { renderVerify } from '../lib/steps/upgrade-steps.ts';
 
-const usage = `
-just upgrade --target URL [--yes] [--dry-run] [--json] [--app-dir DIR] [--stop-cmd CMD] [--start-cmd CMD]
-             [--system-env FILE] [--shadow-url URL] [--password-file FILE] [--wait-seconds N] [--health-url URL]
-
-The whole production run: check-target → stop the writers (proven via /proc) → backup → export-sqlite → load-pg →
-verify → live SQLite unchanged since the backup → switch-env → counts re-check → start the app → health reports
-postgresql. Every step is journaled in the run dir; re-running after a crash or kill resumes the unfinished run.
-
-Exit: 0 upgraded · 2 usage / not confirmed / another run holds the lock · 3 target not ready (nothing changed) ·
-4 source problem (writers would not stop, or SQLite changed after the backup: nothing switched, app restarted on
-SQLite) · 5 a gate failed and the app was rolled back to SQLite and started · 6 rollback failed (manual steps printed).
---dry-run runs only read-only checks and prints the plan. Without --yes it asks once on a terminal.
-`;
+const help: CliHelp = {
+  description: 'The whole production run, with automatic rollback on any failed gate.',
+  details: `
+check-target -> stop the writers (proven via /proc) -> backup -> export-sqlite -> load-pg -> verify -> live SQLite
+unchanged since the backup -> switch-env -> counts re-check -> start the app -> health reports postgresql. Every
+step is journaled in the run dir; re-running after a crash or kill resumes the unfinished run. --dry-run runs only
+read-only checks and prints the plan. Without --yes it asks once on a terminal.
+`,
+  exitCodes: {
+    0: 'upgraded',
+    2: 'usage / not confirmed / another run holds the lock',
+    3: 'target not ready (nothing changed)',
+    4: 'source problem (writers would not stop, or SQLite changed after the backup: nothing switched, app restarted on SQLite)',
+    5: 'a gate failed and the app was rolled back to SQLite and started',
+    6: 'rollback failed (manual steps printed)',
+    10: 'internal error',
+  },
+};
 
 if (isMain(import.meta.url)) {
   await runCli<Record<string, unknown>, UpgradeResult>({
     task: 'upgrade',
-    usage,
+    ...help,
     flags: START_FLAGS,
     run: (ctx) => {
       return upgrade({ ...ctx, extra: parseStartFlags(ctx.extra) });

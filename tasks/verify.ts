@@ -1,11 +1,11 @@
-import { runCli } from '../lib/cli.ts';
+import { runCli, type CliHelp } from '../lib/cli.ts';
 import type { Logger } from '../lib/log.ts';
 import { GATES, describeRowDifference, verify, type TableDifference, type VerifyExtra, type VerifyResult } from '../lib/steps/verify.ts';
 
-const usage = `
-Usage: npx just verify --target URL [--run-dir DIR] [--only ${GATES.join(',')}] [--json]
-
-Proves the PostgreSQL copy equals the run's SQLite snapshot and that Prisma is healthy on it. Gates:
+const help: CliHelp = {
+  description: 'Prove the PostgreSQL copy equals the snapshot (counts, content, integrity, Prisma health).',
+  details: `
+Gates:
   counts     rows per table vs manifest.json
   content    per-table hash of every value (canonical row form) computed on PostgreSQL vs manifest.json;
              on a mismatch names the differing keys with the SQLite and PostgreSQL values
@@ -13,10 +13,19 @@ Proves the PostgreSQL copy equals the run's SQLite snapshot and that Prisma is h
              Prisma schema defines them; no orphan rows; every sequence ahead of max(id)
   prisma     migration history clean (nothing pending, failed or edited), zero drift (Prisma's schema engine),
              Prisma Client reads every model and writes once in a rolled-back transaction
---only runs a subset (e.g. --only counts,content after cutover). Writes <run dir>/report.json.
-
-Exit: 0 all selected gates passed · 1 a gate failed · 2 bad flags / no run dir or manifest · 3 target unreachable
-`;
+Writes <run dir>/report.json.
+`,
+  flagHelp: {
+    only: ['GATES', `a comma-separated subset: ${GATES.join(',')} (e.g. counts,content after cutover)`],
+  },
+  exitCodes: {
+    0: 'all selected gates passed',
+    1: 'a gate failed',
+    2: 'bad flags / no run dir or manifest',
+    3: 'target unreachable',
+    10: 'internal error',
+  },
+};
 
 function printReport(result: VerifyResult, log: Logger): void {
   for (const gate of result.gates) {
@@ -45,7 +54,7 @@ function printReport(result: VerifyResult, log: Logger): void {
 
 await runCli<VerifyExtra, VerifyResult>({
   task: 'verify',
-  usage,
+  ...help,
   flags: { only: { type: 'string' } },
   run: (ctx) => verify(ctx),
   print: printReport,

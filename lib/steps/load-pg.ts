@@ -6,6 +6,7 @@ import { parse as parseConnectionString } from 'pg-connection-string';
 import type { StepResult } from '../cli.ts';
 import type { Settings } from '../config.ts';
 import { incompatibility, targetCategory, type CopyColumnPlan } from '../copy-converters.ts';
+import { fmtShort, progressLine, WindowRate } from '../run/progress.ts';
 import { sqliteRowCount, type CopyTableResult } from '../copy-table.ts';
 import { RowLoadError, type CopyTablePlan } from '../copy-rows.ts';
 import { ExitCode, TaskError, errorMessage, sourceProblem, targetNotReady, usageError } from '../errors.ts';
@@ -36,7 +37,6 @@ import { startLoadPrepThread } from '../load-prep-thread.ts';
 import { verifySnapshot } from '../snapshot-check.ts';
 import { cacheSchemaModel, readCachedSchemaModel, schemaSha256 } from '../schema-model-cache.ts';
 import { loadSql } from '../sql-files.ts';
-import { RUNS_FROM_BUNDLE } from '../code-location.ts';
 import { checkSnapshotAgainstModel } from './export-sqlite.ts';
 import { startInlineLoader, startWorkerLoader, type TableLoader } from '../table-loader.ts';
 import { claimHeadStart, dropHeadStart, predictTargetColumns, startHeadStarts } from '../copy-head-start.ts';
@@ -61,12 +61,8 @@ export interface LoadPgOptions {
   jobs?: number;
   /**
    * Convert the tables of the slots after the first in worker threads (false: one thread feeds every connection).
-   * Default: when running from load-pg's bundle (the justfile's recipe). The main thread alone could not always keep
-   * two COPY streams fed: `perf sched` showed ≈ 1.6 s of idle core time in the copy phase, mostly a COPY backend
-   * waiting for its next chunk while the client converted for the other slot. From the bundle a worker starts in
-   * ≈ 50 ms, and three A/B pairs on the 1.5 M-row bench gave −0.84 / −0.23 / −0.40 s for ≈ +15 MB peak RSS. From the
-   * TypeScript sources (`just upgrade` calls loadPg in-process through tsx) a worker loads tsx and every module
-   * through it, which measured no faster: one thread there.
+   * Default on, however load-pg is started: the main thread alone cannot keep two COPY streams fed (a COPY backend
+   * waits for its next chunk while the client converts for the other slot).
    */
   workerThreads?: boolean;
   /** COPY format: 'binary' where every column's type allows it (default), or always 'text'. */
@@ -124,12 +120,6 @@ function fmtInt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
 
-function fmtSeconds(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  if (s < 60) return `${Math.ceil(s)}s`;
-  return `${Math.floor(s / 60)}m${String(Math.ceil(s % 60)).padStart(2, '0')}s`;
-}
-
 /** Plan each table: SQLite and PostgreSQL column names from the schema model, conversion from the target type. */
 export function planTables(
   model: SchemaModel,
@@ -185,18 +175,31 @@ export function loadSessionStatements(settings: Pick<Settings, 'targetUrl' | 'ss
   return local ? [loadSql('load-pg-parallel-workers-off')] : [];
 }
 
-/** Progress of the tables being loaded, one overwriting line on a TTY. */
+/**
+ * Progress of the load, one line redrawn in place on a TTY (lib/run/progress.ts): the whole load's bar and rate,
+ * then each table being loaded with its own rate. Rates are over the last seconds, and a timer redraws the line
+ * between updates, so a table that stops moving shows a falling rate rather than a frozen one.
+ */
 class LoadProgress {
-  private readonly active = new Map<string, { rows: number; expected: number; started: number }>();
+  private readonly active = new Map<string, { rows: number; expected: number; rate: WindowRate }>();
   private doneRows = 0;
+  private readonly rate = new WindowRate();
   private last = 0;
-  private readonly started = performance.now();
+  private timer: NodeJS.Timeout | undefined;
   constructor(
     private readonly log: Logger,
     private readonly totalExpected: number,
-  ) {}
+  ) {
+    // Only ever shown on a TTY; formatting it (ICU number formats) costs CPU the load needs.
+    if (log.isTty) {
+      this.timer = setInterval(() => this.render(true), 1000);
+      this.timer.unref();
+    }
+  }
   start(table: string, expected: number) {
-    this.active.set(table, { rows: 0, expected, started: performance.now() });
+    const rate = new WindowRate();
+    rate.add(performance.now(), 0);
+    this.active.set(table, { rows: 0, expected, rate });
     this.render(true);
   }
   update(table: string, rows: number) {
@@ -209,22 +212,25 @@ class LoadProgress {
     this.doneRows += rows;
     this.render(true);
   }
+  stop() {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
   private render(force: boolean) {
-    if (!this.log.isTty) return; // the line is only ever shown on a TTY; formatting it (ICU number formats) costs CPU the load needs
+    if (!this.log.isTty) return;
     const now = performance.now();
     if (!force && now - this.last < 250) return;
     this.last = now;
-    const parts: string[] = [];
     let rowsNow = this.doneRows;
+    const parts: string[] = [];
     for (const [table, e] of this.active) {
       rowsNow += e.rows;
-      const rate = e.rows / Math.max(0.001, (now - e.started) / 1000);
-      const eta = rate > 0 ? (e.expected - e.rows) / rate : Infinity;
-      parts.push(`${table} ${fmtInt(e.rows)}/${fmtInt(e.expected)} ${fmtInt(rate)} rows/s ETA ${fmtSeconds(eta)}`);
+      e.rate.add(now, e.rows);
+      parts.push(`${table} ${fmtShort(e.rows)}/${fmtShort(e.expected)} ${fmtShort(e.rate.perSecond(now))}/s`);
     }
-    const overall = rowsNow / Math.max(0.001, (now - this.started) / 1000);
-    const etaAll = overall > 0 ? (this.totalExpected - rowsNow) / overall : Infinity;
-    this.log.progress(`load ${fmtInt(rowsNow)}/${fmtInt(this.totalExpected)} rows, ETA ${fmtSeconds(etaAll)} | ${parts.join(' | ')}`);
+    this.rate.add(now, rowsNow);
+    const columns = process.stderr.columns || 80;
+    this.log.progress(progressLine({ label: 'load', done: rowsNow, total: this.totalExpected, ratePerSecond: this.rate.perSecond(now), parts, columns }));
   }
 }
 
@@ -268,7 +274,7 @@ async function loadAllTables(
         }
       }
     }),
-  );
+  ).finally(() => progress.stop());
   if (failure !== undefined) {
     if (failure instanceof RowLoadError) throw new TaskError(ExitCode.SourceProblem, failure.message, { ...failure.details });
     throw failure;
@@ -368,7 +374,7 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     // Each slot has its own connection (one COPY each, so PostgreSQL parses two tables on two cores). The first slot
     // converts in the main thread; the others in worker threads of their own (see LoadPgOptions.workerThreads), or
     // with --single-thread in the main thread too, interleaved at every 64 KB chunk.
-    const workerThreads = options.workerThreads ?? RUNS_FROM_BUNDLE;
+    const workerThreads = options.workerThreads ?? true;
     const slots = Math.min(jobs, Math.max(1, model.tables.length));
     const openedTarget = target; // (the closures below need it narrowed)
     const sessionStatements = loadSessionStatements(settings, slots);

@@ -231,8 +231,8 @@ test('a second load without --force refuses the non-empty target (exit 3); with 
 });
 
 test('--single-thread and --copy-format text (measurement aids) load exactly the same values as the default', async () => {
-  // The default converts the second slot's tables in a worker thread (lib/copy-worker.ts; from load-pg's bundle, its
-  // copy-worker.js entry) and writes COPY's binary format; here one thread feeds both slots, in the text format.
+  // The default converts the second slot's tables in a worker thread (lib/copy-worker.ts) and writes COPY's binary
+  // format; here one thread feeds both slots, in the text format.
   const db = await server.freshDatabase('loadpg_aids');
   const load = await loadPg(db.url, mainRun, ['--single-thread', '--copy-format', 'text']);
   assert.is(load.code, 0, load.stderr);

@@ -3,7 +3,7 @@
  * must refuse before the app is touched, and backend/.env files written by hand. Each refusal: the documented exit
  * code, the cause in one line (--json `cause`), the app still running on SQLite, env/schema/migrations
  * byte-identical. (The same inputs at task level — bad SQLite files, schema mismatches, values that will not
- * convert, invalid role names, unknown CA — are in tests/data, tests/target; see the fault tables in README.md.)
+ * convert, invalid role names, unknown CA — are in tests/data, tests/target; see the fault tables in docs/operations.md.)
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';

@@ -15,9 +15,8 @@ export interface CliRun {
 
 /**
  * Run a task exactly as an operator or a bash script would: a real process, started as its justfile recipe starts it
- * (`node --import tsx tasks/<task>.ts`, or from its bundle for load-pg: code-location.ts's taskNodeArgs), real
- * exit code, stdout and stderr. The environment is minimal and explicit so a developer's shell settings cannot make
- * a test pass.
+ * (`node --import tsx tasks/<task>.ts`: code-location.ts's taskNodeArgs), real exit code, stdout and stderr. The
+ * environment is minimal and explicit so a developer's shell settings cannot make a test pass.
  */
 export function runTask(task: string, args: string[], options: { env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number } = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
