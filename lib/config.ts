@@ -42,6 +42,8 @@ export interface Settings {
   dryRun: boolean;
   force: boolean;
   verbose: boolean;
+  /** --accept-uninspected-processes: not root, the holder proof cannot see other users' processes; go on anyway. */
+  acceptUninspected: boolean;
   /** VISIONSUIT_MIGRATE_PAUSE_AT (environment only): the upgrade's pause point for fire drills/tests (lib/pause-point.ts). */
   pauseAt?: string;
   /** Warnings found while loading (e.g. a password in a flag); the CLI wrapper prints them. */
@@ -76,6 +78,7 @@ const COMMON_FLAGS = {
   'dry-run': { type: 'boolean' },
   force: { type: 'boolean' },
   verbose: { type: 'boolean', short: 'v' },
+  'accept-uninspected-processes': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } satisfies FlagSpec;
 
@@ -157,6 +160,7 @@ export function loadSettings<Extra extends Record<string, unknown> = Record<stri
     dryRun: Boolean(flags['dry-run']),
     force: Boolean(flags.force),
     verbose: Boolean(flags.verbose),
+    acceptUninspected: pickBool('accept-uninspected-processes', 'VS_ACCEPT_UNINSPECTED_PROCESSES'),
     pauseAt: nonEmpty(env.VISIONSUIT_MIGRATE_PAUSE_AT),
     warnings,
   };
