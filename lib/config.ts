@@ -103,13 +103,18 @@ export function loadSettings<Extra extends Record<string, unknown> = Record<stri
   }
   const flags = parsed.values as Record<string, string | boolean | undefined>;
 
-  const configFile = str(flags.config) ?? env.VS_MIGRATION_CONFIG;
+  // `just` runs recipes in the suite's folder: operator-relative paths resolve where the operator ran `just`.
+  const base = invocationDir(env);
+  const resolveOpt = (v: string | undefined) => (v ? path.resolve(base, v) : undefined);
+  const configRaw = str(flags.config) ?? env.VS_MIGRATION_CONFIG;
+  const configFile = resolveOpt(configRaw);
+  const defaultConfig = path.join(base, 'migration.env');
   let fileValues: Record<string, string> = {};
   if (configFile) {
     if (!existsSync(configFile)) throw usageError(`config file ${configFile} does not exist`);
     fileValues = dotenv.parse(readFileSync(configFile));
-  } else if (existsSync('migration.env')) {
-    fileValues = dotenv.parse(readFileSync('migration.env'));
+  } else if (existsSync(defaultConfig)) {
+    fileValues = dotenv.parse(readFileSync(defaultConfig));
   }
   const pick = (flag: string, envName: string): string | undefined =>
     str(flags[flag]) ?? nonEmpty(env[envName]) ?? nonEmpty(fileValues[envName]);
@@ -130,8 +135,8 @@ export function loadSettings<Extra extends Record<string, unknown> = Record<stri
     }
   }
 
-  const appDir = path.resolve(pick('app-dir', 'VS_APP_DIR') ?? '.');
-  const schemaPath = path.resolve(pick('schema', 'PRISMA_SCHEMA') ?? path.join(appDir, 'backend/prisma/schema.prisma'));
+  const appDir = path.resolve(base, pick('app-dir', 'VS_APP_DIR') ?? '.');
+  const schemaPath = path.resolve(base, pick('schema', 'PRISMA_SCHEMA') ?? path.join(appDir, 'backend/prisma/schema.prisma'));
   const sqliteRaw = pick('sqlite', 'SQLITE_PATH');
   const sshRaw = pick('ssh', 'SSH_TARGET');
   const maintenanceScript = path.join(appDir, 'maintenance.sh');
@@ -139,7 +144,7 @@ export function loadSettings<Extra extends Record<string, unknown> = Record<stri
   const settings: Settings = {
     appDir,
     schemaPath,
-    sqlitePath: sqliteRaw ? path.resolve(sqliteRaw) : undefined,
+    sqlitePath: resolveOpt(sqliteRaw),
     targetUrl: pick('target', 'TARGET_DATABASE_URL'),
     shadowUrl: pick('shadow-url', 'SHADOW_DATABASE_URL'),
     adminUrl: pick('admin-url', 'ADMIN_DATABASE_URL'),
@@ -154,7 +159,7 @@ export function loadSettings<Extra extends Record<string, unknown> = Record<stri
     runDir: resolveOpt(pick('run-dir', 'RUN_DIR')),
     stopCmd: pick('stop-cmd', 'VS_STOP_CMD') ?? (existsSync(maintenanceScript) ? `${shellQuote(maintenanceScript)} stop` : undefined),
     startCmd: pick('start-cmd', 'VS_START_CMD') ?? (existsSync(maintenanceScript) ? `${shellQuote(maintenanceScript)} start` : undefined),
-    systemEnvFile: pick('system-env', 'VS_SYSTEM_ENV_FILE') ?? '/etc/visionsuit/vs-backend.env',
+    systemEnvFile: resolveOpt(pick('system-env', 'VS_SYSTEM_ENV_FILE')) ?? '/etc/visionsuit/vs-backend.env',
     json: Boolean(flags.json),
     yes: Boolean(flags.yes),
     dryRun: Boolean(flags['dry-run']),
@@ -168,6 +173,16 @@ export function loadSettings<Extra extends Record<string, unknown> = Record<stri
 
   const extra = Object.fromEntries(Object.keys(extraFlags).map((name) => [camel(name), flags[name]])) as Extra;
   return { settings, extra, positionals: parsed.positionals, help: Boolean(flags.help) };
+}
+
+/** The folder the operator ran `just` from (the justfile exports it), else this process's cwd. */
+export function invocationDir(env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(nonEmpty(env.VS_INVOCATION_DIR) ?? process.cwd());
+}
+
+/** A path the operator typed, resolved where they ran `just` (task-specific flags use this too). */
+export function resolveOperatorPath(value: string, env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(invocationDir(env), value);
 }
 
 /** `user@host[:port]` → parts; a bad value is a usage error naming the flag. */
@@ -217,7 +232,6 @@ export function shellQuote(value: string): string {
 
 const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
 const nonEmpty = (v: string | undefined) => (v !== undefined && v !== '' ? v : undefined);
-const resolveOpt = (v: string | undefined) => (v ? path.resolve(v) : undefined);
 const camel = (s: string) => s.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
 
 /** `--wait-seconds N` and `--health-url URL|none`: the flags of every task that starts the app and waits for health. */

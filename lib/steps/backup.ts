@@ -7,6 +7,7 @@ import { ExitCode, TaskError, errorMessage, sourceProblem, usageError } from '..
 import { sha256OfFile } from '../file-tree.ts';
 import type { Logger } from '../log.ts';
 import { createRunDir, recordStep, RUN_FILES, runsRoot } from '../run-dir.ts';
+import { claimThisRunDir } from '../run-lock.ts';
 import { loadSql } from '../sql-files.ts';
 import { recordSnapshotChecksum } from '../snapshot-check.ts';
 
@@ -125,6 +126,7 @@ export async function backup(settings: Settings, log: Logger): Promise<BackupRes
   }
 
   const runDir = createRunDir(settings);
+  claimThisRunDir(settings, runDir, 'backup');
   log.attachFile(path.join(runDir, RUN_FILES.log));
   recordStep(runDir, settings.appDir, 'backup', { status: 'running' });
   log.info(`backup of ${live} (${mb(liveSize + walSize)}) into ${runDir}`);

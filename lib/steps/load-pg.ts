@@ -33,6 +33,7 @@ import type { SchemaModel, TableModel } from '../schema-model.ts';
 import type { CallWorker } from '../worker-call.ts';
 import { startLoadPrepThread } from '../load-prep-thread.ts';
 import { verifySnapshot } from '../snapshot-check.ts';
+import { claimThisRunDir } from '../run-lock.ts';
 import { cacheSchemaModel, readCachedSchemaModel, schemaSha256 } from '../schema-model-cache.ts';
 import { loadSql } from '../sql-files.ts';
 import { RUNS_FROM_BUNDLE } from '../code-location.ts';
@@ -287,6 +288,7 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
   };
 
   const runDir = existingRunDir(options.runDir ? { ...settings, runDir: options.runDir } : settings, RUN_FILES.snapshot);
+  claimThisRunDir(settings, runDir, 'load-pg');
   log.attachFile(path.join(runDir, RUN_FILES.log));
   const jobs = Math.max(1, Math.min(options.jobs ?? 2, 8));
   if (options.pgMigrations && !existsSync(options.pgMigrations)) throw usageError(`--pg-migrations ${options.pgMigrations} does not exist`);

@@ -8,7 +8,7 @@ import { setEnvValues, unifiedDiff, writeEnvFileAtomic } from '../env-file.ts';
 import { copyDir, moveDir, setTreeModes, sha256File, sha256Text, topLevel, treeHash } from '../file-tree.ts';
 import type { Logger } from '../log.ts';
 import { readDatasourceProvider, toPostgresAppSchema } from '../prisma-schema-file.ts';
-import { acquireLock } from '../run-lock.ts';
+import { acquireLock, claimThisRunDir } from '../run-lock.ts';
 import { existingRunDir, loadOrCreateJournal, RUN_FILES, utcStamp, writeJournal } from '../run-dir.ts';
 import { registerSecret } from '../secrets.ts';
 
@@ -309,6 +309,7 @@ export async function switchEnv(settings: Settings, log: Logger, options: Switch
 export async function runSwitchEnv(ctx: StepContext<Record<string, unknown>>): Promise<SwitchEnvResult> {
   const { settings, log } = ctx;
   const runDir = existingRunDir(settings, RUN_FILES.pgSchemaDir);
+  const runDirLock = claimThisRunDir(settings, runDir, 'switch-env');
   if (settings.dryRun) return switchEnv(settings, log, { runDir, dryRun: true });
   const lock = acquireLock(settings, 'switch-env');
   try {

@@ -10,8 +10,8 @@ import type { Logger } from '../log.ts';
 import { displayUrl } from '../pg-target.ts';
 import { findHolders, sqliteFamily } from '../process-files.ts';
 import { checkPausePoint, pausePoint, SWITCH_ENV_PAUSE_POINTS } from '../pause-point.ts';
-import { acquireLock } from '../run-lock.ts';
-import { createRunDir, listRunDirs, readJournal, recordStep, RUN_FILES, runsRoot, loadOrCreateJournal, writeJournal, type Journal } from '../run-dir.ts';
+import { acquireLock, claimThisRunDir } from '../run-lock.ts';
+import { assertRunDirOwned, createRunDir, listRunDirs, readJournal, recordStep, RUN_FILES, runsRoot, loadOrCreateJournal, writeJournal, type Journal } from '../run-dir.ts';
 import { loadSchemaModel } from '../schema-model.ts';
 import { loadSql } from '../sql-files.ts';
 import { appDatabaseKind, requireSqlitePath, startServices, stopWriters, type StartResult } from './maintenance.ts';
@@ -289,6 +289,8 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
   if (previous?.finishedAt) throw usageError(`the upgrade in ${unfinished} already finished (${previous.outcome}); start a new one without --run-dir`);
   const resumed = Boolean(previous);
   const runDir = unfinished && resumed ? unfinished : createRunDir(settings);
+  if (resumed) assertRunDirOwned(settings, runDir);
+  claimThisRunDir(settings, runDir, 'upgrade');
   log.attachFile(path.join(runDir, RUN_FILES.log));
   const runSettings: Settings = { ...settings, runDir };
   setUpgradeState(runDir, appDir, {
