@@ -195,6 +195,19 @@ export function parseSshTarget(raw: string): SshTarget {
 }
 
 /**
+ * Refuse (exit 2) an app dir that is not a VisionSuit-like install before anything is created in it: it must hold
+ * backend/prisma/schema.prisma, unless --schema and --sqlite name another Prisma + SQLite app's files explicitly.
+ */
+export function assertAppInstall(settings: Settings): void {
+  const defaultSchema = path.join(settings.appDir, 'backend/prisma/schema.prisma');
+  if (existsSync(defaultSchema)) return;
+  if (settings.sqlitePath && settings.schemaPath !== defaultSchema && existsSync(settings.schemaPath)) return;
+  throw usageError(
+    `--app-dir ${settings.appDir} is not a VisionSuit install: ${defaultSchema} does not exist (pass the install's root folder, or --schema and --sqlite for another Prisma app)`,
+  );
+}
+
+/**
  * Where the app's SQLite file is: --sqlite wins; else DATABASE_URL from <app>/backend/.env, whose `file:`
  * path Prisma resolves against the schema file's folder (so `file:./dev.db` is backend/prisma/dev.db).
  * Query parameters (`?connection_limit=1`) and any quoting are dropped. Returns undefined when the app
@@ -202,6 +215,7 @@ export function parseSshTarget(raw: string): SshTarget {
  */
 export function resolveSqlitePath(settings: Settings): string | undefined {
   if (settings.sqlitePath) return settings.sqlitePath;
+  assertAppInstall(settings);
   const envFile = path.join(settings.appDir, 'backend/.env');
   if (!existsSync(envFile)) return undefined;
   const url = dotenv.parse(readFileSync(envFile)).DATABASE_URL?.trim();

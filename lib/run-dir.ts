@@ -1,6 +1,6 @@
 import { realpathSync, chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { Settings } from './config.ts';
+import { assertAppInstall, type Settings } from './config.ts';
 import { usageError } from './errors.ts';
 import { writeJsonAtomic } from './fs-atomic.ts';
 import { maskDeep } from './secrets.ts';
@@ -34,6 +34,7 @@ export function utcStamp(date = new Date()): string {
 
 /** Run directories under <app>/backups/pg-migration, newest first (names are UTC stamps, so they sort by time). */
 export function listRunDirs(settings: Settings): string[] {
+  assertAppInstall(settings);
   const root = runsRoot(settings);
   if (!existsSync(root)) return [];
   return readdirSync(root)
@@ -125,6 +126,7 @@ function mkdirPrivate(dir: string): void {
 
 /** A new run directory (mode 0700: it will hold a full copy of the app's data); an existing --run-dir must be ours. */
 export function createRunDir(settings: Settings): string {
+  assertAppInstall(settings);
   const dir = settings.runDir ?? path.join(runsRoot(settings), utcStamp());
   mkdirPrivate(dir);
   assertRunDirOwned(settings, dir);
@@ -141,6 +143,7 @@ function hasAll(dir: string, needed: string[]): boolean {
  * unfinished newer run is skipped, never taken); a usage error when none exists. The folder's owners are checked.
  */
 export function existingRunDir(settings: Settings, neededFile?: string | string[]): string {
+  assertAppInstall(settings);
   const needed = neededFile === undefined ? [] : Array.isArray(neededFile) ? neededFile : [neededFile];
   let dir = settings.runDir;
   if (!dir) {

@@ -2,7 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import path from 'node:path';
-import { resolveSqlitePath, type Settings } from '../config.ts';
+import { assertAppInstall, resolveSqlitePath, type Settings } from '../config.ts';
 import type { StepContext, StepResult } from '../cli.ts';
 import { ExitCode, TaskError, errorMessage, usageError } from '../errors.ts';
 import type { HealthResult } from '../health.ts';
@@ -93,6 +93,7 @@ export async function freshInstall(settings0: Settings, log: Logger, options: Fr
     settings = { ...settings, passwordFile: settings.passwordFile ?? role.passwordFile };
   }
   settings = deriveTarget(settings);
+  assertAppInstall(settings);
   const lock = acquireLock(settings, `fresh-install --target ${displayUrl(settings.targetUrl!)}`);
   try {
     const runDir = createRunDir(settings);

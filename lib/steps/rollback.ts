@@ -2,7 +2,7 @@ import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'nod
 import path from 'node:path';
 import pg from 'pg';
 import type { Settings } from '../config.ts';
-import { shellQuote, sqlitePathFromUrl } from '../config.ts';
+import { assertAppInstall, shellQuote, sqlitePathFromUrl } from '../config.ts';
 import type { StepContext, StepResult } from '../cli.ts';
 import { ExitCode, TaskError, errorMessage } from '../errors.ts';
 import { readEnvValue, writeEnvFileAtomic } from '../env-file.ts';
@@ -234,6 +234,7 @@ export async function rollback(settings: Settings, log: Logger, options: Rollbac
 }
 
 export async function runRollback(ctx: StepContext<{ dropTarget?: boolean; waitSeconds?: number; healthUrl?: string }>): Promise<RollbackResult> {
+  assertAppInstall(ctx.settings);
   const lock = acquireLock(ctx.settings, 'rollback');
   try {
     const runDir = findSwitchedRunDir(ctx.settings);
