@@ -42,6 +42,8 @@ export interface Settings {
   dryRun: boolean;
   force: boolean;
   verbose: boolean;
+  /** --accept-uninspected-processes: not root, the holder proof cannot see other users' processes; go on anyway. */
+  acceptUninspected: boolean;
   /** VISIONSUIT_MIGRATE_PAUSE_AT (environment only): the upgrade's pause point for fire drills/tests (lib/pause-point.ts). */
   pauseAt?: string;
   /** Warnings found while loading (e.g. a password in a flag); the CLI wrapper prints them. */
@@ -76,6 +78,7 @@ export const COMMON_FLAGS = {
   'dry-run': { type: 'boolean' },
   force: { type: 'boolean' },
   verbose: { type: 'boolean', short: 'v' },
+  'accept-uninspected-processes': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } satisfies FlagSpec;
 
@@ -100,13 +103,18 @@ export function loadSettings<Extra extends Record<string, unknown> = Record<stri
   }
   const flags = parsed.values as Record<string, string | boolean | undefined>;
 
-  const configFile = str(flags.config) ?? env.VS_MIGRATION_CONFIG;
+  // `just` runs recipes in the suite's folder: operator-relative paths resolve where the operator ran `just`.
+  const base = invocationDir(env);
+  const resolveOpt = (v: string | undefined) => (v ? path.resolve(base, v) : undefined);
+  const configRaw = str(flags.config) ?? env.VS_MIGRATION_CONFIG;
+  const configFile = resolveOpt(configRaw);
+  const defaultConfig = path.join(base, 'migration.env');
   let fileValues: Record<string, string> = {};
   if (configFile) {
     if (!existsSync(configFile)) throw usageError(`config file ${configFile} does not exist`);
     fileValues = dotenv.parse(readFileSync(configFile));
-  } else if (existsSync('migration.env')) {
-    fileValues = dotenv.parse(readFileSync('migration.env'));
+  } else if (existsSync(defaultConfig)) {
+    fileValues = dotenv.parse(readFileSync(defaultConfig));
   }
   const pick = (flag: string, envName: string): string | undefined =>
     str(flags[flag]) ?? nonEmpty(env[envName]) ?? nonEmpty(fileValues[envName]);
@@ -127,8 +135,8 @@ export function loadSettings<Extra extends Record<string, unknown> = Record<stri
     }
   }
 
-  const appDir = path.resolve(pick('app-dir', 'VS_APP_DIR') ?? '.');
-  const schemaPath = path.resolve(pick('schema', 'PRISMA_SCHEMA') ?? path.join(appDir, 'backend/prisma/schema.prisma'));
+  const appDir = path.resolve(base, pick('app-dir', 'VS_APP_DIR') ?? '.');
+  const schemaPath = path.resolve(base, pick('schema', 'PRISMA_SCHEMA') ?? path.join(appDir, 'backend/prisma/schema.prisma'));
   const sqliteRaw = pick('sqlite', 'SQLITE_PATH');
   const sshRaw = pick('ssh', 'SSH_TARGET');
   const maintenanceScript = path.join(appDir, 'maintenance.sh');
@@ -136,7 +144,7 @@ export function loadSettings<Extra extends Record<string, unknown> = Record<stri
   const settings: Settings = {
     appDir,
     schemaPath,
-    sqlitePath: sqliteRaw ? path.resolve(sqliteRaw) : undefined,
+    sqlitePath: resolveOpt(sqliteRaw),
     targetUrl: pick('target', 'TARGET_DATABASE_URL'),
     shadowUrl: pick('shadow-url', 'SHADOW_DATABASE_URL'),
     adminUrl: pick('admin-url', 'ADMIN_DATABASE_URL'),
@@ -151,12 +159,13 @@ export function loadSettings<Extra extends Record<string, unknown> = Record<stri
     runDir: resolveOpt(pick('run-dir', 'RUN_DIR')),
     stopCmd: pick('stop-cmd', 'VS_STOP_CMD') ?? (existsSync(maintenanceScript) ? `${shellQuote(maintenanceScript)} stop` : undefined),
     startCmd: pick('start-cmd', 'VS_START_CMD') ?? (existsSync(maintenanceScript) ? `${shellQuote(maintenanceScript)} start` : undefined),
-    systemEnvFile: pick('system-env', 'VS_SYSTEM_ENV_FILE') ?? '/etc/visionsuit/vs-backend.env',
+    systemEnvFile: resolveOpt(pick('system-env', 'VS_SYSTEM_ENV_FILE')) ?? '/etc/visionsuit/vs-backend.env',
     json: Boolean(flags.json),
     yes: Boolean(flags.yes),
     dryRun: Boolean(flags['dry-run']),
     force: Boolean(flags.force),
     verbose: Boolean(flags.verbose),
+    acceptUninspected: pickBool('accept-uninspected-processes', 'VS_ACCEPT_UNINSPECTED_PROCESSES'),
     pauseAt: nonEmpty(env.VISIONSUIT_MIGRATE_PAUSE_AT),
     warnings,
   };
@@ -164,6 +173,16 @@ export function loadSettings<Extra extends Record<string, unknown> = Record<stri
 
   const extra = Object.fromEntries(Object.keys(extraFlags).map((name) => [camel(name), flags[name]])) as Extra;
   return { settings, extra, positionals: parsed.positionals, help: Boolean(flags.help) };
+}
+
+/** The folder the operator ran `just` from (the justfile exports it), else this process's cwd. */
+export function invocationDir(env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(nonEmpty(env.VS_INVOCATION_DIR) ?? process.cwd());
+}
+
+/** A path the operator typed, resolved where they ran `just` (task-specific flags use this too). */
+export function resolveOperatorPath(value: string, env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(invocationDir(env), value);
 }
 
 /** `user@host[:port]` → parts; a bad value is a usage error naming the flag. */
@@ -176,6 +195,19 @@ export function parseSshTarget(raw: string): SshTarget {
 }
 
 /**
+ * Refuse (exit 2) an app dir that is not a VisionSuit-like install before anything is created in it: it must hold
+ * backend/prisma/schema.prisma, unless --schema and --sqlite name another Prisma + SQLite app's files explicitly.
+ */
+export function assertAppInstall(settings: Settings): void {
+  const defaultSchema = path.join(settings.appDir, 'backend/prisma/schema.prisma');
+  if (existsSync(defaultSchema)) return;
+  if (settings.sqlitePath && settings.schemaPath !== defaultSchema && existsSync(settings.schemaPath)) return;
+  throw usageError(
+    `--app-dir ${settings.appDir} is not a VisionSuit install: ${defaultSchema} does not exist (pass the install's root folder, or --schema and --sqlite for another Prisma app)`,
+  );
+}
+
+/**
  * Where the app's SQLite file is: --sqlite wins; else DATABASE_URL from <app>/backend/.env, whose `file:`
  * path Prisma resolves against the schema file's folder (so `file:./dev.db` is backend/prisma/dev.db).
  * Query parameters (`?connection_limit=1`) and any quoting are dropped. Returns undefined when the app
@@ -183,6 +215,7 @@ export function parseSshTarget(raw: string): SshTarget {
  */
 export function resolveSqlitePath(settings: Settings): string | undefined {
   if (settings.sqlitePath) return settings.sqlitePath;
+  assertAppInstall(settings);
   const envFile = path.join(settings.appDir, 'backend/.env');
   if (!existsSync(envFile)) return undefined;
   const url = dotenv.parse(readFileSync(envFile)).DATABASE_URL?.trim();
@@ -213,7 +246,6 @@ export function shellQuote(value: string): string {
 
 const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
 const nonEmpty = (v: string | undefined) => (v !== undefined && v !== '' ? v : undefined);
-const resolveOpt = (v: string | undefined) => (v ? path.resolve(v) : undefined);
 const camel = (s: string) => s.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
 
 /** `--wait-seconds N` and `--health-url URL|none`: the flags of every task that starts the app and waits for health. */

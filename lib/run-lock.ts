@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Settings } from './config.ts';
 import { ExitCode, TaskError } from './errors.ts';
-import { runsRoot } from './run-dir.ts';
+import { assertRunDirBelongsTo, existingRunDir, RUN_FILES, runsRoot } from './run-dir.ts';
 import { isPidAlive, processStartTicks } from './process-files.ts';
 import { maskSecrets } from './secrets.ts';
 
@@ -17,6 +17,8 @@ import { maskSecrets } from './secrets.ts';
  */
 export interface LockInfo {
   pid: number;
+  /** The task holding a run dir's lock (load-pg, verify…); the app-level lock names its command instead. */
+  task?: string;
   host: string;
   startedAt: string;
   command: string;
@@ -57,13 +59,14 @@ export function acquireLock(settings: Settings, command: string): RunLock {
 }
 
 /** Any lock file with the same rules: owner PID + start time, stale owners taken over, another host refused. */
-export function acquireLockFile(file: string, command: string): RunLock {
+export function acquireLockFile(file: string, command: string, options: { task?: string; busyMessage?: (holder: LockInfo) => string } = {}): RunLock {
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const info: LockInfo = {
     pid: process.pid,
     host: os.hostname(),
     startedAt: new Date().toISOString(),
     command: maskSecrets(command),
+    ...(options.task ? { task: options.task } : {}),
     pidStart: processStartTicks(process.pid),
   };
   let tookOverFrom: LockInfo | undefined;
@@ -84,7 +87,7 @@ export function acquireLockFile(file: string, command: string): RunLock {
       if (!isStale(holder)) {
         throw new TaskError(
           ExitCode.Usage,
-          `another run (pid ${holder!.pid}, started ${holder!.startedAt}: ${holder!.command}) holds ${file}; wait for it to finish`,
+          options.busyMessage?.(holder!) ?? `another run (pid ${holder!.pid}, started ${holder!.startedAt}: ${holder!.command}) holds ${file}; wait for it to finish`,
           { lock: file, holder },
         );
       }
@@ -120,4 +123,56 @@ export function acquireLockFile(file: string, command: string): RunLock {
 
 export function lockExists(settings: Settings): boolean {
   return existsSync(lockPath(settings));
+}
+
+/**
+ * One lock per run dir (`<run>/run.lock`), exclusive, taken by every task that writes or reads the run's artifacts
+ * (backup, export-sqlite, load-pg, verify, switch-env, rollback, upgrade): a reader alongside a writer would check
+ * half-written data, and two readers share report files and generated clients, so readers are exclusive too.
+ * Re-entrant within one process (the upgrade runs load-pg and verify in-process); released at exit at the latest.
+ */
+const heldRunDirLocks = new Map<string, { lock: RunLock; count: number }>();
+
+export function lockRunDir(runDir: string, task: string, command = task): RunLock {
+  const file = path.join(runDir, RUN_FILES.lock);
+  const held = heldRunDirLocks.get(file);
+  if (held) {
+    held.count++;
+    return { ...held.lock, release: () => releaseRunDirLock(file) };
+  }
+  const lock = acquireLockFile(file, command, {
+    task,
+    busyMessage: (holder) =>
+      `run dir ${runDir} is in use by ${holder.task ?? holder.command} pid ${holder.pid} (started ${holder.startedAt}); wait for it to finish`,
+  });
+  heldRunDirLocks.set(file, { lock, count: 1 });
+  if (heldRunDirLocks.size === 1) process.once('exit', releaseAllRunDirLocks);
+  return { ...lock, release: () => releaseRunDirLock(file) };
+}
+
+function releaseRunDirLock(file: string): void {
+  const held = heldRunDirLocks.get(file);
+  if (!held || --held.count > 0) return;
+  heldRunDirLocks.delete(file);
+  held.lock.release();
+}
+
+function releaseAllRunDirLocks(): void {
+  for (const { lock } of heldRunDirLocks.values()) lock.release();
+  heldRunDirLocks.clear();
+}
+
+/**
+ * The run dir a later task works in (existingRunDir: --run-dir or the newest usable run, folders ours), checked to
+ * belong to the app it is pointed at, and locked for this task until it ends.
+ */
+export function claimRunDir(settings: Settings, task: string, neededFile?: string | string[]): { runDir: string; lock: RunLock } {
+  const runDir = existingRunDir(settings, neededFile);
+  return { runDir, lock: claimThisRunDir(settings, runDir, task) };
+}
+
+/** The same checks and lock for a run dir the task already chose (or just created). */
+export function claimThisRunDir(settings: Settings, runDir: string, task: string): RunLock {
+  assertRunDirBelongsTo(settings, runDir);
+  return lockRunDir(runDir, task);
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { sourceProblem } from './errors.ts';
 import { sha256OfFile } from './file-tree.ts';
 import { writeFileAtomic, writeJsonAtomic } from './fs-atomic.ts';
-import { RUN_FILES } from './run-dir.ts';
+import { assertOwnedFile, RUN_FILES } from './run-dir.ts';
 
 /**
  * "Is the snapshot still exactly the file backup wrote?" — asked by export-sqlite and load-pg before they read it.
@@ -53,6 +53,7 @@ const sameStat = (a: StatKey, b: StatKey) =>
   a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
 
 function readSeal(file: string): Seal | undefined {
+  if (existsSync(file)) assertOwnedFile(file);
   try {
     const seal = JSON.parse(readFileSync(file, 'utf8')) as Seal;
     return typeof seal.sha256 === 'string' ? seal : undefined;
@@ -96,6 +97,9 @@ export function verifySnapshot(runDir: string): SnapshotCheck {
   const expected = parseChecksumFile(readFileSync(checksumFile, 'utf8'));
   if (!expected) throw sourceProblem(`${checksumFile} does not hold a sha256; run \`just backup\` again`);
   if (!existsSync(file)) throw sourceProblem(`snapshot ${file} is missing; run \`just backup\` again`);
+  // Another user able to swap the snapshot could swap its checksum too: both must be ours before either counts.
+  assertOwnedFile(checksumFile);
+  assertOwnedFile(file);
 
   const before = statKey(statSync(file, { bigint: true }));
   const seal = readSeal(path.join(runDir, SNAPSHOT_SEAL_FILE));

@@ -1,4 +1,5 @@
 import type { CliHelp } from '../lib/cli.ts';
+import { resolveOperatorPath } from '../lib/config.ts';
 import type { Logger } from '../lib/log.ts';
 import { startLoadPrepThread } from '../lib/load-prep-thread.ts';
 import type { LoadPgResult } from '../lib/steps/load-pg.ts';
@@ -73,7 +74,7 @@ await runCli<Flags, LoadPgResult>({
       throw usageError(`--copy-format must be binary or text, got "${extra.copyFormat}"`);
     }
     return await loadPg(settings, log, {
-      pgMigrations: extra.pgMigrations,
+      pgMigrations: extra.pgMigrations ? resolveOperatorPath(extra.pgMigrations) : undefined,
       jobs,
       ...(extra.singleThread ? { workerThreads: false } : {}),
       copyFormat: extra.copyFormat as 'binary' | 'text' | undefined,

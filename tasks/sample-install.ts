@@ -1,5 +1,5 @@
+import { resolveOperatorPath } from '../lib/config.ts';
 import { existsSync, readdirSync } from 'node:fs';
-import path from 'node:path';
 import { createSampleInstall } from '../fixtures/sample-install.ts';
 import { isMain, runCli, type StepResult, type CliHelp } from '../lib/cli.ts';
 import { ExitCode, usageError } from '../lib/errors.ts';
@@ -39,7 +39,7 @@ if (isMain(import.meta.url)) {
     run: async (ctx) => {
       const rows = ctx.extra.rows === undefined ? undefined : Number(ctx.extra.rows);
       if (rows !== undefined && !(rows > 0)) throw usageError('--rows must be a positive number');
-      const dir = ctx.extra.dir === undefined ? undefined : path.resolve(String(ctx.extra.dir));
+      const dir = ctx.extra.dir === undefined ? undefined : resolveOperatorPath(String(ctx.extra.dir));
       // Never over a real install: the sample replaces backend/.env, schema.prisma and dev.db.
       if (dir && existsSync(dir) && readdirSync(dir).length > 0) throw usageError(`--dir ${dir} is not empty; the sample install needs an empty or new folder`);
       const install = await createSampleInstall({ dir, rows });

@@ -6,7 +6,8 @@ import { resolveSqlitePath, type Settings } from '../config.ts';
 import { ExitCode, TaskError, errorMessage, sourceProblem, usageError } from '../errors.ts';
 import { sha256OfFile } from '../file-tree.ts';
 import type { Logger } from '../log.ts';
-import { createRunDir, recordStep, RUN_FILES, runsRoot } from '../run-dir.ts';
+import { createRunDir, recordStep, RUN_FILES, runsRoot, type Journal } from '../run-dir.ts';
+import { claimThisRunDir } from '../run-lock.ts';
 import { loadSql } from '../sql-files.ts';
 import { recordSnapshotChecksum } from '../snapshot-check.ts';
 
@@ -125,6 +126,7 @@ export async function backup(settings: Settings, log: Logger): Promise<BackupRes
   }
 
   const runDir = createRunDir(settings);
+  claimThisRunDir(settings, runDir, 'backup');
   log.attachFile(path.join(runDir, RUN_FILES.log));
   recordStep(runDir, settings.appDir, 'backup', { status: 'running' });
   log.info(`backup of ${live} (${mb(liveSize + walSize)}) into ${runDir}`);
@@ -265,3 +267,26 @@ async function verifiedFileCopy(live: string, partial: string): Promise<void> {
   }
 }
 
+/** The live file's state recorded by the backup step in the journal (steps.backup.data.source). */
+export function backupFingerprint(journal: Journal): SourceFileState | undefined {
+  const source = (journal.steps['backup']?.data as { source?: SourceFileState } | undefined)?.source;
+  return source && typeof source.sha256 === 'string' ? source : undefined;
+}
+
+function sameFingerprint(recorded: SourceFileState, now: SourceFileState): string | undefined {
+  if (recorded.sha256 !== now.sha256) return `sha256 ${recorded.sha256.slice(0, 12)}… → ${now.sha256.slice(0, 12)}…`;
+  if (recorded.size !== now.size) return `size ${recorded.size} → ${now.size} bytes`;
+  // An empty -wal and no -wal hold the same database content.
+  const recWal = recorded.wal && recorded.wal.size > 0 ? recorded.wal.sha256 : null;
+  const nowWal = now.wal && now.wal.size > 0 ? now.wal.sha256 : null;
+  if (recWal !== nowWal) return `-wal ${recWal ? recWal.slice(0, 12) + '…' : 'empty'} → ${nowWal ? nowWal.slice(0, 12) + '…' : 'empty'}`;
+  return undefined;
+}
+
+/** How the live SQLite file differs from what the backup recorded, or undefined when it is byte-identical. */
+export async function liveChange(journal: Journal, sqlitePath: string): Promise<string | undefined> {
+  const recorded = backupFingerprint(journal);
+  if (!recorded) return 'the backup step recorded no fingerprint of the live file';
+  if (!existsSync(sqlitePath)) return `${sqlitePath} is gone`;
+  return sameFingerprint(recorded, await sourceFileState(sqlitePath));
+}

@@ -8,6 +8,7 @@ import type { Logger } from '../log.ts';
 import { openTarget, TLS_CERTIFICATE_ERRORS, type ConnectFailure, type TargetConnection } from '../pg-target.ts';
 import { loadSchemaModel } from '../schema-model.ts';
 import { loadSql } from '../sql-files.ts';
+import { judgeTarget, readInstallId } from '../pg/target-marker.ts';
 
 /**
  * check-target: is this PostgreSQL ready to receive VisionSuit? One connection (through the SSH tunnel and TLS
@@ -336,19 +337,9 @@ async function runChecks(
   );
 
   const { rows: tableRows } = await client.query<{ name: string }>(loadSql('check-target-tables'), [schema]);
-  set('target contents', ...contentsVerdict(tableRows.map((r) => r.name), app, schema, settings.force));
+  // Ours only by the marker load-pg writes (lib/pg/target-marker.ts), the same judgement load-pg makes.
+  const verdict = await judgeTarget(client, schema, tableRows.map((r) => r.name), readInstallId(settings));
+  set('target contents', verdict.kind === 'empty' ? 'pass' : verdict.ok ? 'warn' : 'fail', verdict.message);
   return server.version;
 }
 
-/** Empty → pass; `_prisma_migrations` plus only the app's tables → a previous run of ours (warn); else fail unless --force. */
-export function contentsVerdict(tables: string[], app: Pick<SchemaInfo, 'tables'>, schema: string, force: boolean): [CheckStatus, string] {
-  if (tables.length === 0) return ['pass', `schema "${schema}" is empty`];
-  const appTables = app.tables ? new Set(app.tables) : null;
-  const others = tables.filter((t) => t !== '_prisma_migrations' && !(appTables ? appTables.has(t) : true));
-  if (tables.includes('_prisma_migrations') && others.length === 0) {
-    return ['warn', `schema "${schema}" holds a previous run of this migration (${tables.length - 1} app tables + _prisma_migrations); load-pg replaces it`];
-  }
-  const list = (others.length ? others : tables).slice(0, 5).join(', ') + ((others.length || tables.length) > 5 ? ', …' : '');
-  const reason = `schema "${schema}" has ${tables.length} table(s) that are not a previous run of this migration (${list})`;
-  return force ? ['warn', `${reason}; accepted with --force`] : ['fail', `${reason}; use an empty database or --force`];
-}

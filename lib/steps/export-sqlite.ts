@@ -8,7 +8,7 @@ import type { StepResult } from '../cli.ts';
 import type { Settings } from '../config.ts';
 import { ExitCode, TaskError, sourceProblem, usageError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { newestRunDir, readJournal, recordStep, RUN_FILES, runsRoot, writeRunJson } from '../run-dir.ts';
+import { assertRunDirOwned, listRunDirs, readJournal, recordStep, RUN_FILES, runsRoot, writeRunJson } from '../run-dir.ts';
 import { loadSchemaModel, type ColumnKind, type SchemaModel } from '../schema-model.ts';
 import { loadSql, sqlWithIdentifiers } from '../sql-files.ts';
 import { MAX_PROBLEMS, scanTable, scanTableAsync, type EpochSuspect, type ManifestProblem, type StorageClassCount, type TableScan } from '../export-scan.ts';
@@ -17,6 +17,7 @@ import { helperThreadModule } from '../code-location.ts';
 import { startCallWorker } from '../worker-call.ts';
 import { sqliteProblem, type SourceFileState } from './backup.ts';
 import { verifySnapshot } from '../snapshot-check.ts';
+import { claimThisRunDir } from '../run-lock.ts';
 import { cacheSchemaModel, schemaSha256 } from '../schema-model-cache.ts';
 
 /**
@@ -74,10 +75,12 @@ const CLASS_KEYS = ['integer', 'real', 'text', 'blob', 'null'] as const;
 
 /** The run directory holding the snapshot, with a usage error telling to run backup when there is none. */
 export function snapshotRunDir(settings: Settings): string {
-  const dir = settings.runDir ?? newestRunDir(settings);
+  const dir = settings.runDir ?? listRunDirs(settings).find((run) => existsSync(path.join(run, RUN_FILES.snapshot)));
   if (!dir || !existsSync(path.join(dir, RUN_FILES.snapshot))) {
     throw usageError(`no snapshot found in ${dir ?? runsRoot(settings)}: run \`just backup\` first (or pass --run-dir of a run that has ${RUN_FILES.snapshot})`);
   }
+  assertRunDirOwned(settings, dir);
+  claimThisRunDir(settings, dir, 'export-sqlite');
   return dir;
 }
 

@@ -2,7 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import path from 'node:path';
-import { resolveSqlitePath, type Settings } from '../config.ts';
+import { assertAppInstall, resolveSqlitePath, type Settings } from '../config.ts';
 import type { StepContext, StepResult } from '../cli.ts';
 import { ExitCode, TaskError, errorMessage, usageError } from '../errors.ts';
 import type { HealthResult } from '../health.ts';
@@ -10,7 +10,7 @@ import type { Logger } from '../log.ts';
 import { applyPostgresSchema } from '../pg-schema-apply.ts';
 import { targetSchemaFromUrl } from '../pg-schema-objects.ts';
 import { displayUrl, openTarget } from '../pg-target.ts';
-import { acquireLock } from '../run-lock.ts';
+import { acquireLock, claimThisRunDir } from '../run-lock.ts';
 import { createRunDir, recordStep, RUN_FILES } from '../run-dir.ts';
 import { loadSql, sqlWithIdentifiers } from '../sql-files.ts';
 import { createRole, defaultPasswordFile } from './create-role.ts';
@@ -93,9 +93,11 @@ export async function freshInstall(settings0: Settings, log: Logger, options: Fr
     settings = { ...settings, passwordFile: settings.passwordFile ?? role.passwordFile };
   }
   settings = deriveTarget(settings);
+  assertAppInstall(settings);
   const lock = acquireLock(settings, `fresh-install --target ${displayUrl(settings.targetUrl!)}`);
   try {
     const runDir = createRunDir(settings);
+    claimThisRunDir(settings, runDir, 'fresh-install');
     log.attachFile(path.join(runDir, RUN_FILES.log));
     const s: Settings = { ...settings, runDir };
     const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {

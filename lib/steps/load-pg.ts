@@ -35,6 +35,8 @@ import type { SchemaModel, TableModel } from '../schema-model.ts';
 import type { CallWorker } from '../worker-call.ts';
 import { startLoadPrepThread } from '../load-prep-thread.ts';
 import { verifySnapshot } from '../snapshot-check.ts';
+import { claimThisRunDir } from '../run-lock.ts';
+import { installId, judgeTarget, markTarget, refuseUnlessOurs } from '../pg/target-marker.ts';
 import { cacheSchemaModel, readCachedSchemaModel, schemaSha256 } from '../schema-model-cache.ts';
 import { loadSql } from '../sql-files.ts';
 import { checkSnapshotAgainstModel } from './export-sqlite.ts';
@@ -294,6 +296,7 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
   };
 
   const runDir = existingRunDir(options.runDir ? { ...settings, runDir: options.runDir } : settings, RUN_FILES.snapshot);
+  claimThisRunDir(settings, runDir, 'load-pg');
   log.attachFile(path.join(runDir, RUN_FILES.log));
   const jobs = Math.max(1, Math.min(options.jobs ?? 2, 8));
   if (options.pgMigrations && !existsSync(options.pgMigrations)) throw usageError(`--pg-migrations ${options.pgMigrations} does not exist`);
@@ -361,12 +364,12 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     target = await openTarget(settings, log);
     const schema = targetSchemaFromUrl(settings.targetUrl);
     const relations = await listSchemaRelations(target.client, schema);
-    if (relations.length > 0) {
-      if (!settings.force) {
-        throw targetNotReady(`target database ${target.display} is not empty (${relations.length} tables in schema "${schema}"); pass --force to replace them`);
-      }
-      await dropSchemaContents(target.client, schema, log);
-    }
+    // Ours only by proof (the marker), never by the schema's shape: --force replaces only this install's own load.
+    const install = installId(settings);
+    const verdict = await judgeTarget(target.client, schema, relations.map((r) => r.name), install);
+    refuseUnlessOurs(verdict, settings.force, target.display);
+    await markTarget(target.client, schema, { install, run: path.basename(runDir), state: 'loading', at: new Date().toISOString() });
+    if (relations.length > 0) await dropSchemaContents(target.client, schema, log);
     phase('prepareTarget');
 
     // The slots' connections, and the ones that put foreign keys back, are opened while the schema engine works:
@@ -538,6 +541,8 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     const totalRows = tables.reduce((n, t) => n + t.rows, 0);
     const seconds = Math.round((performance.now() - started) / 10) / 100;
     const summary = `loaded ${fmtInt(totalRows)} rows into ${tables.length} tables of ${target.display} in ${seconds.toFixed(1)}s (copy ${fmtInt(totalRows / Math.max(loadSeconds, 0.001))} rows/s); ${indexesRebuilt} indexes rebuilt, ${foreignKeysValidated} foreign keys validated, ${sequences.length} sequences reset`;
+    const loadedRows = Object.fromEntries(results.map((r) => [r.table, r.rowsCopied]));
+    await markTarget(target.client, schema, { install, run: path.basename(runDir), state: 'loaded', at: new Date().toISOString(), rows: loadedRows });
     const result: LoadPgResult = {
       ok: true,
       exitCode: ExitCode.Ok,

@@ -28,6 +28,8 @@ export interface StopResult {
   /** Still holding after the wait (empty on success). */
   holdersAfter: FileHolder[];
   unreadableProcesses: number;
+  /** What the holder proof could not cover (another user's processes while not root). */
+  uninspected?: string;
   waitedMs: number;
 }
 
@@ -72,8 +74,14 @@ export async function stopWriters(settings: Settings, log: Logger, options: Main
     await new Promise((r) => setTimeout(r, 200));
     scan = findHolders(files);
   }
-  if (scan.unreadable && typeof process.getuid === 'function' && process.getuid() !== 0) {
-    log.warn(`${scan.unreadable} processes could not be inspected (not root); run as root to prove no other user's process holds the database`);
+  if (scan.gap && !scan.holders.length) {
+    // Not root: another user's process could hold the file unseen, so "no holder" is not proven.
+    if (!settings.acceptUninspected) {
+      throw new TaskError(ExitCode.SourceProblem, `cannot prove the writers stopped: ${scan.gap}, or pass --accept-uninspected-processes`, {
+        uninspected: scan.uninspected,
+      });
+    }
+    log.warn(`${scan.gap}; going on because --accept-uninspected-processes was given`);
   }
   const result: StopResult = {
     sqlitePath,
@@ -81,6 +89,7 @@ export async function stopWriters(settings: Settings, log: Logger, options: Main
     holdersBefore: before.holders,
     holdersAfter: scan.holders,
     unreadableProcesses: scan.unreadable,
+    uninspected: scan.gap,
     waitedMs: Date.now() - started,
   };
   if (scan.holders.length) {
@@ -88,7 +97,7 @@ export async function stopWriters(settings: Settings, log: Logger, options: Main
       holders: scan.holders,
     });
   }
-  log.ok(`no process has ${path.basename(sqlitePath)} open (checked /proc fd tables and memory maps)`);
+  log.ok(`no process has ${path.basename(sqlitePath)} open (matched by device and inode against every process's /proc fds and memory maps)`);
   return result;
 }
 

@@ -2,7 +2,7 @@ import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'nod
 import path from 'node:path';
 import pg from 'pg';
 import type { Settings } from '../config.ts';
-import { shellQuote, sqlitePathFromUrl } from '../config.ts';
+import { assertAppInstall, shellQuote, sqlitePathFromUrl } from '../config.ts';
 import type { StepContext, StepResult } from '../cli.ts';
 import { ExitCode, TaskError, errorMessage } from '../errors.ts';
 import { readEnvValue, writeEnvFileAtomic } from '../env-file.ts';
@@ -10,8 +10,8 @@ import { copyDir, moveDir, sha256File, treeHash } from '../file-tree.ts';
 import type { Logger } from '../log.ts';
 import { openTarget } from '../pg-target.ts';
 import { loadSchemaModel } from '../schema-model.ts';
-import { acquireLock } from '../run-lock.ts';
-import { listRunDirs, readJournal, RUN_FILES, utcStamp } from '../run-dir.ts';
+import { acquireLock, claimThisRunDir } from '../run-lock.ts';
+import { assertRunDirOwned, listRunDirs, readJournal, RUN_FILES, utcStamp } from '../run-dir.ts';
 import { sqlWithIdentifiers } from '../sql-files.ts';
 import { runServiceCommand } from '../service-commands.ts';
 import { startServices, type StartResult } from './maintenance.ts';
@@ -234,9 +234,15 @@ export async function rollback(settings: Settings, log: Logger, options: Rollbac
 }
 
 export async function runRollback(ctx: StepContext<{ dropTarget?: boolean; waitSeconds?: number; healthUrl?: string }>): Promise<RollbackResult> {
+  assertAppInstall(ctx.settings);
   const lock = acquireLock(ctx.settings, 'rollback');
   try {
-    return await rollback(ctx.settings, ctx.log, { dropTarget: ctx.extra.dropTarget, waitSeconds: ctx.extra.waitSeconds, healthUrl: ctx.extra.healthUrl });
+    const runDir = findSwitchedRunDir(ctx.settings);
+    if (runDir && existsSync(runDir)) {
+      assertRunDirOwned(ctx.settings, runDir);
+      claimThisRunDir(ctx.settings, runDir, 'rollback');
+    }
+    return await rollback(ctx.settings, ctx.log, { runDir, dropTarget: ctx.extra.dropTarget, waitSeconds: ctx.extra.waitSeconds, healthUrl: ctx.extra.healthUrl });
   } finally {
     lock.release();
   }

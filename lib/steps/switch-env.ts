@@ -1,15 +1,16 @@
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Settings } from '../config.ts';
-import { dsnPassword } from '../config.ts';
+import { dsnPassword, resolveSqlitePath } from '../config.ts';
 import type { StepContext, StepResult } from '../cli.ts';
-import { ExitCode, TaskError, usageError } from '../errors.ts';
+import { ExitCode, sourceProblem, TaskError, usageError } from '../errors.ts';
 import { setEnvValues, unifiedDiff, writeEnvFileAtomic } from '../env-file.ts';
 import { copyDir, moveDir, setTreeModes, sha256File, sha256Text, topLevel, treeHash } from '../file-tree.ts';
 import type { Logger } from '../log.ts';
 import { readDatasourceProvider, toPostgresAppSchema } from '../prisma-schema-file.ts';
-import { acquireLock } from '../run-lock.ts';
-import { existingRunDir, loadOrCreateJournal, RUN_FILES, utcStamp, writeJournal } from '../run-dir.ts';
+import { acquireLock, claimThisRunDir } from '../run-lock.ts';
+import { existingRunDir, loadOrCreateJournal, readJournal, RUN_FILES, utcStamp, writeJournal } from '../run-dir.ts';
+import { liveChange } from './backup.ts';
 import { registerSecret } from '../secrets.ts';
 
 /**
@@ -305,10 +306,27 @@ export async function switchEnv(settings: Settings, log: Logger, options: Switch
   };
 }
 
+/**
+ * By hand, switch-env is the point of no return for the app's SQLite writes: when the live file differs from what
+ * this run's backup recorded, those writes are not in PostgreSQL, so refuse (exit 4) instead of stranding them.
+ */
+async function refuseChangedSource(settings: Settings, runDir: string): Promise<void> {
+  const journal = readJournal(runDir);
+  if (!journal?.steps['backup']) return; // a fresh-install run: there is no SQLite data to lose
+  const sqlite = resolveSqlitePath(settings);
+  if (!sqlite || !existsSync(sqlite)) return; // the app's env no longer points at a SQLite file (already switched)
+  const change = await liveChange(journal, sqlite);
+  if (change) {
+    throw sourceProblem(`the SQLite file ${sqlite} changed since the backup in ${runDir} (${change}): those writes are not in PostgreSQL; run the upgrade again (backup, export, load, verify) before switching`);
+  }
+}
+
 /** The CLI entry: takes the per-app lock unless --dry-run. */
 export async function runSwitchEnv(ctx: StepContext<Record<string, unknown>>): Promise<SwitchEnvResult> {
   const { settings, log } = ctx;
   const runDir = existingRunDir(settings, RUN_FILES.pgSchemaDir);
+  claimThisRunDir(settings, runDir, 'switch-env');
+  await refuseChangedSource(settings, runDir);
   if (settings.dryRun) return switchEnv(settings, log, { runDir, dryRun: true });
   const lock = acquireLock(settings, 'switch-env');
   try {

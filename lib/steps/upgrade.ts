@@ -2,7 +2,7 @@ import { existsSync, statfsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline/promises';
 import Database from 'better-sqlite3';
-import type { Settings } from '../config.ts';
+import { assertAppInstall, type Settings } from '../config.ts';
 import type { StepContext, StepResult } from '../cli.ts';
 import { ExitCode, TaskError, diskFullError, errorMessage, usageError, type ExitCodeValue } from '../errors.ts';
 import { defaultHealthUrl, waitForHealth, type HealthResult } from '../health.ts';
@@ -10,12 +10,12 @@ import type { Logger } from '../log.ts';
 import { displayUrl } from '../pg-target.ts';
 import { findHolders, sqliteFamily } from '../process-files.ts';
 import { checkPausePoint, pausePoint, SWITCH_ENV_PAUSE_POINTS } from '../pause-point.ts';
-import { acquireLock } from '../run-lock.ts';
-import { createRunDir, listRunDirs, readJournal, recordStep, RUN_FILES, runsRoot, loadOrCreateJournal, writeJournal, type Journal } from '../run-dir.ts';
+import { acquireLock, claimThisRunDir } from '../run-lock.ts';
+import { assertRunDirOwned, createRunDir, listRunDirs, readJournal, recordStep, RUN_FILES, runsRoot, loadOrCreateJournal, writeJournal, type Journal } from '../run-dir.ts';
 import { loadSchemaModel } from '../schema-model.ts';
 import { loadSql } from '../sql-files.ts';
 import { appDatabaseKind, requireSqlitePath, startServices, stopWriters, type StartResult } from './maintenance.ts';
-import { sourceFileState, type SourceFileState } from './backup.ts';
+import { liveChange, sourceFileState, type SourceFileState } from './backup.ts';
 import { rollback } from './rollback.ts';
 import { standDownGuardian, startGuardian } from './upgrade-guardian.ts';
 import { switchEnv, readSwitchState } from './switch-env.ts';
@@ -130,23 +130,6 @@ function setUpgradeState(runDir: string, appDir: string, patch: Partial<UpgradeS
 }
 
 /** A live file's state as the backup step records it (sha256, size, -wal); compared before the cutover. */
-function sameFingerprint(recorded: SourceFileState, now: SourceFileState): string | undefined {
-  if (recorded.sha256 !== now.sha256) return `sha256 ${recorded.sha256.slice(0, 12)}… → ${now.sha256.slice(0, 12)}…`;
-  if (recorded.size !== now.size) return `size ${recorded.size} → ${now.size} bytes`;
-  // An empty -wal and no -wal hold the same database content.
-  const recWal = recorded.wal && recorded.wal.size > 0 ? recorded.wal.sha256 : null;
-  const nowWal = now.wal && now.wal.size > 0 ? now.wal.sha256 : null;
-  if (recWal !== nowWal) return `-wal ${recWal ? recWal.slice(0, 12) + '…' : 'empty'} → ${nowWal ? nowWal.slice(0, 12) + '…' : 'empty'}`;
-  return undefined;
-}
-
-async function liveChange(journal: Journal, sqlitePath: string): Promise<string | undefined> {
-  const recorded = backupFingerprint(journal);
-  if (!recorded) return 'the backup step recorded no fingerprint of the live file';
-  if (!existsSync(sqlitePath)) return `${sqlitePath} is gone`;
-  return sameFingerprint(recorded, await sourceFileState(sqlitePath));
-}
-
 async function confirm(log: Logger, question: string): Promise<boolean> {
   const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
   try {
@@ -272,6 +255,7 @@ export async function upgrade(ctx: StepContext<UpgradeOptions>): Promise<Upgrade
   if (!settings.yes && !(process.stdin.isTTY && process.stderr.isTTY)) {
     throw usageError('the upgrade stops the app: pass --yes to run it without a terminal');
   }
+  assertAppInstall(settings);
   const lock = acquireLock(settings, `upgrade --target ${displayUrl(settings.targetUrl)}`);
   if (lock.tookOverFrom) log.warn(`took over a stale lock of pid ${lock.tookOverFrom.pid} (started ${lock.tookOverFrom.startedAt})`);
   try {
@@ -289,6 +273,8 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
   if (previous?.finishedAt) throw usageError(`the upgrade in ${unfinished} already finished (${previous.outcome}); start a new one without --run-dir`);
   const resumed = Boolean(previous);
   const runDir = unfinished && resumed ? unfinished : createRunDir(settings);
+  if (resumed) assertRunDirOwned(settings, runDir);
+  claimThisRunDir(settings, runDir, 'upgrade');
   log.attachFile(path.join(runDir, RUN_FILES.log));
   const runSettings: Settings = { ...settings, runDir };
   setUpgradeState(runDir, appDir, {
@@ -569,8 +555,3 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
   }
 }
 
-/** The live file's state recorded by the backup step in the journal (steps.backup.data.source). */
-export function backupFingerprint(journal: Journal): SourceFileState | undefined {
-  const source = (journal.steps['backup']?.data as { source?: SourceFileState } | undefined)?.source;
-  return source && typeof source.sha256 === 'string' ? source : undefined;
-}

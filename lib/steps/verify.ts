@@ -21,8 +21,8 @@ import { targetSchemaFromUrl } from '../pg-schema-objects.ts';
 import { openTarget, type TargetConnection } from '../pg-target.ts';
 import { readDatasourceProvider } from '../prisma-schema-file.ts';
 import { checkPrismaClient } from '../prisma-client-check.ts';
-import { RUN_FILES, existingRunDir, readRunJson, recordStep, writeRunJson } from '../run-dir.ts';
-import { acquireLockFile } from '../run-lock.ts';
+import { RUN_FILES, assertOwnedFile, existingRunDir, readRunJson, recordStep, writeRunJson } from '../run-dir.ts';
+import { claimThisRunDir } from '../run-lock.ts';
 import { loadSchemaModel, type ColumnKind } from '../schema-model.ts';
 import { PROBLEM_PREFIX, sqliteBucketRows, sqliteBucketSums, type CanonicalTable } from '../sqlite-canonical-rows.ts';
 import { prismaEngineHealth, referenceDdl } from '../verify-prisma-engine.ts';
@@ -130,7 +130,9 @@ function pgSchemaFile(runDir: string, appSchema: string): { file?: string; probl
 
 function snapshotFile(runDir: string, manifest: Manifest): string | undefined {
   const candidates = [manifest.snapshot?.file ? path.resolve(runDir, manifest.snapshot.file) : undefined, path.join(runDir, RUN_FILES.snapshot)];
-  return candidates.find((f): f is string => Boolean(f && existsSync(f)));
+  const found = candidates.find((f): f is string => Boolean(f && existsSync(f)));
+  if (found) assertOwnedFile(found);
+  return found;
 }
 
 const fmt = (n: number) => n.toLocaleString('en-US');
@@ -293,9 +295,9 @@ export async function verify(ctx: StepContext<VerifyExtra>): Promise<VerifyResul
       log.warn(`could not record verify in ${path.join(runDir, RUN_FILES.journal)}: ${errorMessage(err)}`);
     }
   };
-  // Two verifies of one run dir would share its report files and its generated Prisma Client folder (one deleting
-  // what the other imports): the second refuses with exit 2 naming the first.
-  const lock = acquireLockFile(path.join(runDir, VERIFY_LOCK), `verify --run-dir ${runDir}`);
+  // The run dir's lock: a load-pg still writing it, or another verify sharing its report files and generated Prisma
+  // Client folder (one deleting what the other imports), makes this one refuse with exit 2 naming the holder.
+  const lock = claimThisRunDir(settings, runDir, 'verify');
   try {
     journal('running');
     const result = await verifyRun(ctx, runDir, gates, started);
@@ -309,7 +311,7 @@ export async function verify(ctx: StepContext<VerifyExtra>): Promise<VerifyResul
   }
 }
 
-export const VERIFY_LOCK = 'verify.lock';
+export const VERIFY_LOCK = RUN_FILES.lock;
 
 async function verifyRun(ctx: StepContext<VerifyExtra>, runDir: string, gates: GateName[], started: number): Promise<VerifyResult> {
   const { settings, log } = ctx;

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { contentsVerdict, declaredExtensions, versionCheck } from '../../lib/steps/check-target.ts';
+import { declaredExtensions, versionCheck } from '../../lib/steps/check-target.ts';
 import { freePort } from '../../lib/embedded-pg.ts';
 import { runTask, type CliRun } from '../helpers/cli.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
@@ -132,7 +132,7 @@ test('role without CREATE on schema public (PostgreSQL 15+ default): create priv
   assert.is(check(again, 'create privilege').status, 'pass');
 });
 
-test('target contents: foreign tables fail (exit 3) unless --force; a previous run of ours warns', async () => {
+test('target contents: tables without our marker fail (exit 3) with --force or without, whatever their shape', async () => {
   const schemaFile = path.join(dir, 'schema.prisma');
   writeFileSync(
     schemaFile,
@@ -146,14 +146,14 @@ test('target contents: foreign tables fail (exit 3) unless --force; a previous r
   assert.match(check(foreign, 'target contents').reason, /invoices/);
 
   const forced = await checkTarget(db.url, ['--schema', schemaFile, '--force']);
-  assert.is(forced.code, 0, forced.stderr);
-  assert.is(check(forced, 'target contents').status, 'warn');
+  assert.is(forced.code, 3, forced.stderr);
+  assert.match(check(forced, 'target contents').reason, /no marker of this suite/);
 
+  // The shape of a previous run (the app's tables + _prisma_migrations) is not a proof: another install has it too.
   await plain.query(db.name, 'DROP TABLE public.invoices; CREATE TABLE public._prisma_migrations (id text); CREATE TABLE public."User" (id int)');
-  const previous = await checkTarget(db.url, ['--schema', schemaFile]);
-  assert.is(previous.code, 0, previous.stderr);
-  assert.is(check(previous, 'target contents').status, 'warn');
-  assert.match(check(previous, 'target contents').reason, /previous run/);
+  const lookalike = await checkTarget(db.url, ['--schema', schemaFile, '--force']);
+  assert.is(lookalike.code, 3, lookalike.stderr);
+  assert.is(check(lookalike, 'target contents').status, 'fail');
 });
 
 test('extensions declared by the schema must be available on the server', async () => {
@@ -289,13 +289,6 @@ test('declared extensions come from the datasource block, map: names win', () =>
     'datasource db {\n  provider = "postgresql"\n  extensions = [pgcrypto, uuid_ossp(map: "uuid-ossp", schema: "ext"), postgis(version: "3.4")]\n}\n';
   assert.equal(declaredExtensions(schema), ['pgcrypto', 'uuid-ossp', 'postgis']);
   assert.equal(declaredExtensions('datasource db {\n  provider = "sqlite"\n}\n'), []);
-});
-
-test('contents verdict without a readable schema: _prisma_migrations marks a previous run', () => {
-  assert.equal(contentsVerdict([], { tables: null }, 'public', false)[0], 'pass');
-  assert.equal(contentsVerdict(['_prisma_migrations', 'X'], { tables: null }, 'public', false)[0], 'warn');
-  assert.equal(contentsVerdict(['X'], { tables: null }, 'public', false)[0], 'fail');
-  assert.equal(contentsVerdict(['_prisma_migrations', 'X', 'Other'], { tables: ['X'] }, 'public', false)[0], 'fail');
 });
 
 test.run();

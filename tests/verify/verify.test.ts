@@ -286,7 +286,7 @@ test('a verify of a run dir another verify holds is refused (exit 2, naming it);
   try {
     const refused = await verify(db.url);
     assert.is(refused.code, 2, explain(refused));
-    assert.match(refused.json!.error, new RegExp(`^another run \\(pid ${process.pid}, started .*: verify --run-dir \\(the other one\\)\\) holds .*verify\\.lock; wait for it to finish$`));
+    assert.match(refused.json!.error, new RegExp(`^run dir .* is in use by verify --run-dir \\(the other one\\) pid ${process.pid} \\(started .*\\); wait for it to finish$`));
     assert.is(readFileSync(path.join(runDir, 'journal.json'), 'utf8'), journalBefore, 'journal untouched');
   } finally {
     rmSync(lockFile, { force: true });

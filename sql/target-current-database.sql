@@ -1,0 +1,2 @@
+-- The database this session is connected to.
+SELECT current_database() AS name
