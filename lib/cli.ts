@@ -59,6 +59,7 @@ const SHARED_FLAG_HELP: Record<keyof typeof COMMON_FLAGS, FlagHelp> = {
   'dry-run': ['', 'read-only checks and the plan; change nothing'],
   force: ['', 'go on where the task would refuse (what it overrides is said above)'],
   verbose: ['', 'debug lines on stderr (-v)'],
+  'accept-uninspected-processes': ['', "not root: go on although other users' processes could not be checked for holding the SQLite file (VS_ACCEPT_UNINSPECTED_PROCESSES)"],
   help: ['', 'this text (-h)'],
 };
 
