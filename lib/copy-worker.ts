@@ -2,6 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { copyTable, RowLoadError, type CopyTablePlan } from './copy-table.ts';
+import { GuardedClient } from './pg/guarded-client.ts';
 import { useSchema } from './pg-schema-objects.ts';
 import { claimHeadStart, dropHeadStart, startHeadStarts } from './copy-head-start.ts';
 
@@ -34,7 +35,7 @@ const port = parentPort!;
 const init = workerData as WorkerInit;
 
 const db = new Database(init.snapshotPath, { readonly: true, fileMustExist: true });
-const client = new pg.Client(init.clientConfig);
+const client = new GuardedClient(init.clientConfig);
 client.on('error', () => undefined); // reported through the failing query instead
 
 async function main() {
