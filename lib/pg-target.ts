@@ -87,7 +87,7 @@ export function buildClientConfig(settings: Settings, url: string, flag = '--tar
       try {
         ca = readFileSync(policy.caFile, 'utf8');
       } catch (err) {
-        throw usageError(`cannot read the CA file ${policy.caFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        throw usageError(`cannot read ${settings.caFile ? '--ca' : `sslrootcert of ${flag}`} ${policy.caFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
       }
     }
     // verify-full: the chain must lead to the CA (or the system's) and the certificate must name the host we asked
