@@ -3,12 +3,16 @@ import type { Logger } from '../lib/log.ts';
 import { checkTarget, type CheckTargetResult } from '../lib/steps/check-target.ts';
 
 const usage = `
-Usage: npx just check-target --target URL [--require-tls [--ca FILE]] [--ssh USER@HOST[:PORT] --ssh-key FILE --known-hosts FILE] [--force] [--json]
+Usage: npx just check-target --target URL [--require-tls [--ca FILE] [--insecure-skip-tls-verify]] [--allow-insecure-auth]
+         [--ssh USER@HOST[:PORT] --ssh-key FILE --known-hosts FILE] [--force] [--json]
 
 Checks whether the PostgreSQL server and database in --target are ready for VisionSuit: reachable, TLS in use
-(and the certificate verified with --ca), authentication, database exists, server version supported, role not a
-superuser, role may create tables in the target schema, required extensions available, target empty (or a
-previous run of this migration). Prints one line per check on stderr.
+(--require-tls: the certificate verified against the system's CAs or --ca; --insecure-skip-tls-verify: not
+verified, warned), authentication (the password only over SCRAM or verified TLS unless --allow-insecure-auth),
+database exists, server version supported, role not a superuser, role may run what load-pg runs (CREATE on the
+database and on the target schema), enough free connection slots for load-pg, required extensions available,
+target empty (or a previous run of this migration). The DATABASE_URL the app will get is checked first.
+Prints one line per check on stderr.
 
 Exit: 0 ready (warnings allowed) · 2 bad flags · 3 not ready
 `;
