@@ -97,9 +97,9 @@ test('cleartext and MD5 password requests are refused (exit 3); the password nev
     try {
       const url = `postgresql://app:${SECRET}@127.0.0.1:${impostor.port}/app`;
       const run = await checkTarget(url);
+      assert.equal(impostor.messageTypes(), ['X'], `${method}: after the request the client only says goodbye`);
       assert.is(run.code, 3, cause(run));
       assert.match(cause(run), method === 'cleartext' ? /asked for the password in cleartext; refused/ : /asked for the password as an MD5 hash; refused/);
-      assert.equal(impostor.messageTypes(), ['X'], `${method}: after the request the client only says goodbye`);
       if (method === 'cleartext') {
         await checkTarget(url, ['--allow-insecure-auth']);
         assert.ok(impostor.received().includes(SECRET), 'with the opt-out the cleartext password is sent, as documented');
@@ -115,6 +115,7 @@ test('--require-tls verifies the certificate: an impostor with a certificate no 
   try {
     const base = `postgresql://app:${SECRET}@localhost:${impostor.port}/app`;
     const plain = await checkTarget(base, ['--require-tls']);
+    assert.not.ok(impostor.received().includes(SECRET), 'the password reached the impostor');
     assert.is(plain.code, 3, cause(plain));
     assert.match(cause(plain), /could not be verified against the system's CAs/);
     // The URL's own verify-full with another CA is kept under --require-tls, never replaced by "accept anything".
