@@ -29,6 +29,10 @@ export interface Settings {
   passwordFile?: string;
   requireTls: boolean;
   caFile?: string;
+  /** --insecure-skip-tls-verify: TLS without certificate verification (warned on every connection). */
+  insecureSkipTlsVerify: boolean;
+  /** --allow-insecure-auth: answer cleartext/MD5 password requests over a connection without verified TLS. */
+  allowInsecureAuth: boolean;
   ssh?: SshTarget;
   sshKey?: string;
   knownHosts?: string;
@@ -66,6 +70,8 @@ export const COMMON_FLAGS = {
   'password-file': { type: 'string' },
   'require-tls': { type: 'boolean' },
   ca: { type: 'string' },
+  'insecure-skip-tls-verify': { type: 'boolean' },
+  'allow-insecure-auth': { type: 'boolean' },
   ssh: { type: 'string' },
   'ssh-key': { type: 'string' },
   'known-hosts': { type: 'string' },
@@ -153,6 +159,8 @@ export function loadSettings<Extra extends Record<string, unknown> = Record<stri
     passwordFile: resolveOpt(pick('password-file', 'PG_PASSWORD_FILE')),
     requireTls: pickBool('require-tls', 'PG_REQUIRE_TLS'),
     caFile: resolveOpt(pick('ca', 'PG_SSLROOTCERT')),
+    insecureSkipTlsVerify: pickBool('insecure-skip-tls-verify', 'PG_INSECURE_SKIP_TLS_VERIFY'),
+    allowInsecureAuth: pickBool('allow-insecure-auth', 'PG_ALLOW_INSECURE_AUTH'),
     ssh: sshRaw ? parseSshTarget(sshRaw) : undefined,
     sshKey: resolveOpt(pick('ssh-key', 'SSH_KEY_PATH')),
     knownHosts: resolveOpt(pick('known-hosts', 'SSH_KNOWN_HOSTS')),

@@ -1,3 +1,4 @@
+import { pgErrorSide } from './pg/target-errors.ts';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type Database from 'better-sqlite3';
@@ -141,6 +142,8 @@ export function connectionLost(err: unknown): Error | undefined {
 export function mapCopyError(db: Database.Database, plan: CopyTablePlan, err: unknown): Error {
   const lost = connectionLost(err);
   if (lost) return lost;
+  // The server's disk, memory, timeouts or privileges: not a value of ours (load-pg reports it as exit 3).
+  if (pgErrorSide(err) !== 'other') return err instanceof Error ? err : new Error(String(err));
   const e = err as { message?: string; where?: string; code?: string; detail?: string };
   const message = (e.message ?? String(err)).split('\n')[0] + (e.detail ? ` (${e.detail.split('\n')[0]})` : '');
   const where = e.where ?? '';

@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { copyTable } from './copy-table.ts';
 import { RowLoadError, type CopyTablePlan } from './copy-rows.ts';
+import { GuardedClient } from './pg/guarded-client.ts';
 import { useSchema } from './pg-schema-objects.ts';
 import { claimHeadStart, dropHeadStart, startHeadStarts } from './copy-head-start.ts';
 
@@ -35,7 +36,7 @@ const port = parentPort!;
 const init = workerData as WorkerInit;
 
 const db = new Database(init.snapshotPath, { readonly: true, fileMustExist: true });
-const client = new pg.Client(init.clientConfig);
+const client = new GuardedClient(init.clientConfig);
 client.on('error', () => undefined); // reported through the failing query instead
 
 async function main() {

@@ -8,6 +8,7 @@ import type { Logger } from './log.ts';
 import { openSchemaEngine, writePostgresMigrations } from './prisma-engine.ts';
 import { toPostgresAppSchema } from './prisma-schema-file.ts';
 import { restrictTree } from './file-tree.ts';
+import { GuardedClient } from './pg/guarded-client.ts';
 import { RUN_FILES } from './run-dir.ts';
 import { sqlWithIdentifiers } from './sql-files.ts';
 
@@ -49,7 +50,7 @@ export async function applyPostgresSchema(opts: {
       ? opts.clientConfig
       : { ...opts.clientConfig, options: `${opts.clientConfig.options ?? ''} -c search_path=${pgModule.escapeIdentifier(opts.schema).replace(/[\\ ]/g, '\\$&')}`.trim() };
   if (opts.schema !== 'public') {
-    const client = new pgModule.Client(opts.clientConfig);
+    const client = new GuardedClient(opts.clientConfig);
     await client.connect();
     try {
       await client.query(sqlWithIdentifiers('load-pg-create-schema', { schema: pgModule.escapeIdentifier(opts.schema) }));

@@ -3,11 +3,13 @@ import { isIP } from 'node:net';
 import pg from 'pg';
 import { parse as parseConnectionString } from 'pg-connection-string';
 import type { Settings } from './config.ts';
-import { targetNotReady, usageError } from './errors.ts';
+import { TaskError, targetNotReady, usageError } from './errors.ts';
 import type { Logger } from './log.ts';
 import { registerSecret } from './secrets.ts';
 import { loadSql } from './sql-files.ts';
-import { readPasswordFile } from './password-file.ts';
+import { GuardedClient, type TargetClientConfig } from './pg/guarded-client.ts';
+import { decideTlsPolicy, tlsVerified, type TlsPolicy } from './pg/tls-policy.ts';
+import { resolvePassword } from './password-file.ts';
 import { openSsh, openTunnel, type SshSession, type SshTunnel } from './ssh.ts';
 
 /**
@@ -19,7 +21,9 @@ export interface TargetConnection {
   /** A connected client for the database named in the URL (or the override). */
   client: pg.Client;
   /** Settings for more connections to the same place (COPY workers, Prisma's adapter). Contains the password. */
-  clientConfig: pg.ClientConfig;
+  clientConfig: TargetClientConfig;
+  /** The TLS this connection uses (what the app's URL gets too). */
+  tls: TlsPolicy;
   /** host:port/database as the operator named it, never with a password. */
   display: string;
   /** Open another connection through the same tunnel and TLS policy. */
@@ -45,46 +49,56 @@ export function displayUrl(url: string): string {
   }
 }
 
-export function buildClientConfig(settings: Settings, url: string, flag = '--target'): pg.ClientConfig {
+/**
+ * Settings every session of ours starts with (the `options` startup parameter, so pooled, worker and schema-engine
+ * connections get them too): a role's or database's statement_timeout must not cut a COPY, an index build or a
+ * verification query short, and an idle transaction of ours is never killed; a lock held by someone else fails
+ * after a minute (55P03, exit 3) instead of hanging the maintenance window.
+ */
+export const SESSION_OPTIONS = '-c statement_timeout=0 -c idle_in_transaction_session_timeout=0 -c lock_timeout=60s';
+
+export function buildClientConfig(settings: Settings, url: string, flag = '--target'): TargetClientConfig {
   if (!/^postgres(ql)?:\/\//i.test(url)) throw usageError(`${flag} must be a postgresql:// URL, got "${displayUrl(url)}"`);
   let parsed: ReturnType<typeof parseConnectionString>;
   try {
-    parsed = parseConnectionString(url);
+    // Only host, port, user, database and password are taken from here; TLS is decided by decideTlsPolicy. Parsed
+    // without its query, which pg-connection-string would act on (reading certificate files, printing warnings).
+    parsed = parseConnectionString(url.replace(/\?.*$/s, ''));
   } catch (err) {
     throw usageError(`${flag} is not a valid PostgreSQL URL: ${(err as Error).message}`);
   }
-  const config: pg.ClientConfig = {
+  const policy = decideTlsPolicy(settings, url, flag);
+  const { password } = resolvePassword(parsed.password || undefined, settings.passwordFile);
+  const config: TargetClientConfig = {
     host: parsed.host ?? 'localhost',
     port: parsed.port ? Number(parsed.port) : 5432,
     user: parsed.user ?? process.env.PGUSER ?? 'postgres',
     database: parsed.database ?? undefined,
-    password: parsed.password ?? process.env.PGPASSWORD,
+    password,
     application_name: 'visionsuit-pg-migrate',
     connectionTimeoutMillis: 15_000,
+    options: SESSION_OPTIONS,
+    plainPasswordAllowed: tlsVerified(policy) || Boolean(settings.allowInsecureAuth),
   };
-  if (!config.password && settings.passwordFile) {
-    // Same rules as create-role, which writes the file: owner-only mode, first line.
-    config.password = readPasswordFile(settings.passwordFile);
-  }
-  registerSecret(typeof config.password === 'string' ? config.password : undefined);
-
-  if (settings.caFile) {
-    // verify-full: the chain must lead to this CA and the certificate must name the host we asked for.
-    // Through an SSH tunnel the socket goes to 127.0.0.1, so the name to check is passed explicitly: as SNI
+  registerSecret(password);
+  if (policy.level !== 'none') {
+    let ca: string | undefined;
+    if (policy.caFile) {
+      try {
+        ca = readFileSync(policy.caFile, 'utf8');
+      } catch (err) {
+        throw usageError(`cannot read ${settings.caFile ? '--ca' : `sslrootcert of ${flag}`} ${policy.caFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+    }
+    // verify-full: the chain must lead to the CA (or the system's) and the certificate must name the host we asked
+    // for. Through an SSH tunnel the socket goes to 127.0.0.1, so the name to check is passed explicitly: as SNI
     // `servername` for a DNS name, as `host` for an IP address (SNI must not carry an IP, RFC 6066).
     const expected = String(config.host);
-    let ca: string;
-    try {
-      ca = readFileSync(settings.caFile, 'utf8');
-    } catch (err) {
-      throw usageError(`cannot read --ca ${settings.caFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-    config.ssl = { ca, rejectUnauthorized: true, ...(isIP(expected) ? { host: expected } : { servername: expected }) };
-  } else if (settings.requireTls) {
-    // Encrypted but unauthenticated (sslmode=require); check-target warns that no CA was given.
-    config.ssl = { rejectUnauthorized: false };
-  } else if (parsed.ssl) {
-    config.ssl = parsed.ssl as pg.ClientConfig['ssl'];
+    const name = isIP(expected) ? { host: expected } : { servername: expected };
+    config.ssl =
+      policy.level === 'unverified'
+        ? { rejectUnauthorized: false }
+        : { ...(ca ? { ca } : {}), rejectUnauthorized: true, ...name, ...(policy.level === 'verify-ca' ? { checkServerIdentity: () => undefined } : {}) };
   }
   return config;
 }
@@ -152,7 +166,9 @@ export function describePgError(err: unknown, config: pg.ClientConfig): string {
     case '3D000':
       return `database "${config.database}" does not exist at ${where}`;
   }
-  if (TLS_CERTIFICATE_ERRORS.has(e?.code ?? '')) return `TLS certificate of ${where} could not be verified against the given CA (${e.code})`;
+  if (TLS_CERTIFICATE_ERRORS.has(e?.code ?? '')) {
+    return `TLS certificate of ${where} could not be verified against ${config.ssl && typeof config.ssl === 'object' && config.ssl.ca ? 'the given CA' : "the system's CAs"} (${e.code}); pass --ca FILE with the server's CA (or, knowingly, --insecure-skip-tls-verify)`;
+  }
   if (/does not support SSL/i.test(message)) return `TLS is required but PostgreSQL at ${where} does not offer it`;
   if (/timeout/i.test(message)) return `PostgreSQL at ${where} did not answer in time`;
   return `cannot connect to PostgreSQL at ${where}: ${message}`;
@@ -164,10 +180,14 @@ export async function openTarget(settings: Settings, log: Logger, options: OpenT
   if (!url) throw usageError(`${flag} is required (or set ${flag === '--admin-url' ? 'ADMIN_DATABASE_URL' : 'TARGET_DATABASE_URL'})`);
   const baseConfig = buildClientConfig(settings, url, flag);
   if (options.database) baseConfig.database = options.database;
+  const tls = decideTlsPolicy(settings, url, flag);
+  if (tls.verificationSkipped) {
+    log.warn(`--insecure-skip-tls-verify: the certificate of ${baseConfig.host}:${baseConfig.port} is NOT verified; anyone on the network path can pose as this server`);
+  }
 
   let session: SshSession | undefined;
   let tunnel: SshTunnel | undefined;
-  const clientConfig: pg.ClientConfig = { ...baseConfig };
+  const clientConfig: TargetClientConfig = { ...baseConfig };
   if (settings.ssh) {
     session = await openSsh(settings, log);
     tunnel = await openTunnel(session, String(baseConfig.host), Number(baseConfig.port), log);
@@ -180,13 +200,14 @@ export async function openTarget(settings: Settings, log: Logger, options: OpenT
   };
 
   const connect = async (database?: string): Promise<pg.Client> => {
-    const client = new pg.Client({ ...clientConfig, ...(database ? { database } : {}) });
+    const client = new GuardedClient({ ...clientConfig, ...(database ? { database } : {}) });
     // An idle client whose server goes away emits 'error'; without a listener that would crash the process.
     client.on('error', (err) => log.debug(`PostgreSQL connection error: ${err.message}`));
     try {
       await client.connect();
     } catch (err) {
       await client.end().catch(() => undefined);
+      if (err instanceof TaskError) throw err; // our own refusal (a password asked for in the clear)
       if (tunnel?.lastError) {
         // Through a tunnel the driver only sees the local socket close; the SSH host knows why.
         const cause = tunnel.lastError;
@@ -195,7 +216,7 @@ export async function openTarget(settings: Settings, log: Logger, options: OpenT
       }
       throw targetNotReady(describePgError(err, baseConfig), { failure: classifyPgError(err), code: (err as { code?: string })?.code });
     }
-    if (settings.requireTls) {
+    if (tls.level !== 'none') {
       const { rows } = await client.query<{ ssl: boolean | null }>(loadSql('connection-ssl'));
       if (!rows[0]?.ssl) {
         await client.end().catch(() => undefined);
@@ -215,6 +236,7 @@ export async function openTarget(settings: Settings, log: Logger, options: OpenT
   return {
     client,
     clientConfig,
+    tls,
     display: displayUrl(url),
     connect,
     close: async () => {

@@ -10,6 +10,7 @@ import { restrictTree } from './file-tree.ts';
 import { writeFileAtomic } from './fs-atomic.ts';
 import type { Logger } from './log.ts';
 import { findBlocks, readDatasourceProvider } from './prisma-schema-file.ts';
+import { guardedPoolClient } from './pg/guarded-client.ts';
 import { stripConnectionProperties } from './schema-model.ts';
 
 /**
@@ -258,7 +259,7 @@ export async function checkPrismaClient(opts: {
     return { ...common, ok: false, models: [], reason: `cannot load the generated Prisma Client: ${errorMessage(err)}` };
   }
   const { PrismaPg } = await import('@prisma/adapter-pg');
-  const adapter = new PrismaPg({ ...opts.poolConfig, max: 4 }, opts.pgSchema === 'public' ? undefined : { schema: opts.pgSchema });
+  const adapter = new PrismaPg({ ...opts.poolConfig, max: 4, ...guardedPoolClient }, opts.pgSchema === 'public' ? undefined : { schema: opts.pgSchema });
   const prisma = new mod.PrismaClient({ adapter });
   const importSeconds = (Date.now() - importStarted) / 1000;
   const readStarted = Date.now();

@@ -26,6 +26,7 @@ import {
 } from '@prisma/driver-adapter-utils';
 import pg from 'pg';
 import { writeFileAtomic } from './fs-atomic.ts';
+import { GuardedClient } from './pg/guarded-client.ts';
 import { readDatasourceProvider, toEngineSchema, toPostgresAppSchema } from './prisma-schema-file.ts';
 
 export const PINNED_SCHEMA_ENGINE_WASM = '7.10.0-4.0edf323efd1d98336f3f0a68684b56f689b900d3';
@@ -170,7 +171,7 @@ function relabelCharColumns(result: pg.QueryResult | undefined): pg.QueryResult 
   return result;
 }
 
-class CharAsTextClient extends pg.Client {
+class CharAsTextClient extends GuardedClient {
   // pg's query() has many overloads (promise, callback, submittable); wrap them all without changing behaviour.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   override query(...args: any[]): any {

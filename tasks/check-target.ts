@@ -5,10 +5,12 @@ import { checkTarget, type CheckTargetResult } from '../lib/steps/check-target.t
 const help: CliHelp = {
   description: 'Is this PostgreSQL ready for the app? (reachable, auth, version, privileges, TLS, empty)',
   details: `
-Checks the server and database in --target: reachable, TLS in use (and the certificate verified with --ca),
-authentication, database exists, server version supported, role not a superuser, role may create tables in the
-target schema, required extensions available, target empty (or a previous run of this migration). One line per
-check on stderr.
+Checks the server and database in --target: reachable, TLS in use (--require-tls: the certificate verified against
+the system's CAs or --ca; --insecure-skip-tls-verify: not verified, warned), authentication (the password only over
+SCRAM or verified TLS unless --allow-insecure-auth), database exists, server version supported, role not a
+superuser, role may run what load-pg runs (CREATE on the database and on the target schema), enough free connection
+slots for load-pg, required extensions available, target empty or a load of this install's own (marker). The
+DATABASE_URL the app will get is checked first. One line per check on stderr.
 `,
   exitCodes: {
     0: 'ready (warnings allowed)',

@@ -5,6 +5,8 @@ import type { StepResult } from '../cli.ts';
 import type { Settings } from '../config.ts';
 import { ExitCode, TaskError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { buildAppUrl } from '../pg/app-url.ts';
+import type { TlsPolicy } from '../pg/tls-policy.ts';
 import { openTarget, TLS_CERTIFICATE_ERRORS, type ConnectFailure, type TargetConnection } from '../pg-target.ts';
 import { loadSchemaModel } from '../schema-model.ts';
 import { loadSql } from '../sql-files.ts';
@@ -43,6 +45,7 @@ export const CHECK_NAMES = [
   'text sort order',
   'not superuser',
   'create privilege',
+  'connection headroom',
   'extensions',
   'target contents',
 ] as const;
@@ -148,7 +151,18 @@ function readAppSchema(settings: Settings): SchemaInfo {
   }
 }
 
+/**
+ * Connections load-pg holds at its peak with --jobs N (lib/steps/load-pg.ts): its main connection, one per slot,
+ * max(2, N) - 1 that put foreign keys back, and the schema engine's one while the schema is applied.
+ */
+export function loadPgPeakConnections(jobs = 2): number {
+  return 1 + jobs + (Math.max(2, jobs) - 1) + 1;
+}
+
 export async function checkTarget(settings: Settings, log: Logger): Promise<CheckTargetResult> {
+  // What the app will be given is checked before anything else: a value switch-env could not write fails here, not
+  // after the app was stopped.
+  buildAppUrl(settings);
   const schema = targetSchemaOf(settings.targetUrl);
   const checks = new Map<CheckName, Check>();
   const set = (name: CheckName, status: CheckStatus, reason: string) => checks.set(name, { name, status, reason });
@@ -165,7 +179,7 @@ export async function checkTarget(settings: Settings, log: Logger): Promise<Chec
   let serverVersion: string | undefined;
   if (conn) {
     try {
-      serverVersion = await runChecks(settings, conn.client, schema, set);
+      serverVersion = await runChecks(settings, conn.client, conn.tls, schema, set);
     } finally {
       await conn.close();
     }
@@ -244,6 +258,7 @@ function recordConnectFailure(settings: Settings, err: TaskError, set: (name: Ch
 async function runChecks(
   settings: Settings,
   client: pg.Client,
+  tls: TlsPolicy,
   schema: string,
   set: (name: CheckName, status: CheckStatus, reason: string) => void,
 ): Promise<string> {
@@ -256,10 +271,10 @@ async function runChecks(
     set('tls', 'pass', `connection encrypted (${ssl.tls_version}, ${ssl.cipher})`);
     set(
       'certificate',
-      settings.caFile ? 'pass' : 'warn',
-      settings.caFile
-        ? `server certificate verified against ${settings.caFile} and the host name (verify-full)`
-        : 'server certificate not verified: pass --ca FILE to rule out a man-in-the-middle',
+      tls.level === 'unverified' ? 'warn' : 'pass',
+      tls.level === 'unverified'
+        ? `server certificate NOT verified (${tls.verificationSkipped ? '--insecure-skip-tls-verify' : tls.decidedBy}): pass --ca FILE to rule out a man-in-the-middle`
+        : `server certificate verified against ${tls.caFile ?? "the system's CAs"}${tls.level === 'verify-full' ? ' and the host name (verify-full)' : ' (verify-ca)'}`,
     );
   } else if (!settings.requireTls && settings.ssh && isLoopback(targetHostOf(settings.targetUrl))) {
     // The bytes are encrypted by SSH up to the database host and only cross its loopback interface in clear.
@@ -299,19 +314,26 @@ async function runChecks(
       : `role "${server.role_name}" is not a superuser`,
   );
 
-  const { rows: privRows } = await client.query<{ schema_exists: boolean; schema_create: boolean | null; schema_usage: boolean | null; database_create: boolean }>(
-    loadSql('check-target-privileges'),
-    [schema],
-  );
+  const { rows: privRows } = await client.query<{
+    schema_exists: boolean;
+    schema_create: boolean | null;
+    schema_usage: boolean | null;
+    schema_owner: string | null;
+    database_create: boolean;
+  }>(loadSql('check-target-privileges'), [schema]);
   const priv = privRows[0];
+  const role = server.role_name;
   if (priv.schema_exists) {
     const missing = [priv.schema_create ? '' : 'CREATE', priv.schema_usage ? '' : 'USAGE'].filter(Boolean);
+    const owner = priv.schema_owner === role ? 'owned by the role' : `owned by "${priv.schema_owner}"`;
     set(
       'create privilege',
-      missing.length ? 'fail' : 'pass',
+      missing.length || !priv.database_create ? 'fail' : 'pass',
       missing.length
-        ? `role "${server.role_name}" lacks ${missing.join(' and ')} on schema "${schema}" (PostgreSQL 15+ no longer grants CREATE on public to everyone); run create-role or GRANT ${missing.join(', ')} ON SCHEMA ${schema} TO the role`
-        : `role "${server.role_name}" may create tables in schema "${schema}"`,
+        ? `role "${role}" lacks ${missing.join(' and ')} on schema "${schema}" (${owner}; PostgreSQL 15+ no longer grants CREATE on public to everyone); run create-role or GRANT ${missing.join(', ')} ON SCHEMA ${schema} TO the role`
+        : !priv.database_create
+          ? `role "${role}" lacks CREATE on database "${server.database_name}", which load-pg's CREATE SCHEMA IF NOT EXISTS needs even for an existing schema (${owner}); run create-role or GRANT CREATE ON DATABASE ${server.database_name} TO ${role}`
+          : `role "${role}" may create tables in schema "${schema}" (${owner}) and run CREATE SCHEMA IF NOT EXISTS`,
     );
   } else {
     set(
@@ -322,6 +344,19 @@ async function runChecks(
         : `schema "${schema}" does not exist and role "${server.role_name}" may not create it (needs CREATE on the database)`,
     );
   }
+
+  const { rows: connRows } = await client.query<{
+    max_connections: number;
+    superuser_reserved: number;
+    reserved: number;
+    in_use: number;
+    superuser: boolean;
+    role_limit: number;
+    role_in_use: number;
+    database_limit: number;
+    database_in_use: number;
+  }>(loadSql('check-target-connections'));
+  set('connection headroom', ...headroomVerdict(connRows[0], role, server.database_name));
 
   const app = readAppSchema(settings);
   const wanted = [...new Set(['plpgsql', ...app.extensions])];
@@ -343,3 +378,22 @@ async function runChecks(
   return server.version;
 }
 
+/**
+ * Free slots for load-pg, counting this check's own connection as free (it closes before load-pg starts): the
+ * server's, the role's and the database's limit, the tightest one named.
+ */
+export function headroomVerdict(
+  c: { max_connections: number; superuser_reserved: number; reserved: number; in_use: number; superuser: boolean; role_limit: number; role_in_use: number; database_limit: number; database_in_use: number },
+  role: string,
+  database: string,
+  needed = loadPgPeakConnections(),
+): [CheckStatus, string] {
+  const serverFree = c.max_connections - (c.superuser ? 0 : c.superuser_reserved + c.reserved) - (c.in_use - 1);
+  const limits: [string, number][] = [[`max_connections ${c.max_connections} (${c.in_use - 1} other sessions, ${c.superuser ? 0 : c.superuser_reserved + c.reserved} reserved)`, serverFree]];
+  if (c.role_limit >= 0) limits.push([`role "${role}" CONNECTION LIMIT ${c.role_limit}`, c.role_limit - (c.role_in_use - 1)]);
+  if (c.database_limit >= 0) limits.push([`database "${database}" CONNECTION LIMIT ${c.database_limit}`, c.database_limit - (c.database_in_use - 1)]);
+  const [what, free] = limits.reduce((a, b) => (b[1] < a[1] ? b : a));
+  return free >= needed
+    ? ['pass', `${free} connection slots free; load-pg needs ${needed}`]
+    : ['fail', `only ${Math.max(0, free)} connection slot(s) free under ${what}; load-pg needs ${needed}: close other sessions or raise the limit`];
+}

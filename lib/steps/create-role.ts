@@ -10,6 +10,7 @@ import { readPasswordFile } from '../password-file.ts';
 import { openTarget, type TargetConnection } from '../pg-target.ts';
 import { generatePassword, scramVerifier, scramVerifierMatches } from '../scram.ts';
 import { registerSecret } from '../secrets.ts';
+import { GuardedClient } from '../pg/guarded-client.ts';
 import { loadSql, sqlWithIdentifiers } from '../sql-files.ts';
 import { openSsh, type SshSession } from '../ssh.ts';
 
@@ -131,7 +132,7 @@ async function pgBackend(settings: Settings, log: Logger): Promise<AdminBackend>
       for (const sql of statements) await client.query(sql);
     },
     async tryLogin(role, password, database) {
-      const client = new pg.Client({ ...conn.clientConfig, user: role, password, database });
+      const client = new GuardedClient({ ...conn.clientConfig, user: role, password, database });
       client.on('error', () => undefined);
       try {
         await client.connect();

@@ -1,3 +1,4 @@
+import { targetSideError } from '../pg/target-errors.ts';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -569,7 +570,9 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     });
     return result;
   } catch (caught) {
-    const err = connectionLost(caught) ? targetNotReady(`lost the connection to PostgreSQL during load-pg: ${errorMessage(caught).split('\n')[0]}; the target is re-loadable with --force`) : caught;
+    const err = connectionLost(caught)
+      ? targetNotReady(`lost the connection to PostgreSQL during load-pg: ${errorMessage(caught).split('\n')[0]}; the target is re-loadable with --force`)
+      : (targetSideError(caught, 'load-pg') ?? caught);
     const message = err instanceof TaskError ? err.message : `internal error: ${errorMessage(err)}`;
     try {
       recordStep(runDir, settings.appDir, 'load-pg', { status: 'failed', message });

@@ -1,17 +1,17 @@
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Settings } from '../config.ts';
-import { dsnPassword, resolveSqlitePath } from '../config.ts';
+import { resolveSqlitePath } from '../config.ts';
 import type { StepContext, StepResult } from '../cli.ts';
 import { ExitCode, sourceProblem, TaskError, usageError } from '../errors.ts';
 import { setEnvValues, unifiedDiff, writeEnvFileAtomic } from '../env-file.ts';
 import { copyDir, moveDir, setTreeModes, sha256File, sha256Text, topLevel, treeHash } from '../file-tree.ts';
 import type { Logger } from '../log.ts';
 import { readDatasourceProvider, toPostgresAppSchema } from '../prisma-schema-file.ts';
+import { buildAppUrl } from '../pg/app-url.ts';
 import { acquireLock, claimThisRunDir } from '../run-lock.ts';
 import { existingRunDir, loadOrCreateJournal, readJournal, RUN_FILES, utcStamp, writeJournal } from '../run-dir.ts';
 import { liveChange } from './backup.ts';
-import { registerSecret } from '../secrets.ts';
 
 /**
  * switch-env: point the app at PostgreSQL.
@@ -77,23 +77,13 @@ export function writeSwitchState(runDir: string, appDir: string, state: SwitchSt
 }
 
 /**
- * The DSN the app must use: the --target URL. When it carries no password but --password-file names one, the
- * password goes into the URL written to the 0600 env file (Prisma reads no PGPASSWORD/.pgpass); it is registered
- * as a secret so it is masked everywhere we print.
+ * The DSN the app must use (lib/pg/app-url.ts): the --target URL with the suite's password and TLS, checked to read
+ * back through dotenv unchanged. Without any password the app must get it another way: warned.
  */
 export function appDatabaseUrl(settings: Settings, log?: Logger): string {
-  const url = settings.targetUrl;
-  if (!url) throw usageError('--target is required (or set TARGET_DATABASE_URL)');
-  if (!/^postgres(ql)?:\/\//i.test(url)) throw usageError('--target must be a postgresql:// URL');
-  if (dsnPassword(url) || !settings.passwordFile) {
-    if (!dsnPassword(url)) log?.warn('the target URL carries no password and no --password-file was given: the app must get it another way');
-    return url;
-  }
-  const password = readFileSync(settings.passwordFile, 'utf8').trim();
-  registerSecret(password);
-  const parsed = new URL(url);
-  parsed.password = encodeURIComponent(password);
-  return parsed.toString();
+  const app = buildAppUrl(settings);
+  if (!app.passwordSource) log?.warn('the target URL carries no password and neither PGPASSWORD nor --password-file gives one: the app must get it another way');
+  return app.url;
 }
 
 export function envFilesOf(settings: Settings): string[] {

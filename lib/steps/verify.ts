@@ -1,3 +1,4 @@
+import { targetSideError } from '../pg/target-errors.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -404,6 +405,9 @@ async function tableGates(
         outcome.actualRows = await pgRowCount(client, pgSchema, table.name);
       }
     } catch (err) {
+      // The server cut the query short (timeout, disk, privileges): the target's problem, not a mismatch.
+      const targetErr = targetSideError(err, `verify ${withContent ? 'content' : 'counts'} on table "${table.name}"`);
+      if (targetErr) throw targetErr;
       const e = err as { code?: string };
       outcome.error = e.code === '42P01' ? `table "${table.name}" does not exist in PostgreSQL` : e.code === '42703' ? `a column of "${table.name}" does not exist in PostgreSQL: ${errorMessage(err)}` : errorMessage(err);
     }

@@ -125,8 +125,12 @@ test('role without CREATE on schema public (PostgreSQL 15+ default): create priv
   assert.is(check(run, 'create privilege').status, 'fail');
   assert.match(check(run, 'create privilege').reason, /lacks CREATE on schema "public"/);
   assert.is(check(run, 'not superuser').status, 'pass');
-  // Granting it fixes exactly that check.
+  // CREATE on the schema alone is not enough: load-pg's CREATE SCHEMA IF NOT EXISTS needs CREATE on the database.
   await plain.query(name, `GRANT CREATE ON SCHEMA public TO "${role}"`);
+  const schemaOnly = await checkTarget(plain.url(name, role, APP_PASSWORD));
+  assert.is(schemaOnly.code, 3, schemaOnly.stderr);
+  assert.match(check(schemaOnly, 'create privilege').reason, /lacks CREATE on database/);
+  await plain.query('postgres', `GRANT CREATE ON DATABASE "${name}" TO "${role}"`);
   const again = await checkTarget(plain.url(name, role, APP_PASSWORD));
   assert.is(again.code, 0, again.stderr);
   assert.is(check(again, 'create privilege').status, 'pass');
@@ -190,9 +194,12 @@ test('TLS with --ca: encrypted and verified (verify-full) for an IP and for a ho
   }
 });
 
-test('TLS without --ca: encrypted, certificate unverified is a warning', async () => {
+test('--require-tls without --ca verifies against the system CAs (exit 3); --insecure-skip-tls-verify: unverified, a warning', async () => {
   const db = await appDatabase(tls, 'tlsnoca');
-  const run = await checkTarget(db.url, ['--require-tls']);
+  const verified = await checkTarget(db.url, ['--require-tls']);
+  assert.is(verified.code, 3, verified.stderr);
+  assert.match(check(verified, 'certificate').reason, /system's CAs/);
+  const run = await checkTarget(db.url, ['--require-tls', '--insecure-skip-tls-verify']);
   assert.is(run.code, 0, run.stderr);
   assert.is(check(run, 'tls').status, 'pass');
   assert.is(check(run, 'certificate').status, 'warn');
