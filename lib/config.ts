@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import dotenv from 'dotenv';
 import { usageError } from './errors.ts';
+import { defaultSchemaPath, resolveSqliteFile } from './schema/schema-source.ts';
 import { registerSecret } from './secrets.ts';
 
 /**
@@ -128,7 +129,7 @@ export function loadSettings<Extra extends Record<string, unknown> = Record<stri
   }
 
   const appDir = path.resolve(pick('app-dir', 'VS_APP_DIR') ?? '.');
-  const schemaPath = path.resolve(pick('schema', 'PRISMA_SCHEMA') ?? path.join(appDir, 'backend/prisma/schema.prisma'));
+  const schemaPath = path.resolve(pick('schema', 'PRISMA_SCHEMA') ?? defaultSchemaPath(appDir));
   const sqliteRaw = pick('sqlite', 'SQLITE_PATH');
   const sshRaw = pick('ssh', 'SSH_TARGET');
   const maintenanceScript = path.join(appDir, 'maintenance.sh');
@@ -176,17 +177,25 @@ export function parseSshTarget(raw: string): SshTarget {
 }
 
 /**
- * Where the app's SQLite file is: --sqlite wins; else DATABASE_URL from <app>/backend/.env, whose `file:`
- * path Prisma resolves against the schema file's folder (so `file:./dev.db` is backend/prisma/dev.db).
+ * Where the app's SQLite file is: --sqlite wins; else the schema's datasource url resolved the way Prisma does
+ * (lib/schema/schema-source.ts: env("ANY_VAR") from the app's .env files, a literal url, prisma.config.ts); with no
+ * schema file, DATABASE_URL from <app>/backend/.env. A `file:` path is relative to the schema file's folder.
  * Query parameters (`?connection_limit=1`) and any quoting are dropped. Returns undefined when the app
  * is not on SQLite (e.g. already switched); callers decide whether that is an error.
  */
 export function resolveSqlitePath(settings: Settings): string | undefined {
   if (settings.sqlitePath) return settings.sqlitePath;
+  if (existsSync(settings.schemaPath)) return resolveSqliteFile(settings.schemaPath, settings.appDir).file;
   const envFile = path.join(settings.appDir, 'backend/.env');
   if (!existsSync(envFile)) return undefined;
   const url = dotenv.parse(readFileSync(envFile)).DATABASE_URL?.trim();
   return url ? sqlitePathFromUrl(url, path.dirname(settings.schemaPath)) : undefined;
+}
+
+/** Where resolveSqlitePath looked, for the one-line refusal when it finds nothing. */
+export function sqliteLookupDescription(settings: Settings): string {
+  if (existsSync(settings.schemaPath)) return resolveSqliteFile(settings.schemaPath, settings.appDir).from;
+  return `${path.join(settings.appDir, 'backend/.env')} has no file: DATABASE_URL`;
 }
 
 export function sqlitePathFromUrl(url: string, schemaDir: string): string | undefined {
