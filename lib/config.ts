@@ -45,6 +45,8 @@ export interface Settings {
   verbose: boolean;
   /** VISIONSUIT_MIGRATE_PAUSE_AT (environment only): the upgrade's pause point for fire drills/tests (lib/pause-point.ts). */
   pauseAt?: string;
+  /** --exclude-table NAME (repeatable, or EXCLUDE_TABLES comma-separated): SQLite tables the operator chose not to migrate. */
+  excludeTables: string[];
   /** Warnings found while loading (e.g. a password in a flag); the CLI wrapper prints them. */
   warnings: string[];
 }
@@ -72,6 +74,7 @@ const COMMON_FLAGS = {
   'stop-cmd': { type: 'string' },
   'start-cmd': { type: 'string' },
   'system-env': { type: 'string' },
+  'exclude-table': { type: 'string', multiple: true },
   json: { type: 'boolean' },
   yes: { type: 'boolean', short: 'y' },
   'dry-run': { type: 'boolean' },
@@ -99,7 +102,7 @@ export function loadSettings<Extra extends Record<string, unknown> = Record<stri
     // parseArgs messages are already one line ("Unknown option '--tagret'"), which is what the contract wants.
     throw usageError((err as Error).message);
   }
-  const flags = parsed.values as Record<string, string | boolean | undefined>;
+  const flags = parsed.values as Record<string, string | boolean | string[] | undefined>;
 
   const configFile = str(flags.config) ?? env.VS_MIGRATION_CONFIG;
   let fileValues: Record<string, string> = {};
@@ -159,12 +162,18 @@ export function loadSettings<Extra extends Record<string, unknown> = Record<stri
     force: Boolean(flags.force),
     verbose: Boolean(flags.verbose),
     pauseAt: nonEmpty(env.VISIONSUIT_MIGRATE_PAUSE_AT),
+    excludeTables: excludeTablesOf(flags['exclude-table'], nonEmpty(env.EXCLUDE_TABLES) ?? nonEmpty(fileValues.EXCLUDE_TABLES)),
     warnings,
   };
   for (const url of [settings.targetUrl, settings.adminUrl, settings.shadowUrl]) registerSecret(url ? dsnPassword(url) : undefined);
 
   const extra = Object.fromEntries(Object.keys(extraFlags).map((name) => [camel(name), flags[name]])) as Extra;
   return { settings, extra, positionals: parsed.positionals, help: Boolean(flags.help) };
+}
+
+function excludeTablesOf(flag: unknown, fromEnv: string | undefined): string[] {
+  const names = Array.isArray(flag) ? (flag as string[]) : (fromEnv?.split(',') ?? []);
+  return [...new Set(names.map((n) => n.trim()).filter((n) => n !== ''))].sort();
 }
 
 /** `user@host[:port]` → parts; a bad value is a usage error naming the flag. */
