@@ -1,4 +1,4 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import pgModule from 'pg';
 import type pg from 'pg';
@@ -7,6 +7,7 @@ import { ExitCode, TaskError, diskFullError, errorMessage, usageError } from './
 import type { Logger } from './log.ts';
 import { openSchemaEngine, writePostgresMigrations } from './prisma-engine.ts';
 import { toPostgresAppSchema } from './prisma-schema-file.ts';
+import { mergedSchemaText, readSchemaSource } from './schema/schema-source.ts';
 import { restrictTree } from './file-tree.ts';
 import { RUN_FILES } from './run-dir.ts';
 import { sqlWithIdentifiers } from './sql-files.ts';
@@ -67,7 +68,7 @@ export async function applyPostgresSchema(opts: {
   let sqliteSchemaText: string;
   let postgresSchemaText: string;
   try {
-    sqliteSchemaText = readFileSync(opts.settings.schemaPath, 'utf8');
+    sqliteSchemaText = mergedSchemaText(readSchemaSource(opts.settings.schemaPath));
     postgresSchemaText = toPostgresAppSchema(sqliteSchemaText);
   } catch (err) {
     throw badMigrationInput(err);

@@ -122,15 +122,33 @@ export function resolveDatasourceUrl(source: SchemaSource, projectRoot: string, 
   };
   if (source.url.kind === 'env') return lookup(source.url.variable);
   if (source.url.kind === 'literal') return { url: source.url.value, from: `the literal url in ${source.datasourceFile!.path}` };
-  const config = [path.join(projectRoot, 'prisma.config.ts'), path.join(projectRoot, 'prisma.config.mts'), path.join(projectRoot, 'prisma.config.js')].find((f) => existsSync(f));
+  const config = prismaConfigFile(projectRoot);
   if (!config) return { from: `no url in the datasource of ${source.datasourceFile?.path ?? source.path} and no prisma.config.ts in ${projectRoot}` };
-  const text = readFileSync(config, 'utf8');
-  const datasource = /datasource\s*:\s*\{([\s\S]*?)\}/.exec(text)?.[1] ?? '';
+  const url = prismaConfigUrl(config);
+  if (url?.kind === 'literal') return { url: url.value, from: `the literal datasource url in ${config}` };
+  if (url?.kind === 'env') return lookup(url.variable);
+  return { from: `the datasource url in ${config} is computed, not a literal or an env variable (pass --sqlite FILE)` };
+}
+
+function prismaConfigFile(projectRoot: string): string | undefined {
+  return ['prisma.config.ts', 'prisma.config.mts', 'prisma.config.js', 'prisma.config.mjs'].map((f) => path.join(projectRoot, f)).find((f) => existsSync(f));
+}
+
+/** prisma.config.ts's `datasource: { url: … }` when it is a string literal, env("VAR") or process.env.VAR (read as text, never run). */
+function prismaConfigUrl(config: string): DatasourceUrl | undefined {
+  const datasource = /datasource\s*:\s*\{([\s\S]*?)\}/.exec(readFileSync(config, 'utf8'))?.[1] ?? '';
   const literal = /\burl\s*:\s*(['"`])([^'"`$]*)\1/.exec(datasource);
-  if (literal) return { url: literal[2], from: `the literal datasource url in ${config}` };
+  if (literal) return { kind: 'literal', value: literal[2] };
   const variable = /\burl\s*:\s*(?:env\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\)|process\.env\.([A-Za-z_][A-Za-z0-9_]*)|process\.env\[\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\])/.exec(datasource);
-  if (variable) return lookup(variable[1] ?? variable[2] ?? variable[3]);
-  return { from: `the datasource url in ${config} is computed (pass --sqlite FILE)` };
+  if (variable) return { kind: 'env', variable: variable[1] ?? variable[2] ?? variable[3] };
+  return undefined;
+}
+
+/** The env variable a Prisma 7 app's prisma.config.ts reads its datasource URL from, if it names one. */
+export function prisma7UrlVariable(projectRoot: string): string | undefined {
+  const config = prismaConfigFile(projectRoot);
+  const url = config ? prismaConfigUrl(config) : undefined;
+  return url?.kind === 'env' ? url.variable : undefined;
 }
 
 /**

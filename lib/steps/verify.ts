@@ -19,7 +19,7 @@ import {
 } from '../pg-integrity.ts';
 import { targetSchemaFromUrl } from '../pg-schema-objects.ts';
 import { openTarget, type TargetConnection } from '../pg-target.ts';
-import { readDatasourceProvider } from '../prisma-schema-file.ts';
+import { readSchemaSource } from '../schema/schema-source.ts';
 import { checkPrismaClient } from '../prisma-client-check.ts';
 import { RUN_FILES, existingRunDir, readRunJson, recordStep, writeRunJson } from '../run-dir.ts';
 import { acquireLockFile } from '../run-lock.ts';
@@ -123,7 +123,7 @@ function readManifest(runDir: string): Manifest {
 function pgSchemaFile(runDir: string, appSchema: string): { file?: string; problem?: string } {
   const file = path.join(runDir, RUN_FILES.pgSchemaDir, 'schema.prisma');
   if (existsSync(file)) return { file };
-  const provider = existsSync(appSchema) ? readDatasourceProvider(readFileSync(appSchema, 'utf8')) : undefined;
+  const provider = existsSync(appSchema) ? readSchemaSource(appSchema).provider : undefined;
   if (provider === 'postgresql' || provider === 'postgres') return { file: appSchema };
   return { problem: `${file} is missing and the app's schema is not on PostgreSQL: run load-pg first` };
 }
