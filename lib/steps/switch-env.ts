@@ -102,7 +102,12 @@ export function envFilesOf(settings: Settings): string[] {
   return files;
 }
 
+/** The app's migrations folder: beside the schema file, or for a folder schema beside its datasource file (Prisma 6.7+). */
 export function migrationsDirOf(settings: Settings): string {
+  if (existsSync(settings.schemaPath) && statSync(settings.schemaPath).isDirectory()) {
+    const datasource = readSchemaSource(settings.schemaPath).datasourceFile;
+    return path.join(datasource ? path.dirname(datasource.path) : settings.schemaPath, 'migrations');
+  }
   return path.join(path.dirname(settings.schemaPath), 'migrations');
 }
 
