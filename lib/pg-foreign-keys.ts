@@ -130,7 +130,7 @@ async function validateForeignKey(client: Queryable, schema: string, fk: Deferre
     const rowsText = orphans ? `${orphans.count} row${orphans.count === 1 ? '' : 's'} of "${fk.table}" (${orphans.keys.join('; ')}${orphans.count > orphans.keys.length ? '; …' : ''})` : `rows of "${fk.table}"`;
     throw new TaskError(
       ExitCode.SourceProblem,
-      `foreign key "${fk.name}" is violated by the snapshot's data: ${rowsText} point at no "${fk.refTable}" row through ${fk.columns.join(', ')} (children whose parent was deleted while foreign_keys was OFF); fix them in the app's SQLite, then backup and load again with --force`,
+      `foreign key "${fk.name}" is violated by the snapshot's data: ${rowsText} point${orphans?.count === 1 ? 's' : ''} at no "${fk.refTable}" row through ${fk.columns.join(', ')} (children whose parent was deleted while foreign_keys was OFF); fix them in the app's SQLite, then backup and load again with --force`,
       { table: fk.table, constraint: fk.name, orphan: orphans?.keys[0], orphanCount: orphans?.count, orphanKeys: orphans?.keys },
     );
   }
