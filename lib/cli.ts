@@ -61,6 +61,7 @@ const SHARED_FLAG_HELP: Record<keyof typeof COMMON_FLAGS, FlagHelp> = {
   verbose: ['', 'debug lines on stderr (-v)'],
   'insecure-skip-tls-verify': ['', 'with --require-tls: encrypt but do NOT verify the certificate (PG_INSECURE_SKIP_TLS_VERIFY; warned every run)'],
   'allow-insecure-auth': ['', 'let the password go over cleartext or MD5 authentication (PG_ALLOW_INSECURE_AUTH; warned)'],
+  'exclude-table': ['NAME', 'a SQLite table not to migrate, named in the manifest as excluded; repeatable (EXCLUDE_TABLES, comma-separated)'],
   'accept-uninspected-processes': ['', "not root: go on although other users' processes could not be checked for holding the SQLite file (VS_ACCEPT_UNINSPECTED_PROCESSES)"],
   help: ['', 'this text (-h)'],
 };

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import dotenv from 'dotenv';
 import { usageError } from './errors.ts';
+import { defaultSchemaPath, resolveSqliteFile } from './schema/schema-source.ts';
 import { registerSecret } from './secrets.ts';
 
 /**
@@ -50,6 +51,8 @@ export interface Settings {
   acceptUninspected: boolean;
   /** VISIONSUIT_MIGRATE_PAUSE_AT (environment only): the upgrade's pause point for fire drills/tests (lib/pause-point.ts). */
   pauseAt?: string;
+  /** --exclude-table NAME (repeatable, or EXCLUDE_TABLES comma-separated): SQLite tables the operator chose not to migrate. */
+  excludeTables: string[];
   /** Warnings found while loading (e.g. a password in a flag); the CLI wrapper prints them. */
   warnings: string[];
 }
@@ -79,6 +82,7 @@ export const COMMON_FLAGS = {
   'stop-cmd': { type: 'string' },
   'start-cmd': { type: 'string' },
   'system-env': { type: 'string' },
+  'exclude-table': { type: 'string', multiple: true },
   json: { type: 'boolean' },
   yes: { type: 'boolean', short: 'y' },
   'dry-run': { type: 'boolean' },
@@ -107,7 +111,7 @@ export function loadSettings<Extra extends Record<string, unknown> = Record<stri
     // parseArgs messages are already one line ("Unknown option '--tagret'"), which is what the contract wants.
     throw usageError((err as Error).message);
   }
-  const flags = parsed.values as Record<string, string | boolean | undefined>;
+  const flags = parsed.values as Record<string, string | boolean | string[] | undefined>;
 
   // `just` runs recipes in the suite's folder: operator-relative paths resolve where the operator ran `just`.
   const base = invocationDir(env);
@@ -142,7 +146,7 @@ export function loadSettings<Extra extends Record<string, unknown> = Record<stri
   }
 
   const appDir = path.resolve(base, pick('app-dir', 'VS_APP_DIR') ?? '.');
-  const schemaPath = path.resolve(base, pick('schema', 'PRISMA_SCHEMA') ?? path.join(appDir, 'backend/prisma/schema.prisma'));
+  const schemaPath = path.resolve(base, pick('schema', 'PRISMA_SCHEMA') ?? defaultSchemaPath(appDir));
   const sqliteRaw = pick('sqlite', 'SQLITE_PATH');
   const sshRaw = pick('ssh', 'SSH_TARGET');
   const maintenanceScript = path.join(appDir, 'maintenance.sh');
@@ -175,6 +179,7 @@ export function loadSettings<Extra extends Record<string, unknown> = Record<stri
     verbose: Boolean(flags.verbose),
     acceptUninspected: pickBool('accept-uninspected-processes', 'VS_ACCEPT_UNINSPECTED_PROCESSES'),
     pauseAt: nonEmpty(env.VISIONSUIT_MIGRATE_PAUSE_AT),
+    excludeTables: excludeTablesOf(flags['exclude-table'], nonEmpty(env.EXCLUDE_TABLES) ?? nonEmpty(fileValues.EXCLUDE_TABLES)),
     warnings,
   };
   for (const url of [settings.targetUrl, settings.adminUrl, settings.shadowUrl]) registerSecret(url ? dsnPassword(url) : undefined);
@@ -193,6 +198,11 @@ export function resolveOperatorPath(value: string, env: NodeJS.ProcessEnv = proc
   return path.resolve(invocationDir(env), value);
 }
 
+function excludeTablesOf(flag: unknown, fromEnv: string | undefined): string[] {
+  const names = Array.isArray(flag) ? (flag as string[]) : (fromEnv?.split(',') ?? []);
+  return [...new Set(names.map((n) => n.trim()).filter((n) => n !== ''))].sort();
+}
+
 /** `user@host[:port]` → parts; a bad value is a usage error naming the flag. */
 export function parseSshTarget(raw: string): SshTarget {
   const match = /^([^@\s]+)@(\[[^\]]+\]|[^:\s]+)(?::(\d+))?$/.exec(raw);
@@ -204,10 +214,10 @@ export function parseSshTarget(raw: string): SshTarget {
 
 /**
  * Refuse (exit 2) an app dir that is not a VisionSuit-like install before anything is created in it: it must hold
- * backend/prisma/schema.prisma, unless --schema and --sqlite name another Prisma + SQLite app's files explicitly.
+ * backend/prisma/schema.prisma (or a schema folder backend/prisma/schema/), unless --schema and --sqlite name another Prisma + SQLite app's files explicitly.
  */
 export function assertAppInstall(settings: Settings): void {
-  const defaultSchema = path.join(settings.appDir, 'backend/prisma/schema.prisma');
+  const defaultSchema = defaultSchemaPath(settings.appDir);
   if (existsSync(defaultSchema)) return;
   if (settings.sqlitePath && settings.schemaPath !== defaultSchema && existsSync(settings.schemaPath)) return;
   throw usageError(
@@ -216,18 +226,26 @@ export function assertAppInstall(settings: Settings): void {
 }
 
 /**
- * Where the app's SQLite file is: --sqlite wins; else DATABASE_URL from <app>/backend/.env, whose `file:`
- * path Prisma resolves against the schema file's folder (so `file:./dev.db` is backend/prisma/dev.db).
+ * Where the app's SQLite file is: --sqlite wins; else the schema's datasource url resolved the way Prisma does
+ * (lib/schema/schema-source.ts: env("ANY_VAR") from the app's .env files, a literal url, prisma.config.ts); with no
+ * schema file, DATABASE_URL from <app>/backend/.env. A `file:` path is relative to the schema file's folder.
  * Query parameters (`?connection_limit=1`) and any quoting are dropped. Returns undefined when the app
  * is not on SQLite (e.g. already switched); callers decide whether that is an error.
  */
 export function resolveSqlitePath(settings: Settings): string | undefined {
   if (settings.sqlitePath) return settings.sqlitePath;
   assertAppInstall(settings);
+  if (existsSync(settings.schemaPath)) return resolveSqliteFile(settings.schemaPath, settings.appDir).file;
   const envFile = path.join(settings.appDir, 'backend/.env');
   if (!existsSync(envFile)) return undefined;
   const url = dotenv.parse(readFileSync(envFile)).DATABASE_URL?.trim();
   return url ? sqlitePathFromUrl(url, path.dirname(settings.schemaPath)) : undefined;
+}
+
+/** Where resolveSqlitePath looked, for the one-line refusal when it finds nothing. */
+export function sqliteLookupDescription(settings: Settings): string {
+  if (existsSync(settings.schemaPath)) return resolveSqliteFile(settings.schemaPath, settings.appDir).from;
+  return `${path.join(settings.appDir, 'backend/.env')} has no file: DATABASE_URL`;
 }
 
 export function sqlitePathFromUrl(url: string, schemaDir: string): string | undefined {

@@ -116,25 +116,28 @@ function addNotValidStatement(schema: string, fk: DeferredForeignKey): string {
   return sqlWithIdentifiers('load-pg-add-constraint', { schema: id(schema), table: id(fk.table), name: id(fk.name), definition: `${fk.definition} NOT VALID` });
 }
 
-/** VALIDATE one key added NOT VALID; a violation (23503) becomes the one-line source problem naming an orphan. */
+/**
+ * VALIDATE one key added NOT VALID; a violation (23503) becomes the one-line source problem naming the orphan rows
+ * (how many, up to three keys). The key stays NOT VALID on the target and load-pg's step is journalled as failed,
+ * so verify's integrity gate fails on it and a new load needs --force: never a half-constrained schema that looks done.
+ */
 async function validateForeignKey(client: Queryable, schema: string, fk: DeferredForeignKey): Promise<void> {
   try {
     await client.query(sqlWithIdentifiers('load-pg-validate-constraint', { schema: id(schema), table: id(fk.table), name: id(fk.name) }));
   } catch (err) {
     if ((err as { code?: string }).code !== '23503') throw err;
-    const orphan = await findOrphan(client, schema, fk).catch(() => undefined);
-    const keyText = orphan ? ` (e.g. ${orphan})` : '';
+    const orphans = await findOrphans(client, schema, fk).catch(() => undefined);
+    const rowsText = orphans ? `${orphans.count} row${orphans.count === 1 ? '' : 's'} of "${fk.table}" (${orphans.keys.join('; ')}${orphans.count > orphans.keys.length ? '; …' : ''})` : `rows of "${fk.table}"`;
     throw new TaskError(
       ExitCode.SourceProblem,
-      `foreign key "${fk.name}" of "${fk.table}" is violated by the snapshot's data: ${fk.columns.join(', ')} points at no "${fk.refTable}" row${keyText}`,
-      { table: fk.table, constraint: fk.name, orphan },
+      `foreign key "${fk.name}" is violated by the snapshot's data: ${rowsText} point${orphans?.count === 1 ? 's' : ''} at no "${fk.refTable}" row through ${fk.columns.join(', ')} (children whose parent was deleted while foreign_keys was OFF); fix them in the app's SQLite, then backup and load again with --force`,
+      { table: fk.table, constraint: fk.name, orphan: orphans?.keys[0], orphanCount: orphans?.count, orphanKeys: orphans?.keys },
     );
   }
 }
 
-/** `"userId"=abc` for one row of the child table whose key has no parent. */
-export async function findOrphan(client: Queryable, schema: string, fk: DeferredForeignKey): Promise<string | undefined> {
-  const sql = sqlWithIdentifiers('load-pg-fk-orphan', {
+function orphanFragments(schema: string, fk: DeferredForeignKey): Record<string, string> {
+  return {
     schema: id(schema),
     table: id(fk.table),
     refSchema: id(fk.refSchema),
@@ -143,8 +146,18 @@ export async function findOrphan(client: Queryable, schema: string, fk: Deferred
     columnsAliased: fk.columns.map((c, i) => `c.${id(c)}::text AS ${id(`k${i}`)}`).join(', '),
     notNull: fk.columns.map((c) => `c.${id(c)} IS NOT NULL`).join(' AND '),
     join: fk.columns.map((c, i) => `p.${id(fk.refColumns[i])} = c.${id(c)}`).join(' AND '),
-  });
-  const { rows } = await client.query<Record<string, string>>(sql);
-  if (!rows[0]) return undefined;
-  return fk.columns.map((c, i) => `${c}=${rows[0][`k${i}`]}`).join(', ');
+  };
+}
+
+/** `"userId"=abc` for one row of the child table whose key has no parent. */
+export async function findOrphan(client: Queryable, schema: string, fk: DeferredForeignKey): Promise<string | undefined> {
+  return (await findOrphans(client, schema, fk)).keys[0];
+}
+
+/** How many child rows have no parent, and the foreign-key values of up to three of them (`accountId=3`). */
+export async function findOrphans(client: Queryable, schema: string, fk: DeferredForeignKey): Promise<{ count: number; keys: string[] }> {
+  const fragments = orphanFragments(schema, fk);
+  const { rows } = await client.query<Record<string, string>>(sqlWithIdentifiers('load-pg-fk-orphan', fragments));
+  const counted = await client.query<{ orphan_count: string }>(sqlWithIdentifiers('load-pg-fk-orphan-count', fragments));
+  return { count: Number(counted.rows[0].orphan_count), keys: rows.map((row) => fk.columns.map((c, i) => `${c}=${row[`k${i}`]}`).join(', ')) };
 }

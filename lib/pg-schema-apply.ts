@@ -1,12 +1,13 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import pgModule from 'pg';
 import type pg from 'pg';
 import type { Settings } from './config.ts';
 import { ExitCode, TaskError, diskFullError, errorMessage, usageError } from './errors.ts';
 import type { Logger } from './log.ts';
-import { openSchemaEngine, writePostgresMigrations } from './prisma-engine.ts';
-import { toPostgresAppSchema } from './prisma-schema-file.ts';
+import { isSchemaFaultPgCode, openSchemaEngine, writePostgresMigrations, type EnginePgError } from './prisma-engine.ts';
+import { findBlocks, toPostgresAppSchema } from './prisma-schema-file.ts';
+import { mergedSchemaText, readSchemaSource } from './schema/schema-source.ts';
 import { restrictTree } from './file-tree.ts';
 import { GuardedClient } from './pg/guarded-client.ts';
 import { RUN_FILES } from './run-dir.ts';
@@ -25,6 +26,24 @@ export interface AppliedSchema {
   source: 'generated' | 'shipped';
   /** Names of the migrations applied, in order. */
   migrations: string[];
+}
+
+/**
+ * Where in the app's schema PostgreSQL's refusal comes from: the field whose `@default(dbgenerated("…"))` calls the
+ * function PostgreSQL lacks (model, field, default), else the table and DDL line PostgreSQL pointed at.
+ */
+export function schemaFaultWhere(schemaText: string, err: EnginePgError): string {
+  const fn = /function ([\w.]+)\(/.exec(err.pgMessage ?? '')?.[1];
+  if (fn) {
+    for (const block of findBlocks(schemaText).filter((b) => b.kind === 'model')) {
+      for (const line of schemaText.slice(block.open + 1, block.end - 1).split('\n')) {
+        const def = /@default\((dbgenerated\((?:[^()]|\([^()]*\))*\))\)/.exec(line);
+        if (def && def[1].includes(fn)) return `model ${block.name}, field ${line.trim().split(/\s+/)[0]}, @default(${def[1]}): `;
+      }
+    }
+  }
+  const at = err.pgStatement;
+  return at ? `${at.table ? `table "${at.table}", ` : ''}\`${at.line}\`: ` : '';
 }
 
 export async function applyPostgresSchema(opts: {
@@ -68,7 +87,7 @@ export async function applyPostgresSchema(opts: {
   let sqliteSchemaText: string;
   let postgresSchemaText: string;
   try {
-    sqliteSchemaText = readFileSync(opts.settings.schemaPath, 'utf8');
+    sqliteSchemaText = mergedSchemaText(readSchemaSource(opts.settings.schemaPath));
     postgresSchemaText = toPostgresAppSchema(sqliteSchemaText);
   } catch (err) {
     throw badMigrationInput(err);
@@ -105,6 +124,10 @@ export async function applyPostgresSchema(opts: {
       return { dir, migrationsDir: written.migrationsDir, schemaPath: written.schemaPath, source: written.source, migrations: applied.appliedMigrationNames };
     } catch (err) {
       if (err instanceof TaskError) throw err;
+      const pgErr = err as EnginePgError;
+      if (isSchemaFaultPgCode(pgErr.pgCode)) {
+        throw usageError(`the schema cannot be built on PostgreSQL: ${schemaFaultWhere(sqliteSchemaText, pgErr)}PostgreSQL says "${pgErr.pgMessage}" (SQLSTATE ${pgErr.pgCode}); change it in the app's schema for PostgreSQL, e.g. a @default PostgreSQL has`);
+      }
       throw new TaskError(ExitCode.TargetNotReady, `applying the Prisma migrations to the target failed: ${errorMessage(err).split('\n')[0]}`);
     }
   } finally {

@@ -72,10 +72,17 @@ function prismaVersion(): string {
 /** The schema copy the client is generated from: app's generators replaced by ours, connection properties removed. */
 export function clientSchema(appSchemaText: string, output: string): string {
   const blocks = findBlocks(appSchemaText).filter((b) => b.kind === 'generator');
+  // The app's preview features (e.g. "views") shape what its schema may contain: our generator keeps them.
+  const features = new Set<string>();
+  for (const block of blocks) {
+    const list = /previewFeatures\s*=\s*\[([^\]]*)\]/.exec(appSchemaText.slice(block.open, block.end))?.[1] ?? '';
+    for (const m of list.matchAll(/"([^"]+)"/g)) features.add(m[1]);
+  }
   let text = appSchemaText;
   for (const block of [...blocks].sort((a, b) => b.start - a.start)) text = text.slice(0, block.start) + text.slice(block.end);
   text = stripConnectionProperties(text);
-  return `${text.trimEnd()}\n\ngenerator verifyClient {\n  provider = "prisma-client"\n  output   = ${JSON.stringify(output)}\n}\n`;
+  const preview = features.size ? `  previewFeatures = ${JSON.stringify([...features].sort()).replace(/,/g, ', ')}\n` : '';
+  return `${text.trimEnd()}\n\ngenerator verifyClient {\n  provider = "prisma-client"\n  output   = ${JSON.stringify(output)}\n${preview}}\n`;
 }
 
 function run(file: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number }): Promise<{ code: number; output: string }> {
@@ -265,6 +272,9 @@ export async function checkPrismaClient(opts: {
   const readStarted = Date.now();
   let writeStarted = readStarted;
   const dmmf = readDmmf(opts.schemaText);
+  // A view block is a database view the operator recreates on PostgreSQL (its SQL is SQLite's): not read here.
+  const views = new Set(findBlocks(opts.schemaText).filter((b) => b.kind === 'view').map((b) => b.name));
+  dmmf.datamodel.models = dmmf.datamodel.models.filter((m) => !views.has(m.name));
   const enums = new Map(dmmf.datamodel.enums.map((e) => [e.name, e.values.map((v) => v.name)]));
   const models: ModelRead[] = [];
   const firstRows = new Map<string, Record<string, unknown>>();

@@ -197,14 +197,33 @@ type ResultSet = { columnTypes: number[]; rows: unknown[] };
  * - executeScript sends the whole script in one simple-protocol query, as the native engine does (`raw_cmd`), instead
  *   of adapter-pg's split on every `;` — which breaks on a semicolon inside a comment, string or function body.
  */
-function wrapQueryable<T extends object>(target: T, pool: pg.Pool | pg.PoolClient | undefined): T {
+/** The last error PostgreSQL itself returned to the engine: the wasm engine only passes on "external connector error". */
+export interface PgErrorRecord {
+  last?: { code?: string; message: string; position?: number; script?: string };
+}
+
+function recordPgError(errors: PgErrorRecord | undefined, err: unknown, script?: string): void {
+  const e = err as { code?: string; message?: string; position?: string; cause?: { originalCode?: string; originalMessage?: string } };
+  if (!errors || !e) return;
+  const code = e.code && /^[0-9A-Z]{5}$/.test(e.code) ? e.code : e.cause?.originalCode;
+  const message = e.cause?.originalMessage ?? e.message;
+  if (message) errors.last = { code, message, ...(e.position ? { position: Number(e.position) } : {}), ...(script ? { script } : {}) };
+}
+
+function wrapQueryable<T extends object>(target: T, pool: pg.Pool | pg.PoolClient | undefined, errors?: PgErrorRecord): T {
   return new Proxy(target, {
     get(obj, prop, receiver) {
       const value = Reflect.get(obj, prop, receiver) as unknown;
       if (typeof value !== 'function') return value;
       if (prop === 'queryRaw') {
         return async (...args: unknown[]) => {
-          const result = (await (value as AnyFn).apply(obj, args)) as ResultSet;
+          let result: ResultSet;
+          try {
+            result = (await (value as AnyFn).apply(obj, args)) as ResultSet;
+          } catch (err) {
+            recordPgError(errors, err);
+            throw err;
+          }
           for (const i of charColumns.get(result.rows) ?? []) result.columnTypes[i] = ColumnTypeEnum.Character;
           return result;
         };
@@ -214,24 +233,25 @@ function wrapQueryable<T extends object>(target: T, pool: pg.Pool | pg.PoolClien
           try {
             await pool.query(script);
           } catch (err) {
+            recordPgError(errors, err, script);
             // Same path as the adapter's own errors, so the engine sees a DriverAdapterError with the PG code.
             return (obj as unknown as { onError(e: unknown): never }).onError(err);
           }
         };
       }
       if (prop === 'startTransaction') {
-        return async (...args: unknown[]) => wrapQueryable((await (value as AnyFn).apply(obj, args)) as object, undefined);
+        return async (...args: unknown[]) => wrapQueryable((await (value as AnyFn).apply(obj, args)) as object, undefined, errors);
       }
       return (value as AnyFn).bind(obj);
     },
   });
 }
 
-function wrapFactory(factory: PrismaPg, pool: pg.Pool): SqlMigrationAwareDriverAdapterFactory {
+function wrapFactory(factory: PrismaPg, pool: pg.Pool, errors?: PgErrorRecord): SqlMigrationAwareDriverAdapterFactory {
   return new Proxy(factory as unknown as SqlMigrationAwareDriverAdapterFactory, {
     get(obj, prop, receiver) {
       const value = Reflect.get(obj, prop, receiver) as unknown;
-      if (prop === 'connect') return async () => wrapQueryable((await (value as AnyFn).call(obj)) as object, pool);
+      if (prop === 'connect') return async () => wrapQueryable((await (value as AnyFn).call(obj)) as object, pool, errors);
       if (prop === 'connectToShadowDb') return async () => wrapQueryable((await (value as AnyFn).call(obj)) as object, undefined);
       return typeof value === 'function' ? (value as AnyFn).bind(obj) : value;
     },
@@ -325,15 +345,55 @@ export function isEmptyMigrationScript(sql: string): boolean {
   return meaningful.length === 0;
 }
 
+/** An engine error that PostgreSQL caused: its SQLSTATE and own message, and the DDL line it failed on. */
+export interface EnginePgError extends Error {
+  code?: string;
+  pgCode?: string;
+  pgMessage?: string;
+  /** The line of the migration script at PostgreSQL's error position, with the table it belongs to. */
+  pgStatement?: { table?: string; line: string };
+}
+
+/**
+ * Whether PostgreSQL refused the schema itself (the app's DDL cannot be built there: an unknown function in a
+ * default, a type it lacks, a syntax error) rather than the target (privileges, connectivity, resources).
+ * SQLSTATE classes: 42 syntax/undefined objects except 42501 insufficient_privilege, 22 data exception,
+ * 0A feature not supported (https://www.postgresql.org/docs/current/errcodes-appendix.html).
+ */
+export function isSchemaFaultPgCode(code: string | undefined): boolean {
+  if (!code) return false;
+  if (code === '42501') return false;
+  return code.startsWith('42') || code.startsWith('22') || code.startsWith('0A');
+}
+
+function statementAt(script: string, position: number): { table?: string; line: string } {
+  const start = script.lastIndexOf('\n', position - 1) + 1;
+  const end = script.indexOf('\n', position - 1);
+  const line = script.slice(start, end === -1 ? undefined : end).trim();
+  const before = script.slice(0, position);
+  const table = [...before.matchAll(/(?:CREATE|ALTER) TABLE\s+(?:"[^"]+"\.)?"([^"]+)"/g)].pop()?.[1];
+  return { ...(table ? { table } : {}), line };
+}
+
 /** Turn an engine error (or a Rust panic reported through the registry) into one readable line plus detail. */
-function engineError(action: string, err: unknown): Error {
+function engineError(action: string, err: unknown, pgErrors?: PgErrorRecord): Error {
   const registry = panicRegistry();
   const panic = registry.message;
   registry.message = '';
   const e = err as { message?: string; code?: string };
-  const message = panic ? `schema engine panic: ${panic}` : (e?.message ?? String(err));
-  const out = new Error(`${action} failed${e?.code ? ` (${e.code})` : ''}: ${message.trim()}`);
-  (out as Error & { code?: string; cause?: unknown }).code = e?.code;
+  let message = panic ? `schema engine panic: ${panic}` : (e?.message ?? String(err));
+  const pgError = pgErrors?.last;
+  if (pgErrors) pgErrors.last = undefined;
+  // The engine reports a database error as "external connector error" on the first line; PostgreSQL's own message
+  // (e.g. "function randomblob(integer) does not exist") is what the operator needs on that line.
+  if (!panic && pgError && /external connector error/.test(message.split('\n')[0])) message = `${pgError.message}${pgError.code ? ` (SQLSTATE ${pgError.code})` : ''}\n${message}`;
+  const out = new Error(`${action} failed${e?.code ? ` (${e.code})` : ''}: ${message.trim()}`) as EnginePgError;
+  out.code = e?.code;
+  if (pgError) {
+    out.pgCode = pgError.code;
+    out.pgMessage = pgError.message;
+    if (pgError.position && pgError.script) out.pgStatement = statementAt(pgError.script, pgError.position);
+  }
   (out as Error & { cause?: unknown }).cause = err;
   return out;
 }
@@ -355,20 +415,21 @@ export async function openSchemaEngine(opts: OpenSchemaEngineOptions): Promise<S
   });
   pool.on('error', (err) => opts.log?.(`PostgreSQL pool error: ${err.message}`));
   const factory = new PrismaPg(pool, pgSchema === 'public' ? undefined : { schema: pgSchema });
+  const pgErrors: PgErrorRecord = {};
   await loadSchemaEngineWasm();
   let engine: SchemaEngine;
   try {
-    engine = await glue.SchemaEngine.new({ datamodels: [[opts.schemaPath, engineSchema]] }, (line: string) => opts.log?.(line), bindMigrationAwareSqlAdapterFactory(wrapFactory(factory, pool)));
+    engine = await glue.SchemaEngine.new({ datamodels: [[opts.schemaPath, engineSchema]] }, (line: string) => opts.log?.(line), bindMigrationAwareSqlAdapterFactory(wrapFactory(factory, pool, pgErrors)));
   } catch (err) {
     await pool.end().catch(() => undefined);
-    throw engineError('starting the schema engine', err);
+    throw engineError('starting the schema engine', err, pgErrors);
   }
   const files = [{ path: opts.schemaPath, content: engineSchema }];
   const call = async <T>(action: string, fn: () => Promise<T>): Promise<T> => {
     try {
       return await fn();
     } catch (err) {
-      throw engineError(action, err);
+      throw engineError(action, err, pgErrors);
     }
   };
   const diffTo = async (from: Parameters<SchemaEngine['diff']>[0]['from']) => {

@@ -136,11 +136,14 @@ function replaceValue(text: string, line: BlockLine, value: string): Edit {
 }
 
 /**
- * The app's own schema for PostgreSQL (Prisma 6 form): the datasource provider becomes "postgresql", the `url`
- * stays `env("DATABASE_URL")` (a literal URL — e.g. `file:./dev.db` — is replaced by it; a missing one is added),
- * every other line and comment is kept.
+ * The app's own schema for PostgreSQL in the app's own Prisma generation, every other line and comment kept:
+ *  - Prisma 6 form (the datasource has a `url`): provider → "postgresql"; `url = env("ANY_VAR")` stays (the app
+ *    reads that variable), a literal URL — e.g. `file:./dev.db` — becomes `env("DATABASE_URL")`;
+ *  - Prisma 7 form (no `url`: Prisma 7 rejects it in the schema, P1012, and reads it from prisma.config.ts's
+ *    datasource, https://www.prisma.io/docs/orm/reference/prisma-config-reference#datasource): provider only.
+ * `addUrl: true` restores the old behaviour of adding `url = env("DATABASE_URL")` to a datasource without one.
  */
-export function toPostgresAppSchema(text: string): string {
+export function toPostgresAppSchema(text: string, options: { addUrl?: boolean } = {}): string {
   const block = datasourceBlock(text);
   if (!block) throw new Error('the Prisma schema has no datasource block');
   const lines = blockLines(text, block);
@@ -159,7 +162,7 @@ export function toPostgresAppSchema(text: string): string {
     }
   }
   if (!providerLine) throw new Error(`the datasource block "${block.name}" has no provider`);
-  if (!hasUrl) {
+  if (!hasUrl && options.addUrl) {
     const indent = /^\s*/.exec(text.slice(providerLine.start, providerLine.end))![0];
     const pad = /^\s*provider(\s*)=/.exec(providerLine.code)![1];
     const urlPad = ' '.repeat(Math.max(1, pad.length + 'provider'.length - 'url'.length));
@@ -168,6 +171,24 @@ export function toPostgresAppSchema(text: string): string {
     edits.push({ start: afterProvider, end: afterProvider, replacement: `${needsNl ? '\n' : ''}${indent}url${urlPad}= env("DATABASE_URL")\n` });
   }
   return applyEdits(text, edits);
+}
+
+/** The variable the datasource's `url = env("…")` names; undefined for a literal url or none (Prisma 7 form). */
+export function readDatasourceUrlVariable(text: string): string | undefined {
+  const block = datasourceBlock(text);
+  if (!block) return undefined;
+  for (const line of blockLines(text, block)) {
+    const m = PROPERTY.exec(line.code);
+    if (m && m[1] === 'url') return /^env\(\s*"([^"]+)"\s*\)$/.exec(m[2])?.[1];
+  }
+  return undefined;
+}
+
+/** Whether the datasource has no `url` line: the Prisma 7 form, whose URL lives in prisma.config.ts. */
+export function isPrisma7Datasource(text: string): boolean {
+  const block = datasourceBlock(text);
+  if (!block) return false;
+  return !blockLines(text, block).some((line) => PROPERTY.exec(line.code)?.[1] === 'url');
 }
 
 const CONNECTION_PROPERTIES = new Set(['url', 'directUrl', 'shadowDatabaseUrl']);

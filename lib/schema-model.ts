@@ -1,7 +1,7 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import path from 'node:path';
 import { createRequire } from 'node:module';
 import { usageError } from './errors.ts';
+import { findBlocks } from './prisma-schema-file.ts';
+import { readSchemaSource } from './schema/schema-source.ts';
 
 /**
  * The app's Prisma schema as the data path sees it: database tables (with @@map / @map applied), their
@@ -34,6 +34,15 @@ export interface TableModel {
   /** Database column names of the row key: @id, @@id, else the first @@unique/@unique, implicit m2m ['A','B'], else all columns. */
   key: string[];
   implicitManyToMany: boolean;
+  /** An `@@ignore` model: absent from Prisma Client, but its table is created by migrations and holds data. */
+  ignored?: boolean;
+}
+
+/** A `view` block (previewFeatures "views"): a SQLite view, not data; the operator recreates it on PostgreSQL. */
+export interface ViewModel {
+  /** Database name (@@map applied). */
+  name: string;
+  model: string;
 }
 
 export interface SchemaModel {
@@ -42,6 +51,8 @@ export interface SchemaModel {
   tables: TableModel[];
   /** Enum name → database values (@map on values applied). */
   enums: Record<string, string[]>;
+  /** View blocks (not tables: never loaded). Absent in models cached by older versions. */
+  views?: ViewModel[];
 }
 
 const SCALAR_KINDS: Record<string, ColumnKind> = {
@@ -142,9 +153,69 @@ export function schemaModelFromText(text: string): SchemaModel {
   return schemaModelFromFiles([['schema.prisma', text]]);
 }
 
+const FIELD_LINE = /^(\s*)([A-Za-z_][A-Za-z0-9_]*)(\s+)([A-Za-z_][A-Za-z0-9_]*)(\[\]|\?)?(.*)$/;
+const NO_UNIQUE_VIEWS_FILE = '__migration_ignored_models.prisma';
+
+interface IgnoreRewrite {
+  files: [string, string][];
+  ignoredModels: Set<string>;
+  views: Set<string>;
+}
+
+/**
+ * Prisma's data model (DMMF) leaves out `@@ignore` models and `@ignore` fields, yet their tables and columns exist
+ * and hold rows. For the data path they are made visible: `@@ignore` / `@ignore` attributes removed, relation fields
+ * that touch an ignored model or are ignored themselves dropped (they carry no column; their scalar foreign-key
+ * fields stay), and an ignored model without any unique criterion parsed as a `view` block, which Prisma accepts
+ * without one (its row key is then every column). Line numbers are kept, so parser errors still point at the
+ * operator's lines.
+ */
+function revealIgnored(files: [string, string][]): IgnoreRewrite {
+  const ignoredModels = new Set<string>();
+  const views = new Set<string>();
+  const typeNames = new Set<string>();
+  for (const [, text] of files) {
+    for (const block of findBlocks(text)) {
+      if (block.kind === 'view') views.add(block.name);
+      if (block.kind === 'model' || block.kind === 'view' || block.kind === 'type') typeNames.add(block.name);
+      if (block.kind === 'model' && /^\s*@@ignore\b/m.test(text.slice(block.open, block.end))) ignoredModels.add(block.name);
+    }
+  }
+  let needViewsFeature = false;
+  const out = files.map(([name, text]): [string, string] => {
+    const blocks = findBlocks(text).filter((b) => b.kind === 'model' || b.kind === 'view');
+    let result = text;
+    for (const block of [...blocks].reverse()) {
+      const body = text.slice(block.open, block.end);
+      const inIgnored = ignoredModels.has(block.name);
+      const lines = body.split('\n').map((line) => {
+        const code = line.replace(/\/\/.*$/, '');
+        if (inIgnored && /^\s*@@ignore\b/.test(code)) return '';
+        const field = FIELD_LINE.exec(code);
+        if (!field || field[2].startsWith('@')) return line;
+        const isRelation = typeNames.has(field[4]) && !/^\s*@@/.test(code);
+        const fieldIgnored = /(^|\s)@ignore\b/.test(field[6]);
+        if (isRelation && (fieldIgnored || inIgnored || ignoredModels.has(field[4]))) return '';
+        return fieldIgnored ? line.replace(/(^|\s)@ignore\b/, '$1') : line;
+      });
+      let newBody = lines.join('\n');
+      let header = text.slice(block.start, block.open);
+      if (inIgnored && !/(^|\s)@id\b|@@id\b|(^|\s)@unique\b|@@unique\b/m.test(newBody)) {
+        header = header.replace(/^model\b/, 'view');
+        needViewsFeature = true;
+      }
+      result = result.slice(0, block.start) + header + newBody + result.slice(block.end);
+    }
+    return [name, result];
+  });
+  if (needViewsFeature) out.push([NO_UNIQUE_VIEWS_FILE, 'generator migration_views {\n  provider        = "prisma-client-js"\n  previewFeatures = ["views"]\n}\n']);
+  return { files: out, ignoredModels, views };
+}
+
 /** A multi-file schema (Prisma's prismaSchemaFolder): [file name, text] pairs, parsed together. */
 export function schemaModelFromFiles(files: [string, string][]): SchemaModel {
-  const prismaSchema = files.map(([name, text]) => [name, stripConnectionProperties(text)] as [string, string]);
+  const revealed = revealIgnored(files);
+  const prismaSchema = revealed.files.map(([name, text]) => [name, stripConnectionProperties(text)] as [string, string]);
   let dmmf: Dmmf;
   let provider = 'unknown';
   try {
@@ -156,34 +227,34 @@ export function schemaModelFromFiles(files: [string, string][]): SchemaModel {
   } catch (err) {
     throw usageError(`the Prisma schema does not parse: ${parserError(err)}`);
   }
-  return buildModel(dmmf, provider);
+  return buildModel(dmmf, provider, revealed);
 }
 
 /** The schema file, or a folder of .prisma files (prismaSchemaFolder) read together. */
 export function loadSchemaModel(file: string): SchemaModel {
-  if (!existsSync(file)) throw usageError(`Prisma schema ${file} does not exist (set --schema or --app-dir)`);
+  const source = readSchemaSource(file);
   try {
-    if (statSync(file).isDirectory()) {
-      const names = readdirSync(file, { recursive: true, encoding: 'utf8' }).filter((n) => n.endsWith('.prisma')).sort();
-      if (!names.length) throw usageError(`Prisma schema folder ${file} holds no .prisma file`);
-      return schemaModelFromFiles(names.map((n) => [n, readFileSync(path.join(file, n), 'utf8')]));
-    }
-    return schemaModelFromFiles([[path.basename(file), readFileSync(file, 'utf8')]]);
+    return schemaModelFromFiles(source.files.map((f) => [f.name, f.text]));
   } catch (err) {
     if (err instanceof Error && err.name === 'TaskError') throw usageError(`${file}: ${err.message}`);
     throw err;
   }
 }
 
-function buildModel(dmmf: Dmmf, provider: string): SchemaModel {
+function buildModel(dmmf: Dmmf, provider: string, revealed: IgnoreRewrite): SchemaModel {
   const enums: Record<string, string[]> = {};
   for (const e of dmmf.datamodel.enums) enums[e.name] = e.values.map((v) => v.dbName ?? v.name);
 
   const models = dmmf.datamodel.models;
   const byName = new Map(models.map((m) => [m.name, m]));
   const tables: TableModel[] = [];
+  const views: ViewModel[] = [];
 
   for (const model of models) {
+    if (revealed.views.has(model.name)) {
+      views.push({ name: model.dbName ?? model.name, model: model.name });
+      continue;
+    }
     const columns: ColumnModel[] = [];
     const dbNameOf = new Map<string, string>();
     for (const field of model.fields) {
@@ -202,7 +273,7 @@ function buildModel(dmmf: Dmmf, provider: string): SchemaModel {
       const unique = model.fields.find((f) => f.isUnique && f.kind !== 'object');
       key = unique ? toDb([unique.name]) : columns.map((c) => c.name);
     }
-    tables.push({ name: model.dbName ?? model.name, model: model.name, columns, key, implicitManyToMany: false });
+    tables.push({ name: model.dbName ?? model.name, model: model.name, columns, key, implicitManyToMany: false, ...(revealed.ignoredModels.has(model.name) ? { ignored: true } : {}) });
   }
 
   // Implicit many-to-many: a relation whose both sides are list fields without relation scalars. Prisma stores it
@@ -235,7 +306,8 @@ function buildModel(dmmf: Dmmf, provider: string): SchemaModel {
   }
 
   tables.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return { provider, tables, enums };
+  views.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return { provider, tables, enums, views };
 }
 
 function columnOf(modelName: string, field: DmmfField): ColumnModel {

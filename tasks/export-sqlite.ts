@@ -1,6 +1,6 @@
 import { runCli, type CliHelp } from '../lib/cli.ts';
 import type { Logger } from '../lib/log.ts';
-import { exportSqlite, problemLine, type ExportResult } from '../lib/steps/export-sqlite.ts';
+import { exportSqlite, notMigratedLine, problemLine, type ExportResult } from '../lib/steps/export-sqlite.ts';
 
 const help: CliHelp = {
   description: 'Manifest of the snapshot: row counts, content hashes, values that will not convert.',
@@ -31,7 +31,7 @@ function printTables(result: ExportResult, log: Logger): void {
     log.info(`  ${t.name.padEnd(width)}  ${t.rows.toLocaleString('en-US').padStart(10)}  ${mixed}`);
   }
   log.info(`  ${result.totalRows.toLocaleString('en-US')} rows scanned in ${result.scanSeconds.toFixed(1)} s (${result.rowsPerSecond.toLocaleString('en-US')} rows/s); ${result.seconds.toFixed(1)} s in all`);
-  for (const table of result.extraTables) log.warn(`  SQLite table "${table}" is not in the Prisma schema (not migrated)`);
+  for (const n of result.notMigrated) if (n.kind !== 'prisma-migrations') log.warn(`  ${notMigratedLine(n)}`);
   for (const p of result.firstProblems.slice(0, 10)) log.warn(`  will not convert: ${problemLine(p)} (value: ${JSON.stringify(p.value)})`);
   if (result.problemCount > 10) log.warn(`  … ${result.problemCount - 10} more in ${result.manifest}`);
 }

@@ -2,7 +2,7 @@ import { copyFileSync, existsSync, mkdirSync, closeSync, openSync, readSync, ren
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { StepResult } from '../cli.ts';
-import { resolveSqlitePath, type Settings } from '../config.ts';
+import { resolveSqlitePath, sqliteLookupDescription, type Settings } from '../config.ts';
 import { ExitCode, TaskError, errorMessage, sourceProblem, usageError } from '../errors.ts';
 import { sha256OfFile } from '../file-tree.ts';
 import type { Logger } from '../log.ts';
@@ -109,7 +109,7 @@ export async function backup(settings: Settings, log: Logger): Promise<BackupRes
   const started = Date.now();
   const live = resolveSqlitePath(settings);
   if (!live) {
-    throw usageError(`no SQLite database configured: ${path.join(settings.appDir, 'backend/.env')} has no file: DATABASE_URL; pass --sqlite FILE or --app-dir`);
+    throw usageError(`no SQLite database configured: ${sqliteLookupDescription(settings)}; pass --sqlite FILE or --app-dir`);
   }
   checkSqliteFile(live);
   const liveSize = statSync(live).size;

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
 import type { StepResult } from '../cli.ts';
@@ -9,6 +9,7 @@ import { buildAppUrl } from '../pg/app-url.ts';
 import type { TlsPolicy } from '../pg/tls-policy.ts';
 import { openTarget, TLS_CERTIFICATE_ERRORS, type ConnectFailure, type TargetConnection } from '../pg-target.ts';
 import { loadSchemaModel } from '../schema-model.ts';
+import { mergedSchemaText, readSchemaSource } from '../schema/schema-source.ts';
 import { loadSql } from '../sql-files.ts';
 import { judgeTarget, readInstallId } from '../pg/target-marker.ts';
 
@@ -140,7 +141,7 @@ function readAppSchema(settings: Settings): SchemaInfo {
   }
   let extensions: string[] = [];
   try {
-    extensions = declaredExtensions(readFileSync(settings.schemaPath, 'utf8'));
+    extensions = declaredExtensions(mergedSchemaText(readSchemaSource(settings.schemaPath)));
   } catch {
     // unreadable here means unreadable below too; the note says so
   }

@@ -42,12 +42,22 @@ export interface Manifest {
   source: { path: string | null; sha256: string | null; size: number | null; wal: SourceFileState['wal'] };
   schema: { path: string; sha256: string };
   tables: ManifestTable[];
-  /** SQLite tables the Prisma schema does not know (besides _prisma_migrations and sqlite_*): not migrated. */
+  /** SQLite tables the Prisma schema does not know that the operator excluded (--exclude-table): not migrated. */
   extraTables: string[];
+  /** Every SQLite table or view that is not loaded, with why (absent in manifests of older versions). */
+  notMigrated?: NotMigrated[];
   problems: ManifestProblem[];
   problemCount: number;
   /** DateTime integers that look like epoch seconds (converted as ms, as the app reads them): see EpochSuspect. */
   epochSuspects: (EpochSuspect & { table: string })[];
+}
+
+export interface NotMigrated {
+  name: string;
+  kind: 'view' | 'prisma-migrations' | 'excluded';
+  reason: string;
+  /** Rows in the snapshot (tables only). */
+  rows?: number;
 }
 
 export interface ExportOptions {
@@ -64,13 +74,13 @@ export interface ExportResult extends StepResult {
   problemCount: number;
   firstProblems: ManifestProblem[];
   extraTables: string[];
+  notMigrated: NotMigrated[];
   epochSuspects: Manifest['epochSuspects'];
   seconds: number;
   scanSeconds: number;
   rowsPerSecond: number;
 }
 
-const IGNORED_SQLITE_TABLES = /^(_prisma_migrations$|sqlite_)/;
 const CLASS_KEYS = ['integer', 'real', 'text', 'blob', 'null'] as const;
 
 /** The run directory holding the snapshot, with a usage error telling to run backup when there is none. */
@@ -85,16 +95,25 @@ export function snapshotRunDir(settings: Settings): string {
 }
 
 /**
- * Compare the snapshot's tables and columns with the schema model. Throws a source problem naming the first
- * mismatch (a model table missing, a column missing, an extra column); returns SQLite tables the model lacks.
+ * Compare the snapshot's tables and columns with the schema model: the table set is the truth. Every SQLite table is
+ * loaded (a model's, an @@ignore model's included), or not migrated for a stated reason (a view, Prisma's own
+ * _prisma_migrations, an --exclude-table the operator gave); any other table is a source problem naming it, as is a
+ * model table or column missing in SQLite and a SQLite column the schema lacks.
  */
-export function checkSnapshotAgainstModel(db: Database.Database, model: SchemaModel): string[] {
+export function checkSnapshotAgainstModel(db: Database.Database, model: SchemaModel, excludeTables: string[] = []): NotMigrated[] {
   const sqliteTables = new Set((db.prepare(loadSql('export-sqlite-tables')).pluck().all() as string[]));
+  const sqliteViews = new Set((db.prepare(loadSql('export-sqlite-views')).pluck().all() as string[]));
   const columnsStmt = db.prepare(loadSql('export-sqlite-columns')).pluck();
+  const modelTables = new Set(model.tables.map((t) => t.name));
+  for (const name of excludeTables) {
+    if (modelTables.has(name)) throw usageError(`--exclude-table ${name}: the table is in the Prisma schema, so PostgreSQL gets it and it must be loaded`);
+    if (!sqliteTables.has(name)) throw usageError(`--exclude-table ${name}: the SQLite database has no such table`);
+  }
   const mismatches: string[] = [];
   for (const table of model.tables) {
     if (!sqliteTables.has(table.name)) {
-      mismatches.push(`table "${table.name}" (model ${table.model}) of the Prisma schema is missing in the SQLite database`);
+      const asView = sqliteViews.has(table.name) ? ' (SQLite has a view of that name: declare it as a `view` block)' : '';
+      mismatches.push(`table "${table.name}" (model ${table.model}) of the Prisma schema is missing in the SQLite database${asView}`);
       continue;
     }
     const actual = columnsStmt.all(table.name) as string[];
@@ -116,8 +135,29 @@ export function checkSnapshotAgainstModel(db: Database.Database, model: SchemaMo
       { mismatches },
     );
   }
-  const modelTables = new Set(model.tables.map((t) => t.name));
-  return [...sqliteTables].filter((t) => !modelTables.has(t) && !IGNORED_SQLITE_TABLES.test(t)).sort();
+  const countOf = (name: string) => Number(db.prepare(sqlWithIdentifiers('sqlite-count', { table: escapeIdentifier(name) })).pluck().get());
+  const notMigrated: NotMigrated[] = [];
+  const unknown: string[] = [];
+  for (const name of [...sqliteTables].sort()) {
+    if (modelTables.has(name) || /^sqlite_/.test(name)) continue;
+    if (name === '_prisma_migrations') notMigrated.push({ name, kind: 'prisma-migrations', reason: "Prisma's migration history: load-pg writes PostgreSQL's own", rows: countOf(name) });
+    else if (excludeTables.includes(name)) notMigrated.push({ name, kind: 'excluded', reason: 'excluded by --exclude-table: its rows stay in the SQLite backup only', rows: countOf(name) });
+    else unknown.push(name);
+  }
+  if (unknown.length) {
+    const first = unknown[0];
+    throw sourceProblem(
+      `SQLite table "${first}" (${countOf(first).toLocaleString('en-US')} rows) is not in the Prisma schema, so its rows would not be migrated: add it to the schema (prisma db pull writes it as an @@ignore model) or pass --exclude-table ${first}${unknown.length > 1 ? ` (+${unknown.length - 1} more: ${unknown.slice(1).join(', ')})` : ''}`,
+      { unknownTables: unknown },
+    );
+  }
+  for (const view of model.views ?? []) {
+    if (sqliteViews.has(view.name)) notMigrated.push({ name: view.name, kind: 'view', reason: "a view, not data: recreate it on PostgreSQL (its SQL is SQLite's)" });
+  }
+  for (const name of [...sqliteViews].sort()) {
+    if (!(model.views ?? []).some((v) => v.name === name)) notMigrated.push({ name, kind: 'view', reason: "a SQLite view the schema does not declare: not data; recreate it on PostgreSQL if the app uses it (its SQL is SQLite's)" });
+  }
+  return notMigrated;
 }
 
 /** Columns whose non-NULL values come in more than one storage class, or in a class unusual for the kind. */
@@ -213,6 +253,10 @@ async function scanAll(
   return out;
 }
 
+export function notMigratedLine(n: NotMigrated): string {
+  return `not migrated: ${n.kind === 'view' ? 'view' : 'table'} "${n.name}"${n.rows !== undefined ? ` (${n.rows.toLocaleString('en-US')} rows)` : ''}: ${n.reason}`;
+}
+
 export function problemLine(p: ManifestProblem): string {
   const key = Object.entries(p.key)
     .map(([k, v]) => `${k}=${v === null ? 'NULL' : v}`)
@@ -260,10 +304,12 @@ async function exportInto(settings: Settings, runDir: string, log: Logger, optio
   let problemCount = 0;
   let totalRows = 0;
   let extraTables: string[];
+  let notMigrated: NotMigrated[];
   let scanSeconds = 0;
   try {
-    extraTables = checkSnapshotAgainstModel(db, model);
-    for (const t of extraTables) log.warn(`SQLite table "${t}" is not in the Prisma schema: it will not be migrated`);
+    notMigrated = checkSnapshotAgainstModel(db, model, settings.excludeTables);
+    extraTables = notMigrated.filter((n) => n.kind === 'excluded').map((n) => n.name);
+    for (const n of notMigrated) if (n.kind !== 'prisma-migrations') log.warn(notMigratedLine(n));
     const scanStarted = Date.now();
     const scans = await scanAll(db, snapshot, model, log, threshold);
     for (const table of model.tables) {
@@ -305,6 +351,7 @@ async function exportInto(settings: Settings, runDir: string, log: Logger, optio
     schema: { path: settings.schemaPath, sha256: schemaSha },
     tables,
     extraTables,
+    notMigrated,
     problems,
     problemCount,
     epochSuspects,
@@ -315,7 +362,7 @@ async function exportInto(settings: Settings, runDir: string, log: Logger, optio
   const seconds = (Date.now() - started) / 1000;
   // Rows per second of the table scans themselves (checksum, schema parse and file checks excluded).
   const rowsPerSecond = Math.round(totalRows / Math.max(scanSeconds, 0.001));
-  const base = { runDir, manifest: path.join(runDir, RUN_FILES.manifest), tables: summaries, totalRows, problemCount, firstProblems: problems.slice(0, 20), extraTables, epochSuspects, seconds, scanSeconds, rowsPerSecond };
+  const base = { runDir, manifest: path.join(runDir, RUN_FILES.manifest), tables: summaries, totalRows, problemCount, firstProblems: problems.slice(0, 20), extraTables, notMigrated, epochSuspects, seconds, scanSeconds, rowsPerSecond };
   if (problemCount === 0) {
     return { ok: true, exitCode: ExitCode.Ok, summary: `manifest of ${tables.length} tables, ${totalRows.toLocaleString('en-US')} rows, every value converts (${seconds.toFixed(1)} s)`, ...base };
   }

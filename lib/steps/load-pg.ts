@@ -40,7 +40,7 @@ import { claimThisRunDir } from '../run-lock.ts';
 import { installId, judgeTarget, markTarget, refuseUnlessOurs } from '../pg/target-marker.ts';
 import { cacheSchemaModel, readCachedSchemaModel, schemaSha256 } from '../schema-model-cache.ts';
 import { loadSql } from '../sql-files.ts';
-import { checkSnapshotAgainstModel } from './export-sqlite.ts';
+import { checkSnapshotAgainstModel, notMigratedLine } from './export-sqlite.ts';
 import { startInlineLoader, startWorkerLoader, type TableLoader } from '../table-loader.ts';
 import { claimHeadStart, dropHeadStart, predictTargetColumns, startHeadStarts } from '../copy-head-start.ts';
 
@@ -109,6 +109,7 @@ interface ManifestLike {
   tables?: { name: string; rowCount?: number }[];
   problems?: { table: string; column: string; key: Record<string, string | null>; value: string; reason: string }[];
   problemCount?: number;
+  extraTables?: string[];
 }
 
 export const DEFERRED_OBJECTS_FILE = 'deferred-objects.json';
@@ -357,8 +358,9 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     }
     log.debug(`rss after model ${Math.round(process.memoryUsage().rss / 1048576)} MB`);
     db = new Database(snapshotPath, { readonly: true, fileMustExist: true });
-    const unknownTables = checkSnapshotAgainstModel(db, model);
-    if (unknownTables.length) log.warn(`the snapshot has tables schema.prisma does not declare; they are not loaded: ${unknownTables.join(', ')}`);
+    // The operator's --exclude-table given to export-sqlite is recorded in the manifest and holds here too.
+    const excluded = [...new Set([...settings.excludeTables, ...(manifest?.extraTables ?? [])])];
+    for (const n of checkSnapshotAgainstModel(db, model, excluded)) if (n.kind !== 'prisma-migrations') log.warn(notMigratedLine(n));
     phase('snapshot');
 
     // Target: connect, refuse a non-empty schema unless --force.

@@ -7,11 +7,13 @@ import { ExitCode, sourceProblem, TaskError, usageError } from '../errors.ts';
 import { setEnvValues, unifiedDiff, writeEnvFileAtomic } from '../env-file.ts';
 import { copyDir, moveDir, setTreeModes, sha256File, sha256Text, topLevel, treeHash } from '../file-tree.ts';
 import type { Logger } from '../log.ts';
-import { readDatasourceProvider, toPostgresAppSchema } from '../prisma-schema-file.ts';
+import { isPrisma7Datasource, readDatasourceProvider, readDatasourceUrlVariable, toPostgresAppSchema } from '../prisma-schema-file.ts';
+import { prisma7UrlVariable as configUrlVariable, projectRootOf, readSchemaSource, type SchemaSource } from '../schema/schema-source.ts';
 import { buildAppUrl } from '../pg/app-url.ts';
 import { acquireLock, claimThisRunDir } from '../run-lock.ts';
 import { existingRunDir, loadOrCreateJournal, readJournal, RUN_FILES, utcStamp, writeJournal } from '../run-dir.ts';
 import { liveChange } from './backup.ts';
+import { registerSecret } from '../secrets.ts';
 
 /**
  * switch-env: point the app at PostgreSQL.
@@ -92,7 +94,12 @@ export function envFilesOf(settings: Settings): string[] {
   return files;
 }
 
+/** The app's migrations folder: beside the schema file, or for a folder schema beside its datasource file (Prisma 6.7+). */
 export function migrationsDirOf(settings: Settings): string {
+  if (existsSync(settings.schemaPath) && statSync(settings.schemaPath).isDirectory()) {
+    const datasource = readSchemaSource(settings.schemaPath).datasourceFile;
+    return path.join(datasource ? path.dirname(datasource.path) : settings.schemaPath, 'migrations');
+  }
   return path.join(path.dirname(settings.schemaPath), 'migrations');
 }
 
@@ -121,6 +128,10 @@ export interface SwitchEnvOptions {
   pause?: (point: string) => Promise<void>;
 }
 
+function prisma7UrlVariable(source: SchemaSource, settings: Settings): string | undefined {
+  return configUrlVariable(projectRootOf(source, settings.appDir));
+}
+
 export async function switchEnv(settings: Settings, log: Logger, options: SwitchEnvOptions): Promise<SwitchEnvResult> {
   const { runDir } = options;
   const dryRun = Boolean(options.dryRun);
@@ -129,23 +140,32 @@ export async function switchEnv(settings: Settings, log: Logger, options: Switch
   const pgMigrations = path.join(pgDir, 'migrations');
   if (!existsSync(pgMigrations)) throw usageError(`${pgMigrations} is missing: run load-pg (or fresh-install) into this run dir first`);
   const url = appDatabaseUrl(settings, log);
+  // The app's schema (one file, or the folder's datasource file: only the datasource changes between providers).
+  const source = readSchemaSource(settings.schemaPath);
+  if (!source.datasourceFile) throw usageError(`Prisma schema ${settings.schemaPath} has no datasource block`);
+  const appSchemaFile = source.datasourceFile.path;
+  const currentSchema = source.datasourceFile.text;
+  // Prisma reads the variable the schema names; a Prisma 7 app reads the one its prisma.config.ts names.
+  const urlVariable = readDatasourceUrlVariable(currentSchema) ?? prisma7UrlVariable(source, settings) ?? 'DATABASE_URL';
+  if (isPrisma7Datasource(currentSchema)) {
+    log.warn(`Prisma 7 app: the schema keeps its datasource without url; the app reads the URL from prisma.config.ts's datasource.url, which must resolve to ${urlVariable} (written below)`);
+  }
 
   // Plan: env files.
   const planned: PlannedFile[] = [];
   for (const file of envFilesOf(settings)) {
     const oldText = existsSync(file) ? readFileSync(file, 'utf8') : undefined;
-    const edit = setEnvValues(oldText ?? '', { DATABASE_URL: url, SHADOW_DATABASE_URL: settings.shadowUrl });
+    const edit = setEnvValues(oldText ?? '', { [urlVariable]: url, SHADOW_DATABASE_URL: settings.shadowUrl });
     planned.push({ path: file, kind: 'env', oldText, newText: edit.text, keys: edit.changed });
   }
   // Plan: the schema. The run dir's copy is the one load-pg built the database from; fall back to switching the
   // provider of the app's current file (fresh-install writes the run dir copy too, so this is a safety net).
-  if (!existsSync(settings.schemaPath)) throw usageError(`Prisma schema ${settings.schemaPath} does not exist`);
-  const currentSchema = readFileSync(settings.schemaPath, 'utf8');
+  // A folder schema gets its datasource file switched (the run dir's copy is the folder merged into one file).
   let newSchema: string;
-  if (existsSync(pgSchemaFile)) newSchema = readFileSync(pgSchemaFile, 'utf8');
+  if (existsSync(pgSchemaFile) && !source.isFolder) newSchema = readFileSync(pgSchemaFile, 'utf8');
   else newSchema = readDatasourceProvider(currentSchema) === 'postgresql' ? currentSchema : toPostgresAppSchema(currentSchema);
   if (readDatasourceProvider(newSchema) !== 'postgresql') throw usageError(`${pgSchemaFile} is not a PostgreSQL schema`);
-  planned.push({ path: settings.schemaPath, kind: 'schema', oldText: currentSchema, newText: newSchema });
+  planned.push({ path: appSchemaFile, kind: 'schema', oldText: currentSchema, newText: newSchema });
 
   // Plan: the migration history.
   const migDir = migrationsDirOf(settings);

@@ -2,6 +2,7 @@ import { targetSideError } from '../pg/target-errors.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import pgModule from 'pg';
 import type pg from 'pg';
 import type { StepContext, StepResult } from '../cli.ts';
 import { ExitCode, errorMessage, usageError, type ExitCodeValue } from '../errors.ts';
@@ -20,10 +21,11 @@ import {
 } from '../pg-integrity.ts';
 import { targetSchemaFromUrl } from '../pg-schema-objects.ts';
 import { openTarget, type TargetConnection } from '../pg-target.ts';
-import { readDatasourceProvider } from '../prisma-schema-file.ts';
+import { readSchemaSource } from '../schema/schema-source.ts';
 import { checkPrismaClient } from '../prisma-client-check.ts';
 import { RUN_FILES, assertOwnedFile, existingRunDir, readRunJson, recordStep, writeRunJson } from '../run-dir.ts';
 import { claimThisRunDir } from '../run-lock.ts';
+import { loadSql, sqlWithIdentifiers } from '../sql-files.ts';
 import { loadSchemaModel, type ColumnKind } from '../schema-model.ts';
 import { PROBLEM_PREFIX, sqliteBucketRows, sqliteBucketSums, type CanonicalTable } from '../sqlite-canonical-rows.ts';
 import { prismaEngineHealth, referenceDdl } from '../verify-prisma-engine.ts';
@@ -94,6 +96,8 @@ export interface Manifest {
   snapshot?: { file?: string; sha256?: string };
   schema?: { path?: string; sha256?: string };
   tables: ManifestTable[];
+  /** SQLite tables and views not loaded, with why (export-sqlite's NotMigrated; absent in older manifests). */
+  notMigrated?: { name: string; kind: string; reason: string; rows?: number }[];
   problemCount?: number;
 }
 
@@ -124,7 +128,7 @@ function readManifest(runDir: string): Manifest {
 function pgSchemaFile(runDir: string, appSchema: string): { file?: string; problem?: string } {
   const file = path.join(runDir, RUN_FILES.pgSchemaDir, 'schema.prisma');
   if (existsSync(file)) return { file };
-  const provider = existsSync(appSchema) ? readDatasourceProvider(readFileSync(appSchema, 'utf8')) : undefined;
+  const provider = existsSync(appSchema) ? readSchemaSource(appSchema).provider : undefined;
   if (provider === 'postgresql' || provider === 'postgres') return { file: appSchema };
   return { problem: `${file} is missing and the app's schema is not on PostgreSQL: run load-pg first` };
 }
@@ -378,6 +382,37 @@ async function verifyRun(ctx: StepContext<VerifyExtra>, runDir: string, gates: G
   };
 }
 
+/**
+ * The table sets of both sides: every SQLite table of the snapshot is in the manifest or named there as not migrated
+ * (a view, _prisma_migrations, an --exclude-table), and every PostgreSQL table is in the manifest (or is Prisma's
+ * _prisma_migrations). A table loaded nowhere, or created on PostgreSQL and left empty, can never pass.
+ */
+async function tableSetMismatches(client: pg.Client, manifest: Manifest, runDir: string, pgSchema: string): Promise<string[]> {
+  const inManifest = new Set(manifest.tables.map((t) => t.name));
+  const notMigrated = new Map((manifest.notMigrated ?? []).map((n) => [n.name, n]));
+  const out: string[] = [];
+  const snapshot = snapshotFile(runDir, manifest);
+  if (snapshot) {
+    const db = new Database(snapshot, { readonly: true, fileMustExist: true });
+    try {
+      for (const name of db.prepare(loadSql('export-sqlite-tables')).pluck().all() as string[]) {
+        if (inManifest.has(name) || notMigrated.has(name) || /^sqlite_/.test(name) || name === '_prisma_migrations') continue;
+        const rows = Number(db.prepare(sqlWithIdentifiers('sqlite-count', { table: pgModule.escapeIdentifier(name) })).pluck().get());
+        out.push(`SQLite table "${name}" (${fmt(rows)} rows) is neither loaded nor named as not migrated in the manifest: run export-sqlite again`);
+      }
+    } finally {
+      db.close();
+    }
+  }
+  const pgTables = (await client.query<{ name: string }>(loadSql('verify-schema-tables'), [pgSchema])).rows.map((r) => r.name);
+  for (const name of pgTables) {
+    if (inManifest.has(name) || name === '_prisma_migrations') continue;
+    const why = notMigrated.get(name);
+    out.push(`PostgreSQL table "${name}" has no rows from SQLite: ${why ? `the manifest says ${why.reason}` : 'the manifest does not list it (a model export-sqlite did not load?)'}`);
+  }
+  return out;
+}
+
 async function tableGates(
   clients: pg.Client[],
   manifest: Manifest,
@@ -424,15 +459,19 @@ async function tableGates(
   if (gates.includes('counts')) {
     const bad = ordered.filter((o) => o.error || o.actualRows !== o.expectedRows);
     const first = bad[0];
+    const tableSet = await tableSetMismatches(clients[0], manifest, runDir, pgSchema);
     reports.push({
       gate: 'counts',
-      ok: bad.length === 0,
-      reason: first
+      ok: bad.length === 0 && tableSet.length === 0,
+      reason: tableSet.length
+        ? `${tableSet[0]}${tableSet.length > 1 ? ` (and ${tableSet.length - 1} more table-set difference${tableSet.length > 2 ? 's' : ''})` : ''}`
+        : first
         ? `${first.error ?? `"${first.table}" has ${fmt(first.actualRows ?? 0)} rows in PostgreSQL, the manifest says ${fmt(first.expectedRows)}`}${bad.length > 1 ? ` (and ${bad.length - 1} more table${bad.length > 2 ? 's' : ''})` : ''}`
-        : `${ordered.length} tables, ${fmt(totalRows)} rows match the manifest`,
+        : `${ordered.length} tables, ${fmt(totalRows)} rows match the manifest; the table sets of SQLite and PostgreSQL agree`,
       seconds: tableSeconds,
       details: {
         mismatches: bad.map((o) => ({ table: o.table, expected: o.expectedRows, actual: o.actualRows ?? null, ...(o.error ? { error: o.error } : {}) })),
+        tableSet,
         tables: ordered.map((o) => ({ table: o.table, expected: o.expectedRows, actual: o.actualRows ?? null })),
       },
     });

@@ -17,7 +17,7 @@ import { applyPostgresSchema } from '../../lib/pg-schema-apply.ts';
 import { createLogger } from '../../lib/log.ts';
 import { openTarget } from '../../lib/pg-target.ts';
 import { isEmptyMigrationScript, openSchemaEngine, writePostgresMigrations, type SchemaEngineSession } from '../../lib/prisma-engine.ts';
-import { findBlocks, readDatasourceProvider, toEngineSchema, toPostgresAppSchema } from '../../lib/prisma-schema-file.ts';
+import { findBlocks, isPrisma7Datasource, readDatasourceProvider, readDatasourceUrlVariable, toEngineSchema, toPostgresAppSchema } from '../../lib/prisma-schema-file.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 import { startSshServer } from '../helpers/ssh-server.ts';
 import { startTlsTestPg } from '../helpers/tls.ts';
@@ -82,12 +82,18 @@ test('toPostgresAppSchema switches only the datasource provider and keeps everyt
   assert.equal(findBlocks(TRICKY).map((b) => `${b.kind} ${b.name}`), ['generator client', 'generator other', 'datasource db', 'model A']);
 });
 
-test('toPostgresAppSchema replaces a literal sqlite url and adds a missing one', () => {
+test('toPostgresAppSchema replaces a literal sqlite url, keeps a Prisma 7 datasource without url, adds one on request', () => {
   const literal = 'datasource db {\n  provider = "sqlite"\n  url      = "file:./dev.db"\n}\n';
   assert.is(toPostgresAppSchema(literal), 'datasource db {\n  provider = "postgresql"\n  url      = env("DATABASE_URL")\n}\n');
   const missing = 'datasource db {\r\n  provider = "sqlite"\r\n}\r\nmodel X {\r\n  id Int @id\r\n}\r\n';
-  const out = toPostgresAppSchema(missing);
+  assert.is(toPostgresAppSchema(missing), missing.replace('"sqlite"', '"postgresql"'), 'Prisma 7 form: provider switched only');
+  assert.ok(isPrisma7Datasource(missing));
+  const out = toPostgresAppSchema(missing, { addUrl: true });
   assert.match(out, /provider = "postgresql"\r\n\s+url\s+= env\("DATABASE_URL"\)\n\}/);
+  const named = 'datasource db {\n  provider = "sqlite"\n  url      = env("PRISMA_DATABASE_URL")\n}\n';
+  assert.is(toPostgresAppSchema(named), named.replace('"sqlite"', '"postgresql"'));
+  assert.is(readDatasourceUrlVariable(named), 'PRISMA_DATABASE_URL');
+  assert.not.ok(isPrisma7Datasource(named));
   assert.throws(() => toPostgresAppSchema('model X {\n  id Int @id\n}\n'), /no datasource/);
 });
 

@@ -1,0 +1,200 @@
+/**
+ * The Prisma features real apps use, on the second fixture (fixtures/prisma-features-app: multi-file schema, url in
+ * env("PRISMA_DATABASE_URL") from prisma/.env, @@ignore model, @ignore field, a view, a table called `view`, Bytes
+ * keys and a Bytes self-relation, a model keyed only by @unique, a multi-column FK onto a named composite key,
+ * index names with dots, seed INSERTs in a migration). backup → export-sqlite → load-pg → verify through the CLI,
+ * then every table compared row by row between SQLite and PostgreSQL in the canonical form.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { createFeaturesInstall, FEATURES_TABLES, type FeaturesInstall } from '../../fixtures/features-install.ts';
+import { pgBucketRows, pgBucketSums } from '../../lib/pg-content-hash.ts';
+import { loadSchemaModel } from '../../lib/schema-model.ts';
+import { resolveSqliteFile } from '../../lib/schema/schema-source.ts';
+import { sqliteBucketRows, sqliteBucketSums } from '../../lib/sqlite-canonical-rows.ts';
+import { runTask, type CliRun } from '../helpers/cli.ts';
+import { startTestPg, type TestPg } from '../helpers/pg.ts';
+
+let server: TestPg;
+let app: FeaturesInstall;
+/** The first full chain's run dir and database, reused by the table-set test. */
+let main: { runDir: string; url: string };
+const installs: string[] = [];
+
+test.before(async () => {
+  server = await startTestPg();
+  app = await createFeaturesInstall({ rows: 40 });
+  installs.push(app.appDir);
+});
+test.after(async () => {
+  await server?.stop();
+  for (const dir of installs) rmSync(dir, { recursive: true, force: true });
+});
+
+const ALL_BUCKETS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** The chain through the CLI; `verifyGates` narrows verify (the first test runs every gate, Prisma Client's included). */
+async function chain(install: FeaturesInstall, url: string, extra: string[] = [], verifyGates = 'counts,content'): Promise<{ runDir: string; runs: Record<string, CliRun> }> {
+  const common = ['--app-dir', install.appDir, '--json', ...extra];
+  const env = { TARGET_DATABASE_URL: url };
+  const runs: Record<string, CliRun> = {};
+  runs.backup = await runTask('backup', common);
+  assert.is(runs.backup.code, 0, runs.backup.stderr);
+  const runDir = runs.backup.json!.runDir as string;
+  for (const task of ['export-sqlite', 'load-pg', 'verify']) {
+    const gates = task === 'verify' && verifyGates !== 'all' ? ['--only', verifyGates] : [];
+    runs[task] = await runTask(task, [...common, '--run-dir', runDir, ...gates], { env, timeoutMs: 240_000 });
+    if (runs[task].code !== 0) break;
+  }
+  return { runDir, runs };
+}
+
+/** Every table of the schema: same rows on both sides (bucket sums are exact over duplicates; rows compared by key). */
+async function assertRowsEqual(install: FeaturesInstall, url: string): Promise<void> {
+  const model = loadSchemaModel(install.schemaPath);
+  const db = new Database(install.sqlitePath, { readonly: true });
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    for (const table of model.tables) {
+      const sums = sqliteBucketSums(db, table, model.enums);
+      const pgSums = await pgBucketSums(client, 'public', table);
+      assert.equal([...pgSums].sort(), [...sums].sort(), `${table.name}: bucket sums differ`);
+      const rows = sqliteBucketRows(db, table, model.enums, new Set(ALL_BUCKETS));
+      const pgRows = await pgBucketRows(client, 'public', table, ALL_BUCKETS);
+      assert.ok(rows.size > 0, `${table.name} has rows`);
+      assert.equal(
+        [...pgRows.values()].map((r) => [r.keyText, r.fields]).sort(),
+        [...rows.values()].map((r) => [r.keyText, r.fields]).sort(),
+        `${table.name}: rows differ`,
+      );
+    }
+  } finally {
+    await client.end();
+    db.close();
+  }
+}
+
+test('schema loader: the folder, the url from env("PRISMA_DATABASE_URL") in prisma/.env, relative to the datasource file', () => {
+  assert.equal(resolveSqliteFile(app.schemaPath, app.appDir), { file: app.sqlitePath, from: `PRISMA_DATABASE_URL in ${path.join(app.appDir, 'backend/prisma/.env')}` });
+  const model = loadSchemaModel(app.schemaPath);
+  assert.equal(model.tables.map((t) => t.name), ['Blob', 'LegacyLog', 'Membership', 'Org', 'Profile', 'view']);
+  assert.equal(model.views, [{ name: 'AccountHandle', model: 'AccountHandle' }]);
+  const legacy = model.tables.find((t) => t.name === 'LegacyLog')!;
+  assert.ok(legacy.ignored);
+  assert.equal(legacy.key, ['at', 'line', 'seen'], 'no unique key: the row is its key');
+  assert.ok(model.tables.find((t) => t.name === 'Blob')!.columns.some((c) => c.name === 'note'), '@ignore field is data too');
+  assert.equal(model.tables.find((t) => t.name === 'Profile')!.key, ['accountId']);
+});
+
+test('backup → export-sqlite → load-pg → verify on the features app: every table, every row equal', async () => {
+  const { url } = await server.freshDatabase('features');
+  const { runDir, runs } = await chain(app, url, [], 'all');
+  main = { runDir, url };
+  for (const task of ['export-sqlite', 'load-pg', 'verify']) assert.is(runs[task]?.code, 0, `${task}: ${runs[task]?.stderr}`);
+  const notMigrated = runs['export-sqlite'].json!.notMigrated as { name: string; kind: string; reason: string }[];
+  assert.equal(notMigrated.map((n) => `${n.kind} ${n.name}`), ['prisma-migrations _prisma_migrations', 'view AccountHandle']);
+  assert.match(runs['export-sqlite'].stderr, /view "AccountHandle": a view, not data: recreate it on PostgreSQL \(its SQL is SQLite's\)/);
+  assert.is(runs['export-sqlite'].json!.totalRows, FEATURES_TABLES.filter((t) => t !== '_prisma_migrations').reduce((n, t) => n + app.rowCounts[t], 0));
+  await assertRowsEqual(app, url);
+  // The names PostgreSQL got: the dotted index name and the composite foreign key survive.
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const idx = await client.query(`SELECT indexname FROM pg_indexes WHERE schemaname = 'public' AND indexname = 'Account.email_unique'`);
+    assert.is(idx.rowCount, 1);
+    const fk = await client.query(`SELECT confupdtype, confdeltype FROM pg_constraint WHERE conname = 'Membership_orgRegion_orgCode_fkey'`);
+    assert.equal(fk.rows, [{ confupdtype: 'a', confdeltype: 'c' }]);
+  } finally {
+    await client.end();
+  }
+});
+
+test('a SQLite table the schema does not name refuses (exit 4) naming it; --exclude-table names it as not migrated', async () => {
+  const install = await createFeaturesInstall({ rows: 5 });
+  installs.push(install.appDir);
+  const db = new Database(install.sqlitePath);
+  db.exec(`CREATE TABLE "audit_trail" (x TEXT); INSERT INTO "audit_trail" VALUES ('a'), ('b');`);
+  db.close();
+  const { url } = await server.freshDatabase('unknown');
+  const refused = await chain(install, url);
+  assert.is(refused.runs['export-sqlite'].code, 4);
+  assert.match(refused.runs['export-sqlite'].json!.error, /SQLite table "audit_trail" \(2 rows\) is not in the Prisma schema.*--exclude-table audit_trail/);
+  const excluded = await chain(install, url, ['--exclude-table', 'audit_trail']);
+  for (const task of ['export-sqlite', 'load-pg', 'verify']) assert.is(excluded.runs[task]?.code, 0, `${task}: ${excluded.runs[task]?.stderr}`);
+  assert.ok((excluded.runs['export-sqlite'].json!.notMigrated as { name: string; kind: string }[]).some((n) => n.name === 'audit_trail' && n.kind === 'excluded'));
+  await assertRowsEqual(install, url);
+});
+
+test('verify fails when PostgreSQL has a table the manifest does not list (table sets differ)', async () => {
+  const { runDir, url } = main;
+  const install = app;
+  // An older export that left the @@ignore table out: the table exists on PostgreSQL, empty; verify must not pass.
+  const manifestFile = path.join(runDir, 'manifest.json');
+  const manifest = JSON.parse(readFileSync(manifestFile, 'utf8'));
+  manifest.tables = manifest.tables.filter((t: { name: string }) => t.name !== 'LegacyLog');
+  writeFileSync(manifestFile, JSON.stringify(manifest));
+  const verify = await runTask('verify', ['--app-dir', install.appDir, '--run-dir', runDir, '--json', '--only', 'counts'], { env: { TARGET_DATABASE_URL: url } });
+  assert.is(verify.code, 1, verify.stderr);
+  assert.match(JSON.stringify(verify.json), /SQLite table \\"LegacyLog\\" \(42 rows\) is neither loaded nor named as not migrated/);
+  assert.match(JSON.stringify(verify.json), /PostgreSQL table \\"LegacyLog\\" has no rows from SQLite/);
+});
+
+test('orphan rows: load-pg exits 4 naming table, keys and count; the target is never left looking done', async () => {
+  const install = await createFeaturesInstall({ rows: 10, orphans: 2 });
+  installs.push(install.appDir);
+  const { url } = await server.freshDatabase('orphans');
+  const { runDir, runs } = await chain(install, url, [], 'integrity');
+  assert.is(runs['export-sqlite'].code, 0, runs['export-sqlite'].stderr);
+  assert.is(runs['load-pg'].code, 4, runs['load-pg'].stderr);
+  assert.match(runs['load-pg'].json!.error, /foreign key "Membership_accountId_fkey" is violated by the snapshot's data: 2 rows of "Membership" \(accountId=\d+; accountId=\d+\) point at no "view" row/);
+  const journal = JSON.parse(readFileSync(path.join(runDir, 'journal.json'), 'utf8'));
+  assert.is(journal.steps['load-pg'].status, 'failed');
+  const verify = await runTask('verify', ['--app-dir', install.appDir, '--run-dir', runDir, '--json', '--only', 'integrity'], { env: { TARGET_DATABASE_URL: url } });
+  assert.is(verify.code, 1, verify.stderr);
+  assert.match(verify.json!.reason ?? JSON.stringify(verify.json), /Membership/);
+  const again = await runTask('load-pg', ['--app-dir', install.appDir, '--run-dir', runDir, '--json'], { env: { TARGET_DATABASE_URL: url } });
+  assert.is(again.code, 3, 'a second load needs --force');
+});
+
+test('a @default(dbgenerated()) PostgreSQL lacks is exit 2 naming model, field, default and PostgreSQL\'s message', async () => {
+  const install = await createFeaturesInstall({ rows: 3 });
+  installs.push(install.appDir);
+  const blobs = path.join(install.schemaPath, 'models/blobs.prisma');
+  writeFileSync(blobs, readFileSync(blobs, 'utf8').replace('model LegacyLog {', 'model Token {\n  id Bytes @id @default(dbgenerated("randomblob(16)"))\n}\n\nmodel LegacyLog {'));
+  const db = new Database(install.sqlitePath);
+  db.exec(`CREATE TABLE "Token" ("id" BLOB NOT NULL PRIMARY KEY DEFAULT (randomblob(16)))`);
+  db.close();
+  const { url } = await server.freshDatabase('randomblob');
+  const { runs } = await chain(install, url);
+  assert.is(runs['export-sqlite'].code, 0, runs['export-sqlite'].stderr);
+  assert.is(runs['load-pg'].code, 2, runs['load-pg'].stderr);
+  assert.match(runs['load-pg'].json!.error, /model Token, field id, @default\(dbgenerated\("randomblob\(16\)"\)\).*function randomblob\(integer\) does not exist/);
+});
+
+test('Prisma 7 app: prisma.config.ts names the url; load-pg keeps the datasource without url in the PostgreSQL schema', async () => {
+  const install = await createFeaturesInstall({ rows: 3 });
+  installs.push(install.appDir);
+  const main = path.join(install.schemaPath, 'schema.prisma');
+  writeFileSync(main, readFileSync(main, 'utf8').replace('  url      = env("PRISMA_DATABASE_URL")\n', ''));
+  // prisma.config.ts as Prisma 7 documents it (https://www.prisma.io/docs/orm/reference/prisma-config-reference).
+  writeFileSync(
+    path.join(install.appDir, 'backend/prisma.config.ts'),
+    `import 'dotenv/config';\nimport { defineConfig, env } from 'prisma/config';\n\nexport default defineConfig({\n  schema: 'prisma/schema',\n  datasource: {\n    url: env('APP_DB_URL'),\n  },\n});\n`,
+  );
+  writeFileSync(path.join(install.appDir, 'backend/.env'), 'APP_DB_URL="file:./prisma/features.db"\n');
+  assert.is(resolveSqliteFile(install.schemaPath, install.appDir).file, install.sqlitePath);
+  const { url } = await server.freshDatabase('prisma7');
+  const { runDir, runs } = await chain(install, url);
+  for (const task of ['export-sqlite', 'load-pg', 'verify']) assert.is(runs[task]?.code, 0, `${task}: ${runs[task]?.stderr}`);
+  const pgSchema = readFileSync(path.join(runDir, 'postgres-schema/schema.prisma'), 'utf8');
+  assert.match(pgSchema, /datasource db \{\n  provider = "postgresql"\n\}/);
+  assert.not.match(pgSchema, /url\s*=/);
+  await assertRowsEqual(install, url);
+});
+
+test.run();
