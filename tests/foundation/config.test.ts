@@ -68,6 +68,7 @@ test('masking covers DSNs, key=value passwords, registered secrets and nested JS
 test('SQLite path comes from backend/.env, resolved against the schema folder, quotes and params dropped', () => {
   const app = tmp();
   mkdirSync(path.join(app, 'backend/prisma'), { recursive: true });
+  writeFileSync(path.join(app, 'backend/prisma/schema.prisma'), 'datasource db {\n  provider = "sqlite"\n  url = env("DATABASE_URL")\n}\n');
   writeFileSync(path.join(app, 'backend/.env'), 'PORT=4000\n# comment\nDATABASE_URL="file:./dev.db?connection_limit=1"\nHOST=0.0.0.0\n');
   const { settings } = loadSettings(['--app-dir', app], {}, {});
   assert.is(resolveSqlitePath(settings), path.join(app, 'backend/prisma/dev.db'));
