@@ -33,7 +33,12 @@ export class GuardedClient extends pg.Client {
           `PostgreSQL at ${where} asked for the password ${how}; refused, since the connection is not TLS with a verified certificate: use scram-sha-256 in pg_hba.conf, --ca FILE, or --allow-insecure-auth`,
           { failure: 'authentication', code: 'insecure-auth' },
         );
-        Object.defineProperty(this, 'password', { configurable: true, writable: true, enumerable: false, value: () => Promise.reject(refusal) });
+        Object.defineProperty(this, 'password', {
+          configurable: true,
+          writable: true,
+          enumerable: false,
+          value: () => Promise.reject(refusal),
+        });
       });
     }
   }
