@@ -98,7 +98,8 @@ export function buildClientConfig(settings: Settings, url: string, flag = '--tar
     config.ssl =
       policy.level === 'unverified'
         ? { rejectUnauthorized: false }
-        : { ...(ca ? { ca } : {}), rejectUnauthorized: true, ...name, ...(policy.level === 'verify-ca' ? { checkServerIdentity: () => undefined } : {}) };
+        : { ...(ca ? { ca } : {}), rejectUnauthorized: true, ...name };
+    if (policy.level === 'verify-ca') config.skipHostnameCheck = true;
   }
   return config;
 }

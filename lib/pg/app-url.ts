@@ -48,7 +48,9 @@ export function buildAppUrl(settings: Settings): AppUrl {
     throw usageError('the DATABASE_URL for the app cannot be written to its .env so that it reads back identically');
   }
   if (dotenv.parse(`DATABASE_URL=${encoded}\n`).DATABASE_URL !== url) {
-    throw usageError("the DATABASE_URL for the app does not read back identically through dotenv; change the password's special characters");
+    throw usageError(
+      "the DATABASE_URL for the app does not read back identically through dotenv; change the password's special characters",
+    );
   }
   return { url, passwordSource: source };
 }

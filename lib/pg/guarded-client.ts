@@ -11,6 +11,13 @@ import { targetNotReady } from '../errors.ts';
 export interface TargetClientConfig extends pg.ClientConfig {
   /** Cleartext and MD5 password requests are answered (verified TLS, or --allow-insecure-auth). */
   plainPasswordAllowed?: boolean;
+  /** sslmode=verify-ca: the chain is verified, the host name is not (a flag, since a function cannot be posted). */
+  skipHostnameCheck?: boolean;
+}
+
+function withHostnamePolicy(config: TargetClientConfig): pg.ClientConfig {
+  if (!config.skipHostnameCheck || !config.ssl || typeof config.ssl !== 'object') return config;
+  return { ...config, ssl: { ...config.ssl, checkServerIdentity: () => undefined } };
 }
 
 const PLAIN_REQUESTS = [
@@ -20,7 +27,7 @@ const PLAIN_REQUESTS = [
 
 export class GuardedClient extends pg.Client {
   constructor(config: TargetClientConfig) {
-    super(config);
+    super(withHostnamePolicy(config));
     if (config.plainPasswordAllowed) return;
     const where = `${config.host}:${config.port}`;
     // pg's own handlers for these events (client.js _attachListeners) run right after ours in the same emit and
@@ -33,7 +40,12 @@ export class GuardedClient extends pg.Client {
           `PostgreSQL at ${where} asked for the password ${how}; refused, since the connection is not TLS with a verified certificate: use scram-sha-256 in pg_hba.conf, --ca FILE, or --allow-insecure-auth`,
           { failure: 'authentication', code: 'insecure-auth' },
         );
-        Object.defineProperty(this, 'password', { configurable: true, writable: true, enumerable: false, value: () => Promise.reject(refusal) });
+        Object.defineProperty(this, 'password', {
+          configurable: true,
+          writable: true,
+          enumerable: false,
+          value: () => Promise.reject(refusal),
+        });
       });
     }
   }

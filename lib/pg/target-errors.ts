@@ -22,7 +22,8 @@ export function pgErrorSide(err: unknown): PgErrorSide {
 const ADVICE: Record<Exclude<PgErrorSide, 'other'>, string> = {
   connection: 'the target is re-loadable with --force once the server is back',
   resources: 'free space or memory on the PostgreSQL server (or raise max_connections), then run again',
-  timeout: 'a server or role setting cut the statement short, or another session holds a lock: check SHOW statement_timeout/lock_timeout and pg_stat_activity, then run again',
+  timeout:
+    'a server or role setting cut the statement short, or another session holds a lock: check SHOW statement_timeout/lock_timeout and pg_stat_activity, then run again',
   privilege: 'run `just create-role` (it makes the role own the database and schema) or GRANT the privilege named',
 };
 
@@ -33,5 +34,8 @@ export function targetSideError(err: unknown, doing: string): TaskError | undefi
   if (side === 'other') return undefined;
   const e = err as { code: string; message?: string };
   const words = (e.message ?? String(err)).split('\n')[0];
-  return targetNotReady(`PostgreSQL stopped ${doing}: ${words} (SQLSTATE ${e.code}); ${ADVICE[side]}`, { code: e.code, side });
+  return targetNotReady(`PostgreSQL stopped ${doing}: ${words} (SQLSTATE ${e.code}); ${ADVICE[side]}`, {
+    code: e.code,
+    side,
+  });
 }

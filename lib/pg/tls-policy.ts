@@ -32,7 +32,8 @@ function urlLevel(params: URLSearchParams, flag: string): { level: TlsLevel; dis
   const prismaDialect = accept !== null && accept !== undefined;
   // libpq's sslrootcert is the CA; in Prisma's dialect (recognised by sslaccept) sslcert is the CA file.
   const caRaw = params.get('sslrootcert') ?? (prismaDialect ? (params.get('sslcert') ?? undefined) : undefined);
-  const caFile = caRaw && caRaw !== 'system' ? path.resolve(process.env.VS_INVOCATION_DIR ?? process.cwd(), caRaw) : undefined;
+  const caFile =
+    caRaw && caRaw !== 'system' ? path.resolve(process.env.VS_INVOCATION_DIR ?? process.cwd(), caRaw) : undefined;
   switch (mode) {
     case undefined:
     case 'allow':
@@ -46,7 +47,9 @@ function urlLevel(params: URLSearchParams, flag: string): { level: TlsLevel; dis
     case 'require':
       // node-postgres and Prisma's engine both verify the certificate for `require` unless told to accept anything
       // (sslaccept's default is strict): keep that, never the weaker libpq reading.
-      return accept === 'accept_invalid_certs' ? { level: 'unverified', disabled: false } : { level: 'verify-full', disabled: false, caFile };
+      return accept === 'accept_invalid_certs'
+        ? { level: 'unverified', disabled: false }
+        : { level: 'verify-full', disabled: false, caFile };
     case 'no-verify':
       return { level: 'unverified', disabled: false };
     case 'verify-ca':
@@ -69,14 +72,33 @@ export function decideTlsPolicy(settings: TlsSettings, url: string, flag = '--ta
   }
   const fromUrl = urlLevel(params, flag);
   const skip = Boolean(settings.insecureSkipTlsVerify);
-  const flagLevel: TlsLevel = settings.caFile ? 'verify-full' : settings.requireTls ? (skip ? 'unverified' : 'verify-full') : skip ? 'unverified' : 'none';
+  const flagLevel: TlsLevel = settings.caFile
+    ? 'verify-full'
+    : settings.requireTls
+      ? skip
+        ? 'unverified'
+        : 'verify-full'
+      : skip
+        ? 'unverified'
+        : 'none';
   if (fromUrl.disabled && flagLevel !== 'none') {
     // Refused rather than upgraded: the operator wrote both, and the app would get a URL that contradicts one of them.
-    throw usageError(`${flag} says sslmode=disable but ${settings.caFile ? '--ca' : '--require-tls'} asks for TLS; remove sslmode=disable from the URL or drop the flag`);
+    throw usageError(
+      `${flag} says sslmode=disable but ${settings.caFile ? '--ca' : '--require-tls'} asks for TLS; remove sslmode=disable from the URL or drop the flag`,
+    );
   }
   const urlWins = RANK[fromUrl.level] > RANK[flagLevel];
   const level = urlWins ? fromUrl.level : flagLevel;
-  const decidedBy = level === 'none' ? 'no TLS asked for' : urlWins ? `${flag}'s TLS parameters` : settings.caFile ? '--ca' : settings.requireTls ? '--require-tls' : '--insecure-skip-tls-verify';
+  const decidedBy =
+    level === 'none'
+      ? 'no TLS asked for'
+      : urlWins
+        ? `${flag}'s TLS parameters`
+        : settings.caFile
+          ? '--ca'
+          : settings.requireTls
+            ? '--require-tls'
+            : '--insecure-skip-tls-verify';
   return {
     level,
     caFile: RANK[level] >= RANK['verify-ca'] ? (settings.caFile ?? fromUrl.caFile) : undefined,

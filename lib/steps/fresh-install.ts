@@ -13,6 +13,7 @@ import { displayUrl, openTarget } from '../pg-target.ts';
 import { acquireLock, claimThisRunDir } from '../run-lock.ts';
 import { createRunDir, recordStep, RUN_FILES } from '../run-dir.ts';
 import { loadSql, sqlWithIdentifiers } from '../sql-files.ts';
+import { TLS_URL_PARAMS } from '../pg/tls-policy.ts';
 import { createRole, defaultPasswordFile } from './create-role.ts';
 import { runServiceCommand } from '../service-commands.ts';
 import { appDatabaseKind, startServices } from './maintenance.ts';
@@ -47,7 +48,8 @@ function deriveTarget(settings: Settings): Settings {
   const url = new URL(`postgresql://${admin.host}/`);
   url.username = encodeURIComponent(settings.role);
   url.pathname = `/${encodeURIComponent(settings.database)}`;
-  for (const [k, v] of admin.searchParams) if (k === 'sslmode') url.searchParams.set(k, v);
+  // The app's DSN is protected as the admin's is: every TLS parameter carries over, not sslmode alone.
+  for (const [k, v] of admin.searchParams) if ((TLS_URL_PARAMS as readonly string[]).includes(k)) url.searchParams.set(k, v);
   return { ...settings, targetUrl: url.toString(), passwordFile: settings.passwordFile ?? defaultPasswordFile(settings) };
 }
 

@@ -30,16 +30,26 @@ let counter = 0;
 async function roleAndDb(password: string, owner: boolean): Promise<{ db: string; role: string; url: string }> {
   const db = `ready_${process.pid}_${++counter}`;
   const role = `${db}_role`;
-  await server.query('postgres', `CREATE ROLE ${pg.escapeIdentifier(role)} LOGIN PASSWORD ${pg.escapeLiteral(password)}`);
-  await server.query('postgres', `CREATE DATABASE ${pg.escapeIdentifier(db)}${owner ? ` OWNER ${pg.escapeIdentifier(role)}` : ''}`);
+  await server.query(
+    'postgres',
+    `CREATE ROLE ${pg.escapeIdentifier(role)} LOGIN PASSWORD ${pg.escapeLiteral(password)}`,
+  );
+  await server.query(
+    'postgres',
+    `CREATE DATABASE ${pg.escapeIdentifier(db)}${owner ? ` OWNER ${pg.escapeIdentifier(role)}` : ''}`,
+  );
   if (owner) await server.query(db, `ALTER SCHEMA public OWNER TO ${pg.escapeIdentifier(role)}`);
   return { db, role, url: `postgresql://${role}@127.0.0.1:${server.port}/${db}` };
 }
 
 const withPassword = (url: string, password: string) => url.replace('@', `:${encodeURIComponent(password)}@`);
 const task = (name: string, url: string, args: string[] = [], env: Record<string, string> = {}): Promise<CliRun> =>
-  runTask(name, ['--app-dir', install.appDir, '--json', ...args], { env: { ...SAFE_ENV, TARGET_DATABASE_URL: url, ...env }, timeoutMs: 240_000 });
-const check = (run: CliRun, name: string) => run.json?.checks?.find((c: { name: string }) => c.name === name) ?? { status: 'missing', reason: run.stderr };
+  runTask(name, ['--app-dir', install.appDir, '--json', ...args], {
+    env: { ...SAFE_ENV, TARGET_DATABASE_URL: url, ...env },
+    timeoutMs: 240_000,
+  });
+const check = (run: CliRun, name: string) =>
+  run.json?.checks?.find((c: { name: string }) => c.name === name) ?? { status: 'missing', reason: run.stderr };
 const explain = (run: CliRun) => `exit ${run.code}: ${run.json?.summary ?? ''}\n${run.stderr.slice(-2000)}`;
 
 async function canLogIn(url: string): Promise<boolean> {
@@ -104,13 +114,22 @@ test("a role's statement_timeout does not cut load-pg or verify short (our sessi
 test('a full disk on the target during the COPY is exit 3 with PostgreSQL\'s words, not exit 4 "rejected the value"', async () => {
   const { db, url } = await roleAndDb('Ready-pw-3', true);
   // Every app table load-pg creates (not Prisma's migration history) gets a row trigger that fails as PostgreSQL does when it cannot extend a file.
-  await server.query(db, `CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-      RAISE EXCEPTION 'could not extend file "base/1/2": No space left on device' USING ERRCODE = 'disk_full'; END $$`);
-  await server.query(db, `CREATE FUNCTION arm_disk_full() RETURNS event_trigger LANGUAGE plpgsql AS $$ DECLARE t record; BEGIN
+  await server.query(
+    db,
+    `CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+      RAISE EXCEPTION 'could not extend file "base/1/2": No space left on device' USING ERRCODE = 'disk_full'; END $$`,
+  );
+  await server.query(
+    db,
+    `CREATE FUNCTION arm_disk_full() RETURNS event_trigger LANGUAGE plpgsql AS $$ DECLARE t record; BEGIN
       FOR t IN SELECT object_identity FROM pg_event_trigger_ddl_commands() WHERE command_tag = 'CREATE TABLE' AND object_identity NOT LIKE '%_prisma_migrations' LOOP
         EXECUTE format('CREATE TRIGGER disk_full BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION disk_full()', t.object_identity);
-      END LOOP; END $$`);
-  await server.query(db, `CREATE EVENT TRIGGER arm_disk_full ON ddl_command_end WHEN TAG IN ('CREATE TABLE') EXECUTE FUNCTION arm_disk_full()`);
+      END LOOP; END $$`,
+  );
+  await server.query(
+    db,
+    `CREATE EVENT TRIGGER arm_disk_full ON ddl_command_end WHEN TAG IN ('CREATE TABLE') EXECUTE FUNCTION arm_disk_full()`,
+  );
   const load = await task('load-pg', withPassword(url, 'Ready-pw-3'), ['--run-dir', runDir, '--force']);
   assert.is(load.code, 3, explain(load));
   assert.match(explain(load), /No space left on device \(SQLSTATE 53100\)/, explain(load));
@@ -134,12 +153,18 @@ test('the password the app gets is the one the suite logged in with: mixed quote
   writeFileSync(file, `${spaced}\n`, { mode: 0o600 });
   const viaFile = await task('check-target', b.url, ['--password-file', file]);
   assert.is(viaFile.code, 0, explain(viaFile));
-  assert.ok(await canLogIn(buildAppUrl(loadSettings(['--target', b.url, '--password-file', file], {}, {}).settings).url), 'the app logs in with the password file the suite used');
+  assert.ok(
+    await canLogIn(buildAppUrl(loadSettings(['--target', b.url, '--password-file', file], {}, {}).settings).url),
+    'the app logs in with the password file the suite used',
+  );
 
   const c = await roleAndDb('Env-only-pw', true);
   process.env.PGPASSWORD = 'Env-only-pw';
   try {
-    assert.ok(await canLogIn(buildAppUrl(loadSettings(['--target', c.url], {}, {}).settings).url), "PGPASSWORD reaches the app's URL");
+    assert.ok(
+      await canLogIn(buildAppUrl(loadSettings(['--target', c.url], {}, {}).settings).url),
+      "PGPASSWORD reaches the app's URL",
+    );
   } finally {
     delete process.env.PGPASSWORD;
   }

@@ -45,14 +45,21 @@ async function startImpostor(method: 'cleartext' | 'md5', tlsCert?: TestCerts): 
           return speak(socket);
         }
         socket.write('S');
-        const secure = new tls.TLSSocket(socket, { isServer: true, cert: readFileSync(tlsCert.certFile), key: readFileSync(tlsCert.keyFile) });
+        const secure = new tls.TLSSocket(socket, {
+          isServer: true,
+          cert: readFileSync(tlsCert.certFile),
+          key: readFileSync(tlsCert.keyFile),
+        });
         secure.on('error', () => undefined);
         return speak(secure);
       }
       if (buffered.length < buffered.readInt32BE(0)) return;
       asked = true;
       // AuthenticationCleartextPassword (R, 8, 3) or AuthenticationMD5Password (R, 12, 5, salt).
-      const request = method === 'cleartext' ? Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 3]) : Buffer.from([0x52, 0, 0, 0, 12, 0, 0, 0, 5, 1, 2, 3, 4]);
+      const request =
+        method === 'cleartext'
+          ? Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 3])
+          : Buffer.from([0x52, 0, 0, 0, 12, 0, 0, 0, 5, 1, 2, 3, 4]);
       socket.write(request);
     });
   };
@@ -69,7 +76,8 @@ async function startImpostor(method: 'cleartext' | 'md5', tlsCert?: TestCerts): 
     messageTypes: () => {
       const all = Buffer.concat(chunks);
       const types: string[] = [];
-      for (let at = 0; at + 5 <= all.length; at += 1 + all.readInt32BE(at + 1)) types.push(String.fromCharCode(all[at]));
+      for (let at = 0; at + 5 <= all.length; at += 1 + all.readInt32BE(at + 1))
+        types.push(String.fromCharCode(all[at]));
       return types;
     },
     close: async () => {
@@ -79,7 +87,8 @@ async function startImpostor(method: 'cleartext' | 'md5', tlsCert?: TestCerts): 
   };
 }
 
-const checkTarget = (url: string, args: string[] = []): Promise<CliRun> => runTask('check-target', ['--json', ...args], { env: { TARGET_DATABASE_URL: url } });
+const checkTarget = (url: string, args: string[] = []): Promise<CliRun> =>
+  runTask('check-target', ['--json', ...args], { env: { TARGET_DATABASE_URL: url } });
 const cause = (run: CliRun) => `${run.json?.summary ?? ''}\n${run.stderr}`;
 
 test.before(async () => {
@@ -99,10 +108,18 @@ test('cleartext and MD5 password requests are refused (exit 3); the password nev
       const run = await checkTarget(url);
       assert.equal(impostor.messageTypes(), ['X'], `${method}: after the request the client only says goodbye`);
       assert.is(run.code, 3, cause(run));
-      assert.match(cause(run), method === 'cleartext' ? /asked for the password in cleartext; refused/ : /asked for the password as an MD5 hash; refused/);
+      assert.match(
+        cause(run),
+        method === 'cleartext'
+          ? /asked for the password in cleartext; refused/
+          : /asked for the password as an MD5 hash; refused/,
+      );
       if (method === 'cleartext') {
         await checkTarget(url, ['--allow-insecure-auth']);
-        assert.ok(impostor.received().includes(SECRET), 'with the opt-out the cleartext password is sent, as documented');
+        assert.ok(
+          impostor.received().includes(SECRET),
+          'with the opt-out the cleartext password is sent, as documented',
+        );
       }
     } finally {
       await impostor.close();
@@ -119,7 +136,10 @@ test('--require-tls verifies the certificate: an impostor with a certificate no 
     assert.is(plain.code, 3, cause(plain));
     assert.match(cause(plain), /could not be verified against the system's CAs/);
     // The URL's own verify-full with another CA is kept under --require-tls, never replaced by "accept anything".
-    const pinned = await checkTarget(`${base}?sslmode=verify-full&sslrootcert=${encodeURIComponent(certs.otherCaFile)}`, ['--require-tls']);
+    const pinned = await checkTarget(
+      `${base}?sslmode=verify-full&sslrootcert=${encodeURIComponent(certs.otherCaFile)}`,
+      ['--require-tls'],
+    );
     assert.is(pinned.code, 3, cause(pinned));
     assert.match(cause(pinned), /could not be verified against the given CA/);
     assert.equal(impostor.messageTypes(), [], 'no message after the TLS handshake failed');
@@ -138,7 +158,10 @@ test('--require-tls verifies the certificate: an impostor with a certificate no 
 test('a real TLS server: --require-tls --ca passes verify-full; sslmode=disable under --require-tls is refused before connecting (exit 2)', async () => {
   const { url } = await server.freshDatabase('tlsok');
   const verified = await checkTarget(url, ['--require-tls', '--ca', server.certs.caFile]);
-  assert.ok(verified.json?.checks.find((c: { name: string }) => c.name === 'certificate').reason.includes('verify-full'), cause(verified));
+  assert.ok(
+    verified.json?.checks.find((c: { name: string }) => c.name === 'certificate').reason.includes('verify-full'),
+    cause(verified),
+  );
   assert.is(verified.json?.checks.find((c: { name: string }) => c.name === 'tls').status, 'pass');
   const disabled = await checkTarget(`${url}?sslmode=disable`, ['--require-tls']);
   assert.is(disabled.code, 2, cause(disabled));
@@ -148,11 +171,26 @@ test('a real TLS server: --require-tls --ca passes verify-full; sslmode=disable 
 test("the app's URL gets the TLS the suite used, in Prisma's dialect (sslmode=require, sslcert = CA, sslaccept)", () => {
   const target = `postgresql://app:pw@db.example:5432/vs?schema=public&sslmode=verify-full&sslrootcert=${encodeURIComponent(certs.caFile)}`;
   const app = new URL(buildAppUrl(loadSettings(['--target', target], {}, {}).settings).url);
-  assert.equal([app.searchParams.get('sslmode'), app.searchParams.get('sslcert'), app.searchParams.get('sslaccept'), app.searchParams.get('schema')], ['require', certs.caFile, 'strict', 'public']);
+  assert.equal(
+    [
+      app.searchParams.get('sslmode'),
+      app.searchParams.get('sslcert'),
+      app.searchParams.get('sslaccept'),
+      app.searchParams.get('schema'),
+    ],
+    ['require', certs.caFile, 'strict', 'public'],
+  );
   assert.is(app.searchParams.get('sslrootcert'), null);
-  const skipped = new URL(buildAppUrl(loadSettings(['--target', 'postgresql://app:pw@db/vs', '--require-tls', '--insecure-skip-tls-verify'], {}, {}).settings).url);
+  const skipped = new URL(
+    buildAppUrl(
+      loadSettings(['--target', 'postgresql://app:pw@db/vs', '--require-tls', '--insecure-skip-tls-verify'], {}, {})
+        .settings,
+    ).url,
+  );
   assert.is(skipped.searchParams.get('sslaccept'), 'accept_invalid_certs');
-  const none = buildAppUrl(loadSettings(['--target', 'postgresql://app:pw@db/vs?sslmode=disable'], {}, {}).settings).url;
+  const none = buildAppUrl(
+    loadSettings(['--target', 'postgresql://app:pw@db/vs?sslmode=disable'], {}, {}).settings,
+  ).url;
   assert.is(new URL(none).searchParams.get('sslmode'), 'disable');
 });
 
