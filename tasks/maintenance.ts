@@ -7,8 +7,9 @@ just maintenance on|off [--app-dir DIR] [--stop-cmd CMD] [--start-cmd CMD] [--wa
 
   on   run the stop command (default <app>/maintenance.sh stop), then prove via /proc that no process still has
        the SQLite file (or -wal/-shm) open; exit 4 naming the PID if one does after --wait-seconds (default 30)
-  off  run the start command and wait until the health URL (none = no check; default http://HOST:PORT/api/health from
-       backend/.env) answers 200; exit 4 (app on SQLite) or 3 (app on PostgreSQL) if it does not come up
+  off  run the start command, wait until the app's status route (--health-url, none = no check; default
+       http://HOST:PORT/api/meta/status/backend at the service's address) says "online", then prove from outside
+       which database the app uses; exit 4 (app on SQLite) or 3 (app on PostgreSQL) if it does not come up so
 `;
 
 if (isMain(import.meta.url)) {

@@ -15,7 +15,7 @@ import { createRunDir, recordStep, RUN_FILES } from '../run-dir.ts';
 import { loadSql, sqlWithIdentifiers } from '../sql-files.ts';
 import { createRole, defaultPasswordFile } from './create-role.ts';
 import { runServiceCommand } from '../service-commands.ts';
-import { appDatabaseKind, startServices } from './maintenance.ts';
+import { appDatabaseKind, startFailure, startServices } from './maintenance.ts';
 import { rollback } from './rollback.ts';
 import { switchEnv } from './switch-env.ts';
 import { runCheckTarget } from './upgrade-steps.ts';
@@ -128,7 +128,8 @@ export async function freshInstall(settings0: Settings, log: Logger, options: Fr
       await step('switch-env', async () => switchEnv(s, log, { runDir }));
       switched = true;
       const started = await step('start-services', async () => startServices(s, log, { ...options, expectDatabase: 'postgresql' }));
-      if (started.healthChecked && !started.health!.ok) throw new TaskError(ExitCode.TargetNotReady, `app did not come up on PostgreSQL: ${started.health!.url} → ${started.health!.error}`);
+      const notRight = startFailure(started);
+      if (notRight) throw new TaskError(ExitCode.TargetNotReady, `app did not come up on PostgreSQL: ${notRight}`);
       return {
         ok: true,
         exitCode: ExitCode.Ok,

@@ -5,10 +5,11 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { createSampleInstall, type SampleInstall } from '../../fixtures/sample-install.ts';
+import { listeningPids, socketsOf, withDescendants } from '../../lib/app/processes.ts';
 import { taskNodeArgs } from '../../lib/code-location.ts';
 import { REPO_ROOT } from '../helpers/cli.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
@@ -82,13 +83,39 @@ export function useUpgradeHarness(test: Test): UpgradeHarness {
   };
 }
 
+/**
+ * GET the app's status route. When it says "online", `body.database` is added as seen from outside (the app never
+ * says): 'sqlite' when a process listening on that port (or its children) holds a .db file, 'postgresql' when it
+ * holds an outbound TCP connection instead.
+ */
 export async function health(url: string): Promise<{ status: number; body: any } | undefined> {
   try {
     const r = await fetch(url, { signal: AbortSignal.timeout(3000) });
-    return { status: r.status, body: await r.json().catch(() => undefined) };
+    const body = await r.json().catch(() => undefined);
+    if (body?.service?.status === 'online') body.database = databaseSeenFromOutside(Number(new URL(url).port));
+    return { status: r.status, body };
   } catch {
     return undefined;
   }
+}
+
+export function databaseSeenFromOutside(port: number): 'sqlite' | 'postgresql' | undefined {
+  const pids = withDescendants(listeningPids(port));
+  const holdsDb = pids.some((pid) => {
+    try {
+      return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+        try {
+          return /\.db$/.test(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        } catch {
+          return false;
+        }
+      });
+    } catch {
+      return false;
+    }
+  });
+  if (holdsDb) return 'sqlite';
+  return socketsOf(pids).some((s) => s.state === '01' && s.localPort !== port) ? 'postgresql' : undefined;
 }
 
 /** Poll until `check` is true (a generous ceiling so a slow machine does not fail a correct program). */
