@@ -20,8 +20,8 @@ export interface Install extends SampleInstall {
   stop(): void;
 }
 
-export async function makeInstall(rows = 300): Promise<Install> {
-  const install = await createSampleInstall({ rows });
+export async function makeInstall(rows = 300, start: 'legacy' | 'systemd' = 'legacy'): Promise<Install> {
+  const install = await createSampleInstall({ rows, start });
   const script = path.join(install.appDir, 'maintenance.sh');
   const run = (action: string) => {
     const r = spawnSync('bash', [script, action], { stdio: 'ignore', env: { PATH: process.env.PATH, HOME: process.env.HOME } });
@@ -36,7 +36,7 @@ export async function makeInstall(rows = 300): Promise<Install> {
  */
 export interface UpgradeHarness {
   readonly pg: TestPg;
-  runningInstall(rows?: number): Promise<Install>;
+  runningInstall(rows?: number, start?: 'legacy' | 'systemd'): Promise<Install>;
   /** A running install, its file fingerprint before anything ran, a fresh target database and `upgrade --yes --json` args. */
   upgradeCase(database: string, rows?: number): Promise<UpgradeCase>;
 }
@@ -67,8 +67,8 @@ export function useUpgradeHarness(test: Test): UpgradeHarness {
       if (!pg) throw new Error('the harness PostgreSQL is not started (use it inside a test)');
       return pg;
     },
-    async runningInstall(rows = 300) {
-      const install = await makeInstall(rows);
+    async runningInstall(rows = 300, start: 'legacy' | 'systemd' = 'legacy') {
+      const install = await makeInstall(rows, start);
       installs.push(install);
       install.start();
       await eventually('backend up on SQLite', () => health(install.healthUrl), (h) => h?.status === 200 && h.body?.database === 'sqlite');
