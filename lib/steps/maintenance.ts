@@ -155,7 +155,9 @@ export async function startServices(settings: Settings, log: Logger, options: St
       timeoutMs,
     });
   let proof = await prove();
-  if (!proof.ok && proof.appPids.length && settings.stopCmd) {
+  // On SQLite (the way back) any wrong start is retried once; on PostgreSQL only an app holding the SQLite file.
+  const retry = options.expectDatabase === 'sqlite' ? proof.appPids.length > 0 : proof.sqliteHolders.length > 0;
+  if (!proof.ok && retry && settings.stopCmd) {
     // An instance on the other database runs: one that was starting while we stopped the app (e.g. the start of an
     // upgrade killed mid-cutover finished after the guardian's stop). It read its env before ours was restored, so
     // only a restart makes it read the right one. Once: a second mismatch is a real failure.
