@@ -145,7 +145,9 @@ export async function startServices(settings: Settings, log: Logger, options: St
   } else {
     log.warn('health check turned off (--health-url none): cannot confirm the app is up');
   }
-  if (!options.expectDatabase || (health && !health.ok)) return { start, health, healthChecked: Boolean(url) };
+  // `none` is a rehearsal on a copy that may not even start the app: no database proof either.
+  if (!url && options.expectDatabase) log.warn(`database not proven (--health-url none): cannot confirm the app runs on ${options.expectDatabase}`);
+  if (!url || !options.expectDatabase || (health && !health.ok)) return { start, health, healthChecked: Boolean(url) };
   const prove = () =>
     proveAppDatabase(settings, log, {
       expect: options.expectDatabase!,
