@@ -69,7 +69,8 @@ const SHARED_FLAG_HELP: Record<keyof typeof COMMON_FLAGS, FlagHelp> = {
 /** Help of the flags of every task that starts the app (config.ts's START_FLAGS). */
 export const START_FLAG_HELP = {
   'wait-seconds': ['N', 'how long to wait for the writers to stop or the app to answer (default 30)'],
-  'health-url': ['URL|none', 'health URL that must answer 200 (default http://HOST:PORT/api/health from backend/.env)'],
+  'health-url': ['URL|none', 'status URL that must say "online" (default http://HOST:PORT/api/meta/status/backend at the service\'s address)'],
+  'no-generate': ['', "the start command runs the app's prisma generate itself; do not run it (VS_NO_GENERATE=1)"],
 } satisfies Record<string, FlagHelp>;
 
 export interface CliDefinition<Extra, Result extends StepResult> {

@@ -275,11 +275,16 @@ const nonEmpty = (v: string | undefined) => (v !== undefined && v !== '' ? v : u
 const camel = (s: string) => s.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
 
 /** `--wait-seconds N` and `--health-url URL|none`: the flags of every task that starts the app and waits for health. */
-export const START_FLAGS = { 'wait-seconds': { type: 'string' }, 'health-url': { type: 'string' } } satisfies FlagSpec;
+export const START_FLAGS = { 'wait-seconds': { type: 'string' }, 'health-url': { type: 'string' }, 'no-generate': { type: 'boolean' } } satisfies FlagSpec;
 
-export function parseStartFlags(extra: Record<string, unknown>): { waitSeconds?: number; healthUrl?: string } {
+/**
+ * --wait-seconds, --health-url, and --no-generate (env VS_NO_GENERATE=1: the operator's start command runs the
+ * app's `prisma generate` itself, so the suite does not).
+ */
+export function parseStartFlags(extra: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): { waitSeconds?: number; healthUrl?: string; noGenerate?: boolean } {
   const raw = extra.waitSeconds as string | undefined;
   const waitSeconds = raw === undefined ? undefined : Number(raw);
   if (waitSeconds !== undefined && !(waitSeconds >= 0)) throw usageError('--wait-seconds must be a number of seconds');
-  return { waitSeconds, healthUrl: extra.healthUrl as string | undefined };
+  const noGenerate = extra.noGenerate === true || /^(1|true|yes)$/i.test(env.VS_NO_GENERATE ?? '') ? true : undefined;
+  return { waitSeconds, healthUrl: extra.healthUrl as string | undefined, noGenerate };
 }

@@ -7,7 +7,8 @@ const help: CliHelp = {
   positionals: 'on|off',
   details: `
 on   run the stop command, then prove via /proc that no process still has the SQLite file (or -wal/-shm) open
-off  run the start command and wait until the health URL answers 200 (none = no check)
+off  run the start command, wait until the app's status route says "online" (--health-url; none = no check),
+     then prove from outside which database the app uses
 `,
   exitCodes: {
     0: 'done',

@@ -7,7 +7,9 @@ const help: CliHelp = {
 Sets DATABASE_URL (and SHADOW_DATABASE_URL) in <app>/backend/.env and in the system env file (only when it
 exists), the Prisma schema's provider, and the PostgreSQL migration history from <run-dir>/postgres-schema
 (written by load-pg). Every touched file is backed up into <run-dir>/env-backups first. --dry-run prints the
-diff (passwords masked) and changes nothing.
+diff (passwords masked) and changes nothing. Then the app's own Prisma CLI (backend/node_modules/.bin/prisma
+generate) builds its client for postgresql, journaled; --no-generate (VS_NO_GENERATE=1) when the start command
+runs it.
 `,
   exitCodes: {
     0: 'switched (or, with --dry-run, the diff printed)',
@@ -21,6 +23,7 @@ if (isMain(import.meta.url)) {
   await runCli<Record<string, unknown>, SwitchEnvResult>({
     task: 'switch-env',
     ...help,
+    flags: { 'no-generate': { type: 'boolean' } },
     run: (ctx) => {
       json = ctx.settings.json;
       return runSwitchEnv(ctx);

@@ -16,7 +16,8 @@ import { loadSql, sqlWithIdentifiers } from '../sql-files.ts';
 import { TLS_URL_PARAMS } from '../pg/tls-policy.ts';
 import { createRole, defaultPasswordFile } from './create-role.ts';
 import { runServiceCommand } from '../service-commands.ts';
-import { appDatabaseKind, startServices } from './maintenance.ts';
+import { appDatabaseKind, startFailure, startServices } from './maintenance.ts';
+import { generateAppClient } from '../app/prisma-generate.ts';
 import { rollback } from './rollback.ts';
 import { switchEnv } from './switch-env.ts';
 import { runCheckTarget } from './upgrade-steps.ts';
@@ -30,6 +31,7 @@ import { runCheckTarget } from './upgrade-steps.ts';
  */
 export interface FreshInstallOptions {
   waitSeconds?: number;
+  noGenerate?: boolean;
   healthUrl?: string;
 }
 
@@ -131,8 +133,12 @@ export async function freshInstall(settings0: Settings, log: Logger, options: Fr
       if (s.stopCmd && existsSync(path.join(s.appDir, 'backend/.env'))) await runServiceCommand(s.stopCmd, log, { cwd: s.appDir });
       await step('switch-env', async () => switchEnv(s, log, { runDir }));
       switched = true;
+      // The app's generated client must be postgresql's before it starts (lib/app/prisma-generate.ts).
+      const generate = await generateAppClient(s.appDir, 'postgresql', log, { skip: options.noGenerate });
+      if (!generate.ok) throw new TaskError(ExitCode.TargetNotReady, `the app's Prisma Client was not regenerated: ${generate.detail}`);
       const started = await step('start-services', async () => startServices(s, log, { ...options, expectDatabase: 'postgresql' }));
-      if (started.healthChecked && !started.health!.ok) throw new TaskError(ExitCode.TargetNotReady, `app did not come up on PostgreSQL: ${started.health!.url} → ${started.health!.error}`);
+      const notRight = startFailure(started);
+      if (notRight) throw new TaskError(ExitCode.TargetNotReady, `app did not come up on PostgreSQL: ${notRight}`);
       return {
         ok: true,
         exitCode: ExitCode.Ok,
@@ -146,7 +152,7 @@ export async function freshInstall(settings0: Settings, log: Logger, options: Fr
     } catch (err) {
       if (!switched) throw err;
       log.warn(`fresh-install failed after switch-env (${errorMessage(err)}); restoring the previous configuration`);
-      await rollback(s, log, { runDir, waitSeconds: options.waitSeconds, healthUrl: options.healthUrl });
+      await rollback(s, log, { runDir, waitSeconds: options.waitSeconds, healthUrl: options.healthUrl, noGenerate: options.noGenerate });
       throw new TaskError(ExitCode.RolledBack, `fresh-install failed and the previous configuration was restored: ${errorMessage(err)}`);
     }
   } finally {

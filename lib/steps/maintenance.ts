@@ -1,9 +1,11 @@
 import type { Settings } from '../config.ts';
-import { resolveSqlitePath, sqlitePathFromUrl } from '../config.ts';
+import { dsnPassword, resolveSqlitePath, sqlitePathFromUrl } from '../config.ts';
+import { registerSecret } from '../secrets.ts';
 import type { StepContext, StepResult } from '../cli.ts';
 import { ExitCode, TaskError, usageError } from '../errors.ts';
 import { readEnvValue } from '../env-file.ts';
-import { defaultHealthUrl, waitForHealth, type HealthResult } from '../health.ts';
+import { portOfUrl, resolveHealthUrl, waitForHealth, type HealthResult } from '../app/health-probe.ts';
+import { proveAppDatabase, type DatabaseProof } from '../app/database-proof.ts';
 import type { Logger } from '../log.ts';
 import { findHolders, sqliteFamily, type FileHolder } from '../process-files.ts';
 import { runServiceCommand, type CommandRun } from '../service-commands.ts';
@@ -13,11 +15,21 @@ import path from 'node:path';
  * The maintenance window. `on`: run the stop command, then PROVE nobody has the SQLite file (or its -wal/-shm/
  * -journal) open any more — maintenance.sh swallows failures and exits 0, and MAINTENANCE_MODE is not a write
  * block (admins and background jobs keep writing), so only "no process holds the file" counts.
- * `off`: run the start command and wait until the app's health URL answers 200.
+ * `off`: run the start command and wait until the app's status route says "online", then prove from outside which
+ * database it uses.
  */
 export interface MaintenanceOptions {
   waitSeconds?: number;
   healthUrl?: string;
+}
+
+export interface StartOptions extends MaintenanceOptions {
+  /** Prove the app uses this database (PostgreSQL sessions of its processes / its processes holding the file). */
+  expectDatabase?: 'postgresql' | 'sqlite';
+  /** The SQLite file to look for (default: from backend/.env). */
+  sqlitePath?: string;
+  /** The target to ask for sessions (default: --target). */
+  targetUrl?: string;
 }
 
 export interface StopResult {
@@ -37,6 +49,15 @@ export interface StartResult {
   start: CommandRun;
   health?: HealthResult;
   healthChecked: boolean;
+  /** Which database the app uses, from outside (when a database was expected). */
+  proof?: DatabaseProof;
+}
+
+/** One line saying why a start is not good (health or the database proof), undefined when it is. */
+export function startFailure(s: StartResult): string | undefined {
+  if (s.healthChecked && !s.health!.ok) return `${s.health!.url} → ${s.health!.error}`;
+  if (s.proof && !s.proof.ok) return `database proof (${s.proof.expect}): ${s.proof.detail}`;
+  return undefined;
 }
 
 export interface MaintenanceResult extends StepResult {
@@ -101,6 +122,14 @@ export async function stopWriters(settings: Settings, log: Logger, options: Main
   return result;
 }
 
+/** backend/.env's DATABASE_URL when it is a PostgreSQL URL (the app's own DSN, password included). */
+export function appPostgresUrl(settings: Settings): string | undefined {
+  const url = readEnvValue(path.join(settings.appDir, 'backend/.env'), 'DATABASE_URL');
+  if (!url || !/^postgres(ql)?:/i.test(url)) return undefined;
+  registerSecret(dsnPassword(url));
+  return url;
+}
+
 /** Which database the app's backend/.env points at: postgresql, sqlite, or undefined. */
 export function appDatabaseKind(settings: Settings): 'postgresql' | 'sqlite' | undefined {
   const url = readEnvValue(path.join(settings.appDir, 'backend/.env'), 'DATABASE_URL');
@@ -110,36 +139,50 @@ export function appDatabaseKind(settings: Settings): 'postgresql' | 'sqlite' | u
   return undefined;
 }
 
-export async function startServices(
-  settings: Settings,
-  log: Logger,
-  options: MaintenanceOptions & { expectDatabase?: string } = {},
-): Promise<StartResult> {
+export async function startServices(settings: Settings, log: Logger, options: StartOptions = {}): Promise<StartResult> {
   if (!settings.startCmd) throw usageError('no start command: pass --start-cmd or put maintenance.sh in the app dir');
   const start = await runServiceCommand(settings.startCmd, log, { cwd: settings.appDir, runDir: settings.runDir });
   if (start.exitCode !== 0) log.warn(`start command exited ${start.exitCode ?? start.signal}; checking health anyway`);
+  const timeoutMs = (options.waitSeconds ?? 30) * 1000;
   // `--health-url none` turns the check off (a rehearsal on a copy, whose PORT is the production app's).
-  if (options.healthUrl === 'none') return { start, healthChecked: false };
-  const url = options.healthUrl ?? defaultHealthUrl(settings.appDir);
-  if (!url) {
-    log.warn('no health URL (no PORT in backend/.env and no --health-url): cannot confirm the app is up');
-    return { start, healthChecked: false };
+  const url = await resolveHealthUrl(settings, options.healthUrl);
+  let health: HealthResult | undefined;
+  if (url) {
+    health = await waitForHealth(url, { timeoutMs });
+    if (health.ok) log.ok(`app is up: ${health.url} answered ${health.status}${health.serviceStatus ? ` (${health.serviceStatus})` : ''}`);
+    if (health.ok && !health.databaseChecked) log.warn(`${health.error ?? `${health.url} says nothing about the database`}: the database was not checked by the app`);
+  } else {
+    log.warn('health check turned off (--health-url none): cannot confirm the app is up');
   }
-  const waitOptions = { timeoutMs: (options.waitSeconds ?? 30) * 1000, expectDatabase: options.expectDatabase };
-  let health = await waitForHealth(url, waitOptions);
-  if (!health.ok && health.status === 200 && health.database && settings.stopCmd) {
-    // An instance on the other database answers: one that was starting while we stopped the app (e.g. the start
-    // of an upgrade killed mid-cutover finished after the guardian's stop). It read its env file before ours was
-    // restored, so only a restart makes it read the right one. Once: a second mismatch is a real failure.
-    log.warn(`the app answers from ${health.database}, expected ${options.expectDatabase}: an instance started before the env files were restored; restarting it`);
+  // `none` is a rehearsal on a copy that may not even start the app: no database proof either.
+  if (!url && options.expectDatabase) log.warn(`database not proven (--health-url none): cannot confirm the app runs on ${options.expectDatabase}`);
+  if (!url || !options.expectDatabase || (health && !health.ok)) return { start, health, healthChecked: Boolean(url) };
+  const prove = () =>
+    proveAppDatabase(settings, log, {
+      expect: options.expectDatabase!,
+      port: portOfUrl(health?.url),
+      sqlitePath: options.sqlitePath ?? resolveSqlitePath(settings),
+      targetUrl: options.targetUrl ?? settings.targetUrl ?? appPostgresUrl(settings),
+      timeoutMs,
+    });
+  let proof = await prove();
+  // On SQLite (the way back) any wrong start is retried once; on PostgreSQL only an app holding the SQLite file.
+  const retry = options.expectDatabase === 'sqlite' ? proof.appPids.length > 0 : proof.sqliteHolders.length > 0;
+  if (!proof.ok && retry && settings.stopCmd) {
+    // An instance on the other database runs: one that was starting while we stopped the app (e.g. the start of an
+    // upgrade killed mid-cutover finished after the guardian's stop). It read its env before ours was restored, so
+    // only a restart makes it read the right one. Once: a second mismatch is a real failure.
+    log.warn(`the app runs but not on ${options.expectDatabase} (${proof.detail}): maybe an instance started before the env files were restored; restarting it once`);
     const stop = await runServiceCommand(settings.stopCmd, log, { cwd: settings.appDir, runDir: settings.runDir });
     if (stop.exitCode !== 0) log.warn(`stop command exited ${stop.exitCode ?? stop.signal}`);
     const again = await runServiceCommand(settings.startCmd, log, { cwd: settings.appDir, runDir: settings.runDir });
     if (again.exitCode !== 0) log.warn(`start command exited ${again.exitCode ?? again.signal}; checking health anyway`);
-    health = await waitForHealth(url, waitOptions);
+    if (url) health = await waitForHealth(url, { timeoutMs });
+    proof = await prove();
   }
-  if (health.ok) log.ok(`app is up: ${url} answered ${health.status}${health.database ? ` (database: ${health.database})` : ''}`);
-  return { start, health, healthChecked: true };
+  if (proof.ok) log.ok(`the app is on ${options.expectDatabase === 'postgresql' ? 'PostgreSQL' : 'SQLite'}, seen from outside: ${proof.detail}`);
+  else log.error(`database proof failed: ${proof.detail}`);
+  return { start, health, healthChecked: Boolean(url), proof };
 }
 
 export async function runMaintenance(ctx: StepContext<MaintenanceOptions>, mode: string | undefined): Promise<MaintenanceResult> {
@@ -159,12 +202,11 @@ export async function runMaintenance(ctx: StepContext<MaintenanceOptions>, mode:
   if (mode === 'off') {
     const expectDatabase = appDatabaseKind(settings);
     const started2 = await startServices(settings, log, { ...extra, expectDatabase });
-    if (started2.healthChecked && !started2.health!.ok) {
+    const failure = startFailure(started2);
+    if (failure) {
       // The contract has no "app down" code: name the side that is most likely at fault.
       const code = expectDatabase === 'postgresql' ? ExitCode.TargetNotReady : ExitCode.SourceProblem;
-      throw new TaskError(code, `app did not come up: ${started2.health!.url} → ${started2.health!.error} after ${Math.round(started2.health!.waitedMs / 1000)} s`, {
-        health: started2.health,
-      });
+      throw new TaskError(code, `app did not come up right: ${failure}`, { health: started2.health, proof: started2.proof });
     }
     return {
       ok: true,

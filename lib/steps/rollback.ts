@@ -11,10 +11,12 @@ import type { Logger } from '../log.ts';
 import { openTarget } from '../pg-target.ts';
 import { loadSchemaModel } from '../schema-model.ts';
 import { acquireLock, claimThisRunDir } from '../run-lock.ts';
-import { assertRunDirOwned, listRunDirs, readJournal, RUN_FILES, utcStamp } from '../run-dir.ts';
+import { assertRunDirOwned, listRunDirs, loadOrCreateJournal, readJournal, RUN_FILES, utcStamp, writeJournal } from '../run-dir.ts';
 import { sqlWithIdentifiers } from '../sql-files.ts';
 import { runServiceCommand } from '../service-commands.ts';
-import { startServices, type StartResult } from './maintenance.ts';
+import { generateAppClient, type GenerateResult } from '../app/prisma-generate.ts';
+import { describeWrites, readWriteCounters, writesSince, type TableWrites, type WriteCounters } from '../app/pg-writes.ts';
+import { appPostgresUrl, startFailure, startServices, type StartResult } from './maintenance.ts';
 import { readSwitchState, writeSwitchState, type SwitchState } from './switch-env.ts';
 
 /**
@@ -22,7 +24,15 @@ import { readSwitchState, writeSwitchState, type SwitchState } from './switch-en
  * migrations folder) from the backups recorded in the run journal, proves each restored file by sha256 against
  * the pre-switch content, checks backend/.env's DATABASE_URL is a file: URL again, starts the services and waits
  * for health. PostgreSQL is left alone (for forensics) unless --drop-target, which drops the app's tables and
- * enum types — never the database or the role.
+ * enum types — never the database or the role, and never when the app wrote there after the verified load.
+ *
+ * Writes on PostgreSQL are never dropped silently: when the run journal holds the write counters recorded right
+ * after the verified load (pg_stat_user_tables), the rollback counts what the app wrote since — before the stop
+ * and again after it (a backend flushes its counters when it ends). A manual rollback refuses (exit 2, app left
+ * running on PostgreSQL) when there are any, pointing to `just fallback`, unless --discard-postgres-writes; the
+ * upgrade's own rollback goes ahead and reports them. After the restore the app's Prisma Client is regenerated for
+ * SQLite with the app's own CLI (unless --no-generate), then the start is proven from outside: the app's
+ * processes hold the SQLite file and have no session on the target.
  *
  * Safe to run twice: files already equal to their pre-switch content are left alone; the services are still
  * started and checked. When it cannot finish it prints the exact manual steps and exits 6.
@@ -36,6 +46,49 @@ export interface RollbackOptions {
   healthUrl?: string;
   /** false: restore only (the upgrade's resume path continues with the app still stopped). Default true. */
   startServices?: boolean;
+  /** The operator's start command regenerates the Prisma Client: do not run `prisma generate`. */
+  noGenerate?: boolean;
+  /** Refuse (exit 2) when PostgreSQL holds app writes the SQLite file lacks (manual rollback). */
+  refuseOnPostgresWrites?: boolean;
+  /** Roll back anyway; the PostgreSQL database is kept as it is and the counts are reported. */
+  discardPostgresWrites?: boolean;
+}
+
+/** Write counters recorded right after the verified load (journal state `pgWrites`). */
+export const PG_WRITES_STATE = 'pgWrites';
+export interface PgWritesState {
+  baseline: WriteCounters;
+  recordedAt: string;
+}
+
+export interface PostgresWrites {
+  /** false: no baseline in the journal or the target could not be asked; `detail` says why. */
+  counted: boolean;
+  tables: TableWrites[];
+  total: number;
+  detail: string;
+}
+
+/** Count what the app wrote on PostgreSQL since the verified load of this run. */
+export async function countPostgresWrites(settings: Settings, log: Logger, runDir: string | undefined, url: string | undefined): Promise<PostgresWrites> {
+  const baseline = runDir ? (readJournal(runDir)?.state?.[PG_WRITES_STATE] as PgWritesState | undefined)?.baseline : undefined;
+  if (!baseline) return { counted: false, tables: [], total: 0, detail: 'no write counters were recorded after the load in this run' };
+  if (!url) return { counted: false, tables: [], total: 0, detail: 'no PostgreSQL URL to count on (pass --target)' };
+  try {
+    const tables = writesSince(baseline, await readWriteCounters(settings, log, url));
+    const total = tables.reduce((n, t) => n + t.rows, 0);
+    return { counted: true, tables, total, detail: total ? describeWrites(tables) : 'no writes since the verified load' };
+  } catch (err) {
+    return { counted: false, tables: [], total: 0, detail: `cannot count the writes on PostgreSQL: ${err instanceof TaskError ? err.message : errorMessage(err)}` };
+  }
+}
+
+function writesRefusal(writes: PostgresWrites): TaskError {
+  return new TaskError(
+    ExitCode.Usage,
+    `refusing to roll back: PostgreSQL holds ${writes.detail} the SQLite file lacks; \`just fallback\` carries them back, --discard-postgres-writes rolls back without them (the database is kept)`,
+    { postgresWrites: writes },
+  );
 }
 
 export interface RestoredItem {
@@ -51,6 +104,8 @@ export interface RollbackResult extends StepResult {
   databaseUrlKind: 'sqlite' | 'other' | 'missing';
   droppedTables?: string[];
   started?: StartResult;
+  generate?: GenerateResult;
+  postgresWrites?: PostgresWrites;
   manualSteps: string[];
 }
 
@@ -72,6 +127,7 @@ export function manualStepsFor(settings: Settings, state: SwitchState | undefine
     else if (!f.existed) steps.push(`rm -f ${shellQuote(f.path)}`);
   }
   steps.push(`grep '^DATABASE_URL' ${shellQuote(path.join(settings.appDir, 'backend/.env'))}   # must show a file: URL`);
+  steps.push(`(cd ${shellQuote(path.join(settings.appDir, 'backend'))} && ./node_modules/.bin/prisma generate)   # client for sqlite`);
   if (settings.startCmd) steps.push(settings.startCmd);
   return steps;
 }
@@ -161,11 +217,29 @@ export async function rollback(settings: Settings, log: Logger, options: Rollbac
   const restored: RestoredItem[] = [];
   const needsRestore =
     state && (state.files.some((f) => sha256File(f.path) !== f.sha256Before) || (state.migrations && treeHash(state.migrations.dir) !== state.migrations.hashBefore));
+  // Read before the restore: afterwards backend/.env no longer names the PostgreSQL database.
+  const pgUrl = settings.targetUrl ?? appPostgresUrl(settings);
+  const refuse = options.refuseOnPostgresWrites && !options.discardPostgresWrites;
+  let postgresWrites: PostgresWrites | undefined;
+  if (needsRestore || options.dropTarget) {
+    postgresWrites = await countPostgresWrites(settings, log, runDir, pgUrl);
+    // The app still runs on PostgreSQL and nothing was touched yet: refuse before stopping anything.
+    if (refuse && needsRestore && postgresWrites.total) throw writesRefusal(postgresWrites);
+  }
   if (needsRestore) {
     if (options.stopFirst !== false && settings.stopCmd) {
       // The app may be serving from PostgreSQL right now; it must not keep running on the files we swap.
       const stop = await runServiceCommand(settings.stopCmd, log, { cwd: settings.appDir, runDir: settings.runDir });
       if (stop.exitCode !== 0) log.warn(`stop command exited ${stop.exitCode ?? stop.signal}`);
+    }
+    // Stopped: its sessions ended and flushed their counters, so this count is complete.
+    if (postgresWrites?.counted) postgresWrites = await countPostgresWrites(settings, log, runDir, pgUrl);
+    if (refuse && postgresWrites?.total) {
+      if (options.stopFirst !== false && settings.startCmd) {
+        const again = await runServiceCommand(settings.startCmd, log, { cwd: settings.appDir, runDir: settings.runDir });
+        if (again.exitCode !== 0) log.warn(`start command exited ${again.exitCode ?? again.signal}: start the app on PostgreSQL by hand`);
+      }
+      throw writesRefusal(postgresWrites!);
     }
     // Unique even for two rollbacks within one second (a re-run after a crash can be that quick): the stamp says
     // when, mkdtemp's suffix keeps a second rollback from renaming into the first one's folder (ENOTEMPTY).
@@ -197,8 +271,15 @@ export async function rollback(settings: Settings, log: Logger, options: Rollbac
     writeSwitchState(runDir!, settings.appDir, state);
   }
 
+  if (postgresWrites?.total) {
+    log.warn(`PostgreSQL keeps ${postgresWrites.detail} that the app wrote after the cutover; they are NOT in SQLite (the database is left as it is; \`just fallback\` carries them back)`);
+  } else if (postgresWrites && !postgresWrites.counted) log.warn(`writes on PostgreSQL not counted: ${postgresWrites.detail}`);
+
   let droppedTables: string[] | undefined;
-  if (options.dropTarget) {
+  if (options.dropTarget && (postgresWrites?.total || !postgresWrites?.counted)) {
+    // Never drop a database the app wrote to (or one we cannot prove it did not).
+    log.warn(`--drop-target refused: ${postgresWrites?.total ? `PostgreSQL holds ${postgresWrites.detail}` : postgresWrites?.detail}; the target is kept`);
+  } else if (options.dropTarget) {
     try {
       droppedTables = await dropTargetTables(settings, log, runDir);
     } catch (err) {
@@ -207,18 +288,31 @@ export async function rollback(settings: Settings, log: Logger, options: Rollbac
     }
   }
 
+  // The generated client must be SQLite's again before the app starts (the start may not regenerate it).
+  let generate: GenerateResult | undefined;
+  if (state) {
+    generate = await generateAppClient(settings.appDir, 'sqlite', log, { skip: options.noGenerate });
+    try {
+      const journal = loadOrCreateJournal(runDir!, settings.appDir);
+      journal.state.prismaGenerate = generate;
+      writeJournal(runDir!, journal);
+    } catch (err) {
+      log.warn(`could not record prisma generate in the journal: ${errorMessage(err)}`);
+    }
+    if (!generate.ok) fail(`the app's Prisma Client could not be regenerated for SQLite: ${generate.detail}`, { restored, generate });
+  }
+
   let started: StartResult | undefined;
   if (options.startServices === false) {
-    return { ok: true, exitCode: ExitCode.Ok, runDir, restored, databaseUrlKind, droppedTables, manualSteps, summary: 'pre-switch files restored (services left stopped)' };
+    return { ok: true, exitCode: ExitCode.Ok, runDir, restored, databaseUrlKind, droppedTables, generate, postgresWrites, manualSteps, summary: 'pre-switch files restored (services left stopped)' };
   }
   try {
-    started = await startServices(settings, log, { waitSeconds: options.waitSeconds, healthUrl: options.healthUrl, expectDatabase: 'sqlite' });
+    started = await startServices(settings, log, { waitSeconds: options.waitSeconds, healthUrl: options.healthUrl, expectDatabase: 'sqlite', targetUrl: pgUrl });
   } catch (err) {
     fail(`starting the app failed: ${err instanceof TaskError ? err.message : errorMessage(err)}`, { restored });
   }
-  if (started!.healthChecked && !started!.health!.ok) {
-    fail(`the app did not come up on SQLite: ${started!.health!.url} → ${started!.health!.error}`, { restored, started });
-  }
+  const notRight = startFailure(started!);
+  if (notRight) fail(`the app did not come up on SQLite: ${notRight}`, { restored, started });
   const count = restored.filter((r) => r.action === 'restored' || r.action === 'removed').length;
   return {
     ok: true,
@@ -228,12 +322,18 @@ export async function rollback(settings: Settings, log: Logger, options: Rollbac
     databaseUrlKind,
     droppedTables,
     started,
+    generate,
+    postgresWrites,
     manualSteps,
-    summary: `${count ? `restored ${count} item(s)` : 'nothing to restore'}; app on SQLite${started!.healthChecked ? ' and healthy' : ' (health not checked)'}`,
+    summary:
+      `${count ? `restored ${count} item(s)` : 'nothing to restore'}; app on SQLite${started!.healthChecked ? ' and healthy' : ' (health not checked)'}` +
+      (postgresWrites?.total ? `; PostgreSQL keeps ${postgresWrites.detail} not in SQLite (database left intact)` : ''),
   };
 }
 
-export async function runRollback(ctx: StepContext<{ dropTarget?: boolean; waitSeconds?: number; healthUrl?: string }>): Promise<RollbackResult> {
+export async function runRollback(
+  ctx: StepContext<{ dropTarget?: boolean; waitSeconds?: number; healthUrl?: string; noGenerate?: boolean; discardPostgresWrites?: boolean }>,
+): Promise<RollbackResult> {
   assertAppInstall(ctx.settings);
   const lock = acquireLock(ctx.settings, 'rollback');
   try {
@@ -242,7 +342,8 @@ export async function runRollback(ctx: StepContext<{ dropTarget?: boolean; waitS
       assertRunDirOwned(ctx.settings, runDir);
       claimThisRunDir(ctx.settings, runDir, 'rollback');
     }
-    return await rollback(ctx.settings, ctx.log, { runDir, dropTarget: ctx.extra.dropTarget, waitSeconds: ctx.extra.waitSeconds, healthUrl: ctx.extra.healthUrl });
+    const { dropTarget, waitSeconds, healthUrl, noGenerate, discardPostgresWrites } = ctx.extra;
+    return await rollback(ctx.settings, ctx.log, { runDir, dropTarget, waitSeconds, healthUrl, noGenerate, discardPostgresWrites, refuseOnPostgresWrites: true });
   } finally {
     lock.release();
   }

@@ -14,6 +14,7 @@ import { acquireLock, claimThisRunDir } from '../run-lock.ts';
 import { existingRunDir, loadOrCreateJournal, readJournal, RUN_FILES, utcStamp, writeJournal } from '../run-dir.ts';
 import { liveChange } from './backup.ts';
 import { registerSecret } from '../secrets.ts';
+import { generateAppClient, type GenerateResult } from '../app/prisma-generate.ts';
 
 /**
  * switch-env: point the app at PostgreSQL.
@@ -58,6 +59,8 @@ export interface SwitchState {
 }
 
 export interface SwitchEnvResult extends StepResult {
+  /** The app's `prisma generate` after the switch (the CLI task only; the upgrade runs it as part of its step). */
+  generate?: GenerateResult;
   runDir: string;
   dryRun: boolean;
   files: { path: string; kind: 'env' | 'schema'; changed: boolean; keys?: string[]; backup?: string }[];
@@ -340,8 +343,21 @@ export async function runSwitchEnv(ctx: StepContext<Record<string, unknown>>): P
   if (settings.dryRun) return switchEnv(settings, log, { runDir, dryRun: true });
   const lock = acquireLock(settings, 'switch-env');
   try {
-    return await switchEnv(settings, log, { runDir });
+    const result = await switchEnv(settings, log, { runDir });
+    return { ...result, generate: await regenerateAfterSwitch(settings, log, runDir, ctx.extra.noGenerate === true || process.env.VS_NO_GENERATE === '1') };
   } finally {
     lock.release();
   }
+}
+
+/** The app's own `prisma generate` for postgresql after the switch, journaled beside the switch (lib/app/prisma-generate.ts). */
+async function regenerateAfterSwitch(settings: Settings, log: Logger, runDir: string, skip: boolean): Promise<GenerateResult> {
+  const generate = await generateAppClient(settings.appDir, 'postgresql', log, { skip });
+  const journal = loadOrCreateJournal(runDir, settings.appDir);
+  journal.state.prismaGenerate = generate;
+  writeJournal(runDir, journal);
+  if (!generate.ok) {
+    throw new TaskError(ExitCode.Usage, `the app is switched but its Prisma Client is not regenerated (${generate.detail}): run it in backend/ by hand, or \`just rollback\``, { generate });
+  }
+  return generate;
 }

@@ -5,11 +5,13 @@ import { fileURLToPath } from 'node:url';
 import type { Settings } from '../config.ts';
 import { loadSettings } from '../config.ts';
 import { errorMessage } from '../errors.ts';
-import { defaultHealthUrl, waitForHealth } from '../health.ts';
+import { proveAppDatabase } from '../app/database-proof.ts';
+import { portOfUrl, resolveHealthUrl, waitForHealth } from '../app/health-probe.ts';
 import { createLogger } from '../log.ts';
 import { isPidAlive } from '../process-files.ts';
 import { acquireLock } from '../run-lock.ts';
 import { loadOrCreateJournal, readJournal, recordStep, RUN_FILES, writeJournal } from '../run-dir.ts';
+import { appPostgresUrl } from './maintenance.ts';
 import { rollback } from './rollback.ts';
 
 /**
@@ -21,9 +23,10 @@ import { rollback } from './rollback.ts';
  * it (and, since the app wrote to SQLite meanwhile, redoes backup → verify from a fresh backup).
  * A run whose health step is done is cut over: the guardian leaves it alone. A run killed DURING the health step
  * already had the app answer on PostgreSQL in start-services (after verify-after-switch), and the app may have
- * written to PostgreSQL since: rolling back would throw those writes away. So the guardian asks the app itself;
- * when it answers `database: postgresql` it records the run finished as cut over ("confirmed by the guardian") and
- * leaves the app alone; otherwise it rolls back as for any other step.
+ * written to PostgreSQL since: rolling back would throw those writes away. So the guardian checks: the app's
+ * status route says "online" and its processes have sessions on the target (lib/app/database-proof.ts); then it
+ * records the run finished as cut over ("confirmed by the guardian") and leaves the app alone; otherwise it rolls
+ * back as for any other step, with the upgrade's own options (health URL, wait, generate).
  */
 const POLL_MS = 300;
 /** How long the guardian gives an app that answered on PostgreSQL moments ago to answer again. */
@@ -36,6 +39,8 @@ export interface GuardianArgs {
   stopCmd?: string;
   startCmd?: string;
   healthUrl?: string;
+  waitSeconds?: number;
+  noGenerate?: boolean;
   systemEnvFile: string;
   schemaPath: string;
 }
@@ -44,7 +49,7 @@ export interface GuardianArgs {
  * Start the guardian for this upgrade (detached, output into <runDir>/guardian.log). Returns the child, so the
  * upgrade can stand it down when it ends on its own (see standDownGuardian).
  */
-export function startGuardian(settings: Settings, runDir: string, healthUrl?: string): ChildProcess | undefined {
+export function startGuardian(settings: Settings, runDir: string, options: { healthUrl?: string; waitSeconds?: number; noGenerate?: boolean } = {}): ChildProcess | undefined {
   const self = fileURLToPath(import.meta.url);
   const repo = path.resolve(path.dirname(self), '../..');
   const logFd = openSync(path.join(runDir, 'guardian.log'), 'a', 0o600);
@@ -57,10 +62,14 @@ export function startGuardian(settings: Settings, runDir: string, healthUrl?: st
       appDir: settings.appDir,
       stopCmd: settings.stopCmd,
       startCmd: settings.startCmd,
-      healthUrl,
+      healthUrl: options.healthUrl,
+      waitSeconds: options.waitSeconds,
+      noGenerate: options.noGenerate,
       systemEnvFile: settings.systemEnvFile,
       schemaPath: settings.schemaPath,
     };
+    // child_process, not zx: the guardian must outlive this process (detached, unref'd, output into a file), which
+    // zx's $ would keep tied to the parent through its promise and pipes.
     const child = spawn(process.execPath, ['--import', 'tsx', self, JSON.stringify(payload)], {
       cwd: repo,
       env,
@@ -98,13 +107,15 @@ function finished(runDir: string): boolean {
  * Killed while the health step ran: start-services is done (the app came up on PostgreSQL, after the counts were
  * verified). Returns what proves the cutover when the app answers on PostgreSQL now; undefined → roll back.
  */
-async function confirmCutOver(args: GuardianArgs): Promise<string | undefined> {
+async function confirmCutOver(args: GuardianArgs, settings: Settings): Promise<string | undefined> {
   const steps = readJournal(args.runDir)?.steps ?? {};
   if (steps.health?.status !== 'running' || steps['start-services']?.status !== 'done' || steps['verify-after-switch']?.status !== 'done') return undefined;
-  const url = args.healthUrl === 'none' ? undefined : (args.healthUrl ?? defaultHealthUrl(args.appDir));
+  const url = await resolveHealthUrl(settings, args.healthUrl);
   if (!url) return undefined; // nothing to ask: an unconfirmed cutover is rolled back
-  const h = await waitForHealth(url, { timeoutMs: CONFIRM_HEALTH_MS, expectDatabase: 'postgresql' });
-  return h.ok && h.database === 'postgresql' ? `${url} → ${h.status}, database postgresql` : undefined;
+  const h = await waitForHealth(url, { timeoutMs: CONFIRM_HEALTH_MS });
+  if (!h.ok) return undefined;
+  const proof = await proveAppDatabase(settings, createLogger(), { expect: 'postgresql', port: portOfUrl(h.url), targetUrl: appPostgresUrl(settings), timeoutMs: CONFIRM_HEALTH_MS });
+  return proof.ok ? `${h.url} → ${h.status} ${h.serviceStatus ?? ''}; ${proof.detail}` : undefined;
 }
 
 export async function guard(args: GuardianArgs): Promise<void> {
@@ -130,7 +141,7 @@ export async function guard(args: GuardianArgs): Promise<void> {
   let outcome: string;
   let confirmed: string | undefined;
   try {
-    confirmed = await confirmCutOver(args);
+    confirmed = await confirmCutOver(args, settings);
     if (confirmed) {
       outcome = `cut-over confirmed by the guardian: ${confirmed}`;
       const journal = loadOrCreateJournal(args.runDir, args.appDir);
@@ -140,7 +151,7 @@ export async function guard(args: GuardianArgs): Promise<void> {
       log.ok(`guardian: upgrade pid ${args.upgradePid} died during the health step; ${outcome}; the app stays on PostgreSQL`);
     } else {
       log.warn(`guardian: upgrade pid ${args.upgradePid} died without finishing; putting the app back on SQLite`);
-      const result = await rollback(settings, log, { runDir: args.runDir, healthUrl: args.healthUrl });
+      const result = await rollback(settings, log, { runDir: args.runDir, healthUrl: args.healthUrl, waitSeconds: args.waitSeconds, noGenerate: args.noGenerate });
       outcome = result.summary;
     }
   } catch (err) {

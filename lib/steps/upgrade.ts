@@ -5,7 +5,11 @@ import Database from 'better-sqlite3';
 import { assertAppInstall, type Settings } from '../config.ts';
 import type { StepContext, StepResult } from '../cli.ts';
 import { ExitCode, TaskError, diskFullError, errorMessage, usageError, type ExitCodeValue } from '../errors.ts';
-import { defaultHealthUrl, waitForHealth, type HealthResult } from '../health.ts';
+import { resolveHealthUrl, waitForHealth, type HealthResult } from '../app/health-probe.ts';
+import type { DatabaseProof } from '../app/database-proof.ts';
+import { generateAppClient, type GenerateResult } from '../app/prisma-generate.ts';
+import { readWriteCounters } from '../app/pg-writes.ts';
+import { maskSecrets } from '../secrets.ts';
 import type { Logger } from '../log.ts';
 import { displayUrl } from '../pg-target.ts';
 import { findHolders, sqliteFamily } from '../process-files.ts';
@@ -14,9 +18,9 @@ import { acquireLock, claimThisRunDir } from '../run-lock.ts';
 import { assertRunDirOwned, createRunDir, listRunDirs, readJournal, recordStep, RUN_FILES, runsRoot, loadOrCreateJournal, writeJournal, type Journal } from '../run-dir.ts';
 import { loadSchemaModel } from '../schema-model.ts';
 import { loadSql } from '../sql-files.ts';
-import { appDatabaseKind, requireSqlitePath, startServices, stopWriters, type StartResult } from './maintenance.ts';
+import { appDatabaseKind, requireSqlitePath, startFailure, startServices, stopWriters, type StartResult } from './maintenance.ts';
 import { liveChange, sourceFileState, type SourceFileState } from './backup.ts';
-import { rollback } from './rollback.ts';
+import { PG_WRITES_STATE, rollback, type PgWritesState, type PostgresWrites, type RollbackResult } from './rollback.ts';
 import { standDownGuardian, startGuardian } from './upgrade-guardian.ts';
 import { switchEnv, readSwitchState } from './switch-env.ts';
 import { readVerifyReport, runBackup, runCheckTarget, runExportSqlite, runLoadPg, runVerify, type GateOutcome, type VerifySummary } from './upgrade-steps.ts';
@@ -27,7 +31,9 @@ import { readVerifyReport, runBackup, runCheckTarget, runExportSqlite, runLoadPg
  *   lock → check-target → (confirm) → maintenance-on (stop writers, prove the file closed) → backup →
  *   export-sqlite → load-pg → source-unchanged → verify → pre-switch-check (live SQLite unchanged since the backup,
  *   also checked before verify so a changed source fails fast) → switch-env →
- *   verify-after-switch (counts, before the app writes) → start-services → health (app reports postgresql)
+ *   (the app's own `prisma generate` for postgresql, unless --no-generate) → verify-after-switch (counts, before the
+ *   app writes; write counters recorded) → start-services (status route "online", then proven from outside: the
+ *   app's processes have sessions on the target and none holds the SQLite file) → health
  *
  * Failure policy:
  *  - before the writers are stopped (check-target, lock, confirmation): exit with that step's code, nothing changed;
@@ -53,6 +59,14 @@ import { readVerifyReport, runBackup, runCheckTarget, runExportSqlite, runLoadPg
 export interface UpgradeOptions {
   waitSeconds?: number;
   healthUrl?: string;
+  /** The operator's start command runs `prisma generate` itself. */
+  noGenerate?: boolean;
+}
+
+/** The options of the run as the journal keeps them, so the guardian and a resumed run use the same ones. */
+export interface UpgradeRunOptions extends UpgradeOptions {
+  stopCmd?: string;
+  startCmd?: string;
 }
 
 export interface UpgradeStepRecord {
@@ -73,6 +87,13 @@ export interface UpgradeResult extends StepResult {
   plan?: string[];
   checks?: { name: string; ok: boolean; detail: string }[];
   health?: HealthResult;
+  /** Which database the app uses after the start, seen from outside. */
+  databaseProof?: DatabaseProof;
+  /** After a rollback: the proof the app is on SQLite again. */
+  sqliteProof?: DatabaseProof;
+  generate?: GenerateResult;
+  /** Writes the app made on PostgreSQL before a rollback (kept there, not in SQLite). */
+  postgresWrites?: PostgresWrites;
   verify?: VerifySummary;
   ms: number;
 }
@@ -84,6 +105,7 @@ interface UpgradeState {
   target: string;
   attempts: number;
   finishedAt?: string;
+  options?: UpgradeRunOptions;
   outcome?: 'cut-over' | 'rolled-back' | 'rollback-failed' | 'source-changed' | 'not-started';
 }
 
@@ -144,7 +166,7 @@ async function confirm(log: Logger, question: string): Promise<boolean> {
 // ----------------------------------------------------------------------------------------------------------------
 // --dry-run: read-only checks and the plan
 
-async function dryRun(settings: Settings, log: Logger, started: number): Promise<UpgradeResult> {
+async function dryRun(settings: Settings, log: Logger, started: number, options: UpgradeOptions): Promise<UpgradeResult> {
   const checks: { name: string; ok: boolean; detail: string; code: ExitCodeValue }[] = [];
   const target = await runCheckTarget(settings, log);
   checks.push({ name: 'target ready', ok: target.ok, detail: target.summary, code: ExitCode.TargetNotReady });
@@ -211,7 +233,8 @@ async function dryRun(settings: Settings, log: Logger, started: number): Promise
     detail: settings.stopCmd && settings.startCmd ? `${settings.stopCmd} / ${settings.startCmd}` : 'missing: pass --stop-cmd/--start-cmd or put maintenance.sh in the app dir',
     code: ExitCode.Usage,
   });
-  const healthUrl = defaultHealthUrl(settings.appDir);
+  const healthUrl = await resolveHealthUrl(settings, options.healthUrl);
+  const wait = `${options.waitSeconds ?? 30} s`;
   const plan = [
     `take the lock ${path.join(runsRoot(settings), '.lock')}`,
     `check the target ${displayUrl(settings.targetUrl!)}`,
@@ -220,8 +243,11 @@ async function dryRun(settings: Settings, log: Logger, started: number): Promise
     'load-pg (schema through Prisma\'s engine, data by COPY) and verify (counts, content, integrity, Prisma)',
     'check the live SQLite file is unchanged since the backup',
     `switch-env: DATABASE_URL in ${path.join(settings.appDir, 'backend/.env')}${existsSync(settings.systemEnvFile) ? ` and ${settings.systemEnvFile}` : ''}, provider → postgresql, PostgreSQL migration history`,
-    `start: ${settings.startCmd ?? '(no start command)'}; health ${healthUrl ?? '(no health URL)'} must report postgresql`,
-    'on any failed gate: roll back to SQLite and start the app (exit 5)',
+    options.noGenerate
+      ? 'prisma generate: skipped (--no-generate: the start command regenerates the client)'
+      : `prisma generate: the app's own ${path.join(settings.appDir, 'backend/node_modules/.bin/prisma')} in backend/ (client for postgresql)`,
+    `start: ${settings.startCmd ?? '(no start command)'}; within ${wait} the status route (first of ${healthUrl?.join(', ') ?? '(health check off)'} to answer) must say "online", and the app's processes must have sessions on the target and no SQLite file open`,
+    `on any failed gate: roll back to SQLite (stop: ${settings.stopCmd ?? '(none)'}; prisma generate for sqlite${options.noGenerate ? ' skipped' : ''}; same start, health and ${wait}), count the app's writes on PostgreSQL and keep them there (exit 5)`,
   ];
   for (const c of checks) (c.ok ? log.ok : log.error)(`${c.name}: ${c.detail}`);
   log.info('plan:');
@@ -251,7 +277,7 @@ export async function upgrade(ctx: StepContext<UpgradeOptions>): Promise<Upgrade
     throw usageError(`${path.join(settings.appDir, 'backend/.env')} already points at PostgreSQL: this app is upgraded (\`just rollback\` goes back)`);
   }
   checkPausePoint(settings, [...UPGRADE_STEPS, ...SWITCH_ENV_PAUSE_POINTS]);
-  if (settings.dryRun) return dryRun(settings, log, started);
+  if (settings.dryRun) return dryRun(settings, log, started, ctx.extra);
   if (!settings.yes && !(process.stdin.isTTY && process.stderr.isTTY)) {
     throw usageError('the upgrade stops the app: pass --yes to run it without a terminal');
   }
@@ -266,7 +292,7 @@ export async function upgrade(ctx: StepContext<UpgradeOptions>): Promise<Upgrade
 }
 
 async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Promise<UpgradeResult> {
-  const { settings, log, extra } = ctx;
+  const { settings, log } = ctx;
   const appDir = settings.appDir;
   const unfinished = settings.runDir ? (existsSync(path.join(settings.runDir, RUN_FILES.journal)) ? settings.runDir : undefined) : findUnfinishedUpgrade(settings);
   const previous = unfinished ? (readJournal(unfinished)?.state?.[UPGRADE_STATE] as UpgradeState | undefined) : undefined;
@@ -276,12 +302,21 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
   if (resumed) assertRunDirOwned(settings, runDir);
   claimThisRunDir(settings, runDir, 'upgrade');
   log.attachFile(path.join(runDir, RUN_FILES.log));
-  const runSettings: Settings = { ...settings, runDir };
+  // A resumed run keeps the options of its first attempt unless given again.
+  const stored = previous?.options ?? {};
+  const extra: UpgradeOptions = {
+    waitSeconds: ctx.extra.waitSeconds ?? stored.waitSeconds,
+    healthUrl: ctx.extra.healthUrl ?? stored.healthUrl,
+    noGenerate: ctx.extra.noGenerate ?? stored.noGenerate,
+  };
+  const runSettings: Settings = { ...settings, runDir, stopCmd: settings.stopCmd ?? stored.stopCmd, startCmd: settings.startCmd ?? stored.startCmd };
+  const runOptions: UpgradeRunOptions = { ...extra, stopCmd: runSettings.stopCmd, startCmd: runSettings.startCmd };
   setUpgradeState(runDir, appDir, {
     startedAt: previous?.startedAt ?? new Date().toISOString(),
     pid: process.pid,
     target: displayUrl(settings.targetUrl!),
     attempts: (previous?.attempts ?? 0) + 1,
+    options: JSON.parse(maskSecrets(JSON.stringify(runOptions))) as UpgradeRunOptions,
   });
   if (resumed) {
     const j = readJournal(runDir)!;
@@ -295,6 +330,8 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
   let servicesStartedOnPg = false;
   let verifyReport: VerifySummary | undefined;
   let health: HealthResult | undefined;
+  let databaseProof: DatabaseProof | undefined;
+  let generate: GenerateResult | undefined;
 
   // SIGINT/SIGTERM: abort the step in flight and take the failure path (rollback + start services).
   let abortReject: (err: Error) => void = () => undefined;
@@ -401,10 +438,10 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
 
     // --- the window: from here on every exit path restarts the app --------------------------------------------
     const sqlitePath = requireSqlitePath(runSettings);
-    if (!settings.stopCmd || !settings.startCmd) throw usageError('no stop/start command: pass --stop-cmd and --start-cmd, or put maintenance.sh in the app dir');
+    if (!runSettings.stopCmd || !runSettings.startCmd) throw usageError('no stop/start command: pass --stop-cmd and --start-cmd, or put maintenance.sh in the app dir');
     writersStopped = true;
     // If this process is killed outright from here on, the guardian puts the app back on SQLite and running.
-    guardian = startGuardian(runSettings, runDir, extra.healthUrl);
+    guardian = startGuardian(runSettings, runDir, extra);
     log.debug(`guardian pid ${guardian?.pid ?? '(not started)'}`);
     await run('maintenance-on', async () => stopWriters(runSettings, log, { waitSeconds: extra.waitSeconds }, sqlitePath), { uninterruptible: true });
 
@@ -412,7 +449,7 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     const switchState = readSwitchState(runDir, appDir);
     if (resumed && switchState?.startedAt && !isDone('verify-after-switch')) {
       log.warn('the previous attempt stopped during the cutover: restoring the SQLite configuration, then re-verifying');
-      await rollback(runSettings, log, { runDir, stopFirst: false, startServices: false });
+      await rollback(runSettings, log, { runDir, stopFirst: false, startServices: false, noGenerate: extra.noGenerate });
       for (const name of ['verify', 'pre-switch-check', 'switch-env', 'verify-after-switch', 'start-services', 'health']) {
         recordStep(runDir, appDir, name, { status: 'skipped', message: 'redo after an interrupted cutover' });
       }
@@ -446,27 +483,45 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     // The last look at the source before the cutover: every write after the backup would be lost.
     await run('pre-switch-check', () => sourceUnchanged('pre-switch-check'));
 
-    await run('switch-env', async () => switchEnv(runSettings, log, { runDir, pause: (point) => pausePoint(runSettings, point, log) }), { uninterruptible: true });
-    await run('verify-after-switch', async () => gate('verify-after-switch', await runVerify(runSettings, log, runDir, ['counts'])));
+    await run(
+      'switch-env',
+      async () => {
+        await switchEnv(runSettings, log, { runDir, pause: (point) => pausePoint(runSettings, point, log) });
+        // The app's generated client carries its provider: regenerate it with the app's own CLI, journaled here.
+        generate = await generateAppClient(appDir, 'postgresql', log, { skip: extra.noGenerate });
+        const j = loadOrCreateJournal(runDir, appDir);
+        j.state.prismaGenerate = generate;
+        writeJournal(runDir, j);
+        if (!generate.ok) throw new StepFailure('switch-env', ExitCode.RolledBack, `the app's Prisma Client was not regenerated: ${generate.detail}`);
+      },
+      { uninterruptible: true },
+    );
+    await run('verify-after-switch', async () => {
+      gate('verify-after-switch', await runVerify(runSettings, log, runDir, ['counts']));
+      // What the app writes from here on is counted against these before any way back to SQLite.
+      const j = loadOrCreateJournal(runDir, appDir);
+      const baseline: PgWritesState = { baseline: await readWriteCounters(runSettings, log, settings.targetUrl!), recordedAt: new Date().toISOString() };
+      j.state[PG_WRITES_STATE] = baseline;
+      writeJournal(runDir, j);
+    });
     await run('start-services', async () => {
       servicesStartedOnPg = true;
-      const s: StartResult = await startServices(runSettings, log, { waitSeconds: extra.waitSeconds, healthUrl: extra.healthUrl, expectDatabase: 'postgresql' });
+      const s: StartResult = await startServices(runSettings, log, { waitSeconds: extra.waitSeconds, healthUrl: extra.healthUrl, expectDatabase: 'postgresql', sqlitePath });
       health = s.health;
-      if (s.healthChecked && !s.health!.ok) throw new StepFailure('start-services', ExitCode.TargetNotReady, `app did not come up on PostgreSQL: ${s.health!.url} → ${s.health!.error}`);
+      databaseProof = s.proof;
+      const failure = startFailure(s);
+      if (failure) throw new StepFailure('start-services', ExitCode.TargetNotReady, `app did not come up on PostgreSQL: ${failure}`);
     }, { uninterruptible: true });
     await run('health', async () => {
-      if (extra.healthUrl === 'none') {
+      const url = await resolveHealthUrl(runSettings, extra.healthUrl);
+      if (!url) {
         log.info('health check turned off (--health-url none)');
         return;
       }
-      const url = extra.healthUrl ?? defaultHealthUrl(appDir);
-      if (!url) {
-        log.warn('no health URL: cannot confirm the app answers on PostgreSQL');
-        return;
-      }
-      health = await waitForHealth(url, { timeoutMs: (extra.waitSeconds ?? 30) * 1000, expectDatabase: 'postgresql' });
-      if (!health.ok) throw new StepFailure('health', ExitCode.TargetNotReady, `${url} → ${health.error}`);
-      log.ok(`health: ${url} → ${health.status}${health.database ? `, database ${health.database}` : ''}`);
+      // Still online a moment later (a start that fails at its first real queries shows here).
+      health = await waitForHealth(url, { timeoutMs: (extra.waitSeconds ?? 30) * 1000 });
+      if (!health.ok) throw new StepFailure('health', ExitCode.TargetNotReady, `${health.url} → ${health.error}`);
+      log.ok(`health: ${health.url} → ${health.status}${health.serviceStatus ? ` (${health.serviceStatus})` : ''}`);
     });
     finish('cut-over');
     return {
@@ -477,9 +532,11 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
       resumed,
       steps,
       health,
+      databaseProof,
+      generate,
       verify: verifyReport,
       ms: Date.now() - started,
-      summary: `upgraded: the app runs on PostgreSQL (${displayUrl(settings.targetUrl!)}); run dir ${runDir}`,
+      summary: `upgraded: the app runs on PostgreSQL (${displayUrl(settings.targetUrl!)}; ${databaseProof?.detail ?? 'database not proven'}); run dir ${runDir}`,
     };
   } catch (err) {
     const failure = err instanceof StepFailure ? err : new StepFailure('upgrade', err instanceof TaskError ? err.exitCode : ExitCode.Internal, errorMessage(err));
@@ -499,8 +556,9 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
       return failed(failure, code, code === ExitCode.RolledBack);
     }
     log.warn('rolling back: app back onto SQLite');
+    let rolled: RollbackResult;
     try {
-      await rollback(runSettings, log, { runDir, stopFirst: servicesStartedOnPg, waitSeconds: extra.waitSeconds });
+      rolled = await rollback(runSettings, log, { runDir, stopFirst: servicesStartedOnPg, waitSeconds: extra.waitSeconds, healthUrl: extra.healthUrl, noGenerate: extra.noGenerate });
     } catch (rbErr) {
       finish('rollback-failed');
       const message = rbErr instanceof TaskError ? rbErr.message : errorMessage(rbErr);
@@ -510,7 +568,7 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
       });
     }
     finish('rolled-back');
-    return failed(failure, ExitCode.RolledBack, true);
+    return failed(failure, ExitCode.RolledBack, true, rolled);
   } finally {
     // Every way out of here is this process ending the run itself: the guardian is only for deaths it cannot see.
     standDownGuardian(guardian);
@@ -523,7 +581,7 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
   async function restartOnSqlite(): Promise<boolean> {
     // Through rollback, not a bare start: on a resumed run the files may still be switched from an earlier attempt.
     try {
-      await rollback(runSettings, log, { runDir, stopFirst: false, waitSeconds: extra.waitSeconds, healthUrl: extra.healthUrl });
+      await rollback(runSettings, log, { runDir, stopFirst: false, waitSeconds: extra.waitSeconds, healthUrl: extra.healthUrl, noGenerate: extra.noGenerate });
       return true;
     } catch (err) {
       log.error(`could not bring the app back on SQLite: ${errorMessage(err)}`);
@@ -531,7 +589,7 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     }
   }
 
-  function failed(failure: StepFailure, exitCode: ExitCodeValue, rolledBack: boolean): UpgradeResult {
+  function failed(failure: StepFailure, exitCode: ExitCodeValue, rolledBack: boolean, rolled?: RollbackResult): UpgradeResult {
     const what =
       exitCode === ExitCode.RolledBack
         ? 'upgrade failed and was rolled back: the app runs on SQLite again'
@@ -548,9 +606,18 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
       failedStep: failure.step,
       cause: failure.message,
       rolledBack,
+      health,
+      databaseProof,
+      sqliteProof: rolled?.started?.proof,
+      generate,
+      postgresWrites: rolled?.postgresWrites,
       verify: verifyReport,
       ms: Date.now() - started,
-      summary: `${what} (${failure.step}: ${failure.message})`,
+      summary:
+        `${what} (${failure.step}: ${failure.message})` +
+        (rolled?.postgresWrites?.total
+          ? `; PostgreSQL keeps ${rolled.postgresWrites.detail} the app wrote there, lost by staying on SQLite (database left intact; \`just fallback\` carries them back)`
+          : ''),
     };
   }
 }

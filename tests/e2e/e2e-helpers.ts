@@ -5,10 +5,11 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { createSampleInstall, type SampleInstall } from '../../fixtures/sample-install.ts';
+import { listeningPids, socketsOf, withDescendants } from '../../lib/app/processes.ts';
 import { taskNodeArgs } from '../../lib/code-location.ts';
 import { REPO_ROOT } from '../helpers/cli.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
@@ -19,8 +20,8 @@ export interface Install extends SampleInstall {
   stop(): void;
 }
 
-export async function makeInstall(rows = 300): Promise<Install> {
-  const install = await createSampleInstall({ rows });
+export async function makeInstall(rows = 300, start: 'legacy' | 'systemd' = 'legacy'): Promise<Install> {
+  const install = await createSampleInstall({ rows, start });
   const script = path.join(install.appDir, 'maintenance.sh');
   const run = (action: string) => {
     const r = spawnSync('bash', [script, action], { stdio: 'ignore', env: { PATH: process.env.PATH, HOME: process.env.HOME } });
@@ -35,7 +36,7 @@ export async function makeInstall(rows = 300): Promise<Install> {
  */
 export interface UpgradeHarness {
   readonly pg: TestPg;
-  runningInstall(rows?: number): Promise<Install>;
+  runningInstall(rows?: number, start?: 'legacy' | 'systemd'): Promise<Install>;
   /** A running install, its file fingerprint before anything ran, a fresh target database and `upgrade --yes --json` args. */
   upgradeCase(database: string, rows?: number): Promise<UpgradeCase>;
 }
@@ -66,8 +67,8 @@ export function useUpgradeHarness(test: Test): UpgradeHarness {
       if (!pg) throw new Error('the harness PostgreSQL is not started (use it inside a test)');
       return pg;
     },
-    async runningInstall(rows = 300) {
-      const install = await makeInstall(rows);
+    async runningInstall(rows = 300, start: 'legacy' | 'systemd' = 'legacy') {
+      const install = await makeInstall(rows, start);
       installs.push(install);
       install.start();
       await eventually('backend up on SQLite', () => health(install.healthUrl), (h) => h?.status === 200 && h.body?.database === 'sqlite');
@@ -82,13 +83,41 @@ export function useUpgradeHarness(test: Test): UpgradeHarness {
   };
 }
 
+/**
+ * GET the app's status route. When it says "online", `body.database` is added as seen from outside (the app never
+ * says): 'sqlite' when a process listening on that port (or its children) holds a .db file, 'postgresql' when it
+ * holds an outbound TCP connection instead.
+ */
 export async function health(url: string): Promise<{ status: number; body: any } | undefined> {
   try {
     const r = await fetch(url, { signal: AbortSignal.timeout(3000) });
-    return { status: r.status, body: await r.json().catch(() => undefined) };
+    const body = await r.json().catch(() => undefined);
+    if (body?.service?.status === 'online') body.database = databaseSeenFromOutside(Number(new URL(url).port));
+    // Upstream answers 200 even when "degraded": for these tests only "online" counts as up (503 otherwise).
+    const status = r.status === 200 && body?.service && body.service.status !== 'online' ? 503 : r.status;
+    return { status, body };
   } catch {
     return undefined;
   }
+}
+
+export function databaseSeenFromOutside(port: number): 'sqlite' | 'postgresql' | undefined {
+  const pids = withDescendants(listeningPids(port));
+  const holdsDb = pids.some((pid) => {
+    try {
+      return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+        try {
+          return /\.db$/.test(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        } catch {
+          return false;
+        }
+      });
+    } catch {
+      return false;
+    }
+  });
+  if (holdsDb) return 'sqlite';
+  return socketsOf(pids).some((s) => s.state === '01' && s.localPort !== port) ? 'postgresql' : undefined;
 }
 
 /** Poll until `check` is true (a generous ceiling so a slow machine does not fail a correct program). */

@@ -1,7 +1,7 @@
 /**
  * maintenance on|off against the sample install's real writer (no PostgreSQL needed):
  * a stop command that "succeeds" but leaves the writer running is caught through /proc (exit 4, PID named);
- * the real stop proves the file closed; off starts the app and waits for its health URL.
+ * the real stop proves the file closed; off starts the app, waits for its status route and proves it holds the file.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -22,7 +22,8 @@ test.after(() => {
 test('off starts the writer and waits for health; on with a stop command that lies → exit 4 naming the PID; real on proves the file closed', async () => {
   const off = await runTask('maintenance', ['off', '--app-dir', install.appDir, '--json'], { env: SAFE_ENV });
   assert.is(off.code, 0, off.stderr);
-  assert.is(off.json!.started.health.database, 'sqlite');
+  assert.is(off.json!.started.health.serviceStatus, 'online');
+  assert.ok(off.json!.started.proof.ok && off.json!.started.proof.sqliteHolders.length > 0, JSON.stringify(off.json!.started.proof));
   const h = await health(install.healthUrl);
   assert.is(h?.status, 200);
 

@@ -30,31 +30,37 @@ test.after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('an instance answering from the other database is restarted once, then the app answers from SQLite', async () => {
+test('an instance on the other database is restarted once, then the app is proven on SQLite', async () => {
   const port = await freePort();
+  const dbFile = path.join(dir, 'dev.db');
+  writeFileSync(dbFile, '');
+  // Holds the SQLite file only when it booted while the configuration said sqlite (as the app opens its database).
   writeFileSync(
     path.join(dir, 'app.cjs'),
-    `const kind = require('fs').readFileSync(${JSON.stringify(kindFile)}, 'utf8').trim();
-     require('http').createServer((q, s) => { s.setHeader('content-type', 'application/json'); s.end(JSON.stringify({ status: 'ok', database: kind })); })
+    `const fs = require('fs');
+     const kind = fs.readFileSync(${JSON.stringify(kindFile)}, 'utf8').trim();
+     if (kind === 'sqlite') globalThis.db = fs.openSync(${JSON.stringify(dbFile)}, 'r');
+     require('http').createServer((q, s) => { s.setHeader('content-type', 'application/json');
+       s.end(JSON.stringify({ timestamp: new Date().toISOString(), service: { status: 'online', message: 'ok' } })); })
        .listen(${port}, '127.0.0.1');`,
   );
   const startCmd = `if [ -f ${pidFile} ] && kill -0 "$(cat ${pidFile})" 2>/dev/null; then echo already running; else nohup ${process.execPath} ${dir}/app.cjs >/dev/null 2>&1 & echo $! > ${pidFile}; fi`;
   const stopCmd = `if [ -f ${pidFile} ]; then pid=$(cat ${pidFile}); kill "$pid" 2>/dev/null; while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done; rm -f ${pidFile}; fi; true`;
   const { settings } = loadSettings(['--app-dir', dir, '--stop-cmd', stopCmd, '--start-cmd', startCmd], {}, {});
   const log = createLogger({ quiet: true });
-  const healthUrl = `http://127.0.0.1:${port}/api/health`;
+  const healthUrl = `http://127.0.0.1:${port}/api/meta/status/backend`;
 
   // The stale instance: booted while the configuration said PostgreSQL.
   writeFileSync(kindFile, 'postgresql');
-  const first = await startServices(settings, log, { healthUrl, waitSeconds: 10, expectDatabase: 'postgresql' });
+  const first = await startServices(settings, log, { healthUrl, waitSeconds: 10 });
   assert.ok(first.health?.ok, JSON.stringify(first.health));
   const stalePid = readFileSync(pidFile, 'utf8').trim();
 
   // The configuration is restored to SQLite while that instance keeps running.
   writeFileSync(kindFile, 'sqlite');
-  const again = await startServices(settings, log, { healthUrl, waitSeconds: 10, expectDatabase: 'sqlite' });
+  const again = await startServices(settings, log, { healthUrl, waitSeconds: 3, expectDatabase: 'sqlite', sqlitePath: dbFile });
   assert.ok(again.health?.ok, JSON.stringify(again.health));
-  assert.is(again.health?.database, 'sqlite');
+  assert.ok(again.proof?.ok, JSON.stringify(again.proof));
   assert.is.not(readFileSync(pidFile, 'utf8').trim(), stalePid, 'the stale instance was replaced');
 });
 

@@ -65,8 +65,10 @@ test('upgrade: app ends on PostgreSQL and writes there; rollback restores the SQ
 
   // Rollback after the cutover.
   const sqliteRows = sqliteCount(install.sqlitePath, 'AuditLog');
-  const rb = await runTask('rollback', ['--app-dir', install.appDir, '--json'], { env: { ...SAFE_ENV, ...sysEnv } });
+  // The app wrote on PostgreSQL: only --discard-postgres-writes rolls back without those writes.
+  const rb = await runTask('rollback', ['--app-dir', install.appDir, '--discard-postgres-writes', '--json'], { env: { ...SAFE_ENV, ...sysEnv } });
   assert.is(rb.code, 0, rb.stderr);
+  assert.ok(rb.json!.postgresWrites.tables.some((t: any) => t.table === 'AuditLog' && t.rows > 0), JSON.stringify(rb.json!.postgresWrites));
   assert.equal(appFingerprint(install), before, 'env, schema and migrations byte-identical to before the upgrade');
   assert.is(readFileSync(systemEnv, 'utf8'), systemEnvText);
   assert.is(statSync(systemEnv).mode & 0o777, 0o640, 'original mode restored');
@@ -80,13 +82,13 @@ test('upgrade: app ends on PostgreSQL and writes there; rollback restores the SQ
   assert.ok(rb2.json!.restored.every((r: any) => r.action === 'unchanged'));
   assert.equal(appFingerprint(install), before);
 
-  // --drop-target removes the app's tables and enum types, never the database or the role.
+  // --drop-target never drops a database the app wrote to: the tables stay.
+  const tablesBefore = (await harness.pg.query(db.name, `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`)).rows[0].n;
   const rb3 = await runTask('rollback', ['--app-dir', install.appDir, '--drop-target', '--json'], { env: { ...SAFE_ENV, TARGET_DATABASE_URL: db.url, ...sysEnv } });
   assert.is(rb3.code, 0, rb3.stderr);
+  assert.match(rb3.stderr, /--drop-target refused: PostgreSQL holds \d+ row change/);
   const left = await harness.pg.query(db.name, `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`);
-  assert.is(left.rows[0].n, 0);
-  const types = await harness.pg.query(db.name, `SELECT count(*)::int AS n FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = 'public' AND t.typtype = 'e'`);
-  assert.is(types.rows[0].n, 0);
+  assert.is(left.rows[0].n, tablesBefore);
   assert.equal(appFingerprint(install), before);
 });
 

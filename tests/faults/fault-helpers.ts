@@ -88,7 +88,7 @@ export interface AppState {
   health?: string;
 }
 
-/** What the app is configured for and what it reports: env DATABASE_URL, schema provider, /api/health database. */
+/** What the app is configured for and uses: env DATABASE_URL, schema provider, the database its processes use (seen from outside). */
 export async function appState(install: { envPath: string; schemaPath: string; healthUrl: string }): Promise<AppState> {
   const env = dotenv.parse(readFileSync(install.envPath));
   const provider = /datasource\s+\w+\s*\{[^}]*provider\s*=\s*"(\w+)"/s.exec(readFileSync(install.schemaPath, 'utf8'))?.[1] ?? '?';

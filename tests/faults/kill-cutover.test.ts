@@ -7,7 +7,7 @@
  *     the target's tables after the main verify finished, so the kill lands inside it every time.
  * The guardian is frozen (SIGSTOP) at the kill so the test can look at the exact state the kill left, then
  * released. After each kill: the app is entirely on SQLite again (env DATABASE_URL file:, provider sqlite,
- * /api/health says sqlite), env/schema/migrations byte-identical to before, the live SQLite file unchanged by us
+ * the app holds the SQLite file), env/schema/migrations byte-identical to before, the live SQLite file unchanged by us
  * (sha256 = the backup's fingerprint while the app was stopped). The next `just upgrade` then cuts over fully.
  * (kill -9 during load-pg: tests/e2e/resume.test.ts; during start-services: tests/faults/kill-start.test.ts.)
  */
