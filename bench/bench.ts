@@ -11,7 +11,18 @@
  * included). Prints a markdown table on stdout and writes it (plus JSON) to bench/out/.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -98,12 +109,22 @@ async function runMeasured(
   argv: string[],
   env: Record<string, string | undefined>,
   timeoutSeconds = 3600,
-): Promise<{ code: number | null; seconds: number; peakRssMb?: number; cpuSeconds?: number; stdout: string; stderr: string }> {
+): Promise<{
+  code: number | null;
+  seconds: number;
+  peakRssMb?: number;
+  cpuSeconds?: number;
+  stdout: string;
+  stderr: string;
+}> {
   const timeFile = path.join(os.tmpdir(), `bench-time-${process.pid}-${Date.now()}`);
   const [cmd, cmdArgs] = TIME_BIN ? [TIME_BIN, ['-f', '%M %U %S', '-o', timeFile, command, ...argv]] : [command, argv];
   const started = performance.now();
   return await new Promise((resolve, reject) => {
-    const child = spawn(cmd, cmdArgs, { env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, cmdArgs, {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -138,14 +159,20 @@ const LOAD_PG_NODE_OPTIONS = '--max-semi-space-size=1';
 // BENCH_NODE_ARGS: extra node flags for the measured tasks, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` (not allowed in
 // NODE_OPTIONS) when looking for where load-pg's time goes.
 const nodeTask = (task: string) =>
-  [process.execPath, [...(process.env.BENCH_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? []), ...taskNodeArgs(task)]] as const;
+  [
+    process.execPath,
+    [...(process.env.BENCH_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? []), ...taskNodeArgs(task)],
+  ] as const;
 
 /**
  * An app dir holding the bench's SQLite file as its database (copied, so the cached file stays pristine) and a run
  * directory made by the real `backup` task from it — snapshot, integrity check, checksum and seal exactly as an
  * operator's run has them. Returns backup's own measurement too.
  */
-async function makeRunDir(sqliteFile: string, totalRows: number): Promise<{ appDir: string; runDir: string; tmp: string; backup: Measured }> {
+async function makeRunDir(
+  sqliteFile: string,
+  totalRows: number,
+): Promise<{ appDir: string; runDir: string; tmp: string; backup: Measured }> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'vs-bench-'));
   const appDir = path.join(tmp, 'app');
   const prismaDir = path.join(appDir, 'backend', 'prisma');
@@ -154,8 +181,15 @@ async function makeRunDir(sqliteFile: string, totalRows: number): Promise<{ appD
   copyFileSync(sqliteFile, path.join(prismaDir, 'bench.db'));
   writeFileSync(path.join(appDir, 'backend', '.env'), 'DATABASE_URL="file:./bench.db"\n', { mode: 0o600 });
   const runDir = path.join(tmp, 'run');
-  const backup = await runTaskMeasured('backup', 'backup', ['--app-dir', appDir, '--run-dir', runDir, '--json'], {}, totalRows);
-  if (backup.exitCode !== 0) throw new Error(`backup of the bench database failed (exit ${backup.exitCode}): ${backup.note ?? ''}`);
+  const backup = await runTaskMeasured(
+    'backup',
+    'backup',
+    ['--app-dir', appDir, '--run-dir', runDir, '--json'],
+    {},
+    totalRows,
+  );
+  if (backup.exitCode !== 0)
+    throw new Error(`backup of the bench database failed (exit ${backup.exitCode}): ${backup.note ?? ''}`);
   return { appDir, runDir, tmp, backup };
 }
 
@@ -169,18 +203,34 @@ async function freshDatabase(server: EmbeddedServer, database: string): Promise<
   await client.connect();
   try {
     if (args['cluster-collation']) await server.createDatabase(database);
-    else await client.query(sqlWithIdentifiers('create-role-create-database', { database: pg.escapeIdentifier(database), role: pg.escapeIdentifier(client.user!) }));
+    else
+      await client.query(
+        sqlWithIdentifiers('create-role-create-database', {
+          database: pg.escapeIdentifier(database),
+          role: pg.escapeIdentifier(client.user!),
+        }),
+      );
     await client.query(loadSql('bench-checkpoint'));
   } finally {
     await client.end();
   }
 }
 
-async function runLoadPg(server: EmbeddedServer, database: string, appDir: string, runDir: string, totalRows: number, more: string[] = []): Promise<Measured> {
+async function runLoadPg(
+  server: EmbeddedServer,
+  database: string,
+  appDir: string,
+  runDir: string,
+  totalRows: number,
+  more: string[] = [],
+): Promise<Measured> {
   await freshDatabase(server, database);
   const [cmd, base] = nodeTask('load-pg');
   const extra = [...(args.jobs ? ['--jobs', args.jobs] : []), ...more, ...(args['rss-lines'] ? ['--verbose'] : [])];
-  const run = await runMeasured(cmd, [...base, '--app-dir', appDir, '--run-dir', runDir, '--json', ...extra], { TARGET_DATABASE_URL: server.url(database), NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? LOAD_PG_NODE_OPTIONS });
+  const run = await runMeasured(cmd, [...base, '--app-dir', appDir, '--run-dir', runDir, '--json', ...extra], {
+    TARGET_DATABASE_URL: server.url(database),
+    NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? LOAD_PG_NODE_OPTIONS,
+  });
   let json: any;
   try {
     json = JSON.parse(run.stdout);
@@ -188,7 +238,8 @@ async function runLoadPg(server: EmbeddedServer, database: string, appDir: strin
     json = undefined;
   }
   if (run.code !== 0) log(`load-pg failed (${run.code}): ${run.stderr.slice(-2000)}`);
-  if (args['rss-lines']) for (const line of run.stderr.split('\n').filter((l) => /rss .*\d+ MB|: \d+ rows in /.test(l))) log(line);
+  if (args['rss-lines'])
+    for (const line of run.stderr.split('\n').filter((l) => /rss .*\d+ MB|: \d+ rows in /.test(l))) log(line);
   return {
     name: 'load-pg',
     seconds: run.seconds,
@@ -197,18 +248,33 @@ async function runLoadPg(server: EmbeddedServer, database: string, appDir: strin
     cpuSeconds: run.cpuSeconds,
     exitCode: run.code,
     phases: json?.phases,
-    note: run.code === 0 ? `copy phase ${json?.phases?.copy}s; snapshot ${json?.snapshotCheck}` : `failed: ${json?.error ?? run.stderr.split('\n').filter(Boolean).pop()}`,
+    note:
+      run.code === 0
+        ? `copy phase ${json?.phases?.copy}s; snapshot ${json?.snapshotCheck}`
+        : `failed: ${json?.error ?? run.stderr.split('\n').filter(Boolean).pop()}`,
   };
 }
 
 /** Pre-convert every table to a COPY text file (not timed: the raw baseline gets its input for free). */
-async function writeRawFiles(server: EmbeddedServer, database: string, appDir: string, sqliteFile: string, dir: string): Promise<void> {
+async function writeRawFiles(
+  server: EmbeddedServer,
+  database: string,
+  appDir: string,
+  sqliteFile: string,
+  dir: string,
+): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const client = new pg.Client({ connectionString: server.url(database) });
   await client.connect();
   const model = loadSchemaModel(path.join(appDir, 'backend', 'prisma', 'schema.prisma'));
   const db = new Database(sqliteFile, { readonly: true });
-  const plans = planTables(model, db, await readTargetColumns(client, 'public'), 'public', new Map(model.tables.map((t) => [t.name, 0])));
+  const plans = planTables(
+    model,
+    db,
+    await readTargetColumns(client, 'public'),
+    'public',
+    new Map(model.tables.map((t) => [t.name, 0])),
+  );
   await client.end();
   const tables = [];
   for (const plan of plans) {
@@ -227,7 +293,13 @@ async function writeRawFiles(server: EmbeddedServer, database: string, appDir: s
   writeFileSync(path.join(dir, 'tables.json'), JSON.stringify(tables));
 }
 
-async function runRaw(server: EmbeddedServer, database: string, runDir: string, filesDir: string, totalRows: number): Promise<Measured> {
+async function runRaw(
+  server: EmbeddedServer,
+  database: string,
+  runDir: string,
+  filesDir: string,
+  totalRows: number,
+): Promise<Measured> {
   await freshDatabase(server, database);
   const migrationsDir = path.join(runDir, 'postgres-schema', 'migrations');
   const ddl = readdirSync(migrationsDir)
@@ -239,7 +311,14 @@ async function runRaw(server: EmbeddedServer, database: string, runDir: string, 
   writeFileSync(ddlFile, ddl);
   const run = await runMeasured(
     process.execPath,
-    ['--import', 'tsx', path.join(BENCH_DIR, 'raw-copy.ts'), filesDir, ddlFile, path.join(runDir, 'postgres-schema', 'deferred-objects.json')],
+    [
+      '--import',
+      'tsx',
+      path.join(BENCH_DIR, 'raw-copy.ts'),
+      filesDir,
+      ddlFile,
+      path.join(runDir, 'postgres-schema', 'deferred-objects.json'),
+    ],
     { TARGET_DATABASE_URL: server.url(database) },
   );
   let json: any;
@@ -276,7 +355,12 @@ function pgloaderFriendlyCopy(sqliteFile: string, schemaPath: string, into: stri
     for (const table of model.tables) {
       for (const column of table.columns) {
         if (column.kind !== 'datetime') continue;
-        db.prepare(sqlWithIdentifiers('bench-epoch-ms-to-text', { table: pg.escapeIdentifier(table.name), column: pg.escapeIdentifier(column.name) })).run();
+        db.prepare(
+          sqlWithIdentifiers('bench-epoch-ms-to-text', {
+            table: pg.escapeIdentifier(table.name),
+            column: pg.escapeIdentifier(column.name),
+          }),
+        ).run();
       }
     }
     db.exec('COMMIT');
@@ -292,13 +376,17 @@ function pgloaderFriendlyCopy(sqliteFile: string, schemaPath: string, into: stri
  * in a Json column (NUMERIC affinity: `JSONB` in SQLite) reaches it as a double. float-to-string prints them as
  * PostgreSQL reads them. With these, the only trap left on VisionSuit's data is the epoch-ms DateTime.
  */
-const PGLOADER_CASTS = 'type real to "double precision" using float-to-string, type jsonb to jsonb using float-to-string';
+const PGLOADER_CASTS =
+  'type real to "double precision" using float-to-string, type jsonb to jsonb using float-to-string';
 
 /**
  * The whole job on the real file: PGLOADER_CASTS plus bench/pgloader-epoch-ms.lisp for every DateTime column (epoch
  * milliseconds and text in one column), loaded with --load-lisp-file.
  */
-const PGLOADER_EPOCH_MS = { lispFile: path.join(BENCH_DIR, 'pgloader-epoch-ms.lisp'), casts: `${PGLOADER_CASTS}, type datetime to "timestamp(3)" using epoch-ms-or-text-to-timestamp` };
+const PGLOADER_EPOCH_MS = {
+  lispFile: path.join(BENCH_DIR, 'pgloader-epoch-ms.lisp'),
+  casts: `${PGLOADER_CASTS}, type datetime to "timestamp(3)" using epoch-ms-or-text-to-timestamp`,
+};
 
 async function runPgloader(
   server: EmbeddedServer,
@@ -322,7 +410,12 @@ async function runPgloader(
   // pgloader compiles a loaded Lisp file into a .fasl beside it: load a copy in the temp dir, not the repo's file.
   const lispCopy = how.lispFile ? path.join(path.dirname(commandFile), path.basename(how.lispFile)) : undefined;
   if (how.lispFile && lispCopy) copyFileSync(how.lispFile, lispCopy);
-  const run = await runMeasured(bin, [...(lispCopy ? ['--load-lisp-file', lispCopy] : []), commandFile], { PGPASSWORD: server.superPassword }, Number(args['pgloader-timeout']));
+  const run = await runMeasured(
+    bin,
+    [...(lispCopy ? ['--load-lisp-file', lispCopy] : []), commandFile],
+    { PGPASSWORD: server.superPassword },
+    Number(args['pgloader-timeout']),
+  );
   rmSync(path.dirname(commandFile), { recursive: true, force: true });
   const text = run.stdout + '\n' + run.stderr;
   writeFileSync(path.join(OUT, 'pgloader-last.log'), text.slice(-200_000));
@@ -349,7 +442,13 @@ async function runPgloader(
   };
 }
 
-async function runTaskMeasured(name: string, task: string, argv: string[], env: Record<string, string>, totalRows: number): Promise<Measured> {
+async function runTaskMeasured(
+  name: string,
+  task: string,
+  argv: string[],
+  env: Record<string, string>,
+  totalRows: number,
+): Promise<Measured> {
   const [cmd, base] = nodeTask(task);
   const run = await runMeasured(cmd, [...base, ...argv], env);
   let json: any;
@@ -359,12 +458,22 @@ async function runTaskMeasured(name: string, task: string, argv: string[], env: 
     json = undefined;
   }
   if (run.code !== 0) log(`${task} exited ${run.code}: ${(json?.summary ?? run.stderr.slice(-1500)) as string}`);
-  return { name, seconds: run.seconds, rows: totalRows, peakRssMb: run.peakRssMb,
-    cpuSeconds: run.cpuSeconds, exitCode: run.code, note: json?.summary?.slice(0, 120) };
+  return {
+    name,
+    seconds: run.seconds,
+    rows: totalRows,
+    peakRssMb: run.peakRssMb,
+    cpuSeconds: run.cpuSeconds,
+    exitCode: run.code,
+    note: json?.summary?.slice(0, 120),
+  };
 }
 
 function table(results: Measured[]): string {
-  const lines = ['| contender | exit | wall s | rows/s | peak RSS MB | client CPU s | notes |', '|---|---:|---:|---:|---:|---:|---|'];
+  const lines = [
+    '| contender | exit | wall s | rows/s | peak RSS MB | client CPU s | notes |',
+    '|---|---:|---:|---:|---:|---:|---|',
+  ];
   for (const r of results) {
     lines.push(
       `| ${r.name} | ${r.exitCode ?? 'killed'} | ${r.seconds.toFixed(2)} | ${Math.round(r.rows / r.seconds).toLocaleString('en-US')} | ${r.peakRssMb ?? 'n/a'} | ${r.cpuSeconds ?? 'n/a'} | ${r.note ?? ''} |`,
@@ -382,7 +491,15 @@ async function main() {
   // wal_init_zero off: the first contender to write ~400 MB of WAL into the fresh cluster had to create and zero-fill
   // every WAL segment, the later ones reuse them (load-pg, which runs first, measured 0.8-1.9 s slower in its first
   // run than in its repeats; raw never runs first). Without zero-filling, a new segment costs what a reused one does.
-  const server = await startEmbeddedServer({ settings: { max_wal_size: '4GB', checkpoint_timeout: '30min', shared_buffers: '256MB', autovacuum: 'off', wal_init_zero: 'off' } });
+  const server = await startEmbeddedServer({
+    settings: {
+      max_wal_size: '4GB',
+      checkpoint_timeout: '30min',
+      shared_buffers: '256MB',
+      autovacuum: 'off',
+      wal_init_zero: 'off',
+    },
+  });
   const tmpDirs: string[] = [];
   try {
     const { file, totalRows } = benchSqlite(ROWS);
@@ -396,7 +513,13 @@ async function main() {
     // Always run: load-pg follows export-sqlite in every chain (justfile, upgrade), and uses what it leaves (the
     // snapshot's seal, the parsed schema model). Reported only when wanted.
     const exportFor = (dirs: { appDir: string; runDir: string }, rows: number) =>
-      runTaskMeasured('export-sqlite (manifest)', 'export-sqlite', ['--app-dir', dirs.appDir, '--run-dir', dirs.runDir, '--json'], {}, rows);
+      runTaskMeasured(
+        'export-sqlite (manifest)',
+        'export-sqlite',
+        ['--app-dir', dirs.appDir, '--run-dir', dirs.runDir, '--json'],
+        {},
+        rows,
+      );
     if (exportTask) {
       log(wanted('export') ? 'export-sqlite…' : 'export-sqlite (not reported)…');
       const exported = await exportFor({ appDir, runDir }, totalRows);
@@ -406,9 +529,16 @@ async function main() {
     // load-pg always runs: raw and verify need its schema and database.
     const loadPg = await runLoadPg(server, 'bench_loadpg', appDir, runDir, totalRows);
     results.push(loadPg);
-    if (wanted('verify') && existsSync(path.join(REPO, 'tasks', 'verify.ts')) && existsSync(path.join(runDir, 'manifest.json')) && loadPg.exitCode === 0) {
+    if (
+      wanted('verify') &&
+      existsSync(path.join(REPO, 'tasks', 'verify.ts')) &&
+      existsSync(path.join(runDir, 'manifest.json')) &&
+      loadPg.exitCode === 0
+    ) {
       log('verify…');
-      results.push(await runTaskMeasured('verify', 'verify', ['--app-dir', appDir, '--run-dir', runDir, '--json'], env, totalRows));
+      results.push(
+        await runTaskMeasured('verify', 'verify', ['--app-dir', appDir, '--run-dir', runDir, '--json'], env, totalRows),
+      );
     }
     let raw: Measured = { name: 'raw', seconds: 0, rows: 0, exitCode: null };
     if (wanted('raw') && loadPg.exitCode === 0) {
@@ -429,13 +559,23 @@ async function main() {
       if (pgloader) {
         results.push(pgloader);
         log('pgloader with an epoch-ms transform for the DateTimes (the whole job, same file)…');
-        const whole = await runPgloader(server, 'bench_pgloader_epoch_ms', path.join(runDir, 'snapshot.sqlite'), totalRows, PGLOADER_EPOCH_MS);
+        const whole = await runPgloader(
+          server,
+          'bench_pgloader_epoch_ms',
+          path.join(runDir, 'snapshot.sqlite'),
+          totalRows,
+          PGLOADER_EPOCH_MS,
+        );
         if (whole) {
           pgloaderWhole = { ...whole, name: 'pgloader + epoch-ms transform (same file)' };
           results.push(pgloaderWhole);
         }
         log('pgloader on a copy with the DateTimes pre-converted to text (conversion not timed)…');
-        const friendly = pgloaderFriendlyCopy(path.join(runDir, 'snapshot.sqlite'), path.join(appDir, 'backend', 'prisma', 'schema.prisma'), tmp);
+        const friendly = pgloaderFriendlyCopy(
+          path.join(runDir, 'snapshot.sqlite'),
+          path.join(appDir, 'backend', 'prisma', 'schema.prisma'),
+          tmp,
+        );
         const best = await runPgloader(server, 'bench_pgloader_friendly', friendly, totalRows);
         rmSync(friendly, { force: true });
         if (best) {
@@ -471,19 +611,46 @@ async function main() {
         lp.push(await runLoadPg(server, `bench_loadpg_${i}`, appDir, runDir, totalRows));
       }
       rmSync(filesDir, { recursive: true, force: true });
-      const fastest = (list: Measured[]) => list.filter((m) => m.exitCode === 0).sort((a, b) => a.seconds - b.seconds)[0];
-      best = { loadPg: { ...fastest(lp), name: `load-pg (fastest of ${lp.length})`, peakRssMb: Math.max(...lp.map((m) => m.peakRssMb ?? 0)) }, raw: { ...fastest(rw), name: `raw COPY (fastest of ${rw.length})` } };
+      const fastest = (list: Measured[]) =>
+        list.filter((m) => m.exitCode === 0).sort((a, b) => a.seconds - b.seconds)[0];
+      best = {
+        loadPg: {
+          ...fastest(lp),
+          name: `load-pg (fastest of ${lp.length})`,
+          peakRssMb: Math.max(...lp.map((m) => m.peakRssMb ?? 0)),
+        },
+        raw: { ...fastest(rw), name: `raw COPY (fastest of ${rw.length})` },
+      };
       results.push(best.loadPg, best.raw);
     }
 
-    const out: string[] = [`## ${header}`, '', `SQLite file: ${sizeMb} MB, ${totalRows.toLocaleString('en-US')} rows in 30 tables`, '', table(results), ''];
-    if (loadPg.exitCode === 0 && raw.exitCode === 0) out.push(`- load-pg / raw COPY: **${(loadPg.seconds / raw.seconds).toFixed(2)}×** (target ≤ 1.5×)`);
-    if (best) out.push(`- load-pg / raw COPY, fastest runs: **${(best.loadPg.seconds / best.raw.seconds).toFixed(2)}×** (peak RSS over all load-pg runs ${best.loadPg.peakRssMb} MB)`);
+    const out: string[] = [
+      `## ${header}`,
+      '',
+      `SQLite file: ${sizeMb} MB, ${totalRows.toLocaleString('en-US')} rows in 30 tables`,
+      '',
+      table(results),
+      '',
+    ];
+    if (loadPg.exitCode === 0 && raw.exitCode === 0)
+      out.push(`- load-pg / raw COPY: **${(loadPg.seconds / raw.seconds).toFixed(2)}×** (target ≤ 1.5×)`);
+    if (best)
+      out.push(
+        `- load-pg / raw COPY, fastest runs: **${(best.loadPg.seconds / best.raw.seconds).toFixed(2)}×** (peak RSS over all load-pg runs ${best.loadPg.peakRssMb} MB)`,
+      );
     // The same work on both sides: rows in (load-pg's COPY phase includes its per-table ANALYZE), indexes, foreign keys.
-    const dataPath = (m: Measured) => (m.phases ? (m.phases.copy ?? 0) + (m.phases.indexes ?? 0) + (m.phases.foreignKeys ?? 0) + (m.phases.analyze ?? 0) : NaN);
+    const dataPath = (m: Measured) =>
+      m.phases
+        ? (m.phases.copy ?? 0) + (m.phases.indexes ?? 0) + (m.phases.foreignKeys ?? 0) + (m.phases.analyze ?? 0)
+        : NaN;
     const lpBest = best?.loadPg ?? loadPg;
     const rawBest = best?.raw ?? raw;
-    if (lpBest.exitCode === 0 && rawBest.exitCode === 0 && Number.isFinite(dataPath(lpBest)) && Number.isFinite(dataPath(rawBest))) {
+    if (
+      lpBest.exitCode === 0 &&
+      rawBest.exitCode === 0 &&
+      Number.isFinite(dataPath(lpBest)) &&
+      Number.isFinite(dataPath(rawBest))
+    ) {
       out.push(
         `- data path only (copy + indexes + FKs; load-pg's copy includes ANALYZE), load-pg / raw: **${(dataPath(lpBest) / dataPath(rawBest)).toFixed(2)}×** (${dataPath(lpBest).toFixed(2)} s vs ${dataPath(rawBest).toFixed(2)} s); the rest of load-pg is start-up, snapshot checksum, Prisma schema engine`,
       );
@@ -492,25 +659,48 @@ async function main() {
     // counted), DateTimes converted by the transform an expert would load. The run on a pre-converted copy is the
     // lower bound: the conversion load-pg does inside its time is done for pgloader beforehand, untimed.
     const landed = (m: Measured) =>
-      m.rows === totalRows && m.exitCode === 0 ? 'every row landed' : `only ${m.rows.toLocaleString('en-US')} of ${totalRows.toLocaleString('en-US')} rows landed, so this understates pgloader's time`;
+      m.rows === totalRows && m.exitCode === 0
+        ? 'every row landed'
+        : `only ${m.rows.toLocaleString('en-US')} of ${totalRows.toLocaleString('en-US')} rows landed, so this understates pgloader's time`;
     if (pgloaderWhole && loadPg.exitCode === 0) {
-      out.push(`- pgloader doing the whole job (same file, epoch-ms transform) / load-pg wall time: **${(pgloaderWhole.seconds / loadPg.seconds).toFixed(2)}×** (target ≥ 2×; ${landed(pgloaderWhole)})`);
+      out.push(
+        `- pgloader doing the whole job (same file, epoch-ms transform) / load-pg wall time: **${(pgloaderWhole.seconds / loadPg.seconds).toFixed(2)}×** (target ≥ 2×; ${landed(pgloaderWhole)})`,
+      );
     }
     if (pgloaderFriendly && loadPg.exitCode === 0) {
-      out.push(`- pgloader on a copy with the DateTimes converted beforehand (untimed) / load-pg wall time: **${(pgloaderFriendly.seconds / loadPg.seconds).toFixed(2)}×** (pgloader's lower bound; ${landed(pgloaderFriendly)})`);
+      out.push(
+        `- pgloader on a copy with the DateTimes converted beforehand (untimed) / load-pg wall time: **${(pgloaderFriendly.seconds / loadPg.seconds).toFixed(2)}×** (pgloader's lower bound; ${landed(pgloaderFriendly)})`,
+      );
     }
     if (pgloader && loadPg.exitCode === 0) {
-      out.push(`- pgloader on the real file / load-pg wall time: **${(pgloader.seconds / loadPg.seconds).toFixed(2)}×** (pgloader exit ${pgloader.exitCode ?? 'killed'}, ${pgloader.rows.toLocaleString('en-US')} of ${totalRows.toLocaleString('en-US')} rows landed)`);
+      out.push(
+        `- pgloader on the real file / load-pg wall time: **${(pgloader.seconds / loadPg.seconds).toFixed(2)}×** (pgloader exit ${pgloader.exitCode ?? 'killed'}, ${pgloader.rows.toLocaleString('en-US')} of ${totalRows.toLocaleString('en-US')} rows landed)`,
+      );
       // pgloader "finishes" early by failing tables: compare the rows each one actually delivered per second.
       const lpRate = loadPg.rows / loadPg.seconds;
       const plRate = pgloader.rows / pgloader.seconds;
-      out.push(`- delivered rows/s, load-pg / pgloader: **${plRate > 0 ? (lpRate / plRate).toFixed(1) + '×' : '∞ (pgloader delivered nothing)'}**`);
+      out.push(
+        `- delivered rows/s, load-pg / pgloader: **${plRate > 0 ? (lpRate / plRate).toFixed(1) + '×' : '∞ (pgloader delivered nothing)'}**`,
+      );
     }
     const verify = results.find((r) => r.name === 'verify');
-    if (verify) out.push(`- verify / load-pg: **${(verify.seconds / loadPg.seconds).toFixed(2)}×** (issue 4: < 1×; verify exit ${verify.exitCode})`);
+    if (verify)
+      out.push(
+        `- verify / load-pg: **${(verify.seconds / loadPg.seconds).toFixed(2)}×** (issue 4: < 1×; verify exit ${verify.exitCode})`,
+      );
     if (loadPg.peakRssMb) out.push(`- load-pg peak RSS: **${loadPg.peakRssMb} MB** (target ≤ 256 MB)`);
-    if (loadPg.phases) out.push(`- load-pg phases (s): ${Object.entries(loadPg.phases).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-    if (raw.phases) out.push(`- raw phases (s): ${Object.entries(raw.phases).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    if (loadPg.phases)
+      out.push(
+        `- load-pg phases (s): ${Object.entries(loadPg.phases)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}`,
+      );
+    if (raw.phases)
+      out.push(
+        `- raw phases (s): ${Object.entries(raw.phases)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}`,
+      );
 
     if (args.scaling) {
       const scaling: Measured[] = [];
@@ -522,7 +712,10 @@ async function main() {
         // As in the chain (and the main run above): export-sqlite first, untimed.
         if (exportTask) {
           const exported = await exportFor(dirs, built.totalRows);
-          if (exported.exitCode !== 0) throw new Error(`export-sqlite of the ${n}-row bench database failed (exit ${exported.exitCode}): ${exported.note ?? ''}`);
+          if (exported.exitCode !== 0)
+            throw new Error(
+              `export-sqlite of the ${n}-row bench database failed (exit ${exported.exitCode}): ${exported.note ?? ''}`,
+            );
         }
         const m = await runLoadPg(server, `bench_scale_${n}`, dirs.appDir, dirs.runDir, built.totalRows);
         scaling.push({ ...m, name: `load-pg ${n.toLocaleString('en-US')} rows` });
@@ -530,7 +723,10 @@ async function main() {
       }
       out.push('', '### Scaling (load-pg only)', '', table(scaling));
       const per = scaling.map((s) => (s.seconds / s.rows) * 1e6);
-      out.push('', `- µs per row: ${per.map((p) => p.toFixed(2)).join(' / ')} (100k / 1M / 3M; includes fixed start-up cost)`);
+      out.push(
+        '',
+        `- µs per row: ${per.map((p) => p.toFixed(2)).join(' / ')} (100k / 1M / 3M; includes fixed start-up cost)`,
+      );
     }
 
     const text = out.join('\n') + '\n';

@@ -70,7 +70,8 @@ phase('copy');
 const indexQueue = [...deferred.indexes];
 await Promise.all(
   clients.map(async (client) => {
-    for (let ix = indexQueue.shift(); ix; ix = indexQueue.shift()) await client.query(indexRebuildStatement(deferred.schema, ix));
+    for (let ix = indexQueue.shift(); ix; ix = indexQueue.shift())
+      await client.query(indexRebuildStatement(deferred.schema, ix));
   }),
 );
 phase('indexes');
@@ -86,4 +87,11 @@ for (const fk of deferred.foreignKeys) {
 }
 phase('foreignKeys');
 await Promise.all(clients.map((c) => c.end()));
-process.stdout.write(JSON.stringify({ seconds: Math.round(performance.now() - started) / 1000, rows, phases, maxRssKb: process.resourceUsage().maxRSS }) + '\n');
+process.stdout.write(
+  JSON.stringify({
+    seconds: Math.round(performance.now() - started) / 1000,
+    rows,
+    phases,
+    maxRssKb: process.resourceUsage().maxRSS,
+  }) + '\n',
+);

@@ -38,7 +38,8 @@ export function jsonbText(text: string): string | JsonError {
 
 const isDigit = (c: number) => c >= 48 && c <= 57;
 // PostgreSQL's JSON_ALPHANUMERIC_CHAR: a token that continues with one of these is invalid as a whole.
-const isAlnum = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c >= 128;
+const isAlnum = (c: number) =>
+  (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c >= 128;
 
 interface Pair {
   key: string;
@@ -87,7 +88,10 @@ class Parser {
 
   private literal(word: string): string {
     const s = this.s;
-    if (s.startsWith(word, this.i) && !(this.i + word.length < s.length && isAlnum(s.charCodeAt(this.i + word.length)))) {
+    if (
+      s.startsWith(word, this.i) &&
+      !(this.i + word.length < s.length && isAlnum(s.charCodeAt(this.i + word.length)))
+    ) {
       this.i += word.length;
       return word;
     }
@@ -137,7 +141,13 @@ class Parser {
       this.i++;
       this.ws();
       const value = this.value();
-      pairs.push({ key, ascii, bytes: ascii ? key.length : Buffer.byteLength(key, 'utf8'), value, order: pairs.length });
+      pairs.push({
+        key,
+        ascii,
+        bytes: ascii ? key.length : Buffer.byteLength(key, 'utf8'),
+        value,
+        order: pairs.length,
+      });
       this.ws();
       const c = this.s.charCodeAt(this.i);
       if (c === 44) {
@@ -203,11 +213,13 @@ class Parser {
       const e = s.charCodeAt(i + 1);
       if (e === 117) {
         const hex = s.slice(i + 2, i + 6);
-        if (!/^[0-9a-fA-F]{4}$/.test(hex)) this.fail(`"\\u" must be followed by four hexadecimal digits (position ${i})`);
+        if (!/^[0-9a-fA-F]{4}$/.test(hex))
+          this.fail(`"\\u" must be followed by four hexadecimal digits (position ${i})`);
         const code = parseInt(hex, 16);
         i += 6;
         if (code >= 0xd800 && code <= 0xdbff) {
-          if (highSurrogate !== -1) this.fail(`Unicode high surrogate must not follow a high surrogate (position ${i - 6})`);
+          if (highSurrogate !== -1)
+            this.fail(`Unicode high surrogate must not follow a high surrogate (position ${i - 6})`);
           highSurrogate = code;
           continue;
         }
@@ -300,7 +312,8 @@ class Parser {
     if (i < s.length && isAlnum(s.charCodeAt(i))) this.fail(`invalid token at position ${start}`);
     this.i = i;
     if (exponent === 0 && !negative && fracDigits === '') return intDigits; // the common case: a plain integer
-    if (!numericFits(intDigits, fracDigits, exponent)) this.fail(`number at position ${start} overflows numeric format`);
+    if (!numericFits(intDigits, fracDigits, exponent))
+      this.fail(`number at position ${start} overflows numeric format`);
     return numericText(negative, intDigits, fracDigits, exponent);
   }
 }

@@ -59,17 +59,32 @@ const SHARED_FLAG_HELP: Record<keyof typeof COMMON_FLAGS, FlagHelp> = {
   'dry-run': ['', 'read-only checks and the plan; change nothing'],
   force: ['', 'go on where the task would refuse (what it overrides is said above)'],
   verbose: ['', 'debug lines on stderr (-v)'],
-  'insecure-skip-tls-verify': ['', 'with --require-tls: encrypt but do NOT verify the certificate (PG_INSECURE_SKIP_TLS_VERIFY; warned every run)'],
-  'allow-insecure-auth': ['', 'let the password go over cleartext or MD5 authentication (PG_ALLOW_INSECURE_AUTH; warned)'],
-  'exclude-table': ['NAME', 'a SQLite table not to migrate, named in the manifest as excluded; repeatable (EXCLUDE_TABLES, comma-separated)'],
-  'accept-uninspected-processes': ['', "not root: go on although other users' processes could not be checked for holding the SQLite file (VS_ACCEPT_UNINSPECTED_PROCESSES)"],
+  'insecure-skip-tls-verify': [
+    '',
+    'with --require-tls: encrypt but do NOT verify the certificate (PG_INSECURE_SKIP_TLS_VERIFY; warned every run)',
+  ],
+  'allow-insecure-auth': [
+    '',
+    'let the password go over cleartext or MD5 authentication (PG_ALLOW_INSECURE_AUTH; warned)',
+  ],
+  'exclude-table': [
+    'NAME',
+    'a SQLite table not to migrate, named in the manifest as excluded; repeatable (EXCLUDE_TABLES, comma-separated)',
+  ],
+  'accept-uninspected-processes': [
+    '',
+    "not root: go on although other users' processes could not be checked for holding the SQLite file (VS_ACCEPT_UNINSPECTED_PROCESSES)",
+  ],
   help: ['', 'this text (-h)'],
 };
 
 /** Help of the flags of every task that starts the app (config.ts's START_FLAGS). */
 export const START_FLAG_HELP = {
   'wait-seconds': ['N', 'how long to wait for the writers to stop or the app to answer (default 30)'],
-  'health-url': ['URL|none', 'status URL that must say "online" (default http://HOST:PORT/api/meta/status/backend at the service\'s address)'],
+  'health-url': [
+    'URL|none',
+    'status URL that must say "online" (default http://HOST:PORT/api/meta/status/backend at the service\'s address)',
+  ],
   'no-generate': ['', "the start command runs the app's prisma generate itself; do not run it (VS_NO_GENERATE=1)"],
 } satisfies Record<string, FlagHelp>;
 
@@ -117,7 +132,12 @@ export async function executeCli<Extra extends Record<string, unknown>, Result e
       return ExitCode.Ok;
     }
     for (const warning of loaded.settings.warnings) log.warn(warning);
-    const result = await definition.run({ settings: loaded.settings, extra: loaded.extra, positionals: loaded.positionals, log });
+    const result = await definition.run({
+      settings: loaded.settings,
+      extra: loaded.extra,
+      positionals: loaded.positionals,
+      log,
+    });
     definition.print?.(result, log);
     (result.ok ? log.ok : log.error)(result.summary);
     if (json) printJson({ task: definition.task, ...(result as unknown as Record<string, unknown>) });
@@ -143,7 +163,12 @@ export async function executeCli<Extra extends Record<string, unknown>, Result e
 }
 
 /** The task's --help text, its flag lists generated from the flags its parser accepts. */
-export function renderUsage(definition: Pick<CliDefinition<never, StepResult>, 'task' | 'description' | 'details' | 'positionals' | 'flags' | 'flagHelp' | 'exitCodes'>): string {
+export function renderUsage(
+  definition: Pick<
+    CliDefinition<never, StepResult>,
+    'task' | 'description' | 'details' | 'positionals' | 'flags' | 'flagHelp' | 'exitCodes'
+  >,
+): string {
   const help: Record<string, FlagHelp> = { ...SHARED_FLAG_HELP, ...START_FLAG_HELP, ...definition.flagHelp };
   const flagLine = (name: string) => {
     const [value, description] = help[name] ?? ['', ''];
@@ -155,7 +180,11 @@ export function renderUsage(definition: Pick<CliDefinition<never, StepResult>, '
   const lines = [`Usage: npx just ${definition.task}${positionals} [flags]`, '', definition.description];
   if (definition.details) lines.push('', definition.details.trim());
   if (own.length > 0) lines.push('', 'Flags:', ...own.map(flagLine));
-  lines.push('', 'Shared flags (every task; environment variable or --config key in brackets):', ...shared.map(flagLine));
+  lines.push(
+    '',
+    'Shared flags (every task; environment variable or --config key in brackets):',
+    ...shared.map(flagLine),
+  );
   lines.push('', 'Exit codes:');
   for (const [code, meaning] of Object.entries(definition.exitCodes)) lines.push(`  ${code.padStart(2)}  ${meaning}`);
   return lines.join('\n') + '\n';
@@ -178,7 +207,11 @@ export function checkFlags(task: string, argv: string[], options: FlagSpec): voi
     if (spec.type === 'string') {
       // Without `=`, parseArgs takes the next argument even when it is another flag: then the value is missing.
       const value = token.value;
-      if (value === undefined || value === '' || (!token.inlineValue && value.startsWith('-') && value in optionsByRawName(options))) {
+      if (
+        value === undefined ||
+        value === '' ||
+        (!token.inlineValue && value.startsWith('-') && value in optionsByRawName(options))
+      ) {
         throw usageError(`${token.rawName} needs a value ${help}`);
       }
     } else if (token.inlineValue) {
@@ -209,12 +242,15 @@ export function closestFlag(typed: string, known: string[]): string | undefined 
 
 /** Optimal string alignment distance: insertions, deletions, substitutions and adjacent swaps cost 1 each. */
 function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
       d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
     }
   }
   return d[a.length][b.length];
@@ -232,4 +268,7 @@ export function isMain(importMetaUrl: string): boolean {
 }
 
 /** What a task file declares for its --help (renderUsage adds the shared flags). */
-export type CliHelp = Pick<CliDefinition<never, StepResult>, 'description' | 'details' | 'positionals' | 'flagHelp' | 'exitCodes'>;
+export type CliHelp = Pick<
+  CliDefinition<never, StepResult>,
+  'description' | 'details' | 'positionals' | 'flagHelp' | 'exitCodes'
+>;

@@ -106,7 +106,12 @@ export function loadSettings<Extra extends Record<string, unknown> = Record<stri
 ): LoadedSettings<Extra> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { ...COMMON_FLAGS, ...extraFlags }, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args: argv,
+      options: { ...COMMON_FLAGS, ...extraFlags },
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (err) {
     // parseArgs messages are already one line ("Unknown option '--tagret'"), which is what the contract wants.
     throw usageError((err as Error).message);
@@ -169,8 +174,12 @@ export function loadSettings<Extra extends Record<string, unknown> = Record<stri
     sshKey: resolveOpt(pick('ssh-key', 'SSH_KEY_PATH')),
     knownHosts: resolveOpt(pick('known-hosts', 'SSH_KNOWN_HOSTS')),
     runDir: resolveOpt(pick('run-dir', 'RUN_DIR')),
-    stopCmd: pick('stop-cmd', 'VS_STOP_CMD') ?? (existsSync(maintenanceScript) ? `${shellQuote(maintenanceScript)} stop` : undefined),
-    startCmd: pick('start-cmd', 'VS_START_CMD') ?? (existsSync(maintenanceScript) ? `${shellQuote(maintenanceScript)} start` : undefined),
+    stopCmd:
+      pick('stop-cmd', 'VS_STOP_CMD') ??
+      (existsSync(maintenanceScript) ? `${shellQuote(maintenanceScript)} stop` : undefined),
+    startCmd:
+      pick('start-cmd', 'VS_START_CMD') ??
+      (existsSync(maintenanceScript) ? `${shellQuote(maintenanceScript)} start` : undefined),
     systemEnvFile: resolveOpt(pick('system-env', 'VS_SYSTEM_ENV_FILE')) ?? '/etc/visionsuit/vs-backend.env',
     json: Boolean(flags.json),
     yes: Boolean(flags.yes),
@@ -179,10 +188,14 @@ export function loadSettings<Extra extends Record<string, unknown> = Record<stri
     verbose: Boolean(flags.verbose),
     acceptUninspected: pickBool('accept-uninspected-processes', 'VS_ACCEPT_UNINSPECTED_PROCESSES'),
     pauseAt: nonEmpty(env.VISIONSUIT_MIGRATE_PAUSE_AT),
-    excludeTables: excludeTablesOf(flags['exclude-table'], nonEmpty(env.EXCLUDE_TABLES) ?? nonEmpty(fileValues.EXCLUDE_TABLES)),
+    excludeTables: excludeTablesOf(
+      flags['exclude-table'],
+      nonEmpty(env.EXCLUDE_TABLES) ?? nonEmpty(fileValues.EXCLUDE_TABLES),
+    ),
     warnings,
   };
-  for (const url of [settings.targetUrl, settings.adminUrl, settings.shadowUrl]) registerSecret(url ? dsnPassword(url) : undefined);
+  for (const url of [settings.targetUrl, settings.adminUrl, settings.shadowUrl])
+    registerSecret(url ? dsnPassword(url) : undefined);
 
   const extra = Object.fromEntries(Object.keys(extraFlags).map((name) => [camel(name), flags[name]])) as Extra;
   return { settings, extra, positionals: parsed.positionals, help: Boolean(flags.help) };
@@ -275,13 +288,20 @@ const nonEmpty = (v: string | undefined) => (v !== undefined && v !== '' ? v : u
 const camel = (s: string) => s.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
 
 /** `--wait-seconds N` and `--health-url URL|none`: the flags of every task that starts the app and waits for health. */
-export const START_FLAGS = { 'wait-seconds': { type: 'string' }, 'health-url': { type: 'string' }, 'no-generate': { type: 'boolean' } } satisfies FlagSpec;
+export const START_FLAGS = {
+  'wait-seconds': { type: 'string' },
+  'health-url': { type: 'string' },
+  'no-generate': { type: 'boolean' },
+} satisfies FlagSpec;
 
 /**
  * --wait-seconds, --health-url, and --no-generate (env VS_NO_GENERATE=1: the operator's start command runs the
  * app's `prisma generate` itself, so the suite does not).
  */
-export function parseStartFlags(extra: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): { waitSeconds?: number; healthUrl?: string; noGenerate?: boolean } {
+export function parseStartFlags(
+  extra: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = process.env,
+): { waitSeconds?: number; healthUrl?: string; noGenerate?: boolean } {
   const raw = extra.waitSeconds as string | undefined;
   const waitSeconds = raw === undefined ? undefined : Number(raw);
   if (waitSeconds !== undefined && !(waitSeconds >= 0)) throw usageError('--wait-seconds must be a number of seconds');

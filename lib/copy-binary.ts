@@ -1,5 +1,13 @@
 import type { CopyColumnPlan } from './copy-converters.ts';
-import { columnConverter, convertChecked, plainDecimal, MAX_EPOCH_MS, MIN_EPOCH_MS, type ConversionProblem, type SqliteValue } from './sqlite-values.ts';
+import {
+  columnConverter,
+  convertChecked,
+  plainDecimal,
+  MAX_EPOCH_MS,
+  MIN_EPOCH_MS,
+  type ConversionProblem,
+  type SqliteValue,
+} from './sqlite-values.ts';
 
 /**
  * COPY's binary format for the common PostgreSQL types. Measured on the 1.5 M-row bench: PostgreSQL spends much
@@ -15,7 +23,26 @@ export const BINARY_HEADER = Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'l
 export const BINARY_TRAILER = Buffer.from([0xff, 0xff]);
 
 /** pg_type names whose binary form we write (plus enums, whose receive function takes the label's text). */
-const BINARY_BASE_TYPES = new Set(['text', 'varchar', 'bpchar', 'int2', 'int4', 'int8', 'float4', 'float8', 'numeric', 'bool', 'timestamp', 'timestamptz', 'date', 'time', 'json', 'jsonb', 'bytea', 'uuid']);
+const BINARY_BASE_TYPES = new Set([
+  'text',
+  'varchar',
+  'bpchar',
+  'int2',
+  'int4',
+  'int8',
+  'float4',
+  'float8',
+  'numeric',
+  'bool',
+  'timestamp',
+  'timestamptz',
+  'date',
+  'time',
+  'json',
+  'jsonb',
+  'bytea',
+  'uuid',
+]);
 
 export function binaryCapable(columns: CopyColumnPlan[]): boolean {
   return columns.every((c) => c.target === 'enum' || (c.baseType !== undefined && BINARY_BASE_TYPES.has(c.baseType)));
@@ -191,7 +218,11 @@ export class BinaryWriter {
 }
 
 /** Writes one value as its field, or returns the problem (nothing written then). */
-export type BinaryEncoder = (value: SqliteValue, w: BinaryWriter, readBytes: () => Buffer | null | undefined) => ConversionProblem | undefined;
+export type BinaryEncoder = (
+  value: SqliteValue,
+  w: BinaryWriter,
+  readBytes: () => Buffer | null | undefined,
+) => ConversionProblem | undefined;
 
 const EPOCH_2000_MS = 946_684_800_000;
 const DAY_MS = 86_400_000;
@@ -230,15 +261,17 @@ export function binaryEncoderFor(column: CopyColumnPlan, enums: Record<string, s
   const base = column.target === 'enum' ? 'enum' : column.baseType!;
   /** The validated canonical value text (null = NULL) or a problem: the slow path of every kind. */
   const slow = (v: SqliteValue, r: () => Buffer | null | undefined) => convertChecked(converter.value, v, r);
-  const withText = (write: (w: BinaryWriter, text: string) => ConversionProblem | undefined): BinaryEncoder => (v, w, r) => {
-    const t = slow(v, r);
-    if (t === null) {
-      w.nullField();
-      return undefined;
-    }
-    if (typeof t !== 'string') return t;
-    return write(w, t);
-  };
+  const withText =
+    (write: (w: BinaryWriter, text: string) => ConversionProblem | undefined): BinaryEncoder =>
+    (v, w, r) => {
+      const t = slow(v, r);
+      if (t === null) {
+        w.nullField();
+        return undefined;
+      }
+      if (typeof t !== 'string') return t;
+      return write(w, t);
+    };
   // Writers from the canonical value text of each kind (docs/design.md), per target type.
   const fromText = (w: BinaryWriter, t: string): ConversionProblem | undefined => {
     switch (column.kind) {

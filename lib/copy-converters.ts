@@ -6,7 +6,22 @@ import type { TargetColumn } from './pg-schema-objects.ts';
  * PostgreSQL will parse), cross-checked against the Prisma schema's logical kind (a mismatch means the database
  * was not built from this schema). The per-value work is in sqlite-values; this module only picks and checks.
  */
-export type TargetCategory = 'text' | 'enum' | 'int2' | 'int4' | 'int8' | 'float' | 'numeric' | 'boolean' | 'timestamp' | 'timestamptz' | 'date' | 'time' | 'json' | 'bytes' | 'uuid';
+export type TargetCategory =
+  | 'text'
+  | 'enum'
+  | 'int2'
+  | 'int4'
+  | 'int8'
+  | 'float'
+  | 'numeric'
+  | 'boolean'
+  | 'timestamp'
+  | 'timestamptz'
+  | 'date'
+  | 'time'
+  | 'json'
+  | 'bytes'
+  | 'uuid';
 
 /** Serializable plan of one column (it crosses into a worker thread, so no functions). */
 export interface CopyColumnPlan {
@@ -74,6 +89,7 @@ export function targetCategory(column: TargetColumn): TargetCategory | undefined
 export function incompatibility(kind: ColumnKind, column: TargetColumn): string | undefined {
   const category = targetCategory(column);
   if (!category) return `PostgreSQL type ${column.dataType} is not one load-pg can fill`;
-  if (!COMPATIBLE[kind].includes(category)) return `Prisma kind ${kind} does not fit PostgreSQL type ${column.dataType}`;
+  if (!COMPATIBLE[kind].includes(category))
+    return `Prisma kind ${kind} does not fit PostgreSQL type ${column.dataType}`;
   return undefined;
 }

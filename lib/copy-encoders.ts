@@ -57,7 +57,8 @@ const INT4_MAX = 2147483647n;
 
 export function encoderFor(column: CopyColumnPlan, enums: Record<string, string[]>): FieldEncoder {
   const converter = columnConverter(column.model, enums);
-  const slow = (value: SqliteValue, readBytes: () => Buffer | null | undefined): Converted => convertChecked(converter.copy, value, readBytes);
+  const slow = (value: SqliteValue, readBytes: () => Buffer | null | undefined): Converted =>
+    convertChecked(converter.copy, value, readBytes);
   switch (column.kind) {
     case 'text':
       return (v, r) => (typeof v === 'string' && !NEEDS_LOOK.test(v) ? v : slow(v, r));
@@ -72,7 +73,8 @@ export function encoderFor(column: CopyColumnPlan, enums: Record<string, string[
     case 'boolean':
       return (v, r) => (v === 1n ? 't' : v === 0n ? 'f' : slow(v, r));
     case 'datetime': {
-      const base: FieldEncoder = (v, r) => (typeof v === 'bigint' && v >= MIN_MS && v <= MAX_MS ? fastTimestamp(Number(v)) : slow(v, r));
+      const base: FieldEncoder = (v, r) =>
+        typeof v === 'bigint' && v >= MIN_MS && v <= MAX_MS ? fastTimestamp(Number(v)) : slow(v, r);
       // timestamp(3) gets the text as is; adapt it for the other date-time targets.
       switch (column.target) {
         case 'timestamptz':
@@ -98,7 +100,9 @@ export function encoderFor(column: CopyColumnPlan, enums: Record<string, string[
       // PostgreSQL parses the JSON itself (jsonb keeps the last duplicate key, as sqlite-values' normaliser does),
       // so well-formed text is sent unchanged and an invalid document comes back as a COPY error that copy-table
       // maps to the row's key. Numbers and text needing escapes go through the converter.
-      return column.target === 'json' ? (v, r) => (typeof v === 'string' && !NEEDS_LOOK.test(v) ? v : slow(v, r)) : slow;
+      return column.target === 'json'
+        ? (v, r) => (typeof v === 'string' && !NEEDS_LOOK.test(v) ? v : slow(v, r))
+        : slow;
     default:
       return slow;
   }

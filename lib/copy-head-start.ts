@@ -33,8 +33,19 @@ export function predictTargetColumns(model: SchemaModel): Map<string, TargetColu
     model.tables.map((table) => [
       table.name,
       table.columns.map((column, i) => {
-        const baseType = column.kind === 'enum' ? (column.enumName ?? column.prismaType) : PRISMA_DEFAULT_BASE_TYPE[column.kind];
-        return { table: table.name, name: column.name, position: i + 1, dataType: baseType, baseType, typeKind: column.kind === 'enum' ? 'e' : 'b', isArray: false, notNull: !column.nullable, generated: false };
+        const baseType =
+          column.kind === 'enum' ? (column.enumName ?? column.prismaType) : PRISMA_DEFAULT_BASE_TYPE[column.kind];
+        return {
+          table: table.name,
+          name: column.name,
+          position: i + 1,
+          dataType: baseType,
+          baseType,
+          typeKind: column.kind === 'enum' ? 'e' : 'b',
+          isArray: false,
+          notNull: !column.nullable,
+          generated: false,
+        };
       }),
     ]),
   );
@@ -43,10 +54,16 @@ export function predictTargetColumns(model: SchemaModel): Map<string, TargetColu
 /** True when the real plan converts every column exactly as the predicted one did (same encoders, same order). */
 export function matchesPlan(head: HeadStart, actual: CopyTablePlan): boolean {
   const predicted = head.predicted;
-  if (actual.table !== predicted.table || actual.columns.length !== predicted.columns.length || !usesBinary(actual)) return false;
+  if (actual.table !== predicted.table || actual.columns.length !== predicted.columns.length || !usesBinary(actual))
+    return false;
   return actual.columns.every((column, i) => {
     const other = predicted.columns[i];
-    return column.name === other.name && column.kind === other.kind && column.target === other.target && (column.target === 'enum' || column.baseType === other.baseType);
+    return (
+      column.name === other.name &&
+      column.kind === other.kind &&
+      column.target === other.target &&
+      (column.target === 'enum' || column.baseType === other.baseType)
+    );
   });
 }
 
@@ -74,11 +91,23 @@ export function dropHeadStart(head: HeadStart): void {
  * Convert the first chunks of `plans` (binary COPY only), one chunk of each in turn, yielding to the event loop
  * between chunks, until `stop()` or each table's budget or end. `stop()` resolves once no chunk is being converted.
  */
-export function startHeadStarts(db: Database.Database, plans: CopyTablePlan[], budgetBytes: number): { heads: HeadStart[]; stop(): Promise<void> } {
+export function startHeadStarts(
+  db: Database.Database,
+  plans: CopyTablePlan[],
+  budgetBytes: number,
+): { heads: HeadStart[]; stop(): Promise<void> } {
   const heads: HeadStart[] = plans.filter(usesBinary).map((plan) => {
     const counter = { rows: 0 };
     const progress = { onChunk: () => undefined as void };
-    return { table: plan.table, predicted: plan, chunks: [], bytes: 0, counter, progress, generator: binaryChunks(db, plan, counter, () => progress.onChunk()) };
+    return {
+      table: plan.table,
+      predicted: plan,
+      chunks: [],
+      bytes: 0,
+      counter,
+      progress,
+      generator: binaryChunks(db, plan, counter, () => progress.onChunk()),
+    };
   });
   let stopped = false;
   const running = (async () => {

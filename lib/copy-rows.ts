@@ -1,7 +1,14 @@
 import type Database from 'better-sqlite3';
 import pg from 'pg';
 import type { CopyColumnPlan } from './copy-converters.ts';
-import { BINARY_HEADER, BINARY_TRAILER, binaryCapable, binaryEncoderFor, BinaryWriter, type BinaryEncoder } from './copy-binary.ts';
+import {
+  BINARY_HEADER,
+  BINARY_TRAILER,
+  binaryCapable,
+  binaryEncoderFor,
+  BinaryWriter,
+  type BinaryEncoder,
+} from './copy-binary.ts';
 import { encoderFor, type FieldEncoder } from './copy-encoders.ts';
 import type { SqliteValue } from './sqlite-values.ts';
 import { sqlWithIdentifiers } from './sql-files.ts';
@@ -88,8 +95,17 @@ export function keyText(plan: CopyTablePlan, row: unknown[]): string {
 }
 
 /** Re-reads one cell as bytes by the current row's key (rare path: only for text containing U+FFFD). */
-function cellBytesReader(db: Database.Database, plan: CopyTablePlan, cursor: { row: unknown[]; column: number }): () => Buffer | undefined {
-  const read = createCellBytesReader(db, plan.table, plan.columns.map((c) => c.name), plan.key);
+function cellBytesReader(
+  db: Database.Database,
+  plan: CopyTablePlan,
+  cursor: { row: unknown[]; column: number },
+): () => Buffer | undefined {
+  const read = createCellBytesReader(
+    db,
+    plan.table,
+    plan.columns.map((c) => c.name),
+    plan.key,
+  );
   return () => read(cursor.row, cursor.column);
 }
 
@@ -101,18 +117,34 @@ export const sqliteColumns = (plan: CopyTablePlan) => plan.columns.map((c) => sq
  * find the cell it is asked about.
  */
 function scanTable(db: Database.Database, plan: CopyTablePlan) {
-  const select = db.prepare(sqlWithIdentifiers('sqlite-table-scan', { columns: sqliteColumns(plan), table: sqliteId(plan.table) }));
+  const select = db.prepare(
+    sqlWithIdentifiers('sqlite-table-scan', { columns: sqliteColumns(plan), table: sqliteId(plan.table) }),
+  );
   select.raw(true).safeIntegers(true);
   const cursor: { row: unknown[]; column: number } = { row: [], column: 0 };
-  return { rows: select.iterate() as IterableIterator<SqliteValue[]>, cursor, readBytes: cellBytesReader(db, plan, cursor) };
+  return {
+    rows: select.iterate() as IterableIterator<SqliteValue[]>,
+    cursor,
+    readBytes: cellBytesReader(db, plan, cursor),
+  };
 }
 
 /** A value the encoder refused, as the one-line cause naming table, column and key. */
-function conversionError(plan: CopyTablePlan, row: unknown[], column: number, problem: { reason: string; value?: string }): RowLoadError {
+function conversionError(
+  plan: CopyTablePlan,
+  row: unknown[],
+  column: number,
+  problem: { reason: string; value?: string },
+): RowLoadError {
   const name = plan.columns[column].name;
   const key = keyText(plan, row);
   const reason = `${problem.reason}${problem.value ? ` (value: ${JSON.stringify(problem.value)})` : ''}`;
-  return new RowLoadError(`table "${plan.table}", column "${name}", row ${key}: ${reason}`, { table: plan.table, column: name, key, reason: problem.reason });
+  return new RowLoadError(`table "${plan.table}", column "${name}", row ${key}: ${reason}`, {
+    table: plan.table,
+    column: name,
+    key,
+    reason: problem.reason,
+  });
 }
 
 function* copyChunks(
@@ -157,7 +189,12 @@ function* copyChunks(
  * The COPY text of a whole table as ~64 KB string chunks (what copyTable streams); also used by the benchmark to
  * write the pre-converted files of its raw-COPY baseline.
  */
-export function tableCopyChunks(db: Database.Database, plan: CopyTablePlan, counter: { rows: number } = { rows: 0 }, onChunk: () => void = () => undefined): Generator<string> {
+export function tableCopyChunks(
+  db: Database.Database,
+  plan: CopyTablePlan,
+  counter: { rows: number } = { rows: 0 },
+  onChunk: () => void = () => undefined,
+): Generator<string> {
   const { rows, cursor, readBytes } = scanTable(db, plan);
   const encoders = plan.columns.map((c) => encoderFor(c, plan.enums));
   return copyChunks(plan, rows, encoders, readBytes, cursor, counter, onChunk);
@@ -202,7 +239,12 @@ function encodeBinaryRows(
 }
 
 /** Binary COPY data of a whole table: header, rows, trailer, as ~64 KB buffers. */
-export function* binaryChunks(db: Database.Database, plan: CopyTablePlan, counter: { rows: number }, onChunk: () => void): Generator<Buffer> {
+export function* binaryChunks(
+  db: Database.Database,
+  plan: CopyTablePlan,
+  counter: { rows: number },
+  onChunk: () => void,
+): Generator<Buffer> {
   const { rows, cursor, readBytes } = scanTable(db, plan);
   const encoders = plan.columns.map((c) => binaryEncoderFor(c, plan.enums));
   // Flushed at 64 KB; the 8 KB margin keeps the usual row from forcing a grow-and-copy at the boundary.

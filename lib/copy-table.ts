@@ -4,7 +4,18 @@ import { pipeline } from 'node:stream/promises';
 import type Database from 'better-sqlite3';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { binaryChunks, CHUNK_CHARS, keyText, RowLoadError, sqliteColumns, sqliteId, tableCopyChunks, usesBinary, type CopyTablePlan, type ProgressCallback } from './copy-rows.ts';
+import {
+  binaryChunks,
+  CHUNK_CHARS,
+  keyText,
+  RowLoadError,
+  sqliteColumns,
+  sqliteId,
+  tableCopyChunks,
+  usesBinary,
+  type CopyTablePlan,
+  type ProgressCallback,
+} from './copy-rows.ts';
 import { loadSql, sqlWithIdentifiers } from './sql-files.ts';
 import { duplicateIndexCause } from './pg-schema-objects.ts';
 import { continueHeadStart } from './copy-head-start.ts';
@@ -38,7 +49,10 @@ export interface CopyTableResult {
  * alone. Corked, the two leave in one writev.
  */
 function oneWritePerChunk<T extends ReturnType<typeof copyFrom>>(copy: T): T {
-  const stream = copy as unknown as { connection?: { stream: NodeJS.WritableStream & { cork(): void; uncork(): void } }; flushChunk(chunk: Buffer): boolean };
+  const stream = copy as unknown as {
+    connection?: { stream: NodeJS.WritableStream & { cork(): void; uncork(): void } };
+    flushChunk(chunk: Buffer): boolean;
+  };
   const flushChunk = stream.flushChunk;
   if (typeof flushChunk !== 'function') return copy; // another pg-copy-streams layout: keep its own writes
   stream.flushChunk = function (chunk: Buffer) {
@@ -53,8 +67,12 @@ function oneWritePerChunk<T extends ReturnType<typeof copyFrom>>(copy: T): T {
   return copy;
 }
 
-
-export async function copyTable(db: Database.Database, client: pg.Client, plan: CopyTablePlan, onProgress?: ProgressCallback): Promise<CopyTableResult> {
+export async function copyTable(
+  db: Database.Database,
+  client: pg.Client,
+  plan: CopyTablePlan,
+  onProgress?: ProgressCallback,
+): Promise<CopyTableResult> {
   const started = performance.now();
   const head = plan.headStart;
   plan.headStart = undefined; // sent once: a second attempt at the table converts it afresh
@@ -68,14 +86,24 @@ export async function copyTable(db: Database.Database, client: pg.Client, plan: 
     const binary = head !== undefined || usesBinary(plan);
     const copy = client.query(
       oneWritePerChunk(
-        copyFrom(sqlWithIdentifiers(binary ? 'load-pg-copy-binary' : 'load-pg-copy', { ...fragments, columns: plan.columns.map((c) => pg.escapeIdentifier(c.name)).join(', ') }), {
-          highWaterMark: 4 * CHUNK_CHARS,
-        }),
+        copyFrom(
+          sqlWithIdentifiers(binary ? 'load-pg-copy-binary' : 'load-pg-copy', {
+            ...fragments,
+            columns: plan.columns.map((c) => pg.escapeIdentifier(c.name)).join(', '),
+          }),
+          {
+            highWaterMark: 4 * CHUNK_CHARS,
+          },
+        ),
       ),
     );
     const onChunk = () => onProgress?.(counter.rows);
     if (head) head.progress.onChunk = onChunk;
-    const chunks = head ? continueHeadStart(head) : binary ? binaryChunks(db, plan, counter, onChunk) : tableCopyChunks(db, plan, counter, onChunk);
+    const chunks = head
+      ? continueHeadStart(head)
+      : binary
+        ? binaryChunks(db, plan, counter, onChunk)
+        : tableCopyChunks(db, plan, counter, onChunk);
     const source = Readable.from(chunks, {
       objectMode: false,
       highWaterMark: 2 * CHUNK_CHARS,
@@ -96,7 +124,8 @@ export async function copyTable(db: Database.Database, client: pg.Client, plan: 
       } catch (err) {
         // A RowLoadError, not a TaskError: it also crosses the worker-thread loader's boundary as a source problem.
         const cause = duplicateIndexCause(index.name, plan.table, err);
-        if (cause) throw new RowLoadError(cause, { table: plan.table, reason: `duplicate key for unique index ${index.name}` });
+        if (cause)
+          throw new RowLoadError(cause, { table: plan.table, reason: `duplicate key for unique index ${index.name}` });
         throw err;
       }
       indexesBuilt.push(index.name);
@@ -110,7 +139,15 @@ export async function copyTable(db: Database.Database, client: pg.Client, plan: 
       await client.query(sqlWithIdentifiers('load-pg-analyze', fragments));
       analyzeSeconds = (performance.now() - analyzeStarted) / 1000;
     }
-    return { table: plan.table, rowsRead: counter.rows, rowsCopied: copy.rowCount, seconds, indexesBuilt, indexSeconds, ...(analyzeSeconds !== undefined ? { analyzeSeconds } : {}) };
+    return {
+      table: plan.table,
+      rowsRead: counter.rows,
+      rowsCopied: copy.rowCount,
+      seconds,
+      indexesBuilt,
+      indexSeconds,
+      ...(analyzeSeconds !== undefined ? { analyzeSeconds } : {}),
+    };
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw connectionLost(err) ?? err;
@@ -155,8 +192,13 @@ export function mapCopyError(db: Database.Database, plan: CopyTablePlan, err: un
   let key: string | undefined;
   if (Number.isInteger(line) && line >= 1) {
     try {
-      const stmt = db.prepare(sqlWithIdentifiers('load-pg-sqlite-row-at', { columns: sqliteColumns(plan), table: sqliteId(plan.table) }));
-      const row = stmt.raw(true).safeIntegers(true).get(line - 1) as unknown[] | undefined;
+      const stmt = db.prepare(
+        sqlWithIdentifiers('load-pg-sqlite-row-at', { columns: sqliteColumns(plan), table: sqliteId(plan.table) }),
+      );
+      const row = stmt
+        .raw(true)
+        .safeIntegers(true)
+        .get(line - 1) as unknown[] | undefined;
       if (row) key = keyText(plan, row);
     } catch {
       // Naming the key is best effort; the PostgreSQL message still says what is wrong.

@@ -87,7 +87,11 @@ async function main() {
 }
 
 main().catch(async (err) => {
-  port.postMessage({ type: 'error', message: (err as Error).message, code: (err as { code?: string }).code } satisfies WorkerReply);
+  port.postMessage({
+    type: 'error',
+    message: (err as Error).message,
+    code: (err as { code?: string }).code,
+  } satisfies WorkerReply);
   // Not ready, so never handed a table or closed by load-pg: end the connection and the thread here.
   await client.end().catch(() => undefined);
   db.close();

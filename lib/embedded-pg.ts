@@ -64,7 +64,14 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
   const flags: string[] = ['-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'max_connections=50'];
   for (const [name, value] of Object.entries(options.settings ?? {})) flags.push('-c', `${name}=${value}`);
   if (options.tls) {
-    flags.push('-c', 'ssl=on', '-c', `ssl_cert_file=${options.tls.certFile}`, '-c', `ssl_key_file=${options.tls.keyFile}`);
+    flags.push(
+      '-c',
+      'ssl=on',
+      '-c',
+      `ssl_cert_file=${options.tls.certFile}`,
+      '-c',
+      `ssl_key_file=${options.tls.keyFile}`,
+    );
   }
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,

@@ -14,7 +14,8 @@ import { maskSecrets } from './secrets.ts';
  */
 
 // dotenv 17's LINE expression (lib/main.js) with the `d` flag so we get the value's position.
-const LINE = /(?:^|^)\s*(?:export\s+)?([\w.-]+)(?:\s*=\s*?|:\s+?)(\s*'(?:\\'|[^'])*'|\s*"(?:\\"|[^"])*"|\s*`(?:\\`|[^`])*`|[^#\r\n]+)?\s*(?:#.*)?(?:$|$)/dmg;
+const LINE =
+  /(?:^|^)\s*(?:export\s+)?([\w.-]+)(?:\s*=\s*?|:\s+?)(\s*'(?:\\'|[^'])*'|\s*"(?:\\"|[^"])*"|\s*`(?:\\`|[^`])*`|[^#\r\n]+)?\s*(?:#.*)?(?:$|$)/dgm;
 
 type Quote = '"' | "'" | '`' | '';
 
@@ -44,7 +45,9 @@ export function encodeValue(value: string, preferred: Quote = '"'): string {
     if (/[\r\n]/.test(value)) continue; // only double quotes can carry a newline safely on one line
     return `${q}${value}${q}`;
   }
-  throw new Error('value cannot be written to a dotenv file so that it reads back identically (it mixes every quote character)');
+  throw new Error(
+    'value cannot be written to a dotenv file so that it reads back identically (it mixes every quote character)',
+  );
 }
 
 function quoteOf(raw: string): Quote {
@@ -150,7 +153,9 @@ export function unifiedDiff(oldText: string, newText: string, label: string, con
   const n = a.length;
   const m = b.length;
   const lcs: number[][] = Array.from({ length: n + 1 }, () => new Array<number>(m + 1).fill(0));
-  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) lcs[i][j] = a[i] === b[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
+  for (let i = n - 1; i >= 0; i--)
+    for (let j = m - 1; j >= 0; j--)
+      lcs[i][j] = a[i] === b[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
   type Op = { kind: ' ' | '-' | '+'; text: string; ai: number; bi: number };
   const ops: Op[] = [];
   let i = 0;

@@ -4,7 +4,15 @@ import { RowHasher } from './row-hash.ts';
 import type { TableModel } from './schema-model.ts';
 import { sqlWithIdentifiers } from './sql-files.ts';
 import { createCellBytesReader } from './sqlite-cell-bytes.ts';
-import { columnConverter, decodeTextBytes, preview, RECHECK_UTF8, type ColumnConverter, type ConversionProblem, type SqliteValue } from './sqlite-values.ts';
+import {
+  columnConverter,
+  decodeTextBytes,
+  preview,
+  RECHECK_UTF8,
+  type ColumnConverter,
+  type ConversionProblem,
+  type SqliteValue,
+} from './sqlite-values.ts';
 
 /**
  * export-sqlite's one pass over one table of the snapshot (also run in a worker thread, one table per call, so
@@ -73,7 +81,12 @@ export interface ScanOptions {
  * A value that does not convert hashes as `X` (a field PostgreSQL can never produce), so the content hash of a
  * table with problems never matches by accident.
  */
-export function scanTable(db: Database.Database, table: TableModel, enums: Record<string, string[]>, options: ScanOptions = {}): TableScan {
+export function scanTable(
+  db: Database.Database,
+  table: TableModel,
+  enums: Record<string, string[]>,
+  options: ScanOptions = {},
+): TableScan {
   const scanner = tableScanner(db, table, enums, options);
   while (!scanner.step(Infinity));
   return scanner.result();
@@ -98,7 +111,12 @@ interface TableScanner {
   result(): TableScan;
 }
 
-function tableScanner(db: Database.Database, table: TableModel, enums: Record<string, string[]>, options: ScanOptions): TableScanner {
+function tableScanner(
+  db: Database.Database,
+  table: TableModel,
+  enums: Record<string, string[]>,
+  options: ScanOptions,
+): TableScanner {
   const maxProblems = options.maxProblems ?? MAX_PROBLEMS;
   const columns = table.columns;
   const n = columns.length;
@@ -106,7 +124,10 @@ function tableScanner(db: Database.Database, table: TableModel, enums: Record<st
   const convert = converters.map((c) => c.value);
   const keyIndexes = table.key.map((k) => columns.findIndex((c) => c.name === k));
   const columnList = columns.map((c) => escapeIdentifier(c.name)).join(', ');
-  const stmt = db.prepare(sqlWithIdentifiers('sqlite-table-scan', { columns: columnList, table: escapeIdentifier(table.name) })).raw(true).safeIntegers(true);
+  const stmt = db
+    .prepare(sqlWithIdentifiers('sqlite-table-scan', { columns: columnList, table: escapeIdentifier(table.name) }))
+    .raw(true)
+    .safeIntegers(true);
   // Storage classes per column: [integer, real, text, blob, null] counters.
   const census = new Float64Array(n * 5);
   const isDateTime = columns.map((c) => c.kind === 'datetime');
@@ -133,7 +154,12 @@ function tableScanner(db: Database.Database, table: TableModel, enums: Record<st
     else suspects.set(c, { column: columns[c].name, count: 1, example: { key: keyOf(row), value: String(row[c]) } });
   };
   // Only for a text cell containing U+FFFD (rare): re-read it as bytes by the row's key to tell invalid UTF-8 apart.
-  const readCell = createCellBytesReader(db, table.name, columns.map((c) => c.name), table.key);
+  const readCell = createCellBytesReader(
+    db,
+    table.name,
+    columns.map((c) => c.name),
+    table.key,
+  );
   const readBytes = (row: SqliteValue[], column: number): Buffer | null => readCell(row, column) ?? null;
 
   const iterator = stmt.iterate() as IterableIterator<SqliteValue[]>;
@@ -160,7 +186,12 @@ function tableScanner(db: Database.Database, table: TableModel, enums: Record<st
         const t = typeof v;
         if (t === 'bigint') {
           census[base]++;
-          if (isDateTime[c] && (v as bigint) < EPOCH_SECONDS_SUSPECT_BELOW && (v as bigint) > -EPOCH_SECONDS_SUSPECT_BELOW) noteSuspect(c, row);
+          if (
+            isDateTime[c] &&
+            (v as bigint) < EPOCH_SECONDS_SUSPECT_BELOW &&
+            (v as bigint) > -EPOCH_SECONDS_SUSPECT_BELOW
+          )
+            noteSuspect(c, row);
         } else if (t === 'string') census[base + 2]++;
         else if (t === 'number') census[base + 1]++;
         else census[base + 3]++;
@@ -170,14 +201,25 @@ function tableScanner(db: Database.Database, table: TableModel, enums: Record<st
         if (f === RECHECK_UTF8) {
           const bytes = readBytes(row, c);
           // No bytes: the key itself holds the undecodable text, so the row cannot be found again; report it.
-          const text = bytes ? decodeTextBytes(bytes) : { reason: 'contains U+FFFD and its bytes could not be re-read (invalid UTF-8 in the key?)', value: preview(v) };
+          const text = bytes
+            ? decodeTextBytes(bytes)
+            : {
+                reason: 'contains U+FFFD and its bytes could not be re-read (invalid UTF-8 in the key?)',
+                value: preview(v),
+              };
           f = typeof text === 'string' ? convert[c](text, true) : text;
         }
         if (f !== null && typeof f !== 'string') {
           problemCount++;
           if (problems.length < maxProblems) {
             const p = f as ConversionProblem;
-            problems.push({ table: table.name, column: columns[c].name, key: keyOf(row), value: p.value, reason: p.reason });
+            problems.push({
+              table: table.name,
+              column: columns[c].name,
+              key: keyOf(row),
+              value: p.value,
+              reason: p.reason,
+            });
           }
           values[c] = undefined; // hashed as field `X`
           continue;
@@ -187,7 +229,11 @@ function tableScanner(db: Database.Database, table: TableModel, enums: Record<st
     }
     hasher.addValues(values);
     rows++;
-    if (onRow) onRow(hasher.lastHash(), keyIndexes.map((i) => canonicalField(values[i])));
+    if (onRow)
+      onRow(
+        hasher.lastHash(),
+        keyIndexes.map((i) => canonicalField(values[i])),
+      );
     if (options.onProgress && rows % every === 0) options.onProgress(rows);
   };
 
@@ -195,18 +241,35 @@ function tableScanner(db: Database.Database, table: TableModel, enums: Record<st
     const storageClasses: Record<string, StorageClassCount> = {};
     columns.forEach((c, i) => {
       const base = i * 5;
-      storageClasses[c.name] = { integer: census[base], real: census[base + 1], text: census[base + 2], blob: census[base + 3], null: census[base + 4] };
+      storageClasses[c.name] = {
+        integer: census[base],
+        real: census[base + 1],
+        text: census[base + 2],
+        blob: census[base + 3],
+        null: census[base + 4],
+      };
     });
-    return { rowCount: rows, contentHash: hasher.total(), storageClasses, problems, problemCount, epochSuspects: [...suspects.values()] };
+    return {
+      rowCount: rows,
+      contentHash: hasher.total(),
+      storageClasses,
+      problems,
+      problemCount,
+      epochSuspects: [...suspects.values()],
+    };
   };
   return { step, result };
 }
 
-
 const openSnapshots = new Map<string, Database.Database>();
 
 /** Worker entry (lib/worker-call.ts): scan one table of a snapshot file; the connection is kept for the next call. */
-export async function scanSnapshotTable(args: { snapshot: string; table: TableModel; enums: Record<string, string[]>; maxProblems: number }): Promise<TableScan> {
+export async function scanSnapshotTable(args: {
+  snapshot: string;
+  table: TableModel;
+  enums: Record<string, string[]>;
+  maxProblems: number;
+}): Promise<TableScan> {
   let db = openSnapshots.get(args.snapshot);
   if (!db) {
     db = new Database(args.snapshot, { readonly: true, fileMustExist: true });

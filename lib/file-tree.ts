@@ -1,5 +1,19 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, cpSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import path from 'node:path';
 
 /** Hashes and moves for the files switch-env and rollback touch (small files: read whole). */
@@ -50,7 +64,11 @@ export function treeHash(dir: string): string | undefined {
  * chmod would follow them out of the tree (the generated Prisma client links to the suite's node_modules).
  * With `owner`, also chown (best effort: only root may give files away).
  */
-export function setTreeModes(dir: string, modes: { dir: number; file: number }, owner?: { uid: number; gid: number }): void {
+export function setTreeModes(
+  dir: string,
+  modes: { dir: number; file: number },
+  owner?: { uid: number; gid: number },
+): void {
   if (!existsSync(dir)) return;
   const visit = (p: string) => {
     const st = lstatSync(p);

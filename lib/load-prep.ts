@@ -21,7 +21,13 @@ export async function warmEngine(): Promise<true> {
 }
 
 export async function applySchema(
-  args: { settings: Settings; runDir: string; clientConfig: pg.ClientConfig; schema: string; shippedMigrationsDir?: string },
+  args: {
+    settings: Settings;
+    runDir: string;
+    clientConfig: pg.ClientConfig;
+    schema: string;
+    shippedMigrationsDir?: string;
+  },
   log: Logger,
 ): Promise<AppliedSchema> {
   return await applyPostgresSchema({ ...args, log });

@@ -14,12 +14,16 @@ export function readPasswordFile(file: string): string {
   try {
     stat = statSync(file);
   } catch (err) {
-    throw usageError(`cannot read password file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw usageError(
+      `cannot read password file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   if (!stat.isFile()) throw usageError(`password file ${file} is not a regular file`);
   const mode = stat.mode & 0o777;
   if (mode & 0o077) {
-    throw usageError(`password file ${file} has mode ${mode.toString(8).padStart(4, '0')}; it must be readable by its owner only (chmod 600)`);
+    throw usageError(
+      `password file ${file} has mode ${mode.toString(8).padStart(4, '0')}; it must be readable by its owner only (chmod 600)`,
+    );
   }
   const password = readFileSync(file, 'utf8').split(/\r?\n/)[0];
   if (!password) throw usageError(`password file ${file} is empty`);
@@ -37,7 +41,11 @@ export interface ResolvedPassword {
  * Which password a DSN is used with, the same for the suite's connections and the app's DATABASE_URL: the URL's own,
  * else PGPASSWORD, else --password-file.
  */
-export function resolvePassword(urlPassword: string | undefined, passwordFile: string | undefined, env: NodeJS.ProcessEnv = process.env): ResolvedPassword {
+export function resolvePassword(
+  urlPassword: string | undefined,
+  passwordFile: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedPassword {
   if (urlPassword) return { password: urlPassword, source: 'the URL' };
   if (env.PGPASSWORD) {
     registerSecret(env.PGPASSWORD);

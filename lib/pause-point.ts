@@ -34,7 +34,9 @@ export function pauseMarker(runDir: string, name: string): string {
  */
 export function checkPausePoint(settings: Settings, known: readonly string[]): void {
   if (settings.pauseAt && !known.includes(settings.pauseAt)) {
-    throw usageError(`VISIONSUIT_MIGRATE_PAUSE_AT=${settings.pauseAt} is not a pause point; use one of: ${known.join(', ')}`);
+    throw usageError(
+      `VISIONSUIT_MIGRATE_PAUSE_AT=${settings.pauseAt} is not a pause point; use one of: ${known.join(', ')}`,
+    );
   }
 }
 

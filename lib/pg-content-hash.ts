@@ -84,7 +84,8 @@ export function contentFragments(schema: string, table: HashTable): ContentFragm
   });
   return {
     table: `${id(schema)}.${id(table.name)}`,
-    fields: table.columns.map((c, i) => `${fieldExpression(c.kind, c.name)} AS ${aliases[i]}`).join(', ') || 'NULL AS f_none',
+    fields:
+      table.columns.map((c, i) => `${fieldExpression(c.kind, c.name)} AS ${aliases[i]}`).join(', ') || 'NULL AS f_none',
     row_text: lengthPrefixed(aliases),
     key_text: lengthPrefixed(keyAliases.length ? keyAliases : aliases),
     field_array: aliases.length ? `ARRAY[${aliases.join(', ')}]::text[]` : 'ARRAY[]::text[]',
@@ -103,7 +104,9 @@ export async function pgTableHash(client: Queryable, schema: string, table: Hash
 }
 
 export async function pgRowCount(client: Queryable, schema: string, table: string): Promise<number> {
-  const { rows } = await client.query<{ row_count: string }>(sqlWithIdentifiers('verify-count', { table: `${id(schema)}.${id(table)}` }));
+  const { rows } = await client.query<{ row_count: string }>(
+    sqlWithIdentifiers('verify-count', { table: `${id(schema)}.${id(table)}` }),
+  );
   return Number(rows[0].row_count);
 }
 
@@ -113,7 +116,11 @@ export interface BucketSum {
 }
 
 /** Bucket (two hex digits) → row count and exact hash sum; buckets without rows are absent. */
-export async function pgBucketSums(client: Queryable, schema: string, table: HashTable): Promise<Map<string, BucketSum>> {
+export async function pgBucketSums(
+  client: Queryable,
+  schema: string,
+  table: HashTable,
+): Promise<Map<string, BucketSum>> {
   const sql = sqlWithIdentifiers('content-bucket-sums', { ...contentFragments(schema, table) });
   const { rows } = await client.query<{ bucket: string; row_count: number; bucket_sum: string }>(sql);
   return new Map(rows.map((r) => [r.bucket, { rowCount: r.row_count, sum: BigInt(r.bucket_sum) }]));
@@ -127,7 +134,12 @@ export interface RowFields {
 }
 
 /** Every row in the given buckets, keyed by key text. */
-export async function pgBucketRows(client: Queryable, schema: string, table: HashTable, buckets: string[]): Promise<Map<string, RowFields>> {
+export async function pgBucketRows(
+  client: Queryable,
+  schema: string,
+  table: HashTable,
+  buckets: string[],
+): Promise<Map<string, RowFields>> {
   const sql = sqlWithIdentifiers('content-bucket-rows', { ...contentFragments(schema, table) });
   const { rows } = await client.query<{ key_text: string; row_hash: string; fields: string[] }>(sql, [buckets]);
   return new Map(rows.map((r) => [r.key_text, { keyText: r.key_text, hash: BigInt(r.row_hash), fields: r.fields }]));

@@ -61,7 +61,11 @@ export type ForeignKeyOutcome = 'validated' | 'add-later' | 'validate-later';
  * Put one key back between two tables, on the slot's own connection: re-add NOT VALID, then VALIDATE. A lock
  * conflict with another slot leaves the rest of the job to restoreForeignKeys ('add-later' / 'validate-later').
  */
-export async function restoreForeignKeyNow(client: Queryable, schema: string, fk: DeferredForeignKey): Promise<ForeignKeyOutcome> {
+export async function restoreForeignKeyNow(
+  client: Queryable,
+  schema: string,
+  fk: DeferredForeignKey,
+): Promise<ForeignKeyOutcome> {
   try {
     await client.query(addNotValidStatement(schema, fk));
   } catch (err) {
@@ -113,7 +117,12 @@ export async function restoreForeignKeys(
 }
 
 function addNotValidStatement(schema: string, fk: DeferredForeignKey): string {
-  return sqlWithIdentifiers('load-pg-add-constraint', { schema: id(schema), table: id(fk.table), name: id(fk.name), definition: `${fk.definition} NOT VALID` });
+  return sqlWithIdentifiers('load-pg-add-constraint', {
+    schema: id(schema),
+    table: id(fk.table),
+    name: id(fk.name),
+    definition: `${fk.definition} NOT VALID`,
+  });
 }
 
 /**
@@ -123,15 +132,25 @@ function addNotValidStatement(schema: string, fk: DeferredForeignKey): string {
  */
 async function validateForeignKey(client: Queryable, schema: string, fk: DeferredForeignKey): Promise<void> {
   try {
-    await client.query(sqlWithIdentifiers('load-pg-validate-constraint', { schema: id(schema), table: id(fk.table), name: id(fk.name) }));
+    await client.query(
+      sqlWithIdentifiers('load-pg-validate-constraint', { schema: id(schema), table: id(fk.table), name: id(fk.name) }),
+    );
   } catch (err) {
     if ((err as { code?: string }).code !== '23503') throw err;
     const orphans = await findOrphans(client, schema, fk).catch(() => undefined);
-    const rowsText = orphans ? `${orphans.count} row${orphans.count === 1 ? '' : 's'} of "${fk.table}" (${orphans.keys.join('; ')}${orphans.count > orphans.keys.length ? '; …' : ''})` : `rows of "${fk.table}"`;
+    const rowsText = orphans
+      ? `${orphans.count} row${orphans.count === 1 ? '' : 's'} of "${fk.table}" (${orphans.keys.join('; ')}${orphans.count > orphans.keys.length ? '; …' : ''})`
+      : `rows of "${fk.table}"`;
     throw new TaskError(
       ExitCode.SourceProblem,
       `foreign key "${fk.name}" is violated by the snapshot's data: ${rowsText} point${orphans?.count === 1 ? 's' : ''} at no "${fk.refTable}" row through ${fk.columns.join(', ')} (children whose parent was deleted while foreign_keys was OFF); fix them in the app's SQLite, then backup and load again with --force`,
-      { table: fk.table, constraint: fk.name, orphan: orphans?.keys[0], orphanCount: orphans?.count, orphanKeys: orphans?.keys },
+      {
+        table: fk.table,
+        constraint: fk.name,
+        orphan: orphans?.keys[0],
+        orphanCount: orphans?.count,
+        orphanKeys: orphans?.keys,
+      },
     );
   }
 }
@@ -150,14 +169,27 @@ function orphanFragments(schema: string, fk: DeferredForeignKey): Record<string,
 }
 
 /** `"userId"=abc` for one row of the child table whose key has no parent. */
-export async function findOrphan(client: Queryable, schema: string, fk: DeferredForeignKey): Promise<string | undefined> {
+export async function findOrphan(
+  client: Queryable,
+  schema: string,
+  fk: DeferredForeignKey,
+): Promise<string | undefined> {
   return (await findOrphans(client, schema, fk)).keys[0];
 }
 
 /** How many child rows have no parent, and the foreign-key values of up to three of them (`accountId=3`). */
-export async function findOrphans(client: Queryable, schema: string, fk: DeferredForeignKey): Promise<{ count: number; keys: string[] }> {
+export async function findOrphans(
+  client: Queryable,
+  schema: string,
+  fk: DeferredForeignKey,
+): Promise<{ count: number; keys: string[] }> {
   const fragments = orphanFragments(schema, fk);
   const { rows } = await client.query<Record<string, string>>(sqlWithIdentifiers('load-pg-fk-orphan', fragments));
-  const counted = await client.query<{ orphan_count: string }>(sqlWithIdentifiers('load-pg-fk-orphan-count', fragments));
-  return { count: Number(counted.rows[0].orphan_count), keys: rows.map((row) => fk.columns.map((c, i) => `${c}=${row[`k${i}`]}`).join(', ')) };
+  const counted = await client.query<{ orphan_count: string }>(
+    sqlWithIdentifiers('load-pg-fk-orphan-count', fragments),
+  );
+  return {
+    count: Number(counted.rows[0].orphan_count),
+    keys: rows.map((row) => fk.columns.map((c, i) => `${c}=${row[`k${i}`]}`).join(', ')),
+  };
 }

@@ -39,10 +39,12 @@ export interface SchemaSnapshot {
 }
 
 export async function readSchemaSnapshot(client: Queryable, schema: string): Promise<SchemaSnapshot> {
-  const { rows: catalog } = await client.query<{ kind: CatalogEntry['kind']; table_name: string; name: string; detail: string }>(
-    loadSql('verify-catalog'),
-    [schema],
-  );
+  const { rows: catalog } = await client.query<{
+    kind: CatalogEntry['kind'];
+    table_name: string;
+    name: string;
+    detail: string;
+  }>(loadSql('verify-catalog'), [schema]);
   const { rows: fks } = await client.query<{
     name: string;
     table_name: string;
@@ -75,7 +77,10 @@ export async function readSchemaSnapshot(client: Queryable, schema: string): Pro
  * schema, read it back, roll everything back. A role without CREATE on the database gets the session's temporary
  * schema instead (same transaction, same rollback).
  */
-export async function referenceSnapshot(client: Queryable, ddl: string): Promise<SchemaSnapshot & { scratch: 'schema' | 'temporary' }> {
+export async function referenceSnapshot(
+  client: Queryable,
+  ddl: string,
+): Promise<SchemaSnapshot & { scratch: 'schema' | 'temporary' }> {
   const scratch = `verify_reference_${randomBytes(6).toString('hex')}`;
   await client.query('BEGIN');
   try {
@@ -92,7 +97,10 @@ export async function referenceSnapshot(client: Queryable, ddl: string): Promise
     // Prisma's DDL starts with `CREATE SCHEMA IF NOT EXISTS "public"`: meaningless for the scratch copy, and it
     // needs CREATE on the database even when the schema exists.
     await client.query(ddl.replace(/^\s*CREATE SCHEMA IF NOT EXISTS [^;\n]+;\s*$/gim, ''));
-    const schema = where === 'schema' ? scratch : (await client.query<{ name: string }>(loadSql('verify-temp-schema-name'))).rows[0]?.name;
+    const schema =
+      where === 'schema'
+        ? scratch
+        : (await client.query<{ name: string }>(loadSql('verify-temp-schema-name'))).rows[0]?.name;
     if (!schema) throw new Error('the reference DDL created nothing in the temporary schema');
     return { ...(await readSchemaSnapshot(client, schema)), scratch: where };
   } finally {
@@ -111,7 +119,13 @@ export interface Finding {
   message: string;
 }
 
-const ACTIONS: Record<string, string> = { a: 'NO ACTION', r: 'RESTRICT', c: 'CASCADE', n: 'SET NULL', d: 'SET DEFAULT' };
+const ACTIONS: Record<string, string> = {
+  a: 'NO ACTION',
+  r: 'RESTRICT',
+  c: 'CASCADE',
+  n: 'SET NULL',
+  d: 'SET DEFAULT',
+};
 
 export function describeForeignKey(fk: ForeignKeyInfo): string {
   return `(${fk.columns.join(', ')}) → ${fk.refTable}(${fk.refColumns.join(', ')})`;
@@ -136,7 +150,12 @@ export function compareSnapshots(reference: SchemaSnapshot, target: SchemaSnapsh
     const map = new Map<string, { kind: string; table: string; name: string; detail: string }>();
     for (const e of s.catalog) map.set(keyOf(e), e);
     for (const fk of s.foreignKeys) {
-      const entry = { kind: 'foreign key', table: fk.table, name: ` ${describeForeignKey(fk)}`, detail: foreignKeyDetail(fk) };
+      const entry = {
+        kind: 'foreign key',
+        table: fk.table,
+        name: ` ${describeForeignKey(fk)}`,
+        detail: foreignKeyDetail(fk),
+      };
       map.set(keyOf(entry), entry);
     }
     return map;
@@ -151,7 +170,14 @@ export function compareSnapshots(reference: SchemaSnapshot, target: SchemaSnapsh
     // A missing table is one finding, not one per column and index of it.
     if (!other && e.kind !== 'table' && !tgtTables.has(e.table)) continue;
     if (!other) {
-      findings.push({ problem: 'missing', kind: e.kind, table: e.table, name: e.name || undefined, expected: e.detail || undefined, message: `${entryLabel(e)} is missing in PostgreSQL` });
+      findings.push({
+        problem: 'missing',
+        kind: e.kind,
+        table: e.table,
+        name: e.name || undefined,
+        expected: e.detail || undefined,
+        message: `${entryLabel(e)} is missing in PostgreSQL`,
+      });
     } else if (other.detail !== e.detail) {
       findings.push({
         problem: 'changed',
@@ -167,11 +193,24 @@ export function compareSnapshots(reference: SchemaSnapshot, target: SchemaSnapsh
   for (const [key, e] of tgt) {
     if (ref.has(key)) continue;
     if (e.kind !== 'table' && !refTables.has(e.table)) continue;
-    findings.push({ problem: 'extra', kind: e.kind, table: e.table, name: e.name || undefined, actual: e.detail || undefined, message: `${entryLabel(e)} is in PostgreSQL but not in the Prisma schema` });
+    findings.push({
+      problem: 'extra',
+      kind: e.kind,
+      table: e.table,
+      name: e.name || undefined,
+      actual: e.detail || undefined,
+      message: `${entryLabel(e)} is in PostgreSQL but not in the Prisma schema`,
+    });
   }
   for (const fk of target.foreignKeys) {
     if (!fk.validated) {
-      findings.push({ problem: 'not validated', kind: 'foreign key', table: fk.table, name: fk.name, message: `foreign key "${fk.name}" of "${fk.table}" is NOT VALID (existing rows were never checked)` });
+      findings.push({
+        problem: 'not validated',
+        kind: 'foreign key',
+        table: fk.table,
+        name: fk.name,
+        message: `foreign key "${fk.name}" of "${fk.table}" is NOT VALID (existing rows were never checked)`,
+      });
     }
   }
   const order = (f: Finding) => (f.kind === 'table' ? 0 : 1);
@@ -210,10 +249,13 @@ export interface SequenceCheck {
 }
 
 export async function checkSequences(client: Queryable, schema: string): Promise<SequenceCheck[]> {
-  const { rows } = await client.query<{ sequence_name: string; sequence_schema: string; table_name: string; column_name: string; increment: string }>(
-    loadSql('verify-sequences'),
-    [schema],
-  );
+  const { rows } = await client.query<{
+    sequence_name: string;
+    sequence_schema: string;
+    table_name: string;
+    column_name: string;
+    increment: string;
+  }>(loadSql('verify-sequences'), [schema]);
   const results: SequenceCheck[] = [];
   for (const row of rows) {
     const sql = sqlWithIdentifiers('verify-sequence-state', {
@@ -221,7 +263,9 @@ export async function checkSequences(client: Queryable, schema: string): Promise
       table: `${id(schema)}.${id(row.table_name)}`,
       column: id(row.column_name),
     });
-    const { rows: state } = await client.query<{ last_value: string; is_called: boolean; max_value: string | null }>(sql);
+    const { rows: state } = await client.query<{ last_value: string; is_called: boolean; max_value: string | null }>(
+      sql,
+    );
     const s = state[0];
     const increment = BigInt(row.increment);
     const next = s.is_called ? BigInt(s.last_value) + increment : BigInt(s.last_value);

@@ -38,7 +38,8 @@ export function schemaFaultWhere(schemaText: string, err: EnginePgError): string
     for (const block of findBlocks(schemaText).filter((b) => b.kind === 'model')) {
       for (const line of schemaText.slice(block.open + 1, block.end - 1).split('\n')) {
         const def = /@default\((dbgenerated\((?:[^()]|\([^()]*\))*\))\)/.exec(line);
-        if (def && def[1].includes(fn)) return `model ${block.name}, field ${line.trim().split(/\s+/)[0]}, @default(${def[1]}): `;
+        if (def && def[1].includes(fn))
+          return `model ${block.name}, field ${line.trim().split(/\s+/)[0]}, @default(${def[1]}): `;
       }
     }
   }
@@ -59,7 +60,9 @@ export async function applyPostgresSchema(opts: {
     const shipped = path.resolve(opts.shippedMigrationsDir);
     const rel = path.relative(path.join(dir, 'migrations'), shipped);
     if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) {
-      throw usageError(`--pg-migrations must not point into ${path.join(dir, 'migrations')}: load-pg rewrites that folder; copy the migrations elsewhere first`);
+      throw usageError(
+        `--pg-migrations must not point into ${path.join(dir, 'migrations')}: load-pg rewrites that folder; copy the migrations elsewhere first`,
+      );
     }
   }
   // The engine's connection resolves unqualified names in the target schema (what `?schema=` does for the Prisma
@@ -67,12 +70,18 @@ export async function applyPostgresSchema(opts: {
   const clientConfig: pg.ClientConfig =
     opts.schema === 'public'
       ? opts.clientConfig
-      : { ...opts.clientConfig, options: `${opts.clientConfig.options ?? ''} -c search_path=${pgModule.escapeIdentifier(opts.schema).replace(/[\\ ]/g, '\\$&')}`.trim() };
+      : {
+          ...opts.clientConfig,
+          options:
+            `${opts.clientConfig.options ?? ''} -c search_path=${pgModule.escapeIdentifier(opts.schema).replace(/[\\ ]/g, '\\$&')}`.trim(),
+        };
   if (opts.schema !== 'public') {
     const client = new GuardedClient(opts.clientConfig);
     await client.connect();
     try {
-      await client.query(sqlWithIdentifiers('load-pg-create-schema', { schema: pgModule.escapeIdentifier(opts.schema) }));
+      await client.query(
+        sqlWithIdentifiers('load-pg-create-schema', { schema: pgModule.escapeIdentifier(opts.schema) }),
+      );
     } finally {
       await client.end().catch(() => undefined);
     }
@@ -83,7 +92,8 @@ export async function applyPostgresSchema(opts: {
   // the engine rejects fails when the baseline is generated (exit 2, below), as before.
   // Shipped migrations for another provider, an empty folder, a schema without datasource or provider, a schema the
   // engine rejects: the operator's input.
-  const badMigrationInput = (err: unknown) => usageError(`cannot write the PostgreSQL migrations: ${errorMessage(err).split('\n')[0]}`);
+  const badMigrationInput = (err: unknown) =>
+    usageError(`cannot write the PostgreSQL migrations: ${errorMessage(err).split('\n')[0]}`);
   let sqliteSchemaText: string;
   let postgresSchemaText: string;
   try {
@@ -99,7 +109,10 @@ export async function applyPostgresSchema(opts: {
     schema: opts.schema,
     log: (line: string) => opts.log.debug(`schema engine: ${line}`),
   }).catch((err) => {
-    throw new TaskError(ExitCode.TargetNotReady, `cannot start Prisma's schema engine on the target: ${errorMessage(err).split('\n')[0]}`);
+    throw new TaskError(
+      ExitCode.TargetNotReady,
+      `cannot start Prisma's schema engine on the target: ${errorMessage(err).split('\n')[0]}`,
+    );
   });
   try {
     // A re-run (--force) writes the history afresh: a baseline left by the previous run has another timestamp in its
@@ -110,7 +123,9 @@ export async function applyPostgresSchema(opts: {
       written = await writePostgresMigrations({
         sqliteSchemaText,
         outDir: dir,
-        ...(opts.shippedMigrationsDir ? { shippedMigrationsDir: opts.shippedMigrationsDir } : { baselineFromSession: () => session.diffEmptyToSchema() }),
+        ...(opts.shippedMigrationsDir
+          ? { shippedMigrationsDir: opts.shippedMigrationsDir }
+          : { baselineFromSession: () => session.diffEmptyToSchema() }),
       });
     } catch (err) {
       if (err instanceof TaskError) throw err;
@@ -121,14 +136,25 @@ export async function applyPostgresSchema(opts: {
     restrictTree(dir);
     try {
       const applied = await session.applyMigrations(written.migrationsDir);
-      return { dir, migrationsDir: written.migrationsDir, schemaPath: written.schemaPath, source: written.source, migrations: applied.appliedMigrationNames };
+      return {
+        dir,
+        migrationsDir: written.migrationsDir,
+        schemaPath: written.schemaPath,
+        source: written.source,
+        migrations: applied.appliedMigrationNames,
+      };
     } catch (err) {
       if (err instanceof TaskError) throw err;
       const pgErr = err as EnginePgError;
       if (isSchemaFaultPgCode(pgErr.pgCode)) {
-        throw usageError(`the schema cannot be built on PostgreSQL: ${schemaFaultWhere(sqliteSchemaText, pgErr)}PostgreSQL says "${pgErr.pgMessage}" (SQLSTATE ${pgErr.pgCode}); change it in the app's schema for PostgreSQL, e.g. a @default PostgreSQL has`);
+        throw usageError(
+          `the schema cannot be built on PostgreSQL: ${schemaFaultWhere(sqliteSchemaText, pgErr)}PostgreSQL says "${pgErr.pgMessage}" (SQLSTATE ${pgErr.pgCode}); change it in the app's schema for PostgreSQL, e.g. a @default PostgreSQL has`,
+        );
       }
-      throw new TaskError(ExitCode.TargetNotReady, `applying the Prisma migrations to the target failed: ${errorMessage(err).split('\n')[0]}`);
+      throw new TaskError(
+        ExitCode.TargetNotReady,
+        `applying the Prisma migrations to the target failed: ${errorMessage(err).split('\n')[0]}`,
+      );
     }
   } finally {
     await session.close();

@@ -49,7 +49,13 @@ export async function listSchemaRelations(client: Queryable, schema: string): Pr
   return rows;
 }
 
-const RELATION_KEYWORD: Record<string, string> = { r: 'TABLE', p: 'TABLE', v: 'VIEW', m: 'MATERIALIZED VIEW', f: 'FOREIGN TABLE' };
+const RELATION_KEYWORD: Record<string, string> = {
+  r: 'TABLE',
+  p: 'TABLE',
+  v: 'VIEW',
+  m: 'MATERIALIZED VIEW',
+  f: 'FOREIGN TABLE',
+};
 const TYPE_KEYWORD: Record<string, string> = { e: 'TYPE', c: 'TYPE', r: 'TYPE', m: 'TYPE', d: 'DOMAIN' };
 
 /**
@@ -58,7 +64,11 @@ const TYPE_KEYWORD: Record<string, string> = { e: 'TYPE', c: 'TYPE', r: 'TYPE', 
  * rather than DROP SCHEMA, so it works for a role that owns its objects but not the schema (managed PostgreSQL,
  * PG 15's public schema). An object owned by someone else → exit 3 naming it.
  */
-export async function dropSchemaContents(client: Queryable, schema: string, log: Logger): Promise<{ relations: number; types: number; sequences: number }> {
+export async function dropSchemaContents(
+  client: Queryable,
+  schema: string,
+  log: Logger,
+): Promise<{ relations: number; types: number; sequences: number }> {
   const relations = await listSchemaRelations(client, schema);
   const { rows: types } = await client.query<{ name: string; kind: string }>(loadSql('load-pg-schema-types'), [schema]);
   const counts = { relations: 0, types: 0, sequences: 0 };
@@ -67,7 +77,10 @@ export async function dropSchemaContents(client: Queryable, schema: string, log:
       await client.query(sql);
     } catch (err) {
       const e = err as { code?: string; message?: string };
-      if (e.code === '42501') throw targetNotReady(`cannot drop ${what} in schema "${schema}": ${e.message} (it belongs to another role; drop it as its owner)`);
+      if (e.code === '42501')
+        throw targetNotReady(
+          `cannot drop ${what} in schema "${schema}": ${e.message} (it belongs to another role; drop it as its owner)`,
+        );
       throw err;
     }
   };
@@ -75,17 +88,26 @@ export async function dropSchemaContents(client: Queryable, schema: string, log:
   try {
     for (const rel of relations) {
       const kind = RELATION_KEYWORD[rel.kind] ?? 'TABLE';
-      await run(sqlWithIdentifiers('load-pg-drop-relation', { kind, schema: id(schema), name: id(rel.name) }), `${kind.toLowerCase()} "${rel.name}"`);
+      await run(
+        sqlWithIdentifiers('load-pg-drop-relation', { kind, schema: id(schema), name: id(rel.name) }),
+        `${kind.toLowerCase()} "${rel.name}"`,
+      );
       counts.relations++;
     }
     for (const type of types) {
       const kind = TYPE_KEYWORD[type.kind] ?? 'TYPE';
-      await run(sqlWithIdentifiers('load-pg-drop-type', { kind, schema: id(schema), name: id(type.name) }), `type "${type.name}"`);
+      await run(
+        sqlWithIdentifiers('load-pg-drop-type', { kind, schema: id(schema), name: id(type.name) }),
+        `type "${type.name}"`,
+      );
       counts.types++;
     }
     const { rows: sequences } = await client.query<{ name: string }>(loadSql('load-pg-schema-sequences'), [schema]);
     for (const seq of sequences) {
-      await run(sqlWithIdentifiers('load-pg-drop-sequence', { schema: id(schema), name: id(seq.name) }), `sequence "${seq.name}"`);
+      await run(
+        sqlWithIdentifiers('load-pg-drop-sequence', { schema: id(schema), name: id(seq.name) }),
+        `sequence "${seq.name}"`,
+      );
       counts.sequences++;
     }
     await client.query('COMMIT');
@@ -93,7 +115,9 @@ export async function dropSchemaContents(client: Queryable, schema: string, log:
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   }
-  log.info(`--force: dropped ${counts.relations} tables/views, ${counts.types} types and ${counts.sequences} sequences from schema "${schema}"`);
+  log.info(
+    `--force: dropped ${counts.relations} tables/views, ${counts.types} types and ${counts.sequences} sequences from schema "${schema}"`,
+  );
   return counts;
 }
 
@@ -131,7 +155,11 @@ export interface DeferredObjects {
   foreignKeys: DeferredForeignKey[];
 }
 
-export async function captureDeferredObjects(client: Queryable, schema: string, tables: string[]): Promise<DeferredObjects> {
+export async function captureDeferredObjects(
+  client: Queryable,
+  schema: string,
+  tables: string[],
+): Promise<DeferredObjects> {
   const { rows: indexRows } = await client.query<{
     table_name: string;
     index_name: string;
@@ -160,7 +188,9 @@ export async function captureDeferredObjects(client: Queryable, schema: string, 
       definition: r.index_def,
       unique: r.is_unique,
       ...(r.is_primary ? { primary: true } : {}),
-      ...(r.constraint_name && r.constraint_def ? { constraint: { name: r.constraint_name, definition: r.constraint_def } } : {}),
+      ...(r.constraint_name && r.constraint_def
+        ? { constraint: { name: r.constraint_name, definition: r.constraint_def } }
+        : {}),
     })),
     foreignKeys: fkRows.map((r) => ({
       table: r.table_name,
@@ -181,10 +211,16 @@ export async function captureDeferredObjects(client: Queryable, schema: string, 
 export async function dropDeferredObjects(client: Queryable, deferred: DeferredObjects): Promise<void> {
   const schema = id(deferred.schema);
   const statements = [
-    ...deferred.foreignKeys.map((fk) => sqlWithIdentifiers('load-pg-drop-constraint', { schema, table: id(fk.table), name: id(fk.name) })),
+    ...deferred.foreignKeys.map((fk) =>
+      sqlWithIdentifiers('load-pg-drop-constraint', { schema, table: id(fk.table), name: id(fk.name) }),
+    ),
     ...deferred.indexes.map((index) =>
       index.constraint
-        ? sqlWithIdentifiers('load-pg-drop-constraint', { schema, table: id(index.table), name: id(index.constraint.name) })
+        ? sqlWithIdentifiers('load-pg-drop-constraint', {
+            schema,
+            table: id(index.table),
+            name: id(index.constraint.name),
+          })
         : sqlWithIdentifiers('load-pg-drop-index', { schema, name: id(index.name) }),
     ),
   ];
@@ -196,7 +232,9 @@ export async function dropDeferredObjects(client: Queryable, deferred: DeferredO
     // see depending on an index or constraint). Nothing was dropped; say which object, on one line.
     const e = err as { code?: string; message?: string; detail?: string };
     if (e.code !== '2BP01') throw err;
-    throw targetNotReady(`cannot drop the indexes and foreign keys for the load: ${e.message?.split('\n')[0]}${e.detail ? ` (${e.detail.split('\n')[0]})` : ''}`);
+    throw targetNotReady(
+      `cannot drop the indexes and foreign keys for the load: ${e.message?.split('\n')[0]}${e.detail ? ` (${e.detail.split('\n')[0]})` : ''}`,
+    );
   }
 }
 
@@ -264,7 +302,12 @@ export interface SequenceReset {
  * undone by ROLLBACK, so the sequence is put back with the same setval afterwards (the app's first id is max+1,
  * no gap).
  */
-export async function resetSequences(client: Queryable, schema: string, tables: Set<string>, log: Logger): Promise<SequenceReset[]> {
+export async function resetSequences(
+  client: Queryable,
+  schema: string,
+  tables: Set<string>,
+  log: Logger,
+): Promise<SequenceReset[]> {
   const { rows } = await client.query<{
     table_name: string;
     column_name: string;
@@ -279,11 +322,19 @@ export async function resetSequences(client: Queryable, schema: string, tables: 
     const seq = `${id(row.sequence_schema)}.${id(row.sequence_name)}`;
     const fragments = { schema: id(schema), table: id(row.table_name), column: id(row.column_name) };
     const usesSequence =
-      row.is_identity || (row.column_default !== null && /nextval\(/.test(row.column_default) && row.column_default.includes(row.sequence_name));
+      row.is_identity ||
+      (row.column_default !== null &&
+        /nextval\(/.test(row.column_default) &&
+        row.column_default.includes(row.sequence_name));
     if (!usesSequence) {
-      log.warn(`sequence ${row.sequence_name} is owned by "${row.table_name}".${row.column_name} but is not its default; reset, not proven`);
+      log.warn(
+        `sequence ${row.sequence_name} is owned by "${row.table_name}".${row.column_name} but is not its default; reset, not proven`,
+      );
     }
-    const reset = await client.query<{ value: string; max_id: string | null }>(sqlWithIdentifiers('load-pg-sequence-reset', fragments), [seq]);
+    const reset = await client.query<{ value: string; max_id: string | null }>(
+      sqlWithIdentifiers('load-pg-sequence-reset', fragments),
+      [seq],
+    );
     const maxId = reset.rows[0].max_id;
     if (usesSequence) {
       await client.query('BEGIN');
@@ -300,9 +351,21 @@ export async function resetSequences(client: Queryable, schema: string, tables: 
           `sequence ${row.sequence_name} of "${row.table_name}".${row.column_name} would hand out ${probe.next_value}, but max is ${probe.max_id}`,
         );
       }
-      results.push({ table: row.table_name, column: row.column_name, sequence: row.sequence_name, maxId, nextId: probe.next_value });
+      results.push({
+        table: row.table_name,
+        column: row.column_name,
+        sequence: row.sequence_name,
+        maxId,
+        nextId: probe.next_value,
+      });
     } else {
-      results.push({ table: row.table_name, column: row.column_name, sequence: row.sequence_name, maxId, nextId: maxId === null ? '1' : String(BigInt(maxId) + 1n) });
+      results.push({
+        table: row.table_name,
+        column: row.column_name,
+        sequence: row.sequence_name,
+        maxId,
+        nextId: maxId === null ? '1' : String(BigInt(maxId) + 1n),
+      });
     }
   }
   return results;

@@ -58,7 +58,8 @@ export function displayUrl(url: string): string {
 export const SESSION_OPTIONS = '-c statement_timeout=0 -c idle_in_transaction_session_timeout=0 -c lock_timeout=60s';
 
 export function buildClientConfig(settings: Settings, url: string, flag = '--target'): TargetClientConfig {
-  if (!/^postgres(ql)?:\/\//i.test(url)) throw usageError(`${flag} must be a postgresql:// URL, got "${displayUrl(url)}"`);
+  if (!/^postgres(ql)?:\/\//i.test(url))
+    throw usageError(`${flag} must be a postgresql:// URL, got "${displayUrl(url)}"`);
   let parsed: ReturnType<typeof parseConnectionString>;
   try {
     // Only host, port, user, database and password are taken from here; TLS is decided by decideTlsPolicy. Parsed
@@ -87,7 +88,9 @@ export function buildClientConfig(settings: Settings, url: string, flag = '--tar
       try {
         ca = readFileSync(policy.caFile, 'utf8');
       } catch (err) {
-        throw usageError(`cannot read ${settings.caFile ? '--ca' : `sslrootcert of ${flag}`} ${policy.caFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        throw usageError(
+          `cannot read ${settings.caFile ? '--ca' : `sslrootcert of ${flag}`} ${policy.caFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        );
       }
     }
     // verify-full: the chain must lead to the CA (or the system's) and the certificate must name the host we asked
@@ -175,15 +178,24 @@ export function describePgError(err: unknown, config: pg.ClientConfig): string {
   return `cannot connect to PostgreSQL at ${where}: ${message}`;
 }
 
-export async function openTarget(settings: Settings, log: Logger, options: OpenTargetOptions = {}): Promise<TargetConnection> {
+export async function openTarget(
+  settings: Settings,
+  log: Logger,
+  options: OpenTargetOptions = {},
+): Promise<TargetConnection> {
   const url = options.url ?? settings.targetUrl;
   const flag = options.flag ?? '--target';
-  if (!url) throw usageError(`${flag} is required (or set ${flag === '--admin-url' ? 'ADMIN_DATABASE_URL' : 'TARGET_DATABASE_URL'})`);
+  if (!url)
+    throw usageError(
+      `${flag} is required (or set ${flag === '--admin-url' ? 'ADMIN_DATABASE_URL' : 'TARGET_DATABASE_URL'})`,
+    );
   const baseConfig = buildClientConfig(settings, url, flag);
   if (options.database) baseConfig.database = options.database;
   const tls = decideTlsPolicy(settings, url, flag);
   if (tls.verificationSkipped) {
-    log.warn(`--insecure-skip-tls-verify: the certificate of ${baseConfig.host}:${baseConfig.port} is NOT verified; anyone on the network path can pose as this server`);
+    log.warn(
+      `--insecure-skip-tls-verify: the certificate of ${baseConfig.host}:${baseConfig.port} is NOT verified; anyone on the network path can pose as this server`,
+    );
   }
 
   let session: SshSession | undefined;
@@ -213,15 +225,24 @@ export async function openTarget(settings: Settings, log: Logger, options: OpenT
         // Through a tunnel the driver only sees the local socket close; the SSH host knows why.
         const cause = tunnel.lastError;
         tunnel.lastError = undefined;
-        throw targetNotReady(`PostgreSQL at ${baseConfig.host}:${baseConfig.port} is unreachable from SSH host ${settings.ssh?.host}: ${cause}`, { failure: 'unreachable' });
+        throw targetNotReady(
+          `PostgreSQL at ${baseConfig.host}:${baseConfig.port} is unreachable from SSH host ${settings.ssh?.host}: ${cause}`,
+          { failure: 'unreachable' },
+        );
       }
-      throw targetNotReady(describePgError(err, baseConfig), { failure: classifyPgError(err), code: (err as { code?: string })?.code });
+      throw targetNotReady(describePgError(err, baseConfig), {
+        failure: classifyPgError(err),
+        code: (err as { code?: string })?.code,
+      });
     }
     if (tls.level !== 'none') {
       const { rows } = await client.query<{ ssl: boolean | null }>(loadSql('connection-ssl'));
       if (!rows[0]?.ssl) {
         await client.end().catch(() => undefined);
-        throw targetNotReady(`TLS is required but the connection to ${baseConfig.host}:${baseConfig.port} is not encrypted`, { failure: 'tls' });
+        throw targetNotReady(
+          `TLS is required but the connection to ${baseConfig.host}:${baseConfig.port} is not encrypted`,
+          { failure: 'tls' },
+        );
       }
     }
     return client;

@@ -79,23 +79,43 @@ export function clientSchema(appSchemaText: string, output: string): string {
     for (const m of list.matchAll(/"([^"]+)"/g)) features.add(m[1]);
   }
   let text = appSchemaText;
-  for (const block of [...blocks].sort((a, b) => b.start - a.start)) text = text.slice(0, block.start) + text.slice(block.end);
+  for (const block of [...blocks].sort((a, b) => b.start - a.start))
+    text = text.slice(0, block.start) + text.slice(block.end);
   text = stripConnectionProperties(text);
-  const preview = features.size ? `  previewFeatures = ${JSON.stringify([...features].sort()).replace(/,/g, ', ')}\n` : '';
+  const preview = features.size
+    ? `  previewFeatures = ${JSON.stringify([...features].sort()).replace(/,/g, ', ')}\n`
+    : '';
   return `${text.trimEnd()}\n\ngenerator verifyClient {\n  provider = "prisma-client"\n  output   = ${JSON.stringify(output)}\n${preview}}\n`;
 }
 
-function run(file: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number }): Promise<{ code: number; output: string }> {
+function run(
+  file: string,
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number },
+): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [file, ...args], { cwd: options.cwd, env: options.env, timeout: options.timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
-      resolve({ code, output: `${stdout}${stderr}` });
-    });
+    execFile(
+      process.execPath,
+      [file, ...args],
+      { cwd: options.cwd, env: options.env, timeout: options.timeoutMs, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? (err as { code: number }).code
+            : 1
+          : 0;
+        resolve({ code, output: `${stdout}${stderr}` });
+      },
+    );
   });
 }
 
 /** Generate (or reuse) the client; returns the path of its entry module. */
-export async function generateClient(runDir: string, appSchemaText: string, log: Logger): Promise<{ entry: string; dir: string; cached: boolean; seconds: number }> {
+export async function generateClient(
+  runDir: string,
+  appSchemaText: string,
+  log: Logger,
+): Promise<{ entry: string; dir: string; cached: boolean; seconds: number }> {
   const started = Date.now();
   const dir = path.join(runDir, 'prisma-client');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -135,7 +155,12 @@ export async function generateClient(runDir: string, appSchemaText: string, log:
   log.debug(`prisma generate --schema ${schemaFile}`);
   const result = await run(prismaCli(), ['generate', '--schema', schemaFile], { cwd: dir, env, timeoutMs: 180_000 });
   if (result.code !== 0 || !existsSync(entry)) {
-    const line = result.output.split('\n').map((l) => l.trim()).filter((l) => l && !/^Prisma schema loaded/.test(l)).slice(-3).join(' ');
+    const line = result.output
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !/^Prisma schema loaded/.test(l))
+      .slice(-3)
+      .join(' ');
     throw new Error(`prisma generate failed (exit ${result.code}): ${line || 'no output'}`);
   }
   // prisma generate writes 0644/0755; the run dir's files are the operator's alone.
@@ -204,7 +229,9 @@ function inventValue(field: DmmfField, enums: Map<string, string[]>, tag: string
 /** Data for a create that needs no related row, or undefined when the model has a required relation. */
 function createData(model: DmmfModel, enums: Map<string, string[]>, tag: string): Record<string, unknown> | undefined {
   const data: Record<string, unknown> = {};
-  const relationScalars = new Set(model.fields.flatMap((f) => (f.kind === 'object' ? (f.relationFromFields ?? []) : [])));
+  const relationScalars = new Set(
+    model.fields.flatMap((f) => (f.kind === 'object' ? (f.relationFromFields ?? []) : [])),
+  );
   for (const field of model.fields) {
     if (field.kind === 'object') {
       if (field.isRequired && !field.isList && (field.relationFromFields?.length ?? 0) > 0) return undefined;
@@ -221,7 +248,13 @@ function createData(model: DmmfModel, enums: Map<string, string[]>, tag: string)
 }
 
 const isAutoincrement = (m: DmmfModel) =>
-  m.fields.some((f) => f.isId && typeof f.default === 'object' && f.default !== null && (f.default as { name?: string }).name === 'autoincrement');
+  m.fields.some(
+    (f) =>
+      f.isId &&
+      typeof f.default === 'object' &&
+      f.default !== null &&
+      (f.default as { name?: string }).name === 'autoincrement',
+  );
 
 type Delegate = {
   findMany(args: unknown): Promise<Record<string, unknown>[]>;
@@ -248,32 +281,58 @@ export async function checkPrismaClient(opts: {
   const base = { clientDir, generateSeconds: 0, models: [] as ModelRead[] };
   const provider = readDatasourceProvider(opts.schemaText);
   if (provider !== 'postgresql' && provider !== 'postgres') {
-    return { ...base, ok: false, generated: 'failed', reason: `the run's schema.prisma has provider "${provider ?? '(none)'}", not postgresql` };
+    return {
+      ...base,
+      ok: false,
+      generated: 'failed',
+      reason: `the run's schema.prisma has provider "${provider ?? '(none)'}", not postgresql`,
+    };
   }
   let generated;
   try {
     generated = await generateClient(opts.runDir, opts.schemaText, log);
   } catch (err) {
-    return { ...base, ok: false, generated: 'failed', reason: `cannot generate Prisma Client offline: ${errorMessage(err)}` };
+    return {
+      ...base,
+      ok: false,
+      generated: 'failed',
+      reason: `cannot generate Prisma Client offline: ${errorMessage(err)}`,
+    };
   }
-  const common = { clientDir, generated: generated.cached ? ('cached' as const) : ('generated' as const), generateSeconds: generated.seconds };
+  const common = {
+    clientDir,
+    generated: generated.cached ? ('cached' as const) : ('generated' as const),
+    generateSeconds: generated.seconds,
+  };
 
   let mod: { PrismaClient: new (options: unknown) => Client };
   const importStarted = Date.now();
   try {
     mod = (await import(pathToFileURL(generated.entry).href)) as typeof mod;
   } catch (err) {
-    return { ...common, ok: false, models: [], reason: `cannot load the generated Prisma Client: ${errorMessage(err)}` };
+    return {
+      ...common,
+      ok: false,
+      models: [],
+      reason: `cannot load the generated Prisma Client: ${errorMessage(err)}`,
+    };
   }
   const { PrismaPg } = await import('@prisma/adapter-pg');
-  const adapter = new PrismaPg({ ...opts.poolConfig, max: 4, ...guardedPoolClient }, opts.pgSchema === 'public' ? undefined : { schema: opts.pgSchema });
+  const adapter = new PrismaPg(
+    { ...opts.poolConfig, max: 4, ...guardedPoolClient },
+    opts.pgSchema === 'public' ? undefined : { schema: opts.pgSchema },
+  );
   const prisma = new mod.PrismaClient({ adapter });
   const importSeconds = (Date.now() - importStarted) / 1000;
   const readStarted = Date.now();
   let writeStarted = readStarted;
   const dmmf = readDmmf(opts.schemaText);
   // A view block is a database view the operator recreates on PostgreSQL (its SQL is SQLite's): not read here.
-  const views = new Set(findBlocks(opts.schemaText).filter((b) => b.kind === 'view').map((b) => b.name));
+  const views = new Set(
+    findBlocks(opts.schemaText)
+      .filter((b) => b.kind === 'view')
+      .map((b) => b.name),
+  );
   dmmf.datamodel.models = dmmf.datamodel.models.filter((m) => !views.has(m.name));
   const enums = new Map(dmmf.datamodel.enums.map((e) => [e.name, e.values.map((v) => v.name)]));
   const models: ModelRead[] = [];
@@ -300,14 +359,19 @@ export async function checkPrismaClient(opts: {
   } finally {
     await prisma.$disconnect().catch(() => undefined);
   }
-  const timings = { importSeconds, readSeconds: (writeStarted - readStarted) / 1000, writeSeconds: (Date.now() - writeStarted) / 1000 };
+  const timings = {
+    importSeconds,
+    readSeconds: (writeStarted - readStarted) / 1000,
+    writeSeconds: (Date.now() - writeStarted) / 1000,
+  };
   const failedReads = models.filter((m) => !m.ok);
   const ok = failedReads.length === 0 && (write?.ok ?? false);
   let reason: string;
   if (failedReads.length) reason = `Prisma Client cannot read model ${failedReads[0].model}: ${failedReads[0].error}`;
   else if (!write) reason = 'no model could be written in a rolled-back transaction';
   else if (!write.ok) reason = `Prisma Client ${write.operation} on ${write.model} failed: ${write.detail}`;
-  else reason = `Prisma Client read all ${models.length} models and ${write.operation === 'create' ? 'created' : 'updated'} one ${write.model} row in a rolled-back transaction`;
+  else
+    reason = `Prisma Client read all ${models.length} models and ${write.operation === 'create' ? 'created' : 'updated'} one ${write.model} row in a rolled-back transaction`;
   return { ...common, ok, reason, timings, models, write };
 }
 
@@ -331,7 +395,12 @@ async function rollbackWrite(
         created = await tx[name].create({ data });
         throw new Error(SENTINEL);
       });
-      return { model: model.name, operation: 'create', ok: false, detail: 'the transaction committed although it threw' };
+      return {
+        model: model.name,
+        operation: 'create',
+        ok: false,
+        detail: 'the transaction committed although it threw',
+      };
     } catch (err) {
       if (errorMessage(err) !== SENTINEL) {
         // A clash with an invented unique value or similar: try the next model before calling it a failure.
@@ -342,7 +411,13 @@ async function rollbackWrite(
     const idFields = model.primaryKey?.fields ?? model.fields.filter((f) => f.isId).map((f) => f.name);
     const where = Object.fromEntries(idFields.map((f) => [f, created?.[f]]));
     const remaining = idFields.length && created ? await (prisma[name] as Delegate).count({ where }) : 0;
-    if (remaining !== 0) return { model: model.name, operation: 'create', ok: false, detail: 'the created row is still there after the rollback' };
+    if (remaining !== 0)
+      return {
+        model: model.name,
+        operation: 'create',
+        ok: false,
+        detail: 'the created row is still there after the rollback',
+      };
     const idText = idFields.map((f) => `${f}=${String(created?.[f])}`).join(', ');
     return { model: model.name, operation: 'create', ok: true, detail: `created ${idText} and rolled it back` };
   }
@@ -352,23 +427,40 @@ async function rollbackWrite(
     const row = firstRows.get(model.name);
     if (!row) continue;
     const idFields = model.primaryKey?.fields ?? model.fields.filter((f) => f.isId).map((f) => f.name);
-    const target = model.fields.find((f) => (f.kind === 'scalar' || f.kind === 'enum') && !idFields.includes(f.name) && !f.isList);
+    const target = model.fields.find(
+      (f) => (f.kind === 'scalar' || f.kind === 'enum') && !idFields.includes(f.name) && !f.isList,
+    );
     if (!idFields.length || !target) continue;
     const name = delegateName(model.name);
     try {
       await prisma.$transaction(async (tx) => {
-        const result = await tx[name].updateMany({ where: Object.fromEntries(idFields.map((f) => [f, row[f]])), data: { [target.name]: row[target.name] } });
+        const result = await tx[name].updateMany({
+          where: Object.fromEntries(idFields.map((f) => [f, row[f]])),
+          data: { [target.name]: row[target.name] },
+        });
         if (result.count !== 1) throw new Error(`update matched ${result.count} rows, expected 1`);
         throw new Error(SENTINEL);
       });
     } catch (err) {
-      if (errorMessage(err) !== SENTINEL) return { model: model.name, operation: 'update', ok: false, detail: oneLine(err) };
-      return { model: model.name, operation: 'update', ok: true, detail: `updated ${target.name} of one row and rolled it back` };
+      if (errorMessage(err) !== SENTINEL)
+        return { model: model.name, operation: 'update', ok: false, detail: oneLine(err) };
+      return {
+        model: model.name,
+        operation: 'update',
+        ok: true,
+        detail: `updated ${target.name} of one row and rolled it back`,
+      };
     }
   }
   return undefined;
 }
 
 function oneLine(err: unknown): string {
-  return errorMessage(err).split('\n').map((l) => l.trim()).filter(Boolean).slice(-1)[0] ?? 'unknown error';
+  return (
+    errorMessage(err)
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .slice(-1)[0] ?? 'unknown error'
+  );
 }

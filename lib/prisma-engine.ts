@@ -65,7 +65,9 @@ export function loadSchemaEngineWasm(): Promise<void> {
     // The package does not export package.json; resolve the glue and take its folder.
     const dir = path.dirname(require.resolve('@prisma/schema-engine-wasm/schema_engine_bg'));
     const module = await WebAssembly.compile(readFileSync(path.join(dir, 'schema_engine_bg.wasm')));
-    const instance = await WebAssembly.instantiate(module, { './schema_engine_bg.js': glue as unknown as WebAssembly.ModuleImports });
+    const instance = await WebAssembly.instantiate(module, {
+      './schema_engine_bg.js': glue as unknown as WebAssembly.ModuleImports,
+    });
     (glue as unknown as { __wbg_set_wasm(exports: unknown): void }).__wbg_set_wasm(instance.exports);
     (instance.exports as { __wbindgen_start(): void }).__wbindgen_start();
   })();
@@ -74,10 +76,19 @@ export function loadSchemaEngineWasm(): Promise<void> {
 
 export type EngineLog = (message: string) => void;
 
-async function newEngine(schemaPath: string, engineSchema: string, factory: SqlMigrationAwareDriverAdapterFactory, log?: EngineLog): Promise<SchemaEngine> {
+async function newEngine(
+  schemaPath: string,
+  engineSchema: string,
+  factory: SqlMigrationAwareDriverAdapterFactory,
+  log?: EngineLog,
+): Promise<SchemaEngine> {
   await loadSchemaEngineWasm();
   const onLog = (line: string) => log?.(line);
-  return glue.SchemaEngine.new({ datamodels: [[schemaPath, engineSchema]] }, onLog, bindMigrationAwareSqlAdapterFactory(factory));
+  return glue.SchemaEngine.new(
+    { datamodels: [[schemaPath, engineSchema]] },
+    onLog,
+    bindMigrationAwareSqlAdapterFactory(factory),
+  );
 }
 
 /**
@@ -132,7 +143,10 @@ export async function diffSchemasOffline(opts: {
   const engine = await newEngine(schemaPath, opts.toSchema, offlineAdapterFactory(opts.provider));
   try {
     const result = await engine.diff({
-      from: opts.fromSchema === undefined ? { tag: 'empty' } : { tag: 'schemaDatamodel', files: [{ path: schemaPath, content: opts.fromSchema }] },
+      from:
+        opts.fromSchema === undefined
+          ? { tag: 'empty' }
+          : { tag: 'schemaDatamodel', files: [{ path: schemaPath, content: opts.fromSchema }] },
       to: { tag: 'schemaDatamodel', files: [{ path: schemaPath, content: opts.toSchema }] },
       script: true,
       exitCode: null,
@@ -203,14 +217,29 @@ export interface PgErrorRecord {
 }
 
 function recordPgError(errors: PgErrorRecord | undefined, err: unknown, script?: string): void {
-  const e = err as { code?: string; message?: string; position?: string; cause?: { originalCode?: string; originalMessage?: string } };
+  const e = err as {
+    code?: string;
+    message?: string;
+    position?: string;
+    cause?: { originalCode?: string; originalMessage?: string };
+  };
   if (!errors || !e) return;
   const code = e.code && /^[0-9A-Z]{5}$/.test(e.code) ? e.code : e.cause?.originalCode;
   const message = e.cause?.originalMessage ?? e.message;
-  if (message) errors.last = { code, message, ...(e.position ? { position: Number(e.position) } : {}), ...(script ? { script } : {}) };
+  if (message)
+    errors.last = {
+      code,
+      message,
+      ...(e.position ? { position: Number(e.position) } : {}),
+      ...(script ? { script } : {}),
+    };
 }
 
-function wrapQueryable<T extends object>(target: T, pool: pg.Pool | pg.PoolClient | undefined, errors?: PgErrorRecord): T {
+function wrapQueryable<T extends object>(
+  target: T,
+  pool: pg.Pool | pg.PoolClient | undefined,
+  errors?: PgErrorRecord,
+): T {
   return new Proxy(target, {
     get(obj, prop, receiver) {
       const value = Reflect.get(obj, prop, receiver) as unknown;
@@ -240,7 +269,8 @@ function wrapQueryable<T extends object>(target: T, pool: pg.Pool | pg.PoolClien
         };
       }
       if (prop === 'startTransaction') {
-        return async (...args: unknown[]) => wrapQueryable((await (value as AnyFn).apply(obj, args)) as object, undefined, errors);
+        return async (...args: unknown[]) =>
+          wrapQueryable((await (value as AnyFn).apply(obj, args)) as object, undefined, errors);
       }
       return (value as AnyFn).bind(obj);
     },
@@ -251,8 +281,10 @@ function wrapFactory(factory: PrismaPg, pool: pg.Pool, errors?: PgErrorRecord): 
   return new Proxy(factory as unknown as SqlMigrationAwareDriverAdapterFactory, {
     get(obj, prop, receiver) {
       const value = Reflect.get(obj, prop, receiver) as unknown;
-      if (prop === 'connect') return async () => wrapQueryable((await (value as AnyFn).call(obj)) as object, pool, errors);
-      if (prop === 'connectToShadowDb') return async () => wrapQueryable((await (value as AnyFn).call(obj)) as object, undefined);
+      if (prop === 'connect')
+        return async () => wrapQueryable((await (value as AnyFn).call(obj)) as object, pool, errors);
+      if (prop === 'connectToShadowDb')
+        return async () => wrapQueryable((await (value as AnyFn).call(obj)) as object, undefined);
       return typeof value === 'function' ? (value as AnyFn).bind(obj) : value;
     },
   });
@@ -263,7 +295,9 @@ export function readMigrationsList(migrationsDir: string, shadowDbInitScript = '
   const lockfilePath = 'migration_lock.toml';
   const lockfile = path.join(migrationsDir, lockfilePath);
   const dirs = existsSync(migrationsDir)
-    ? readdirSync(migrationsDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name)
+    ? readdirSync(migrationsDir, { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => d.name)
     : [];
   const migrationDirectories = dirs
     .map((name) => {
@@ -386,7 +420,8 @@ function engineError(action: string, err: unknown, pgErrors?: PgErrorRecord): Er
   if (pgErrors) pgErrors.last = undefined;
   // The engine reports a database error as "external connector error" on the first line; PostgreSQL's own message
   // (e.g. "function randomblob(integer) does not exist") is what the operator needs on that line.
-  if (!panic && pgError && /external connector error/.test(message.split('\n')[0])) message = `${pgError.message}${pgError.code ? ` (SQLSTATE ${pgError.code})` : ''}\n${message}`;
+  if (!panic && pgError && /external connector error/.test(message.split('\n')[0]))
+    message = `${pgError.message}${pgError.code ? ` (SQLSTATE ${pgError.code})` : ''}\n${message}`;
   const out = new Error(`${action} failed${e?.code ? ` (${e.code})` : ''}: ${message.trim()}`) as EnginePgError;
   out.code = e?.code;
   if (pgError) {
@@ -402,7 +437,9 @@ export async function openSchemaEngine(opts: OpenSchemaEngineOptions): Promise<S
   const schemaText = opts.schemaText ?? readFileSync(opts.schemaPath, 'utf8');
   const provider = readDatasourceProvider(schemaText);
   if (provider !== 'postgresql' && provider !== 'postgres') {
-    throw new Error(`the schema engine session needs a PostgreSQL schema; ${opts.schemaPath} has provider "${provider ?? 'none'}"`);
+    throw new Error(
+      `the schema engine session needs a PostgreSQL schema; ${opts.schemaPath} has provider "${provider ?? 'none'}"`,
+    );
   }
   const engineSchema = toEngineSchema(schemaText);
   const pgSchema = opts.schema ?? 'public';
@@ -419,7 +456,11 @@ export async function openSchemaEngine(opts: OpenSchemaEngineOptions): Promise<S
   await loadSchemaEngineWasm();
   let engine: SchemaEngine;
   try {
-    engine = await glue.SchemaEngine.new({ datamodels: [[opts.schemaPath, engineSchema]] }, (line: string) => opts.log?.(line), bindMigrationAwareSqlAdapterFactory(wrapFactory(factory, pool, pgErrors)));
+    engine = await glue.SchemaEngine.new(
+      { datamodels: [[opts.schemaPath, engineSchema]] },
+      (line: string) => opts.log?.(line),
+      bindMigrationAwareSqlAdapterFactory(wrapFactory(factory, pool, pgErrors)),
+    );
   } catch (err) {
     await pool.end().catch(() => undefined);
     throw engineError('starting the schema engine', err, pgErrors);
@@ -433,7 +474,13 @@ export async function openSchemaEngine(opts: OpenSchemaEngineOptions): Promise<S
     }
   };
   const diffTo = async (from: Parameters<SchemaEngine['diff']>[0]['from']) => {
-    const result = await engine.diff({ from, to: { tag: 'schemaDatamodel', files }, script: true, exitCode: null, filters: NO_FILTERS });
+    const result = await engine.diff({
+      from,
+      to: { tag: 'schemaDatamodel', files },
+      script: true,
+      exitCode: null,
+      filters: NO_FILTERS,
+    });
     return result.stdout ?? '';
   };
   const diffDatabaseToSchema = () =>
@@ -446,15 +493,23 @@ export async function openSchemaEngine(opts: OpenSchemaEngineOptions): Promise<S
     diffEmptyToSchema: () => call('generating the schema DDL', () => diffTo({ tag: 'empty' })),
     applyMigrations: (migrationsDir) =>
       call('applying migrations', async () => {
-        const out = await engine.applyMigrations({ migrationsList: readMigrationsList(migrationsDir), filters: NO_FILTERS });
+        const out = await engine.applyMigrations({
+          migrationsList: readMigrationsList(migrationsDir),
+          filters: NO_FILTERS,
+        });
         return { applied: out.appliedMigrationNames, appliedMigrationNames: out.appliedMigrationNames };
       }),
     diagnose: (migrationsDir) =>
       call('diagnosing the migration history', async () => {
-        const raw = await engine.diagnoseMigrationHistory({ migrationsList: readMigrationsList(migrationsDir), optInToShadowDatabase: false, filters: NO_FILTERS });
+        const raw = await engine.diagnoseMigrationHistory({
+          migrationsList: readMigrationsList(migrationsDir),
+          optInToShadowDatabase: false,
+          filters: NO_FILTERS,
+        });
         const history = raw.history;
         const pending = history && 'unappliedMigrationNames' in history ? history.unappliedMigrationNames : [];
-        const unknownInDatabase = history && 'unpersistedMigrationNames' in history ? history.unpersistedMigrationNames : [];
+        const unknownInDatabase =
+          history && 'unpersistedMigrationNames' in history ? history.unpersistedMigrationNames : [];
         // The history answer stays useful even when introspection for the drift check fails.
         let drift: string | null = null;
         let driftError: string | undefined;
@@ -491,7 +546,8 @@ export async function openSchemaEngine(opts: OpenSchemaEngineOptions): Promise<S
 // ---------------------------------------------------------------------------------------------------------------
 // The PostgreSQL flavour of the app's schema and its migration history
 
-export const POSTGRES_MIGRATION_LOCK = '# Please do not edit this file manually\n# It should be added in your version-control system (e.g., Git)\nprovider = "postgresql"\n';
+export const POSTGRES_MIGRATION_LOCK =
+  '# Please do not edit this file manually\n# It should be added in your version-control system (e.g., Git)\nprovider = "postgresql"\n';
 
 export interface WrittenPostgresMigrations {
   /** outDir */
@@ -539,18 +595,26 @@ export async function writePostgresMigrations(opts: {
     const shipped = readMigrationsList(opts.shippedMigrationsDir);
     const lockProvider = /provider\s*=\s*"([^"]+)"/.exec(shipped.lockfile.content ?? '')?.[1];
     if (lockProvider && lockProvider !== 'postgresql') {
-      throw new Error(`the shipped migrations in ${opts.shippedMigrationsDir} are for "${lockProvider}", not postgresql`);
+      throw new Error(
+        `the shipped migrations in ${opts.shippedMigrationsDir} are for "${lockProvider}", not postgresql`,
+      );
     }
-    if (shipped.migrationDirectories.length === 0) throw new Error(`no migrations (…/migration.sql) in ${opts.shippedMigrationsDir}`);
+    if (shipped.migrationDirectories.length === 0)
+      throw new Error(`no migrations (…/migration.sql) in ${opts.shippedMigrationsDir}`);
     for (const dir of shipped.migrationDirectories) {
       mkdirSync(path.join(migrationsDir, dir.path), { recursive: true });
       // Byte-for-byte copy: the checksum in _prisma_migrations is over the file's exact bytes.
-      copyFileSync(path.join(opts.shippedMigrationsDir, dir.path, 'migration.sql'), path.join(migrationsDir, dir.path, 'migration.sql'));
+      copyFileSync(
+        path.join(opts.shippedMigrationsDir, dir.path, 'migration.sql'),
+        path.join(migrationsDir, dir.path, 'migration.sql'),
+      );
     }
     migrations = shipped.migrationDirectories.map((d) => d.path);
     source = 'shipped';
   } else {
-    const ddl = opts.baselineFromSession ? await opts.baselineFromSession() : await diffSchemasOffline({ provider: 'postgres', toSchema: toEngineSchema(appSchema), schemaPath });
+    const ddl = opts.baselineFromSession
+      ? await opts.baselineFromSession()
+      : await diffSchemasOffline({ provider: 'postgres', toSchema: toEngineSchema(appSchema), schemaPath });
     const name = opts.baselineName ?? `${utcStamp()}_baseline`;
     mkdirSync(path.join(migrationsDir, name), { recursive: true });
     writeFileAtomic(path.join(migrationsDir, name, 'migration.sql'), ddl, 0o644);

@@ -43,7 +43,8 @@ export function findBlocks(text: string): SchemaBlock[] {
         // The header is the code on the same line before the brace: `<kind> <name>`.
         const lineStart = text.lastIndexOf('\n', i - 1) + 1;
         const header = /^\s*([A-Za-z]+)\s+([A-Za-z0-9_]+)\s*$/.exec(text.slice(lineStart, i));
-        if (header) current = { kind: header[1], name: header[2], start: lineStart + header[0].indexOf(header[1]), open: i };
+        if (header)
+          current = { kind: header[1], name: header[2], start: lineStart + header[0].indexOf(header[1]), open: i };
       }
       depth++;
     } else if (ch === '}') {
@@ -121,7 +122,8 @@ interface Edit {
 
 function applyEdits(text: string, edits: Edit[]): string {
   let out = text;
-  for (const edit of [...edits].sort((a, b) => b.start - a.start)) out = out.slice(0, edit.start) + edit.replacement + out.slice(edit.end);
+  for (const edit of [...edits].sort((a, b) => b.start - a.start))
+    out = out.slice(0, edit.start) + edit.replacement + out.slice(edit.end);
   return out;
 }
 
@@ -168,7 +170,11 @@ export function toPostgresAppSchema(text: string, options: { addUrl?: boolean } 
     const urlPad = ' '.repeat(Math.max(1, pad.length + 'provider'.length - 'url'.length));
     const afterProvider = providerLine.end;
     const needsNl = !text.slice(providerLine.start, providerLine.end).endsWith('\n');
-    edits.push({ start: afterProvider, end: afterProvider, replacement: `${needsNl ? '\n' : ''}${indent}url${urlPad}= env("DATABASE_URL")\n` });
+    edits.push({
+      start: afterProvider,
+      end: afterProvider,
+      replacement: `${needsNl ? '\n' : ''}${indent}url${urlPad}= env("DATABASE_URL")\n`,
+    });
   }
   return applyEdits(text, edits);
 }

@@ -46,7 +46,6 @@ export function commandLine(pid: number): string {
   }
 }
 
-
 /** (device, inode) of a file as a map key; undefined when it does not exist (nobody can hold it by that name). */
 function fileKey(file: string): string | undefined {
   try {

@@ -321,7 +321,6 @@ export class RowHasher {
   }
 }
 
-
 /**
  * Buffer#utf8Write(string, offset, length) → bytes written: the encoder behind Buffer#write without its argument
  * juggling (present on every Node Buffer; typed here because @types/node does not list it). Lone surrogates are

@@ -1,4 +1,14 @@
-import { realpathSync, chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import {
+  realpathSync,
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+} from 'node:fs';
 import path from 'node:path';
 import { assertAppInstall, type Settings } from './config.ts';
 import { usageError } from './errors.ts';
@@ -29,7 +39,10 @@ export function runsRoot(settings: Settings): string {
 }
 
 export function utcStamp(date = new Date()): string {
-  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 /** Run directories under <app>/backups/pg-migration, newest first (names are UTC stamps, so they sort by time). */
@@ -71,7 +84,8 @@ function trustedOwners(settings: Settings): Set<number> {
  * final folder must be ours and 0700-like. A usage error (exit 2) names the first component that fails.
  */
 export function assertOwnedDir(target: string, trusted: Set<number>, what = 'run dir'): void {
-  const refuse = (why: string) => usageError(`${what} ${target} is refused: ${why}; use a folder owned by uid ${myUid()} that only it can write`);
+  const refuse = (why: string) =>
+    usageError(`${what} ${target} is refused: ${why}; use a folder owned by uid ${myUid()} that only it can write`);
   const pending = path.resolve(target).split(path.sep).filter(Boolean);
   let current = '/';
   let hops = 0;
@@ -93,7 +107,8 @@ export function assertOwnedDir(target: string, trusted: Set<number>, what = 'run
       if (st.mode & 0o022) throw refuse(`it is writable by group or others (mode ${(st.mode & 0o777).toString(8)})`);
     } else {
       if (!trusted.has(st.uid)) throw refuse(`folder ${next} on the way is owned by uid ${st.uid}`);
-      if (st.mode & 0o022 && !(st.mode & 0o1000)) throw refuse(`folder ${next} on the way is writable by group or others`);
+      if (st.mode & 0o022 && !(st.mode & 0o1000))
+        throw refuse(`folder ${next} on the way is writable by group or others`);
     }
     current = next;
   }
@@ -102,7 +117,8 @@ export function assertOwnedDir(target: string, trusted: Set<number>, what = 'run
 /** A file we read back from a run dir: a regular file (no symlink), ours, not writable by group/others. */
 export function assertOwnedFile(file: string): void {
   const st = lstatSync(file);
-  const refuse = (why: string) => usageError(`${file} is refused: ${why}; it may have been replaced, run the step that writes it again`);
+  const refuse = (why: string) =>
+    usageError(`${file} is refused: ${why}; it may have been replaced, run the step that writes it again`);
   if (st.isSymbolicLink()) throw refuse('it is a symlink');
   if (!st.isFile()) throw refuse('it is not a regular file');
   if (st.uid !== myUid()) throw refuse(`it is owned by uid ${st.uid}, not ${myUid()}`);
@@ -157,10 +173,12 @@ export function existingRunDir(settings: Settings, neededFile?: string | string[
       );
     }
   }
-  if (!existsSync(dir)) throw usageError(`no run directory found (looked in ${dir}); run \`just backup\` first or pass --run-dir`);
+  if (!existsSync(dir))
+    throw usageError(`no run directory found (looked in ${dir}); run \`just backup\` first or pass --run-dir`);
   assertRunDirOwned(settings, dir);
   for (const file of needed) {
-    if (!existsSync(path.join(dir, file))) throw usageError(`${path.join(dir, file)} is missing; run the step that writes it first`);
+    if (!existsSync(path.join(dir, file)))
+      throw usageError(`${path.join(dir, file)} is missing; run the step that writes it first`);
   }
   return dir;
 }
@@ -195,11 +213,14 @@ export function assertRunDirBelongsTo(settings: Settings, runDir: string): void 
   if (!journal) return;
   const here = appIdentity(settings.appDir);
   const recorded = journal.appIdentity;
-  const same = recorded && here
-    ? recorded.dev === here.dev && recorded.ino === here.ino
-    : realpathOf(journal.appDir) === realpathOf(settings.appDir);
+  const same =
+    recorded && here
+      ? recorded.dev === here.dev && recorded.ino === here.ino
+      : realpathOf(journal.appDir) === realpathOf(settings.appDir);
   if (!same) {
-    throw usageError(`run dir ${runDir} belongs to the install at ${recorded?.realpath ?? journal.appDir}, not ${settings.appDir}; pass that --app-dir or another --run-dir`);
+    throw usageError(
+      `run dir ${runDir} belongs to the install at ${recorded?.realpath ?? journal.appDir}, not ${settings.appDir}; pass that --app-dir or another --run-dir`,
+    );
   }
 }
 
@@ -234,7 +255,17 @@ export function readJournal(runDir: string): Journal | undefined {
 
 export function loadOrCreateJournal(runDir: string, appDir: string): Journal {
   const now = new Date().toISOString();
-  return readJournal(runDir) ?? { version: 1, createdAt: now, updatedAt: now, appDir, appIdentity: appIdentity(appDir), steps: {}, state: {} };
+  return (
+    readJournal(runDir) ?? {
+      version: 1,
+      createdAt: now,
+      updatedAt: now,
+      appDir,
+      appIdentity: appIdentity(appDir),
+      steps: {},
+      state: {},
+    }
+  );
 }
 
 export function writeJournal(runDir: string, journal: Journal): void {
@@ -243,7 +274,12 @@ export function writeJournal(runDir: string, journal: Journal): void {
 }
 
 /** Record a step's start/end in journal.json (re-read each time: several tasks may share one run dir). */
-export function recordStep(runDir: string, appDir: string, step: string, update: Partial<JournalStep> & { status: StepStatus }): Journal {
+export function recordStep(
+  runDir: string,
+  appDir: string,
+  step: string,
+  update: Partial<JournalStep> & { status: StepStatus },
+): Journal {
   const journal = loadOrCreateJournal(runDir, appDir);
   const previous = journal.steps[step];
   const now = new Date().toISOString();

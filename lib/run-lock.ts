@@ -1,4 +1,14 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync, fsyncSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+  fsyncSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Settings } from './config.ts';
@@ -59,7 +69,11 @@ export function acquireLock(settings: Settings, command: string): RunLock {
 }
 
 /** Any lock file with the same rules: owner PID + start time, stale owners taken over, another host refused. */
-export function acquireLockFile(file: string, command: string, options: { task?: string; busyMessage?: (holder: LockInfo) => string } = {}): RunLock {
+export function acquireLockFile(
+  file: string,
+  command: string,
+  options: { task?: string; busyMessage?: (holder: LockInfo) => string } = {},
+): RunLock {
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const info: LockInfo = {
     pid: process.pid,
@@ -87,7 +101,8 @@ export function acquireLockFile(file: string, command: string, options: { task?:
       if (!isStale(holder)) {
         throw new TaskError(
           ExitCode.Usage,
-          options.busyMessage?.(holder!) ?? `another run (pid ${holder!.pid}, started ${holder!.startedAt}: ${holder!.command}) holds ${file}; wait for it to finish`,
+          options.busyMessage?.(holder!) ??
+            `another run (pid ${holder!.pid}, started ${holder!.startedAt}: ${holder!.command}) holds ${file}; wait for it to finish`,
           { lock: file, holder },
         );
       }
@@ -166,7 +181,11 @@ function releaseAllRunDirLocks(): void {
  * The run dir a later task works in (existingRunDir: --run-dir or the newest usable run, folders ours), checked to
  * belong to the app it is pointed at, and locked for this task until it ends.
  */
-export function claimRunDir(settings: Settings, task: string, neededFile?: string | string[]): { runDir: string; lock: RunLock } {
+export function claimRunDir(
+  settings: Settings,
+  task: string,
+  neededFile?: string | string[],
+): { runDir: string; lock: RunLock } {
   const runDir = existingRunDir(settings, neededFile);
   return { runDir, lock: claimThisRunDir(settings, runDir, task) };
 }

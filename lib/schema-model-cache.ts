@@ -24,8 +24,14 @@ interface CachedModel {
 export function schemaSha256(schemaPath: string): string {
   const hash = createHash('sha256');
   if (!statSync(schemaPath).isDirectory()) return hash.update(readFileSync(schemaPath)).digest('hex');
-  const names = readdirSync(schemaPath, { recursive: true, encoding: 'utf8' }).filter((n) => n.endsWith('.prisma')).sort();
-  for (const name of names) hash.update(`${name}\0`).update(readFileSync(path.join(schemaPath, name))).update('\0');
+  const names = readdirSync(schemaPath, { recursive: true, encoding: 'utf8' })
+    .filter((n) => n.endsWith('.prisma'))
+    .sort();
+  for (const name of names)
+    hash
+      .update(`${name}\0`)
+      .update(readFileSync(path.join(schemaPath, name)))
+      .update('\0');
   return hash.digest('hex');
 }
 
@@ -45,7 +51,11 @@ export function readCachedSchemaModel(runDir: string, schemaSha: string): Schema
 /** Leave the model parsed from the schema whose sha256 is `schemaSha` for the run's later tasks. */
 export function cacheSchemaModel(runDir: string, schemaSha: string, model: SchemaModel): void {
   try {
-    writeJsonAtomic(path.join(runDir, SCHEMA_MODEL_FILE), { format: CACHE_FORMAT, schemaSha256: schemaSha, model } satisfies CachedModel);
+    writeJsonAtomic(path.join(runDir, SCHEMA_MODEL_FILE), {
+      format: CACHE_FORMAT,
+      schemaSha256: schemaSha,
+      model,
+    } satisfies CachedModel);
   } catch {
     // A cache only: the next task parses the schema itself.
   }

@@ -9,7 +9,8 @@ import { readSchemaSource } from './schema/schema-source.ts';
  * enums' database values. Parsed by Prisma's own maintained parser (@prisma/prisma-schema-wasm get_dmmf),
  * so every schema Prisma accepts is read the way Prisma reads it.
  */
-export type ColumnKind = 'text' | 'enum' | 'int' | 'bigint' | 'float' | 'decimal' | 'boolean' | 'datetime' | 'json' | 'bytes';
+export type ColumnKind =
+  'text' | 'enum' | 'int' | 'bigint' | 'float' | 'decimal' | 'boolean' | 'datetime' | 'json' | 'bytes';
 
 export interface ColumnModel {
   /** Database column name (@map applied). */
@@ -178,7 +179,8 @@ function revealIgnored(files: [string, string][]): IgnoreRewrite {
     for (const block of findBlocks(text)) {
       if (block.kind === 'view') views.add(block.name);
       if (block.kind === 'model' || block.kind === 'view' || block.kind === 'type') typeNames.add(block.name);
-      if (block.kind === 'model' && /^\s*@@ignore\b/m.test(text.slice(block.open, block.end))) ignoredModels.add(block.name);
+      if (block.kind === 'model' && /^\s*@@ignore\b/m.test(text.slice(block.open, block.end)))
+        ignoredModels.add(block.name);
     }
   }
   let needViewsFeature = false;
@@ -208,20 +210,28 @@ function revealIgnored(files: [string, string][]): IgnoreRewrite {
     }
     return [name, result];
   });
-  if (needViewsFeature) out.push([NO_UNIQUE_VIEWS_FILE, 'generator migration_views {\n  provider        = "prisma-client-js"\n  previewFeatures = ["views"]\n}\n']);
+  if (needViewsFeature)
+    out.push([
+      NO_UNIQUE_VIEWS_FILE,
+      'generator migration_views {\n  provider        = "prisma-client-js"\n  previewFeatures = ["views"]\n}\n',
+    ]);
   return { files: out, ignoredModels, views };
 }
 
 /** A multi-file schema (Prisma's prismaSchemaFolder): [file name, text] pairs, parsed together. */
 export function schemaModelFromFiles(files: [string, string][]): SchemaModel {
   const revealed = revealIgnored(files);
-  const prismaSchema = revealed.files.map(([name, text]) => [name, stripConnectionProperties(text)] as [string, string]);
+  const prismaSchema = revealed.files.map(
+    ([name, text]) => [name, stripConnectionProperties(text)] as [string, string],
+  );
   let dmmf: Dmmf;
   let provider = 'unknown';
   try {
     dmmf = JSON.parse(schemaWasm().get_dmmf(JSON.stringify({ prismaSchema }))) as Dmmf;
     const config = JSON.parse(
-      schemaWasm().get_config(JSON.stringify({ prismaSchema, datasourceOverrides: {}, ignoreEnvVarErrors: true, env: {} })),
+      schemaWasm().get_config(
+        JSON.stringify({ prismaSchema, datasourceOverrides: {}, ignoreEnvVarErrors: true, env: {} }),
+      ),
     ) as { config?: { datasources?: { provider: string }[] } };
     provider = config.config?.datasources?.[0]?.provider ?? 'unknown';
   } catch (err) {
@@ -273,7 +283,14 @@ function buildModel(dmmf: Dmmf, provider: string, revealed: IgnoreRewrite): Sche
       const unique = model.fields.find((f) => f.isUnique && f.kind !== 'object');
       key = unique ? toDb([unique.name]) : columns.map((c) => c.name);
     }
-    tables.push({ name: model.dbName ?? model.name, model: model.name, columns, key, implicitManyToMany: false, ...(revealed.ignoredModels.has(model.name) ? { ignored: true } : {}) });
+    tables.push({
+      name: model.dbName ?? model.name,
+      model: model.name,
+      columns,
+      key,
+      implicitManyToMany: false,
+      ...(revealed.ignoredModels.has(model.name) ? { ignored: true } : {}),
+    });
   }
 
   // Implicit many-to-many: a relation whose both sides are list fields without relation scalars. Prisma stores it
@@ -284,16 +301,29 @@ function buildModel(dmmf: Dmmf, provider: string, revealed: IgnoreRewrite): Sche
       if (field.kind !== 'object' || !field.isList || !field.relationName || seen.has(field.relationName)) continue;
       const other = byName.get(field.type);
       if (!other) continue;
-      const back = other.fields.filter((f) => f.kind === 'object' && f.relationName === field.relationName && f !== field);
+      const back = other.fields.filter(
+        (f) => f.kind === 'object' && f.relationName === field.relationName && f !== field,
+      );
       if (back.length !== 1 || !back[0].isList) continue;
       if ((field.relationFromFields?.length ?? 0) > 0 || (back[0].relationFromFields?.length ?? 0) > 0) continue;
       seen.add(field.relationName);
       const [first, second] = [model, other].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       const idColumn = (m: DmmfModel, name: 'A' | 'B'): ColumnModel => {
         const id = m.fields.find((f) => f.isId);
-        if (!id) throw usageError(`implicit many-to-many relation ${field.relationName} needs a single-field @id on ${m.name}`);
+        if (!id)
+          throw usageError(
+            `implicit many-to-many relation ${field.relationName} needs a single-field @id on ${m.name}`,
+          );
         const ref = columnOf(m.name, id);
-        return { name, field: name, kind: ref.kind, prismaType: ref.prismaType, nullable: false, autoincrement: false, ...(ref.enumName ? { enumName: ref.enumName } : {}) };
+        return {
+          name,
+          field: name,
+          kind: ref.kind,
+          prismaType: ref.prismaType,
+          nullable: false,
+          autoincrement: false,
+          ...(ref.enumName ? { enumName: ref.enumName } : {}),
+        };
       };
       tables.push({
         name: `_${field.relationName}`,

@@ -25,5 +25,9 @@ export function maskSecrets(text: string): string {
 
 /** Deep copy of a JSON-able value with every string masked: used for --json output and run-dir files. */
 export function maskDeep<T>(value: T): T {
-  return JSON.parse(JSON.stringify(value, (_key, v) => (typeof v === 'string' ? maskSecrets(v) : typeof v === 'bigint' ? v.toString() : v))) as T;
+  return JSON.parse(
+    JSON.stringify(value, (_key, v) =>
+      typeof v === 'string' ? maskSecrets(v) : typeof v === 'bigint' ? v.toString() : v,
+    ),
+  ) as T;
 }

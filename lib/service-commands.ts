@@ -44,7 +44,11 @@ export const IN_FLIGHT_FILE = 'service-command.pid';
 const IN_FLIGHT_WAIT_MS = 120_000;
 
 /** Wait until a stop/start command started by a process that has since died has ended (SIGTERM after the limit). */
-export async function waitForInFlightCommand(runDir: string, log: Logger, timeoutMs = IN_FLIGHT_WAIT_MS): Promise<void> {
+export async function waitForInFlightCommand(
+  runDir: string,
+  log: Logger,
+  timeoutMs = IN_FLIGHT_WAIT_MS,
+): Promise<void> {
   const file = path.join(runDir, IN_FLIGHT_FILE);
   if (!existsSync(file)) return;
   const [pidText, startTicks, ...rest] = readFileSync(file, 'utf8').split('\n');
@@ -52,7 +56,9 @@ export async function waitForInFlightCommand(runDir: string, log: Logger, timeou
   // Same PID and same start time: still that command, not a process that reused its PID since.
   const same = () => isPidAlive(pid) && processStartTicks(pid) === startTicks;
   if (Number.isInteger(pid) && pid > 0 && same()) {
-    log.warn(`an earlier \`${rest.join(' ').trim() || 'service command'}\` (pid ${pid}) is still running: waiting for it to end first`);
+    log.warn(
+      `an earlier \`${rest.join(' ').trim() || 'service command'}\` (pid ${pid}) is still running: waiting for it to end first`,
+    );
     const started = Date.now();
     while (same() && Date.now() - started < timeoutMs) await new Promise((r) => setTimeout(r, 200));
     if (same()) {
@@ -67,7 +73,11 @@ export async function waitForInFlightCommand(runDir: string, log: Logger, timeou
   rmSync(file, { force: true });
 }
 
-export async function runServiceCommand(command: string, log: Logger, options: { cwd?: string; timeoutMs?: number; runDir?: string } = {}): Promise<CommandRun> {
+export async function runServiceCommand(
+  command: string,
+  log: Logger,
+  options: { cwd?: string; timeoutMs?: number; runDir?: string } = {},
+): Promise<CommandRun> {
   if (options.runDir) await waitForInFlightCommand(options.runDir, log);
   const inFlight = options.runDir && existsSync(options.runDir) ? path.join(options.runDir, IN_FLIGHT_FILE) : undefined;
   const outFile = path.join(os.tmpdir(), `vs-migrate-cmd-${process.pid}-${++counter}.log`);
@@ -75,42 +85,51 @@ export async function runServiceCommand(command: string, log: Logger, options: {
   const started = Date.now();
   log.info(`running: ${maskSecrets(command)}`);
   try {
-    const result = await new Promise<{ code: number | null; signal: string | null; timedOut: boolean }>((resolve, reject) => {
-      const child = spawn('bash', ['-c', command], {
-        cwd: options.cwd,
-        env: serviceEnv(),
-        stdio: ['ignore', fd, fd],
-        detached: true,
-      });
-      if (inFlight && child.pid) {
-        try {
-          writeFileAtomic(inFlight, `${child.pid}\n${processStartTicks(child.pid) ?? ''}\n${maskSecrets(command)}\n`);
-        } catch {
-          // Best effort (a full disk): the guardian's restart-once check in startServices still catches a late start.
+    const result = await new Promise<{ code: number | null; signal: string | null; timedOut: boolean }>(
+      (resolve, reject) => {
+        const child = spawn('bash', ['-c', command], {
+          cwd: options.cwd,
+          env: serviceEnv(),
+          stdio: ['ignore', fd, fd],
+          detached: true,
+        });
+        if (inFlight && child.pid) {
+          try {
+            writeFileAtomic(inFlight, `${child.pid}\n${processStartTicks(child.pid) ?? ''}\n${maskSecrets(command)}\n`);
+          } catch {
+            // Best effort (a full disk): the guardian's restart-once check in startServices still catches a late start.
+          }
         }
-      }
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        try {
-          process.kill(-child.pid!, 'SIGKILL');
-        } catch {
-          child.kill('SIGKILL');
-        }
-      }, options.timeoutMs ?? 120_000);
-      child.on('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-      // 'exit', not 'close': a service started in the background keeps the inherited descriptors open.
-      child.on('exit', (code, signal) => {
-        clearTimeout(timer);
-        resolve({ code, signal, timedOut });
-      });
-    });
+        let timedOut = false;
+        const timer = setTimeout(() => {
+          timedOut = true;
+          try {
+            process.kill(-child.pid!, 'SIGKILL');
+          } catch {
+            child.kill('SIGKILL');
+          }
+        }, options.timeoutMs ?? 120_000);
+        child.on('error', (err) => {
+          clearTimeout(timer);
+          reject(err);
+        });
+        // 'exit', not 'close': a service started in the background keeps the inherited descriptors open.
+        child.on('exit', (code, signal) => {
+          clearTimeout(timer);
+          resolve({ code, signal, timedOut });
+        });
+      },
+    );
     const output = readFileSync(outFile, 'utf8');
     for (const line of output.split('\n').filter(Boolean).slice(-20)) log.debug(`  ${line}`);
-    return { command: maskSecrets(command), exitCode: result.code, signal: result.signal, output: maskSecrets(output), ms: Date.now() - started, timedOut: result.timedOut };
+    return {
+      command: maskSecrets(command),
+      exitCode: result.code,
+      signal: result.signal,
+      output: maskSecrets(output),
+      ms: Date.now() - started,
+      timedOut: result.timedOut,
+    };
   } finally {
     closeSync(fd);
     rmSync(outFile, { force: true });

@@ -46,7 +46,13 @@ export function parseChecksumFile(text: string): string | undefined {
 type StatKey = Omit<Seal, 'sha256' | 'sealedAt'>;
 
 function statKey(st: BigIntStats): StatKey {
-  return { dev: String(st.dev), ino: String(st.ino), size: String(st.size), mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs) };
+  return {
+    dev: String(st.dev),
+    ino: String(st.ino),
+    size: String(st.size),
+    mtimeNs: String(st.mtimeNs),
+    ctimeNs: String(st.ctimeNs),
+  };
 }
 
 const sameStat = (a: StatKey, b: StatKey) =>
@@ -68,7 +74,8 @@ function sealIfSettled(runDir: string, sha256: string, before: StatKey, afterSta
   const after = statKey(afterStats);
   const settled = Date.now() - Number(afterStats.mtimeNs / 1_000_000n) >= RACY_MS;
   try {
-    if (sameStat(before, after) && settled) writeJsonAtomic(sealFile, { sha256, ...after, sealedAt: new Date().toISOString() } satisfies Seal);
+    if (sameStat(before, after) && settled)
+      writeJsonAtomic(sealFile, { sha256, ...after, sealedAt: new Date().toISOString() } satisfies Seal);
     else rmSync(sealFile, { force: true });
   } catch {
     // Only a shortcut for the next check: without it, that check hashes in full (e.g. on a full disk).
@@ -93,7 +100,8 @@ export function recordSnapshotChecksum(runDir: string): { sha256: string; bytes:
 export function verifySnapshot(runDir: string): SnapshotCheck {
   const file = path.join(runDir, RUN_FILES.snapshot);
   const checksumFile = path.join(runDir, RUN_FILES.snapshotChecksum);
-  if (!existsSync(checksumFile)) throw sourceProblem(`${checksumFile} is missing: the snapshot cannot be trusted; run \`just backup\` again`);
+  if (!existsSync(checksumFile))
+    throw sourceProblem(`${checksumFile} is missing: the snapshot cannot be trusted; run \`just backup\` again`);
   const expected = parseChecksumFile(readFileSync(checksumFile, 'utf8'));
   if (!expected) throw sourceProblem(`${checksumFile} does not hold a sha256; run \`just backup\` again`);
   if (!existsSync(file)) throw sourceProblem(`snapshot ${file} is missing; run \`just backup\` again`);
@@ -103,11 +111,14 @@ export function verifySnapshot(runDir: string): SnapshotCheck {
 
   const before = statKey(statSync(file, { bigint: true }));
   const seal = readSeal(path.join(runDir, SNAPSHOT_SEAL_FILE));
-  if (seal && seal.sha256 === expected && sameStat(seal, before)) return { file, sha256: expected, bytes: Number(before.size), method: 'sealed' };
+  if (seal && seal.sha256 === expected && sameStat(seal, before))
+    return { file, sha256: expected, bytes: Number(before.size), method: 'sealed' };
 
   const actual = sha256OfFile(file);
   if (actual !== expected) {
-    throw sourceProblem(`snapshot ${file} does not match its checksum (sha256 ${actual.slice(0, 12)}…, expected ${expected.slice(0, 12)}…): it changed after the backup; run \`just backup\` again`);
+    throw sourceProblem(
+      `snapshot ${file} does not match its checksum (sha256 ${actual.slice(0, 12)}…, expected ${expected.slice(0, 12)}…): it changed after the backup; run \`just backup\` again`,
+    );
   }
   const afterStats = statSync(file, { bigint: true });
   sealIfSettled(runDir, actual, before, afterStats);

@@ -38,16 +38,41 @@ const sqliteId = (name: string) => pg.escapeIdentifier(name);
 /** A value that would not convert gets a field text no PostgreSQL row can have, so it always shows as a difference. */
 export const PROBLEM_PREFIX = '!';
 
-function* canonicalRows(db: Database.Database, table: CanonicalTable, enums: Record<string, string[]>): Generator<SqliteRow> {
+function* canonicalRows(
+  db: Database.Database,
+  table: CanonicalTable,
+  enums: Record<string, string[]>,
+): Generator<SqliteRow> {
   const converters = table.columns.map((c) =>
-    columnConverter({ name: c.name, field: c.name, kind: c.kind, prismaType: c.prismaType, nullable: c.nullable, autoincrement: false, ...(c.enumName ? { enumName: c.enumName } : {}) }, enums),
+    columnConverter(
+      {
+        name: c.name,
+        field: c.name,
+        kind: c.kind,
+        prismaType: c.prismaType,
+        nullable: c.nullable,
+        autoincrement: false,
+        ...(c.enumName ? { enumName: c.enumName } : {}),
+      },
+      enums,
+    ),
   );
-  const keyIndexes = (table.key.length ? table.key : table.columns.map((c) => c.name)).map((k) => table.columns.findIndex((c) => c.name === k));
+  const keyIndexes = (table.key.length ? table.key : table.columns.map((c) => c.name)).map((k) =>
+    table.columns.findIndex((c) => c.name === k),
+  );
   const select = db.prepare(
-    sqlWithIdentifiers('sqlite-table-scan', { columns: table.columns.map((c) => sqliteId(c.name)).join(', '), table: sqliteId(table.name) }),
+    sqlWithIdentifiers('sqlite-table-scan', {
+      columns: table.columns.map((c) => sqliteId(c.name)).join(', '),
+      table: sqliteId(table.name),
+    }),
   );
   select.raw(true).safeIntegers(true);
-  const readCell = createCellBytesReader(db, table.name, table.columns.map((c) => c.name), table.key.length ? table.key : table.columns.map((c) => c.name));
+  const readCell = createCellBytesReader(
+    db,
+    table.name,
+    table.columns.map((c) => c.name),
+    table.key.length ? table.key : table.columns.map((c) => c.name),
+  );
   const readBytes = (row: unknown[], column: number) => (): Buffer | undefined => {
     try {
       return readCell(row, column);
@@ -73,7 +98,11 @@ export interface BucketSum {
   sum: bigint;
 }
 
-export function sqliteBucketSums(db: Database.Database, table: CanonicalTable, enums: Record<string, string[]>): Map<string, BucketSum> {
+export function sqliteBucketSums(
+  db: Database.Database,
+  table: CanonicalTable,
+  enums: Record<string, string[]>,
+): Map<string, BucketSum> {
   const sums = new Map<string, BucketSum>();
   for (const row of canonicalRows(db, table, enums)) {
     const bucket = bucketOfKeyText(row.keyText);
@@ -88,7 +117,12 @@ export function sqliteBucketSums(db: Database.Database, table: CanonicalTable, e
   return sums;
 }
 
-export function sqliteBucketRows(db: Database.Database, table: CanonicalTable, enums: Record<string, string[]>, buckets: Set<string>): Map<string, SqliteRow> {
+export function sqliteBucketRows(
+  db: Database.Database,
+  table: CanonicalTable,
+  enums: Record<string, string[]>,
+  buckets: Set<string>,
+): Map<string, SqliteRow> {
   const rows = new Map<string, SqliteRow>();
   for (const row of canonicalRows(db, table, enums)) {
     if (buckets.has(bucketOfKeyText(row.keyText))) rows.set(row.keyText, row);

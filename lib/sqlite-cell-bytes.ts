@@ -12,7 +12,12 @@ import { sqlWithIdentifiers } from './sql-files.ts';
  */
 export type CellBytesReader = (row: readonly unknown[], column: number) => Buffer | undefined;
 
-export function createCellBytesReader(db: Database.Database, table: string, columnNames: readonly string[], keyColumns: readonly string[]): CellBytesReader {
+export function createCellBytesReader(
+  db: Database.Database,
+  table: string,
+  columnNames: readonly string[],
+  keyColumns: readonly string[],
+): CellBytesReader {
   const keyIndexes = keyColumns.map((k) => columnNames.indexOf(k));
   const usable = keyIndexes.length > 0 && keyIndexes.every((i) => i >= 0);
   const statements = new Map<number, Database.Statement>();

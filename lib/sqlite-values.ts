@@ -219,7 +219,8 @@ export function plainDecimal(text: string): string | ConversionProblem {
   let end = digits.length;
   while (end > 0 && end > point && digits.charCodeAt(end - 1) === 48) end--;
   digits = digits.slice(0, end);
-  const intPart = point <= 0 ? '0' : point >= digits.length ? digits + '0'.repeat(point - digits.length) : digits.slice(0, point);
+  const intPart =
+    point <= 0 ? '0' : point >= digits.length ? digits + '0'.repeat(point - digits.length) : digits.slice(0, point);
   const fracPart = point >= digits.length ? '' : point < 0 ? '0'.repeat(-point) + digits : digits.slice(point);
   if (fracPart.length > DECIMAL_SCALE) {
     return problem(`has ${fracPart.length} fractional digits; numeric(65,30) keeps 30 and would round it`, text);
@@ -367,7 +368,8 @@ export function formatTimestamp(ms: number): string {
 function dateTimeValue(value: SqliteValue): number | ConversionProblem {
   let ms: number | undefined;
   if (typeof value === 'bigint') {
-    if (value < MIN_EPOCH_MS_N || value > MAX_EPOCH_MS_N) return problem('epoch milliseconds outside years 1–9999', value);
+    if (value < MIN_EPOCH_MS_N || value > MAX_EPOCH_MS_N)
+      return problem('epoch milliseconds outside years 1–9999', value);
     ms = Number(value);
   } else if (typeof value === 'string') {
     ms = parseDateTimeText(value);
@@ -497,7 +499,8 @@ export function columnConverter(column: ColumnModel, enums: Record<string, strin
     case 'bytes':
       val = (v) => (v === null ? null : Buffer.isBuffer(v) ? v.toString('hex') : wrongClass('Bytes', v));
       // bytea hex input `\x…`; the backslash itself is escaped for COPY text format.
-      copy = (v) => (v === null ? COPY_NULL : Buffer.isBuffer(v) ? '\\\\x' + v.toString('hex') : wrongClass('Bytes', v));
+      copy = (v) =>
+        v === null ? COPY_NULL : Buffer.isBuffer(v) ? '\\\\x' + v.toString('hex') : wrongClass('Bytes', v);
       break;
     default: {
       const never: never = kind;

@@ -51,7 +51,15 @@ export function knownHostsName(host: string, port: number): string {
 }
 
 function globMatch(pattern: string, name: string): boolean {
-  const regex = new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$', 'i');
+  const regex = new RegExp(
+    '^' +
+      pattern
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.') +
+      '$',
+    'i',
+  );
   return regex.test(name);
 }
 
@@ -72,7 +80,12 @@ function entryMatchesHost(entry: KnownHostEntry, name: string): boolean {
 }
 
 /** Decide whether `key` (the raw public key blob the server offered) is known for host:port. */
-export function verifyHostKey(entries: KnownHostEntry[], host: string, port: number, key: Buffer): 'known' | 'unknown' | 'mismatch' | 'revoked' {
+export function verifyHostKey(
+  entries: KnownHostEntry[],
+  host: string,
+  port: number,
+  key: Buffer,
+): 'known' | 'unknown' | 'mismatch' | 'revoked' {
   const name = knownHostsName(host, port);
   if (entries.some((e) => e.marker === 'revoked' && e.key.equals(key))) return 'revoked';
   const forHost = entries.filter((e) => e.marker === undefined && entryMatchesHost(e, name));
@@ -84,7 +97,9 @@ export function assertPrivateKeyFile(file: string): void {
   if (!existsSync(file)) throw usageError(`SSH key ${file} does not exist`);
   const mode = statSync(file).mode & 0o777;
   if (mode & 0o077) {
-    throw usageError(`SSH key ${file} has mode ${mode.toString(8).padStart(4, '0')}; it must be readable by its owner only (chmod 600)`);
+    throw usageError(
+      `SSH key ${file} has mode ${mode.toString(8).padStart(4, '0')}; it must be readable by its owner only (chmod 600)`,
+    );
   }
 }
 
@@ -100,12 +115,17 @@ export interface SshSession {
 export async function openSsh(settings: Settings, log: Logger): Promise<SshSession> {
   const target = settings.ssh;
   if (!target) throw usageError('no --ssh target given');
-  const keyFile = settings.sshKey ?? [path.join(os.homedir(), '.ssh/id_ed25519'), path.join(os.homedir(), '.ssh/id_rsa')].find((f) => existsSync(f));
+  const keyFile =
+    settings.sshKey ??
+    [path.join(os.homedir(), '.ssh/id_ed25519'), path.join(os.homedir(), '.ssh/id_rsa')].find((f) => existsSync(f));
   if (!keyFile) throw usageError('no SSH key: pass --ssh-key FILE (SSH_KEY_PATH)');
   assertPrivateKeyFile(keyFile);
   const knownHostsFile = settings.knownHosts ?? path.join(os.homedir(), '.ssh/known_hosts');
   if (!existsSync(knownHostsFile)) {
-    throw targetNotReady(`known_hosts file ${knownHostsFile} does not exist; add the host key of ${target.host} first (ssh-keyscan, then check its fingerprint)`, SSH_FAILURE);
+    throw targetNotReady(
+      `known_hosts file ${knownHostsFile} does not exist; add the host key of ${target.host} first (ssh-keyscan, then check its fingerprint)`,
+      SSH_FAILURE,
+    );
   }
   const entries = parseKnownHosts(readFileSync(knownHostsFile, 'utf8'));
   // Stays undefined when the server never got as far as showing its key (refused, timed out): then the cause is
@@ -130,9 +150,18 @@ export async function openSsh(settings: Settings, log: Logger): Promise<SshSessi
   } catch (err) {
     ssh.dispose();
     const where = `${target.user}@${knownHostsName(target.host, target.port)}`;
-    if (verdict === 'unknown') throw targetNotReady(`SSH host key of ${where} is not in ${knownHostsFile}; refusing to trust it on first use`, SSH_FAILURE);
-    if (verdict === 'mismatch') throw targetNotReady(`SSH host key of ${where} does not match ${knownHostsFile} (possible man-in-the-middle); refusing to connect`, SSH_FAILURE);
-    if (verdict === 'revoked') throw targetNotReady(`SSH host key of ${where} is marked @revoked in ${knownHostsFile}`, SSH_FAILURE);
+    if (verdict === 'unknown')
+      throw targetNotReady(
+        `SSH host key of ${where} is not in ${knownHostsFile}; refusing to trust it on first use`,
+        SSH_FAILURE,
+      );
+    if (verdict === 'mismatch')
+      throw targetNotReady(
+        `SSH host key of ${where} does not match ${knownHostsFile} (possible man-in-the-middle); refusing to connect`,
+        SSH_FAILURE,
+      );
+    if (verdict === 'revoked')
+      throw targetNotReady(`SSH host key of ${where} is marked @revoked in ${knownHostsFile}`, SSH_FAILURE);
     throw targetNotReady(`SSH connection to ${where} failed: ${(err as Error).message}`, SSH_FAILURE);
   }
   log.debug(`SSH connected to ${target.user}@${target.host}:${target.port}`);
@@ -151,7 +180,12 @@ export interface SshTunnel {
  * Forward a local loopback port to remoteHost:remotePort as seen from the SSH host. node-postgres then
  * connects to the local port; TLS (when used) still runs end to end between node-postgres and the server.
  */
-export async function openTunnel(session: SshSession, remoteHost: string, remotePort: number, log: Logger): Promise<SshTunnel> {
+export async function openTunnel(
+  session: SshSession,
+  remoteHost: string,
+  remotePort: number,
+  log: Logger,
+): Promise<SshTunnel> {
   const sockets = new Set<net.Socket>();
   const tunnel: SshTunnel = {
     localHost: '127.0.0.1',

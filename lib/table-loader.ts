@@ -20,8 +20,12 @@ export interface TableLoader {
 export async function startWorkerLoader(init: WorkerInit): Promise<TableLoader> {
   // Bounded heap: the worker holds a few 64 KB chunks at a time, so a small young generation only means more
   // (cheap) scavenges, and peak RSS stays low whatever the table size.
-  const worker = startHelperWorker(helperThreadModule('copy-worker'), init, { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 128 });
-  let current: { resolve: (r: CopyTableResult) => void; reject: (e: Error) => void; onProgress?: ProgressCallback } | undefined;
+  const worker = startHelperWorker(helperThreadModule('copy-worker'), init, {
+    maxYoungGenerationSizeMb: 4,
+    maxOldGenerationSizeMb: 128,
+  });
+  let current:
+    { resolve: (r: CopyTableResult) => void; reject: (e: Error) => void; onProgress?: ProgressCallback } | undefined;
   let readyResolve!: () => void;
   let readyReject!: (e: Error) => void;
   const ready = new Promise<void>((resolve, reject) => {
@@ -48,7 +52,9 @@ export async function startWorkerLoader(init: WorkerInit): Promise<TableLoader> 
         current = undefined;
         break;
       case 'error': {
-        const err = reply.rowError ? new RowLoadError(reply.message, reply.rowError) : Object.assign(new Error(reply.message), { code: reply.code });
+        const err = reply.rowError
+          ? new RowLoadError(reply.message, reply.rowError)
+          : Object.assign(new Error(reply.message), { code: reply.code });
         if (!current) fail(err);
         else {
           current.reject(err);
@@ -90,7 +96,11 @@ export async function startWorkerLoader(init: WorkerInit): Promise<TableLoader> 
 }
 
 /** The same job in the main thread (used when worker threads are turned off, e.g. to measure their benefit). */
-export async function startInlineLoader(snapshotPath: string, connect: () => Promise<pg.Client>, schema: string): Promise<TableLoader> {
+export async function startInlineLoader(
+  snapshotPath: string,
+  connect: () => Promise<pg.Client>,
+  schema: string,
+): Promise<TableLoader> {
   const db = new Database(snapshotPath, { readonly: true, fileMustExist: true });
   let client: pg.Client | undefined;
   try {

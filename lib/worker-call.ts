@@ -38,7 +38,11 @@ export function withoutTsxImport(execArgv: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < execArgv.length; i++) {
     const flag = execArgv[i];
-    if ((flag === '--import' || flag === '--loader' || flag === '--experimental-loader') && isTsx(execArgv[i + 1] ?? '')) i++;
+    if (
+      (flag === '--import' || flag === '--loader' || flag === '--experimental-loader') &&
+      isTsx(execArgv[i + 1] ?? '')
+    )
+      i++;
     else if (!/^--(import|loader|experimental-loader)=tsx(\/|$)/.test(flag)) out.push(flag);
   }
   return out;
@@ -49,7 +53,16 @@ export type LogLevel = 'info' | 'ok' | 'warn' | 'error' | 'debug';
 export type HostRequest = { id: number; fn: string; args: unknown };
 export type HostReply =
   | { id: number; result: unknown }
-  | { id: number; error: { message: string; exitCode?: ExitCodeValue; details?: Record<string, unknown>; taskError: boolean; stack?: string } }
+  | {
+      id: number;
+      error: {
+        message: string;
+        exitCode?: ExitCodeValue;
+        details?: Record<string, unknown>;
+        taskError: boolean;
+        stack?: string;
+      };
+    }
   | { log: LogLevel; message: string };
 
 export interface CallWorker {

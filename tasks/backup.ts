@@ -24,8 +24,11 @@ await runCli<Record<string, never>, BackupResult>({
   run: ({ settings, log }) => backup(settings, log),
   print: (result, log) => {
     log.info(`  run dir   ${result.runDir}`);
-    log.info(`  source    ${result.source.path} (${result.source.size} bytes${result.source.wal ? `, WAL ${result.source.wal.size} bytes` : ''})`);
+    log.info(
+      `  source    ${result.source.path} (${result.source.size} bytes${result.source.wal ? `, WAL ${result.source.wal.size} bytes` : ''})`,
+    );
     log.info(`  snapshot  ${result.snapshot} (${result.bytes} bytes, sha256 ${result.sha256})`);
-    if (result.foreignKeyViolations) log.warn(`  ${result.foreignKeyViolations} foreign key violation(s) in the snapshot`);
+    if (result.foreignKeyViolations)
+      log.warn(`  ${result.foreignKeyViolations} foreign key violation(s) in the snapshot`);
   },
 });

@@ -2,7 +2,7 @@ import { runCli, type CliHelp } from '../lib/cli.ts';
 import { DEFAULT_REMOTE_PSQL, createRole, type CreateRoleResult } from '../lib/steps/create-role.ts';
 
 const help: CliHelp = {
-  description: 'Create or update the app\'s login role and database (idempotent).',
+  description: "Create or update the app's login role and database (idempotent).",
   details: `
 Creates or updates the login role (NOSUPERUSER NOCREATEROLE NOCREATEDB, SCRAM password), its database (owned by the
 role, CONNECT revoked from PUBLIC) and schema public (owned by / usable by the role), through --admin-url, or

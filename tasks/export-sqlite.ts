@@ -26,13 +26,21 @@ function printTables(result: ExportResult, log: Logger): void {
   log.info(`  ${'table'.padEnd(width)}  ${'rows'.padStart(10)}  storage classes of mixed columns`);
   for (const t of result.tables) {
     const mixed = Object.entries(t.mixed)
-      .map(([column, counts]) => `${column}: ${Object.entries(counts).map(([cls, n]) => `${n.toLocaleString('en-US')} ${cls}`).join(', ')}`)
+      .map(
+        ([column, counts]) =>
+          `${column}: ${Object.entries(counts)
+            .map(([cls, n]) => `${n.toLocaleString('en-US')} ${cls}`)
+            .join(', ')}`,
+      )
       .join('; ');
     log.info(`  ${t.name.padEnd(width)}  ${t.rows.toLocaleString('en-US').padStart(10)}  ${mixed}`);
   }
-  log.info(`  ${result.totalRows.toLocaleString('en-US')} rows scanned in ${result.scanSeconds.toFixed(1)} s (${result.rowsPerSecond.toLocaleString('en-US')} rows/s); ${result.seconds.toFixed(1)} s in all`);
+  log.info(
+    `  ${result.totalRows.toLocaleString('en-US')} rows scanned in ${result.scanSeconds.toFixed(1)} s (${result.rowsPerSecond.toLocaleString('en-US')} rows/s); ${result.seconds.toFixed(1)} s in all`,
+  );
   for (const n of result.notMigrated) if (n.kind !== 'prisma-migrations') log.warn(`  ${notMigratedLine(n)}`);
-  for (const p of result.firstProblems.slice(0, 10)) log.warn(`  will not convert: ${problemLine(p)} (value: ${JSON.stringify(p.value)})`);
+  for (const p of result.firstProblems.slice(0, 10))
+    log.warn(`  will not convert: ${problemLine(p)} (value: ${JSON.stringify(p.value)})`);
   if (result.problemCount > 10) log.warn(`  … ${result.problemCount - 10} more in ${result.manifest}`);
 }
 

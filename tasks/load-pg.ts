@@ -13,7 +13,7 @@ const { usageError } = await import('../lib/errors.ts');
 const { loadPg } = await import('../lib/steps/load-pg.ts');
 
 const help: CliHelp = {
-  description: 'Build the Prisma schema on PostgreSQL and COPY the snapshot\'s data into it.',
+  description: "Build the Prisma schema on PostgreSQL and COPY the snapshot's data into it.",
   details: `
 Builds the app's schema through Prisma's schema engine (genuine _prisma_migrations; the generated PostgreSQL schema
 and migrations are saved in <run-dir>/postgres-schema for switch-env), then streams every row of the run's
@@ -49,10 +49,18 @@ function printSummary(result: LoadPgResult, log: Logger): void {
   log.info(`${'table'.padEnd(width)}  ${'rows'.padStart(11)}  ${'seconds'.padStart(8)}  ${'rows/s'.padStart(10)}`);
   for (const t of result.tables) {
     const rate = t.seconds > 0 ? Math.round(t.rows / t.seconds) : 0;
-    log.info(`${t.name.padEnd(width)}  ${t.rows.toLocaleString('en-US').padStart(11)}  ${t.seconds.toFixed(2).padStart(8)}  ${rate.toLocaleString('en-US').padStart(10)}`);
+    log.info(
+      `${t.name.padEnd(width)}  ${t.rows.toLocaleString('en-US').padStart(11)}  ${t.seconds.toFixed(2).padStart(8)}  ${rate.toLocaleString('en-US').padStart(10)}`,
+    );
   }
-  log.info(`${'total'.padEnd(width)}  ${result.totalRows.toLocaleString('en-US').padStart(11)}  ${result.seconds.toFixed(2).padStart(8)}`);
-  log.info(`phases (s): ${Object.entries(result.phases).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  log.info(
+    `${'total'.padEnd(width)}  ${result.totalRows.toLocaleString('en-US').padStart(11)}  ${result.seconds.toFixed(2).padStart(8)}`,
+  );
+  log.info(
+    `phases (s): ${Object.entries(result.phases)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  );
 }
 
 await runCli<Flags, LoadPgResult>({

@@ -3,7 +3,7 @@ import { isMain, runCli, type CliHelp } from '../lib/cli.ts';
 import { runMaintenance } from '../lib/steps/maintenance.ts';
 
 const help: CliHelp = {
-  description: 'Stop (on) or start (off) the app\'s writers, proving the SQLite file is closed.',
+  description: "Stop (on) or start (off) the app's writers, proving the SQLite file is closed.",
   positionals: 'on|off',
   details: `
 on   run the stop command, then prove via /proc that no process still has the SQLite file (or -wal/-shm) open

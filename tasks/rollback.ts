@@ -14,7 +14,10 @@ are any, rollback refuses (exit 2, naming tables and row counts; \`just fallback
 --discard-postgres-writes, which rolls back and leaves the PostgreSQL database as it is. Safe to run twice.
 `,
   flagHelp: {
-    'drop-target': ['', "drop the app's tables and enum types on --target (never the database or role; never when the app wrote there)"],
+    'drop-target': [
+      '',
+      "drop the app's tables and enum types on --target (never the database or role; never when the app wrote there)",
+    ],
     'discard-postgres-writes': ['', 'roll back although the app wrote to PostgreSQL (those rows stay there, counted)'],
   },
   exitCodes: {
@@ -33,8 +36,18 @@ if (isMain(import.meta.url)) {
     run: (ctx) => {
       const extra = ctx.extra as { dropTarget?: boolean; discardPostgresWrites?: boolean };
       const { waitSeconds, healthUrl, noGenerate } = parseStartFlags(ctx.extra);
-      if (extra.dropTarget && !ctx.settings.targetUrl) throw usageError('--drop-target needs --target (or TARGET_DATABASE_URL)');
-      return runRollback({ ...ctx, extra: { dropTarget: extra.dropTarget, discardPostgresWrites: extra.discardPostgresWrites, waitSeconds, healthUrl, noGenerate } });
+      if (extra.dropTarget && !ctx.settings.targetUrl)
+        throw usageError('--drop-target needs --target (or TARGET_DATABASE_URL)');
+      return runRollback({
+        ...ctx,
+        extra: {
+          dropTarget: extra.dropTarget,
+          discardPostgresWrites: extra.discardPostgresWrites,
+          waitSeconds,
+          healthUrl,
+          noGenerate,
+        },
+      });
     },
   });
 }

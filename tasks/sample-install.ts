@@ -41,7 +41,8 @@ if (isMain(import.meta.url)) {
       if (rows !== undefined && !(rows > 0)) throw usageError('--rows must be a positive number');
       const dir = ctx.extra.dir === undefined ? undefined : resolveOperatorPath(String(ctx.extra.dir));
       // Never over a real install: the sample replaces backend/.env, schema.prisma and dev.db.
-      if (dir && existsSync(dir) && readdirSync(dir).length > 0) throw usageError(`--dir ${dir} is not empty; the sample install needs an empty or new folder`);
+      if (dir && existsSync(dir) && readdirSync(dir).length > 0)
+        throw usageError(`--dir ${dir} is not empty; the sample install needs an empty or new folder`);
       const install = await createSampleInstall({ dir, rows });
       const total = Object.values(install.rowCounts).reduce((a, b) => a + b, 0);
       if (!ctx.settings.json) process.stdout.write(install.appDir + '\n');

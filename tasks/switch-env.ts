@@ -31,8 +31,11 @@ if (isMain(import.meta.url)) {
     print: (result, log) => {
       // The diff is the output an operator asked for with --dry-run: stdout (unless --json owns stdout).
       if (result.diffs.length && !json) process.stdout.write(result.diffs.join('\n'));
-      for (const f of result.files) log.info(`${f.changed ? (result.dryRun ? 'would change' : 'changed') : 'unchanged'}: ${f.path}`);
-      log.info(`${result.migrations.changed ? (result.dryRun ? 'would replace' : 'replaced') : 'unchanged'}: ${result.migrations.dir}`);
+      for (const f of result.files)
+        log.info(`${f.changed ? (result.dryRun ? 'would change' : 'changed') : 'unchanged'}: ${f.path}`);
+      log.info(
+        `${result.migrations.changed ? (result.dryRun ? 'would replace' : 'replaced') : 'unchanged'}: ${result.migrations.dir}`,
+      );
     },
   });
 }

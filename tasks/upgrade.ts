@@ -32,7 +32,10 @@ if (isMain(import.meta.url)) {
     },
     print: (result, log) => {
       if (result.verify) log.info(renderVerify(result.verify));
-      for (const s of result.steps) log.info(`  ${s.status.padEnd(7)} ${s.name.padEnd(20)} ${(s.ms / 1000).toFixed(1)} s${s.message ? `  ${s.message}` : ''}`);
+      for (const s of result.steps)
+        log.info(
+          `  ${s.status.padEnd(7)} ${s.name.padEnd(20)} ${(s.ms / 1000).toFixed(1)} s${s.message ? `  ${s.message}` : ''}`,
+        );
       if (result.runDir) log.info(`run dir: ${result.runDir}`);
     },
   });

@@ -1,6 +1,13 @@
 import { runCli, type CliHelp } from '../lib/cli.ts';
 import type { Logger } from '../lib/log.ts';
-import { GATES, describeRowDifference, verify, type TableDifference, type VerifyExtra, type VerifyResult } from '../lib/steps/verify.ts';
+import {
+  GATES,
+  describeRowDifference,
+  verify,
+  type TableDifference,
+  type VerifyExtra,
+  type VerifyResult,
+} from '../lib/steps/verify.ts';
 
 const help: CliHelp = {
   description: 'Prove the PostgreSQL copy equals the snapshot (counts, content, integrity, Prisma health).',
@@ -37,14 +44,18 @@ function printReport(result: VerifyResult, log: Logger): void {
       for (const diff of (gate.details.differences ?? []) as TableDifference[]) {
         for (const row of diff.rows) log.info(`        ${describeRowDifference(row)}`);
         if (diff.note) log.info(`        "${diff.table}": ${diff.note}`);
-        if (diff.differingBuckets > 0) log.info(`        "${diff.table}": ${diff.differingBuckets} of 256 key buckets differ`);
+        if (diff.differingBuckets > 0)
+          log.info(`        "${diff.table}": ${diff.differingBuckets} of 256 key buckets differ`);
       }
     } else if (gate.gate === 'counts') {
-      for (const m of ((gate.details.mismatches ?? []) as { table: string; expected: number; actual: number | null; error?: string }[]).slice(0, 10)) {
+      for (const m of (
+        (gate.details.mismatches ?? []) as { table: string; expected: number; actual: number | null; error?: string }[]
+      ).slice(0, 10)) {
         log.info(`        "${m.table}": ${m.error ?? `PostgreSQL ${m.actual}, manifest ${m.expected}`}`);
       }
     } else if (gate.gate === 'integrity') {
-      for (const f of ((gate.details.findings ?? []) as { message: string }[]).slice(0, 10)) log.info(`        ${f.message}`);
+      for (const f of ((gate.details.findings ?? []) as { message: string }[]).slice(0, 10))
+        log.info(`        ${f.message}`);
     } else if (gate.gate === 'prisma') {
       for (const p of ((gate.details.problems ?? []) as string[]).slice(0, 10)) log.info(`        ${p}`);
     }

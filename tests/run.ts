@@ -28,7 +28,10 @@ const FILE_TIMEOUT_MS = Number(process.env.TEST_FILE_TIMEOUT_SECONDS ?? 300) * 1
 // Three files at a time on two cores: most files spend much of their time waiting (an app restarting, a guardian
 // polling, a server starting), so a third file fills those gaps — measured 4.1 min instead of 5.3 min for the suite.
 const requestedConcurrency = Number(process.env.TEST_CONCURRENCY);
-const concurrency = Number.isInteger(requestedConcurrency) && requestedConcurrency > 0 ? requestedConcurrency : Math.max(2, Math.min(3, os.cpus().length + 1));
+const concurrency =
+  Number.isInteger(requestedConcurrency) && requestedConcurrency > 0
+    ? requestedConcurrency
+    : Math.max(2, Math.min(3, os.cpus().length + 1));
 
 interface FileOutcome {
   file: string;
@@ -78,7 +81,9 @@ async function worker() {
     outcomes.push(outcome);
     const rel = path.relative(process.cwd(), file);
     const status = outcome.failed ? 'FAIL' : 'ok  ';
-    process.stdout.write(`${status} ${rel}  (${outcome.passed} passed, ${outcome.failed} failed, ${outcome.seconds.toFixed(1)}s)\n`);
+    process.stdout.write(
+      `${status} ${rel}  (${outcome.passed} passed, ${outcome.failed} failed, ${outcome.seconds.toFixed(1)}s)\n`,
+    );
     if (outcome.failed || process.env.TEST_VERBOSE) process.stdout.write(outcome.output.replace(/^/gm, '    ') + '\n');
   }
 }

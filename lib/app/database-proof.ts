@@ -26,8 +26,13 @@ export interface DatabaseProof {
   waitedMs: number;
 }
 
-async function matchedSessions(target: TargetConnection, appPids: number[]): Promise<{ matched: number; unix: number }> {
-  const { rows } = await target.client.query<{ pid: number; client_addr: string | null; client_port: number | null }>(loadSql('app-target-sessions'));
+async function matchedSessions(
+  target: TargetConnection,
+  appPids: number[],
+): Promise<{ matched: number; unix: number }> {
+  const { rows } = await target.client.query<{ pid: number; client_addr: string | null; client_port: number | null }>(
+    loadSql('app-target-sessions'),
+  );
   const sockets = socketsOf(appPids).filter((s) => s.state === '01');
   const norm = (a: string | null) => (a ?? '').replace(/^::ffff:/, '');
   let matched = 0;
@@ -37,7 +42,12 @@ async function matchedSessions(target: TargetConnection, appPids: number[]): Pro
       unix++;
       continue;
     }
-    if (sockets.some((s) => s.localPort === row.client_port && (!row.client_addr || norm(row.client_addr) === norm(s.localAddress)))) matched++;
+    if (
+      sockets.some(
+        (s) => s.localPort === row.client_port && (!row.client_addr || norm(row.client_addr) === norm(s.localAddress)),
+      )
+    )
+      matched++;
   }
   return { matched, unix };
 }
@@ -45,7 +55,13 @@ async function matchedSessions(target: TargetConnection, appPids: number[]): Pro
 export async function proveAppDatabase(
   settings: Settings,
   log: Logger,
-  options: { expect: 'postgresql' | 'sqlite'; port?: number; sqlitePath?: string; targetUrl?: string; timeoutMs?: number },
+  options: {
+    expect: 'postgresql' | 'sqlite';
+    port?: number;
+    sqlitePath?: string;
+    targetUrl?: string;
+    timeoutMs?: number;
+  },
 ): Promise<DatabaseProof> {
   const started = Date.now();
   const timeoutMs = options.timeoutMs ?? 30_000;
@@ -63,7 +79,9 @@ export async function proveAppDatabase(
     for (;;) {
       const appPids = await appProcesses(settings.appDir, options.port);
       const holders = options.sqlitePath
-        ? findHolders(sqliteFamily(options.sqlitePath)).holders.filter((h) => appPids.includes(h.pid)).map((h) => ({ pid: h.pid, file: h.file }))
+        ? findHolders(sqliteFamily(options.sqlitePath))
+            .holders.filter((h) => appPids.includes(h.pid))
+            .map((h) => ({ pid: h.pid, file: h.file }))
         : [];
       const sessions = target ? await matchedSessions(target, appPids) : undefined;
       const db = options.sqlitePath ? path.basename(options.sqlitePath) : 'the SQLite file';
@@ -87,7 +105,16 @@ export async function proveAppDatabase(
             ? `pid ${holders[0].pid} of the app holds ${db}${target ? '; no session of the app on the target' : ' (target not asked: no URL)'}`
             : `no app process holds ${db} (${who})`;
       }
-      proof = { expect: options.expect, ok, appPids, targetSessions: sessions?.matched, unattributedSessions: sessions?.unix, sqliteHolders: holders, detail, waitedMs: Date.now() - started };
+      proof = {
+        expect: options.expect,
+        ok,
+        appPids,
+        targetSessions: sessions?.matched,
+        unattributedSessions: sessions?.unix,
+        sqliteHolders: holders,
+        detail,
+        waitedMs: Date.now() - started,
+      };
       if (ok || Date.now() - started > timeoutMs || (options.expect === 'postgresql' && !target)) break;
       await new Promise((r) => setTimeout(r, 300));
     }

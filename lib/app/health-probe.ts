@@ -37,7 +37,10 @@ async function systemdEnvironmentFiles(unit: string): Promise<string[] | undefin
   if (load.stdout.trim() !== 'loaded') return undefined;
   const out = await $({ nothrow: true, quiet: true })`systemctl show -p EnvironmentFiles --value ${unit}`;
   // One "path (ignore_errors=yes)" entry per line.
-  return out.stdout.split('\n').map((l) => l.replace(/\s*\(ignore_errors=\w+\)\s*$/, '').trim()).filter(Boolean);
+  return out.stdout
+    .split('\n')
+    .map((l) => l.replace(/\s*\(ignore_errors=\w+\)\s*$/, '').trim())
+    .filter(Boolean);
 }
 
 /** The legacy script's default for a variable (`X="${NAME:-default}"`), as upstream services/vs-backend.sh sets them. */
@@ -55,7 +58,10 @@ function scriptDefault(script: string, name: string): string | undefined {
  * (the installed unit's, then --system-env), backend/.env, the app default 4000. Which start the operator's
  * command uses is not visible from here, so the probe asks them in this order and takes the first that answers.
  */
-export async function appAddresses(settings: { appDir: string; systemEnvFile: string }, env: NodeJS.ProcessEnv = process.env): Promise<AppAddress[]> {
+export async function appAddresses(
+  settings: { appDir: string; systemEnvFile: string },
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<AppAddress[]> {
   const dotEnv = envFile(path.join(settings.appDir, 'backend/.env'));
   const out: AppAddress[] = [];
   const add = (port: string | undefined, host: string | undefined, source: string) => {
@@ -67,7 +73,11 @@ export async function appAddresses(settings: { appDir: string; systemEnvFile: st
   const script = path.join(settings.appDir, 'services/vs-backend.sh');
   // Legacy services/vs-backend.sh passes PORT="${BACKEND_PORT:-4000}" and HOST, overriding backend/.env's PORT.
   if (!unitFiles && existsSync(script)) {
-    add(env.BACKEND_PORT ?? scriptDefault(script, 'BACKEND_PORT'), env.HOST ?? scriptDefault(script, 'HOST'), env.BACKEND_PORT ? 'BACKEND_PORT' : 'services/vs-backend.sh');
+    add(
+      env.BACKEND_PORT ?? scriptDefault(script, 'BACKEND_PORT'),
+      env.HOST ?? scriptDefault(script, 'HOST'),
+      env.BACKEND_PORT ? 'BACKEND_PORT' : 'services/vs-backend.sh',
+    );
   }
   // systemd: its EnvironmentFiles (later ones win, as systemd applies them in order), then backend/.env.
   const systemFiles = [...(unitFiles ?? []), ...(existsSync(settings.systemEnvFile) ? [settings.systemEnvFile] : [])];
@@ -97,7 +107,10 @@ export function baseUrlOf(address: AppAddress): string {
  * The health URLs to ask: the operator's, none (`none`: no check), or the app's status route at each address it may
  * listen on (appAddresses).
  */
-export async function resolveHealthUrl(settings: { appDir: string; systemEnvFile: string }, override?: string): Promise<string[] | undefined> {
+export async function resolveHealthUrl(
+  settings: { appDir: string; systemEnvFile: string },
+  override?: string,
+): Promise<string[] | undefined> {
   if (override === 'none') return undefined;
   if (override) return [override];
   return (await appAddresses(settings)).map((a) => baseUrlOf(a) + STATUS_ROUTE);
@@ -141,7 +154,12 @@ function judge(status: number, body: unknown, liveness: boolean): Verdict {
   const service = b?.service as Record<string, unknown> | undefined;
   if (service && typeof service.status === 'string') {
     const ok = service.status === 'online';
-    return { ok, serviceStatus: service.status, databaseChecked: true, error: ok ? undefined : `${service.status}: ${String(service.message ?? '')}`.trim() };
+    return {
+      ok,
+      serviceStatus: service.status,
+      databaseChecked: true,
+      error: ok ? undefined : `${service.status}: ${String(service.message ?? '')}`.trim(),
+    };
   }
   if (b && typeof b.status === 'string') {
     const ok = b.status === 'ok' || b.status === 'online';
@@ -165,13 +183,23 @@ async function fetchOnce(url: string, timeoutMs: number): Promise<{ status: numb
  * Poll until the app is healthy or the time is up. On a 404 from the status route, the liveness route of the
  * same base is asked instead (an app without the status route): that result says databaseChecked false.
  */
-export async function waitForHealth(urls: string | string[], options: { timeoutMs?: number; intervalMs?: number } = {}): Promise<HealthResult> {
+export async function waitForHealth(
+  urls: string | string[],
+  options: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<HealthResult> {
   const candidates = typeof urls === 'string' ? [urls] : urls;
   const timeoutMs = options.timeoutMs ?? 30_000;
   const intervalMs = options.intervalMs ?? 250;
   const started = Date.now();
   let attempts = 0;
-  let last: HealthResult = { ok: false, url: candidates.join(' | '), waitedMs: 0, attempts: 0, databaseChecked: false, error: 'not tried' };
+  let last: HealthResult = {
+    ok: false,
+    url: candidates.join(' | '),
+    waitedMs: 0,
+    attempts: 0,
+    databaseChecked: false,
+    error: 'not tried',
+  };
   for (;;) {
     attempts++;
     let errors: string[] = [];
@@ -186,8 +214,16 @@ export async function waitForHealth(urls: string | string[], options: { timeoutM
           liveness = true;
         }
         const verdict = judge(answer.status, answer.body, liveness);
-        last = { ...verdict, url: asked, status: answer.status, body: answer.body, waitedMs: Date.now() - started, attempts };
-        if (liveness && verdict.ok) last.error = `${STATUS_ROUTE} answered 404: only ${LIVENESS_ROUTE} (no database check) answered`;
+        last = {
+          ...verdict,
+          url: asked,
+          status: answer.status,
+          body: answer.body,
+          waitedMs: Date.now() - started,
+          attempts,
+        };
+        if (liveness && verdict.ok)
+          last.error = `${STATUS_ROUTE} answered 404: only ${LIVENESS_ROUTE} (no database check) answered`;
         errors = [];
         break; // the first address that answers at all is the app's
       } catch (err) {
@@ -195,7 +231,15 @@ export async function waitForHealth(urls: string | string[], options: { timeoutM
         errors.push(`${url} → ${e.cause?.code ?? e.message}`);
       }
     }
-    if (errors.length) last = { ok: false, url: candidates.join(' | '), waitedMs: Date.now() - started, attempts, databaseChecked: false, error: errors.join('; ') };
+    if (errors.length)
+      last = {
+        ok: false,
+        url: candidates.join(' | '),
+        waitedMs: Date.now() - started,
+        attempts,
+        databaseChecked: false,
+        error: errors.join('; '),
+      };
     if (last.ok) return last;
     if (Date.now() - started + intervalMs > timeoutMs) return last;
     await new Promise((r) => setTimeout(r, intervalMs));

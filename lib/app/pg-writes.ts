@@ -26,7 +26,10 @@ function schemaOf(url: string): string {
 export async function readWriteCounters(settings: Settings, log: Logger, url: string): Promise<WriteCounters> {
   const target = await openTarget(settings, log, { url });
   try {
-    const { rows } = await target.client.query<{ table_name: string; ins: string; upd: string; del: string }>(loadSql('app-write-counters'), [schemaOf(url)]);
+    const { rows } = await target.client.query<{ table_name: string; ins: string; upd: string; del: string }>(
+      loadSql('app-write-counters'),
+      [schemaOf(url)],
+    );
     const out: WriteCounters = {};
     for (const r of rows) out[r.table_name] = { ins: Number(r.ins), upd: Number(r.upd), del: Number(r.del) };
     return out;

@@ -34,24 +34,58 @@ function lastMeaningfulLine(text: string): string {
   return lines.at(-1) ?? '(no output)';
 }
 
-export async function generateAppClient(appDir: string, provider: GenerateResult['provider'], log: Logger, options: { skip?: boolean } = {}): Promise<GenerateResult> {
+export async function generateAppClient(
+  appDir: string,
+  provider: GenerateResult['provider'],
+  log: Logger,
+  options: { skip?: boolean } = {},
+): Promise<GenerateResult> {
   const at = new Date().toISOString();
   const started = Date.now();
   if (options.skip) {
     log.info('prisma generate skipped (--no-generate: the start command regenerates the client)');
-    return { provider, ran: false, ok: true, detail: 'skipped: the operator says the start command runs prisma generate', ms: 0, at };
+    return {
+      provider,
+      ran: false,
+      ok: true,
+      detail: 'skipped: the operator says the start command runs prisma generate',
+      ms: 0,
+      at,
+    };
   }
   const bin = appPrismaBin(appDir);
   if (!existsSync(bin)) {
-    return { provider, ran: false, ok: false, detail: `${bin} is missing: install the app's dependencies (npm install in backend/) or pass --no-generate`, ms: 0, at };
+    return {
+      provider,
+      ran: false,
+      ok: false,
+      detail: `${bin} is missing: install the app's dependencies (npm install in backend/) or pass --no-generate`,
+      ms: 0,
+      at,
+    };
   }
-  log.info(`running the app's own prisma generate in ${path.dirname(path.dirname(path.dirname(bin)))} (client for ${provider})`);
+  log.info(
+    `running the app's own prisma generate in ${path.dirname(path.dirname(path.dirname(bin)))} (client for ${provider})`,
+  );
   // No secret in argv; the environment is the services' one (no DSN: generate does not connect).
-  const out = await $({ cwd: path.join(appDir, 'backend'), env: serviceEnv(), nothrow: true, quiet: true, timeout: '300s' })`${bin} generate`;
+  const out = await $({
+    cwd: path.join(appDir, 'backend'),
+    env: serviceEnv(),
+    nothrow: true,
+    quiet: true,
+    timeout: '300s',
+  })`${bin} generate`;
   const ms = Date.now() - started;
   if (out.exitCode !== 0) {
     const cause = maskSecrets(lastMeaningfulLine(out.stderr || out.stdout));
-    return { provider, ran: true, ok: false, detail: `prisma generate exited ${out.exitCode ?? out.signal}: ${cause}`, ms, at };
+    return {
+      provider,
+      ran: true,
+      ok: false,
+      detail: `prisma generate exited ${out.exitCode ?? out.signal}: ${cause}`,
+      ms,
+      at,
+    };
   }
   log.ok(`prisma generate: client generated for ${provider} (${(ms / 1000).toFixed(1)} s)`);
   return { provider, ran: true, ok: true, detail: maskSecrets(lastMeaningfulLine(out.stdout)), ms, at };

@@ -45,9 +45,21 @@ export function socketInodes(pid: number): Set<string> {
 function decodeAddress(hex: string): string {
   if (hex.length === 8) return [0, 1, 2, 3].map((i) => parseInt(hex.slice(6 - 2 * i, 8 - 2 * i), 16)).join('.');
   // IPv6: four little-endian 32-bit words; an IPv4-mapped address is shown as its IPv4 form.
-  const words = [0, 1, 2, 3].map((w) => hex.slice(w * 8, w * 8 + 8).match(/../g)!.reverse().join(''));
-  if (words[0] === '00000000' && words[1] === '00000000' && words[2] === '0000FFFF') return decodeAddress(hex.slice(24, 32));
-  return words.join('').match(/.{4}/g)!.map((g) => g.replace(/^0+(?=.)/, '')).join(':').toLowerCase();
+  const words = [0, 1, 2, 3].map((w) =>
+    hex
+      .slice(w * 8, w * 8 + 8)
+      .match(/../g)!
+      .reverse()
+      .join(''),
+  );
+  if (words[0] === '00000000' && words[1] === '00000000' && words[2] === '0000FFFF')
+    return decodeAddress(hex.slice(24, 32));
+  return words
+    .join('')
+    .match(/.{4}/g)!
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')
+    .toLowerCase();
 }
 
 /** Every TCP socket of the host (this network namespace), IPv4 and IPv6. */
@@ -65,7 +77,14 @@ export function tcpSockets(): TcpSocket[] {
       if (f.length < 10) continue;
       const [la, lp] = f[1].split(':');
       const [ra, rp] = f[2].split(':');
-      out.push({ inode: f[9], localAddress: decodeAddress(la), localPort: parseInt(lp, 16), remoteAddress: decodeAddress(ra), remotePort: parseInt(rp, 16), state: f[3] });
+      out.push({
+        inode: f[9],
+        localAddress: decodeAddress(la),
+        localPort: parseInt(lp, 16),
+        remoteAddress: decodeAddress(ra),
+        remotePort: parseInt(rp, 16),
+        state: f[3],
+      });
     }
   }
   return out;
@@ -73,7 +92,11 @@ export function tcpSockets(): TcpSocket[] {
 
 /** Processes with a listening socket on this TCP port. */
 export function listeningPids(port: number): number[] {
-  const inodes = new Set(tcpSockets().filter((s) => s.state === '0A' && s.localPort === port).map((s) => s.inode));
+  const inodes = new Set(
+    tcpSockets()
+      .filter((s) => s.state === '0A' && s.localPort === port)
+      .map((s) => s.inode),
+  );
   if (!inodes.size) return [];
   return pids().filter((pid) => [...socketInodes(pid)].some((i) => inodes.has(i)));
 }

@@ -96,17 +96,36 @@ export interface OwnershipVerdict {
  * Whose is this target schema? `tables` are its relations (empty → ours to fill). Read-only: check-target and
  * load-pg both call it, so "ready" means load-pg will accept it.
  */
-export async function judgeTarget(client: Queryable, schema: string, tables: string[], ourInstall: string | undefined): Promise<OwnershipVerdict> {
+export async function judgeTarget(
+  client: Queryable,
+  schema: string,
+  tables: string[],
+  ourInstall: string | undefined,
+): Promise<OwnershipVerdict> {
   if (tables.length === 0) return { ok: true, kind: 'empty', message: `schema "${schema}" is empty` };
   const list = tables.slice(0, 5).join(', ') + (tables.length > 5 ? ', …' : '');
   const marker = await readMarker(client, schema);
   if (!marker) {
-    return { ok: false, kind: 'no-marker', message: `schema "${schema}" holds ${tables.length} table(s) (${list}) and no marker of this suite: it is not a load of ours; use an empty database` };
+    return {
+      ok: false,
+      kind: 'no-marker',
+      message: `schema "${schema}" holds ${tables.length} table(s) (${list}) and no marker of this suite: it is not a load of ours; use an empty database`,
+    };
   }
   if (!ourInstall || marker.install !== ourInstall) {
-    return { ok: false, kind: 'other-install', marker, message: `schema "${schema}" was loaded by another install (install id ${marker.install}, run ${marker.run}); it is not this app's database, use another one` };
+    return {
+      ok: false,
+      kind: 'other-install',
+      marker,
+      message: `schema "${schema}" was loaded by another install (install id ${marker.install}, run ${marker.run}); it is not this app's database, use another one`,
+    };
   }
-  const { rows: sessions } = await client.query<{ pid: number; user: string; application: string; address: string | null }>(loadSql('target-other-sessions'), [OUR_APPLICATION_NAME]);
+  const { rows: sessions } = await client.query<{
+    pid: number;
+    user: string;
+    application: string;
+    address: string | null;
+  }>(loadSql('target-other-sessions'), [OUR_APPLICATION_NAME]);
   if (sessions.length) {
     const s = sessions[0];
     return {
@@ -120,23 +139,45 @@ export async function judgeTarget(client: Queryable, schema: string, tables: str
     const changed: string[] = [];
     for (const [table, loaded] of Object.entries(marker.rows)) {
       if (!tables.includes(table)) continue;
-      const { rows } = await client.query<{ n: string }>(sqlWithIdentifiers('target-table-count', { table: `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table)}` }));
+      const { rows } = await client.query<{ n: string }>(
+        sqlWithIdentifiers('target-table-count', {
+          table: `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table)}`,
+        }),
+      );
       const now = Number(rows[0].n);
       if (now !== loaded) changed.push(`${table} ${loaded} → ${now}`);
     }
     if (changed.length) {
-      return { ok: false, kind: 'written-since', marker, message: `rows were written to schema "${schema}" after our load (run ${marker.run}): ${changed.slice(0, 5).join(', ')}; those writes would be lost, keep this database` };
+      return {
+        ok: false,
+        kind: 'written-since',
+        marker,
+        message: `rows were written to schema "${schema}" after our load (run ${marker.run}): ${changed.slice(0, 5).join(', ')}; those writes would be lost, keep this database`,
+      };
     }
-    return { ok: true, kind: 'ours-loaded', marker, message: `schema "${schema}" holds this install's load of run ${marker.run}, unchanged since; --force re-loads it` };
+    return {
+      ok: true,
+      kind: 'ours-loaded',
+      marker,
+      message: `schema "${schema}" holds this install's load of run ${marker.run}, unchanged since; --force re-loads it`,
+    };
   }
-  return { ok: true, kind: 'ours-partial', marker, message: `schema "${schema}" holds this install's unfinished load of run ${marker.run}; --force re-loads it` };
+  return {
+    ok: true,
+    kind: 'ours-partial',
+    marker,
+    message: `schema "${schema}" holds this install's unfinished load of run ${marker.run}; --force re-loads it`,
+  };
 }
 
 /** load-pg's gate: refuse (exit 3) anything but an empty schema or, with --force, our own load. */
 export function refuseUnlessOurs(verdict: OwnershipVerdict, force: boolean, display: string): void {
   if (verdict.kind === 'empty') return;
   if (!verdict.ok) throw targetNotReady(`target database ${display}: ${verdict.message}`);
-  if (!force) throw targetNotReady(`target database ${display} is not empty (${verdict.message.replace(/; --force re-loads it$/, '')}); pass --force to replace it`);
+  if (!force)
+    throw targetNotReady(
+      `target database ${display} is not empty (${verdict.message.replace(/; --force re-loads it$/, '')}); pass --force to replace it`,
+    );
 }
 
 /**
@@ -146,20 +187,31 @@ export function refuseUnlessOurs(verdict: OwnershipVerdict, force: boolean, disp
  */
 export async function markTarget(client: Queryable, schema: string, marker: TargetMarker): Promise<void> {
   const { rows } = await client.query<MarkerRow>(loadSql('target-marker-read'), [schema]);
-  if (!rows[0]?.schema_exists) await client.query(sqlWithIdentifiers('load-pg-create-schema', { schema: pg.escapeIdentifier(schema) }));
+  if (!rows[0]?.schema_exists)
+    await client.query(sqlWithIdentifiers('load-pg-create-schema', { schema: pg.escapeIdentifier(schema) }));
   const literal = pg.escapeLiteral(MARKER_PREFIX + JSON.stringify({ ...marker, schema }));
   try {
-    await client.query(sqlWithIdentifiers('target-marker-write', { schema: pg.escapeIdentifier(schema), marker: literal }));
+    await client.query(
+      sqlWithIdentifiers('target-marker-write', { schema: pg.escapeIdentifier(schema), marker: literal }),
+    );
     return;
   } catch (err) {
     if ((err as { code?: string }).code !== '42501') throw err;
   }
   try {
     const { rows: db } = await client.query<{ name: string }>(loadSql('target-current-database'));
-    await client.query(sqlWithIdentifiers('target-marker-write-database', { database: pg.escapeIdentifier(db[0].name), marker: literal }));
+    await client.query(
+      sqlWithIdentifiers('target-marker-write-database', {
+        database: pg.escapeIdentifier(db[0].name),
+        marker: literal,
+      }),
+    );
   } catch (err) {
     const e = err as { code?: string; message?: string };
-    if (e.code === '42501') throw targetNotReady(`cannot mark schema "${schema}" as this suite's load: ${e.message} (the role must own the schema or the database; run create-role)`);
+    if (e.code === '42501')
+      throw targetNotReady(
+        `cannot mark schema "${schema}" as this suite's load: ${e.message} (the role must own the schema or the database; run create-role)`,
+      );
     throw err;
   }
 }

@@ -63,17 +63,27 @@ export function readSchemaSource(schemaPath: string): SchemaSource {
   const isFolder = statSync(abs).isDirectory();
   let files: SchemaFile[];
   if (isFolder) {
-    const names = readdirSync(abs, { recursive: true, encoding: 'utf8' }).filter((n) => n.endsWith('.prisma')).sort();
+    const names = readdirSync(abs, { recursive: true, encoding: 'utf8' })
+      .filter((n) => n.endsWith('.prisma'))
+      .sort();
     if (!names.length) throw usageError(`Prisma schema folder ${abs} holds no .prisma file`);
-    files = names.map((name) => ({ path: path.join(abs, name), name, text: readFileSync(path.join(abs, name), 'utf8') }));
+    files = names.map((name) => ({
+      path: path.join(abs, name),
+      name,
+      text: readFileSync(path.join(abs, name), 'utf8'),
+    }));
   } else {
     files = [{ path: abs, name: path.basename(abs), text: readFileSync(abs, 'utf8') }];
   }
   const withDatasource = files.filter((f) => findBlocks(f.text).some((b) => b.kind === 'datasource'));
-  if (withDatasource.length > 1) throw usageError(`Prisma schema ${abs}: more than one datasource block (${withDatasource.map((f) => f.name).join(', ')})`);
+  if (withDatasource.length > 1)
+    throw usageError(
+      `Prisma schema ${abs}: more than one datasource block (${withDatasource.map((f) => f.name).join(', ')})`,
+    );
   const datasourceFile = withDatasource[0];
   const props = datasourceFile ? datasourceProperties(datasourceFile.text) : {};
-  const provider = props.provider === undefined ? undefined : (/^"([^"]*)"$/.exec(props.provider)?.[1] ?? props.provider);
+  const provider =
+    props.provider === undefined ? undefined : (/^"([^"]*)"$/.exec(props.provider)?.[1] ?? props.provider);
   return { path: abs, isFolder, files, datasourceFile, provider, url: urlOf(props.url) };
 }
 
@@ -108,9 +118,15 @@ export interface ResolvedDatabase {
  * A Prisma 7 schema has no url: prisma.config.ts's `datasource.url` (a string literal or env("VAR") /
  * process.env.VAR) is read instead (https://www.prisma.io/docs/orm/reference/prisma-config-reference#datasource).
  */
-export function resolveDatasourceUrl(source: SchemaSource, projectRoot: string, env: NodeJS.ProcessEnv = process.env): ResolvedDatabase {
+export function resolveDatasourceUrl(
+  source: SchemaSource,
+  projectRoot: string,
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedDatabase {
   const schemaDir = source.isFolder ? source.path : path.dirname(source.path);
-  const envFiles = [...new Set([path.join(projectRoot, '.env'), path.join(schemaDir, '.env'), path.join(projectRoot, 'prisma/.env')])];
+  const envFiles = [
+    ...new Set([path.join(projectRoot, '.env'), path.join(schemaDir, '.env'), path.join(projectRoot, 'prisma/.env')]),
+  ];
   const lookup = (variable: string): ResolvedDatabase => {
     if (env[variable]) return { url: env[variable], from: `${variable} in the environment` };
     for (const file of envFiles) {
@@ -121,9 +137,13 @@ export function resolveDatasourceUrl(source: SchemaSource, projectRoot: string, 
     return { from: `${variable} (not set in the environment, ${envFiles.join(', ')})` };
   };
   if (source.url.kind === 'env') return lookup(source.url.variable);
-  if (source.url.kind === 'literal') return { url: source.url.value, from: `the literal url in ${source.datasourceFile!.path}` };
+  if (source.url.kind === 'literal')
+    return { url: source.url.value, from: `the literal url in ${source.datasourceFile!.path}` };
   const config = prismaConfigFile(projectRoot);
-  if (!config) return { from: `no url in the datasource of ${source.datasourceFile?.path ?? source.path} and no prisma.config.ts in ${projectRoot}` };
+  if (!config)
+    return {
+      from: `no url in the datasource of ${source.datasourceFile?.path ?? source.path} and no prisma.config.ts in ${projectRoot}`,
+    };
   const url = prismaConfigUrl(config);
   if (url?.kind === 'literal') return { url: url.value, from: `the literal datasource url in ${config}` };
   if (url?.kind === 'env') return lookup(url.variable);
@@ -131,7 +151,9 @@ export function resolveDatasourceUrl(source: SchemaSource, projectRoot: string, 
 }
 
 function prismaConfigFile(projectRoot: string): string | undefined {
-  return ['prisma.config.ts', 'prisma.config.mts', 'prisma.config.js', 'prisma.config.mjs'].map((f) => path.join(projectRoot, f)).find((f) => existsSync(f));
+  return ['prisma.config.ts', 'prisma.config.mts', 'prisma.config.js', 'prisma.config.mjs']
+    .map((f) => path.join(projectRoot, f))
+    .find((f) => existsSync(f));
 }
 
 /** prisma.config.ts's `datasource: { url: … }` when it is a string literal, env("VAR") or process.env.VAR (read as text, never run). */
@@ -139,7 +161,10 @@ function prismaConfigUrl(config: string): DatasourceUrl | undefined {
   const datasource = /datasource\s*:\s*\{([\s\S]*?)\}/.exec(readFileSync(config, 'utf8'))?.[1] ?? '';
   const literal = /\burl\s*:\s*(['"`])([^'"`$]*)\1/.exec(datasource);
   if (literal) return { kind: 'literal', value: literal[2] };
-  const variable = /\burl\s*:\s*(?:env\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\)|process\.env\.([A-Za-z_][A-Za-z0-9_]*)|process\.env\[\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\])/.exec(datasource);
+  const variable =
+    /\burl\s*:\s*(?:env\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\)|process\.env\.([A-Za-z_][A-Za-z0-9_]*)|process\.env\[\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\])/.exec(
+      datasource,
+    );
   if (variable) return { kind: 'env', variable: variable[1] ?? variable[2] ?? variable[3] };
   return undefined;
 }
@@ -191,7 +216,11 @@ export function projectRootOf(source: SchemaSource, appDir: string): string {
  * The SQLite file the app's schema points at, or undefined with where it looked. The app's environment is its env
  * files, not this tool's shell, so `env` defaults to none.
  */
-export function resolveSqliteFile(schemaPath: string, appDir: string, env: NodeJS.ProcessEnv = {}): { file?: string; from: string } {
+export function resolveSqliteFile(
+  schemaPath: string,
+  appDir: string,
+  env: NodeJS.ProcessEnv = {},
+): { file?: string; from: string } {
   const source = readSchemaSource(schemaPath);
   const root = projectRootOf(source, appDir);
   const resolved = resolveDatasourceUrl(source, root, env);

@@ -1,4 +1,16 @@
-import { copyFileSync, existsSync, mkdirSync, closeSync, openSync, readSync, renameSync, rmSync, statfsSync, statSync, chmodSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  closeSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statfsSync,
+  statSync,
+  chmodSync,
+} from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { StepResult } from '../cli.ts';
@@ -40,7 +52,6 @@ export interface BackupResult extends StepResult {
 const SPACE_FACTOR = 1.2;
 const SQLITE_HEADER = 'SQLite format 3\u0000';
 
-
 /** Size, mtime and sha256 of the live database file and its -wal: what the maintenance-window check compares later. */
 export async function sourceFileState(file: string): Promise<SourceFileState> {
   const st = statSync(file);
@@ -54,7 +65,9 @@ export async function sourceFileState(file: string): Promise<SourceFileState> {
 export function checkSqliteFile(file: string): void {
   if (!existsSync(file)) {
     if (existsSync(`${file}-wal`)) {
-      throw sourceProblem(`SQLite file ${file} does not exist, but its write-ahead log ${file}-wal does: the database file was moved or deleted; restore it before migrating`);
+      throw sourceProblem(
+        `SQLite file ${file} does not exist, but its write-ahead log ${file}-wal does: the database file was moved or deleted; restore it before migrating`,
+      );
     }
     throw sourceProblem(`SQLite file ${file} does not exist`);
   }
@@ -71,7 +84,8 @@ export function checkSqliteFile(file: string): void {
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
-  if (header.toString('latin1') !== SQLITE_HEADER) throw sourceProblem(`${file} is not a SQLite database (no SQLite header)`);
+  if (header.toString('latin1') !== SQLITE_HEADER)
+    throw sourceProblem(`${file} is not a SQLite database (no SQLite header)`);
 }
 
 /** A SQLite error as a one-line source problem. */
@@ -80,15 +94,28 @@ export function sqliteProblem(file: string, err: unknown, doing: string): TaskEr
   const code = (err as { code?: string }).code ?? '';
   const message = errorMessage(err);
   if (code === 'SQLITE_READONLY_ROLLBACK') {
-    return sourceProblem(`SQLite file ${file} has a hot journal (${file}-journal): a writer crashed mid-transaction; let the app (or sqlite3) open it once to roll back, then retry`);
+    return sourceProblem(
+      `SQLite file ${file} has a hot journal (${file}-journal): a writer crashed mid-transaction; let the app (or sqlite3) open it once to roll back, then retry`,
+    );
   }
-  if (code === 'SQLITE_READONLY_DIRECTORY' || code === 'SQLITE_READONLY_CANTINIT' || code === 'SQLITE_READONLY_CANTLOCK') {
-    return sourceProblem(`SQLite file ${file} is a WAL-mode database whose ${file}-wal holds data, and this user cannot create ${file}-shm to read it (${code}); run as the app's user, or stop the app so it checkpoints the WAL`);
+  if (
+    code === 'SQLITE_READONLY_DIRECTORY' ||
+    code === 'SQLITE_READONLY_CANTINIT' ||
+    code === 'SQLITE_READONLY_CANTLOCK'
+  ) {
+    return sourceProblem(
+      `SQLite file ${file} is a WAL-mode database whose ${file}-wal holds data, and this user cannot create ${file}-shm to read it (${code}); run as the app's user, or stop the app so it checkpoints the WAL`,
+    );
   }
   if (code === 'SQLITE_NOTADB') return sourceProblem(`${file} is not a SQLite database (${message})`);
-  if (code.startsWith('SQLITE_CORRUPT')) return sourceProblem(`SQLite file ${file} is corrupt (${message}) while ${doing}`);
-  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) return sourceProblem(`SQLite file ${file} is locked (${message}) while ${doing}`);
-  if (code.startsWith('SQLITE_CANTOPEN')) return sourceProblem(`SQLite file ${file} cannot be opened (${message}); a WAL-mode database also needs its -wal and -shm readable`);
+  if (code.startsWith('SQLITE_CORRUPT'))
+    return sourceProblem(`SQLite file ${file} is corrupt (${message}) while ${doing}`);
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))
+    return sourceProblem(`SQLite file ${file} is locked (${message}) while ${doing}`);
+  if (code.startsWith('SQLITE_CANTOPEN'))
+    return sourceProblem(
+      `SQLite file ${file} cannot be opened (${message}); a WAL-mode database also needs its -wal and -shm readable`,
+    );
   if (code.startsWith('SQLITE_')) return sourceProblem(`SQLite error while ${doing} ${file}: ${message} (${code})`);
   return sourceProblem(`${doing} ${file} failed: ${message}`);
 }
@@ -109,7 +136,9 @@ export async function backup(settings: Settings, log: Logger): Promise<BackupRes
   const started = Date.now();
   const live = resolveSqlitePath(settings);
   if (!live) {
-    throw usageError(`no SQLite database configured: ${sqliteLookupDescription(settings)}; pass --sqlite FILE or --app-dir`);
+    throw usageError(
+      `no SQLite database configured: ${sqliteLookupDescription(settings)}; pass --sqlite FILE or --app-dir`,
+    );
   }
   checkSqliteFile(live);
   const liveSize = statSync(live).size;
@@ -122,7 +151,9 @@ export async function backup(settings: Settings, log: Logger): Promise<BackupRes
   const free = Number(fsInfo.bavail) * Number(fsInfo.bsize);
   const needed = Math.ceil((liveSize + walSize) * SPACE_FACTOR);
   if (free < needed) {
-    throw sourceProblem(`not enough free space for the snapshot in ${fsDir}: need ${mb(needed)} (${SPACE_FACTOR}× database + WAL), ${mb(free)} free`);
+    throw sourceProblem(
+      `not enough free space for the snapshot in ${fsDir}: need ${mb(needed)} (${SPACE_FACTOR}× database + WAL), ${mb(free)} free`,
+    );
   }
 
   const runDir = createRunDir(settings);
@@ -136,7 +167,13 @@ export async function backup(settings: Settings, log: Logger): Promise<BackupRes
     recordStep(runDir, settings.appDir, 'backup', {
       status: 'done',
       message: summary,
-      data: { snapshot: result.snapshot, sha256: result.sha256, bytes: result.bytes, foreignKeyViolations: result.foreignKeyViolations, source: result.source },
+      data: {
+        snapshot: result.snapshot,
+        sha256: result.sha256,
+        bytes: result.bytes,
+        foreignKeyViolations: result.foreignKeyViolations,
+        source: result.source,
+      },
     });
     return { ok: true, exitCode: ExitCode.Ok, summary, runDir, ...result, seconds: (Date.now() - started) / 1000 };
   } catch (err) {
@@ -146,7 +183,11 @@ export async function backup(settings: Settings, log: Logger): Promise<BackupRes
   }
 }
 
-async function backupInto(live: string, runDir: string, log: Logger): Promise<Omit<BackupResult, keyof StepResult | 'runDir' | 'seconds'>> {
+async function backupInto(
+  live: string,
+  runDir: string,
+  log: Logger,
+): Promise<Omit<BackupResult, keyof StepResult | 'runDir' | 'seconds'>> {
   mkdirSync(runDir, { recursive: true, mode: 0o700 });
   const snapshot = path.join(runDir, RUN_FILES.snapshot);
   const partial = `${snapshot}.partial`;
@@ -167,12 +208,16 @@ async function backupInto(live: string, runDir: string, log: Logger): Promise<Om
     }
     // A WAL-mode database in a directory we may not write: SQLite needs to create its -shm there even to read.
     // With no -wal file the database file alone is the whole database, so a byte copy proven unchanged is exact.
-    log.warn(`${live} is a WAL-mode database in a directory this user cannot write (${(err as { code?: string }).code}); copying the file itself and proving it did not change during the copy`);
+    log.warn(
+      `${live} is a WAL-mode database in a directory this user cannot write (${(err as { code?: string }).code}); copying the file itself and proving it did not change during the copy`,
+    );
     await verifiedFileCopy(live, partial);
   }
   const after = statSync(live);
   if (after.size !== sourceState.size || after.mtime.toISOString() !== sourceState.mtime) {
-    log.warn(`${live} changed while it was backed up (the app is writing): the snapshot is consistent, but the cutover needs a backup taken with the writers stopped`);
+    log.warn(
+      `${live} changed while it was backed up (the app is writing): the snapshot is consistent, but the cutover needs a backup taken with the writers stopped`,
+    );
   }
 
   let foreignKeyViolations = 0;
@@ -183,11 +228,15 @@ async function backupInto(live: string, runDir: string, log: Logger): Promise<Om
     copy.prepare(loadSql('backup-sqlite-journal-delete')).get();
     const integrity = copy.prepare(loadSql('backup-sqlite-integrity-check')).pluck().all() as string[];
     if (!(integrity.length === 1 && integrity[0] === 'ok')) {
-      throw sourceProblem(`PRAGMA integrity_check failed on the snapshot of ${live}: ${integrity.slice(0, 3).join('; ')}${integrity.length > 3 ? ` (+${integrity.length - 3} more)` : ''}`);
+      throw sourceProblem(
+        `PRAGMA integrity_check failed on the snapshot of ${live}: ${integrity.slice(0, 3).join('; ')}${integrity.length > 3 ? ` (+${integrity.length - 3} more)` : ''}`,
+      );
     }
     foreignKeyViolations = (copy.prepare(loadSql('backup-sqlite-foreign-key-check')).all() as unknown[]).length;
     if (foreignKeyViolations) {
-      log.warn(`PRAGMA foreign_key_check: ${foreignKeyViolations} row(s) reference a missing parent in the snapshot; PostgreSQL will refuse them when foreign keys are validated`);
+      log.warn(
+        `PRAGMA foreign_key_check: ${foreignKeyViolations} row(s) reference a missing parent in the snapshot; PostgreSQL will refuse them when foreign keys are validated`,
+      );
     }
   } catch (err) {
     copy.close();
@@ -234,7 +283,9 @@ async function onlineBackup(live: string, partial: string, log: Logger): Promise
       // is known): totalPages 0 and nothing copied. Only a copy with pages is a copy.
       if (progress.totalPages > 0 && progress.remainingPages === 0) return;
       if (attempt === BACKUP_ATTEMPTS) {
-        throw sourceProblem(`SQLite file ${live} stayed locked by a writer through ${BACKUP_ATTEMPTS} backup attempts; stop the app's writers (just maintenance on) and retry`);
+        throw sourceProblem(
+          `SQLite file ${live} stayed locked by a writer through ${BACKUP_ATTEMPTS} backup attempts; stop the app's writers (just maintenance on) and retry`,
+        );
       }
       log.debug(`backup attempt ${attempt}: the source was locked by a writer, retrying`);
       await new Promise((resolve) => setTimeout(resolve, Math.min(50 * attempt, 500)));
@@ -248,7 +299,12 @@ async function onlineBackup(live: string, partial: string, log: Logger): Promise
 function canCopyAsFile(live: string, err: unknown): boolean {
   const code = (err as { code?: string }).code ?? '';
   // Only the "cannot create -shm in this directory" family; never a hot rollback journal (the file is mid-write).
-  if (!['SQLITE_READONLY_DIRECTORY', 'SQLITE_CANTOPEN', 'SQLITE_READONLY_CANTINIT', 'SQLITE_READONLY_CANTLOCK'].includes(code)) return false;
+  if (
+    !['SQLITE_READONLY_DIRECTORY', 'SQLITE_CANTOPEN', 'SQLITE_READONLY_CANTINIT', 'SQLITE_READONLY_CANTLOCK'].includes(
+      code,
+    )
+  )
+    return false;
   if (existsSync(`${live}-journal`)) return false;
   const wal = `${live}-wal`;
   return !existsSync(wal) || statSync(wal).size === 0;
@@ -263,7 +319,9 @@ async function verifiedFileCopy(live: string, partial: string): Promise<void> {
   const copied = sha256OfFile(partial);
   if (before !== after || copied !== before) {
     rmSync(partial, { force: true });
-    throw sourceProblem(`SQLite file ${live} changed while it was copied (read-only directory, so the backup API could not be used): stop the app first, or let this user write to ${path.dirname(live)}`);
+    throw sourceProblem(
+      `SQLite file ${live} changed while it was copied (read-only directory, so the backup API could not be used): stop the app first, or let this user write to ${path.dirname(live)}`,
+    );
   }
 }
 
@@ -279,7 +337,8 @@ function sameFingerprint(recorded: SourceFileState, now: SourceFileState): strin
   // An empty -wal and no -wal hold the same database content.
   const recWal = recorded.wal && recorded.wal.size > 0 ? recorded.wal.sha256 : null;
   const nowWal = now.wal && now.wal.size > 0 ? now.wal.sha256 : null;
-  if (recWal !== nowWal) return `-wal ${recWal ? recWal.slice(0, 12) + '…' : 'empty'} → ${nowWal ? nowWal.slice(0, 12) + '…' : 'empty'}`;
+  if (recWal !== nowWal)
+    return `-wal ${recWal ? recWal.slice(0, 12) + '…' : 'empty'} → ${nowWal ? nowWal.slice(0, 12) + '…' : 'empty'}`;
   return undefined;
 }
 

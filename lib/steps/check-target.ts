@@ -69,7 +69,10 @@ export const MIN_PG_MAJOR = 13;
 export function versionCheck(versionNum: number, versionText: string, today: Date = new Date()): Omit<Check, 'name'> {
   const major = versionNum >= 100000 ? Math.floor(versionNum / 10000) : Math.floor(versionNum / 100) / 100;
   if (major < MIN_PG_MAJOR) {
-    return { status: 'fail', reason: `PostgreSQL ${versionText} is too old; VisionSuit needs ${MIN_PG_MAJOR} or newer` };
+    return {
+      status: 'fail',
+      reason: `PostgreSQL ${versionText} is too old; VisionSuit needs ${MIN_PG_MAJOR} or newer`,
+    };
   }
   const eol = PG_END_OF_LIFE[major];
   if (!eol) {
@@ -80,7 +83,10 @@ export function versionCheck(versionNum: number, versionText: string, today: Dat
   }
   const todayIso = today.toISOString().slice(0, 10);
   if (eol <= todayIso) {
-    return { status: 'warn', reason: `PostgreSQL ${versionText} reached end of life on ${eol} (no more security fixes); plan an upgrade` };
+    return {
+      status: 'warn',
+      reason: `PostgreSQL ${versionText} reached end of life on ${eol} (no more security fixes); plan an upgrade`,
+    };
   }
   return { status: 'pass', reason: `PostgreSQL ${versionText} (supported until ${eol})` };
 }
@@ -148,7 +154,11 @@ function readAppSchema(settings: Settings): SchemaInfo {
   try {
     return { extensions, tables: loadSchemaModel(settings.schemaPath).tables.map((t) => t.name) };
   } catch (err) {
-    return { extensions, tables: null, note: `Prisma schema ${path.basename(settings.schemaPath)} not usable: ${(err as Error).message}` };
+    return {
+      extensions,
+      tables: null,
+      note: `Prisma schema ${path.basename(settings.schemaPath)} not usable: ${(err as Error).message}`,
+    };
   }
 }
 
@@ -218,7 +228,11 @@ function displayTarget(settings: Settings): string {
   }
 }
 
-function recordConnectFailure(settings: Settings, err: TaskError, set: (name: CheckName, status: CheckStatus, reason: string) => void): void {
+function recordConnectFailure(
+  settings: Settings,
+  err: TaskError,
+  set: (name: CheckName, status: CheckStatus, reason: string) => void,
+): void {
   const failure = (err.details?.failure as ConnectFailure | undefined) ?? 'other';
   const code = err.details?.code as string | undefined;
   if (settings.ssh) {
@@ -226,7 +240,11 @@ function recordConnectFailure(settings: Settings, err: TaskError, set: (name: Ch
       set('ssh', 'fail', err.message);
       return;
     }
-    set('ssh', 'pass', `tunnel through ${settings.ssh.user}@${settings.ssh.host}:${settings.ssh.port} (host key known)`);
+    set(
+      'ssh',
+      'pass',
+      `tunnel through ${settings.ssh.user}@${settings.ssh.host}:${settings.ssh.port} (host key known)`,
+    );
   }
   switch (failure) {
     case 'unreachable':
@@ -263,10 +281,19 @@ async function runChecks(
   schema: string,
   set: (name: CheckName, status: CheckStatus, reason: string) => void,
 ): Promise<string> {
-  if (settings.ssh) set('ssh', 'pass', `tunnel through ${settings.ssh.user}@${settings.ssh.host}:${settings.ssh.port} (host key known)`);
+  if (settings.ssh)
+    set(
+      'ssh',
+      'pass',
+      `tunnel through ${settings.ssh.user}@${settings.ssh.host}:${settings.ssh.port} (host key known)`,
+    );
   set('reachable', 'pass', 'connected');
 
-  const { rows: sslRows } = await client.query<{ ssl: boolean | null; tls_version: string | null; cipher: string | null }>(loadSql('connection-ssl'));
+  const { rows: sslRows } = await client.query<{
+    ssl: boolean | null;
+    tls_version: string | null;
+    cipher: string | null;
+  }>(loadSql('connection-ssl'));
   const ssl = sslRows[0];
   if (ssl?.ssl) {
     set('tls', 'pass', `connection encrypted (${ssl.tls_version}, ${ssl.cipher})`);
@@ -279,26 +306,38 @@ async function runChecks(
     );
   } else if (!settings.requireTls && settings.ssh && isLoopback(targetHostOf(settings.targetUrl))) {
     // The bytes are encrypted by SSH up to the database host and only cross its loopback interface in clear.
-    set('tls', 'pass', `not TLS, but carried inside the SSH tunnel to ${settings.ssh.host} (PostgreSQL on its loopback)`);
+    set(
+      'tls',
+      'pass',
+      `not TLS, but carried inside the SSH tunnel to ${settings.ssh.host} (PostgreSQL on its loopback)`,
+    );
     set('certificate', 'skip', 'no TLS on this connection');
   } else {
     set(
       'tls',
       settings.requireTls ? 'fail' : 'warn',
-      settings.requireTls ? 'TLS is required but this connection is not encrypted' : 'connection not encrypted; use --require-tls (and --ca) unless the server is on this host',
+      settings.requireTls
+        ? 'TLS is required but this connection is not encrypted'
+        : 'connection not encrypted; use --require-tls (and --ca) unless the server is on this host',
     );
     set('certificate', 'skip', 'no TLS on this connection');
   }
 
-  const { rows } = await client.query<{ version_num: number; version: string; role_name: string; database_name: string; superuser: boolean }>(
-    loadSql('check-target-server'),
-  );
+  const { rows } = await client.query<{
+    version_num: number;
+    version: string;
+    role_name: string;
+    database_name: string;
+    superuser: boolean;
+  }>(loadSql('check-target-server'));
   const server = rows[0];
   set('authentication', 'pass', `logged in as role "${server.role_name}"`);
   set('database exists', 'pass', `database "${server.database_name}"`);
   const version = versionCheck(Number(server.version_num), server.version);
   set('server version', version.status, version.reason);
-  const { rows: collationRows } = await client.query<{ collation_name: string; byte_order: boolean }>(loadSql('check-target-collation'));
+  const { rows: collationRows } = await client.query<{ collation_name: string; byte_order: boolean }>(
+    loadSql('check-target-collation'),
+  );
   const collation = collationRows[0];
   set(
     'text sort order',
@@ -361,7 +400,10 @@ async function runChecks(
 
   const app = readAppSchema(settings);
   const wanted = [...new Set(['plpgsql', ...app.extensions])];
-  const { rows: extRows } = await client.query<{ name: string; installed_version: string | null }>(loadSql('check-target-extensions'), [wanted]);
+  const { rows: extRows } = await client.query<{ name: string; installed_version: string | null }>(
+    loadSql('check-target-extensions'),
+    [wanted],
+  );
   const available = new Map(extRows.map((r) => [r.name, r.installed_version]));
   const missingExt = wanted.filter((name) => !available.has(name));
   set(
@@ -374,7 +416,12 @@ async function runChecks(
 
   const { rows: tableRows } = await client.query<{ name: string }>(loadSql('check-target-tables'), [schema]);
   // Ours only by the marker load-pg writes (lib/pg/target-marker.ts), the same judgement load-pg makes.
-  const verdict = await judgeTarget(client, schema, tableRows.map((r) => r.name), readInstallId(settings));
+  const verdict = await judgeTarget(
+    client,
+    schema,
+    tableRows.map((r) => r.name),
+    readInstallId(settings),
+  );
   set('target contents', verdict.kind === 'empty' ? 'pass' : verdict.ok ? 'warn' : 'fail', verdict.message);
   return server.version;
 }
@@ -384,17 +431,40 @@ async function runChecks(
  * server's, the role's and the database's limit, the tightest one named.
  */
 export function headroomVerdict(
-  c: { max_connections: number; superuser_reserved: number; reserved: number; in_use: number; superuser: boolean; role_limit: number; role_in_use: number; database_limit: number; database_in_use: number },
+  c: {
+    max_connections: number;
+    superuser_reserved: number;
+    reserved: number;
+    in_use: number;
+    superuser: boolean;
+    role_limit: number;
+    role_in_use: number;
+    database_limit: number;
+    database_in_use: number;
+  },
   role: string,
   database: string,
   needed = loadPgPeakConnections(),
 ): [CheckStatus, string] {
   const serverFree = c.max_connections - (c.superuser ? 0 : c.superuser_reserved + c.reserved) - (c.in_use - 1);
-  const limits: [string, number][] = [[`max_connections ${c.max_connections} (${c.in_use - 1} other sessions, ${c.superuser ? 0 : c.superuser_reserved + c.reserved} reserved)`, serverFree]];
-  if (c.role_limit >= 0) limits.push([`role "${role}" CONNECTION LIMIT ${c.role_limit}`, c.role_limit - (c.role_in_use - 1)]);
-  if (c.database_limit >= 0) limits.push([`database "${database}" CONNECTION LIMIT ${c.database_limit}`, c.database_limit - (c.database_in_use - 1)]);
+  const limits: [string, number][] = [
+    [
+      `max_connections ${c.max_connections} (${c.in_use - 1} other sessions, ${c.superuser ? 0 : c.superuser_reserved + c.reserved} reserved)`,
+      serverFree,
+    ],
+  ];
+  if (c.role_limit >= 0)
+    limits.push([`role "${role}" CONNECTION LIMIT ${c.role_limit}`, c.role_limit - (c.role_in_use - 1)]);
+  if (c.database_limit >= 0)
+    limits.push([
+      `database "${database}" CONNECTION LIMIT ${c.database_limit}`,
+      c.database_limit - (c.database_in_use - 1),
+    ]);
   const [what, free] = limits.reduce((a, b) => (b[1] < a[1] ? b : a));
   return free >= needed
     ? ['pass', `${free} connection slots free; load-pg needs ${needed}`]
-    : ['fail', `only ${Math.max(0, free)} connection slot(s) free under ${what}; load-pg needs ${needed}: close other sessions or raise the limit`];
+    : [
+        'fail',
+        `only ${Math.max(0, free)} connection slot(s) free under ${what}; load-pg needs ${needed}: close other sessions or raise the limit`,
+      ];
 }

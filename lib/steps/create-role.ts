@@ -110,7 +110,10 @@ function pgFailure(err: unknown, doing: string): TaskError {
 
 async function pgBackend(settings: Settings, log: Logger): Promise<AdminBackend> {
   // The admin DSN's password comes from the URL or the environment, never from the app role's password file.
-  const conn: TargetConnection = await openTarget({ ...settings, passwordFile: undefined }, log, { url: settings.adminUrl, flag: '--admin-url' });
+  const conn: TargetConnection = await openTarget({ ...settings, passwordFile: undefined }, log, {
+    url: settings.adminUrl,
+    flag: '--admin-url',
+  });
   const others = new Map<string, pg.Client>();
   const clientFor = async (database?: string): Promise<pg.Client> => {
     if (!database) return conn.client;
@@ -177,7 +180,13 @@ function inlineParams(sql: string, params: unknown[]): string {
   });
 }
 
-const PSQL_PRELUDE = ['\\set QUIET on', '\\set ON_ERROR_STOP on', '\\pset pager off', '\\pset tuples_only on', '\\pset format unaligned'];
+const PSQL_PRELUDE = [
+  '\\set QUIET on',
+  '\\set ON_ERROR_STOP on',
+  '\\pset pager off',
+  '\\pset tuples_only on',
+  '\\pset format unaligned',
+];
 
 async function sshPsqlBackend(settings: Settings, log: Logger, command: string): Promise<AdminBackend> {
   const session: SshSession = await openSsh(settings, log);
@@ -186,10 +195,16 @@ async function sshPsqlBackend(settings: Settings, log: Logger, command: string):
     // The SQL (with SCRAM verifiers, never passwords) goes on stdin; the command line holds no value of ours.
     const result = await session.ssh.execCommand(command, { stdin: script + '\n' });
     if (result.code !== 0) {
-      const lines = result.stderr.split('\n').map((l) => l.trim()).filter((l) => l && !/could not change directory/.test(l));
-      const cause = lines.find((l) => /^(psql:.*)?(ERROR|FATAL)/.test(l)) ?? lines[lines.length - 1] ?? `exit ${result.code}`;
+      const lines = result.stderr
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l && !/could not change directory/.test(l));
+      const cause =
+        lines.find((l) => /^(psql:.*)?(ERROR|FATAL)/.test(l)) ?? lines[lines.length - 1] ?? `exit ${result.code}`;
       const privilege = /permission denied|must be superuser|insufficient privilege/i.test(result.stderr);
-      throw targetNotReady(`${privilege ? 'insufficient privilege: ' : ''}psql on ${where} (${command}) failed: ${cause}`);
+      throw targetNotReady(
+        `${privilege ? 'insufficient privilege: ' : ''}psql on ${where} (${command}) failed: ${cause}`,
+      );
     }
     return result.stdout;
   };
@@ -198,17 +213,26 @@ async function sshPsqlBackend(settings: Settings, log: Logger, command: string):
     async rows<T>(name: string, params: unknown[], database?: string) {
       const query = `SELECT coalesce(json_agg(q), '[]'::json)::text FROM (\n${inlineParams(loadSql(name), params)}\n) AS q;`;
       const script = [...PSQL_PRELUDE, ...(database ? [psqlConnect(database)] : []), query].join('\n');
-      const out = (await exec(script)).split('\n').map((l) => l.trim()).filter(Boolean);
+      const out = (await exec(script))
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean);
       const last = out[out.length - 1];
       try {
         return JSON.parse(last ?? '') as T[];
       } catch {
-        throw targetNotReady(`psql on ${where} did not return the expected result (is --remote-psql a psql reading stdin?)`);
+        throw targetNotReady(
+          `psql on ${where} did not return the expected result (is --remote-psql a psql reading stdin?)`,
+        );
       }
     },
     async run(statements, database) {
       if (!statements.length) return;
-      const script = [...PSQL_PRELUDE, ...(database ? [psqlConnect(database)] : []), ...statements.map((s) => `${s};`)].join('\n');
+      const script = [
+        ...PSQL_PRELUDE,
+        ...(database ? [psqlConnect(database)] : []),
+        ...statements.map((s) => `${s};`),
+      ].join('\n');
       await exec(script);
     },
     async close() {
@@ -217,13 +241,19 @@ async function sshPsqlBackend(settings: Settings, log: Logger, command: string):
   };
 }
 
-export async function createRole(settings: Settings, log: Logger, options: CreateRoleOptions = {}): Promise<CreateRoleResult> {
+export async function createRole(
+  settings: Settings,
+  log: Logger,
+  options: CreateRoleOptions = {},
+): Promise<CreateRoleResult> {
   const role = settings.role;
   const database = settings.database;
   validateIdentifier('role', role);
   validateIdentifier('database', database);
   if (!settings.adminUrl && !settings.ssh) {
-    throw usageError('--admin-url is required (or ADMIN_DATABASE_URL), or --ssh to run psql as the postgres OS user on the database host');
+    throw usageError(
+      '--admin-url is required (or ADMIN_DATABASE_URL), or --ssh to run psql as the postgres OS user on the database host',
+    );
   }
   const passwordFile = settings.passwordFile ?? defaultPasswordFile(settings);
   const existingPassword = existsSync(passwordFile) ? readPasswordFile(passwordFile) : undefined;
@@ -242,7 +272,9 @@ export async function createRole(settings: Settings, log: Logger, options: Creat
     } catch (err) {
       throw pgFailure(err, 'reading the current roles and databases');
     }
-    log.debug(`admin role ${state.admin_role}${state.admin_is_superuser ? ' (superuser)' : ''}, server ${state.server_version_num}`);
+    log.debug(
+      `admin role ${state.admin_role}${state.admin_is_superuser ? ' (superuser)' : ''}, server ${state.server_version_num}`,
+    );
 
     // The password: reuse the file's, or make one (written before any server change, so a failed run can be
     // repeated with the same password).
@@ -268,8 +300,12 @@ export async function createRole(settings: Settings, log: Logger, options: Creat
     const clusterStatements: string[] = [loadSql('create-role-encryption')];
     const clusterChanges: string[] = [];
     if (!state.role_exists) {
-      clusterStatements.push(sqlWithIdentifiers('create-role-create', { role: quotedRole, verifier: verifierLiteral() }));
-      clusterChanges.push(`created login role ${quotedRole} (NOSUPERUSER NOCREATEROLE NOCREATEDB, SCRAM-SHA-256 password)`);
+      clusterStatements.push(
+        sqlWithIdentifiers('create-role-create', { role: quotedRole, verifier: verifierLiteral() }),
+      );
+      clusterChanges.push(
+        `created login role ${quotedRole} (NOSUPERUSER NOCREATEROLE NOCREATEDB, SCRAM-SHA-256 password)`,
+      );
     } else {
       const options: string[] = [];
       if (!state.rolcanlogin) options.push('LOGIN');
@@ -277,7 +313,9 @@ export async function createRole(settings: Settings, log: Logger, options: Creat
       if (state.rolcreaterole) options.push('NOCREATEROLE');
       if (state.rolcreatedb) options.push('NOCREATEDB');
       if (options.length) {
-        clusterStatements.push(sqlWithIdentifiers('create-role-alter', { role: quotedRole, options: options.join(' ') }));
+        clusterStatements.push(
+          sqlWithIdentifiers('create-role-alter', { role: quotedRole, options: options.join(' ') }),
+        );
         clusterChanges.push(`role ${quotedRole}: set ${options.join(' ')}`);
       }
       let passwordState: Awaited<ReturnType<typeof currentPasswordState>>;
@@ -287,8 +325,12 @@ export async function createRole(settings: Settings, log: Logger, options: Creat
         throw pgFailure(err, `checking the current password of ${quotedRole}`);
       }
       if (passwordState !== 'valid') {
-        clusterStatements.push(sqlWithIdentifiers('create-role-set-password', { role: quotedRole, verifier: verifierLiteral() }));
-        clusterChanges.push(`role ${quotedRole}: password set from ${passwordFile} (SCRAM-SHA-256${passwordState === 'unverifiable' ? '; the current one could not be checked' : ''})`);
+        clusterStatements.push(
+          sqlWithIdentifiers('create-role-set-password', { role: quotedRole, verifier: verifierLiteral() }),
+        );
+        clusterChanges.push(
+          `role ${quotedRole}: password set from ${passwordFile} (SCRAM-SHA-256${passwordState === 'unverifiable' ? '; the current one could not be checked' : ''})`,
+        );
       }
     }
     let databaseOwned = state.database_owned;
@@ -296,16 +338,25 @@ export async function createRole(settings: Settings, log: Logger, options: Creat
     if (!state.database_exists) {
       // Text sorted by bytes, as SQLite's BINARY collation did (see the SQL files for why).
       const builtin = state.server_version_num >= 170000;
-      const createDatabase = builtin ? 'create-role-create-database' : state.server_version_num >= 150000 ? 'create-role-create-database-pg15' : 'create-role-create-database-pre15';
+      const createDatabase = builtin
+        ? 'create-role-create-database'
+        : state.server_version_num >= 150000
+          ? 'create-role-create-database-pg15'
+          : 'create-role-create-database-pre15';
       clusterStatements.push(sqlWithIdentifiers(createDatabase, ident));
-      clusterChanges.push(`created database ${ident.database} owned by ${quotedRole} (UTF8, ${builtin ? 'builtin collation C.UTF-8' : 'collation C'}: text sorts by bytes, as in SQLite)`);
+      clusterChanges.push(
+        `created database ${ident.database} owned by ${quotedRole} (UTF8, ${builtin ? 'builtin collation C.UTF-8' : 'collation C'}: text sorts by bytes, as in SQLite)`,
+      );
       if (!builtin && state.template_provider !== 'c' && /^(C|POSIX)$/i.test(state.template_ctype ?? '')) {
-        warnings.push(`database ${ident.database} gets LC_CTYPE ${state.template_ctype} from template0 (the cluster's default provider is not libc): upper/lower and ILIKE fold ASCII letters only`);
+        warnings.push(
+          `database ${ident.database} gets LC_CTYPE ${state.template_ctype} from template0 (the cluster's default provider is not libc): upper/lower and ILIKE fold ASCII letters only`,
+        );
       }
       databaseOwned = true;
       roleCanConnect = true;
     } else {
-      if (state.database_encoding !== 'UTF8') warnings.push(`database ${ident.database} has encoding ${state.database_encoding}, not UTF8`);
+      if (state.database_encoding !== 'UTF8')
+        warnings.push(`database ${ident.database} has encoding ${state.database_encoding}, not UTF8`);
       if (!state.database_owned) {
         clusterStatements.push(sqlWithIdentifiers('create-role-database-owner', ident));
         clusterChanges.push(`database ${ident.database}: owner ${state.database_owner} → ${role}`);

@@ -82,22 +82,35 @@ export async function demo(ctx: StepContext<DemoOptions>): Promise<DemoResult> {
     log.info('4/6 create-role: login role + database, password generated into a 0600 file');
     const passwordFile = path.join(tmp, 'pg-password');
     const target = `postgresql://visionsuit@127.0.0.1:${server.port}/visionsuit`;
-    const roleSettings = loadSettings(['--app-dir', appDir, '--password-file', passwordFile, ...isolated], {}, { ADMIN_DATABASE_URL: server.url('postgres') }).settings;
+    const roleSettings = loadSettings(
+      ['--app-dir', appDir, '--password-file', passwordFile, ...isolated],
+      {},
+      { ADMIN_DATABASE_URL: server.url('postgres') },
+    ).settings;
     const role = await createRole(roleSettings, log);
     if (!role.ok) throw new Error(role.summary);
 
     log.info(`5/6 just upgrade --target ${target} --password-file ${passwordFile} --yes`);
-    const settings = loadSettings(['--app-dir', appDir, '--target', target, '--password-file', passwordFile, '--yes', ...isolated], {}, {}).settings;
+    const settings = loadSettings(
+      ['--app-dir', appDir, '--target', target, '--password-file', passwordFile, '--yes', ...isolated],
+      {},
+      {},
+    ).settings;
     const result = await upgrade({ settings, log, extra: { waitSeconds: 30 }, positionals: [] });
     if (result.verify) log.info(renderVerify(result.verify));
-    for (const s of result.steps) log.info(`  ${s.status.padEnd(7)} ${s.name.padEnd(20)} ${(s.ms / 1000).toFixed(1)} s${s.message ? `  ${s.message}` : ''}`);
+    for (const s of result.steps)
+      log.info(
+        `  ${s.status.padEnd(7)} ${s.name.padEnd(20)} ${(s.ms / 1000).toFixed(1)} s${s.message ? `  ${s.message}` : ''}`,
+      );
 
     let healthAfter: HealthResult | undefined;
     if (result.ok) {
       log.info('6/6 the backend after the upgrade');
       // The app's own status route: "online" once its queries on PostgreSQL work (the upgrade proved the sessions).
       healthAfter = await waitForHealth(install.healthUrl, { timeoutMs: 15_000 });
-      (healthAfter.ok ? log.ok : log.error)(`${install.healthUrl} → ${JSON.stringify(healthAfter.body ?? healthAfter.error)}`);
+      (healthAfter.ok ? log.ok : log.error)(
+        `${install.healthUrl} → ${JSON.stringify(healthAfter.body ?? healthAfter.error)}`,
+      );
     }
     const ok = result.ok && Boolean(healthAfter?.ok);
     const { verify: _verify, ...upgradeSummary } = result;

@@ -8,11 +8,35 @@ import type { StepResult } from '../cli.ts';
 import type { Settings } from '../config.ts';
 import { ExitCode, TaskError, sourceProblem, usageError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { assertRunDirOwned, listRunDirs, readJournal, recordStep, RUN_FILES, runsRoot, writeRunJson } from '../run-dir.ts';
+import {
+  assertRunDirOwned,
+  listRunDirs,
+  readJournal,
+  recordStep,
+  RUN_FILES,
+  runsRoot,
+  writeRunJson,
+} from '../run-dir.ts';
 import { loadSchemaModel, type ColumnKind, type SchemaModel } from '../schema-model.ts';
 import { loadSql, sqlWithIdentifiers } from '../sql-files.ts';
-import { MAX_PROBLEMS, scanTable, scanTableAsync, type EpochSuspect, type ManifestProblem, type StorageClassCount, type TableScan } from '../export-scan.ts';
-export { canonicalField, MAX_PROBLEMS, scanTable, type ManifestProblem, type ScanOptions, type StorageClassCount, type TableScan } from '../export-scan.ts';
+import {
+  MAX_PROBLEMS,
+  scanTable,
+  scanTableAsync,
+  type EpochSuspect,
+  type ManifestProblem,
+  type StorageClassCount,
+  type TableScan,
+} from '../export-scan.ts';
+export {
+  canonicalField,
+  MAX_PROBLEMS,
+  scanTable,
+  type ManifestProblem,
+  type ScanOptions,
+  type StorageClassCount,
+  type TableScan,
+} from '../export-scan.ts';
 import { helperThreadModule } from '../code-location.ts';
 import { startCallWorker } from '../worker-call.ts';
 import { sqliteProblem, type SourceFileState } from './backup.ts';
@@ -87,7 +111,9 @@ const CLASS_KEYS = ['integer', 'real', 'text', 'blob', 'null'] as const;
 export function snapshotRunDir(settings: Settings): string {
   const dir = settings.runDir ?? listRunDirs(settings).find((run) => existsSync(path.join(run, RUN_FILES.snapshot)));
   if (!dir || !existsSync(path.join(dir, RUN_FILES.snapshot))) {
-    throw usageError(`no snapshot found in ${dir ?? runsRoot(settings)}: run \`just backup\` first (or pass --run-dir of a run that has ${RUN_FILES.snapshot})`);
+    throw usageError(
+      `no snapshot found in ${dir ?? runsRoot(settings)}: run \`just backup\` first (or pass --run-dir of a run that has ${RUN_FILES.snapshot})`,
+    );
   }
   assertRunDirOwned(settings, dir);
   claimThisRunDir(settings, dir, 'export-sqlite');
@@ -100,20 +126,31 @@ export function snapshotRunDir(settings: Settings): string {
  * _prisma_migrations, an --exclude-table the operator gave); any other table is a source problem naming it, as is a
  * model table or column missing in SQLite and a SQLite column the schema lacks.
  */
-export function checkSnapshotAgainstModel(db: Database.Database, model: SchemaModel, excludeTables: string[] = []): NotMigrated[] {
-  const sqliteTables = new Set((db.prepare(loadSql('export-sqlite-tables')).pluck().all() as string[]));
-  const sqliteViews = new Set((db.prepare(loadSql('export-sqlite-views')).pluck().all() as string[]));
+export function checkSnapshotAgainstModel(
+  db: Database.Database,
+  model: SchemaModel,
+  excludeTables: string[] = [],
+): NotMigrated[] {
+  const sqliteTables = new Set(db.prepare(loadSql('export-sqlite-tables')).pluck().all() as string[]);
+  const sqliteViews = new Set(db.prepare(loadSql('export-sqlite-views')).pluck().all() as string[]);
   const columnsStmt = db.prepare(loadSql('export-sqlite-columns')).pluck();
   const modelTables = new Set(model.tables.map((t) => t.name));
   for (const name of excludeTables) {
-    if (modelTables.has(name)) throw usageError(`--exclude-table ${name}: the table is in the Prisma schema, so PostgreSQL gets it and it must be loaded`);
+    if (modelTables.has(name))
+      throw usageError(
+        `--exclude-table ${name}: the table is in the Prisma schema, so PostgreSQL gets it and it must be loaded`,
+      );
     if (!sqliteTables.has(name)) throw usageError(`--exclude-table ${name}: the SQLite database has no such table`);
   }
   const mismatches: string[] = [];
   for (const table of model.tables) {
     if (!sqliteTables.has(table.name)) {
-      const asView = sqliteViews.has(table.name) ? ' (SQLite has a view of that name: declare it as a `view` block)' : '';
-      mismatches.push(`table "${table.name}" (model ${table.model}) of the Prisma schema is missing in the SQLite database${asView}`);
+      const asView = sqliteViews.has(table.name)
+        ? ' (SQLite has a view of that name: declare it as a `view` block)'
+        : '';
+      mismatches.push(
+        `table "${table.name}" (model ${table.model}) of the Prisma schema is missing in the SQLite database${asView}`,
+      );
       continue;
     }
     const actual = columnsStmt.all(table.name) as string[];
@@ -122,11 +159,16 @@ export function checkSnapshotAgainstModel(db: Database.Database, model: SchemaMo
     const extra = actual.filter((c) => !expected.includes(c));
     for (const column of missing) {
       const hint = extra.length ? ` (SQLite has ${extra.map((e) => `"${e}"`).join(', ')} instead: renamed?)` : '';
-      mismatches.push(`column "${table.name}"."${column}" of the Prisma schema is missing in the SQLite database${hint}`);
+      mismatches.push(
+        `column "${table.name}"."${column}" of the Prisma schema is missing in the SQLite database${hint}`,
+      );
     }
     if (!missing.length) {
       // @ignore fields and Unsupported(...) types are absent from Prisma's data model too: their data would be lost.
-      for (const column of extra) mismatches.push(`column "${table.name}"."${column}" in the SQLite database is not in the Prisma schema (its data would not be migrated; an @ignore or Unsupported field?)`);
+      for (const column of extra)
+        mismatches.push(
+          `column "${table.name}"."${column}" in the SQLite database is not in the Prisma schema (its data would not be migrated; an @ignore or Unsupported field?)`,
+        );
     }
   }
   if (mismatches.length) {
@@ -135,13 +177,31 @@ export function checkSnapshotAgainstModel(db: Database.Database, model: SchemaMo
       { mismatches },
     );
   }
-  const countOf = (name: string) => Number(db.prepare(sqlWithIdentifiers('sqlite-count', { table: escapeIdentifier(name) })).pluck().get());
+  const countOf = (name: string) =>
+    Number(
+      db
+        .prepare(sqlWithIdentifiers('sqlite-count', { table: escapeIdentifier(name) }))
+        .pluck()
+        .get(),
+    );
   const notMigrated: NotMigrated[] = [];
   const unknown: string[] = [];
   for (const name of [...sqliteTables].sort()) {
     if (modelTables.has(name) || /^sqlite_/.test(name)) continue;
-    if (name === '_prisma_migrations') notMigrated.push({ name, kind: 'prisma-migrations', reason: "Prisma's migration history: load-pg writes PostgreSQL's own", rows: countOf(name) });
-    else if (excludeTables.includes(name)) notMigrated.push({ name, kind: 'excluded', reason: 'excluded by --exclude-table: its rows stay in the SQLite backup only', rows: countOf(name) });
+    if (name === '_prisma_migrations')
+      notMigrated.push({
+        name,
+        kind: 'prisma-migrations',
+        reason: "Prisma's migration history: load-pg writes PostgreSQL's own",
+        rows: countOf(name),
+      });
+    else if (excludeTables.includes(name))
+      notMigrated.push({
+        name,
+        kind: 'excluded',
+        reason: 'excluded by --exclude-table: its rows stay in the SQLite backup only',
+        rows: countOf(name),
+      });
     else unknown.push(name);
   }
   if (unknown.length) {
@@ -152,10 +212,21 @@ export function checkSnapshotAgainstModel(db: Database.Database, model: SchemaMo
     );
   }
   for (const view of model.views ?? []) {
-    if (sqliteViews.has(view.name)) notMigrated.push({ name: view.name, kind: 'view', reason: "a view, not data: recreate it on PostgreSQL (its SQL is SQLite's)" });
+    if (sqliteViews.has(view.name))
+      notMigrated.push({
+        name: view.name,
+        kind: 'view',
+        reason: "a view, not data: recreate it on PostgreSQL (its SQL is SQLite's)",
+      });
   }
   for (const name of [...sqliteViews].sort()) {
-    if (!(model.views ?? []).some((v) => v.name === name)) notMigrated.push({ name, kind: 'view', reason: "a SQLite view the schema does not declare: not data; recreate it on PostgreSQL if the app uses it (its SQL is SQLite's)" });
+    if (!(model.views ?? []).some((v) => v.name === name))
+      notMigrated.push({
+        name,
+        kind: 'view',
+        reason:
+          "a SQLite view the schema does not declare: not data; recreate it on PostgreSQL if the app uses it (its SQL is SQLite's)",
+      });
   }
   return notMigrated;
 }
@@ -172,7 +243,9 @@ function mixedClasses(classes: Record<string, StorageClassCount>): Record<string
 
 /** One warning line per suspect column, with the example's two readings. */
 export function epochSuspectLine(s: Manifest['epochSuspects'][number]): string {
-  const key = Object.entries(s.example.key).map(([k, v]) => `${k}=${v}`).join(', ');
+  const key = Object.entries(s.example.key)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ');
   const n = Number(s.example.value);
   return (
     `"${s.table}"."${s.column}": ${s.count} integer DateTime value${s.count === 1 ? '' : 's'} near 1970 when read as milliseconds — epoch seconds? ` +
@@ -212,12 +285,20 @@ async function scanAll(
   if (snapshot.bytes < workerThresholdBytes || os.availableParallelism() < 2) {
     for (const table of model.tables) {
       const started = Date.now();
-      const scan = scanTable(db, table, model.enums, { onProgress: (rows) => log.progress(`${table.name}: ${rows.toLocaleString('en-US')} rows`) });
+      const scan = scanTable(db, table, model.enums, {
+        onProgress: (rows) => log.progress(`${table.name}: ${rows.toLocaleString('en-US')} rows`),
+      });
       out.set(table.name, { scan, seconds: (Date.now() - started) / 1000 });
     }
     return out;
   }
-  const countOf = (name: string) => Number(db.prepare(sqlWithIdentifiers('sqlite-count', { table: escapeIdentifier(name) })).pluck().get());
+  const countOf = (name: string) =>
+    Number(
+      db
+        .prepare(sqlWithIdentifiers('sqlite-count', { table: escapeIdentifier(name) }))
+        .pluck()
+        .get(),
+    );
   const queue = model.tables.map((table) => ({ table, rows: countOf(table.name) })).sort((a, b) => b.rows - a.rows);
   const total = queue.reduce((n, t) => n + t.rows, 0);
   let done = 0;
@@ -232,7 +313,12 @@ async function scanAll(
       (async () => {
         for (let next = queue.shift(); next; next = queue.shift()) {
           const started = Date.now();
-          const scan = await worker.call<TableScan>('scanSnapshotTable', { snapshot: snapshot.file, table: next.table, enums: model.enums, maxProblems: MAX_PROBLEMS });
+          const scan = await worker.call<TableScan>('scanSnapshotTable', {
+            snapshot: snapshot.file,
+            table: next.table,
+            enums: model.enums,
+            maxProblems: MAX_PROBLEMS,
+          });
           out.set(next.table.name, { scan, seconds: (Date.now() - started) / 1000 });
           progress(next.table.name, next.rows);
         }
@@ -264,7 +350,11 @@ export function problemLine(p: ManifestProblem): string {
   return `${p.table}.${p.column} ${key} ${p.reason}`;
 }
 
-export async function exportSqlite(settings: Settings, log: Logger, options: ExportOptions = {}): Promise<ExportResult> {
+export async function exportSqlite(
+  settings: Settings,
+  log: Logger,
+  options: ExportOptions = {},
+): Promise<ExportResult> {
   const started = Date.now();
   const runDir = snapshotRunDir(settings);
   log.attachFile(path.join(runDir, RUN_FILES.log));
@@ -278,15 +368,27 @@ export async function exportSqlite(settings: Settings, log: Logger, options: Exp
     });
     return result;
   } catch (err) {
-    recordStep(runDir, settings.appDir, 'export-sqlite', { status: 'failed', message: err instanceof Error ? err.message : String(err) });
+    recordStep(runDir, settings.appDir, 'export-sqlite', {
+      status: 'failed',
+      message: err instanceof Error ? err.message : String(err),
+    });
     throw err;
   }
 }
 
-async function exportInto(settings: Settings, runDir: string, log: Logger, options: ExportOptions, started: number): Promise<ExportResult> {
+async function exportInto(
+  settings: Settings,
+  runDir: string,
+  log: Logger,
+  options: ExportOptions,
+  started: number,
+): Promise<ExportResult> {
   const snapshot = verifySnapshot(runDir);
   const threshold = options.workerThresholdBytes ?? WORKER_THRESHOLD_BYTES;
-  const model = snapshot.bytes >= threshold ? await loadSchemaModelInHelper(settings.schemaPath, log) : loadSchemaModel(settings.schemaPath);
+  const model =
+    snapshot.bytes >= threshold
+      ? await loadSchemaModelInHelper(settings.schemaPath, log)
+      : loadSchemaModel(settings.schemaPath);
   const schemaSha = schemaSha256(settings.schemaPath);
   cacheSchemaModel(runDir, schemaSha, model);
   const backupData = readJournal(runDir)?.steps.backup?.data as { source?: SourceFileState } | undefined;
@@ -322,7 +424,12 @@ async function exportInto(settings: Settings, runDir: string, log: Logger, optio
       tables.push({
         name: table.name,
         model: table.model,
-        columns: table.columns.map((c) => ({ name: c.name, kind: c.kind, prismaType: c.prismaType, nullable: c.nullable })),
+        columns: table.columns.map((c) => ({
+          name: c.name,
+          kind: c.kind,
+          prismaType: c.prismaType,
+          nullable: c.nullable,
+        })),
         key: table.key,
         rowCount: scan.rowCount,
         contentHash: scan.contentHash,
@@ -362,14 +469,37 @@ async function exportInto(settings: Settings, runDir: string, log: Logger, optio
   const seconds = (Date.now() - started) / 1000;
   // Rows per second of the table scans themselves (checksum, schema parse and file checks excluded).
   const rowsPerSecond = Math.round(totalRows / Math.max(scanSeconds, 0.001));
-  const base = { runDir, manifest: path.join(runDir, RUN_FILES.manifest), tables: summaries, totalRows, problemCount, firstProblems: problems.slice(0, 20), extraTables, notMigrated, epochSuspects, seconds, scanSeconds, rowsPerSecond };
+  const base = {
+    runDir,
+    manifest: path.join(runDir, RUN_FILES.manifest),
+    tables: summaries,
+    totalRows,
+    problemCount,
+    firstProblems: problems.slice(0, 20),
+    extraTables,
+    notMigrated,
+    epochSuspects,
+    seconds,
+    scanSeconds,
+    rowsPerSecond,
+  };
   if (problemCount === 0) {
-    return { ok: true, exitCode: ExitCode.Ok, summary: `manifest of ${tables.length} tables, ${totalRows.toLocaleString('en-US')} rows, every value converts (${seconds.toFixed(1)} s)`, ...base };
+    return {
+      ok: true,
+      exitCode: ExitCode.Ok,
+      summary: `manifest of ${tables.length} tables, ${totalRows.toLocaleString('en-US')} rows, every value converts (${seconds.toFixed(1)} s)`,
+      ...base,
+    };
   }
   const cause = `${problemCount} value${problemCount === 1 ? '' : 's'} will not convert, first: ${problemLine(problems[0])}`;
   if (options.allowProblems) {
     log.warn(`${cause} (--allow-problems: continuing; see manifest.json)`);
-    return { ok: true, exitCode: ExitCode.Ok, summary: `manifest of ${tables.length} tables, ${totalRows.toLocaleString('en-US')} rows; ${problemCount} values will not convert (allowed)`, ...base };
+    return {
+      ok: true,
+      exitCode: ExitCode.Ok,
+      summary: `manifest of ${tables.length} tables, ${totalRows.toLocaleString('en-US')} rows; ${problemCount} values will not convert (allowed)`,
+      ...base,
+    };
   }
   return { ok: false, exitCode: ExitCode.SourceProblem, summary: cause, ...base };
 }

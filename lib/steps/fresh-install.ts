@@ -51,8 +51,13 @@ function deriveTarget(settings: Settings): Settings {
   url.username = encodeURIComponent(settings.role);
   url.pathname = `/${encodeURIComponent(settings.database)}`;
   // The app's DSN is protected as the admin's is: every TLS parameter carries over, not sslmode alone.
-  for (const [k, v] of admin.searchParams) if ((TLS_URL_PARAMS as readonly string[]).includes(k)) url.searchParams.set(k, v);
-  return { ...settings, targetUrl: url.toString(), passwordFile: settings.passwordFile ?? defaultPasswordFile(settings) };
+  for (const [k, v] of admin.searchParams)
+    if ((TLS_URL_PARAMS as readonly string[]).includes(k)) url.searchParams.set(k, v);
+  return {
+    ...settings,
+    targetUrl: url.toString(),
+    passwordFile: settings.passwordFile ?? defaultPasswordFile(settings),
+  };
 }
 
 /** An install whose SQLite file holds rows needs `upgrade` (which moves them), not a fresh install over them. */
@@ -66,7 +71,9 @@ function refuseExistingData(settings: Settings): void {
     try {
       for (const { name } of db.prepare(loadSql('upgrade-sqlite-tables')).all() as { name: string }[]) {
         if (name === '_prisma_migrations') continue;
-        const row = db.prepare(sqlWithIdentifiers('fresh-install-sqlite-has-rows', { table: pg.escapeIdentifier(name) })).get() as { has_rows: number };
+        const row = db
+          .prepare(sqlWithIdentifiers('fresh-install-sqlite-has-rows', { table: pg.escapeIdentifier(name) }))
+          .get() as { has_rows: number };
         if (row.has_rows) {
           tableWithRows = name;
           break;
@@ -79,19 +86,30 @@ function refuseExistingData(settings: Settings): void {
     return; // not a readable SQLite file: nothing fresh-install could lose
   }
   if (tableWithRows) {
-    throw usageError(`${file} holds data (table ${tableWithRows} has rows): use \`just upgrade\` to move it, or --force to install empty anyway`);
+    throw usageError(
+      `${file} holds data (table ${tableWithRows} has rows): use \`just upgrade\` to move it, or --force to install empty anyway`,
+    );
   }
 }
 
-export async function freshInstall(settings0: Settings, log: Logger, options: FreshInstallOptions = {}): Promise<FreshInstallResult> {
+export async function freshInstall(
+  settings0: Settings,
+  log: Logger,
+  options: FreshInstallOptions = {},
+): Promise<FreshInstallResult> {
   if (appDatabaseKind(settings0) === 'postgresql' && !settings0.force) {
-    throw usageError(`${path.join(settings0.appDir, 'backend/.env')} already points at PostgreSQL; pass --force to install again`);
+    throw usageError(
+      `${path.join(settings0.appDir, 'backend/.env')} already points at PostgreSQL; pass --force to install again`,
+    );
   }
   refuseExistingData(settings0);
   let roleChanges: string[] | undefined;
   let settings = settings0;
   if (settings.adminUrl) {
-    const role = await createRole(settings.passwordFile ? settings : { ...settings, passwordFile: defaultPasswordFile(settings) }, log);
+    const role = await createRole(
+      settings.passwordFile ? settings : { ...settings, passwordFile: defaultPasswordFile(settings) },
+      log,
+    );
     if (!role.ok) throw new TaskError(role.exitCode, role.summary);
     roleChanges = role.changes;
     settings = { ...settings, passwordFile: settings.passwordFile ?? role.passwordFile };
@@ -122,7 +140,13 @@ export async function freshInstall(settings0: Settings, log: Logger, options: Fr
     const applied = await step('apply-schema', async () => {
       const target = await openTarget(s, log);
       try {
-        return await applyPostgresSchema({ settings: s, runDir, clientConfig: target.clientConfig, schema: targetSchemaFromUrl(s.targetUrl), log });
+        return await applyPostgresSchema({
+          settings: s,
+          runDir,
+          clientConfig: target.clientConfig,
+          schema: targetSchemaFromUrl(s.targetUrl),
+          log,
+        });
       } finally {
         await target.close();
       }
@@ -130,13 +154,17 @@ export async function freshInstall(settings0: Settings, log: Logger, options: Fr
     log.ok(`schema applied: ${applied.migrations.join(', ') || '(no migrations)'}`);
     let switched = false;
     try {
-      if (s.stopCmd && existsSync(path.join(s.appDir, 'backend/.env'))) await runServiceCommand(s.stopCmd, log, { cwd: s.appDir });
+      if (s.stopCmd && existsSync(path.join(s.appDir, 'backend/.env')))
+        await runServiceCommand(s.stopCmd, log, { cwd: s.appDir });
       await step('switch-env', async () => switchEnv(s, log, { runDir }));
       switched = true;
       // The app's generated client must be postgresql's before it starts (lib/app/prisma-generate.ts).
       const generate = await generateAppClient(s.appDir, 'postgresql', log, { skip: options.noGenerate });
-      if (!generate.ok) throw new TaskError(ExitCode.TargetNotReady, `the app's Prisma Client was not regenerated: ${generate.detail}`);
-      const started = await step('start-services', async () => startServices(s, log, { ...options, expectDatabase: 'postgresql' }));
+      if (!generate.ok)
+        throw new TaskError(ExitCode.TargetNotReady, `the app's Prisma Client was not regenerated: ${generate.detail}`);
+      const started = await step('start-services', async () =>
+        startServices(s, log, { ...options, expectDatabase: 'postgresql' }),
+      );
       const notRight = startFailure(started);
       if (notRight) throw new TaskError(ExitCode.TargetNotReady, `app did not come up on PostgreSQL: ${notRight}`);
       return {
@@ -152,8 +180,16 @@ export async function freshInstall(settings0: Settings, log: Logger, options: Fr
     } catch (err) {
       if (!switched) throw err;
       log.warn(`fresh-install failed after switch-env (${errorMessage(err)}); restoring the previous configuration`);
-      await rollback(s, log, { runDir, waitSeconds: options.waitSeconds, healthUrl: options.healthUrl, noGenerate: options.noGenerate });
-      throw new TaskError(ExitCode.RolledBack, `fresh-install failed and the previous configuration was restored: ${errorMessage(err)}`);
+      await rollback(s, log, {
+        runDir,
+        waitSeconds: options.waitSeconds,
+        healthUrl: options.healthUrl,
+        noGenerate: options.noGenerate,
+      });
+      throw new TaskError(
+        ExitCode.RolledBack,
+        `fresh-install failed and the previous configuration was restored: ${errorMessage(err)}`,
+      );
     }
   } finally {
     lock.release();

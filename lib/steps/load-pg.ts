@@ -135,18 +135,37 @@ export function planTables(
   const plans: CopyTablePlan[] = [];
   for (const table of model.tables) {
     const pgColumns = targetColumns.get(table.name);
-    if (!pgColumns) throw new TaskError(ExitCode.Internal, `table "${table.name}" is missing in PostgreSQL after the migrations were applied`);
+    if (!pgColumns)
+      throw new TaskError(
+        ExitCode.Internal,
+        `table "${table.name}" is missing in PostgreSQL after the migrations were applied`,
+      );
     const byName = new Map(pgColumns.map((c) => [c.name, c]));
     const columns: CopyColumnPlan[] = table.columns.map((column) => {
       const target = byName.get(column.name);
-      if (!target) throw new TaskError(ExitCode.Internal, `column "${table.name}"."${column.name}" is missing in PostgreSQL after the migrations were applied`);
+      if (!target)
+        throw new TaskError(
+          ExitCode.Internal,
+          `column "${table.name}"."${column.name}" is missing in PostgreSQL after the migrations were applied`,
+        );
       const bad = incompatibility(column.kind, target);
       if (bad) throw sourceProblem(`column "${table.name}"."${column.name}": ${bad}`);
-      return { name: column.name, kind: column.kind, target: targetCategory(target)!, targetType: target.dataType, baseType: target.baseType, model: column };
+      return {
+        name: column.name,
+        kind: column.kind,
+        target: targetCategory(target)!,
+        targetType: target.dataType,
+        baseType: target.baseType,
+        model: column,
+      };
     });
     // A PostgreSQL column the schema does not know would be left NULL/default: refuse rather than guess.
     const extra = pgColumns.find((c) => !c.generated && !table.columns.some((m) => m.name === c.name));
-    if (extra && extra.notNull) throw new TaskError(ExitCode.Internal, `PostgreSQL column "${table.name}"."${extra.name}" is not in schema.prisma`);
+    if (extra && extra.notNull)
+      throw new TaskError(
+        ExitCode.Internal,
+        `PostgreSQL column "${table.name}"."${extra.name}" is not in schema.prisma`,
+      );
     plans.push({
       schema,
       table: table.name,
@@ -175,7 +194,8 @@ export function loadSessionStatements(settings: Pick<Settings, 'targetUrl' | 'ss
   } catch {
     return [];
   }
-  const local = !host || host.startsWith('/') || host === 'localhost' || /^127\./.test(host) || host === '::1' || host === '[::1]';
+  const local =
+    !host || host.startsWith('/') || host === 'localhost' || /^127\./.test(host) || host === '::1' || host === '[::1]';
   return local ? [loadSql('load-pg-parallel-workers-off')] : [];
 }
 
@@ -234,7 +254,16 @@ class LoadProgress {
     }
     this.rate.add(now, rowsNow);
     const columns = process.stderr.columns || 80;
-    this.log.progress(progressLine({ label: 'load', done: rowsNow, total: this.totalExpected, ratePerSecond: this.rate.perSecond(now), parts, columns }));
+    this.log.progress(
+      progressLine({
+        label: 'load',
+        done: rowsNow,
+        total: this.totalExpected,
+        ratePerSecond: this.rate.perSecond(now),
+        parts,
+        columns,
+      }),
+    );
   }
 }
 
@@ -263,7 +292,9 @@ async function loadAllTables(
         try {
           const result = await loader.load(plan, (rows) => progress.update(plan!.table, rows));
           progress.finish(plan.table, result.rowsCopied);
-          log.debug(`${plan.table}: ${result.rowsCopied} rows in ${result.seconds.toFixed(2)}s${result.analyzeSeconds !== undefined ? `, analyze ${result.analyzeSeconds.toFixed(2)}s` : ''}${result.indexSeconds !== undefined ? `, indexes ${result.indexSeconds.toFixed(2)}s` : ''}`);
+          log.debug(
+            `${plan.table}: ${result.rowsCopied} rows in ${result.seconds.toFixed(2)}s${result.analyzeSeconds !== undefined ? `, analyze ${result.analyzeSeconds.toFixed(2)}s` : ''}${result.indexSeconds !== undefined ? `, indexes ${result.indexSeconds.toFixed(2)}s` : ''}`,
+          );
           results.push(result);
         } catch (err) {
           progress.finish(plan.table, 0);
@@ -280,7 +311,8 @@ async function loadAllTables(
     }),
   ).finally(() => progress.stop());
   if (failure !== undefined) {
-    if (failure instanceof RowLoadError) throw new TaskError(ExitCode.SourceProblem, failure.message, { ...failure.details });
+    if (failure instanceof RowLoadError)
+      throw new TaskError(ExitCode.SourceProblem, failure.message, { ...failure.details });
     throw failure;
   }
   return results;
@@ -297,11 +329,15 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     log.debug(`phase ${name} ${phases[name]}s, rss ${Math.round(process.memoryUsage().rss / 1048576)} MB`);
   };
 
-  const runDir = existingRunDir(options.runDir ? { ...settings, runDir: options.runDir } : settings, RUN_FILES.snapshot);
+  const runDir = existingRunDir(
+    options.runDir ? { ...settings, runDir: options.runDir } : settings,
+    RUN_FILES.snapshot,
+  );
   claimThisRunDir(settings, runDir, 'load-pg');
   log.attachFile(path.join(runDir, RUN_FILES.log));
   const jobs = Math.max(1, Math.min(options.jobs ?? 2, 8));
-  if (options.pgMigrations && !existsSync(options.pgMigrations)) throw usageError(`--pg-migrations ${options.pgMigrations} does not exist`);
+  if (options.pgMigrations && !existsSync(options.pgMigrations))
+    throw usageError(`--pg-migrations ${options.pgMigrations} does not exist`);
   recordStep(runDir, settings.appDir, 'load-pg', { status: 'running' });
 
   let target: TargetConnection | undefined;
@@ -324,7 +360,9 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     const schemaSha = existsSync(settings.schemaPath) ? schemaSha256(settings.schemaPath) : undefined;
     const cachedModel = schemaSha ? readCachedSchemaModel(runDir, schemaSha) : undefined;
     if (!cachedModel) prep = startLoadPrepThread(log);
-    const modelPromise = cachedModel ? Promise.resolve(cachedModel) : prep!.call<SchemaModel>('schemaModel', { schemaPath: settings.schemaPath });
+    const modelPromise = cachedModel
+      ? Promise.resolve(cachedModel)
+      : prep!.call<SchemaModel>('schemaModel', { schemaPath: settings.schemaPath });
     modelPromise.catch(() => undefined); // awaited below; a failure here must not be "unhandled" meanwhile
     engine = options.engineThread ?? startLoadPrepThread(log);
     engine.setLog(log);
@@ -333,22 +371,30 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     const snapshotCheck = verifySnapshot(runDir);
     const snapshotSha = snapshotCheck.sha256;
     log.debug(`rss after sha ${Math.round(process.memoryUsage().rss / 1048576)} MB`);
-    log.debug(`snapshot sha256 ${snapshotSha} verified (${snapshotCheck.method === 'sealed' ? 'unchanged since an earlier full hash: same inode, size, mtime, ctime' : 'hashed'})`);
+    log.debug(
+      `snapshot sha256 ${snapshotSha} verified (${snapshotCheck.method === 'sealed' ? 'unchanged since an earlier full hash: same inode, size, mtime, ctime' : 'hashed'})`,
+    );
     const manifestPath = path.join(runDir, RUN_FILES.manifest);
     const manifest = existsSync(manifestPath) ? readRunJson<ManifestLike>(runDir, RUN_FILES.manifest) : undefined;
     if (manifest?.snapshot?.sha256 && manifest.snapshot.sha256 !== snapshotSha) {
-      throw sourceProblem(`manifest.json was made from another snapshot (sha256 ${manifest.snapshot.sha256.slice(0, 12)}…); run \`just export-sqlite\` again`);
+      throw sourceProblem(
+        `manifest.json was made from another snapshot (sha256 ${manifest.snapshot.sha256.slice(0, 12)}…); run \`just export-sqlite\` again`,
+      );
     }
     // export-sqlite already found values that will not convert: fail before the target is touched, naming the first.
     const firstProblem = manifest?.problems?.[0];
     if (firstProblem) {
-      const key = Object.entries(firstProblem.key).map(([k, v]) => `${k}=${v}`).join(', ');
+      const key = Object.entries(firstProblem.key)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ');
       throw sourceProblem(
         `table "${firstProblem.table}", column "${firstProblem.column}", row ${key}: ${firstProblem.reason} (manifest.json lists ${manifest!.problemCount ?? manifest!.problems!.length} values that will not convert; fix them in the app and run backup + export-sqlite again)`,
         { table: firstProblem.table, column: firstProblem.column, key },
       );
     }
-    const expected = new Map<string, number>((manifest?.tables ?? []).filter((t) => typeof t.rowCount === 'number').map((t) => [t.name, t.rowCount!]));
+    const expected = new Map<string, number>(
+      (manifest?.tables ?? []).filter((t) => typeof t.rowCount === 'number').map((t) => [t.name, t.rowCount!]),
+    );
     const model = await modelPromise;
     // One helper thread per WebAssembly module: a thread that held both leaves more memory behind when it ends.
     if (prep) {
@@ -360,7 +406,8 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     db = new Database(snapshotPath, { readonly: true, fileMustExist: true });
     // The operator's --exclude-table given to export-sqlite is recorded in the manifest and holds here too.
     const excluded = [...new Set([...settings.excludeTables, ...(manifest?.extraTables ?? [])])];
-    for (const n of checkSnapshotAgainstModel(db, model, excluded)) if (n.kind !== 'prisma-migrations') log.warn(notMigratedLine(n));
+    for (const n of checkSnapshotAgainstModel(db, model, excluded))
+      if (n.kind !== 'prisma-migrations') log.warn(notMigratedLine(n));
     phase('snapshot');
 
     // Target: connect, refuse a non-empty schema unless --force.
@@ -369,9 +416,19 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     const relations = await listSchemaRelations(target.client, schema);
     // Ours only by proof (the marker), never by the schema's shape: --force replaces only this install's own load.
     const install = installId(settings);
-    const verdict = await judgeTarget(target.client, schema, relations.map((r) => r.name), install);
+    const verdict = await judgeTarget(
+      target.client,
+      schema,
+      relations.map((r) => r.name),
+      install,
+    );
     refuseUnlessOurs(verdict, settings.force, target.display);
-    await markTarget(target.client, schema, { install, run: path.basename(runDir), state: 'loading', at: new Date().toISOString() });
+    await markTarget(target.client, schema, {
+      install,
+      run: path.basename(runDir),
+      state: 'loading',
+      at: new Date().toISOString(),
+    });
     if (relations.length > 0) await dropSchemaContents(target.client, schema, log);
     phase('prepareTarget');
 
@@ -411,7 +468,9 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
                 clientConfig: openedTarget.clientConfig,
                 schema,
                 sessionStatements,
-                ...(predictedFirstTables[i] ? { headStart: { plan: predictedFirstTables[i], budgetBytes: HEAD_START_BYTES_PER_TABLE } } : {}),
+                ...(predictedFirstTables[i]
+                  ? { headStart: { plan: predictedFirstTables[i], budgetBytes: HEAD_START_BYTES_PER_TABLE } }
+                  : {}),
               })
             : await startInlineLoader(snapshotPath, connectForLoad, schema);
       }),
@@ -440,7 +499,11 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     // Meanwhile this thread converts the first chunks of the table each of its slots starts with (copy-head-start.ts):
     // the first slot's, or every slot's with --single-thread; a worker thread does the same for its slot.
     if (predictedFirstTables.length) {
-      headStarts = startHeadStarts(db, predictedFirstTables.slice(0, workerThreads ? 1 : slots), HEAD_START_BYTES_PER_TABLE);
+      headStarts = startHeadStarts(
+        db,
+        predictedFirstTables.slice(0, workerThreads ? 1 : slots),
+        HEAD_START_BYTES_PER_TABLE,
+      );
     }
     const applied = await applying;
     await headStarts?.stop();
@@ -471,9 +534,13 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     writeJsonAtomic(path.join(pgDir, DEFERRED_OBJECTS_FILE), deferred);
     await dropDeferredObjects(target.client, deferred);
     for (const plan of plans) {
-      plan.indexes = deferred.indexes.filter((i) => i.table === plan.table).map((i) => ({ name: i.name, statement: indexRebuildStatement(schema, i) }));
+      plan.indexes = deferred.indexes
+        .filter((i) => i.table === plan.table)
+        .map((i) => ({ name: i.name, statement: indexRebuildStatement(schema, i) }));
     }
-    log.info(`deferred ${deferred.indexes.length} indexes (${deferred.indexes.filter((i) => i.primary).length} primary keys) and ${deferred.foreignKeys.length} foreign keys until after the load`);
+    log.info(
+      `deferred ${deferred.indexes.length} indexes (${deferred.indexes.filter((i) => i.primary).length} primary keys) and ${deferred.foreignKeys.length} foreign keys until after the load`,
+    );
     phase('deferObjects');
 
     const totalExpected = plans.reduce((n, p) => n + p.expectedRows, 0);
@@ -505,8 +572,14 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
       peak.external = Math.max(peak.external, m.external);
       peak.arrayBuffers = Math.max(peak.arrayBuffers, m.arrayBuffers);
     }, 100);
-    const results = await loadAllTables(plans, loaders, log, restoreReadyForeignKeys).finally(() => clearInterval(sampler));
-    log.debug(`rss peak during copy: ${Object.entries(peak).map(([k, v]) => `${k} ${Math.round(v / 1048576)} MB`).join(', ')}`);
+    const results = await loadAllTables(plans, loaders, log, restoreReadyForeignKeys).finally(() =>
+      clearInterval(sampler),
+    );
+    log.debug(
+      `rss peak during copy: ${Object.entries(peak)
+        .map(([k, v]) => `${k} ${Math.round(v / 1048576)} MB`)
+        .join(', ')}`,
+    );
     const loadSeconds = (performance.now() - loadStarted) / 1000;
     await Promise.all(loaders.splice(0).map((l) => l.close()));
     phase('copy');
@@ -514,21 +587,35 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     // Every table's count must equal the snapshot's (rows read) and the manifest's.
     for (const result of results) {
       if (result.rowsCopied !== result.rowsRead) {
-        throw sourceProblem(`table "${result.table}": read ${result.rowsRead} rows from the snapshot but PostgreSQL copied ${result.rowsCopied}`);
+        throw sourceProblem(
+          `table "${result.table}": read ${result.rowsRead} rows from the snapshot but PostgreSQL copied ${result.rowsCopied}`,
+        );
       }
       if (expected.has(result.table) && expected.get(result.table) !== result.rowsCopied) {
-        throw sourceProblem(`table "${result.table}": loaded ${result.rowsCopied} rows but manifest.json counts ${expected.get(result.table)}`);
+        throw sourceProblem(
+          `table "${result.table}": loaded ${result.rowsCopied} rows but manifest.json counts ${expected.get(result.table)}`,
+        );
       }
     }
 
     // Each table's slot rebuilt its indexes right after its COPY, and put back the foreign keys whose tables were
     // both loaded; only what a slot did not get to is left here (two connections: index builds are CPU-bound).
     const clients = fkClients.slice(0, 2);
-    const builtInSlots = new Set(results.flatMap((r) => (r.indexesBuilt ?? []).map((name) => `${r.table}\u0000${name}`)));
-    const remaining = { ...deferred, indexes: deferred.indexes.filter((i) => !builtInSlots.has(`${i.table}\u0000${i.name}`)) };
+    const builtInSlots = new Set(
+      results.flatMap((r) => (r.indexesBuilt ?? []).map((name) => `${r.table}\u0000${name}`)),
+    );
+    const remaining = {
+      ...deferred,
+      indexes: deferred.indexes.filter((i) => !builtInSlots.has(`${i.table}\u0000${i.name}`)),
+    };
     const indexesRebuilt = builtInSlots.size + (await rebuildIndexes(clients, remaining, log));
     phase('indexes');
-    foreignKeysValidated += await restoreForeignKeys(clients, schema, { toAdd: [...readiness.unclaimed(), ...fkLater.toAdd], toValidate: fkLater.toValidate }, log);
+    foreignKeysValidated += await restoreForeignKeys(
+      clients,
+      schema,
+      { toAdd: [...readiness.unclaimed(), ...fkLater.toAdd], toValidate: fkLater.toValidate },
+      log,
+    );
     phase('foreignKeys');
     const sequences = await resetSequences(target.client, schema, new Set(tableNames), log);
     phase('sequences');
@@ -545,7 +632,13 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     const seconds = Math.round((performance.now() - started) / 10) / 100;
     const summary = `loaded ${fmtInt(totalRows)} rows into ${tables.length} tables of ${target.display} in ${seconds.toFixed(1)}s (copy ${fmtInt(totalRows / Math.max(loadSeconds, 0.001))} rows/s); ${indexesRebuilt} indexes rebuilt, ${foreignKeysValidated} foreign keys validated, ${sequences.length} sequences reset`;
     const loadedRows = Object.fromEntries(results.map((r) => [r.table, r.rowsCopied]));
-    await markTarget(target.client, schema, { install, run: path.basename(runDir), state: 'loaded', at: new Date().toISOString(), rows: loadedRows });
+    await markTarget(target.client, schema, {
+      install,
+      run: path.basename(runDir),
+      state: 'loaded',
+      at: new Date().toISOString(),
+      rows: loadedRows,
+    });
     const result: LoadPgResult = {
       ok: true,
       exitCode: ExitCode.Ok,
@@ -573,7 +666,9 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     return result;
   } catch (caught) {
     const err = connectionLost(caught)
-      ? targetNotReady(`lost the connection to PostgreSQL during load-pg: ${errorMessage(caught).split('\n')[0]}; the target is re-loadable with --force`)
+      ? targetNotReady(
+          `lost the connection to PostgreSQL during load-pg: ${errorMessage(caught).split('\n')[0]}; the target is re-loadable with --force`,
+        )
       : (targetSideError(caught, 'load-pg') ?? caught);
     const message = err instanceof TaskError ? err.message : `internal error: ${errorMessage(err)}`;
     try {
@@ -601,5 +696,7 @@ function connectionLost(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
   if (e?.code && /^(08|57P)/.test(e.code)) return true;
   if (e?.code && ['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNREFUSED', 'EHOSTUNREACH'].includes(e.code)) return true;
-  return /Connection terminated|connection (was )?(closed|terminated)|Client has encountered a connection error/i.test(e?.message ?? '');
+  return /Connection terminated|connection (was )?(closed|terminated)|Client has encountered a connection error/i.test(
+    e?.message ?? '',
+  );
 }

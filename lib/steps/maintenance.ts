@@ -80,14 +80,23 @@ export function requireSqlitePath(settings: Settings): string {
 
 const describe = (h: FileHolder) => `pid ${h.pid} (${h.command || '?'}) still has ${path.basename(h.file)} open`;
 
-export async function stopWriters(settings: Settings, log: Logger, options: MaintenanceOptions = {}, sqliteOverride?: string): Promise<StopResult> {
+export async function stopWriters(
+  settings: Settings,
+  log: Logger,
+  options: MaintenanceOptions = {},
+  sqliteOverride?: string,
+): Promise<StopResult> {
   if (!settings.stopCmd) throw usageError('no stop command: pass --stop-cmd or put maintenance.sh in the app dir');
   const sqlitePath = sqliteOverride ?? requireSqlitePath(settings);
   const files = sqliteFamily(sqlitePath);
   const before = findHolders(files);
-  if (before.holders.length) log.info(`writers holding the database: ${[...new Set(before.holders.map((h) => `${h.pid} (${h.command})`))].join(', ')}`);
+  if (before.holders.length)
+    log.info(
+      `writers holding the database: ${[...new Set(before.holders.map((h) => `${h.pid} (${h.command})`))].join(', ')}`,
+    );
   const stop = await runServiceCommand(settings.stopCmd, log, { cwd: settings.appDir, runDir: settings.runDir });
-  if (stop.exitCode !== 0) log.warn(`stop command exited ${stop.exitCode ?? stop.signal}; checking the processes anyway`);
+  if (stop.exitCode !== 0)
+    log.warn(`stop command exited ${stop.exitCode ?? stop.signal}; checking the processes anyway`);
   const waitMs = (options.waitSeconds ?? 30) * 1000;
   const started = Date.now();
   let scan = findHolders(files);
@@ -98,9 +107,13 @@ export async function stopWriters(settings: Settings, log: Logger, options: Main
   if (scan.gap && !scan.holders.length) {
     // Not root: another user's process could hold the file unseen, so "no holder" is not proven.
     if (!settings.acceptUninspected) {
-      throw new TaskError(ExitCode.SourceProblem, `cannot prove the writers stopped: ${scan.gap}, or pass --accept-uninspected-processes`, {
-        uninspected: scan.uninspected,
-      });
+      throw new TaskError(
+        ExitCode.SourceProblem,
+        `cannot prove the writers stopped: ${scan.gap}, or pass --accept-uninspected-processes`,
+        {
+          uninspected: scan.uninspected,
+        },
+      );
     }
     log.warn(`${scan.gap}; going on because --accept-uninspected-processes was given`);
   }
@@ -114,11 +127,17 @@ export async function stopWriters(settings: Settings, log: Logger, options: Main
     waitedMs: Date.now() - started,
   };
   if (scan.holders.length) {
-    throw new TaskError(ExitCode.SourceProblem, `writers did not stop: ${describe(scan.holders[0])} after ${Math.round(result.waitedMs / 1000)} s`, {
-      holders: scan.holders,
-    });
+    throw new TaskError(
+      ExitCode.SourceProblem,
+      `writers did not stop: ${describe(scan.holders[0])} after ${Math.round(result.waitedMs / 1000)} s`,
+      {
+        holders: scan.holders,
+      },
+    );
   }
-  log.ok(`no process has ${path.basename(sqlitePath)} open (matched by device and inode against every process's /proc fds and memory maps)`);
+  log.ok(
+    `no process has ${path.basename(sqlitePath)} open (matched by device and inode against every process's /proc fds and memory maps)`,
+  );
   return result;
 }
 
@@ -149,13 +168,20 @@ export async function startServices(settings: Settings, log: Logger, options: St
   let health: HealthResult | undefined;
   if (url) {
     health = await waitForHealth(url, { timeoutMs });
-    if (health.ok) log.ok(`app is up: ${health.url} answered ${health.status}${health.serviceStatus ? ` (${health.serviceStatus})` : ''}`);
-    if (health.ok && !health.databaseChecked) log.warn(`${health.error ?? `${health.url} says nothing about the database`}: the database was not checked by the app`);
+    if (health.ok)
+      log.ok(
+        `app is up: ${health.url} answered ${health.status}${health.serviceStatus ? ` (${health.serviceStatus})` : ''}`,
+      );
+    if (health.ok && !health.databaseChecked)
+      log.warn(
+        `${health.error ?? `${health.url} says nothing about the database`}: the database was not checked by the app`,
+      );
   } else {
     log.warn('health check turned off (--health-url none): cannot confirm the app is up');
   }
   // `none` is a rehearsal on a copy that may not even start the app: no database proof either.
-  if (!url && options.expectDatabase) log.warn(`database not proven (--health-url none): cannot confirm the app runs on ${options.expectDatabase}`);
+  if (!url && options.expectDatabase)
+    log.warn(`database not proven (--health-url none): cannot confirm the app runs on ${options.expectDatabase}`);
   if (!url || !options.expectDatabase || (health && !health.ok)) return { start, health, healthChecked: Boolean(url) };
   const prove = () =>
     proveAppDatabase(settings, log, {
@@ -172,20 +198,29 @@ export async function startServices(settings: Settings, log: Logger, options: St
     // An instance on the other database runs: one that was starting while we stopped the app (e.g. the start of an
     // upgrade killed mid-cutover finished after the guardian's stop). It read its env before ours was restored, so
     // only a restart makes it read the right one. Once: a second mismatch is a real failure.
-    log.warn(`the app runs but not on ${options.expectDatabase} (${proof.detail}): maybe an instance started before the env files were restored; restarting it once`);
+    log.warn(
+      `the app runs but not on ${options.expectDatabase} (${proof.detail}): maybe an instance started before the env files were restored; restarting it once`,
+    );
     const stop = await runServiceCommand(settings.stopCmd, log, { cwd: settings.appDir, runDir: settings.runDir });
     if (stop.exitCode !== 0) log.warn(`stop command exited ${stop.exitCode ?? stop.signal}`);
     const again = await runServiceCommand(settings.startCmd, log, { cwd: settings.appDir, runDir: settings.runDir });
-    if (again.exitCode !== 0) log.warn(`start command exited ${again.exitCode ?? again.signal}; checking health anyway`);
+    if (again.exitCode !== 0)
+      log.warn(`start command exited ${again.exitCode ?? again.signal}; checking health anyway`);
     if (url) health = await waitForHealth(url, { timeoutMs });
     proof = await prove();
   }
-  if (proof.ok) log.ok(`the app is on ${options.expectDatabase === 'postgresql' ? 'PostgreSQL' : 'SQLite'}, seen from outside: ${proof.detail}`);
+  if (proof.ok)
+    log.ok(
+      `the app is on ${options.expectDatabase === 'postgresql' ? 'PostgreSQL' : 'SQLite'}, seen from outside: ${proof.detail}`,
+    );
   else log.error(`database proof failed: ${proof.detail}`);
   return { start, health, healthChecked: Boolean(url), proof };
 }
 
-export async function runMaintenance(ctx: StepContext<MaintenanceOptions>, mode: string | undefined): Promise<MaintenanceResult> {
+export async function runMaintenance(
+  ctx: StepContext<MaintenanceOptions>,
+  mode: string | undefined,
+): Promise<MaintenanceResult> {
   const { settings, log, extra } = ctx;
   const started = Date.now();
   if (mode === 'on') {
@@ -206,7 +241,10 @@ export async function runMaintenance(ctx: StepContext<MaintenanceOptions>, mode:
     if (failure) {
       // The contract has no "app down" code: name the side that is most likely at fault.
       const code = expectDatabase === 'postgresql' ? ExitCode.TargetNotReady : ExitCode.SourceProblem;
-      throw new TaskError(code, `app did not come up right: ${failure}`, { health: started2.health, proof: started2.proof });
+      throw new TaskError(code, `app did not come up right: ${failure}`, {
+        health: started2.health,
+        proof: started2.proof,
+      });
     }
     return {
       ok: true,
@@ -214,7 +252,9 @@ export async function runMaintenance(ctx: StepContext<MaintenanceOptions>, mode:
       mode,
       started: started2,
       ms: Date.now() - started,
-      summary: started2.healthChecked ? `app started and healthy (${started2.health!.url})` : 'start command ran (health not checked)',
+      summary: started2.healthChecked
+        ? `app started and healthy (${started2.health!.url})`
+        : 'start command ran (health not checked)',
     };
   }
   throw usageError('usage: just maintenance on|off');

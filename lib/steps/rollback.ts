@@ -11,11 +11,25 @@ import type { Logger } from '../log.ts';
 import { openTarget } from '../pg-target.ts';
 import { loadSchemaModel } from '../schema-model.ts';
 import { acquireLock, claimThisRunDir } from '../run-lock.ts';
-import { assertRunDirOwned, listRunDirs, loadOrCreateJournal, readJournal, RUN_FILES, utcStamp, writeJournal } from '../run-dir.ts';
+import {
+  assertRunDirOwned,
+  listRunDirs,
+  loadOrCreateJournal,
+  readJournal,
+  RUN_FILES,
+  utcStamp,
+  writeJournal,
+} from '../run-dir.ts';
 import { sqlWithIdentifiers } from '../sql-files.ts';
 import { runServiceCommand } from '../service-commands.ts';
 import { generateAppClient, type GenerateResult } from '../app/prisma-generate.ts';
-import { describeWrites, readWriteCounters, writesSince, type TableWrites, type WriteCounters } from '../app/pg-writes.ts';
+import {
+  describeWrites,
+  readWriteCounters,
+  writesSince,
+  type TableWrites,
+  type WriteCounters,
+} from '../app/pg-writes.ts';
 import { appPostgresUrl, startFailure, startServices, type StartResult } from './maintenance.ts';
 import { readSwitchState, writeSwitchState, type SwitchState } from './switch-env.ts';
 
@@ -70,16 +84,39 @@ export interface PostgresWrites {
 }
 
 /** Count what the app wrote on PostgreSQL since the verified load of this run. */
-export async function countPostgresWrites(settings: Settings, log: Logger, runDir: string | undefined, url: string | undefined): Promise<PostgresWrites> {
-  const baseline = runDir ? (readJournal(runDir)?.state?.[PG_WRITES_STATE] as PgWritesState | undefined)?.baseline : undefined;
-  if (!baseline) return { counted: false, tables: [], total: 0, detail: 'no write counters were recorded after the load in this run' };
+export async function countPostgresWrites(
+  settings: Settings,
+  log: Logger,
+  runDir: string | undefined,
+  url: string | undefined,
+): Promise<PostgresWrites> {
+  const baseline = runDir
+    ? (readJournal(runDir)?.state?.[PG_WRITES_STATE] as PgWritesState | undefined)?.baseline
+    : undefined;
+  if (!baseline)
+    return {
+      counted: false,
+      tables: [],
+      total: 0,
+      detail: 'no write counters were recorded after the load in this run',
+    };
   if (!url) return { counted: false, tables: [], total: 0, detail: 'no PostgreSQL URL to count on (pass --target)' };
   try {
     const tables = writesSince(baseline, await readWriteCounters(settings, log, url));
     const total = tables.reduce((n, t) => n + t.rows, 0);
-    return { counted: true, tables, total, detail: total ? describeWrites(tables) : 'no writes since the verified load' };
+    return {
+      counted: true,
+      tables,
+      total,
+      detail: total ? describeWrites(tables) : 'no writes since the verified load',
+    };
   } catch (err) {
-    return { counted: false, tables: [], total: 0, detail: `cannot count the writes on PostgreSQL: ${err instanceof TaskError ? err.message : errorMessage(err)}` };
+    return {
+      counted: false,
+      tables: [],
+      total: 0,
+      detail: `cannot count the writes on PostgreSQL: ${err instanceof TaskError ? err.message : errorMessage(err)}`,
+    };
   }
 }
 
@@ -126,8 +163,12 @@ export function manualStepsFor(settings: Settings, state: SwitchState | undefine
     if (f.backup) steps.push(`cp -p ${shellQuote(f.backup)} ${shellQuote(f.path)}`);
     else if (!f.existed) steps.push(`rm -f ${shellQuote(f.path)}`);
   }
-  steps.push(`grep '^DATABASE_URL' ${shellQuote(path.join(settings.appDir, 'backend/.env'))}   # must show a file: URL`);
-  steps.push(`(cd ${shellQuote(path.join(settings.appDir, 'backend'))} && ./node_modules/.bin/prisma generate)   # client for sqlite`);
+  steps.push(
+    `grep '^DATABASE_URL' ${shellQuote(path.join(settings.appDir, 'backend/.env'))}   # must show a file: URL`,
+  );
+  steps.push(
+    `(cd ${shellQuote(path.join(settings.appDir, 'backend'))} && ./node_modules/.bin/prisma generate)   # client for sqlite`,
+  );
   if (settings.startCmd) steps.push(settings.startCmd);
   return steps;
 }
@@ -142,7 +183,11 @@ function restoreFile(entry: SwitchState['files'][number], asideDir: string): Res
   }
   if (current === entry.sha256Before) return { path: entry.path, action: 'unchanged' };
   if (!entry.backup || sha256File(entry.backup) !== entry.sha256Before) {
-    return { path: entry.path, action: 'failed', error: `backup ${entry.backup ?? '(none)'} is missing or does not match the recorded sha256` };
+    return {
+      path: entry.path,
+      action: 'failed',
+      error: `backup ${entry.backup ?? '(none)'} is missing or does not match the recorded sha256`,
+    };
   }
   writeEnvFileAtomic(entry.path, readFileSync(entry.backup), entry.mode ?? 0o600);
   if (entry.uid !== undefined && entry.gid !== undefined && process.getuid?.() === 0) {
@@ -152,7 +197,8 @@ function restoreFile(entry: SwitchState['files'][number], asideDir: string): Res
       // best effort, as in switch-env
     }
   }
-  if (sha256File(entry.path) !== entry.sha256Before) return { path: entry.path, action: 'failed', error: 'restored content does not match the pre-switch sha256' };
+  if (sha256File(entry.path) !== entry.sha256Before)
+    return { path: entry.path, action: 'failed', error: 'restored content does not match the pre-switch sha256' };
   return { path: entry.path, action: 'restored', from: entry.backup };
 }
 
@@ -162,12 +208,17 @@ function restoreMigrations(state: SwitchState, asideDir: string): RestoredItem |
   const current = treeHash(m.dir);
   if (current === m.hashBefore) return { path: m.dir, action: 'unchanged' };
   if (m.existed && (!m.backupDir || treeHash(m.backupDir) !== m.hashBefore)) {
-    return { path: m.dir, action: 'failed', error: `backup ${m.backupDir ?? '(none)'} is missing or does not match the recorded hash` };
+    return {
+      path: m.dir,
+      action: 'failed',
+      error: `backup ${m.backupDir ?? '(none)'} is missing or does not match the recorded hash`,
+    };
   }
   // Keep the PostgreSQL history for forensics; copy (not move) the backup so a second rollback still has it.
   if (current !== undefined) moveDir(m.dir, path.join(asideDir, 'postgres-migrations'));
   if (m.existed) copyDir(m.backupDir!, m.dir);
-  if (treeHash(m.dir) !== m.hashBefore) return { path: m.dir, action: 'failed', error: 'restored migrations do not match the pre-switch hash' };
+  if (treeHash(m.dir) !== m.hashBefore)
+    return { path: m.dir, action: 'failed', error: 'restored migrations do not match the pre-switch hash' };
   return { path: m.dir, action: m.existed ? 'restored' : 'removed', from: m.backupDir };
 }
 
@@ -187,11 +238,21 @@ async function dropTargetTables(settings: Settings, log: Logger, runDir: string 
   try {
     await target.client.query('BEGIN');
     for (const name of [...model.tables.map((t) => t.name), '_prisma_migrations']) {
-      await target.client.query(sqlWithIdentifiers('rollback-drop-table', { schema: pg.escapeIdentifier(schema), name: pg.escapeIdentifier(name) }));
+      await target.client.query(
+        sqlWithIdentifiers('rollback-drop-table', {
+          schema: pg.escapeIdentifier(schema),
+          name: pg.escapeIdentifier(name),
+        }),
+      );
       dropped.push(name);
     }
     for (const name of Object.keys(model.enums)) {
-      await target.client.query(sqlWithIdentifiers('rollback-drop-type', { schema: pg.escapeIdentifier(schema), name: pg.escapeIdentifier(name) }));
+      await target.client.query(
+        sqlWithIdentifiers('rollback-drop-type', {
+          schema: pg.escapeIdentifier(schema),
+          name: pg.escapeIdentifier(name),
+        }),
+      );
     }
     await target.client.query('COMMIT');
   } catch (err) {
@@ -200,11 +261,17 @@ async function dropTargetTables(settings: Settings, log: Logger, runDir: string 
   } finally {
     await target.close();
   }
-  log.ok(`dropped ${dropped.length} table(s) and ${Object.keys(model.enums).length} enum type(s) of the app in ${target.display} (database and role kept)`);
+  log.ok(
+    `dropped ${dropped.length} table(s) and ${Object.keys(model.enums).length} enum type(s) of the app in ${target.display} (database and role kept)`,
+  );
   return dropped;
 }
 
-export async function rollback(settings: Settings, log: Logger, options: RollbackOptions = {}): Promise<RollbackResult> {
+export async function rollback(
+  settings: Settings,
+  log: Logger,
+  options: RollbackOptions = {},
+): Promise<RollbackResult> {
   const runDir = options.runDir ?? findSwitchedRunDir(settings);
   const state = runDir ? readSwitchState(runDir, settings.appDir) : undefined;
   const manualSteps = manualStepsFor(settings, state);
@@ -216,7 +283,9 @@ export async function rollback(settings: Settings, log: Logger, options: Rollbac
 
   const restored: RestoredItem[] = [];
   const needsRestore =
-    state && (state.files.some((f) => sha256File(f.path) !== f.sha256Before) || (state.migrations && treeHash(state.migrations.dir) !== state.migrations.hashBefore));
+    state &&
+    (state.files.some((f) => sha256File(f.path) !== f.sha256Before) ||
+      (state.migrations && treeHash(state.migrations.dir) !== state.migrations.hashBefore));
   // Read before the restore: afterwards backend/.env no longer names the PostgreSQL database.
   const pgUrl = settings.targetUrl ?? appPostgresUrl(settings);
   const refuse = options.refuseOnPostgresWrites && !options.discardPostgresWrites;
@@ -236,8 +305,12 @@ export async function rollback(settings: Settings, log: Logger, options: Rollbac
     if (postgresWrites?.counted) postgresWrites = await countPostgresWrites(settings, log, runDir, pgUrl);
     if (refuse && postgresWrites?.total) {
       if (options.stopFirst !== false && settings.startCmd) {
-        const again = await runServiceCommand(settings.startCmd, log, { cwd: settings.appDir, runDir: settings.runDir });
-        if (again.exitCode !== 0) log.warn(`start command exited ${again.exitCode ?? again.signal}: start the app on PostgreSQL by hand`);
+        const again = await runServiceCommand(settings.startCmd, log, {
+          cwd: settings.appDir,
+          runDir: settings.runDir,
+        });
+        if (again.exitCode !== 0)
+          log.warn(`start command exited ${again.exitCode ?? again.signal}: start the app on PostgreSQL by hand`);
       }
       throw writesRefusal(postgresWrites!);
     }
@@ -255,7 +328,8 @@ export async function rollback(settings: Settings, log: Logger, options: Rollbac
     }
     const failed = restored.filter((r) => r.action === 'failed');
     if (failed.length) fail(`${failed[0].path}: ${failed[0].error}`, { restored });
-    for (const r of restored) if (r.action !== 'unchanged') log.ok(`${r.action}: ${r.path}${r.from ? ` (from ${r.from})` : ''}`);
+    for (const r of restored)
+      if (r.action !== 'unchanged') log.ok(`${r.action}: ${r.path}${r.from ? ` (from ${r.from})` : ''}`);
   } else if (state) {
     for (const f of state.files) restored.push({ path: f.path, action: 'unchanged' });
     log.info('every file switch-env touched already has its pre-switch content');
@@ -264,27 +338,42 @@ export async function rollback(settings: Settings, log: Logger, options: Rollbac
   }
 
   const url = readEnvValue(path.join(settings.appDir, 'backend/.env'), 'DATABASE_URL');
-  const databaseUrlKind = !url ? 'missing' : sqlitePathFromUrl(url, path.dirname(settings.schemaPath)) ? 'sqlite' : 'other';
-  if (databaseUrlKind !== 'sqlite') fail(`backend/.env DATABASE_URL is ${databaseUrlKind === 'missing' ? 'missing' : 'not a file: URL'} after the restore`, { restored });
+  const databaseUrlKind = !url
+    ? 'missing'
+    : sqlitePathFromUrl(url, path.dirname(settings.schemaPath))
+      ? 'sqlite'
+      : 'other';
+  if (databaseUrlKind !== 'sqlite')
+    fail(
+      `backend/.env DATABASE_URL is ${databaseUrlKind === 'missing' ? 'missing' : 'not a file: URL'} after the restore`,
+      { restored },
+    );
   if (state && needsRestore) {
     state.rolledBackAt = new Date().toISOString();
     writeSwitchState(runDir!, settings.appDir, state);
   }
 
   if (postgresWrites?.total) {
-    log.warn(`PostgreSQL keeps ${postgresWrites.detail} that the app wrote after the cutover; they are NOT in SQLite (the database is left as it is; \`just fallback\` carries them back)`);
-  } else if (postgresWrites && !postgresWrites.counted) log.warn(`writes on PostgreSQL not counted: ${postgresWrites.detail}`);
+    log.warn(
+      `PostgreSQL keeps ${postgresWrites.detail} that the app wrote after the cutover; they are NOT in SQLite (the database is left as it is; \`just fallback\` carries them back)`,
+    );
+  } else if (postgresWrites && !postgresWrites.counted)
+    log.warn(`writes on PostgreSQL not counted: ${postgresWrites.detail}`);
 
   let droppedTables: string[] | undefined;
   if (options.dropTarget && (postgresWrites?.total || !postgresWrites?.counted)) {
     // Never drop a database the app wrote to (or one we cannot prove it did not).
-    log.warn(`--drop-target refused: ${postgresWrites?.total ? `PostgreSQL holds ${postgresWrites.detail}` : postgresWrites?.detail}; the target is kept`);
+    log.warn(
+      `--drop-target refused: ${postgresWrites?.total ? `PostgreSQL holds ${postgresWrites.detail}` : postgresWrites?.detail}; the target is kept`,
+    );
   } else if (options.dropTarget) {
     try {
       droppedTables = await dropTargetTables(settings, log, runDir);
     } catch (err) {
       // The app is already back on SQLite; a failed cleanup of the target is reported, not fatal to the app.
-      log.warn(`could not drop the app's tables in the target: ${err instanceof TaskError ? err.message : errorMessage(err)}`);
+      log.warn(
+        `could not drop the app's tables in the target: ${err instanceof TaskError ? err.message : errorMessage(err)}`,
+      );
     }
   }
 
@@ -299,15 +388,32 @@ export async function rollback(settings: Settings, log: Logger, options: Rollbac
     } catch (err) {
       log.warn(`could not record prisma generate in the journal: ${errorMessage(err)}`);
     }
-    if (!generate.ok) fail(`the app's Prisma Client could not be regenerated for SQLite: ${generate.detail}`, { restored, generate });
+    if (!generate.ok)
+      fail(`the app's Prisma Client could not be regenerated for SQLite: ${generate.detail}`, { restored, generate });
   }
 
   let started: StartResult | undefined;
   if (options.startServices === false) {
-    return { ok: true, exitCode: ExitCode.Ok, runDir, restored, databaseUrlKind, droppedTables, generate, postgresWrites, manualSteps, summary: 'pre-switch files restored (services left stopped)' };
+    return {
+      ok: true,
+      exitCode: ExitCode.Ok,
+      runDir,
+      restored,
+      databaseUrlKind,
+      droppedTables,
+      generate,
+      postgresWrites,
+      manualSteps,
+      summary: 'pre-switch files restored (services left stopped)',
+    };
   }
   try {
-    started = await startServices(settings, log, { waitSeconds: options.waitSeconds, healthUrl: options.healthUrl, expectDatabase: 'sqlite', targetUrl: pgUrl });
+    started = await startServices(settings, log, {
+      waitSeconds: options.waitSeconds,
+      healthUrl: options.healthUrl,
+      expectDatabase: 'sqlite',
+      targetUrl: pgUrl,
+    });
   } catch (err) {
     fail(`starting the app failed: ${err instanceof TaskError ? err.message : errorMessage(err)}`, { restored });
   }
@@ -332,7 +438,13 @@ export async function rollback(settings: Settings, log: Logger, options: Rollbac
 }
 
 export async function runRollback(
-  ctx: StepContext<{ dropTarget?: boolean; waitSeconds?: number; healthUrl?: string; noGenerate?: boolean; discardPostgresWrites?: boolean }>,
+  ctx: StepContext<{
+    dropTarget?: boolean;
+    waitSeconds?: number;
+    healthUrl?: string;
+    noGenerate?: boolean;
+    discardPostgresWrites?: boolean;
+  }>,
 ): Promise<RollbackResult> {
   assertAppInstall(ctx.settings);
   const lock = acquireLock(ctx.settings, 'rollback');
@@ -343,7 +455,15 @@ export async function runRollback(
       claimThisRunDir(ctx.settings, runDir, 'rollback');
     }
     const { dropTarget, waitSeconds, healthUrl, noGenerate, discardPostgresWrites } = ctx.extra;
-    return await rollback(ctx.settings, ctx.log, { runDir, dropTarget, waitSeconds, healthUrl, noGenerate, discardPostgresWrites, refuseOnPostgresWrites: true });
+    return await rollback(ctx.settings, ctx.log, {
+      runDir,
+      dropTarget,
+      waitSeconds,
+      healthUrl,
+      noGenerate,
+      discardPostgresWrites,
+      refuseOnPostgresWrites: true,
+    });
   } finally {
     lock.release();
   }

@@ -7,8 +7,18 @@ import { ExitCode, sourceProblem, TaskError, usageError } from '../errors.ts';
 import { setEnvValues, unifiedDiff, writeEnvFileAtomic } from '../env-file.ts';
 import { copyDir, moveDir, setTreeModes, sha256File, sha256Text, topLevel, treeHash } from '../file-tree.ts';
 import type { Logger } from '../log.ts';
-import { isPrisma7Datasource, readDatasourceProvider, readDatasourceUrlVariable, toPostgresAppSchema } from '../prisma-schema-file.ts';
-import { prisma7UrlVariable as configUrlVariable, projectRootOf, readSchemaSource, type SchemaSource } from '../schema/schema-source.ts';
+import {
+  isPrisma7Datasource,
+  readDatasourceProvider,
+  readDatasourceUrlVariable,
+  toPostgresAppSchema,
+} from '../prisma-schema-file.ts';
+import {
+  prisma7UrlVariable as configUrlVariable,
+  projectRootOf,
+  readSchemaSource,
+  type SchemaSource,
+} from '../schema/schema-source.ts';
 import { buildAppUrl } from '../pg/app-url.ts';
 import { acquireLock, claimThisRunDir } from '../run-lock.ts';
 import { existingRunDir, loadOrCreateJournal, readJournal, RUN_FILES, utcStamp, writeJournal } from '../run-dir.ts';
@@ -87,13 +97,17 @@ export function writeSwitchState(runDir: string, appDir: string, state: SwitchSt
  */
 export function appDatabaseUrl(settings: Settings, log?: Logger): string {
   const app = buildAppUrl(settings);
-  if (!app.passwordSource) log?.warn('the target URL carries no password and neither PGPASSWORD nor --password-file gives one: the app must get it another way');
+  if (!app.passwordSource)
+    log?.warn(
+      'the target URL carries no password and neither PGPASSWORD nor --password-file gives one: the app must get it another way',
+    );
   return app.url;
 }
 
 export function envFilesOf(settings: Settings): string[] {
   const files = [path.join(settings.appDir, 'backend/.env')];
-  if (existsSync(settings.systemEnvFile) && path.resolve(settings.systemEnvFile) !== files[0]) files.push(path.resolve(settings.systemEnvFile));
+  if (existsSync(settings.systemEnvFile) && path.resolve(settings.systemEnvFile) !== files[0])
+    files.push(path.resolve(settings.systemEnvFile));
   return files;
 }
 
@@ -141,7 +155,8 @@ export async function switchEnv(settings: Settings, log: Logger, options: Switch
   const pgDir = postgresSchemaDir(runDir);
   const pgSchemaFile = path.join(pgDir, 'schema.prisma');
   const pgMigrations = path.join(pgDir, 'migrations');
-  if (!existsSync(pgMigrations)) throw usageError(`${pgMigrations} is missing: run load-pg (or fresh-install) into this run dir first`);
+  if (!existsSync(pgMigrations))
+    throw usageError(`${pgMigrations} is missing: run load-pg (or fresh-install) into this run dir first`);
   const url = appDatabaseUrl(settings, log);
   // The app's schema (one file, or the folder's datasource file: only the datasource changes between providers).
   const source = readSchemaSource(settings.schemaPath);
@@ -149,9 +164,12 @@ export async function switchEnv(settings: Settings, log: Logger, options: Switch
   const appSchemaFile = source.datasourceFile.path;
   const currentSchema = source.datasourceFile.text;
   // Prisma reads the variable the schema names; a Prisma 7 app reads the one its prisma.config.ts names.
-  const urlVariable = readDatasourceUrlVariable(currentSchema) ?? prisma7UrlVariable(source, settings) ?? 'DATABASE_URL';
+  const urlVariable =
+    readDatasourceUrlVariable(currentSchema) ?? prisma7UrlVariable(source, settings) ?? 'DATABASE_URL';
   if (isPrisma7Datasource(currentSchema)) {
-    log.warn(`Prisma 7 app: the schema keeps its datasource without url; the app reads the URL from prisma.config.ts's datasource.url, which must resolve to ${urlVariable} (written below)`);
+    log.warn(
+      `Prisma 7 app: the schema keeps its datasource without url; the app reads the URL from prisma.config.ts's datasource.url, which must resolve to ${urlVariable} (written below)`,
+    );
   }
 
   // Plan: env files.
@@ -166,8 +184,11 @@ export async function switchEnv(settings: Settings, log: Logger, options: Switch
   // A folder schema gets its datasource file switched (the run dir's copy is the folder merged into one file).
   let newSchema: string;
   if (existsSync(pgSchemaFile) && !source.isFolder) newSchema = readFileSync(pgSchemaFile, 'utf8');
-  else newSchema = readDatasourceProvider(currentSchema) === 'postgresql' ? currentSchema : toPostgresAppSchema(currentSchema);
-  if (readDatasourceProvider(newSchema) !== 'postgresql') throw usageError(`${pgSchemaFile} is not a PostgreSQL schema`);
+  else
+    newSchema =
+      readDatasourceProvider(currentSchema) === 'postgresql' ? currentSchema : toPostgresAppSchema(currentSchema);
+  if (readDatasourceProvider(newSchema) !== 'postgresql')
+    throw usageError(`${pgSchemaFile} is not a PostgreSQL schema`);
   planned.push({ path: appSchemaFile, kind: 'schema', oldText: currentSchema, newText: newSchema });
 
   // Plan: the migration history.
@@ -193,7 +214,12 @@ export async function switchEnv(settings: Settings, log: Logger, options: Switch
     added: migChanged ? newEntries : [],
   };
 
-  const files = planned.map((p) => ({ path: p.path, kind: p.kind, changed: p.oldText !== p.newText, keys: p.kind === 'env' ? p.keys : undefined }));
+  const files = planned.map((p) => ({
+    path: p.path,
+    kind: p.kind,
+    changed: p.oldText !== p.newText,
+    keys: p.kind === 'env' ? p.keys : undefined,
+  }));
   const changes = files.filter((f) => f.changed).length + (migChanged ? 1 : 0);
   if (dryRun) {
     return {
@@ -204,12 +230,23 @@ export async function switchEnv(settings: Settings, log: Logger, options: Switch
       files,
       migrations: migrationsSummary,
       diffs,
-      summary: changes ? `dry run: would change ${changes} item(s); nothing was changed` : 'dry run: the app already points at PostgreSQL; nothing to change',
+      summary: changes
+        ? `dry run: would change ${changes} item(s); nothing was changed`
+        : 'dry run: the app already points at PostgreSQL; nothing to change',
     };
   }
   if (!changes) {
     log.ok('the app already points at PostgreSQL (env files, schema and migrations); nothing changed');
-    return { ok: true, exitCode: ExitCode.Ok, runDir, dryRun, files, migrations: migrationsSummary, diffs: [], summary: 'already switched: nothing changed' };
+    return {
+      ok: true,
+      exitCode: ExitCode.Ok,
+      runDir,
+      dryRun,
+      files,
+      migrations: migrationsSummary,
+      diffs: [],
+      summary: 'already switched: nothing changed',
+    };
   }
 
   // 1. Backups + intent in the journal, before touching anything.
@@ -236,16 +273,33 @@ export async function switchEnv(settings: Settings, log: Logger, options: Switch
           copyFileSync(p.path, backup);
           // copyFile keeps the source's mode; backups of env files hold secrets, so force 0600.
           chmodSync(backup, 0o600);
-          if (sha256File(backup) !== shaNow) throw new TaskError(ExitCode.Internal, `backup ${backup} does not match ${p.path}`);
+          if (sha256File(backup) !== shaNow)
+            throw new TaskError(ExitCode.Internal, `backup ${backup} does not match ${p.path}`);
         }
-        const fresh: SwitchedFile = { path: p.path, kind: p.kind, backup, existed: Boolean(st), sha256Before: shaNow, sha256After: shaAfter, mode: st ? st.mode & 0o7777 : undefined, uid: st?.uid, gid: st?.gid };
+        const fresh: SwitchedFile = {
+          path: p.path,
+          kind: p.kind,
+          backup,
+          existed: Boolean(st),
+          sha256Before: shaNow,
+          sha256After: shaAfter,
+          mode: st ? st.mode & 0o7777 : undefined,
+          uid: st?.uid,
+          gid: st?.gid,
+        };
         state.files = state.files.filter((f) => f.path !== p.path).concat(fresh);
         entry = fresh;
       } else if (entry) {
         entry.sha256After = shaAfter;
       }
     }
-    resultFiles.push({ path: p.path, kind: p.kind, changed, keys: p.kind === 'env' ? p.keys : undefined, backup: entry?.backup });
+    resultFiles.push({
+      path: p.path,
+      kind: p.kind,
+      changed,
+      keys: p.kind === 'env' ? p.keys : undefined,
+      backup: entry?.backup,
+    });
   }
   let backupDir: string | undefined = state.migrations?.backupDir;
   if (migChanged) {
@@ -255,7 +309,8 @@ export async function switchEnv(settings: Settings, log: Logger, options: Switch
     const existingValid =
       existing &&
       existing.dir === migDir &&
-      (!existing.existed || (existing.backupDir !== undefined && treeHash(existing.backupDir) === existing.hashBefore)) &&
+      (!existing.existed ||
+        (existing.backupDir !== undefined && treeHash(existing.backupDir) === existing.hashBefore)) &&
       (hashNow === existing.hashBefore || hashNow === undefined || hashNow === existing.hashAfter);
     if (existingValid) {
       existing!.hashAfter = hashNew;
@@ -266,7 +321,13 @@ export async function switchEnv(settings: Settings, log: Logger, options: Switch
         backupDir = path.join(backupsDir, 'sqlite-migrations');
         if (existsSync(backupDir)) backupDir = path.join(backupsDir, `sqlite-migrations.${stamp}`);
       }
-      state.migrations = { dir: migDir, backupDir, existed: hashNow !== undefined, hashBefore: hashNow, hashAfter: hashNew };
+      state.migrations = {
+        dir: migDir,
+        backupDir,
+        existed: hashNow !== undefined,
+        hashBefore: hashNow,
+        hashAfter: hashNew,
+      };
     }
   }
   writeSwitchState(runDir, settings.appDir, state);
@@ -284,14 +345,18 @@ export async function switchEnv(settings: Settings, log: Logger, options: Switch
     setTreeModes(staging, { dir: dirMode, file: dirMode & 0o666 }, { uid: like.uid, gid: like.gid });
     if (hashNow !== undefined) {
       if (backupDir && !existsSync(backupDir)) moveDir(migDir, backupDir);
-      else if (backupDir && treeHash(backupDir) === hashNow) rmSync(migDir, { recursive: true, force: true }); // identical copy in the backups
+      else if (backupDir && treeHash(backupDir) === hashNow)
+        rmSync(migDir, { recursive: true, force: true }); // identical copy in the backups
       else moveDir(migDir, path.join(backupsDir, `migrations-replaced.${stamp}`)); // never delete what no backup holds
     }
     await options.pause?.('switch-env:migrations-aside');
     moveDir(staging, migDir);
-    if (treeHash(migDir) !== hashNew) throw new TaskError(ExitCode.Internal, `installed migrations in ${migDir} do not match ${pgMigrations}`);
+    if (treeHash(migDir) !== hashNew)
+      throw new TaskError(ExitCode.Internal, `installed migrations in ${migDir} do not match ${pgMigrations}`);
     const dirs = (list: string[]) => list.filter((e) => !e.includes('.')).length; // migration folders, not migration_lock.toml
-    log.ok(`migration history: ${dirs(nowEntries)} SQLite migration(s) → ${backupDir ?? '(none)'}; ${dirs(newEntries)} PostgreSQL migration(s) installed`);
+    log.ok(
+      `migration history: ${dirs(nowEntries)} SQLite migration(s) → ${backupDir ?? '(none)'}; ${dirs(newEntries)} PostgreSQL migration(s) installed`,
+    );
   }
 
   // 3. The files (env files 0600 with their owner kept; the schema keeps its own mode).
@@ -300,10 +365,19 @@ export async function switchEnv(settings: Settings, log: Logger, options: Switch
     const entry = state.files.find((f) => f.path === p.path);
     const mode = p.kind === 'env' ? 0o600 : (entry?.mode ?? 0o644);
     writeEnvFileAtomic(p.path, p.newText, mode);
-    if (sha256File(p.path) !== sha256Text(p.newText)) throw new TaskError(ExitCode.Internal, `${p.path} did not read back as written`);
-    log.ok(p.kind === 'env' ? `${p.path}: ${p.keys?.join(', ')} → PostgreSQL` : `${p.path}: datasource provider → postgresql`);
+    if (sha256File(p.path) !== sha256Text(p.newText))
+      throw new TaskError(ExitCode.Internal, `${p.path} did not read back as written`);
+    log.ok(
+      p.kind === 'env'
+        ? `${p.path}: ${p.keys?.join(', ')} → PostgreSQL`
+        : `${p.path}: datasource provider → postgresql`,
+    );
     // planned lists the env files first, the schema last: after the last env file the app is half switched.
-    if (p.kind === 'env' && !planned.slice(planned.indexOf(p) + 1).some((q) => q.kind === 'env' && q.oldText !== q.newText)) await options.pause?.('switch-env:env-written');
+    if (
+      p.kind === 'env' &&
+      !planned.slice(planned.indexOf(p) + 1).some((q) => q.kind === 'env' && q.oldText !== q.newText)
+    )
+      await options.pause?.('switch-env:env-written');
   }
   state.completedAt = new Date().toISOString();
   writeSwitchState(runDir, settings.appDir, state);
@@ -330,7 +404,9 @@ async function refuseChangedSource(settings: Settings, runDir: string): Promise<
   if (!sqlite || !existsSync(sqlite)) return; // the app's env no longer points at a SQLite file (already switched)
   const change = await liveChange(journal, sqlite);
   if (change) {
-    throw sourceProblem(`the SQLite file ${sqlite} changed since the backup in ${runDir} (${change}): those writes are not in PostgreSQL; run the upgrade again (backup, export, load, verify) before switching`);
+    throw sourceProblem(
+      `the SQLite file ${sqlite} changed since the backup in ${runDir} (${change}): those writes are not in PostgreSQL; run the upgrade again (backup, export, load, verify) before switching`,
+    );
   }
 }
 
@@ -344,20 +420,37 @@ export async function runSwitchEnv(ctx: StepContext<Record<string, unknown>>): P
   const lock = acquireLock(settings, 'switch-env');
   try {
     const result = await switchEnv(settings, log, { runDir });
-    return { ...result, generate: await regenerateAfterSwitch(settings, log, runDir, ctx.extra.noGenerate === true || process.env.VS_NO_GENERATE === '1') };
+    return {
+      ...result,
+      generate: await regenerateAfterSwitch(
+        settings,
+        log,
+        runDir,
+        ctx.extra.noGenerate === true || process.env.VS_NO_GENERATE === '1',
+      ),
+    };
   } finally {
     lock.release();
   }
 }
 
 /** The app's own `prisma generate` for postgresql after the switch, journaled beside the switch (lib/app/prisma-generate.ts). */
-async function regenerateAfterSwitch(settings: Settings, log: Logger, runDir: string, skip: boolean): Promise<GenerateResult> {
+async function regenerateAfterSwitch(
+  settings: Settings,
+  log: Logger,
+  runDir: string,
+  skip: boolean,
+): Promise<GenerateResult> {
   const generate = await generateAppClient(settings.appDir, 'postgresql', log, { skip });
   const journal = loadOrCreateJournal(runDir, settings.appDir);
   journal.state.prismaGenerate = generate;
   writeJournal(runDir, journal);
   if (!generate.ok) {
-    throw new TaskError(ExitCode.Usage, `the app is switched but its Prisma Client is not regenerated (${generate.detail}): run it in backend/ by hand, or \`just rollback\``, { generate });
+    throw new TaskError(
+      ExitCode.Usage,
+      `the app is switched but its Prisma Client is not regenerated (${generate.detail}): run it in backend/ by hand, or \`just rollback\``,
+      { generate },
+    );
   }
   return generate;
 }

@@ -49,7 +49,11 @@ export interface GuardianArgs {
  * Start the guardian for this upgrade (detached, output into <runDir>/guardian.log). Returns the child, so the
  * upgrade can stand it down when it ends on its own (see standDownGuardian).
  */
-export function startGuardian(settings: Settings, runDir: string, options: { healthUrl?: string; waitSeconds?: number; noGenerate?: boolean } = {}): ChildProcess | undefined {
+export function startGuardian(
+  settings: Settings,
+  runDir: string,
+  options: { healthUrl?: string; waitSeconds?: number; noGenerate?: boolean } = {},
+): ChildProcess | undefined {
   const self = fileURLToPath(import.meta.url);
   const repo = path.resolve(path.dirname(self), '../..');
   const logFd = openSync(path.join(runDir, 'guardian.log'), 'a', 0o600);
@@ -109,12 +113,22 @@ function finished(runDir: string): boolean {
  */
 async function confirmCutOver(args: GuardianArgs, settings: Settings): Promise<string | undefined> {
   const steps = readJournal(args.runDir)?.steps ?? {};
-  if (steps.health?.status !== 'running' || steps['start-services']?.status !== 'done' || steps['verify-after-switch']?.status !== 'done') return undefined;
+  if (
+    steps.health?.status !== 'running' ||
+    steps['start-services']?.status !== 'done' ||
+    steps['verify-after-switch']?.status !== 'done'
+  )
+    return undefined;
   const url = await resolveHealthUrl(settings, args.healthUrl);
   if (!url) return undefined; // nothing to ask: an unconfirmed cutover is rolled back
   const h = await waitForHealth(url, { timeoutMs: CONFIRM_HEALTH_MS });
   if (!h.ok) return undefined;
-  const proof = await proveAppDatabase(settings, createLogger(), { expect: 'postgresql', port: portOfUrl(h.url), targetUrl: appPostgresUrl(settings), timeoutMs: CONFIRM_HEALTH_MS });
+  const proof = await proveAppDatabase(settings, createLogger(), {
+    expect: 'postgresql',
+    port: portOfUrl(h.url),
+    targetUrl: appPostgresUrl(settings),
+    timeoutMs: CONFIRM_HEALTH_MS,
+  });
   return proof.ok ? `${h.url} → ${h.status} ${h.serviceStatus ?? ''}; ${proof.detail}` : undefined;
 }
 
@@ -126,7 +140,16 @@ export async function guard(args: GuardianArgs): Promise<void> {
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
   if (finished(args.runDir)) return;
-  const argv = ['--app-dir', args.appDir, '--run-dir', args.runDir, '--schema', args.schemaPath, '--system-env', args.systemEnvFile];
+  const argv = [
+    '--app-dir',
+    args.appDir,
+    '--run-dir',
+    args.runDir,
+    '--schema',
+    args.schemaPath,
+    '--system-env',
+    args.systemEnvFile,
+  ];
   if (args.stopCmd) argv.push('--stop-cmd', args.stopCmd);
   if (args.startCmd) argv.push('--start-cmd', args.startCmd);
   const settings = loadSettings(argv, {}, {}).settings;
@@ -135,7 +158,9 @@ export async function guard(args: GuardianArgs): Promise<void> {
     lock = acquireLock(settings, `upgrade guardian for pid ${args.upgradePid}`);
   } catch (err) {
     // Someone (a re-run of the upgrade) already holds it: that run takes care of the app.
-    log.info(`guardian: upgrade pid ${args.upgradePid} died without finishing; ${errorMessage(err)}; leaving the app to that run`);
+    log.info(
+      `guardian: upgrade pid ${args.upgradePid} died without finishing; ${errorMessage(err)}; leaving the app to that run`,
+    );
     return;
   }
   let outcome: string;
@@ -145,13 +170,25 @@ export async function guard(args: GuardianArgs): Promise<void> {
     if (confirmed) {
       outcome = `cut-over confirmed by the guardian: ${confirmed}`;
       const journal = loadOrCreateJournal(args.runDir, args.appDir);
-      journal.state.upgrade = { ...(journal.state.upgrade as object | undefined), finishedAt: new Date().toISOString(), outcome: 'cut-over', confirmedBy: 'guardian' };
+      journal.state.upgrade = {
+        ...(journal.state.upgrade as object | undefined),
+        finishedAt: new Date().toISOString(),
+        outcome: 'cut-over',
+        confirmedBy: 'guardian',
+      };
       writeJournal(args.runDir, journal);
       recordStep(args.runDir, args.appDir, 'health', { status: 'done', message: outcome });
-      log.ok(`guardian: upgrade pid ${args.upgradePid} died during the health step; ${outcome}; the app stays on PostgreSQL`);
+      log.ok(
+        `guardian: upgrade pid ${args.upgradePid} died during the health step; ${outcome}; the app stays on PostgreSQL`,
+      );
     } else {
       log.warn(`guardian: upgrade pid ${args.upgradePid} died without finishing; putting the app back on SQLite`);
-      const result = await rollback(settings, log, { runDir: args.runDir, healthUrl: args.healthUrl, waitSeconds: args.waitSeconds, noGenerate: args.noGenerate });
+      const result = await rollback(settings, log, {
+        runDir: args.runDir,
+        healthUrl: args.healthUrl,
+        waitSeconds: args.waitSeconds,
+        noGenerate: args.noGenerate,
+      });
       outcome = result.summary;
     }
   } catch (err) {

@@ -22,7 +22,9 @@ export interface GateOutcome {
 
 export async function runCheckTarget(settings: Settings, log: Logger): Promise<GateOutcome> {
   const r = await checkTarget(settings, log);
-  for (const c of r.checks) if (c.status !== 'pass' && c.status !== 'skip') (c.status === 'fail' ? log.error : log.warn)(`${c.name}: ${c.reason}`);
+  for (const c of r.checks)
+    if (c.status !== 'pass' && c.status !== 'skip')
+      (c.status === 'fail' ? log.error : log.warn)(`${c.name}: ${c.reason}`);
   return { ok: r.ok, exitCode: r.ok ? ExitCode.Ok : r.exitCode, summary: r.summary };
 }
 
@@ -55,20 +57,36 @@ export interface VerifySummary {
 
 /** The verify report as lines for the operator (the full report is report.json in the run dir). */
 export function renderVerify(v: VerifySummary): string {
-  return [`verify report (${v.reportFile}):`, ...v.gates.map((g) => `  ${g.ok ? 'PASS' : 'FAIL'} ${g.gate.padEnd(10)} ${g.reason} (${g.seconds.toFixed(1)} s)`)].join('\n');
+  return [
+    `verify report (${v.reportFile}):`,
+    ...v.gates.map((g) => `  ${g.ok ? 'PASS' : 'FAIL'} ${g.gate.padEnd(10)} ${g.reason} (${g.seconds.toFixed(1)} s)`),
+  ].join('\n');
 }
 
-export async function runVerify(settings: Settings, log: Logger, runDir: string, only?: string[]): Promise<GateOutcome & { report?: VerifySummary }> {
+export async function runVerify(
+  settings: Settings,
+  log: Logger,
+  runDir: string,
+  only?: string[],
+): Promise<GateOutcome & { report?: VerifySummary }> {
   const reportFile = path.join(runDir, RUN_FILES.report);
   const full = path.join(runDir, 'report.full.json');
   // A quick re-check (--only counts after the switch) must not replace the full report the operator archives.
   if (only && existsSync(reportFile)) copyFileSync(reportFile, full);
-  const r = await verify({ settings: { ...settings, runDir }, log, extra: only ? { only: only.join(',') } : {}, positionals: [] });
+  const r = await verify({
+    settings: { ...settings, runDir },
+    log,
+    extra: only ? { only: only.join(',') } : {},
+    positionals: [],
+  });
   if (only && existsSync(full)) {
     copyFileSync(reportFile, path.join(runDir, 'report.after-switch.json'));
     copyFileSync(full, reportFile);
   }
-  const report: VerifySummary = { reportFile, gates: r.gates.map((g) => ({ gate: g.gate, ok: g.ok, reason: g.reason, seconds: g.seconds })) };
+  const report: VerifySummary = {
+    reportFile,
+    gates: r.gates.map((g) => ({ gate: g.gate, ok: g.ok, reason: g.reason, seconds: g.seconds })),
+  };
   return { ok: r.ok, exitCode: r.ok ? ExitCode.Ok : r.exitCode, summary: r.summary, report };
 }
 
@@ -78,7 +96,10 @@ export function readVerifyReport(runDir: string): VerifySummary | undefined {
   try {
     const report = JSON.parse(readFileSync(reportFile, 'utf8')) as { gates?: VerifyGateLine[] };
     if (!Array.isArray(report.gates)) return undefined;
-    return { reportFile, gates: report.gates.map((g) => ({ gate: g.gate, ok: g.ok, reason: g.reason, seconds: g.seconds })) };
+    return {
+      reportFile,
+      gates: report.gates.map((g) => ({ gate: g.gate, ok: g.ok, reason: g.reason, seconds: g.seconds })),
+    };
   } catch {
     return undefined;
   }

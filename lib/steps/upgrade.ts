@@ -15,15 +15,42 @@ import { displayUrl } from '../pg-target.ts';
 import { findHolders, sqliteFamily } from '../process-files.ts';
 import { checkPausePoint, pausePoint, SWITCH_ENV_PAUSE_POINTS } from '../pause-point.ts';
 import { acquireLock, claimThisRunDir } from '../run-lock.ts';
-import { assertRunDirOwned, createRunDir, listRunDirs, readJournal, recordStep, RUN_FILES, runsRoot, loadOrCreateJournal, writeJournal, type Journal } from '../run-dir.ts';
+import {
+  assertRunDirOwned,
+  createRunDir,
+  listRunDirs,
+  readJournal,
+  recordStep,
+  RUN_FILES,
+  runsRoot,
+  loadOrCreateJournal,
+  writeJournal,
+  type Journal,
+} from '../run-dir.ts';
 import { loadSchemaModel } from '../schema-model.ts';
 import { loadSql } from '../sql-files.ts';
-import { appDatabaseKind, requireSqlitePath, startFailure, startServices, stopWriters, type StartResult } from './maintenance.ts';
+import {
+  appDatabaseKind,
+  requireSqlitePath,
+  startFailure,
+  startServices,
+  stopWriters,
+  type StartResult,
+} from './maintenance.ts';
 import { liveChange, sourceFileState, type SourceFileState } from './backup.ts';
 import { PG_WRITES_STATE, rollback, type PgWritesState, type PostgresWrites, type RollbackResult } from './rollback.ts';
 import { standDownGuardian, startGuardian } from './upgrade-guardian.ts';
 import { switchEnv, readSwitchState } from './switch-env.ts';
-import { readVerifyReport, runBackup, runCheckTarget, runExportSqlite, runLoadPg, runVerify, type GateOutcome, type VerifySummary } from './upgrade-steps.ts';
+import {
+  readVerifyReport,
+  runBackup,
+  runCheckTarget,
+  runExportSqlite,
+  runLoadPg,
+  runVerify,
+  type GateOutcome,
+  type VerifySummary,
+} from './upgrade-steps.ts';
 
 /**
  * `just upgrade`: the whole production run, every step recorded in the run journal BEFORE and AFTER it runs.
@@ -166,7 +193,12 @@ async function confirm(log: Logger, question: string): Promise<boolean> {
 // ----------------------------------------------------------------------------------------------------------------
 // --dry-run: read-only checks and the plan
 
-async function dryRun(settings: Settings, log: Logger, started: number, options: UpgradeOptions): Promise<UpgradeResult> {
+async function dryRun(
+  settings: Settings,
+  log: Logger,
+  started: number,
+  options: UpgradeOptions,
+): Promise<UpgradeResult> {
   const checks: { name: string; ok: boolean; detail: string; code: ExitCodeValue }[] = [];
   const target = await runCheckTarget(settings, log);
   checks.push({ name: 'target ready', ok: target.ok, detail: target.summary, code: ExitCode.TargetNotReady });
@@ -191,9 +223,19 @@ async function dryRun(settings: Settings, log: Logger, started: number, options:
       } finally {
         db.close();
       }
-      checks.push({ name: 'source readable', ok: true, detail: `${sqlitePath} (${statSync(sqlitePath).size} bytes, ${tables.size} tables)`, code: ExitCode.SourceProblem });
+      checks.push({
+        name: 'source readable',
+        ok: true,
+        detail: `${sqlitePath} (${statSync(sqlitePath).size} bytes, ${tables.size} tables)`,
+        code: ExitCode.SourceProblem,
+      });
     } catch (err) {
-      checks.push({ name: 'source readable', ok: false, detail: `${sqlitePath}: ${errorMessage(err)}`, code: ExitCode.SourceProblem });
+      checks.push({
+        name: 'source readable',
+        ok: false,
+        detail: `${sqlitePath}: ${errorMessage(err)}`,
+        code: ExitCode.SourceProblem,
+      });
     }
     if (tables) {
       try {
@@ -207,7 +249,9 @@ async function dryRun(settings: Settings, log: Logger, started: number, options:
         checks.push({
           name: 'schema matches SQLite',
           ok: problems.length === 0,
-          detail: problems.length ? `${problems.length} difference(s): ${problems.slice(0, 3).join('; ')}` : `${model.tables.length} tables of the Prisma schema all present with their columns`,
+          detail: problems.length
+            ? `${problems.length} difference(s): ${problems.slice(0, 3).join('; ')}`
+            : `${model.tables.length} tables of the Prisma schema all present with their columns`,
           code: ExitCode.SourceProblem,
         });
       } catch (err) {
@@ -219,9 +263,15 @@ async function dryRun(settings: Settings, log: Logger, started: number, options:
         while (!existsSync(probe)) probe = path.dirname(probe);
         const fs = statfsSync(probe);
         const free = fs.bavail * fs.bsize;
-        const size = statSync(sqlitePath).size + (existsSync(`${sqlitePath}-wal`) ? statSync(`${sqlitePath}-wal`).size : 0);
+        const size =
+          statSync(sqlitePath).size + (existsSync(`${sqlitePath}-wal`) ? statSync(`${sqlitePath}-wal`).size : 0);
         const need = Math.ceil(size * 1.2) + 16 * 1024 * 1024;
-        checks.push({ name: 'disk space', ok: free >= need, detail: `${Math.round(free / 1048576)} MiB free at ${probe}, ~${Math.round(need / 1048576)} MiB needed`, code: ExitCode.SourceProblem });
+        checks.push({
+          name: 'disk space',
+          ok: free >= need,
+          detail: `${Math.round(free / 1048576)} MiB free at ${probe}, ~${Math.round(need / 1048576)} MiB needed`,
+          code: ExitCode.SourceProblem,
+        });
       } catch (err) {
         checks.push({ name: 'disk space', ok: false, detail: errorMessage(err), code: ExitCode.SourceProblem });
       }
@@ -230,7 +280,10 @@ async function dryRun(settings: Settings, log: Logger, started: number, options:
   checks.push({
     name: 'stop/start commands',
     ok: Boolean(settings.stopCmd && settings.startCmd),
-    detail: settings.stopCmd && settings.startCmd ? `${settings.stopCmd} / ${settings.startCmd}` : 'missing: pass --stop-cmd/--start-cmd or put maintenance.sh in the app dir',
+    detail:
+      settings.stopCmd && settings.startCmd
+        ? `${settings.stopCmd} / ${settings.startCmd}`
+        : 'missing: pass --stop-cmd/--start-cmd or put maintenance.sh in the app dir',
     code: ExitCode.Usage,
   });
   const healthUrl = await resolveHealthUrl(settings, options.healthUrl);
@@ -240,7 +293,7 @@ async function dryRun(settings: Settings, log: Logger, started: number, options:
     `check the target ${displayUrl(settings.targetUrl!)}`,
     `stop the writers: ${settings.stopCmd ?? '(no stop command)'}; prove no process has ${sqlitePath ?? 'the SQLite file'} open`,
     `backup + export-sqlite into a new run dir under ${runsRoot(settings)}`,
-    'load-pg (schema through Prisma\'s engine, data by COPY) and verify (counts, content, integrity, Prisma)',
+    "load-pg (schema through Prisma's engine, data by COPY) and verify (counts, content, integrity, Prisma)",
     'check the live SQLite file is unchanged since the backup',
     `switch-env: DATABASE_URL in ${path.join(settings.appDir, 'backend/.env')}${existsSync(settings.systemEnvFile) ? ` and ${settings.systemEnvFile}` : ''}, provider → postgresql, PostgreSQL migration history`,
     options.noGenerate
@@ -262,7 +315,9 @@ async function dryRun(settings: Settings, log: Logger, started: number, options:
     plan,
     checks: checks.map(({ name, ok, detail }) => ({ name, ok, detail })),
     ms: Date.now() - started,
-    summary: failed ? `dry run: not ready — ${failed.name}: ${failed.detail}` : 'dry run: every read-only check passed; nothing was changed',
+    summary: failed
+      ? `dry run: not ready — ${failed.name}: ${failed.detail}`
+      : 'dry run: every read-only check passed; nothing was changed',
   };
 }
 
@@ -274,7 +329,9 @@ export async function upgrade(ctx: StepContext<UpgradeOptions>): Promise<Upgrade
   const started = Date.now();
   if (!settings.targetUrl) throw usageError('--target is required (or set TARGET_DATABASE_URL)');
   if (appDatabaseKind(settings) === 'postgresql') {
-    throw usageError(`${path.join(settings.appDir, 'backend/.env')} already points at PostgreSQL: this app is upgraded (\`just rollback\` goes back)`);
+    throw usageError(
+      `${path.join(settings.appDir, 'backend/.env')} already points at PostgreSQL: this app is upgraded (\`just rollback\` goes back)`,
+    );
   }
   checkPausePoint(settings, [...UPGRADE_STEPS, ...SWITCH_ENV_PAUSE_POINTS]);
   if (settings.dryRun) return dryRun(settings, log, started, ctx.extra);
@@ -283,7 +340,8 @@ export async function upgrade(ctx: StepContext<UpgradeOptions>): Promise<Upgrade
   }
   assertAppInstall(settings);
   const lock = acquireLock(settings, `upgrade --target ${displayUrl(settings.targetUrl)}`);
-  if (lock.tookOverFrom) log.warn(`took over a stale lock of pid ${lock.tookOverFrom.pid} (started ${lock.tookOverFrom.startedAt})`);
+  if (lock.tookOverFrom)
+    log.warn(`took over a stale lock of pid ${lock.tookOverFrom.pid} (started ${lock.tookOverFrom.startedAt})`);
   try {
     return await runUpgrade(ctx, started);
   } finally {
@@ -294,9 +352,18 @@ export async function upgrade(ctx: StepContext<UpgradeOptions>): Promise<Upgrade
 async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Promise<UpgradeResult> {
   const { settings, log } = ctx;
   const appDir = settings.appDir;
-  const unfinished = settings.runDir ? (existsSync(path.join(settings.runDir, RUN_FILES.journal)) ? settings.runDir : undefined) : findUnfinishedUpgrade(settings);
-  const previous = unfinished ? (readJournal(unfinished)?.state?.[UPGRADE_STATE] as UpgradeState | undefined) : undefined;
-  if (previous?.finishedAt) throw usageError(`the upgrade in ${unfinished} already finished (${previous.outcome}); start a new one without --run-dir`);
+  const unfinished = settings.runDir
+    ? existsSync(path.join(settings.runDir, RUN_FILES.journal))
+      ? settings.runDir
+      : undefined
+    : findUnfinishedUpgrade(settings);
+  const previous = unfinished
+    ? (readJournal(unfinished)?.state?.[UPGRADE_STATE] as UpgradeState | undefined)
+    : undefined;
+  if (previous?.finishedAt)
+    throw usageError(
+      `the upgrade in ${unfinished} already finished (${previous.outcome}); start a new one without --run-dir`,
+    );
   const resumed = Boolean(previous);
   const runDir = unfinished && resumed ? unfinished : createRunDir(settings);
   if (resumed) assertRunDirOwned(settings, runDir);
@@ -309,7 +376,12 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     healthUrl: ctx.extra.healthUrl ?? stored.healthUrl,
     noGenerate: ctx.extra.noGenerate ?? stored.noGenerate,
   };
-  const runSettings: Settings = { ...settings, runDir, stopCmd: settings.stopCmd ?? stored.stopCmd, startCmd: settings.startCmd ?? stored.startCmd };
+  const runSettings: Settings = {
+    ...settings,
+    runDir,
+    stopCmd: settings.stopCmd ?? stored.stopCmd,
+    startCmd: settings.startCmd ?? stored.startCmd,
+  };
   const runOptions: UpgradeRunOptions = { ...extra, stopCmd: runSettings.stopCmd, startCmd: runSettings.startCmd };
   setUpgradeState(runDir, appDir, {
     startedAt: previous?.startedAt ?? new Date().toISOString(),
@@ -320,7 +392,9 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
   });
   if (resumed) {
     const j = readJournal(runDir)!;
-    const last = Object.entries(j.steps).filter(([, s]) => s.status !== 'done').map(([n, s]) => `${n} (${s.status})`);
+    const last = Object.entries(j.steps)
+      .filter(([, s]) => s.status !== 'done')
+      .map(([n, s]) => `${n} (${s.status})`);
     log.warn(`resuming the unfinished upgrade in ${runDir}${last.length ? `; unfinished: ${last.join(', ')}` : ''}`);
   }
 
@@ -365,7 +439,11 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
   const isDone = (name: string) => journal().steps[name]?.status === 'done';
   // `uninterruptible`: steps that run the operator's stop/start commands or move files finish before a signal is
   // acted on — a stop command still running in the background would otherwise stop the app the rollback just started.
-  const run = async <T>(name: string, fn: () => Promise<T>, options: { skipIfDone?: boolean; uninterruptible?: boolean } = {}): Promise<T | undefined> => {
+  const run = async <T>(
+    name: string,
+    fn: () => Promise<T>,
+    options: { skipIfDone?: boolean; uninterruptible?: boolean } = {},
+  ): Promise<T | undefined> => {
     if (options.skipIfDone && isDone(name)) {
       log.info(`↷ ${name}: done in an earlier attempt`);
       steps.push({ name, status: 'skipped', ms: 0 });
@@ -383,7 +461,8 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     };
     try {
       const value = options.uninterruptible ? await body() : await Promise.race([body(), aborted]);
-      if (options.uninterruptible && signalled) throw new StepFailure(name, ExitCode.RolledBack, `interrupted by ${signalled}`);
+      if (options.uninterruptible && signalled)
+        throw new StepFailure(name, ExitCode.RolledBack, `interrupted by ${signalled}`);
       recordStep(runDir, appDir, name, { status: 'done' });
       steps.push({ name, status: 'done', ms: Date.now() - t0 });
       return value;
@@ -408,9 +487,19 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
   const sourceUnchanged = async (name: string): Promise<void> => {
     const sqlite = requireSqlitePath(runSettings);
     const holders = findHolders(sqliteFamily(sqlite)).holders;
-    if (holders.length) throw new StepFailure(name, ExitCode.SourceProblem, `pid ${holders[0].pid} (${holders[0].command}) has the SQLite file open again`);
+    if (holders.length)
+      throw new StepFailure(
+        name,
+        ExitCode.SourceProblem,
+        `pid ${holders[0].pid} (${holders[0].command}) has the SQLite file open again`,
+      );
     const change = await liveChange(journal(), sqlite);
-    if (change) throw new StepFailure(name, ExitCode.SourceProblem, `the SQLite file changed after the backup (${change}); those writes would be lost`);
+    if (change)
+      throw new StepFailure(
+        name,
+        ExitCode.SourceProblem,
+        `the SQLite file changed after the backup (${change}); those writes would be lost`,
+      );
     log.ok('the live SQLite file is byte-identical to the backup (sha256, size, -wal)');
   };
   const gate = (name: string, outcome: GateOutcome) => {
@@ -422,35 +511,67 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     try {
       setUpgradeState(runDir, appDir, { finishedAt: new Date().toISOString(), outcome });
     } catch (err) {
-      log.warn(`could not record the outcome (${outcome}) in ${path.join(runDir, RUN_FILES.journal)}: ${errorMessage(err)}`);
+      log.warn(
+        `could not record the outcome (${outcome}) in ${path.join(runDir, RUN_FILES.journal)}: ${errorMessage(err)}`,
+      );
     }
   };
 
   try {
     // --- before the writers stop: failures here change nothing ---------------------------------------------
-    await run('check-target', async () => gate('check-target', await runCheckTarget(runSettings, log)), { skipIfDone: true });
+    await run('check-target', async () => gate('check-target', await runCheckTarget(runSettings, log)), {
+      skipIfDone: true,
+    });
     if (!settings.yes) {
       if (!(await confirm(log, `Stop the app in ${appDir} and move it to ${displayUrl(settings.targetUrl!)}?`))) {
         finish('not-started');
-        return { ok: false, exitCode: ExitCode.Usage, runDir, dryRun: false, resumed, steps, ms: Date.now() - started, summary: 'not confirmed: nothing was changed' };
+        return {
+          ok: false,
+          exitCode: ExitCode.Usage,
+          runDir,
+          dryRun: false,
+          resumed,
+          steps,
+          ms: Date.now() - started,
+          summary: 'not confirmed: nothing was changed',
+        };
       }
     }
 
     // --- the window: from here on every exit path restarts the app --------------------------------------------
     const sqlitePath = requireSqlitePath(runSettings);
-    if (!runSettings.stopCmd || !runSettings.startCmd) throw usageError('no stop/start command: pass --stop-cmd and --start-cmd, or put maintenance.sh in the app dir');
+    if (!runSettings.stopCmd || !runSettings.startCmd)
+      throw usageError('no stop/start command: pass --stop-cmd and --start-cmd, or put maintenance.sh in the app dir');
     writersStopped = true;
     // If this process is killed outright from here on, the guardian puts the app back on SQLite and running.
     guardian = startGuardian(runSettings, runDir, extra);
     log.debug(`guardian pid ${guardian?.pid ?? '(not started)'}`);
-    await run('maintenance-on', async () => stopWriters(runSettings, log, { waitSeconds: extra.waitSeconds }, sqlitePath), { uninterruptible: true });
+    await run(
+      'maintenance-on',
+      async () => stopWriters(runSettings, log, { waitSeconds: extra.waitSeconds }, sqlitePath),
+      { uninterruptible: true },
+    );
 
     // Resume after a crash between switch-env and verify-after-switch: undo the switch, redo the checks.
     const switchState = readSwitchState(runDir, appDir);
     if (resumed && switchState?.startedAt && !isDone('verify-after-switch')) {
-      log.warn('the previous attempt stopped during the cutover: restoring the SQLite configuration, then re-verifying');
-      await rollback(runSettings, log, { runDir, stopFirst: false, startServices: false, noGenerate: extra.noGenerate });
-      for (const name of ['verify', 'pre-switch-check', 'switch-env', 'verify-after-switch', 'start-services', 'health']) {
+      log.warn(
+        'the previous attempt stopped during the cutover: restoring the SQLite configuration, then re-verifying',
+      );
+      await rollback(runSettings, log, {
+        runDir,
+        stopFirst: false,
+        startServices: false,
+        noGenerate: extra.noGenerate,
+      });
+      for (const name of [
+        'verify',
+        'pre-switch-check',
+        'switch-env',
+        'verify-after-switch',
+        'start-services',
+        'health',
+      ]) {
         recordStep(runDir, appDir, name, { status: 'skipped', message: 'redo after an interrupted cutover' });
       }
     }
@@ -458,14 +579,21 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     if (resumed && isDone('backup')) {
       const change = await liveChange(journal(), sqlitePath);
       if (change) {
-        log.warn(`the SQLite file changed since the earlier backup (${change}): redoing backup, export, load and verify`);
-        for (const name of ['backup', 'export-sqlite', 'load-pg', 'verify']) recordStep(runDir, appDir, name, { status: 'skipped', message: 'source changed; redo' });
+        log.warn(
+          `the SQLite file changed since the earlier backup (${change}): redoing backup, export, load and verify`,
+        );
+        for (const name of ['backup', 'export-sqlite', 'load-pg', 'verify'])
+          recordStep(runDir, appDir, name, { status: 'skipped', message: 'source changed; redo' });
       }
     }
     await run('backup', async () => gate('backup', await runBackup(runSettings, log, runDir)), { skipIfDone: true });
-    await run('export-sqlite', async () => gate('export-sqlite', await runExportSqlite(runSettings, log, runDir)), { skipIfDone: true });
+    await run('export-sqlite', async () => gate('export-sqlite', await runExportSqlite(runSettings, log, runDir)), {
+      skipIfDone: true,
+    });
     // --force: check-target already refused a target holding anything but a previous run of ours.
-    await run('load-pg', async () => gate('load-pg', await runLoadPg({ ...runSettings, force: true }, log, runDir)), { skipIfDone: true });
+    await run('load-pg', async () => gate('load-pg', await runLoadPg({ ...runSettings, force: true }, log, runDir)), {
+      skipIfDone: true,
+    });
     // A cheap look before the expensive verify: a source that already changed fails the window now, not later.
     await run('source-unchanged', () => sourceUnchanged('source-unchanged'));
     await run(
@@ -492,7 +620,12 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
         const j = loadOrCreateJournal(runDir, appDir);
         j.state.prismaGenerate = generate;
         writeJournal(runDir, j);
-        if (!generate.ok) throw new StepFailure('switch-env', ExitCode.RolledBack, `the app's Prisma Client was not regenerated: ${generate.detail}`);
+        if (!generate.ok)
+          throw new StepFailure(
+            'switch-env',
+            ExitCode.RolledBack,
+            `the app's Prisma Client was not regenerated: ${generate.detail}`,
+          );
       },
       { uninterruptible: true },
     );
@@ -500,18 +633,35 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
       gate('verify-after-switch', await runVerify(runSettings, log, runDir, ['counts']));
       // What the app writes from here on is counted against these before any way back to SQLite.
       const j = loadOrCreateJournal(runDir, appDir);
-      const baseline: PgWritesState = { baseline: await readWriteCounters(runSettings, log, settings.targetUrl!), recordedAt: new Date().toISOString() };
+      const baseline: PgWritesState = {
+        baseline: await readWriteCounters(runSettings, log, settings.targetUrl!),
+        recordedAt: new Date().toISOString(),
+      };
       j.state[PG_WRITES_STATE] = baseline;
       writeJournal(runDir, j);
     });
-    await run('start-services', async () => {
-      servicesStartedOnPg = true;
-      const s: StartResult = await startServices(runSettings, log, { waitSeconds: extra.waitSeconds, healthUrl: extra.healthUrl, expectDatabase: 'postgresql', sqlitePath });
-      health = s.health;
-      databaseProof = s.proof;
-      const failure = startFailure(s);
-      if (failure) throw new StepFailure('start-services', ExitCode.TargetNotReady, `app did not come up on PostgreSQL: ${failure}`);
-    }, { uninterruptible: true });
+    await run(
+      'start-services',
+      async () => {
+        servicesStartedOnPg = true;
+        const s: StartResult = await startServices(runSettings, log, {
+          waitSeconds: extra.waitSeconds,
+          healthUrl: extra.healthUrl,
+          expectDatabase: 'postgresql',
+          sqlitePath,
+        });
+        health = s.health;
+        databaseProof = s.proof;
+        const failure = startFailure(s);
+        if (failure)
+          throw new StepFailure(
+            'start-services',
+            ExitCode.TargetNotReady,
+            `app did not come up on PostgreSQL: ${failure}`,
+          );
+      },
+      { uninterruptible: true },
+    );
     await run('health', async () => {
       const url = await resolveHealthUrl(runSettings, extra.healthUrl);
       if (!url) {
@@ -539,7 +689,10 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
       summary: `upgraded: the app runs on PostgreSQL (${displayUrl(settings.targetUrl!)}; ${databaseProof?.detail ?? 'database not proven'}); run dir ${runDir}`,
     };
   } catch (err) {
-    const failure = err instanceof StepFailure ? err : new StepFailure('upgrade', err instanceof TaskError ? err.exitCode : ExitCode.Internal, errorMessage(err));
+    const failure =
+      err instanceof StepFailure
+        ? err
+        : new StepFailure('upgrade', err instanceof TaskError ? err.exitCode : ExitCode.Internal, errorMessage(err));
     log.error(`${failure.step} failed: ${failure.message}`);
     if (!writersStopped) {
       finish('not-started');
@@ -552,20 +705,33 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
       finish(sourceCheck ? 'source-changed' : 'not-started');
       if (!restart) return failed(failure, ExitCode.RollbackFailed, false);
       // An interrupt is reported like any other rolled-back failure (5); a usage problem keeps its 2.
-      const code = failure.exitCode === ExitCode.Usage || failure.exitCode === ExitCode.RolledBack ? failure.exitCode : ExitCode.SourceProblem;
+      const code =
+        failure.exitCode === ExitCode.Usage || failure.exitCode === ExitCode.RolledBack
+          ? failure.exitCode
+          : ExitCode.SourceProblem;
       return failed(failure, code, code === ExitCode.RolledBack);
     }
     log.warn('rolling back: app back onto SQLite');
     let rolled: RollbackResult;
     try {
-      rolled = await rollback(runSettings, log, { runDir, stopFirst: servicesStartedOnPg, waitSeconds: extra.waitSeconds, healthUrl: extra.healthUrl, noGenerate: extra.noGenerate });
+      rolled = await rollback(runSettings, log, {
+        runDir,
+        stopFirst: servicesStartedOnPg,
+        waitSeconds: extra.waitSeconds,
+        healthUrl: extra.healthUrl,
+        noGenerate: extra.noGenerate,
+      });
     } catch (rbErr) {
       finish('rollback-failed');
       const message = rbErr instanceof TaskError ? rbErr.message : errorMessage(rbErr);
-      throw new TaskError(ExitCode.RollbackFailed, `${failure.step} failed (${failure.message}) and the rollback failed too: ${message}`, {
-        ...(rbErr instanceof TaskError ? rbErr.details : {}),
-        failedStep: failure.step,
-      });
+      throw new TaskError(
+        ExitCode.RollbackFailed,
+        `${failure.step} failed (${failure.message}) and the rollback failed too: ${message}`,
+        {
+          ...(rbErr instanceof TaskError ? rbErr.details : {}),
+          failedStep: failure.step,
+        },
+      );
     }
     finish('rolled-back');
     return failed(failure, ExitCode.RolledBack, true, rolled);
@@ -581,7 +747,13 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
   async function restartOnSqlite(): Promise<boolean> {
     // Through rollback, not a bare start: on a resumed run the files may still be switched from an earlier attempt.
     try {
-      await rollback(runSettings, log, { runDir, stopFirst: false, waitSeconds: extra.waitSeconds, healthUrl: extra.healthUrl, noGenerate: extra.noGenerate });
+      await rollback(runSettings, log, {
+        runDir,
+        stopFirst: false,
+        waitSeconds: extra.waitSeconds,
+        healthUrl: extra.healthUrl,
+        noGenerate: extra.noGenerate,
+      });
       return true;
     } catch (err) {
       log.error(`could not bring the app back on SQLite: ${errorMessage(err)}`);
@@ -589,7 +761,12 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     }
   }
 
-  function failed(failure: StepFailure, exitCode: ExitCodeValue, rolledBack: boolean, rolled?: RollbackResult): UpgradeResult {
+  function failed(
+    failure: StepFailure,
+    exitCode: ExitCodeValue,
+    rolledBack: boolean,
+    rolled?: RollbackResult,
+  ): UpgradeResult {
     const what =
       exitCode === ExitCode.RolledBack
         ? 'upgrade failed and was rolled back: the app runs on SQLite again'
@@ -621,4 +798,3 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     };
   }
 }
-

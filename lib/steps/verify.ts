@@ -103,9 +103,13 @@ export interface Manifest {
 
 export function parseGates(only: string | undefined): GateName[] {
   if (only === undefined || only.trim() === '') return [...GATES];
-  const names = only.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = only
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = names.filter((n) => !(GATES as readonly string[]).includes(n));
-  if (unknown.length) throw usageError(`--only: unknown gate ${unknown.map((n) => `"${n}"`).join(', ')} (gates: ${GATES.join(', ')})`);
+  if (unknown.length)
+    throw usageError(`--only: unknown gate ${unknown.map((n) => `"${n}"`).join(', ')} (gates: ${GATES.join(', ')})`);
   if (!names.length) throw usageError(`--only needs at least one gate (${GATES.join(', ')})`);
   return GATES.filter((g) => names.includes(g));
 }
@@ -117,7 +121,8 @@ function readManifest(runDir: string): Manifest {
   } catch (err) {
     throw usageError(`${path.join(runDir, RUN_FILES.manifest)} is not readable JSON: ${errorMessage(err)}`);
   }
-  if (!manifest || !Array.isArray(manifest.tables)) throw usageError(`${path.join(runDir, RUN_FILES.manifest)} has no tables list; run export-sqlite again`);
+  if (!manifest || !Array.isArray(manifest.tables))
+    throw usageError(`${path.join(runDir, RUN_FILES.manifest)} has no tables list; run export-sqlite again`);
   return manifest;
 }
 
@@ -134,7 +139,10 @@ function pgSchemaFile(runDir: string, appSchema: string): { file?: string; probl
 }
 
 function snapshotFile(runDir: string, manifest: Manifest): string | undefined {
-  const candidates = [manifest.snapshot?.file ? path.resolve(runDir, manifest.snapshot.file) : undefined, path.join(runDir, RUN_FILES.snapshot)];
+  const candidates = [
+    manifest.snapshot?.file ? path.resolve(runDir, manifest.snapshot.file) : undefined,
+    path.join(runDir, RUN_FILES.snapshot),
+  ];
   const found = candidates.find((f): f is string => Boolean(f && existsSync(f)));
   if (found) assertOwnedFile(found);
   return found;
@@ -144,7 +152,11 @@ const fmt = (n: number) => n.toLocaleString('en-US');
 const secondsSince = (t: number) => Math.round((Date.now() - t) / 10) / 100;
 
 /** Run jobs on the given connections, one job per connection at a time, in queue order. */
-async function runOnConnections<T>(clients: pg.Client[], jobs: T[], work: (client: pg.Client, job: T) => Promise<void>): Promise<void> {
+async function runOnConnections<T>(
+  clients: pg.Client[],
+  jobs: T[],
+  work: (client: pg.Client, job: T) => Promise<void>,
+): Promise<void> {
   const queue = [...jobs];
   await Promise.all(
     clients.map(async (client) => {
@@ -238,7 +250,10 @@ async function narrowTable(
 ): Promise<TableDifference> {
   const hashTable: HashTable = { name: table.name, columns: table.columns, key: table.key };
   const canonical: CanonicalTable = { name: table.name, columns: table.columns, key: table.key };
-  const [pgSums, sqliteSums] = await Promise.all([pgBucketSums(client, pgSchema, hashTable), Promise.resolve().then(() => sqliteBucketSums(db, canonical, enums))]);
+  const [pgSums, sqliteSums] = await Promise.all([
+    pgBucketSums(client, pgSchema, hashTable),
+    Promise.resolve().then(() => sqliteBucketSums(db, canonical, enums)),
+  ]);
   const buckets = [...new Set([...pgSums.keys(), ...sqliteSums.keys()])]
     .filter((b) => {
       const a = pgSums.get(b);
@@ -247,7 +262,12 @@ async function narrowTable(
     })
     .sort();
   if (!buckets.length) {
-    return { table: table.name, differingBuckets: 0, rows: [], note: 'the snapshot and PostgreSQL agree bucket by bucket: the manifest does not match this snapshot (re-run export-sqlite)' };
+    return {
+      table: table.name,
+      differingBuckets: 0,
+      rows: [],
+      note: 'the snapshot and PostgreSQL agree bucket by bucket: the manifest does not match this snapshot (re-run export-sqlite)',
+    };
   }
   const chosen = buckets.slice(0, MAX_BUCKETS);
   const pgRows = await pgBucketRows(client, pgSchema, hashTable, chosen);
@@ -262,7 +282,12 @@ async function narrowTable(
       if (s.hash === p.hash) continue;
       const columns: FieldDifference[] = [];
       table.columns.forEach((c, i) => {
-        if (s.fields[i] !== p.fields[i]) columns.push({ column: c.name, sqlite: showField(s.fields[i], c.kind), postgres: showField(p.fields[i], c.kind) });
+        if (s.fields[i] !== p.fields[i])
+          columns.push({
+            column: c.name,
+            sqlite: showField(s.fields[i], c.kind),
+            postgres: showField(p.fields[i], c.kind),
+          });
       });
       rows.push({ table: table.name, key: keyLabel(table, s.fields), status: 'changed', columns });
     } else if (s) {
@@ -318,7 +343,12 @@ export async function verify(ctx: StepContext<VerifyExtra>): Promise<VerifyResul
 
 export const VERIFY_LOCK = RUN_FILES.lock;
 
-async function verifyRun(ctx: StepContext<VerifyExtra>, runDir: string, gates: GateName[], started: number): Promise<VerifyResult> {
+async function verifyRun(
+  ctx: StepContext<VerifyExtra>,
+  runDir: string,
+  gates: GateName[],
+  started: number,
+): Promise<VerifyResult> {
   const { settings, log } = ctx;
   const manifest = readManifest(runDir);
   const pgSchema = targetSchemaFromUrl(settings.targetUrl);
@@ -335,11 +365,18 @@ async function verifyRun(ctx: StepContext<VerifyExtra>, runDir: string, gates: G
     const side = gates.includes('integrity') ? await target.connect() : undefined;
     if (side) extra.push(side);
     const work: Promise<GateReport | GateReport[]>[] = [];
-    if (gates.includes('counts') || gates.includes('content')) work.push(tableGates(clients, manifest, runDir, pgSchema, gates, settings.schemaPath, log));
+    if (gates.includes('counts') || gates.includes('content'))
+      work.push(tableGates(clients, manifest, runDir, pgSchema, gates, settings.schemaPath, log));
     if (side) {
       work.push(
         integrityGate(clients, side, runDir, settings.schemaPath, pgSchema, target, log).catch(
-          (err: unknown): GateReport => ({ gate: 'integrity', ok: false, reason: `the integrity checks could not run: ${errorMessage(err).split('\n')[0]}`, seconds: 0, details: {} }),
+          (err: unknown): GateReport => ({
+            gate: 'integrity',
+            ok: false,
+            reason: `the integrity checks could not run: ${errorMessage(err).split('\n')[0]}`,
+            seconds: 0,
+            details: {},
+          }),
         ),
       );
     }
@@ -387,7 +424,12 @@ async function verifyRun(ctx: StepContext<VerifyExtra>, runDir: string, gates: G
  * (a view, _prisma_migrations, an --exclude-table), and every PostgreSQL table is in the manifest (or is Prisma's
  * _prisma_migrations). A table loaded nowhere, or created on PostgreSQL and left empty, can never pass.
  */
-async function tableSetMismatches(client: pg.Client, manifest: Manifest, runDir: string, pgSchema: string): Promise<string[]> {
+async function tableSetMismatches(
+  client: pg.Client,
+  manifest: Manifest,
+  runDir: string,
+  pgSchema: string,
+): Promise<string[]> {
   const inManifest = new Set(manifest.tables.map((t) => t.name));
   const notMigrated = new Map((manifest.notMigrated ?? []).map((n) => [n.name, n]));
   const out: string[] = [];
@@ -396,19 +438,31 @@ async function tableSetMismatches(client: pg.Client, manifest: Manifest, runDir:
     const db = new Database(snapshot, { readonly: true, fileMustExist: true });
     try {
       for (const name of db.prepare(loadSql('export-sqlite-tables')).pluck().all() as string[]) {
-        if (inManifest.has(name) || notMigrated.has(name) || /^sqlite_/.test(name) || name === '_prisma_migrations') continue;
-        const rows = Number(db.prepare(sqlWithIdentifiers('sqlite-count', { table: pgModule.escapeIdentifier(name) })).pluck().get());
-        out.push(`SQLite table "${name}" (${fmt(rows)} rows) is neither loaded nor named as not migrated in the manifest: run export-sqlite again`);
+        if (inManifest.has(name) || notMigrated.has(name) || /^sqlite_/.test(name) || name === '_prisma_migrations')
+          continue;
+        const rows = Number(
+          db
+            .prepare(sqlWithIdentifiers('sqlite-count', { table: pgModule.escapeIdentifier(name) }))
+            .pluck()
+            .get(),
+        );
+        out.push(
+          `SQLite table "${name}" (${fmt(rows)} rows) is neither loaded nor named as not migrated in the manifest: run export-sqlite again`,
+        );
       }
     } finally {
       db.close();
     }
   }
-  const pgTables = (await client.query<{ name: string }>(loadSql('verify-schema-tables'), [pgSchema])).rows.map((r) => r.name);
+  const pgTables = (await client.query<{ name: string }>(loadSql('verify-schema-tables'), [pgSchema])).rows.map(
+    (r) => r.name,
+  );
   for (const name of pgTables) {
     if (inManifest.has(name) || name === '_prisma_migrations') continue;
     const why = notMigrated.get(name);
-    out.push(`PostgreSQL table "${name}" has no rows from SQLite: ${why ? `the manifest says ${why.reason}` : 'the manifest does not list it (a model export-sqlite did not load?)'}`);
+    out.push(
+      `PostgreSQL table "${name}" has no rows from SQLite: ${why ? `the manifest says ${why.reason}` : 'the manifest does not list it (a model export-sqlite did not load?)'}`,
+    );
   }
   return out;
 }
@@ -444,13 +498,20 @@ async function tableGates(
       const targetErr = targetSideError(err, `verify ${withContent ? 'content' : 'counts'} on table "${table.name}"`);
       if (targetErr) throw targetErr;
       const e = err as { code?: string };
-      outcome.error = e.code === '42P01' ? `table "${table.name}" does not exist in PostgreSQL` : e.code === '42703' ? `a column of "${table.name}" does not exist in PostgreSQL: ${errorMessage(err)}` : errorMessage(err);
+      outcome.error =
+        e.code === '42P01'
+          ? `table "${table.name}" does not exist in PostgreSQL`
+          : e.code === '42703'
+            ? `a column of "${table.name}" does not exist in PostgreSQL: ${errorMessage(err)}`
+            : errorMessage(err);
     }
     outcomes.set(table.name, outcome);
     doneTables++;
     doneRows += table.rowCount;
     const pct = totalRows ? Math.floor((doneRows / totalRows) * 100) : 100;
-    log.progress(`verify ${withContent ? 'content' : 'counts'}: ${doneTables}/${jobs.length} tables, ${fmt(doneRows)}/${fmt(totalRows)} rows (${pct}%), last "${table.name}"`);
+    log.progress(
+      `verify ${withContent ? 'content' : 'counts'}: ${doneTables}/${jobs.length} tables, ${fmt(doneRows)}/${fmt(totalRows)} rows (${pct}%), last "${table.name}"`,
+    );
   });
   const ordered = manifest.tables.map((t) => outcomes.get(t.name)!);
   const tableSeconds = secondsSince(started);
@@ -466,11 +527,16 @@ async function tableGates(
       reason: tableSet.length
         ? `${tableSet[0]}${tableSet.length > 1 ? ` (and ${tableSet.length - 1} more table-set difference${tableSet.length > 2 ? 's' : ''})` : ''}`
         : first
-        ? `${first.error ?? `"${first.table}" has ${fmt(first.actualRows ?? 0)} rows in PostgreSQL, the manifest says ${fmt(first.expectedRows)}`}${bad.length > 1 ? ` (and ${bad.length - 1} more table${bad.length > 2 ? 's' : ''})` : ''}`
-        : `${ordered.length} tables, ${fmt(totalRows)} rows match the manifest; the table sets of SQLite and PostgreSQL agree`,
+          ? `${first.error ?? `"${first.table}" has ${fmt(first.actualRows ?? 0)} rows in PostgreSQL, the manifest says ${fmt(first.expectedRows)}`}${bad.length > 1 ? ` (and ${bad.length - 1} more table${bad.length > 2 ? 's' : ''})` : ''}`
+          : `${ordered.length} tables, ${fmt(totalRows)} rows match the manifest; the table sets of SQLite and PostgreSQL agree`,
       seconds: tableSeconds,
       details: {
-        mismatches: bad.map((o) => ({ table: o.table, expected: o.expectedRows, actual: o.actualRows ?? null, ...(o.error ? { error: o.error } : {}) })),
+        mismatches: bad.map((o) => ({
+          table: o.table,
+          expected: o.expectedRows,
+          actual: o.actualRows ?? null,
+          ...(o.error ? { error: o.error } : {}),
+        })),
         tableSet,
         tables: ordered.map((o) => ({ table: o.table, expected: o.expectedRows, actual: o.actualRows ?? null })),
       },
@@ -484,7 +550,13 @@ async function tableGates(
     if (bad.length) {
       const snapshot = snapshotFile(runDir, manifest);
       if (!snapshot) {
-        for (const o of bad) differences.push({ table: o.table, differingBuckets: -1, rows: [], note: 'snapshot.sqlite is not in the run directory: cannot narrow down to keys' });
+        for (const o of bad)
+          differences.push({
+            table: o.table,
+            differingBuckets: -1,
+            rows: [],
+            note: 'snapshot.sqlite is not in the run directory: cannot narrow down to keys',
+          });
       } else {
         const schemaFile = pgSchemaFile(runDir, appSchemaPath).file ?? appSchemaPath;
         let enums: Record<string, string[]> = {};
@@ -501,7 +573,12 @@ async function tableGates(
             try {
               differences.push(await narrowTable(clients[0], db, pgSchema, table, enums));
             } catch (err) {
-              differences.push({ table: o.table, differingBuckets: -1, rows: [], note: `could not narrow down: ${errorMessage(err)}` });
+              differences.push({
+                table: o.table,
+                differingBuckets: -1,
+                rows: [],
+                note: `could not narrow down: ${errorMessage(err)}`,
+              });
             }
           }
         } finally {
@@ -515,17 +592,32 @@ async function tableGates(
     if (!firstBad) reason = `${ordered.length} tables, ${fmt(totalRows)} rows: every content hash matches the manifest`;
     else if (firstBad.error) reason = firstBad.error;
     else if (firstRow) reason = describeRowDifference(firstRow);
-    else reason = `"${firstBad.table}" content hash ${firstBad.actualHash} ≠ manifest ${firstBad.expectedHash}${differences[0]?.note ? ` (${differences[0].note})` : ''}`;
-    if (bad.length > 1) reason += ` (${bad.length} tables differ: ${bad.slice(0, 5).map((b) => b.table).join(', ')}${bad.length > 5 ? ', …' : ''})`;
+    else
+      reason = `"${firstBad.table}" content hash ${firstBad.actualHash} ≠ manifest ${firstBad.expectedHash}${differences[0]?.note ? ` (${differences[0].note})` : ''}`;
+    if (bad.length > 1)
+      reason += ` (${bad.length} tables differ: ${bad
+        .slice(0, 5)
+        .map((b) => b.table)
+        .join(', ')}${bad.length > 5 ? ', …' : ''})`;
     reports.push({
       gate: 'content',
       ok: bad.length === 0,
       reason,
       seconds: Math.round((tableSeconds + secondsSince(contentStarted)) * 100) / 100,
       details: {
-        mismatches: bad.map((o) => ({ table: o.table, expected: o.expectedHash, actual: o.actualHash ?? null, ...(o.error ? { error: o.error } : {}) })),
+        mismatches: bad.map((o) => ({
+          table: o.table,
+          expected: o.expectedHash,
+          actual: o.actualHash ?? null,
+          ...(o.error ? { error: o.error } : {}),
+        })),
         differences,
-        tables: ordered.map((o) => ({ table: o.table, rows: o.actualRows ?? null, contentHash: o.actualHash ?? null, ok: !o.error && o.actualHash === o.expectedHash })),
+        tables: ordered.map((o) => ({
+          table: o.table,
+          rows: o.actualRows ?? null,
+          contentHash: o.actualHash ?? null,
+          ok: !o.error && o.actualHash === o.expectedHash,
+        })),
       },
     });
   }
@@ -547,7 +639,8 @@ async function integrityGate(
   const started = Date.now();
   log.progress('verify integrity: building the reference schema');
   const { file: schemaFile, problem } = pgSchemaFile(runDir, appSchemaPath);
-  if (!schemaFile) return { gate: 'integrity', ok: false, reason: problem!, seconds: secondsSince(started), details: {} };
+  if (!schemaFile)
+    return { gate: 'integrity', ok: false, reason: problem!, seconds: secondsSince(started), details: {} };
   let reference: SchemaSnapshot & { scratch: 'schema' | 'temporary' };
   let referenceSource: string;
   try {
@@ -555,7 +648,13 @@ async function integrityGate(
     referenceSource = ddl.source;
     reference = await referenceSnapshot(side, ddl.sql);
   } catch (err) {
-    return { gate: 'integrity', ok: false, reason: `cannot build the reference schema from ${schemaFile}: ${errorMessage(err)}`, seconds: secondsSince(started), details: {} };
+    return {
+      gate: 'integrity',
+      ok: false,
+      reason: `cannot build the reference schema from ${schemaFile}: ${errorMessage(err)}`,
+      seconds: secondsSince(started),
+      details: {},
+    };
   }
   const actual = await readSchemaSnapshot(side, pgSchema);
   const findings: Finding[] = compareSnapshots(reference, actual);
@@ -564,7 +663,11 @@ async function integrityGate(
   const tables = new Set(actual.catalog.filter((e) => e.kind === 'table').map((e) => e.table));
   const columns = new Set(actual.catalog.filter((e) => e.kind === 'column').map((e) => `${e.table}.${e.name}`));
   const checkable = reference.foreignKeys.filter(
-    (fk) => tables.has(fk.table) && tables.has(fk.refTable) && fk.columns.every((c) => columns.has(`${fk.table}.${c}`)) && fk.refColumns.every((c) => columns.has(`${fk.refTable}.${c}`)),
+    (fk) =>
+      tables.has(fk.table) &&
+      tables.has(fk.refTable) &&
+      fk.columns.every((c) => columns.has(`${fk.table}.${c}`)) &&
+      fk.refColumns.every((c) => columns.has(`${fk.refTable}.${c}`)),
   );
   const orphanFindings: Finding[] = [];
   let checked = 0;
@@ -604,7 +707,10 @@ async function integrityGate(
     seconds: secondsSince(started),
     details: {
       referenceSource,
-      referenceBuiltIn: reference.scratch === 'schema' ? 'a scratch schema (rolled back)' : 'the session\'s temporary schema (rolled back)',
+      referenceBuiltIn:
+        reference.scratch === 'schema'
+          ? 'a scratch schema (rolled back)'
+          : "the session's temporary schema (rolled back)",
       findings,
       foreignKeysChecked: checkable.length,
       sequences,
@@ -615,7 +721,13 @@ async function integrityGate(
 // ---------------------------------------------------------------------------------------------------------------
 // prisma
 
-async function prismaGate(target: TargetConnection, runDir: string, appSchemaPath: string, pgSchema: string, log: Logger): Promise<GateReport> {
+async function prismaGate(
+  target: TargetConnection,
+  runDir: string,
+  appSchemaPath: string,
+  pgSchema: string,
+  log: Logger,
+): Promise<GateReport> {
   const started = Date.now();
   const { file: schemaFile, problem } = pgSchemaFile(runDir, appSchemaPath);
   if (!schemaFile) return { gate: 'prisma', ok: false, reason: problem!, seconds: secondsSince(started), details: {} };
@@ -628,13 +740,17 @@ async function prismaGate(target: TargetConnection, runDir: string, appSchemaPat
   let engineSeconds = 0;
   const [engine, client] = await Promise.all([
     prismaEngineHealth({ schemaFile, schemaText, migrationsDir, target, pgSchema })
-      .catch((err: unknown) => ({ problems: [`Prisma's schema engine could not check the database: ${errorMessage(err)}`] }))
+      .catch((err: unknown) => ({
+        problems: [`Prisma's schema engine could not check the database: ${errorMessage(err)}`],
+      }))
       .finally(() => (engineSeconds = secondsSince(started))),
-    checkPrismaClient({ runDir, schemaText, poolConfig: target.clientConfig as pg.PoolConfig, pgSchema, log }).catch((err: unknown) => ({
-      ok: false,
-      reason: `Prisma Client check crashed: ${errorMessage(err)}`,
-      models: [],
-    })),
+    checkPrismaClient({ runDir, schemaText, poolConfig: target.clientConfig as pg.PoolConfig, pgSchema, log }).catch(
+      (err: unknown) => ({
+        ok: false,
+        reason: `Prisma Client check crashed: ${errorMessage(err)}`,
+        models: [],
+      }),
+    ),
   ]);
   problems.push(...engine.problems);
   if (!client.ok) problems.push(client.reason);

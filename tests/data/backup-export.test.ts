@@ -8,7 +8,18 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -42,7 +53,12 @@ test.after(async () => {
 });
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
-const oneLine = (stderr: string) => stderr.trim().split('\n').filter((l) => l.startsWith('✖')).join('\n');
+const oneLine = (stderr: string) =>
+  stderr
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('✖'))
+    .join('\n');
 
 /** A copy of the sample database under scratch/<name>/dev.db, optionally changed by SQL. */
 function sqliteCopy(name: string, sql?: string): string {
@@ -104,17 +120,31 @@ test('backup + export-sqlite on the sample install: snapshot, counts, storage cl
   const db = new Database(install.sqlitePath, { readonly: true });
   try {
     for (const table of manifest.tables) {
-      const count = db.prepare(`SELECT count(*) FROM ${pg.escapeIdentifier(table.name)}`).pluck().get() as number;
+      const count = db
+        .prepare(`SELECT count(*) FROM ${pg.escapeIdentifier(table.name)}`)
+        .pluck()
+        .get() as number;
       assert.is(table.rowCount, count, `${table.name} rowCount`);
       assert.ok(/^-?\d+$/.test(table.contentHash), table.contentHash);
     }
     // Storage-class census of a DateTime column holding both epoch-ms INTEGER and TEXT.
     const user = manifest.tables.find((t) => t.name === 'User')!;
     const classes = Object.fromEntries(
-      (db.prepare(`SELECT typeof("createdAt") AS c, count(*) AS n FROM "User" GROUP BY 1`).all() as { c: string; n: number }[]).map((r) => [r.c, r.n]),
+      (
+        db.prepare(`SELECT typeof("createdAt") AS c, count(*) AS n FROM "User" GROUP BY 1`).all() as {
+          c: string;
+          n: number;
+        }[]
+      ).map((r) => [r.c, r.n]),
     );
     assert.ok(classes.integer > 0 && classes.text > 0, 'fixture has a mixed DateTime column');
-    assert.equal(user.storageClasses.createdAt, { integer: classes.integer ?? 0, real: 0, text: classes.text ?? 0, blob: 0, null: 0 });
+    assert.equal(user.storageClasses.createdAt, {
+      integer: classes.integer ?? 0,
+      real: 0,
+      text: classes.text ?? 0,
+      blob: 0,
+      null: 0,
+    });
     assert.equal(user.key, ['id']);
     assert.equal(manifest.tables.find((t) => t.name === '_ModelAssetToTag')!.key, ['A', 'B']);
   } finally {
@@ -139,13 +169,21 @@ test('the two-thread scan (big snapshots) writes the same manifest as the single
   assert.is(two.problemCount, 0);
 });
 
-test('content hashes in manifest.json equal verify\'s PostgreSQL computation after a COPY of every table', async () => {
+test("content hashes in manifest.json equal verify's PostgreSQL computation after a COPY of every table", async () => {
   const { runDir, exported, manifest } = await backupAndExport('pgcheck', install.sqlitePath);
   assert.is(exported.code, 0, exported.stderr);
   const model = loadSchemaModel(install.schemaPath);
   const PG_TYPES: Record<ColumnKind, string> = {
-    text: 'text', enum: 'text', int: 'integer', bigint: 'bigint', float: 'double precision', decimal: 'numeric(65,30)',
-    boolean: 'boolean', datetime: 'timestamp(3)', json: 'jsonb', bytes: 'bytea',
+    text: 'text',
+    enum: 'text',
+    int: 'integer',
+    bigint: 'bigint',
+    float: 'double precision',
+    decimal: 'numeric(65,30)',
+    boolean: 'boolean',
+    datetime: 'timestamp(3)',
+    json: 'jsonb',
+    bytes: 'bytea',
   };
   const { url } = await server.freshDatabase('export');
   const client = new pg.Client({ connectionString: url });
@@ -157,14 +195,25 @@ test('content hashes in manifest.json equal verify\'s PostgreSQL computation aft
       await client.query(`CREATE TABLE ${pg.escapeIdentifier(table.name)} (${cols})`);
       const converters = table.columns.map((c) => columnConverter(c, model.enums));
       const rows = snapshot
-        .prepare(`SELECT ${table.columns.map((c) => pg.escapeIdentifier(c.name)).join(', ')} FROM ${pg.escapeIdentifier(table.name)}`)
+        .prepare(
+          `SELECT ${table.columns.map((c) => pg.escapeIdentifier(c.name)).join(', ')} FROM ${pg.escapeIdentifier(table.name)}`,
+        )
         .raw(true)
         .safeIntegers(true)
         .all() as SqliteValue[][];
       const lines = rows.map(
-        (row) => row.map((v, i) => convertChecked(converters[i].copy, v, () => (typeof v === 'string' ? Buffer.from(v) : null)) as string).join('\t') + '\n',
+        (row) =>
+          row
+            .map(
+              (v, i) =>
+                convertChecked(converters[i].copy, v, () => (typeof v === 'string' ? Buffer.from(v) : null)) as string,
+            )
+            .join('\t') + '\n',
       );
-      await pipeline(Readable.from(lines), client.query(copyFrom(`COPY ${pg.escapeIdentifier(table.name)} FROM STDIN`)));
+      await pipeline(
+        Readable.from(lines),
+        client.query(copyFrom(`COPY ${pg.escapeIdentifier(table.name)} FROM STDIN`)),
+      );
       const pgHash = await pgTableHash(client, 'public', { name: table.name, columns: table.columns, key: table.key });
       const entry = manifest!.tables.find((t) => t.name === table.name)!;
       assert.is(pgHash.rowCount, entry.rowCount, `${table.name} count`);
@@ -195,9 +244,15 @@ const step = () => {
 step();
 `;
 
-function startWriter(file: string, mode: 'rollback' | 'wal' = 'rollback'): Promise<{ child: ChildProcess; stop: () => Promise<number> }> {
+function startWriter(
+  file: string,
+  mode: 'rollback' | 'wal' = 'rollback',
+): Promise<{ child: ChildProcess; stop: () => Promise<number> }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', WRITER, file, mode], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['-e', WRITER, file, mode], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout!.on('data', (d) => (out += d));
@@ -219,12 +274,23 @@ function startWriter(file: string, mode: 'rollback' | 'wal' = 'rollback'): Promi
 
 test('backup while another process keeps writing: consistent snapshot; the live file is only read', async () => {
   const live = sqliteCopy('writer');
-  const countBefore = (new Database(live, { readonly: true }).prepare('SELECT count(*) FROM "AuditLog"').pluck().get() as number);
+  const countBefore = new Database(live, { readonly: true })
+    .prepare('SELECT count(*) FROM "AuditLog"')
+    .pluck()
+    .get() as number;
   const writer = await startWriter(live);
   let written: number;
   const runDir = path.join(scratch, 'writer', 'run');
   try {
-    const backup = await runTask('backup', ['--app-dir', install.appDir, '--sqlite', live, '--run-dir', runDir, '--json']);
+    const backup = await runTask('backup', [
+      '--app-dir',
+      install.appDir,
+      '--sqlite',
+      live,
+      '--run-dir',
+      runDir,
+      '--json',
+    ]);
     assert.is(backup.code, 0, backup.stderr);
     assert.is(backup.json!.integrity, 'ok');
   } finally {
@@ -235,27 +301,51 @@ test('backup while another process keeps writing: consistent snapshot; the live 
   const inSnapshot = snap.prepare('SELECT count(*) FROM "AuditLog"').pluck().get() as number;
   assert.is(snap.prepare('PRAGMA integrity_check').pluck().get(), 'ok');
   snap.close();
-  assert.ok(inSnapshot >= countBefore && inSnapshot <= countBefore + written, `snapshot holds a committed state (${inSnapshot})`);
+  assert.ok(
+    inSnapshot >= countBefore && inSnapshot <= countBefore + written,
+    `snapshot holds a committed state (${inSnapshot})`,
+  );
   assert.is((inSnapshot - countBefore) % 20, 0, 'never half a writer transaction');
 
   // With the writer stopped, a backup must leave the live file byte-identical, mtime included.
   const before = { sha: sha256(live), mtime: statSync(live).mtimeMs, size: statSync(live).size };
-  const again = await runTask('backup', ['--app-dir', install.appDir, '--sqlite', live, '--run-dir', path.join(scratch, 'writer', 'run2')]);
+  const again = await runTask('backup', [
+    '--app-dir',
+    install.appDir,
+    '--sqlite',
+    live,
+    '--run-dir',
+    path.join(scratch, 'writer', 'run2'),
+  ]);
   assert.is(again.code, 0, again.stderr);
   assert.equal({ sha: sha256(live), mtime: statSync(live).mtimeMs, size: statSync(live).size }, before);
 });
 
 test('backup of a WAL-mode database being written includes what is only in the -wal', async () => {
   const live = sqliteCopy('wal-writer');
-  const countBefore = new Database(live, { readonly: true }).prepare('SELECT count(*) FROM "AuditLog"').pluck().get() as number;
+  const countBefore = new Database(live, { readonly: true })
+    .prepare('SELECT count(*) FROM "AuditLog"')
+    .pluck()
+    .get() as number;
   const writer = await startWriter(live, 'wal');
   const runDir = path.join(scratch, 'wal-writer', 'run');
   let written: number;
   try {
     assert.ok(statSync(`${live}-wal`).size > 0, 'committed rows sit in the -wal');
-    const backup = await runTask('backup', ['--app-dir', install.appDir, '--sqlite', live, '--run-dir', runDir, '--json']);
+    const backup = await runTask('backup', [
+      '--app-dir',
+      install.appDir,
+      '--sqlite',
+      live,
+      '--run-dir',
+      runDir,
+      '--json',
+    ]);
     assert.is(backup.code, 0, backup.stderr);
-    assert.ok(backup.json!.source.wal && backup.json!.source.wal.size > 0, 'the -wal is part of the recorded source state');
+    assert.ok(
+      backup.json!.source.wal && backup.json!.source.wal.size > 0,
+      'the -wal is part of the recorded source state',
+    );
   } finally {
     written = await writer.stop();
   }
@@ -263,7 +353,10 @@ test('backup of a WAL-mode database being written includes what is only in the -
   const inSnapshot = snap.prepare('SELECT count(*) FROM "AuditLog"').pluck().get() as number;
   assert.is(snap.prepare('PRAGMA journal_mode').pluck().get(), 'delete');
   snap.close();
-  assert.ok(inSnapshot > countBefore && inSnapshot <= countBefore + written, `WAL rows are in the snapshot (${inSnapshot - countBefore})`);
+  assert.ok(
+    inSnapshot > countBefore && inSnapshot <= countBefore + written,
+    `WAL rows are in the snapshot (${inSnapshot - countBefore})`,
+  );
   assert.is((inSnapshot - countBefore) % 20, 0, 'never half a writer transaction');
 });
 
@@ -272,9 +365,12 @@ test('backup waits out a writer holding an exclusive lock and copies the committ
   const live = sqliteCopy('locked');
   const locker = spawn(
     process.execPath,
-    ['-e', `const D = require('better-sqlite3'); const db = new D(${JSON.stringify(live)}); db.exec('BEGIN EXCLUSIVE');
+    [
+      '-e',
+      `const D = require('better-sqlite3'); const db = new D(${JSON.stringify(live)}); db.exec('BEGIN EXCLUSIVE');
       db.exec("INSERT INTO \\"AuditLog\\" (\\"action\\", \\"created_at\\") VALUES ('LOGIN', 1)");
-      process.stdout.write('locked'); setTimeout(() => { db.exec('COMMIT'); db.close(); }, 3000);`],
+      process.stdout.write('locked'); setTimeout(() => { db.exec('COMMIT'); db.close(); }, 3000);`,
+    ],
     { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const exited = new Promise((resolve) => locker.on('exit', resolve));
@@ -288,7 +384,10 @@ test('backup waits out a writer holding an exclusive lock and copies the committ
   try {
     const tables = `SELECT count(*) FROM sqlite_schema WHERE type = 'table'`;
     assert.is(snap.prepare(tables).pluck().get(), source.prepare(tables).pluck().get(), 'every table copied');
-    assert.is(snap.prepare('SELECT count(*) FROM "AuditLog"').pluck().get(), source.prepare('SELECT count(*) FROM "AuditLog"').pluck().get());
+    assert.is(
+      snap.prepare('SELECT count(*) FROM "AuditLog"').pluck().get(),
+      source.prepare('SELECT count(*) FROM "AuditLog"').pluck().get(),
+    );
   } finally {
     snap.close();
     source.close();
@@ -317,9 +416,12 @@ test('backup refuses bad sources with exit 4 and a one-line cause', async () => 
   const hot = path.join(dir, 'hot.db');
   spawnSync(
     process.execPath,
-    ['-e', `const D = require('better-sqlite3'); const db = new D(${JSON.stringify(hot)}); db.exec('CREATE TABLE t(a)');
+    [
+      '-e',
+      `const D = require('better-sqlite3'); const db = new D(${JSON.stringify(hot)}); db.exec('CREATE TABLE t(a)');
       const i = db.prepare('INSERT INTO t VALUES (?)'); db.transaction(() => { for (let k = 0; k < 5000; k++) i.run('x'.repeat(100) + k); })();
-      db.pragma('cache_size = 10'); db.exec('BEGIN'); db.exec("UPDATE t SET a = a || 'changed'"); process.kill(process.pid, 'SIGKILL');`],
+      db.pragma('cache_size = 10'); db.exec('BEGIN'); db.exec("UPDATE t SET a = a || 'changed'"); process.kill(process.pid, 'SIGKILL');`,
+    ],
     { cwd: REPO_ROOT },
   );
   assert.ok(existsSync(`${hot}-journal`), 'hot journal left behind');
@@ -333,7 +435,17 @@ test('backup refuses bad sources with exit 4 and a one-line cause', async () => 
     ['corrupt', corrupt, /corrupt|malformed|integrity_check failed|not a database/],
   ];
   const results = await Promise.all(
-    cases.map(([name, file]) => runTask('backup', ['--app-dir', install.appDir, '--sqlite', file, '--run-dir', path.join(dir, `run-${name}`), '--json'])),
+    cases.map(([name, file]) =>
+      runTask('backup', [
+        '--app-dir',
+        install.appDir,
+        '--sqlite',
+        file,
+        '--run-dir',
+        path.join(dir, `run-${name}`),
+        '--json',
+      ]),
+    ),
   );
   results.forEach((r, i) => {
     const [name, , pattern] = cases[i];
@@ -368,18 +480,40 @@ test('backup works on a read-only WAL database in a read-only directory (as an u
   let result: { code: number | null; stderr: string };
   if (asRoot) {
     // Root ignores file modes; run the task as `nobody` so the read-only bits are real.
-    for (let p = dir; p !== path.dirname(p) && p.startsWith(scratch); p = path.dirname(p)) chmodSync(p, statSync(p).mode | 0o555);
+    for (let p = dir; p !== path.dirname(p) && p.startsWith(scratch); p = path.dirname(p))
+      chmodSync(p, statSync(p).mode | 0o555);
     chmodSync(scratch, statSync(scratch).mode | 0o555);
     const nobody = Number(spawnSync('id', ['-u', 'nobody']).stdout.toString());
     chownSync(runs, nobody, 0);
     const child = spawnSync(
       'setpriv',
-      ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, '--import', 'tsx', path.join(REPO_ROOT, 'tasks/backup.ts'), '--app-dir', install.appDir, '--sqlite', live, '--run-dir', path.join(runs, 'r')],
+      [
+        '--reuid=nobody',
+        '--regid=nogroup',
+        '--clear-groups',
+        process.execPath,
+        '--import',
+        'tsx',
+        path.join(REPO_ROOT, 'tasks/backup.ts'),
+        '--app-dir',
+        install.appDir,
+        '--sqlite',
+        live,
+        '--run-dir',
+        path.join(runs, 'r'),
+      ],
       { cwd: REPO_ROOT, env: { PATH: process.env.PATH, HOME: '/tmp', NO_COLOR: '1' }, encoding: 'utf8' },
     );
     result = { code: child.status, stderr: child.stderr };
   } else {
-    result = await runTask('backup', ['--app-dir', install.appDir, '--sqlite', live, '--run-dir', path.join(runs, 'r')]);
+    result = await runTask('backup', [
+      '--app-dir',
+      install.appDir,
+      '--sqlite',
+      live,
+      '--run-dir',
+      path.join(runs, 'r'),
+    ]);
   }
   assert.is(result.code, 0, result.stderr);
   assert.is(sha256(live), before);
@@ -399,7 +533,15 @@ test('backup refuses a run directory without room for the copy, before copying',
     return;
   }
   try {
-    const r = await runTask('backup', ['--app-dir', install.appDir, '--sqlite', install.sqlitePath, '--run-dir', path.join(mnt, 'run'), '--json']);
+    const r = await runTask('backup', [
+      '--app-dir',
+      install.appDir,
+      '--sqlite',
+      install.sqlitePath,
+      '--run-dir',
+      path.join(mnt, 'run'),
+      '--json',
+    ]);
     assert.is(r.code, 4, r.stderr);
     assert.match(oneLine(r.stderr), /not enough free space for the snapshot in .*tiny: need [\d.]+ MB/);
     assert.not.ok(existsSync(path.join(mnt, 'run')), 'nothing written');
@@ -429,7 +571,8 @@ test('export-sqlite names values that will not convert (table, column, key) and 
   assert.is(exported.code, 4, exported.stderr);
   assert.match(oneLine(exported.stderr), /^✖ 5 values will not convert, first: \S+\.\S+ \S+=\S+ /);
   assert.is(manifest!.problemCount, 5);
-  const find = (table: string, column: string) => manifest!.problems.find((p) => p.table === table && p.column === column);
+  const find = (table: string, column: string) =>
+    manifest!.problems.find((p) => p.table === table && p.column === column);
   const json = find('AuditLog', 'details')!;
   assert.ok(json, 'invalid JSON reported');
   assert.equal(json.key, { id: auditId });
@@ -446,7 +589,14 @@ test('export-sqlite names values that will not convert (table, column, key) and 
   const journal = JSON.parse(readFileSync(path.join(runDir, 'journal.json'), 'utf8'));
   assert.is(journal.steps['export-sqlite'].status, 'failed');
 
-  const allowed = await runTask('export-sqlite', ['--app-dir', install.appDir, '--run-dir', runDir, '--allow-problems', '--json']);
+  const allowed = await runTask('export-sqlite', [
+    '--app-dir',
+    install.appDir,
+    '--run-dir',
+    runDir,
+    '--allow-problems',
+    '--json',
+  ]);
   assert.is(allowed.code, 0, allowed.stderr);
   assert.is(allowed.json!.problemCount, 5);
   assert.match(allowed.stderr, /--allow-problems/);
@@ -469,7 +619,9 @@ test('export-sqlite warns about DateTime integers that look like epoch seconds, 
   assert.equal(suspects[0].example, { key: { id: userMin }, value: '1709406482' });
   assert.match(
     exported.stderr,
-    new RegExp(`"User"\\."createdAt": 2 integer DateTime values near 1970 when read as milliseconds — epoch seconds\\? \\(row id=${userMin}: 1709406482 → 1970-01-20T18:50:06\\.482Z as ms, 2024-03-02T19:08:02\\.000Z as seconds\\)`),
+    new RegExp(
+      `"User"\\."createdAt": 2 integer DateTime values near 1970 when read as milliseconds — epoch seconds\\? \\(row id=${userMin}: 1709406482 → 1970-01-20T18:50:06\\.482Z as ms, 2024-03-02T19:08:02\\.000Z as seconds\\)`,
+    ),
   );
   // Not a conversion problem: the values convert (as the app reads them today).
   assert.is(manifest!.problemCount, 0);
@@ -477,9 +629,21 @@ test('export-sqlite warns about DateTime integers that look like epoch seconds, 
 
 test('export-sqlite refuses a database that does not match the Prisma schema (exit 4, names table and column)', async () => {
   const cases: [string, string, RegExp][] = [
-    ['missing-table', 'DROP TABLE "Tag"', /table "Tag" \(model Tag\) of the Prisma schema is missing in the SQLite database/],
-    ['extra-column', 'ALTER TABLE "User" ADD COLUMN "nickname" TEXT', /column "User"\."nickname" in the SQLite database is not in the Prisma schema/],
-    ['renamed-column', 'ALTER TABLE "User" RENAME COLUMN "displayName" TO "display_name"', /column "User"\."displayName" of the Prisma schema is missing in the SQLite database \(SQLite has "display_name" instead: renamed\?\)/],
+    [
+      'missing-table',
+      'DROP TABLE "Tag"',
+      /table "Tag" \(model Tag\) of the Prisma schema is missing in the SQLite database/,
+    ],
+    [
+      'extra-column',
+      'ALTER TABLE "User" ADD COLUMN "nickname" TEXT',
+      /column "User"\."nickname" in the SQLite database is not in the Prisma schema/,
+    ],
+    [
+      'renamed-column',
+      'ALTER TABLE "User" RENAME COLUMN "displayName" TO "display_name"',
+      /column "User"\."displayName" of the Prisma schema is missing in the SQLite database \(SQLite has "display_name" instead: renamed\?\)/,
+    ],
   ];
   const results = await Promise.all(cases.map(([name, sql]) => backupAndExport(name, sqliteCopy(name, sql))));
   results.forEach(({ exported, manifest }, i) => {

@@ -11,7 +11,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createSampleInstall, type SampleInstall } from '../../fixtures/sample-install.ts';
 import type { Settings } from '../../lib/config.ts';
-import { continueHeadStart, dropHeadStart, matchesPlan, predictTargetColumns, startHeadStarts } from '../../lib/copy-head-start.ts';
+import {
+  continueHeadStart,
+  dropHeadStart,
+  matchesPlan,
+  predictTargetColumns,
+  startHeadStarts,
+} from '../../lib/copy-head-start.ts';
 import { binaryChunks, RowLoadError, type CopyTablePlan } from '../../lib/copy-rows.ts';
 import { createLogger } from '../../lib/log.ts';
 import { readTargetColumns } from '../../lib/pg-schema-objects.ts';
@@ -42,13 +48,21 @@ test.after(async () => {
   if (app) rmSync(app.appDir, { recursive: true, force: true });
 });
 
-const predictedPlans = (database: Database.Database) => planTables(model, database, predictTargetColumns(model), 'public', new Map());
-const wholeTable = (database: Database.Database, plan: CopyTablePlan) => Buffer.concat([...binaryChunks(database, plan, { rows: 0 }, () => undefined)]);
+const predictedPlans = (database: Database.Database) =>
+  planTables(model, database, predictTargetColumns(model), 'public', new Map());
+const wholeTable = (database: Database.Database, plan: CopyTablePlan) =>
+  Buffer.concat([...binaryChunks(database, plan, { rows: 0 }, () => undefined)]);
 
 test('the predicted column types are the ones the generated migration creates, for every table of the schema', async () => {
   const target = await server.freshDatabase('headstart');
   const runDir = path.join(app.appDir, 'head-start-run');
-  await applyPostgresSchema({ settings: { schemaPath: app.schemaPath } as Settings, runDir, clientConfig: { connectionString: target.url }, schema: 'public', log: createLogger({ quiet: true }) });
+  await applyPostgresSchema({
+    settings: { schemaPath: app.schemaPath } as Settings,
+    runDir,
+    clientConfig: { connectionString: target.url },
+    schema: 'public',
+    log: createLogger({ quiet: true }),
+  });
   const client = new (await import('pg')).default.Client({ connectionString: target.url });
   await client.connect();
   try {
@@ -57,7 +71,13 @@ test('the predicted column types are the ones the generated migration creates, f
     await stop();
     assert.is(heads.length, model.tables.length);
     for (const head of heads) {
-      assert.ok(matchesPlan(head, actual.find((p) => p.table === head.table)!), `${head.table}: predicted types match`);
+      assert.ok(
+        matchesPlan(
+          head,
+          actual.find((p) => p.table === head.table)!,
+        ),
+        `${head.table}: predicted types match`,
+      );
       dropHeadStart(head);
     }
   } finally {
@@ -75,8 +95,14 @@ test('a head start continued by the COPY gives exactly the bytes of converting t
     await new Promise((resolve) => setTimeout(resolve, 50));
     await stop();
     for (const head of heads) {
-      const expected = wholeTable(db, big.find((p) => p.table === head.table)!);
-      assert.ok(head.bytes >= budget && head.bytes < expected.length, `${head.table}: part of it converted ahead (${head.bytes} of ${expected.length} bytes)`);
+      const expected = wholeTable(
+        db,
+        big.find((p) => p.table === head.table)!,
+      );
+      assert.ok(
+        head.bytes >= budget && head.bytes < expected.length,
+        `${head.table}: part of it converted ahead (${head.bytes} of ${expected.length} bytes)`,
+      );
       if (budget > 1) assert.ok(head.counter.rows > 0, `${head.table}: rows converted ahead`);
       const progress: number[] = [];
       head.progress.onChunk = () => progress.push(head.counter.rows);
@@ -98,7 +124,9 @@ test('a value that will not convert, met during the head start, fails the COPY w
   const copy = path.join(app.appDir, 'bad.sqlite');
   await db.backup(copy);
   const bad = new Database(copy);
-  bad.prepare(`UPDATE "User" SET displayName = 'nul' || char(0) || 'here' WHERE rowid = (SELECT max(rowid) FROM "User")`).run();
+  bad
+    .prepare(`UPDATE "User" SET displayName = 'nul' || char(0) || 'here' WHERE rowid = (SELECT max(rowid) FROM "User")`)
+    .run();
   const plan = predictedPlans(bad).find((p) => p.table === 'User')!;
   let direct: unknown;
   try {

@@ -38,7 +38,12 @@ test.after(async () => {
 const ALL_BUCKETS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 /** The chain through the CLI; `verifyGates` narrows verify (the first test runs every gate, Prisma Client's included). */
-async function chain(install: FeaturesInstall, url: string, extra: string[] = [], verifyGates = 'counts,content'): Promise<{ runDir: string; runs: Record<string, CliRun> }> {
+async function chain(
+  install: FeaturesInstall,
+  url: string,
+  extra: string[] = [],
+  verifyGates = 'counts,content',
+): Promise<{ runDir: string; runs: Record<string, CliRun> }> {
   const common = ['--app-dir', install.appDir, '--json', ...extra];
   const env = { TARGET_DATABASE_URL: url };
   const runs: Record<string, CliRun> = {};
@@ -80,14 +85,23 @@ async function assertRowsEqual(install: FeaturesInstall, url: string): Promise<v
 }
 
 test('schema loader: the folder, the url from env("PRISMA_DATABASE_URL") in prisma/.env, relative to the datasource file', () => {
-  assert.equal(resolveSqliteFile(app.schemaPath, app.appDir), { file: app.sqlitePath, from: `PRISMA_DATABASE_URL in ${path.join(app.appDir, 'backend/prisma/.env')}` });
+  assert.equal(resolveSqliteFile(app.schemaPath, app.appDir), {
+    file: app.sqlitePath,
+    from: `PRISMA_DATABASE_URL in ${path.join(app.appDir, 'backend/prisma/.env')}`,
+  });
   const model = loadSchemaModel(app.schemaPath);
-  assert.equal(model.tables.map((t) => t.name), ['Blob', 'LegacyLog', 'Membership', 'Org', 'Profile', 'view']);
+  assert.equal(
+    model.tables.map((t) => t.name),
+    ['Blob', 'LegacyLog', 'Membership', 'Org', 'Profile', 'view'],
+  );
   assert.equal(model.views, [{ name: 'AccountHandle', model: 'AccountHandle' }]);
   const legacy = model.tables.find((t) => t.name === 'LegacyLog')!;
   assert.ok(legacy.ignored);
   assert.equal(legacy.key, ['at', 'line', 'seen'], 'no unique key: the row is its key');
-  assert.ok(model.tables.find((t) => t.name === 'Blob')!.columns.some((c) => c.name === 'note'), '@ignore field is data too');
+  assert.ok(
+    model.tables.find((t) => t.name === 'Blob')!.columns.some((c) => c.name === 'note'),
+    '@ignore field is data too',
+  );
   assert.equal(model.tables.find((t) => t.name === 'Profile')!.key, ['accountId']);
 });
 
@@ -95,19 +109,33 @@ test('backup → export-sqlite → load-pg → verify on the features app: every
   const { url } = await server.freshDatabase('features');
   const { runDir, runs } = await chain(app, url, [], 'all');
   main = { runDir, url };
-  for (const task of ['export-sqlite', 'load-pg', 'verify']) assert.is(runs[task]?.code, 0, `${task}: ${runs[task]?.stderr}`);
+  for (const task of ['export-sqlite', 'load-pg', 'verify'])
+    assert.is(runs[task]?.code, 0, `${task}: ${runs[task]?.stderr}`);
   const notMigrated = runs['export-sqlite'].json!.notMigrated as { name: string; kind: string; reason: string }[];
-  assert.equal(notMigrated.map((n) => `${n.kind} ${n.name}`), ['prisma-migrations _prisma_migrations', 'view AccountHandle']);
-  assert.match(runs['export-sqlite'].stderr, /view "AccountHandle": a view, not data: recreate it on PostgreSQL \(its SQL is SQLite's\)/);
-  assert.is(runs['export-sqlite'].json!.totalRows, FEATURES_TABLES.filter((t) => t !== '_prisma_migrations').reduce((n, t) => n + app.rowCounts[t], 0));
+  assert.equal(
+    notMigrated.map((n) => `${n.kind} ${n.name}`),
+    ['prisma-migrations _prisma_migrations', 'view AccountHandle'],
+  );
+  assert.match(
+    runs['export-sqlite'].stderr,
+    /view "AccountHandle": a view, not data: recreate it on PostgreSQL \(its SQL is SQLite's\)/,
+  );
+  assert.is(
+    runs['export-sqlite'].json!.totalRows,
+    FEATURES_TABLES.filter((t) => t !== '_prisma_migrations').reduce((n, t) => n + app.rowCounts[t], 0),
+  );
   await assertRowsEqual(app, url);
   // The names PostgreSQL got: the dotted index name and the composite foreign key survive.
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const idx = await client.query(`SELECT indexname FROM pg_indexes WHERE schemaname = 'public' AND indexname = 'Account.email_unique'`);
+    const idx = await client.query(
+      `SELECT indexname FROM pg_indexes WHERE schemaname = 'public' AND indexname = 'Account.email_unique'`,
+    );
     assert.is(idx.rowCount, 1);
-    const fk = await client.query(`SELECT confupdtype, confdeltype FROM pg_constraint WHERE conname = 'Membership_orgRegion_orgCode_fkey'`);
+    const fk = await client.query(
+      `SELECT confupdtype, confdeltype FROM pg_constraint WHERE conname = 'Membership_orgRegion_orgCode_fkey'`,
+    );
     assert.equal(fk.rows, [{ confupdtype: 'a', confdeltype: 'c' }]);
   } finally {
     await client.end();
@@ -123,10 +151,18 @@ test('a SQLite table the schema does not name refuses (exit 4) naming it; --excl
   const { url } = await server.freshDatabase('unknown');
   const refused = await chain(install, url);
   assert.is(refused.runs['export-sqlite'].code, 4);
-  assert.match(refused.runs['export-sqlite'].json!.error, /SQLite table "audit_trail" \(2 rows\) is not in the Prisma schema.*--exclude-table audit_trail/);
+  assert.match(
+    refused.runs['export-sqlite'].json!.error,
+    /SQLite table "audit_trail" \(2 rows\) is not in the Prisma schema.*--exclude-table audit_trail/,
+  );
   const excluded = await chain(install, url, ['--exclude-table', 'audit_trail']);
-  for (const task of ['export-sqlite', 'load-pg', 'verify']) assert.is(excluded.runs[task]?.code, 0, `${task}: ${excluded.runs[task]?.stderr}`);
-  assert.ok((excluded.runs['export-sqlite'].json!.notMigrated as { name: string; kind: string }[]).some((n) => n.name === 'audit_trail' && n.kind === 'excluded'));
+  for (const task of ['export-sqlite', 'load-pg', 'verify'])
+    assert.is(excluded.runs[task]?.code, 0, `${task}: ${excluded.runs[task]?.stderr}`);
+  assert.ok(
+    (excluded.runs['export-sqlite'].json!.notMigrated as { name: string; kind: string }[]).some(
+      (n) => n.name === 'audit_trail' && n.kind === 'excluded',
+    ),
+  );
   await assertRowsEqual(install, url);
 });
 
@@ -138,9 +174,16 @@ test('verify fails when PostgreSQL has a table the manifest does not list (table
   const manifest = JSON.parse(readFileSync(manifestFile, 'utf8'));
   manifest.tables = manifest.tables.filter((t: { name: string }) => t.name !== 'LegacyLog');
   writeFileSync(manifestFile, JSON.stringify(manifest));
-  const verify = await runTask('verify', ['--app-dir', install.appDir, '--run-dir', runDir, '--json', '--only', 'counts'], { env: { TARGET_DATABASE_URL: url } });
+  const verify = await runTask(
+    'verify',
+    ['--app-dir', install.appDir, '--run-dir', runDir, '--json', '--only', 'counts'],
+    { env: { TARGET_DATABASE_URL: url } },
+  );
   assert.is(verify.code, 1, verify.stderr);
-  assert.match(JSON.stringify(verify.json), /SQLite table \\"LegacyLog\\" \(42 rows\) is neither loaded nor named as not migrated/);
+  assert.match(
+    JSON.stringify(verify.json),
+    /SQLite table \\"LegacyLog\\" \(42 rows\) is neither loaded nor named as not migrated/,
+  );
   assert.match(JSON.stringify(verify.json), /PostgreSQL table \\"LegacyLog\\" has no rows from SQLite/);
 });
 
@@ -151,21 +194,36 @@ test('orphan rows: load-pg exits 4 naming table, keys and count; the target is n
   const { runDir, runs } = await chain(install, url, [], 'integrity');
   assert.is(runs['export-sqlite'].code, 0, runs['export-sqlite'].stderr);
   assert.is(runs['load-pg'].code, 4, runs['load-pg'].stderr);
-  assert.match(runs['load-pg'].json!.error, /foreign key "Membership_accountId_fkey" is violated by the snapshot's data: 2 rows of "Membership" \(accountId=\d+; accountId=\d+\) point at no "view" row/);
+  assert.match(
+    runs['load-pg'].json!.error,
+    /foreign key "Membership_accountId_fkey" is violated by the snapshot's data: 2 rows of "Membership" \(accountId=\d+; accountId=\d+\) point at no "view" row/,
+  );
   const journal = JSON.parse(readFileSync(path.join(runDir, 'journal.json'), 'utf8'));
   assert.is(journal.steps['load-pg'].status, 'failed');
-  const verify = await runTask('verify', ['--app-dir', install.appDir, '--run-dir', runDir, '--json', '--only', 'integrity'], { env: { TARGET_DATABASE_URL: url } });
+  const verify = await runTask(
+    'verify',
+    ['--app-dir', install.appDir, '--run-dir', runDir, '--json', '--only', 'integrity'],
+    { env: { TARGET_DATABASE_URL: url } },
+  );
   assert.is(verify.code, 1, verify.stderr);
   assert.match(verify.json!.reason ?? JSON.stringify(verify.json), /Membership/);
-  const again = await runTask('load-pg', ['--app-dir', install.appDir, '--run-dir', runDir, '--json'], { env: { TARGET_DATABASE_URL: url } });
+  const again = await runTask('load-pg', ['--app-dir', install.appDir, '--run-dir', runDir, '--json'], {
+    env: { TARGET_DATABASE_URL: url },
+  });
   assert.is(again.code, 3, 'a second load needs --force');
 });
 
-test('a @default(dbgenerated()) PostgreSQL lacks is exit 2 naming model, field, default and PostgreSQL\'s message', async () => {
+test("a @default(dbgenerated()) PostgreSQL lacks is exit 2 naming model, field, default and PostgreSQL's message", async () => {
   const install = await createFeaturesInstall({ rows: 3 });
   installs.push(install.appDir);
   const blobs = path.join(install.schemaPath, 'models/blobs.prisma');
-  writeFileSync(blobs, readFileSync(blobs, 'utf8').replace('model LegacyLog {', 'model Token {\n  id Bytes @id @default(dbgenerated("randomblob(16)"))\n}\n\nmodel LegacyLog {'));
+  writeFileSync(
+    blobs,
+    readFileSync(blobs, 'utf8').replace(
+      'model LegacyLog {',
+      'model Token {\n  id Bytes @id @default(dbgenerated("randomblob(16)"))\n}\n\nmodel LegacyLog {',
+    ),
+  );
   const db = new Database(install.sqlitePath);
   db.exec(`CREATE TABLE "Token" ("id" BLOB NOT NULL PRIMARY KEY DEFAULT (randomblob(16)))`);
   db.close();
@@ -173,7 +231,10 @@ test('a @default(dbgenerated()) PostgreSQL lacks is exit 2 naming model, field, 
   const { runs } = await chain(install, url);
   assert.is(runs['export-sqlite'].code, 0, runs['export-sqlite'].stderr);
   assert.is(runs['load-pg'].code, 2, runs['load-pg'].stderr);
-  assert.match(runs['load-pg'].json!.error, /model Token, field id, @default\(dbgenerated\("randomblob\(16\)"\)\).*function randomblob\(integer\) does not exist/);
+  assert.match(
+    runs['load-pg'].json!.error,
+    /model Token, field id, @default\(dbgenerated\("randomblob\(16\)"\)\).*function randomblob\(integer\) does not exist/,
+  );
 });
 
 test('Prisma 7 app: prisma.config.ts names the url; load-pg keeps the datasource without url in the PostgreSQL schema', async () => {
@@ -190,7 +251,8 @@ test('Prisma 7 app: prisma.config.ts names the url; load-pg keeps the datasource
   assert.is(resolveSqliteFile(install.schemaPath, install.appDir).file, install.sqlitePath);
   const { url } = await server.freshDatabase('prisma7');
   const { runDir, runs } = await chain(install, url);
-  for (const task of ['export-sqlite', 'load-pg', 'verify']) assert.is(runs[task]?.code, 0, `${task}: ${runs[task]?.stderr}`);
+  for (const task of ['export-sqlite', 'load-pg', 'verify'])
+    assert.is(runs[task]?.code, 0, `${task}: ${runs[task]?.stderr}`);
   const pgSchema = readFileSync(path.join(runDir, 'postgres-schema/schema.prisma'), 'utf8');
   assert.match(pgSchema, /datasource db \{\n  provider = "postgresql"\n\}/);
   assert.not.match(pgSchema, /url\s*=/);

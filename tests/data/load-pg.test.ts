@@ -1,5 +1,15 @@
 import { createHash } from 'node:crypto';
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -33,16 +43,32 @@ function seedKnownRows(sqlitePath: string): void {
       `INSERT INTO "User" (id, email, displayName, role, password_hash, isActive, lastLoginAt, createdAt, updatedAt) VALUES (?, ?, ?, ?, '', ?, ?, ?, ?)`,
     );
     user.run('u-epoch', 'epoch@example.test', HOSTILE, 'ADMIN', 0, null, INSTANT_MS, INSTANT_MS);
-    user.run('u-iso', 'iso@example.test', BIG_TEXT, 'CURATOR', 1, '2024-09-05 17:39:03.719', '2024-09-05T17:39:03.719Z', '2024-09-05 19:39:03.719+02:00');
-    db.prepare(`INSERT INTO "StorageObject" (id, bucket, objectName, size, createdAt, updatedAt) VALUES ('so-big', 'b', 'o', ?, ?, ?)`).safeIntegers(true).run(BIG_INT, BigInt(INSTANT_MS), BigInt(INSTANT_MS));
-    db.prepare(`INSERT INTO "api_keys" (id, userId, label, prefix, secretHash, scopes, revoked, createdAt) VALUES ('key-1', 'u-epoch', 'k', 'pfx-known', ?, ?, 1, ?)`).run(
-      BYTES,
-      '{"b":1,"a":[1,2,{"c":null}],"a":"dup wins"}',
+    user.run(
+      'u-iso',
+      'iso@example.test',
+      BIG_TEXT,
+      'CURATOR',
+      1,
+      '2024-09-05 17:39:03.719',
+      '2024-09-05T17:39:03.719Z',
+      '2024-09-05 19:39:03.719+02:00',
+    );
+    db.prepare(
+      `INSERT INTO "StorageObject" (id, bucket, objectName, size, createdAt, updatedAt) VALUES ('so-big', 'b', 'o', ?, ?, ?)`,
+    )
+      .safeIntegers(true)
+      .run(BIG_INT, BigInt(INSTANT_MS), BigInt(INSTANT_MS));
+    db.prepare(
+      `INSERT INTO "api_keys" (id, userId, label, prefix, secretHash, scopes, revoked, createdAt) VALUES ('key-1', 'u-epoch', 'k', 'pfx-known', ?, ?, 1, ?)`,
+    ).run(BYTES, '{"b":1,"a":[1,2,{"c":null}],"a":"dup wins"}', INSTANT_MS);
+    db.prepare(`INSERT INTO "Setting" (key, value, updatedAt) VALUES ('known', ?, ?)`).run(
+      '{"theme":"dark","n":1.50}',
       INSTANT_MS,
     );
-    db.prepare(`INSERT INTO "Setting" (key, value, updatedAt) VALUES ('known', ?, ?)`).run('{"theme":"dark","n":1.50}', INSTANT_MS);
     const model = db.prepare(`SELECT id FROM "ModelAsset" LIMIT 1`).pluck().get() as string;
-    db.prepare(`INSERT INTO "Rating" (userId, modelId, score, createdAt, updatedAt) VALUES ('u-epoch', ?, '12345678901.2345', ?, ?)`).run(model, INSTANT_MS, INSTANT_MS);
+    db.prepare(
+      `INSERT INTO "Rating" (userId, modelId, score, createdAt, updatedAt) VALUES ('u-epoch', ?, '12345678901.2345', ?, ?)`,
+    ).run(model, INSTANT_MS, INSTANT_MS);
   } finally {
     db.close();
   }
@@ -56,11 +82,19 @@ let runCounter = 0;
  * snapshots and the real backup task is exercised by the main run above.
  */
 function quickRun(): string {
-  const runDir = path.join(app.appDir, 'backups', 'pg-migration', `20990101T0000${String(++runCounter).padStart(2, '0')}Z`);
+  const runDir = path.join(
+    app.appDir,
+    'backups',
+    'pg-migration',
+    `20990101T0000${String(++runCounter).padStart(2, '0')}Z`,
+  );
   mkdirSync(runDir, { recursive: true, mode: 0o700 });
   const snapshot = path.join(runDir, 'snapshot.sqlite');
   copyFileSync(app.sqlitePath, snapshot);
-  writeFileSync(`${snapshot}.sha256`, `${createHash('sha256').update(readFileSync(snapshot)).digest('hex')}  snapshot.sqlite\n`);
+  writeFileSync(
+    `${snapshot}.sha256`,
+    `${createHash('sha256').update(readFileSync(snapshot)).digest('hex')}  snapshot.sqlite\n`,
+  );
   return runDir;
 }
 
@@ -71,14 +105,32 @@ async function backupRun(): Promise<string> {
 }
 
 async function loadPg(url: string, runDir: string, extra: string[] = []): Promise<CliRun> {
-  return await runTask('load-pg', ['--app-dir', app.appDir, '--run-dir', runDir, '--json', ...extra], { env: env(url), timeoutMs: 180_000 });
+  return await runTask('load-pg', ['--app-dir', app.appDir, '--run-dir', runDir, '--json', ...extra], {
+    env: env(url),
+    timeoutMs: 180_000,
+  });
 }
 
 function sqliteCounts(file: string): Map<string, number> {
   const db = new Database(file, { readonly: true });
   try {
-    const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> '_prisma_migrations'`).pluck().all() as string[];
-    return new Map(tables.map((t) => [t, Number(db.prepare(`SELECT count(*) FROM "${t.replace(/"/g, '""')}"`).pluck().get())]));
+    const tables = db
+      .prepare(
+        `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> '_prisma_migrations'`,
+      )
+      .pluck()
+      .all() as string[];
+    return new Map(
+      tables.map((t) => [
+        t,
+        Number(
+          db
+            .prepare(`SELECT count(*) FROM "${t.replace(/"/g, '""')}"`)
+            .pluck()
+            .get(),
+        ),
+      ]),
+    );
   } finally {
     db.close();
   }
@@ -155,13 +207,17 @@ test('every kind lands with the right value: DateTime from epoch-ms and text, Bo
   const [so] = await q(`SELECT size::text AS size FROM "StorageObject" WHERE id = 'so-big'`);
   assert.is(so.size, BIG_INT.toString(), 'BigInt above 2^53 is exact');
 
-  const [key] = await q(`SELECT encode("secretHash", 'hex') AS hex, scopes::text AS scopes, jsonb_typeof(scopes) AS t, revoked FROM "api_keys" WHERE id = 'key-1'`);
+  const [key] = await q(
+    `SELECT encode("secretHash", 'hex') AS hex, scopes::text AS scopes, jsonb_typeof(scopes) AS t, revoked FROM "api_keys" WHERE id = 'key-1'`,
+  );
   assert.is(key.hex, BYTES.toString('hex'), 'Bytes');
   assert.is(key.t, 'object', 'Json lands as jsonb');
   assert.is(key.scopes, '{"a": "dup wins", "b": 1}', 'jsonb semantics: last duplicate key wins');
   assert.is(key.revoked, true);
 
-  const [setting] = await q(`SELECT value->>'theme' AS theme, (value->'n')::text AS n FROM "Setting" WHERE key = 'known'`);
+  const [setting] = await q(
+    `SELECT value->>'theme' AS theme, (value->'n')::text AS n FROM "Setting" WHERE key = 'known'`,
+  );
   assert.is(setting.theme, 'dark');
   assert.is(setting.n, '1.50');
 
@@ -169,7 +225,9 @@ test('every kind lands with the right value: DateTime from epoch-ms and text, Bo
   assert.is(rating.score, '12345678901.2345', 'Decimal');
 
   // @map / @@map names: api_keys and User.password_hash exist under their mapped names.
-  const [mapped] = await q(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'User' AND column_name = 'password_hash'`);
+  const [mapped] = await q(
+    `SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'User' AND column_name = 'password_hash'`,
+  );
   assert.is(mapped.n, 1);
 });
 
@@ -177,7 +235,10 @@ test('sequences: an INSERT without id after the load gets a fresh id', async () 
   const [{ max }] = (await server.query(mainDb.name, `SELECT max(id)::int AS max FROM "AuditLog"`)).rows;
   const { rows } = await server.query(mainDb.name, `INSERT INTO "AuditLog" (action) VALUES ('LOGIN') RETURNING id`);
   assert.ok(rows[0].id > max, `new id ${rows[0].id} > ${max}`);
-  const settings = await server.query(mainDb.name, `INSERT INTO "RankingSettings" ("updatedAt") VALUES (now()) RETURNING id`);
+  const settings = await server.query(
+    mainDb.name,
+    `INSERT INTO "RankingSettings" ("updatedAt") VALUES (now()) RETURNING id`,
+  );
   assert.ok(settings.rows[0].id >= 1);
 });
 
@@ -204,7 +265,10 @@ test('indexes and foreign keys equal a plain migration of the same schema, all v
 });
 
 test('_prisma_migrations holds finished rows written by the schema engine', async () => {
-  const { rows } = await server.query(mainDb.name, `SELECT migration_name, finished_at, rolled_back_at, applied_steps_count FROM _prisma_migrations ORDER BY started_at`);
+  const { rows } = await server.query(
+    mainDb.name,
+    `SELECT migration_name, finished_at, rolled_back_at, applied_steps_count FROM _prisma_migrations ORDER BY started_at`,
+  );
   assert.ok(rows.length >= 1);
   for (const row of rows) {
     assert.ok(row.finished_at, `${row.migration_name} finished`);
@@ -218,7 +282,11 @@ test('a second load refuses a target written since our load (exit 3, --force too
   assert.is(written.code, 3, written.stderr);
   assert.match(written.stderr, /rows were written to schema "public" after our load .*AuditLog/);
   const before = (await server.query(mainDb.name, `SELECT count(*)::int AS n FROM "AuditLog"`)).rows[0].n;
-  assert.is(before, sqliteCounts(path.join(mainRun, 'snapshot.sqlite')).get('AuditLog')! + 1, 'the refused run changed nothing');
+  assert.is(
+    before,
+    sqliteCounts(path.join(mainRun, 'snapshot.sqlite')).get('AuditLog')! + 1,
+    'the refused run changed nothing',
+  );
   await server.query(mainDb.name, `DELETE FROM "AuditLog" WHERE id = (SELECT max(id) FROM "AuditLog")`);
 
   const again = await loadPg(mainDb.url, mainRun);
@@ -231,7 +299,10 @@ test('a second load refuses a target written since our load (exit 3, --force too
   assert.is(forced.json!.forced, true);
   const after = (await server.query(mainDb.name, `SELECT count(*)::int AS n FROM "AuditLog"`)).rows[0].n;
   assert.is(after, sqliteCounts(path.join(mainRun, 'snapshot.sqlite')).get('AuditLog'), 'reloaded from the snapshot');
-  const { rows } = await server.query(mainDb.name, `SELECT count(*)::int AS n FROM _prisma_migrations WHERE finished_at IS NOT NULL`);
+  const { rows } = await server.query(
+    mainDb.name,
+    `SELECT count(*)::int AS n FROM _prisma_migrations WHERE finished_at IS NOT NULL`,
+  );
   assert.is(rows[0].n, forced.json!.migrations.length, 'migration history rebuilt, not duplicated');
 });
 
@@ -242,7 +313,12 @@ test('--single-thread and --copy-format text (measurement aids) load exactly the
   const load = await loadPg(db.url, mainRun, ['--single-thread', '--copy-format', 'text']);
   assert.is(load.code, 0, load.stderr);
   const digest = async (database: string, table: string) =>
-    (await server.query(database, `SELECT count(*)::int AS n, md5(string_agg(t::text, '|' ORDER BY t::text)) AS d FROM "${table}" t`)).rows[0];
+    (
+      await server.query(
+        database,
+        `SELECT count(*)::int AS n, md5(string_agg(t::text, '|' ORDER BY t::text)) AS d FROM "${table}" t`,
+      )
+    ).rows[0];
   for (const table of sqliteCounts(path.join(mainRun, 'snapshot.sqlite')).keys()) {
     assert.equal(await digest(db.name, table), await digest(mainDb.name, table), `content of ${table}`);
   }
@@ -269,7 +345,10 @@ test('invalid JSON fails the load naming table, column and key (exit 4); after f
   const goodRun = quickRun();
   const retried = await loadPg(target.url, goodRun, ['--force']);
   assert.is(retried.code, 0, retried.stderr);
-  const { rows } = await server.query(target.name, `SELECT value->>'theme' AS theme FROM "Setting" WHERE key = 'known'`);
+  const { rows } = await server.query(
+    target.name,
+    `SELECT value->>'theme' AS theme FROM "Setting" WHERE key = 'known'`,
+  );
   assert.is(rows[0].theme, 'dark');
 });
 
@@ -289,7 +368,10 @@ test('NUL in text fails the load naming table, column and key (exit 4), before P
   const early = await loadPg(other.url, run);
   assert.is(early.code, 4, early.stderr);
   assert.match(early.json!.error, /table "User", column "displayName", row id=u-epoch: .*manifest\.json lists 1 value/);
-  const { rows } = await server.query(other.name, `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`);
+  const { rows } = await server.query(
+    other.name,
+    `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`,
+  );
   assert.is(rows[0].n, 0, 'target untouched');
   const restore = new Database(app.sqlitePath);
   restore.prepare(`UPDATE "User" SET displayName = ? WHERE id = 'u-epoch'`).run(HOSTILE);
@@ -305,7 +387,10 @@ test('a snapshot that does not match its checksum is refused (exit 4) before the
   const failed = await loadPg(target.url, run);
   assert.is(failed.code, 4, failed.stderr);
   assert.match(failed.json!.error, /does not match its checksum/);
-  const { rows } = await server.query(target.name, `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`);
+  const { rows } = await server.query(
+    target.name,
+    `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`,
+  );
   assert.is(rows[0].n, 0);
 });
 
@@ -313,13 +398,21 @@ test("--pg-migrations: the app's own PostgreSQL migrations are applied as shippe
   const shipped = mkdtempSync(path.join(os.tmpdir(), 'vs-shipped-'));
   try {
     cpSync(path.join(mainRun, 'postgres-schema', 'migrations'), shipped, { recursive: true });
-    const names = readdirSync(shipped).filter((d) => existsSync(path.join(shipped, d, 'migration.sql'))).sort();
+    const names = readdirSync(shipped)
+      .filter((d) => existsSync(path.join(shipped, d, 'migration.sql')))
+      .sort();
     const target = await server.freshDatabase('shipped');
     const run = await loadPg(target.url, mainRun, ['--pg-migrations', shipped]);
     assert.is(run.code, 0, run.stderr);
     assert.equal(run.json!.migrations, names);
-    const { rows } = await server.query(target.name, `SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL ORDER BY migration_name`);
-    assert.equal(rows.map((r) => r.migration_name), names);
+    const { rows } = await server.query(
+      target.name,
+      `SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL ORDER BY migration_name`,
+    );
+    assert.equal(
+      rows.map((r) => r.migration_name),
+      names,
+    );
     const bad = await loadPg(target.url, mainRun, ['--force', '--pg-migrations', path.join(shipped, 'does-not-exist')]);
     assert.is(bad.code, 2, bad.stderr);
   } finally {
@@ -341,8 +434,11 @@ test('a primary key a shipped view depends on (GROUP BY the key) stays in place 
     const target = await server.freshDatabase('shippedview');
     const run = await loadPg(target.url, mainRun, ['--pg-migrations', shipped]);
     assert.is(run.code, 0, run.stderr);
-    const { rows } = await server.query(target.name, `SELECT (SELECT count(*)::int FROM "UserSessionCount") AS users, (SELECT count(*)::int FROM "User") AS expected,
-      (SELECT count(*)::int FROM pg_constraint WHERE conname = 'User_pkey' AND contype = 'p') AS pkeys`);
+    const { rows } = await server.query(
+      target.name,
+      `SELECT (SELECT count(*)::int FROM "UserSessionCount") AS users, (SELECT count(*)::int FROM "User") AS expected,
+      (SELECT count(*)::int FROM pg_constraint WHERE conname = 'User_pkey' AND contype = 'p') AS pkeys`,
+    );
     assert.is(rows[0].users, rows[0].expected);
     assert.is(rows[0].pkeys, 1);
   } finally {
@@ -355,15 +451,21 @@ test('a shipped expression index is rebuilt and ANALYZE gathers its expression s
   try {
     cpSync(path.join(mainRun, 'postgres-schema', 'migrations'), shipped, { recursive: true });
     mkdirSync(path.join(shipped, '29990101000000_email_lower'));
-    writeFileSync(path.join(shipped, '29990101000000_email_lower', 'migration.sql'), 'CREATE INDEX "User_email_lower_idx" ON "User" (lower(email));\n');
+    writeFileSync(
+      path.join(shipped, '29990101000000_email_lower', 'migration.sql'),
+      'CREATE INDEX "User_email_lower_idx" ON "User" (lower(email));\n',
+    );
     const target = await server.freshDatabase('shippedexpr');
     const run = await loadPg(target.url, mainRun, ['--pg-migrations', shipped]);
     assert.is(run.code, 0, run.stderr);
     // pg_stats lists an expression index's statistics under the index's name: ANALYZE computes them only for an index
     // that exists when it runs, so a load that analyzed before rebuilding its indexes leaves this empty.
-    const { rows } = await server.query(target.name, `SELECT (SELECT count(*)::int FROM pg_stats WHERE schemaname = 'public' AND tablename = 'User_email_lower_idx') AS expression_stats,
+    const { rows } = await server.query(
+      target.name,
+      `SELECT (SELECT count(*)::int FROM pg_stats WHERE schemaname = 'public' AND tablename = 'User_email_lower_idx') AS expression_stats,
       (SELECT count(*)::int FROM pg_stats WHERE schemaname = 'public' AND tablename = 'User' AND attname = 'email') AS column_stats,
-      (SELECT count(*)::int FROM pg_indexes WHERE indexname = 'User_email_lower_idx') AS indexes`);
+      (SELECT count(*)::int FROM pg_indexes WHERE indexname = 'User_email_lower_idx') AS indexes`,
+    );
     assert.equal(rows[0], { expression_stats: 1, column_stats: 1, indexes: 1 });
   } finally {
     rmSync(shipped, { recursive: true, force: true });
@@ -376,7 +478,10 @@ test('?schema= in the URL: everything lands in that schema (created), public sta
   const run = await loadPg(url, mainRun);
   assert.is(run.code, 0, run.stderr);
   assert.is(run.json!.schema, 'vs_app');
-  const { rows } = await server.query(target.name, `SELECT table_schema, count(*)::int AS n FROM information_schema.tables WHERE table_schema IN ('public', 'vs_app') GROUP BY 1`);
+  const { rows } = await server.query(
+    target.name,
+    `SELECT table_schema, count(*)::int AS n FROM information_schema.tables WHERE table_schema IN ('public', 'vs_app') GROUP BY 1`,
+  );
   assert.equal(rows, [{ table_schema: 'vs_app', n: 31 }]);
   const again = await loadPg(url, mainRun);
   assert.is(again.code, 3, again.stderr);
@@ -386,7 +491,9 @@ test('?schema= in the URL: everything lands in that schema (created), public sta
 test('an orphan foreign key in the snapshot fails validation naming the constraint and one orphan key (exit 4)', async () => {
   const db = new Database(app.sqlitePath);
   db.pragma('foreign_keys = OFF');
-  db.prepare(`INSERT INTO "Session" (id, userId, token, expiresAt, createdAt) VALUES ('s-orphan', 'ghost-user', 'tok-orphan', ?, ?)`).run(INSTANT_MS, INSTANT_MS);
+  db.prepare(
+    `INSERT INTO "Session" (id, userId, token, expiresAt, createdAt) VALUES ('s-orphan', 'ghost-user', 'tok-orphan', ?, ?)`,
+  ).run(INSTANT_MS, INSTANT_MS);
   db.close();
   try {
     const run = quickRun();
@@ -415,7 +522,10 @@ test('a primary key the snapshot does not hold unique fails its rebuild naming i
   const tagId = db.prepare(`SELECT id FROM "Tag" LIMIT 1`).pluck().get() as string;
   db.prepare(`INSERT INTO "Tag" (id, label, createdAt) VALUES (?, 'label-of-the-duplicate', ?)`).run(tagId, INSTANT_MS);
   db.close();
-  writeFileSync(`${snapshot}.sha256`, `${createHash('sha256').update(readFileSync(snapshot)).digest('hex')}  snapshot.sqlite\n`);
+  writeFileSync(
+    `${snapshot}.sha256`,
+    `${createHash('sha256').update(readFileSync(snapshot)).digest('hex')}  snapshot.sqlite\n`,
+  );
   const target = await server.freshDatabase('duppk');
   const failed = await loadPg(target.url, run);
   assert.is(failed.code, 4, failed.stderr);
@@ -425,25 +535,58 @@ test('a primary key the snapshot does not hold unique fails its rebuild naming i
 
   const retried = await loadPg(target.url, quickRun(), ['--force']);
   assert.is(retried.code, 0, retried.stderr);
-  const { rows } = await server.query(target.name, `SELECT count(*)::int AS n FROM pg_constraint WHERE conname = 'Tag_pkey' AND contype = 'p'`);
+  const { rows } = await server.query(
+    target.name,
+    `SELECT count(*)::int AS n FROM pg_constraint WHERE conname = 'Tag_pkey' AND contype = 'p'`,
+  );
   assert.is(rows[0].n, 1, 'the primary key is back after the reload');
 });
 
 test('parallel workers (index builds, foreign-key validation) are turned off only where PostgreSQL shares this host and its cores with two or more slots', () => {
   const off = ['SET max_parallel_maintenance_workers = 0;SET max_parallel_workers_per_gather = 0;'];
   const statements = (targetUrl: string, slots = 2, ssh = false) =>
-    loadSessionStatements({ targetUrl, ...(ssh ? { ssh: { user: 'u', host: 'h', port: 22 } } : {}) } as Parameters<typeof loadSessionStatements>[0], slots).map((s) => s.split('\n').filter((l) => !l.startsWith('--')).join(''));
+    loadSessionStatements(
+      { targetUrl, ...(ssh ? { ssh: { user: 'u', host: 'h', port: 22 } } : {}) } as Parameters<
+        typeof loadSessionStatements
+      >[0],
+      slots,
+    ).map((s) =>
+      s
+        .split('\n')
+        .filter((l) => !l.startsWith('--'))
+        .join(''),
+    );
   assert.equal(statements('postgresql://u:p@127.0.0.1:5432/app'), off);
   assert.equal(statements('postgresql://u@localhost/app'), off);
   assert.equal(statements('postgresql://u@[::1]:5433/app'), off);
   assert.equal(statements('postgresql:///app?host=/var/run/postgresql'), off, 'Unix socket');
   assert.equal(statements('postgresql://u@db.internal:5432/app'), [], 'a server of its own');
-  assert.equal(statements('postgresql://u@127.0.0.1:5432/app', 2, true), [], 'through SSH the loopback address is the tunnel, not the server');
-  assert.equal(statements('postgresql://u@127.0.0.1:5432/app', 1), [], 'one slot leaves a core to the parallel workers');
+  assert.equal(
+    statements('postgresql://u@127.0.0.1:5432/app', 2, true),
+    [],
+    'through SSH the loopback address is the tunnel, not the server',
+  );
+  assert.equal(
+    statements('postgresql://u@127.0.0.1:5432/app', 1),
+    [],
+    'one slot leaves a core to the parallel workers',
+  );
 });
 
 test('fast epoch-ms formatting equals sqlite-values formatTimestamp', () => {
-  const samples = [0, -1, 1, 86_399_999, 86_400_000, -86_400_001, INSTANT_MS, -62135596800000, 253402300799999, 951782400000, 4107542399999];
+  const samples = [
+    0,
+    -1,
+    1,
+    86_399_999,
+    86_400_000,
+    -86_400_001,
+    INSTANT_MS,
+    -62135596800000,
+    253402300799999,
+    951782400000,
+    4107542399999,
+  ];
   let x = 12345;
   for (let i = 0; i < 20000; i++) {
     x = (x * 1103515245 + 12345) % 2147483648;

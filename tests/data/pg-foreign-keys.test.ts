@@ -22,7 +22,13 @@ const fk = (table: string, refTable: string, refSchema = 'public'): DeferredFore
   refColumns: ['id'],
 });
 
-const deferred = (foreignKeys: DeferredForeignKey[]): DeferredObjects => ({ version: 1, schema: 'public', capturedAt: '', indexes: [], foreignKeys });
+const deferred = (foreignKeys: DeferredForeignKey[]): DeferredObjects => ({
+  version: 1,
+  schema: 'public',
+  capturedAt: '',
+  indexes: [],
+  foreignKeys,
+});
 
 test.before(async () => {
   server = await startTestPg();

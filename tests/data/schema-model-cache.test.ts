@@ -7,7 +7,12 @@ import * as assert from 'uvu/assert';
 import { appendFileSync, copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cacheSchemaModel, readCachedSchemaModel, SCHEMA_MODEL_FILE, schemaSha256 } from '../../lib/schema-model-cache.ts';
+import {
+  cacheSchemaModel,
+  readCachedSchemaModel,
+  SCHEMA_MODEL_FILE,
+  schemaSha256,
+} from '../../lib/schema-model-cache.ts';
 import { loadSchemaModel } from '../../lib/schema-model.ts';
 import { TEMPLATE_DIR } from '../../fixtures/sample-install.ts';
 

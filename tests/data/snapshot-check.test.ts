@@ -6,7 +6,18 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, openSync, closeSync, writeSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  writeSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SNAPSHOT_SEAL_FILE, verifySnapshot } from '../../lib/snapshot-check.ts';
@@ -18,7 +29,10 @@ let dir = '';
 function makeSnapshot(content: Buffer, ageSeconds: number): string {
   const file = path.join(dir, 'snapshot.sqlite');
   writeFileSync(file, content);
-  writeFileSync(path.join(dir, 'snapshot.sqlite.sha256'), `${createHash('sha256').update(content).digest('hex')}  snapshot.sqlite\n`);
+  writeFileSync(
+    path.join(dir, 'snapshot.sqlite.sha256'),
+    `${createHash('sha256').update(content).digest('hex')}  snapshot.sqlite\n`,
+  );
   const past = new Date(Date.now() - ageSeconds * 1000);
   if (ageSeconds > 0) utimesSync(file, past, past);
   return file;
@@ -86,10 +100,16 @@ test('a seal for another checksum or a copied file is ignored', () => {
 test('a missing checksum file or snapshot is a source problem naming the file', () => {
   makeSnapshot(Buffer.alloc(10), 60);
   rmSync(path.join(dir, 'snapshot.sqlite.sha256'));
-  assert.throws(() => verifySnapshot(dir), (e: unknown) => e instanceof TaskError && e.exitCode === 4 && /snapshot\.sqlite\.sha256 is missing/.test(e.message));
+  assert.throws(
+    () => verifySnapshot(dir),
+    (e: unknown) => e instanceof TaskError && e.exitCode === 4 && /snapshot\.sqlite\.sha256 is missing/.test(e.message),
+  );
   makeSnapshot(Buffer.alloc(10), 60);
   rmSync(path.join(dir, 'snapshot.sqlite'));
-  assert.throws(() => verifySnapshot(dir), (e: unknown) => e instanceof TaskError && e.exitCode === 4 && /snapshot .* is missing/.test(e.message));
+  assert.throws(
+    () => verifySnapshot(dir),
+    (e: unknown) => e instanceof TaskError && e.exitCode === 4 && /snapshot .* is missing/.test(e.message),
+  );
 });
 
 test.run();

@@ -9,7 +9,11 @@ test('re-reads a text cell as bytes by its key, with identifiers that need quoti
   const db = new Database(':memory:');
   db.exec(`CREATE TABLE "we""ird" ("id" TEXT PRIMARY KEY, "na me" TEXT, "n" INTEGER)`);
   db.exec(`INSERT INTO "we""ird" VALUES ('bad', CAST(X'41FF42' AS TEXT), 1), ('real', 'A' || char(65533) || 'B', 2)`);
-  const rows = db.prepare(`SELECT "id", "na me", "n" FROM "we""ird" ORDER BY "id"`).raw(true).safeIntegers(true).all() as unknown[][];
+  const rows = db
+    .prepare(`SELECT "id", "na me", "n" FROM "we""ird" ORDER BY "id"`)
+    .raw(true)
+    .safeIntegers(true)
+    .all() as unknown[][];
   assert.is(rows[0][1], 'A\uFFFDB');
   assert.is(rows[1][1], 'A\uFFFDB');
   const read = createCellBytesReader(db, 'we"ird', ['id', 'na me', 'n'], ['id']);

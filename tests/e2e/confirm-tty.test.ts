@@ -19,12 +19,25 @@ const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** Run upgrade on a pty; answer `answer` once the prompt shows. Resolves with the exit code and everything printed. */
-function upgradeOnTerminal(appDir: string, targetUrl: string, answer: string): Promise<{ code: number | null; output: string; prompted: boolean }> {
-  const command = [process.execPath, '--import', 'tsx', path.join(REPO, 'tasks', 'upgrade.ts'), '--app-dir', appDir].map(shellQuote).join(' ');
+function upgradeOnTerminal(
+  appDir: string,
+  targetUrl: string,
+  answer: string,
+): Promise<{ code: number | null; output: string; prompted: boolean }> {
+  const command = [process.execPath, '--import', 'tsx', path.join(REPO, 'tasks', 'upgrade.ts'), '--app-dir', appDir]
+    .map(shellQuote)
+    .join(' ');
   // -q quiet, -f flush, -e the command's exit code, -c the command; the target URL (a secret) travels in the env.
   const child = spawn('script', ['-qfec', command, '/dev/null'], {
     cwd: REPO,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', TERM: 'dumb', ...SAFE_ENV, TARGET_DATABASE_URL: targetUrl },
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      NO_COLOR: '1',
+      TERM: 'dumb',
+      ...SAFE_ENV,
+      TARGET_DATABASE_URL: targetUrl,
+    },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let output = '';
@@ -66,7 +79,11 @@ test('on a terminal the upgrade asks once: "n" changes nothing (exit 2), "y" cut
   const yes = await upgradeOnTerminal(install.appDir, db.url, 'y');
   assert.ok(yes.prompted, yes.output);
   assert.is(yes.code, 0, yes.output);
-  const after = await eventually('app on PostgreSQL', () => appState(install), (s) => classify(s) === 'postgresql');
+  const after = await eventually(
+    'app on PostgreSQL',
+    () => appState(install),
+    (s) => classify(s) === 'postgresql',
+  );
   assert.is(classify(after), 'postgresql', JSON.stringify(after));
 });
 

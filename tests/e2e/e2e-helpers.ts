@@ -24,7 +24,10 @@ export async function makeInstall(rows = 300, start: 'legacy' | 'systemd' = 'leg
   const install = await createSampleInstall({ rows, start });
   const script = path.join(install.appDir, 'maintenance.sh');
   const run = (action: string) => {
-    const r = spawnSync('bash', [script, action], { stdio: 'ignore', env: { PATH: process.env.PATH, HOME: process.env.HOME } });
+    const r = spawnSync('bash', [script, action], {
+      stdio: 'ignore',
+      env: { PATH: process.env.PATH, HOME: process.env.HOME },
+    });
     if (r.status !== 0 && action === 'start') throw new Error(`maintenance.sh ${action} failed`);
   };
   return { ...install, start: () => run('start'), stop: () => run('stop') };
@@ -71,14 +74,24 @@ export function useUpgradeHarness(test: Test): UpgradeHarness {
       const install = await makeInstall(rows, start);
       installs.push(install);
       install.start();
-      await eventually('backend up on SQLite', () => health(install.healthUrl), (h) => h?.status === 200 && h.body?.database === 'sqlite');
+      await eventually(
+        'backend up on SQLite',
+        () => health(install.healthUrl),
+        (h) => h?.status === 200 && h.body?.database === 'sqlite',
+      );
       return install;
     },
     async upgradeCase(database, rows = 300) {
       const install = await this.runningInstall(rows);
       const before = appFingerprint(install);
       const db = await this.pg.freshDatabase(database);
-      return { install, before, db, env: { TARGET_DATABASE_URL: db.url }, args: ['--app-dir', install.appDir, '--yes', '--json'] };
+      return {
+        install,
+        before,
+        db,
+        env: { TARGET_DATABASE_URL: db.url },
+        args: ['--app-dir', install.appDir, '--yes', '--json'],
+      };
     },
   };
 }
@@ -121,11 +134,17 @@ export function databaseSeenFromOutside(port: number): 'sqlite' | 'postgresql' |
 }
 
 /** Poll until `check` is true (a generous ceiling so a slow machine does not fail a correct program). */
-export async function eventually<T>(what: string, probe: () => Promise<T> | T, check: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  probe: () => Promise<T> | T,
+  check: (v: T) => boolean,
+  timeoutMs = 30_000,
+): Promise<T> {
   const started = Date.now();
   let last: T = await probe();
   while (!check(last)) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+    if (Date.now() - started > timeoutMs)
+      throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
     await new Promise((r) => setTimeout(r, 100));
     last = await probe();
   }
@@ -157,7 +176,10 @@ function hashTree(dir: string): string {
 /** sha256 of backend/.env, schema.prisma and the migrations folder, plus modes: what must survive a rollback byte for byte. */
 export function appFingerprint(install: SampleInstall): Record<string, string> {
   const migrations = path.join(path.dirname(install.schemaPath), 'migrations');
-  const fileHash = (f: string) => (existsSync(f) ? createHash('sha256').update(readFileSync(f)).digest('hex') + ':' + (statSync(f).mode & 0o777).toString(8) : 'missing');
+  const fileHash = (f: string) =>
+    existsSync(f)
+      ? createHash('sha256').update(readFileSync(f)).digest('hex') + ':' + (statSync(f).mode & 0o777).toString(8)
+      : 'missing';
   return { env: fileHash(install.envPath), schema: fileHash(install.schemaPath), migrations: hashTree(migrations) };
 }
 
@@ -201,5 +223,10 @@ export function journalOf(runDir: string): any {
 
 export function runDirs(appDir: string): string[] {
   const root = path.join(appDir, 'backups', 'pg-migration');
-  return existsSync(root) ? readdirSync(root).filter((n) => /^\d{8}T/.test(n)).map((n) => path.join(root, n)).sort() : [];
+  return existsSync(root)
+    ? readdirSync(root)
+        .filter((n) => /^\d{8}T/.test(n))
+        .map((n) => path.join(root, n))
+        .sort()
+    : [];
 }

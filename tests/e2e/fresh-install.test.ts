@@ -44,11 +44,22 @@ test('fresh-install: role, schema, switch, app healthy on PostgreSQL; no passwor
   const env = dotenv.parse(readFileSync(install.envPath));
   assert.match(env.DATABASE_URL, /^postgresql:\/\/visionsuit:.+@127\.0\.0\.1:\d+\/visionsuit$/);
   assert.is(statSync(install.envPath).mode & 0o777, 0o600);
-  const h = await eventually('app on PostgreSQL', () => health(install.healthUrl), (x) => x?.status === 200);
+  const h = await eventually(
+    'app on PostgreSQL',
+    () => health(install.healthUrl),
+    (x) => x?.status === 200,
+  );
   assert.is(h!.body.database, 'postgresql');
-  const applied = (await pgs.query('visionsuit', 'SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL ORDER BY 1')).rows.map((r) => r.migration_name);
-  const folders = readdirSync(path.join(path.dirname(install.schemaPath), 'migrations')).filter((n) => !n.includes('.')).sort();
-  assert.equal(applied, folders, 'the app\'s migration folders are exactly the applied history');
+  const applied = (
+    await pgs.query(
+      'visionsuit',
+      'SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL ORDER BY 1',
+    )
+  ).rows.map((r) => r.migration_name);
+  const folders = readdirSync(path.join(path.dirname(install.schemaPath), 'migrations'))
+    .filter((n) => !n.includes('.'))
+    .sort();
+  assert.equal(applied, folders, "the app's migration folders are exactly the applied history");
 });
 
 test.run();

@@ -13,5 +13,7 @@ while (!existsSync(manifest)) {
   await new Promise((r) => setTimeout(r, 50));
 }
 const db = new Database(sqlite, { fileMustExist: true, timeout: 5000 });
-db.prepare(`INSERT INTO "Setting" ("key", "value", "updatedAt") VALUES ('late.write', '"after export"', ?)`).run(Date.now());
+db.prepare(`INSERT INTO "Setting" ("key", "value", "updatedAt") VALUES ('late.write', '"after export"', ?)`).run(
+  Date.now(),
+);
 db.close();

@@ -23,12 +23,19 @@ test('off starts the writer and waits for health; on with a stop command that li
   const off = await runTask('maintenance', ['off', '--app-dir', install.appDir, '--json'], { env: SAFE_ENV });
   assert.is(off.code, 0, off.stderr);
   assert.is(off.json!.started.health.serviceStatus, 'online');
-  assert.ok(off.json!.started.proof.ok && off.json!.started.proof.sqliteHolders.length > 0, JSON.stringify(off.json!.started.proof));
+  assert.ok(
+    off.json!.started.proof.ok && off.json!.started.proof.sqliteHolders.length > 0,
+    JSON.stringify(off.json!.started.proof),
+  );
   const h = await health(install.healthUrl);
   assert.is(h?.status, 200);
 
   // maintenance.sh-style failure: exit 0, writer still there.
-  const lying = await runTask('maintenance', ['on', '--app-dir', install.appDir, '--stop-cmd', 'true', '--wait-seconds', '1', '--json'], { env: SAFE_ENV });
+  const lying = await runTask(
+    'maintenance',
+    ['on', '--app-dir', install.appDir, '--stop-cmd', 'true', '--wait-seconds', '1', '--json'],
+    { env: SAFE_ENV },
+  );
   assert.is(lying.code, 4, lying.stderr);
   assert.match(lying.stderr, /writers did not stop: pid \d+ \(.*fake-backend\.ts\) still has dev\.db open/);
   assert.ok((await health(install.healthUrl))?.status === 200, 'writer untouched');
@@ -37,7 +44,11 @@ test('off starts the writer and waits for health; on with a stop command that li
   assert.is(on.code, 0, on.stderr);
   assert.ok(on.json!.stopped.holdersBefore.length >= 1, 'the writer was seen holding the file before the stop');
   assert.equal(on.json!.stopped.holdersAfter, []);
-  await eventually('writer gone', () => health(install.healthUrl), (x) => x === undefined);
+  await eventually(
+    'writer gone',
+    () => health(install.healthUrl),
+    (x) => x === undefined,
+  );
 
   const bad = await runTask('maintenance', ['sideways', '--app-dir', install.appDir], { env: SAFE_ENV });
   assert.is(bad.code, 2);

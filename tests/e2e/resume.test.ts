@@ -24,7 +24,10 @@ test('kill -9 mid-load: app back on SQLite; re-run resumes and finishes; a concu
   const first = spawnTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], env);
   const loading = await eventually(
     'load-pg running',
-    () => runDirs(install.appDir).map(journalOf).find((j) => j?.steps?.['load-pg']?.status === 'running'),
+    () =>
+      runDirs(install.appDir)
+        .map(journalOf)
+        .find((j) => j?.steps?.['load-pg']?.status === 'running'),
     (j) => Boolean(j),
     60_000,
   );
@@ -34,16 +37,35 @@ test('kill -9 mid-load: app back on SQLite; re-run resumes and finishes; a concu
   assert.is(killed.signal, 'SIGKILL');
   // The guardian notices the dead PID and puts the app back on SQLite (running), leaving the run unfinished.
   const lockFile = path.join(install.appDir, 'backups/pg-migration/.lock');
-  const back = await eventually('guardian restarts the app on SQLite', () => health(install.healthUrl), (h) => h?.status === 200, 60_000);
+  const back = await eventually(
+    'guardian restarts the app on SQLite',
+    () => health(install.healthUrl),
+    (h) => h?.status === 200,
+    60_000,
+  );
   assert.is(back!.body.database, 'sqlite');
   const runDir = runDirs(install.appDir)[0];
-  await eventually('guardian recorded its rollback', () => journalOf(runDir)?.state?.guardian, (g) => Boolean(g));
+  await eventually(
+    'guardian recorded its rollback',
+    () => journalOf(runDir)?.state?.guardian,
+    (g) => Boolean(g),
+  );
   assert.not.ok(journalOf(runDir).state.upgrade.finishedAt, 'run left unfinished for the re-run');
-  await eventually('guardian released the lock', () => existsSync(lockFile), (e) => !e);
+  await eventually(
+    'guardian released the lock',
+    () => existsSync(lockFile),
+    (e) => !e,
+  );
 
   const second = spawnTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], env);
-  await eventually('re-run holds the lock', () => (existsSync(lockFile) ? JSON.parse(readFileSync(lockFile, 'utf8')).pid : 0), (pid) => pid === second.child.pid);
-  const third = await runTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], { env: { ...SAFE_ENV, ...env } });
+  await eventually(
+    're-run holds the lock',
+    () => (existsSync(lockFile) ? JSON.parse(readFileSync(lockFile, 'utf8')).pid : 0),
+    (pid) => pid === second.child.pid,
+  );
+  const third = await runTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], {
+    env: { ...SAFE_ENV, ...env },
+  });
   assert.is(third.code, 2, third.stderr);
   assert.match(third.stderr, new RegExp(`another run \\(pid ${second.child.pid}`));
 
@@ -54,9 +76,19 @@ test('kill -9 mid-load: app back on SQLite; re-run resumes and finishes; a concu
   assert.is(runDirs(install.appDir).length, 1, 'the unfinished run was continued, not restarted');
   // The app wrote to SQLite while it was back up: backup → verify were redone from a fresh backup.
   assert.match(resumed.stderr, /changed since the earlier backup/);
-  assert.ok(result.steps.some((s: any) => s.name === 'check-target' && s.status === 'skipped'), 'done step skipped');
-  assert.ok(result.steps.some((s: any) => s.name === 'load-pg' && s.status === 'done'), 'load-pg redone');
-  const h = await eventually('health on PostgreSQL', () => health(install.healthUrl), (x) => x?.status === 200);
+  assert.ok(
+    result.steps.some((s: any) => s.name === 'check-target' && s.status === 'skipped'),
+    'done step skipped',
+  );
+  assert.ok(
+    result.steps.some((s: any) => s.name === 'load-pg' && s.status === 'done'),
+    'load-pg redone',
+  );
+  const h = await eventually(
+    'health on PostgreSQL',
+    () => health(install.healthUrl),
+    (x) => x?.status === 200,
+  );
   assert.is(h!.body.database, 'postgresql');
   assert.not.ok(existsSync(lockFile), 'lock released');
 });

@@ -14,7 +14,15 @@ test('SIGTERM mid-load → rollback, app on SQLite and running, exit 5', async (
   const before = appFingerprint(install);
   const db = await harness.pg.freshDatabase('term');
   const up = spawnTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], { TARGET_DATABASE_URL: db.url });
-  await eventually('load-pg running', () => runDirs(install!.appDir).map(journalOf).find((j) => j?.steps?.['load-pg']?.status === 'running'), Boolean, 60_000);
+  await eventually(
+    'load-pg running',
+    () =>
+      runDirs(install!.appDir)
+        .map(journalOf)
+        .find((j) => j?.steps?.['load-pg']?.status === 'running'),
+    Boolean,
+    60_000,
+  );
   up.child.kill('SIGTERM');
   const done = await up.done;
   assert.is(done.code, 5, done.stderr);

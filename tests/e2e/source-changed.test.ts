@@ -29,7 +29,11 @@ test('SQLite written after the export → exit 4, nothing switched, app back on 
   assert.match(up.json?.failedStep, /^(source-unchanged|pre-switch-check)$/);
   assert.match(up.json!.cause, /changed after the backup|open again/);
   assert.equal(appFingerprint(install), before, 'nothing switched');
-  const h = await eventually('app back on SQLite', () => health(install.healthUrl), (x) => x?.status === 200);
+  const h = await eventually(
+    'app back on SQLite',
+    () => health(install.healthUrl),
+    (x) => x?.status === 200,
+  );
   assert.is(h!.body.database, 'sqlite');
   assert.ok(sqliteCount(install.sqlitePath, 'Setting') > 0);
 });

@@ -58,7 +58,12 @@ test('an instance on the other database is restarted once, then the app is prove
 
   // The configuration is restored to SQLite while that instance keeps running.
   writeFileSync(kindFile, 'sqlite');
-  const again = await startServices(settings, log, { healthUrl, waitSeconds: 3, expectDatabase: 'sqlite', sqlitePath: dbFile });
+  const again = await startServices(settings, log, {
+    healthUrl,
+    waitSeconds: 3,
+    expectDatabase: 'sqlite',
+    sqlitePath: dbFile,
+  });
   assert.ok(again.health?.ok, JSON.stringify(again.health));
   assert.ok(again.proof?.ok, JSON.stringify(again.proof));
   assert.is.not(readFileSync(pidFile, 'utf8').trim(), stalePid, 'the stale instance was replaced');

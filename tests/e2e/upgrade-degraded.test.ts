@@ -17,17 +17,27 @@ test('a degraded status (client not regenerated) fails the gate: rolled back, ex
   const before = appFingerprint(install);
   const db = await harness.pg.freshDatabase('degr');
   const env = { ...SAFE_ENV, VS_SYSTEM_ENV_FILE: install.systemEnvFile!, TARGET_DATABASE_URL: db.url };
-  const up = await runTask('upgrade', ['--app-dir', install.appDir, '--yes', '--no-generate', '--wait-seconds', '6', '--json'], { env });
+  const up = await runTask(
+    'upgrade',
+    ['--app-dir', install.appDir, '--yes', '--no-generate', '--wait-seconds', '6', '--json'],
+    { env },
+  );
   assert.is(up.code, 5, up.stderr);
   assert.is(up.json!.failedStep, 'start-services');
-  assert.match(up.json!.cause, /degraded: Database connectivity issue: Error validating datasource `db`: the URL must start with the protocol `file:`/);
+  assert.match(
+    up.json!.cause,
+    /degraded: Database connectivity issue: Error validating datasource `db`: the URL must start with the protocol `file:`/,
+  );
   assert.is(up.json!.rolledBack, true);
   assert.ok(up.json!.sqliteProof?.ok, JSON.stringify(up.json!.sqliteProof));
   assert.equal(appFingerprint(install), before);
   const s0 = sqliteCount(install.sqlitePath, 'AuditLog');
-  await eventually('the app writing to SQLite again', () => sqliteCount(install.sqlitePath, 'AuditLog'), (n) => n > s0);
+  await eventually(
+    'the app writing to SQLite again',
+    () => sqliteCount(install.sqlitePath, 'AuditLog'),
+    (n) => n > s0,
+  );
   assert.is((await health(install.healthUrl))?.body?.database, 'sqlite');
-
 });
 
 test.run();

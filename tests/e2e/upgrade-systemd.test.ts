@@ -17,11 +17,15 @@ test('upgrade with defaults exits 0 and the app writes to PostgreSQL; rollback r
   const install = await harness.runningInstall(150, 'systemd');
   const db = await harness.pg.freshDatabase('sysd');
   const env = { ...SAFE_ENV, VS_SYSTEM_ENV_FILE: install.systemEnvFile!, TARGET_DATABASE_URL: db.url };
-  const pgCount = async () => (await harness.pg.query(db.name, `SELECT count(*)::int AS n FROM "AuditLog"`)).rows[0].n as number;
+  const pgCount = async () =>
+    (await harness.pg.query(db.name, `SELECT count(*)::int AS n FROM "AuditLog"`)).rows[0].n as number;
 
   const up = await runTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], { env });
   assert.is(up.code, 0, up.stderr);
-  assert.ok(up.json!.databaseProof.ok && up.json!.databaseProof.targetSessions > 0, JSON.stringify(up.json!.databaseProof));
+  assert.ok(
+    up.json!.databaseProof.ok && up.json!.databaseProof.targetSessions > 0,
+    JSON.stringify(up.json!.databaseProof),
+  );
   assert.equal(up.json!.databaseProof.sqliteHolders, []);
   assert.is(up.json!.generate.ran, true);
   assert.match(up.json!.summary, /session\(s\) of the app on the target/);
@@ -32,20 +36,29 @@ test('upgrade with defaults exits 0 and the app writes to PostgreSQL; rollback r
   // A plain rollback would leave those rows behind: refused, nothing touched, the app still on PostgreSQL.
   const refused = await runTask('rollback', ['--app-dir', install.appDir, '--yes', '--json'], { env });
   assert.is(refused.code, 2, refused.stderr);
-  assert.match(refused.stderr, /refusing to roll back: PostgreSQL holds \d+ row change\(s\) in \d+ table\(s\) \(.*AuditLog \d+/);
+  assert.match(
+    refused.stderr,
+    /refusing to roll back: PostgreSQL holds \d+ row change\(s\) in \d+ table\(s\) \(.*AuditLog \d+/,
+  );
   assert.match(refused.stderr, /just fallback/);
   const kept = await pgCount();
   assert.ok(kept > n0, 'the PostgreSQL rows are intact');
   await eventually('the app still writing to PostgreSQL', pgCount, (n) => n > kept);
 
-  const rb = await runTask('rollback', ['--app-dir', install.appDir, '--yes', '--discard-postgres-writes', '--json'], { env });
+  const rb = await runTask('rollback', ['--app-dir', install.appDir, '--yes', '--discard-postgres-writes', '--json'], {
+    env,
+  });
   assert.is(rb.code, 0, rb.stderr);
   assert.ok(rb.json!.postgresWrites.total > 0, JSON.stringify(rb.json!.postgresWrites));
   assert.ok(rb.json!.started.proof.ok, JSON.stringify(rb.json!.started.proof));
   assert.is(rb.json!.generate.provider, 'sqlite');
   assert.ok((await pgCount()) >= kept, 'the PostgreSQL database is kept as it was');
   const s0 = sqliteCount(install.sqlitePath, 'AuditLog');
-  await eventually('the app writing to SQLite again', () => sqliteCount(install.sqlitePath, 'AuditLog'), (n) => n > s0);
+  await eventually(
+    'the app writing to SQLite again',
+    () => sqliteCount(install.sqlitePath, 'AuditLog'),
+    (n) => n > s0,
+  );
   assert.is((await health(install.healthUrl))?.body?.database, 'sqlite');
 });
 

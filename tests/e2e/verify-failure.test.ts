@@ -38,19 +38,31 @@ test('verify fails on a real divergence in the target → exit 5, files byte-ide
   await harness.pg.query('postgres', `CREATE DATABASE ${dbName} TEMPLATE ${tpl.name}`);
   const url = harness.pg.url(dbName);
 
-  const up = await runTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], { env: { ...SAFE_ENV, TARGET_DATABASE_URL: url } });
+  const up = await runTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], {
+    env: { ...SAFE_ENV, TARGET_DATABASE_URL: url },
+  });
   assert.is(up.code, 5, up.stderr);
   assert.is(up.json?.failedStep, 'verify', up.stderr);
   assert.match(up.stderr, /Tag/);
   assert.equal(appFingerprint(install), before, 'env, schema and migrations byte-identical');
-  const h = await eventually('writer back on SQLite', () => health(install.healthUrl), (x) => x?.status === 200);
+  const h = await eventually(
+    'writer back on SQLite',
+    () => health(install.healthUrl),
+    (x) => x?.status === 200,
+  );
   assert.is(h!.body.database, 'sqlite');
   const n = sqliteCount(install.sqlitePath, 'AuditLog');
-  await eventually('backend writing to SQLite', () => sqliteCount(install.sqlitePath, 'AuditLog'), (m) => m > n);
+  await eventually(
+    'backend writing to SQLite',
+    () => sqliteCount(install.sqlitePath, 'AuditLog'),
+    (m) => m > n,
+  );
 
   // The run dir holds the PostgreSQL schema load-pg wrote: switch-env --dry-run shows the diff and changes nothing.
   const runDir = up.json!.runDir as string;
-  const dry = await runTask('switch-env', ['--app-dir', install.appDir, '--run-dir', runDir, '--dry-run'], { env: { ...SAFE_ENV, TARGET_DATABASE_URL: url } });
+  const dry = await runTask('switch-env', ['--app-dir', install.appDir, '--run-dir', runDir, '--dry-run'], {
+    env: { ...SAFE_ENV, TARGET_DATABASE_URL: url },
+  });
   assert.is(dry.code, 0, dry.stderr);
   assert.match(dry.stdout, /-DATABASE_URL="file:.\/dev.db"/);
   assert.match(dry.stdout, /\+DATABASE_URL="postgresql:\/\/postgres:\*\*\*@127.0.0.1/);

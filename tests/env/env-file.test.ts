@@ -78,7 +78,20 @@ test('a multi-line value of another key is not mistaken for a key', () => {
 });
 
 test('encodeValue round-trips hostile values through dotenv.parse', () => {
-  const values = ['a b', 'with"double', "with'single", 'both\'"', 'hash#tag', '  lead', 'back\\slash', 'a\\nb', 'x?y=1&z=2', 'emoji 🐘', 'new\nline', 'all\'"`'.slice(0, 5)];
+  const values = [
+    'a b',
+    'with"double',
+    "with'single",
+    'both\'"',
+    'hash#tag',
+    '  lead',
+    'back\\slash',
+    'a\\nb',
+    'x?y=1&z=2',
+    'emoji 🐘',
+    'new\nline',
+    'all\'"`'.slice(0, 5),
+  ];
   for (const v of values) {
     const line = `K=${encodeValue(v)}`;
     assert.is(dotenv.parse(line).K, v, line);

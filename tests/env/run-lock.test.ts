@@ -14,7 +14,10 @@ test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 function deadPid(): number {
   // A PID that just exited (a finished child) is dead for the lock's purposes.
-  return spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString() as unknown as number;
+  return spawnSync(process.execPath, [
+    '-e',
+    'process.stdout.write(String(process.pid))',
+  ]).stdout.toString() as unknown as number;
 }
 
 test('takes the lock with O_EXCL, a second holder is refused with exit 2 naming the owner, release removes it', () => {
@@ -37,21 +40,30 @@ test('takes the lock with O_EXCL, a second holder is refused with exit 2 naming 
 test('a lock whose PID is dead is stale and taken over', () => {
   mkdirSync(path.dirname(lockPath(settings)), { recursive: true });
   const pid = Number(deadPid());
-  writeFileSync(lockPath(settings), JSON.stringify({ pid, host: os.hostname(), startedAt: '2020-01-01T00:00:00Z', command: 'upgrade' }));
+  writeFileSync(
+    lockPath(settings),
+    JSON.stringify({ pid, host: os.hostname(), startedAt: '2020-01-01T00:00:00Z', command: 'upgrade' }),
+  );
   const lock = acquireLock(settings, 'upgrade');
   assert.is(lock.tookOverFrom?.pid, pid);
   lock.release();
 });
 
 test('a live PID with another start time (PID reused) is stale; a half-written lock is stale', () => {
-  writeFileSync(lockPath(settings), JSON.stringify({ pid: process.pid, host: os.hostname(), startedAt: 'x', command: 'upgrade', pidStart: '1' }));
+  writeFileSync(
+    lockPath(settings),
+    JSON.stringify({ pid: process.pid, host: os.hostname(), startedAt: 'x', command: 'upgrade', pidStart: '1' }),
+  );
   acquireLock(settings, 'upgrade').release();
   writeFileSync(lockPath(settings), '{"pid": 12');
   acquireLock(settings, 'upgrade').release();
 });
 
 test('a lock from another host is never taken over', () => {
-  writeFileSync(lockPath(settings), JSON.stringify({ pid: 1, host: 'other-host.example', startedAt: 'x', command: 'upgrade' }));
+  writeFileSync(
+    lockPath(settings),
+    JSON.stringify({ pid: 1, host: 'other-host.example', startedAt: 'x', command: 'upgrade' }),
+  );
   try {
     acquireLock(settings, 'upgrade');
     assert.unreachable();

@@ -32,8 +32,24 @@ function tree(dir: string): string {
   return h.digest('hex');
 }
 const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
-const state = () => ({ env: sha(install.envPath), schema: sha(install.schemaPath), migrations: tree(path.join(path.dirname(install.schemaPath), 'migrations')) });
-const args = (...extra: string[]) => ['--app-dir', install.appDir, '--run-dir', runDir, '--stop-cmd', 'true', '--start-cmd', 'true', '--system-env', '/nonexistent/vs-backend.env', ...extra];
+const state = () => ({
+  env: sha(install.envPath),
+  schema: sha(install.schemaPath),
+  migrations: tree(path.join(path.dirname(install.schemaPath), 'migrations')),
+});
+const args = (...extra: string[]) => [
+  '--app-dir',
+  install.appDir,
+  '--run-dir',
+  runDir,
+  '--stop-cmd',
+  'true',
+  '--start-cmd',
+  'true',
+  '--system-env',
+  '/nonexistent/vs-backend.env',
+  ...extra,
+];
 
 test.before(async () => {
   install = await createSampleInstall({ rows: 5 });
@@ -41,7 +57,10 @@ test.before(async () => {
   const pgDir = path.join(runDir, 'postgres-schema');
   mkdirSync(path.join(pgDir, 'migrations/20250101000000_baseline'), { recursive: true });
   writeFileSync(path.join(pgDir, 'schema.prisma'), toPostgresAppSchema(readFileSync(install.schemaPath, 'utf8')));
-  writeFileSync(path.join(pgDir, 'migrations/20250101000000_baseline/migration.sql'), '-- baseline\nCREATE TABLE "X" ("id" TEXT);\n');
+  writeFileSync(
+    path.join(pgDir, 'migrations/20250101000000_baseline/migration.sql'),
+    '-- baseline\nCREATE TABLE "X" ("id" TEXT);\n',
+  );
   writeFileSync(path.join(pgDir, 'migrations/migration_lock.toml'), 'provider = "postgresql"\n');
   env = { TARGET_DATABASE_URL: TARGET };
 });
@@ -51,7 +70,10 @@ test('--dry-run prints the masked diff and changes nothing', async () => {
   const before = state();
   const run = await runTask('switch-env', args('--dry-run'), { env });
   assert.is(run.code, 0, run.stderr);
-  assert.match(run.stdout, /\+DATABASE_URL="postgresql:\/\/visionsuit:\*\*\*@db.example:5432\/visionsuit\?schema=public&connection_limit=5"/);
+  assert.match(
+    run.stdout,
+    /\+DATABASE_URL="postgresql:\/\/visionsuit:\*\*\*@db.example:5432\/visionsuit\?schema=public&connection_limit=5"/,
+  );
   assert.match(run.stdout, /\+20250101000000_baseline/);
   assert.not.match(run.stdout + run.stderr, /p%40ss|p@ss/);
   assert.equal(state(), before);

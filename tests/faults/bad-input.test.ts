@@ -33,7 +33,11 @@ test.after(async () => {
 test('upgrade refuses a bad target before stopping the app: exit code, one-line cause, nothing changed', async () => {
   install = await makeInstall(300);
   install.start();
-  await eventually('backend up on SQLite', () => health(install!.healthUrl), (h) => h?.status === 200 && h.body?.database === 'sqlite');
+  await eventually(
+    'backend up on SQLite',
+    () => health(install!.healthUrl),
+    (h) => h?.status === 200 && h.body?.database === 'sqlite',
+  );
   const before = appFingerprint(install);
   const pidFile = path.join(install.appDir, 'run', 'vs-backend.pid');
   const pidBefore = readFileSync(pidFile, 'utf8');
@@ -44,9 +48,21 @@ test('upgrade refuses a bad target before stopping the app: exit code, one-line 
   const wrongPassword = server.url(good.name, 'postgres', 'Definitely-Wrong-Pass-42');
 
   const cases: { name: string; url: string; args?: string[]; code: number; cause: RegExp; secret?: string }[] = [
-    { name: 'wrong password', url: wrongPassword, code: 3, cause: /authentication failed for role "postgres" .*\(wrong password\)/, secret: 'Definitely-Wrong-Pass-42' },
+    {
+      name: 'wrong password',
+      url: wrongPassword,
+      code: 3,
+      cause: /authentication failed for role "postgres" .*\(wrong password\)/,
+      secret: 'Definitely-Wrong-Pass-42',
+    },
     { name: 'another schema already in the target', url: foreign.url, code: 3, cause: /target contents: .*invoices/ },
-    { name: 'TLS required, server offers none', url: good.url, args: ['--require-tls'], code: 3, cause: /tls: .*(not offer|not encrypted|does not support)/i },
+    {
+      name: 'TLS required, server offers none',
+      url: good.url,
+      args: ['--require-tls'],
+      code: 3,
+      cause: /tls: .*(not offer|not encrypted|does not support)/i,
+    },
     {
       name: 'unknown SSH host key',
       url: good.url,
@@ -54,11 +70,18 @@ test('upgrade refuses a bad target before stopping the app: exit code, one-line 
       code: 3,
       cause: /SSH host key of .* does not match .* refusing to connect/,
     },
-    { name: 'not a PostgreSQL URL', url: 'mysql://root:pw@127.0.0.1/visionsuit', code: 2, cause: /must be a postgresql:\/\/ URL/ },
+    {
+      name: 'not a PostgreSQL URL',
+      url: 'mysql://root:pw@127.0.0.1/visionsuit',
+      code: 2,
+      cause: /must be a postgresql:\/\/ URL/,
+    },
   ];
   // One after the other: they share the app and its lock, as a real operator's retries would.
   for (const c of cases) {
-    const r: CliRun = await runTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json', ...(c.args ?? [])], { env: { TARGET_DATABASE_URL: c.url } });
+    const r: CliRun = await runTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json', ...(c.args ?? [])], {
+      env: { TARGET_DATABASE_URL: c.url },
+    });
     assert.is(r.code, c.code, `${c.name}: ${r.stderr}`);
     assert.is(r.json?.exitCode, c.code, c.name);
     const cause: string = r.json?.cause ?? r.json?.error ?? r.json?.summary;
@@ -70,7 +93,10 @@ test('upgrade refuses a bad target before stopping the app: exit code, one-line 
     assert.is(h?.body?.database, 'sqlite', `${c.name}: app still on SQLite`);
     assert.is(readFileSync(pidFile, 'utf8'), pidBefore, `${c.name}: the app was never stopped`);
   }
-  const { rows } = await server.query(good.name, `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`);
+  const { rows } = await server.query(
+    good.name,
+    `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`,
+  );
   assert.is(rows[0].n, 0, 'nothing was created in the target');
 });
 
@@ -95,7 +121,12 @@ test('DATABASE_URL in backend/.env with odd quoting and ? parameters: the right 
       } else {
         assert.is(r.code, 4, `${v.line}: ${r.stderr}`);
         const line = r.json?.error as string;
-        assert.match(line, new RegExp(`SQLite file ${path.join(path.dirname(live), 'missing.db').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} does not exist$`));
+        assert.match(
+          line,
+          new RegExp(
+            `SQLite file ${path.join(path.dirname(live), 'missing.db').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} does not exist$`,
+          ),
+        );
         assert.not.ok(line.includes('connection_limit'), 'query parameters are not part of the path');
       }
     }

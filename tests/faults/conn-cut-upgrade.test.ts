@@ -26,10 +26,15 @@ test('every target backend terminated while load-pg runs: rolled back (exit 5), 
     return r;
   });
   try {
-    await pollFast('load-pg running', () => {
-      const dir = runDirs(install!.appDir)[0];
-      return dir ? journalOf(dir)?.steps?.['load-pg']?.status : undefined;
-    }, (s) => s === 'running', 120_000);
+    await pollFast(
+      'load-pg running',
+      () => {
+        const dir = runDirs(install!.appDir)[0];
+        return dir ? journalOf(dir)?.steps?.['load-pg']?.status : undefined;
+      },
+      (s) => s === 'running',
+      120_000,
+    );
     while (!exited) {
       const { rows } = await killer.query<{ n: number }>(
         'SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
@@ -49,14 +54,22 @@ test('every target backend terminated while load-pg runs: rolled back (exit 5), 
   assert.is(result.rolledBack, true);
   assert.ok(result.cause && !result.cause.includes('\n'), result.cause);
   assert.not.match(result.cause, /internal error/);
-  const state = await eventually('app on SQLite', () => appState(install!), (s) => classify(s) === 'sqlite');
+  const state = await eventually(
+    'app on SQLite',
+    () => appState(install!),
+    (s) => classify(s) === 'sqlite',
+  );
   assert.is(classify(state), 'sqlite', JSON.stringify(state));
   assert.equal(appFingerprint(install), before);
 
   const second = spawnTask('upgrade', args, env);
   const ok = await second.done;
   assert.is(ok.code, 0, ok.stderr);
-  const after = await eventually('app on PostgreSQL', () => appState(install!), (s) => classify(s) === 'postgresql');
+  const after = await eventually(
+    'app on PostgreSQL',
+    () => appState(install!),
+    (s) => classify(s) === 'postgresql',
+  );
   assert.is(classify(after), 'postgresql');
 });
 

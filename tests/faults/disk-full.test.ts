@@ -38,7 +38,8 @@ test.after(async () => {
 
 const fill = () => fillFileSystem(mnt);
 
-const DISK_FULL = /^✖ no space left on the device.*\(ENOSPC\); free space .* or pass --run-dir on another one, then run again$/;
+const DISK_FULL =
+  /^✖ no space left on the device.*\(ENOSPC\); free space .* or pass --run-dir on another one, then run again$/;
 
 test('export-sqlite and load-pg on a full run-dir file system: exit 4 with one line, nothing lost; with space freed both succeed', async () => {
   if (!mounted) {
@@ -65,15 +66,22 @@ test('export-sqlite and load-pg on a full run-dir file system: exit 4 with one l
   // load-pg: the generated PostgreSQL migrations cannot be written into the run dir.
   const db = await server.freshDatabase('diskfull');
   filler = fill();
-  const load = await runTask('load-pg', ['--app-dir', install.appDir, '--run-dir', runDir, '--json'], { env: { TARGET_DATABASE_URL: db.url } });
+  const load = await runTask('load-pg', ['--app-dir', install.appDir, '--run-dir', runDir, '--json'], {
+    env: { TARGET_DATABASE_URL: db.url },
+  });
   assert.is(load.code, 4, load.stderr);
   assert.match(failureLine(load.stderr), DISK_FULL);
   JSON.parse(readFileSync(path.join(runDir, 'journal.json'), 'utf8'));
   assert.is(sha256(install.sqlitePath), liveSha);
   rmSync(filler);
-  const loadOk = await runTask('load-pg', ['--app-dir', install.appDir, '--run-dir', runDir, '--json', '--force'], { env: { TARGET_DATABASE_URL: db.url } });
+  const loadOk = await runTask('load-pg', ['--app-dir', install.appDir, '--run-dir', runDir, '--json', '--force'], {
+    env: { TARGET_DATABASE_URL: db.url },
+  });
   assert.is(loadOk.code, 0, loadOk.stderr);
-  assert.is(loadOk.json?.totalRows, Object.values(install.rowCounts).reduce((a, b) => a + b, 0));
+  assert.is(
+    loadOk.json?.totalRows,
+    Object.values(install.rowCounts).reduce((a, b) => a + b, 0),
+  );
   assert.is(sha256(install.sqlitePath), liveSha);
 });
 

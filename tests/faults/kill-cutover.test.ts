@@ -16,7 +16,16 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { FIXTURE_TABLES } from '../../fixtures/sample-install.ts';
-import { appFingerprint, eventually, health, journalOf, runDirs, spawnTask, type Install, useUpgradeHarness } from '../e2e/e2e-helpers.ts';
+import {
+  appFingerprint,
+  eventually,
+  health,
+  journalOf,
+  runDirs,
+  spawnTask,
+  type Install,
+  useUpgradeHarness,
+} from '../e2e/e2e-helpers.ts';
 import { appState, classify, guardianPids, pollFast, resumeAndCutOver, sha256 } from './fault-helpers.ts';
 
 const test = suite('faults: kill -9 of the upgrade during the cutover');
@@ -29,17 +38,36 @@ const stepStatus = (step: string) => () => {
   return dir ? journalOf(dir)?.steps?.[step]?.status : undefined;
 };
 
-async function killAndCheckBack(upgrade: ReturnType<typeof spawnTask>, runDir: string, before: Record<string, string>, onFrozen: () => Promise<void> | void) {
+async function killAndCheckBack(
+  upgrade: ReturnType<typeof spawnTask>,
+  runDir: string,
+  before: Record<string, string>,
+  onFrozen: () => Promise<void> | void,
+) {
   // Freeze the guardian first, so what we look at is exactly what the kill left behind.
-  const guardians = await eventually('guardian running', () => guardianPids(runDir), (p) => p.length > 0);
+  const guardians = await eventually(
+    'guardian running',
+    () => guardianPids(runDir),
+    (p) => p.length > 0,
+  );
   for (const pid of guardians) process.kill(pid, 'SIGSTOP');
   upgrade.child.kill('SIGKILL');
   const killed = await upgrade.done;
   assert.is(killed.signal, 'SIGKILL');
   await onFrozen();
   for (const pid of guardians) process.kill(pid, 'SIGCONT');
-  await eventually('guardian recorded its rollback', () => journalOf(runDir)?.state?.guardian, (g) => Boolean(g), 90_000);
-  const state = await eventually('app back on SQLite', () => appState(install!), (s) => classify(s) === 'sqlite', 60_000);
+  await eventually(
+    'guardian recorded its rollback',
+    () => journalOf(runDir)?.state?.guardian,
+    (g) => Boolean(g),
+    90_000,
+  );
+  const state = await eventually(
+    'app back on SQLite',
+    () => appState(install!),
+    (s) => classify(s) === 'sqlite',
+    60_000,
+  );
   assert.is(classify(state), 'sqlite', JSON.stringify(state));
   assert.equal(appFingerprint(install!), before, 'env, schema and migrations byte-identical to before the upgrade');
   assert.not.ok(journalOf(runDir).state.upgrade.finishedAt, 'the run stays open for the next upgrade to resume');
@@ -58,7 +86,10 @@ test('SIGKILL at maintenance-on and at verify-after-switch: each time the app is
   const runDir = runDirs(install.appDir)[0];
   await killAndCheckBack(first, runDir, before, () => {
     // The stop may be half done; nothing was switched.
-    assert.ok(readFileSync(install!.envPath, 'utf8').includes('DATABASE_URL="file:'), 'env not switched at maintenance-on');
+    assert.ok(
+      readFileSync(install!.envPath, 'utf8').includes('DATABASE_URL="file:'),
+      'env not switched at maintenance-on',
+    );
   });
 
   // 2. verify-after-switch running, held there by a lock on the target's tables. The locker connects first, so
@@ -68,7 +99,12 @@ test('SIGKILL at maintenance-on and at verify-after-switch: each time the app is
   const lockAll = `BEGIN; LOCK TABLE ${FIXTURE_TABLES.map((t) => pg.escapeIdentifier(t)).join(', ')} IN ACCESS EXCLUSIVE MODE`;
   const second = spawnTask('upgrade', args, env);
   try {
-    await pollFast('verify done in the resumed run', () => journalOf(runDir)?.steps?.verify, (s) => s?.status === 'done' && journalOf(runDir).state.upgrade.attempts === 2, 180_000);
+    await pollFast(
+      'verify done in the resumed run',
+      () => journalOf(runDir)?.steps?.verify,
+      (s) => s?.status === 'done' && journalOf(runDir).state.upgrade.attempts === 2,
+      180_000,
+    );
     await locker.query(lockAll);
     const status = stepStatus('verify-after-switch')();
     assert.not.equal(status, 'done', 'lock taken before verify-after-switch could finish');
@@ -77,7 +113,14 @@ test('SIGKILL at maintenance-on and at verify-after-switch: each time the app is
     await eventually(
       'verify-after-switch waiting on the lock',
       // (Asked on another connection: inside the locker's transaction pg_stat_activity would be a frozen snapshot.)
-      async () => (await harness.pg.query('postgres', `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'`, [db.name])).rows[0].n,
+      async () =>
+        (
+          await harness.pg.query(
+            'postgres',
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'`,
+            [db.name],
+          )
+        ).rows[0].n,
       (n) => n > 0,
     );
     const backupSha = journalOf(runDir).steps.backup.data.source.sha256;

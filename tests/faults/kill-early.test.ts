@@ -10,7 +10,15 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { appFingerprint, eventually, health, journalOf, runDirs, spawnTask, useUpgradeHarness } from '../e2e/e2e-helpers.ts';
+import {
+  appFingerprint,
+  eventually,
+  health,
+  journalOf,
+  runDirs,
+  spawnTask,
+  useUpgradeHarness,
+} from '../e2e/e2e-helpers.ts';
 import { appState, classify, guardianPids, pollFast, resumeAndCutOver, sha256 } from './fault-helpers.ts';
 
 const test = suite('faults: kill -9 of the upgrade before the cutover');
@@ -56,10 +64,24 @@ test('SIGKILL at check-target (app never stopped, stale lock taken over) and at 
   assert.match(killed.stderr, /resuming the unfinished upgrade/);
   assert.equal(appFingerprint(install), before, 'nothing switched at verify');
   assert.is(await health(install.healthUrl), undefined, 'app stopped at the kill');
-  assert.is(sha256(install.sqlitePath), journalOf(runDir).steps.backup.data.source.sha256, 'live SQLite unchanged since the backup');
+  assert.is(
+    sha256(install.sqlitePath),
+    journalOf(runDir).steps.backup.data.source.sha256,
+    'live SQLite unchanged since the backup',
+  );
   for (const pid of guardians) process.kill(pid, 'SIGCONT');
-  await eventually('guardian recorded its rollback', () => journalOf(runDir)?.state?.guardian, (g) => Boolean(g), 90_000);
-  const back = await eventually('app back on SQLite', () => appState(install!), (s) => classify(s) === 'sqlite', 60_000);
+  await eventually(
+    'guardian recorded its rollback',
+    () => journalOf(runDir)?.state?.guardian,
+    (g) => Boolean(g),
+    90_000,
+  );
+  const back = await eventually(
+    'app back on SQLite',
+    () => appState(install!),
+    (s) => classify(s) === 'sqlite',
+    60_000,
+  );
   assert.is(classify(back), 'sqlite', JSON.stringify(back));
   assert.equal(appFingerprint(install), before);
 

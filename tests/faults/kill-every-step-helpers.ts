@@ -45,7 +45,11 @@ export async function killAtPausePoint(o: KillAt): Promise<{ runDir: string; pid
   const runDir = marker!;
   assert.is(readFileSync(pauseMarker(runDir, o.point), 'utf8').trim(), String(pid), 'the marker names the paused PID');
   // Freeze the guardian, so what the test looks at is exactly what the kill left behind.
-  const guardians = await eventually('guardian running', () => guardianPids(runDir), (p) => p.length > 0);
+  const guardians = await eventually(
+    'guardian running',
+    () => guardianPids(runDir),
+    (p) => p.length > 0,
+  );
   for (const g of guardians) process.kill(g, 'SIGSTOP');
   upgrade.child.kill('SIGKILL');
   const killed = await upgrade.done;
@@ -54,7 +58,12 @@ export async function killAtPausePoint(o: KillAt): Promise<{ runDir: string; pid
   await o.atKill(runDir);
   o.beforeRelease?.();
   for (const g of guardians) process.kill(g, 'SIGCONT');
-  const record = await eventually('guardian recorded its outcome', () => journalOf(runDir)?.state?.guardian, (g) => g?.upgradePid === pid, 90_000);
+  const record = await eventually(
+    'guardian recorded its outcome',
+    () => journalOf(runDir)?.state?.guardian,
+    (g) => g?.upgradePid === pid,
+    90_000,
+  );
   return { runDir, pid, guardianOutcome: String(record.outcome) };
 }
 
@@ -80,8 +89,17 @@ export async function killAtEachInTurn(
 }
 
 /** After the guardian's rollback: everything on SQLite, files byte-identical to `before`, the run left open. */
-export async function assertBackOnSqlite(install: Install, runDir: string, before: Record<string, string>): Promise<void> {
-  const state = await eventually('app back on SQLite', () => appState(install), (s) => classify(s) === 'sqlite', 60_000);
+export async function assertBackOnSqlite(
+  install: Install,
+  runDir: string,
+  before: Record<string, string>,
+): Promise<void> {
+  const state = await eventually(
+    'app back on SQLite',
+    () => appState(install),
+    (s) => classify(s) === 'sqlite',
+    60_000,
+  );
   assert.is(classify(state), 'sqlite', JSON.stringify(state));
   assert.equal(appFingerprint(install), before, 'env, schema and migrations byte-identical to before the upgrade');
   assert.not.ok(journalOf(runDir).state.upgrade.finishedAt, 'the run stays open for the next upgrade to resume');
@@ -90,7 +108,8 @@ export async function assertBackOnSqlite(install: Install, runDir: string, befor
 /** What the app is configured for, without asking it (it is stopped at most kill points). */
 export function configuredFor(install: Install): { env: string; provider: string; migrations: boolean } {
   const env = /^DATABASE_URL=["']?(\w+):/m.exec(readFileSync(install.envPath, 'utf8'))?.[1] ?? '?';
-  const provider = /datasource\s+\w+\s*\{[^}]*provider\s*=\s*"(\w+)"/s.exec(readFileSync(install.schemaPath, 'utf8'))?.[1] ?? '?';
+  const provider =
+    /datasource\s+\w+\s*\{[^}]*provider\s*=\s*"(\w+)"/s.exec(readFileSync(install.schemaPath, 'utf8'))?.[1] ?? '?';
   const migrations = existsSync(install.schemaPath.replace(/schema\.prisma$/, 'migrations'));
   return { env, provider, migrations };
 }

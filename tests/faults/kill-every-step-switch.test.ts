@@ -33,7 +33,11 @@ test('SIGKILL at switch-env, after its backups, with the migrations moved aside,
     assert.is(journal.steps['switch-env'].status, 'running', 'switch-env journaled running at the kill');
     assert.is(journal.steps['pre-switch-check'].status, 'done');
     assert.is(await health(install.healthUrl), undefined, 'app stopped at the kill');
-    assert.is(sha256(install.sqlitePath), journal.steps.backup.data.source.sha256, 'live SQLite unchanged since the backup');
+    assert.is(
+      sha256(install.sqlitePath),
+      journal.steps.backup.data.source.sha256,
+      'live SQLite unchanged since the backup',
+    );
   };
   const chain: { point: string; atKill: (dir: string) => Promise<void> }[] = [
     {
@@ -62,7 +66,11 @@ test('SIGKILL at switch-env, after its backups, with the migrations moved aside,
       atKill: async (dir) => {
         await common(dir);
         const sw = journalOf(dir).state.switchEnv;
-        assert.equal(configuredFor(install), { env: 'file', provider: 'sqlite', migrations: false }, 'no migrations folder at all');
+        assert.equal(
+          configuredFor(install),
+          { env: 'file', provider: 'sqlite', migrations: false },
+          'no migrations folder at all',
+        );
         assert.ok(existsSync(sw.migrations.backupDir), 'the SQLite migrations are in the backups');
       },
     },
@@ -96,21 +104,32 @@ test('SIGKILL at switch-env, after its backups, with the migrations moved aside,
     },
   });
   assert.is(killed.runDir, runDir);
-  assert.match(killed.guardianOutcome, /^cut-over confirmed by the guardian: http:\/\/.*\/api\/health → 200, database postgresql$/);
+  assert.match(
+    killed.guardianOutcome,
+    /^cut-over confirmed by the guardian: http:\/\/.*\/api\/health → 200, database postgresql$/,
+  );
   const upgradeState = journalOf(runDir).state.upgrade;
   assert.is(upgradeState.outcome, 'cut-over');
   assert.ok(upgradeState.finishedAt, 'the run is finished');
   assert.is(journalOf(runDir).steps.health.status, 'done');
   const state = await appState(install);
   assert.is(classify(state), 'postgresql', JSON.stringify(state));
-  assert.is(readFileSync(pidFile, 'utf8').trim(), appPid, 'the guardian left the app running (same PID, never restarted)');
+  assert.is(
+    readFileSync(pidFile, 'utf8').trim(),
+    appPid,
+    'the guardian left the app running (same PID, never restarted)',
+  );
   assert.ok(readFileSync(path.join(runDir, 'run.log'), 'utf8').includes('cut-over confirmed by the guardian'));
 
   // The next upgrade sees a finished cutover: nothing to resume, the app is upgraded.
   const again = await spawnTask('upgrade', args, env).done;
   assert.is(again.code, 2, again.stderr);
   assert.match(JSON.parse(again.stdout).error, /already points at PostgreSQL: this app is upgraded/);
-  const still = await eventually('app still on PostgreSQL', () => appState(install), (s) => classify(s) === 'postgresql');
+  const still = await eventually(
+    'app still on PostgreSQL',
+    () => appState(install),
+    (s) => classify(s) === 'postgresql',
+  );
   assert.is(classify(still), 'postgresql');
 });
 

@@ -31,7 +31,11 @@ test('SIGKILL paused at backup, export-sqlite, source-unchanged, pre-switch-chec
   const liveMatchesBackup = (dir: string) => {
     // The backup done in THIS attempt fingerprinted the live file with the writers stopped; nothing wrote since.
     assert.is(journalOf(dir).steps.backup.status, 'done');
-    assert.is(sha256(install.sqlitePath), journalOf(dir).steps.backup.data.source.sha256, 'live SQLite unchanged since the backup');
+    assert.is(
+      sha256(install.sqlitePath),
+      journalOf(dir).steps.backup.data.source.sha256,
+      'live SQLite unchanged since the backup',
+    );
   };
 
   const chain: { point: string; atKill: (dir: string) => Promise<void> }[] = [
@@ -81,7 +85,11 @@ test('SIGKILL paused at backup, export-sqlite, source-unchanged, pre-switch-chec
       assert.is(steps.health.status, 'running');
       assert.is(steps['start-services'].status, 'done');
       assert.equal(configuredFor(install), { env: 'postgresql', provider: 'postgresql', migrations: true });
-      assert.is((await health(install.healthUrl))?.body?.database, 'postgresql', 'the app answered on PostgreSQL at the kill');
+      assert.is(
+        (await health(install.healthUrl))?.body?.database,
+        'postgresql',
+        'the app answered on PostgreSQL at the kill',
+      );
       assert.ok(readFileSync(pidFile, 'utf8').trim(), 'backend running');
     },
     beforeRelease: () => install.stop(), // the app dies before the guardian looks

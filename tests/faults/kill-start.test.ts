@@ -30,7 +30,12 @@ test('SIGKILL at start-services: app back on SQLite (env, provider, health agree
   };
   await pollFast('start-services running', status('start-services'), (s) => s === 'running', 180_000);
   const runDir = runDirs(install.appDir)[0];
-  await pollFast('the start command in flight', () => existsSync(path.join(runDir, 'service-command.pid')), (v) => v, 10_000);
+  await pollFast(
+    'the start command in flight',
+    () => existsSync(path.join(runDir, 'service-command.pid')),
+    (v) => v,
+    10_000,
+  );
   const guardians = guardianPids(runDir);
   assert.ok(guardians.length > 0, 'a guardian watches the run');
   for (const pid of guardians) process.kill(pid, 'SIGSTOP');
@@ -40,12 +45,30 @@ test('SIGKILL at start-services: app back on SQLite (env, provider, health agree
   assert.match(readFileSync(install.envPath, 'utf8'), /DATABASE_URL=.*postgres/);
   assert.is(journalOf(runDir).steps['verify-after-switch'].status, 'done');
   assert.not.equal(journalOf(runDir).steps.health?.status, 'done');
-  assert.is(sha256(install.sqlitePath), journalOf(runDir).steps.backup.data.source.sha256, 'live SQLite unchanged since the backup');
+  assert.is(
+    sha256(install.sqlitePath),
+    journalOf(runDir).steps.backup.data.source.sha256,
+    'live SQLite unchanged since the backup',
+  );
   for (const pid of guardians) process.kill(pid, 'SIGCONT');
 
-  await eventually('guardian recorded its rollback', () => journalOf(runDir)?.state?.guardian, (g) => Boolean(g), 90_000);
-  assert.match(readFileSync(path.join(runDir, 'run.log'), 'utf8'), /\(pid \d+\) is still running: waiting for it to end first/, 'the guardian waited for the orphaned start');
-  const state = await eventually('app back on SQLite', () => appState(install!), (s) => classify(s) === 'sqlite', 60_000);
+  await eventually(
+    'guardian recorded its rollback',
+    () => journalOf(runDir)?.state?.guardian,
+    (g) => Boolean(g),
+    90_000,
+  );
+  assert.match(
+    readFileSync(path.join(runDir, 'run.log'), 'utf8'),
+    /\(pid \d+\) is still running: waiting for it to end first/,
+    'the guardian waited for the orphaned start',
+  );
+  const state = await eventually(
+    'app back on SQLite',
+    () => appState(install!),
+    (s) => classify(s) === 'sqlite',
+    60_000,
+  );
   assert.is(classify(state), 'sqlite', JSON.stringify(state));
   assert.equal(appFingerprint(install), before, 'env, schema and migrations byte-identical to before the upgrade');
   assert.not.ok(journalOf(runDir).state.upgrade.finishedAt, 'the run stays open for the next upgrade');
@@ -60,12 +83,19 @@ test('SIGKILL at start-services: app back on SQLite (env, provider, health agree
   assert.is(winner.code, 0, `${ra.stderr}\n---\n${rb.stderr}`);
   assert.is(loser.code, 2, loser.stderr);
   const refusal = JSON.parse(loser.stdout);
-  assert.match(refusal.error, new RegExp(`^another run \\(pid ${winnerPid}, started .*\\) holds .*\\.lock; wait for it to finish$`));
+  assert.match(
+    refusal.error,
+    new RegExp(`^another run \\(pid ${winnerPid}, started .*\\) holds .*\\.lock; wait for it to finish$`),
+  );
   const done = winner;
   const result = JSON.parse(done.stdout);
   assert.is(result.resumed, true);
   assert.is(result.runDir, runDir);
-  const after = await eventually('app on PostgreSQL', () => appState(install!), (s) => classify(s) === 'postgresql');
+  const after = await eventually(
+    'app on PostgreSQL',
+    () => appState(install!),
+    (s) => classify(s) === 'postgresql',
+  );
   assert.is(classify(after), 'postgresql', JSON.stringify(after));
   assert.is(journalOf(runDir).state.upgrade.outcome, 'cut-over');
 });

@@ -11,7 +11,15 @@ import * as assert from 'uvu/assert';
 import { rmSync } from 'node:fs';
 import type { SampleInstall } from '../../fixtures/sample-install.ts';
 import { runTask } from '../helpers/cli.ts';
-import { LOST_CONNECTION, failureLine, prepareLoadRun, sha256, startRestartablePg, type RestartablePg, waitForCopy } from './fault-helpers.ts';
+import {
+  LOST_CONNECTION,
+  failureLine,
+  prepareLoadRun,
+  sha256,
+  startRestartablePg,
+  type RestartablePg,
+  waitForCopy,
+} from './fault-helpers.ts';
 
 const test = suite('faults: PostgreSQL restarted / backend killed during load-pg');
 let server: RestartablePg;
@@ -34,15 +42,23 @@ test.after(async () => {
 });
 
 function loadPg(url: string, force = false) {
-  return runTask('load-pg', ['--app-dir', install.appDir, '--run-dir', runDir, '--json', ...(force ? ['--force'] : [])], {
-    env: { TARGET_DATABASE_URL: url },
-  });
+  return runTask(
+    'load-pg',
+    ['--app-dir', install.appDir, '--run-dir', runDir, '--json', ...(force ? ['--force'] : [])],
+    {
+      env: { TARGET_DATABASE_URL: url },
+    },
+  );
 }
 
 async function rowsIn(database: string): Promise<number> {
-  const tables = await server.query<{ relname: string }>(database, `SELECT relname FROM pg_stat_user_tables WHERE relname <> '_prisma_migrations'`);
+  const tables = await server.query<{ relname: string }>(
+    database,
+    `SELECT relname FROM pg_stat_user_tables WHERE relname <> '_prisma_migrations'`,
+  );
   let n = 0;
-  for (const t of tables.rows) n += (await server.query(database, `SELECT count(*)::int AS n FROM "${t.relname}"`)).rows[0].n;
+  for (const t of tables.rows)
+    n += (await server.query(database, `SELECT count(*)::int AS n FROM "${t.relname}"`)).rows[0].n;
   return n;
 }
 
@@ -71,7 +87,11 @@ test('COPY backends killed with pg_terminate_backend: exit 3, one-line cause; ne
   const db = await server.freshDatabase('terminate');
   const load = loadPg(db.url);
   const pids = await waitForCopy(server, db.name);
-  const { rows } = await server.query('postgres', 'SELECT count(*) FILTER (WHERE t)::int AS n FROM (SELECT pg_terminate_backend(p) AS t FROM unnest($1::int[]) p) x', [pids]);
+  const { rows } = await server.query(
+    'postgres',
+    'SELECT count(*) FILTER (WHERE t)::int AS n FROM (SELECT pg_terminate_backend(p) AS t FROM unnest($1::int[]) p) x',
+    [pids],
+  );
   assert.ok(rows[0].n >= 1, 'terminated a COPY backend');
   const failed = await load;
   assert.is(failed.code, 3, failed.stderr);

@@ -34,7 +34,20 @@ test.after(async () => {
 function loadThrough(ssh: TestSshServer, url: string, force = false) {
   return runTask(
     'load-pg',
-    ['--app-dir', install.appDir, '--run-dir', runDir, '--json', '--ssh', ssh.target, '--ssh-key', ssh.keyFile, '--known-hosts', ssh.knownHostsFile, ...(force ? ['--force'] : [])],
+    [
+      '--app-dir',
+      install.appDir,
+      '--run-dir',
+      runDir,
+      '--json',
+      '--ssh',
+      ssh.target,
+      '--ssh-key',
+      ssh.keyFile,
+      '--known-hosts',
+      ssh.knownHostsFile,
+      ...(force ? ['--force'] : []),
+    ],
     { env: { TARGET_DATABASE_URL: url } },
   );
 }

@@ -29,7 +29,10 @@ test.before(async () => {
   if (skipReason) return;
   mkdirSync(dataDir);
   mkdirSync(otherDir);
-  writeFileSync(path.join(dir, 'schema.prisma'), 'datasource db {\n  provider = "sqlite"\n  url = env("DATABASE_URL")\n}\n');
+  writeFileSync(
+    path.join(dir, 'schema.prisma'),
+    'datasource db {\n  provider = "sqlite"\n  url = env("DATABASE_URL")\n}\n',
+  );
   // The holder writes in WAL mode and stays: dev.db and -wal as descriptors, -shm also memory-mapped.
   const py = [
     'import sqlite3, sys, time',
@@ -41,9 +44,13 @@ test.before(async () => {
     "print('ready', flush=True)",
     'time.sleep(600)',
   ].join('\n');
-  holder = spawn('unshare', ['-m', 'sh', '-c', `mount --bind "$1" "$2" && exec python3 -c "$3"`, 'sh', dataDir, otherDir, py], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  holder = spawn(
+    'unshare',
+    ['-m', 'sh', '-c', `mount --bind "$1" "$2" && exec python3 -c "$3"`, 'sh', dataDir, otherDir, py],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   await new Promise<void>((resolve, reject) => {
     holder!.stdout!.on('data', (d) => String(d).includes('ready') && resolve());
     holder!.on('exit', (code) => reject(new Error(`holder exited ${code}`)));
@@ -69,7 +76,19 @@ test('findHolders sees dev.db, -wal and -shm held from another mount namespace, 
 
 test('maintenance on refuses (exit 4) while the other namespace holds the file, naming the pid', async () => {
   if (skipReason) return console.log(`skipped: ${skipReason}`);
-  const run = await runTask('maintenance', ['on', '--app-dir', dir, '--sqlite', db, '--schema', path.join(dir, 'schema.prisma'), '--stop-cmd', 'true', '--wait-seconds', '1']);
+  const run = await runTask('maintenance', [
+    'on',
+    '--app-dir',
+    dir,
+    '--sqlite',
+    db,
+    '--schema',
+    path.join(dir, 'schema.prisma'),
+    '--stop-cmd',
+    'true',
+    '--wait-seconds',
+    '1',
+  ]);
   assert.is(run.code, 4, run.stderr);
   assert.match(run.stderr, new RegExp(`pid ${holder!.pid}`));
   assert.match(run.stderr, /writers did not stop/);

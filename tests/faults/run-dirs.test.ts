@@ -11,7 +11,17 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import {
+  chownSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -112,7 +122,11 @@ test('under umask 000 every artifact is 0600 and every folder 0700', async () =>
     const load = await runTask('load-pg', ['--app-dir', install.appDir, '--target', db.url], { env });
     assert.is(load.code, 0, load.stderr);
     const runDir = runDirs(install.appDir).at(-1)!;
-    for (const dir of [path.join(install.appDir, 'backups'), path.join(install.appDir, 'backups/pg-migration'), runDir]) {
+    for (const dir of [
+      path.join(install.appDir, 'backups'),
+      path.join(install.appDir, 'backups/pg-migration'),
+      runDir,
+    ]) {
       assert.is(statSync(dir).mode & 0o777, 0o700, dir);
     }
     for (const file of tree(runDir).map((f) => path.join(runDir, f))) {
@@ -141,7 +155,8 @@ test('one task per run dir: verify refuses while load-pg --force holds it; a run
     const load = spawnTask('load-pg', [...args, '--force']);
     const lockFile = path.join(runDir, 'run.lock');
     const deadline = Date.now() + 60_000;
-    while (!existsSync(lockFile) && Date.now() < deadline && load.child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+    while (!existsSync(lockFile) && Date.now() < deadline && load.child.exitCode === null)
+      await new Promise((r) => setTimeout(r, 20));
     assert.ok(existsSync(lockFile), 'load-pg took the run dir lock');
     load.child.kill('SIGSTOP');
     try {
@@ -156,7 +171,11 @@ test('one task per run dir: verify refuses while load-pg --force holds it; a run
     const verified = await runTask('verify', args, { env });
     assert.is(verified.code, 0, verified.stderr);
 
-    const foreign = await runTask('rollback', ['--app-dir', b.appDir, '--run-dir', runDir, '--yes', '--stop-cmd', 'true', '--start-cmd', 'true'], { env });
+    const foreign = await runTask(
+      'rollback',
+      ['--app-dir', b.appDir, '--run-dir', runDir, '--yes', '--stop-cmd', 'true', '--start-cmd', 'true'],
+      { env },
+    );
     assert.is(foreign.code, 2, foreign.stderr);
     assert.match(foreign.stderr, /belongs to the install at .*, not /);
 
@@ -167,7 +186,11 @@ test('one task per run dir: verify refuses while load-pg --force holds it; a run
     const switched = await runTask('switch-env', args, { env });
     assert.is(switched.code, 4, switched.stderr);
     assert.match(switched.stderr, /changed since the backup/);
-    assert.equal(tree(a.appDir).filter((f) => !f.includes('run.log')), before.filter((f) => !f.includes('run.log')), 'switch-env changed nothing');
+    assert.equal(
+      tree(a.appDir).filter((f) => !f.includes('run.log')),
+      before.filter((f) => !f.includes('run.log')),
+      'switch-env changed nothing',
+    );
   } finally {
     rmSync(a.appDir, { recursive: true, force: true });
     rmSync(b.appDir, { recursive: true, force: true });
@@ -177,7 +200,10 @@ test('one task per run dir: verify refuses while load-pg --force holds it; a run
 test('relative --app-dir and --run-dir resolve against VS_INVOCATION_DIR, not the cwd', async () => {
   const operatorDir = mkdtempSync(path.join(scratch, 'operator-'));
   await createSampleInstall({ rows: 20, dir: path.join(operatorDir, 'app') });
-  const run = await runTask('backup', ['--app-dir', './app', '--run-dir', './my-run'], { env: { ...env, VS_INVOCATION_DIR: operatorDir }, cwd: REPO_ROOT });
+  const run = await runTask('backup', ['--app-dir', './app', '--run-dir', './my-run'], {
+    env: { ...env, VS_INVOCATION_DIR: operatorDir },
+    cwd: REPO_ROOT,
+  });
   assert.is(run.code, 0, run.stderr);
   assert.ok(existsSync(path.join(operatorDir, 'my-run', 'snapshot.sqlite')));
   assert.not.ok(existsSync(path.join(REPO_ROOT, 'app')));

@@ -52,7 +52,10 @@ test('a password inside --target is accepted, warned about, and masked', () => {
   const { settings } = loadSettings(['--target', 'postgresql://app:S3cretPass@db:5432/vs'], {}, {});
   assert.is(settings.warnings.length, 1);
   assert.not.match(settings.warnings[0], /S3cretPass/);
-  assert.is(maskSecrets('connecting to postgresql://app:S3cretPass@db:5432/vs'), 'connecting to postgresql://app:***@db:5432/vs');
+  assert.is(
+    maskSecrets('connecting to postgresql://app:S3cretPass@db:5432/vs'),
+    'connecting to postgresql://app:***@db:5432/vs',
+  );
   assert.is(maskSecrets('error near S3cretPass'), 'error near ***');
 });
 
@@ -68,8 +71,14 @@ test('masking covers DSNs, key=value passwords, registered secrets and nested JS
 test('SQLite path comes from backend/.env, resolved against the schema folder, quotes and params dropped', () => {
   const app = tmp();
   mkdirSync(path.join(app, 'backend/prisma'), { recursive: true });
-  writeFileSync(path.join(app, 'backend/prisma/schema.prisma'), 'datasource db {\n  provider = "sqlite"\n  url = env("DATABASE_URL")\n}\n');
-  writeFileSync(path.join(app, 'backend/.env'), 'PORT=4000\n# comment\nDATABASE_URL="file:./dev.db?connection_limit=1"\nHOST=0.0.0.0\n');
+  writeFileSync(
+    path.join(app, 'backend/prisma/schema.prisma'),
+    'datasource db {\n  provider = "sqlite"\n  url = env("DATABASE_URL")\n}\n',
+  );
+  writeFileSync(
+    path.join(app, 'backend/.env'),
+    'PORT=4000\n# comment\nDATABASE_URL="file:./dev.db?connection_limit=1"\nHOST=0.0.0.0\n',
+  );
   const { settings } = loadSettings(['--app-dir', app], {}, {});
   assert.is(resolveSqlitePath(settings), path.join(app, 'backend/prisma/dev.db'));
   writeFileSync(path.join(app, 'backend/.env'), "DATABASE_URL='file:../data/vs.db'\n");

@@ -3,16 +3,41 @@ import * as assert from 'uvu/assert';
 import { WindowRate, bar, fmtEta, fmtShort, progressLine } from '../../lib/run/progress.ts';
 
 test('the line fits the terminal, whole-load bar first, per-table parts only as far as they fit', () => {
-  const parts = ['ImageModerationEvent 412k/600k 48k/s', 'GalleryImageAssociation 120k/300k 31k/s', 'Tag 1.2k/2.0k 900/s'];
+  const parts = [
+    'ImageModerationEvent 412k/600k 48k/s',
+    'GalleryImageAssociation 120k/300k 31k/s',
+    'Tag 1.2k/2.0k 900/s',
+  ];
   for (const columns of [80, 60, 120, 200]) {
-    const line = progressLine({ label: 'load', done: 632_000, total: 1_500_000, ratePerSecond: 79_000, parts, columns });
+    const line = progressLine({
+      label: 'load',
+      done: 632_000,
+      total: 1_500_000,
+      ratePerSecond: 79_000,
+      parts,
+      columns,
+    });
     assert.ok(line.length <= columns - 1, `${columns}: ${line.length} ${line}`);
     assert.ok(line.startsWith('load [########------------]  42% 632k/1.5M 79k/s ETA 0:11'), line);
     assert.not.match(line, /\|\s*$/);
   }
-  const wide = progressLine({ label: 'load', done: 632_000, total: 1_500_000, ratePerSecond: 79_000, parts, columns: 200 });
+  const wide = progressLine({
+    label: 'load',
+    done: 632_000,
+    total: 1_500_000,
+    ratePerSecond: 79_000,
+    parts,
+    columns: 200,
+  });
   assert.ok(wide.endsWith('| Tag 1.2k/2.0k 900/s'), wide);
-  const narrow = progressLine({ label: 'load', done: 632_000, total: 1_500_000, ratePerSecond: 79_000, parts, columns: 100 });
+  const narrow = progressLine({
+    label: 'load',
+    done: 632_000,
+    total: 1_500_000,
+    ratePerSecond: 79_000,
+    parts,
+    columns: 100,
+  });
   assert.ok(narrow.includes('| ImageModerationEvent 412k/600k 48k/s') && !narrow.includes('Gallery'), narrow);
 });
 

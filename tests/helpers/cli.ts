@@ -18,7 +18,11 @@ export interface CliRun {
  * (`node --import tsx tasks/<task>.ts`: code-location.ts's taskNodeArgs), real exit code, stdout and stderr. The
  * environment is minimal and explicit so a developer's shell settings cannot make a test pass.
  */
-export function runTask(task: string, args: string[], options: { env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number } = {}): Promise<CliRun> {
+export function runTask(
+  task: string,
+  args: string[],
+  options: { env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number } = {},
+): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...taskNodeArgs(task), ...args], {
       cwd: options.cwd ?? REPO_ROOT,

@@ -8,7 +8,11 @@ import { startEmbeddedServer, type EmbeddedServer, type EmbeddedServerOptions } 
 export interface TestPg extends EmbeddedServer {
   /** Create a uniquely named empty database and return its superuser URL. */
   freshDatabase(prefix?: string): Promise<{ name: string; url: string }>;
-  query<T extends pg.QueryResultRow = any>(database: string, sql: string, params?: unknown[]): Promise<pg.QueryResult<T>>;
+  query<T extends pg.QueryResultRow = any>(
+    database: string,
+    sql: string,
+    params?: unknown[],
+  ): Promise<pg.QueryResult<T>>;
 }
 
 let counter = 0;

@@ -50,7 +50,8 @@ function publicBlob(openSshPublic: string): Buffer {
 function usableEd25519KeyPair(): ReturnType<typeof utils.generateKeyPairSync> {
   for (let attempt = 0; attempt < 20; attempt++) {
     const keys = utils.generateKeyPairSync('ed25519');
-    if (!(utils.parseKey(keys.public) instanceof Error) && !(utils.parseKey(keys.private) instanceof Error)) return keys;
+    if (!(utils.parseKey(keys.public) instanceof Error) && !(utils.parseKey(keys.private) instanceof Error))
+      return keys;
   }
   throw new Error('ssh2 made no parseable ed25519 key in 20 attempts');
 }

@@ -38,11 +38,23 @@ export async function startSystemPg(version = 15): Promise<SystemPg | undefined>
   chownToPostgres(pwFile);
   const port = await freePort();
   const run = (tool: string, args: string[]) => {
-    const [cmd, argv] = isRoot() ? ['runuser', ['-u', 'postgres', '--', path.join(bin, tool), ...args]] : [path.join(bin, tool), args];
+    const [cmd, argv] = isRoot()
+      ? ['runuser', ['-u', 'postgres', '--', path.join(bin, tool), ...args]]
+      : [path.join(bin, tool), args];
     execFileSync(cmd, argv, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   };
   try {
-    run('initdb', ['-D', dataDir, '-U', 'postgres', `--pwfile=${pwFile}`, '-A', 'scram-sha-256', '--encoding=UTF8', '--locale=C.UTF-8']);
+    run('initdb', [
+      '-D',
+      dataDir,
+      '-U',
+      'postgres',
+      `--pwfile=${pwFile}`,
+      '-A',
+      'scram-sha-256',
+      '--encoding=UTF8',
+      '--locale=C.UTF-8',
+    ]);
     const options = `-c listen_addresses=127.0.0.1 -p ${port} -c unix_socket_directories=${dir} -c fsync=off -c max_connections=30`;
     run('pg_ctl', ['-D', dataDir, '-o', options, '-l', logFile, '-w', '-t', '30', 'start']);
   } catch (err) {

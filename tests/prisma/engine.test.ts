@@ -16,8 +16,20 @@ import { ExitCode, TaskError } from '../../lib/errors.ts';
 import { applyPostgresSchema } from '../../lib/pg-schema-apply.ts';
 import { createLogger } from '../../lib/log.ts';
 import { openTarget } from '../../lib/pg-target.ts';
-import { isEmptyMigrationScript, openSchemaEngine, writePostgresMigrations, type SchemaEngineSession } from '../../lib/prisma-engine.ts';
-import { findBlocks, isPrisma7Datasource, readDatasourceProvider, readDatasourceUrlVariable, toEngineSchema, toPostgresAppSchema } from '../../lib/prisma-schema-file.ts';
+import {
+  isEmptyMigrationScript,
+  openSchemaEngine,
+  writePostgresMigrations,
+  type SchemaEngineSession,
+} from '../../lib/prisma-engine.ts';
+import {
+  findBlocks,
+  isPrisma7Datasource,
+  readDatasourceProvider,
+  readDatasourceUrlVariable,
+  toEngineSchema,
+  toPostgresAppSchema,
+} from '../../lib/prisma-schema-file.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 import { startSshServer } from '../helpers/ssh-server.ts';
 import { startTlsTestPg } from '../helpers/tls.ts';
@@ -73,20 +85,33 @@ test('toPostgresAppSchema switches only the datasource provider and keeps everyt
   assert.is(readDatasourceProvider(TRICKY), 'sqlite');
   assert.is(readDatasourceProvider(out), 'postgresql');
   assert.ok(out.includes('    provider     =   "postgresql"   // keep this comment'), out);
-  assert.ok(out.includes('  provider      = "sqlite"\n  output        = "../generated/{weird}"'), 'generator block untouched');
+  assert.ok(
+    out.includes('  provider      = "sqlite"\n  output        = "../generated/{weird}"'),
+    'generator block untouched',
+  );
   assert.ok(out.includes('  url = env("DATABASE_URL")'));
   assert.ok(out.includes('\tdirectUrl = env("DIRECT_URL")'));
   assert.ok(out.includes('// provider = "sqlite" in a comment before anything'));
   assert.ok(out.includes('id  String @id @default("}{ // not a comment")'));
   assert.is(out.replace('"postgresql"', '"sqlite"'), TRICKY, 'nothing else changed');
-  assert.equal(findBlocks(TRICKY).map((b) => `${b.kind} ${b.name}`), ['generator client', 'generator other', 'datasource db', 'model A']);
+  assert.equal(
+    findBlocks(TRICKY).map((b) => `${b.kind} ${b.name}`),
+    ['generator client', 'generator other', 'datasource db', 'model A'],
+  );
 });
 
 test('toPostgresAppSchema replaces a literal sqlite url, keeps a Prisma 7 datasource without url, adds one on request', () => {
   const literal = 'datasource db {\n  provider = "sqlite"\n  url      = "file:./dev.db"\n}\n';
-  assert.is(toPostgresAppSchema(literal), 'datasource db {\n  provider = "postgresql"\n  url      = env("DATABASE_URL")\n}\n');
+  assert.is(
+    toPostgresAppSchema(literal),
+    'datasource db {\n  provider = "postgresql"\n  url      = env("DATABASE_URL")\n}\n',
+  );
   const missing = 'datasource db {\r\n  provider = "sqlite"\r\n}\r\nmodel X {\r\n  id Int @id\r\n}\r\n';
-  assert.is(toPostgresAppSchema(missing), missing.replace('"sqlite"', '"postgresql"'), 'Prisma 7 form: provider switched only');
+  assert.is(
+    toPostgresAppSchema(missing),
+    missing.replace('"sqlite"', '"postgresql"'),
+    'Prisma 7 form: provider switched only',
+  );
   assert.ok(isPrisma7Datasource(missing));
   const out = toPostgresAppSchema(missing, { addUrl: true });
   assert.match(out, /provider = "postgresql"\r\n\s+url\s+= env\("DATABASE_URL"\)\n\}/);
@@ -115,11 +140,18 @@ test('toEngineSchema removes only the datasource connection properties', () => {
 // Against PostgreSQL
 
 async function sessionFor(url: string, schemaPath: string): Promise<SchemaEngineSession> {
-  return openSchemaEngine({ schemaPath, schemaText: readFileSync(schemaPath, 'utf8'), clientConfig: clientConfigFor(url) });
+  return openSchemaEngine({
+    schemaPath,
+    schemaText: readFileSync(schemaPath, 'utf8'),
+    clientConfig: clientConfigFor(url),
+  });
 }
 
 async function publicTables(db: string): Promise<string[]> {
-  const { rows } = await server.query(db, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1`);
+  const { rows } = await server.query(
+    db,
+    `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1`,
+  );
   return rows.map((r) => r.table_name);
 }
 
@@ -149,9 +181,16 @@ test('diffEmptyToSchema gives PostgreSQL DDL with quoted PascalCase and mapped n
 
 test('writePostgresMigrations + applyMigrations build all 30 tables with genuine _prisma_migrations rows', async () => {
   const outDir = path.join(tmp, 'apply');
-  const written = await writePostgresMigrations({ sqliteSchemaText: FIXTURE_SCHEMA, outDir, baselineName: '20250401000000_baseline' });
+  const written = await writePostgresMigrations({
+    sqliteSchemaText: FIXTURE_SCHEMA,
+    outDir,
+    baselineName: '20250401000000_baseline',
+  });
   assert.equal(written.migrations, ['20250401000000_baseline']);
-  assert.match(readFileSync(path.join(written.migrationsDir, 'migration_lock.toml'), 'utf8'), /provider = "postgresql"/);
+  assert.match(
+    readFileSync(path.join(written.migrationsDir, 'migration_lock.toml'), 'utf8'),
+    /provider = "postgresql"/,
+  );
   const appSchema = readFileSync(written.schemaPath, 'utf8');
   assert.match(appSchema, /provider = "postgresql"\n  url      = env\("DATABASE_URL"\)/);
 
@@ -167,7 +206,10 @@ test('writePostgresMigrations + applyMigrations build all 30 tables with genuine
     const applied = await session.applyMigrations(written.migrationsDir);
     assert.equal(applied.applied, ['20250401000000_baseline']);
     const tables = await publicTables(db.name);
-    assert.equal(tables.filter((t) => t !== '_prisma_migrations'), [...FIXTURE_TABLES].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+    assert.equal(
+      tables.filter((t) => t !== '_prisma_migrations'),
+      [...FIXTURE_TABLES].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),
+    );
     assert.is(tables.length, 31);
     const { rows } = await server.query(db.name, `SELECT * FROM "_prisma_migrations"`);
     assert.is(rows.length, 1);
@@ -197,13 +239,16 @@ test('writePostgresMigrations + applyMigrations build all 30 tables with genuine
     const drift = await drifted.diffDatabaseToSchema();
     assert.match(drift, /ALTER TABLE "Tag" DROP COLUMN "extra"/);
     assert.not.ok(isEmptyMigrationScript(drift));
-    assert.match((await drifted.diagnose(written.migrationsDir)).drift ?? "", /"extra"/);
+    assert.match((await drifted.diagnose(written.migrationsDir)).drift ?? '', /"extra"/);
 
     // An applied migration edited afterwards, and a new one not yet applied.
     const file = path.join(written.migrationsDir, '20250401000000_baseline', 'migration.sql');
     writeFileSync(file, readFileSync(file, 'utf8') + '\n-- edited after deploy\n');
     mkdirSync(path.join(written.migrationsDir, '20250402000000_more'));
-    writeFileSync(path.join(written.migrationsDir, '20250402000000_more', 'migration.sql'), 'CREATE TABLE "Extra" ("id" INTEGER NOT NULL PRIMARY KEY);\n');
+    writeFileSync(
+      path.join(written.migrationsDir, '20250402000000_more', 'migration.sql'),
+      'CREATE TABLE "Extra" ("id" INTEGER NOT NULL PRIMARY KEY);\n',
+    );
     const d = await drifted.diagnose(written.migrationsDir);
     assert.equal(d.edited, ['20250401000000_baseline']);
     assert.equal(d.pending, ['20250402000000_more']);
@@ -220,26 +265,54 @@ test('applyPostgresSchema: one session generates the baseline for the target sch
   const log = createLogger({ quiet: true });
   const db = await server.freshDatabase('onesession');
   const runDir = path.join(tmp, 'one-session-run');
-  const applied = await applyPostgresSchema({ settings, runDir, clientConfig: clientConfigFor(db.url), schema: 'app_ns', log });
+  const applied = await applyPostgresSchema({
+    settings,
+    runDir,
+    clientConfig: clientConfigFor(db.url),
+    schema: 'app_ns',
+    log,
+  });
   assert.is(applied.source, 'generated');
   const script = readFileSync(path.join(applied.migrationsDir, applied.migrations[0], 'migration.sql'), 'utf8');
-  assert.match(script, /CREATE SCHEMA IF NOT EXISTS "app_ns";/, 'the baseline names the target schema, as Prisma itself would');
+  assert.match(
+    script,
+    /CREATE SCHEMA IF NOT EXISTS "app_ns";/,
+    'the baseline names the target schema, as Prisma itself would',
+  );
   const { rows } = await server.query(db.name, `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'app_ns'`);
   assert.is(rows[0].n, FIXTURE_TABLES.length + 1, 'every table and _prisma_migrations in the target schema');
 
   // A schema the engine rejects: the operator's input (exit 2), found before anything reaches the target.
   const badFile = path.join(tmp, 'apply-bad.prisma');
-  writeFileSync(badFile, FIXTURE_SCHEMA.replace(/model User \{/, 'model Broken {\n  id Int @id\n  other NoSuchType\n}\n\nmodel User {'));
+  writeFileSync(
+    badFile,
+    FIXTURE_SCHEMA.replace(/model User \{/, 'model Broken {\n  id Int @id\n  other NoSuchType\n}\n\nmodel User {'),
+  );
   const badDb = await server.freshDatabase('onesession_bad');
-  const bad = await applyPostgresSchema({ settings: { schemaPath: badFile } as Settings, runDir: path.join(tmp, 'bad-run'), clientConfig: clientConfigFor(badDb.url), schema: 'public', log }).catch((e) => e);
+  const bad = await applyPostgresSchema({
+    settings: { schemaPath: badFile } as Settings,
+    runDir: path.join(tmp, 'bad-run'),
+    clientConfig: clientConfigFor(badDb.url),
+    schema: 'public',
+    log,
+  }).catch((e) => e);
   assert.instance(bad, TaskError);
   assert.is(bad.exitCode, ExitCode.Usage, bad.message);
   assert.match(bad.message, /^cannot write the PostgreSQL migrations: .*NoSuchType/);
-  assert.is((await server.query(badDb.name, `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`)).rows[0].n, 0);
+  assert.is(
+    (await server.query(badDb.name, `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`)).rows[0].n,
+    0,
+  );
 
   // An unreachable target: exit 3, and no migrations written into the run dir.
   const deadRun = path.join(tmp, 'dead-run');
-  const dead = await applyPostgresSchema({ settings, runDir: deadRun, clientConfig: { host: '127.0.0.1', port: 1, user: 'x', password: 'y', database: 'z' }, schema: 'public', log }).catch((e) => e);
+  const dead = await applyPostgresSchema({
+    settings,
+    runDir: deadRun,
+    clientConfig: { host: '127.0.0.1', port: 1, user: 'x', password: 'y', database: 'z' },
+    schema: 'public',
+    log,
+  }).catch((e) => e);
   assert.instance(dead, TaskError);
   assert.is(dead.exitCode, ExitCode.TargetNotReady, dead.message);
   assert.match(dead.message, /^cannot start Prisma's schema engine on the target/);
@@ -254,9 +327,16 @@ test('shipped PostgreSQL migrations are copied byte for byte; a failing one is r
   // A semicolon inside a comment and a string: adapter-pg's own script runner would split there.
   const init = `-- init; with a semicolon in a comment\n${readFileSync(path.join(base.migrationsDir, base.migrations[0], 'migration.sql'), 'utf8')}`;
   writeFileSync(path.join(shipped, '20250101000000_init', 'migration.sql'), init);
-  writeFileSync(path.join(shipped, '20250102000000_second', 'migration.sql'), `INSERT INTO "Setting" ("key", "value", "updatedAt") VALUES ('a;b', '"x; y"', now());\n`);
+  writeFileSync(
+    path.join(shipped, '20250102000000_second', 'migration.sql'),
+    `INSERT INTO "Setting" ("key", "value", "updatedAt") VALUES ('a;b', '"x; y"', now());\n`,
+  );
   writeFileSync(path.join(shipped, 'migration_lock.toml'), 'provider = "postgresql"\n');
-  const written = await writePostgresMigrations({ sqliteSchemaText: FIXTURE_SCHEMA, outDir: path.join(tmp, 'shipped-out'), shippedMigrationsDir: shipped });
+  const written = await writePostgresMigrations({
+    sqliteSchemaText: FIXTURE_SCHEMA,
+    outDir: path.join(tmp, 'shipped-out'),
+    shippedMigrationsDir: shipped,
+  });
   assert.equal(written.migrations, ['20250101000000_init', '20250102000000_second']);
   assert.is(written.source, 'shipped');
   assert.is(readFileSync(path.join(written.migrationsDir, '20250101000000_init', 'migration.sql'), 'utf8'), init);
@@ -264,7 +344,10 @@ test('shipped PostgreSQL migrations are copied byte for byte; a failing one is r
   const db = await server.freshDatabase('shipped');
   const session = await sessionFor(db.url, written.schemaPath);
   try {
-    assert.equal((await session.applyMigrations(written.migrationsDir)).applied, ['20250101000000_init', '20250102000000_second']);
+    assert.equal((await session.applyMigrations(written.migrationsDir)).applied, [
+      '20250101000000_init',
+      '20250102000000_second',
+    ]);
     const { rows } = await server.query(db.name, `SELECT "key", "value" FROM "Setting"`);
     assert.equal(rows, [{ key: 'a;b', value: 'x; y' }]);
     const d = await session.diagnose(written.migrationsDir);
@@ -272,8 +355,14 @@ test('shipped PostgreSQL migrations are copied byte for byte; a failing one is r
 
     // A broken migration: the engine records it as failed and the error names it.
     mkdirSync(path.join(written.migrationsDir, '20250103000000_broken'));
-    writeFileSync(path.join(written.migrationsDir, '20250103000000_broken', 'migration.sql'), 'ALTER TABLE "NoSuchTable" ADD COLUMN x int;\n');
-    const err = await session.applyMigrations(written.migrationsDir).then(() => undefined, (e: Error) => e);
+    writeFileSync(
+      path.join(written.migrationsDir, '20250103000000_broken', 'migration.sql'),
+      'ALTER TABLE "NoSuchTable" ADD COLUMN x int;\n',
+    );
+    const err = await session.applyMigrations(written.migrationsDir).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     assert.ok(err, 'broken migration must fail');
     assert.match(err!.message, /20250103000000_broken|NoSuchTable/);
     const after = await session.diagnose(written.migrationsDir);
@@ -285,7 +374,11 @@ test('shipped PostgreSQL migrations are copied byte for byte; a failing one is r
   // Shipped SQLite migrations are not PostgreSQL migrations.
   const sqliteShipped = path.join(tmp, 'sqlite-shipped');
   cpSync(path.join(TEMPLATE_DIR, 'backend', 'prisma', 'migrations'), sqliteShipped, { recursive: true });
-  await writePostgresMigrations({ sqliteSchemaText: FIXTURE_SCHEMA, outDir: path.join(tmp, 'x'), shippedMigrationsDir: sqliteShipped }).then(
+  await writePostgresMigrations({
+    sqliteSchemaText: FIXTURE_SCHEMA,
+    outDir: path.join(tmp, 'x'),
+    shippedMigrationsDir: sqliteShipped,
+  }).then(
     () => assert.unreachable('sqlite migrations accepted'),
     (e: Error) => assert.match(e.message, /"sqlite", not postgresql/),
   );
@@ -307,8 +400,19 @@ test('the same session works through an SSH tunnel to a server that only accepts
     await tlsServer.query('postgres', `CREATE ROLE vs_app LOGIN PASSWORD 'tunnel-pass-1'`);
     await tlsServer.query('postgres', `CREATE DATABASE vs_tls OWNER vs_app`);
     const { settings } = loadSettings(
-      ['--target', `postgresql://vs_app:tunnel-pass-1@127.0.0.1:${tlsServer.port}/vs_tls`, '--require-tls', '--ca', tlsServer.certs.caFile,
-        '--ssh', ssh.target, '--ssh-key', ssh.keyFile, '--known-hosts', ssh.knownHostsFile],
+      [
+        '--target',
+        `postgresql://vs_app:tunnel-pass-1@127.0.0.1:${tlsServer.port}/vs_tls`,
+        '--require-tls',
+        '--ca',
+        tlsServer.certs.caFile,
+        '--ssh',
+        ssh.target,
+        '--ssh-key',
+        ssh.keyFile,
+        '--known-hosts',
+        ssh.knownHostsFile,
+      ],
       {},
       {},
     );
@@ -317,7 +421,10 @@ test('the same session works through an SSH tunnel to a server that only accepts
     try {
       assert.is.not(target.clientConfig.port, tlsServer.port, 'goes through the local tunnel port');
       assert.ok(target.clientConfig.ssl, 'TLS settings present');
-      const written = await writePostgresMigrations({ sqliteSchemaText: FIXTURE_SCHEMA, outDir: path.join(tmp, 'tunnel') });
+      const written = await writePostgresMigrations({
+        sqliteSchemaText: FIXTURE_SCHEMA,
+        outDir: path.join(tmp, 'tunnel'),
+      });
       const session = await openSchemaEngine({ schemaPath: written.schemaPath, clientConfig: target.clientConfig });
       try {
         assert.equal((await session.applyMigrations(written.migrationsDir)).applied, written.migrations);
@@ -326,9 +433,13 @@ test('the same session works through an SSH tunnel to a server that only accepts
       } finally {
         await session.close();
       }
-      const { rows } = await target.client.query(`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'public'`);
+      const { rows } = await target.client.query(
+        `SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'public'`,
+      );
       assert.is(rows[0].n, 31);
-      const ssl = await target.client.query(`SELECT bool_and(ssl) AS all_tls, count(*)::int AS n FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE usename = 'vs_app'`);
+      const ssl = await target.client.query(
+        `SELECT bool_and(ssl) AS all_tls, count(*)::int AS n FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE usename = 'vs_app'`,
+      );
       assert.ok(ssl.rows[0].all_tls, 'every vs_app connection uses TLS');
       assert.ok(ssh.forwards.length >= 2, `engine traffic went through the tunnel (${ssh.forwards.length} forwards)`);
     } finally {

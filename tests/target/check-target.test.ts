@@ -42,7 +42,11 @@ function checkTarget(url: string, args: string[] = []): Promise<CliRun> {
 }
 
 test.before(async () => {
-  [plain, tls, strict] = await Promise.all([startTestPg(), startTlsTestPg(), startTlsTestPg({ refusePlaintext: true })]);
+  [plain, tls, strict] = await Promise.all([
+    startTestPg(),
+    startTlsTestPg(),
+    startTlsTestPg({ refusePlaintext: true }),
+  ]);
   dir = mkdtempSync(path.join(os.tmpdir(), 'vs-check-'));
 });
 
@@ -56,7 +60,17 @@ test('a ready target passes every check; the app role is not a superuser (exit 0
   const run = await checkTarget(db.url);
   assert.is(run.code, 0, run.stderr);
   assert.is(run.json?.ok, true);
-  for (const name of ['reachable', 'authentication', 'database exists', 'server version', 'text sort order', 'not superuser', 'create privilege', 'extensions', 'target contents']) {
+  for (const name of [
+    'reachable',
+    'authentication',
+    'database exists',
+    'server version',
+    'text sort order',
+    'not superuser',
+    'create privilege',
+    'extensions',
+    'target contents',
+  ]) {
     assert.is(check(run, name).status, 'pass', `${name}: ${check(run, name).reason}`);
   }
   // node-postgres does not try TLS unless asked: reported, but not fatal without --require-tls.
@@ -69,11 +83,17 @@ test('a ready target passes every check; the app role is not a superuser (exit 0
 
 test('a database that sorts text by language rules (ICU en-US) is a warning naming the collation (exit 0)', async () => {
   const name = `icu_${process.pid}`;
-  await plain.query('postgres', `CREATE DATABASE ${name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'`);
+  await plain.query(
+    'postgres',
+    `CREATE DATABASE ${name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'`,
+  );
   const run = await checkTarget(plain.url(name));
   assert.is(run.code, 0, run.stderr);
   assert.is(check(run, 'text sort order').status, 'warn');
-  assert.match(check(run, 'text sort order').reason, /sorts text by language rules \(collation ICU en-US\), not by bytes as SQLite did/);
+  assert.match(
+    check(run, 'text sort order').reason,
+    /sorts text by language rules \(collation ICU en-US\), not by bytes as SQLite did/,
+  );
 });
 
 test('a superuser target is a warning, not a failure', async () => {
@@ -143,7 +163,10 @@ test('target contents: tables without our marker fail (exit 3) with --force or w
     'datasource db {\n  provider = "sqlite"\n  url = env("DATABASE_URL")\n}\n\nmodel User {\n  id Int @id @default(autoincrement())\n  name String\n}\n',
   );
   const db = await appDatabase(plain, 'contents');
-  await plain.query(db.name, `CREATE TABLE public.invoices (id int); ALTER TABLE public.invoices OWNER TO "${db.role}"`);
+  await plain.query(
+    db.name,
+    `CREATE TABLE public.invoices (id int); ALTER TABLE public.invoices OWNER TO "${db.role}"`,
+  );
   const foreign = await checkTarget(db.url, ['--schema', schemaFile]);
   assert.is(foreign.code, 3, foreign.stderr);
   assert.is(check(foreign, 'target contents').status, 'fail');
@@ -154,7 +177,10 @@ test('target contents: tables without our marker fail (exit 3) with --force or w
   assert.match(check(forced, 'target contents').reason, /no marker of this suite/);
 
   // The shape of a previous run (the app's tables + _prisma_migrations) is not a proof: another install has it too.
-  await plain.query(db.name, 'DROP TABLE public.invoices; CREATE TABLE public._prisma_migrations (id text); CREATE TABLE public."User" (id int)');
+  await plain.query(
+    db.name,
+    'DROP TABLE public.invoices; CREATE TABLE public._prisma_migrations (id text); CREATE TABLE public."User" (id int)',
+  );
   const lookalike = await checkTarget(db.url, ['--schema', schemaFile, '--force']);
   assert.is(lookalike.code, 3, lookalike.stderr);
   assert.is(check(lookalike, 'target contents').status, 'fail');
@@ -186,7 +212,9 @@ test('--require-tls against a server without TLS: exit 3, TLS check fails', asyn
 test('TLS with --ca: encrypted and verified (verify-full) for an IP and for a host name', async () => {
   const db = await appDatabase(tls, 'tlsok');
   const urls = [db.url, db.url.replace('@127.0.0.1:', '@localhost:')];
-  for (const run of await Promise.all(urls.map((url) => checkTarget(url, ['--require-tls', '--ca', tls.certs.caFile])))) {
+  for (const run of await Promise.all(
+    urls.map((url) => checkTarget(url, ['--require-tls', '--ca', tls.certs.caFile])),
+  )) {
     assert.is(run.code, 0, run.stderr);
     assert.is(check(run, 'tls').status, 'pass');
     assert.match(check(run, 'tls').reason, /TLSv1\.[23]/);
@@ -231,7 +259,16 @@ test('create-role over verified TLS on a plaintext-refusing server, then check-t
   const passwordFile = path.join(dir, 'strict.password');
   const tlsArgs = ['--require-tls', '--ca', strict.certs.caFile];
   const env = { ADMIN_DATABASE_URL: strict.url('postgres') };
-  const roleArgs = ['--json', ...tlsArgs, '--role', 'strict_app', '--database', 'strict_db', '--password-file', passwordFile];
+  const roleArgs = [
+    '--json',
+    ...tlsArgs,
+    '--role',
+    'strict_app',
+    '--database',
+    'strict_db',
+    '--password-file',
+    passwordFile,
+  ];
   const created = await runTask('create-role', roleArgs, { env });
   assert.is(created.code, 0, created.stderr);
   const again = await runTask('create-role', roleArgs, { env });

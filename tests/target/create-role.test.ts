@@ -22,7 +22,11 @@ let counter = 0;
 
 function names(prefix: string) {
   counter += 1;
-  return { role: `${prefix}_role_${counter}`, database: `${prefix}_db_${counter}`, passwordFile: path.join(dir, `${prefix}-${counter}.password`) };
+  return {
+    role: `${prefix}_role_${counter}`,
+    database: `${prefix}_db_${counter}`,
+    passwordFile: path.join(dir, `${prefix}-${counter}.password`),
+  };
 }
 
 function createRole(args: string[], adminUrl = server.url('postgres')): Promise<CliRun> {
@@ -57,7 +61,12 @@ test('twice: creates role, database and privileges, then reports no changes', as
   assert.ok(first.json?.changes.length >= 3, JSON.stringify(first.json));
   assert.ok(first.json?.changes.some((c: string) => /created login role/.test(c)));
   assert.ok(first.json?.changes.some((c: string) => /REVOKE CONNECT FROM PUBLIC/.test(c)));
-  assert.ok(first.json?.changes.some((c: string) => /created database .* builtin collation C\.UTF-8: text sorts by bytes/.test(c)), JSON.stringify(first.json));
+  assert.ok(
+    first.json?.changes.some((c: string) =>
+      /created database .* builtin collation C\.UTF-8: text sorts by bytes/.test(c),
+    ),
+    JSON.stringify(first.json),
+  );
   assert.is(first.json?.role, n.role);
   assert.is(first.json?.database, n.database);
   assert.is(first.json?.passwordFile, n.passwordFile);
@@ -87,7 +96,15 @@ test('twice: creates role, database and privileges, then reports no changes', as
       WHERE r.rolname = $1 AND d.datname = $2`,
     [n.role, n.database],
   );
-  assert.equal(rows[0], { rolsuper: false, rolcreaterole: false, rolcreatedb: false, rolcanlogin: true, scram: true, owner: n.role, public_connect: false });
+  assert.equal(rows[0], {
+    rolsuper: false,
+    rolcreaterole: false,
+    rolcreatedb: false,
+    rolcanlogin: true,
+    scram: true,
+    owner: n.role,
+    public_connect: false,
+  });
 
   // The role may build the app's schema in public.
   const client = new pg.Client({ host: '127.0.0.1', port: server.port, user: n.role, password, database: n.database });
@@ -101,12 +118,21 @@ test('twice: creates role, database and privileges, then reports no changes', as
       WHERE d.datname = current_database() GROUP BY 1, 2`,
   );
   await client.end();
-  assert.equal(sorted.rows[0], { provider: 'b', locale: 'C.UTF-8', sorted: ['B', 'Z', '_z', 'a', 'b', 'é'], lowered: 'éa' });
+  assert.equal(sorted.rows[0], {
+    provider: 'b',
+    locale: 'C.UTF-8',
+    sorted: ['B', 'Z', '_z', 'a', 'b', 'é'],
+    lowered: 'éa',
+  });
 
   // And check-target agrees the target is ready.
-  const check = await runTask('check-target', ['--json'], { env: { TARGET_DATABASE_URL: server.url(n.database, n.role, password) } });
+  const check = await runTask('check-target', ['--json'], {
+    env: { TARGET_DATABASE_URL: server.url(n.database, n.role, password) },
+  });
   assert.is(check.code, 3, 'probe table makes it non-empty'); // the probe table is "somebody else's" table
-  const checkForced = await runTask('check-target', ['--json', '--force'], { env: { TARGET_DATABASE_URL: server.url(n.database, n.role, password) } });
+  const checkForced = await runTask('check-target', ['--json', '--force'], {
+    env: { TARGET_DATABASE_URL: server.url(n.database, n.role, password) },
+  });
   assert.is(checkForced.code, 0, checkForced.stderr);
 });
 
@@ -125,20 +151,39 @@ test('another role cannot connect to the database (CONNECT revoked from PUBLIC)'
 
 test('a drifted role is brought back: superuser/createrole removed, password reset, then no changes', async () => {
   const n = names('drift');
-  await server.query('postgres', `CREATE ROLE ${n.role} LOGIN SUPERUSER CREATEROLE CREATEDB PASSWORD 'old-password-123'`);
+  await server.query(
+    'postgres',
+    `CREATE ROLE ${n.role} LOGIN SUPERUSER CREATEROLE CREATEDB PASSWORD 'old-password-123'`,
+  );
   await server.query('postgres', `CREATE DATABASE ${n.database}`);
   writeFileSync(n.passwordFile, 'Given-Password-From-File-77\n', { mode: 0o600 });
   const args = ['--role', n.role, '--database', n.database, '--password-file', n.passwordFile];
   const first = await createRole(args);
   assert.is(first.code, 0, first.stderr);
   const changes: string[] = first.json?.changes;
-  assert.ok(changes.some((c) => /NOSUPERUSER NOCREATEROLE NOCREATEDB/.test(c)), changes.join('\n'));
-  assert.ok(changes.some((c) => /password set/.test(c)), changes.join('\n'));
-  assert.ok(changes.some((c) => /owner postgres →/.test(c)), changes.join('\n'));
-  assert.not.ok(changes.some((c) => /generated/.test(c)), 'the existing file is reused');
+  assert.ok(
+    changes.some((c) => /NOSUPERUSER NOCREATEROLE NOCREATEDB/.test(c)),
+    changes.join('\n'),
+  );
+  assert.ok(
+    changes.some((c) => /password set/.test(c)),
+    changes.join('\n'),
+  );
+  assert.ok(
+    changes.some((c) => /owner postgres →/.test(c)),
+    changes.join('\n'),
+  );
+  assert.not.ok(
+    changes.some((c) => /generated/.test(c)),
+    'the existing file is reused',
+  );
   assert.is(readFileSync(n.passwordFile, 'utf8'), 'Given-Password-From-File-77\n', 'file untouched');
   assert.is(await loginAs(n.role, 'Given-Password-From-File-77', n.database), n.role);
-  const { rows } = await server.query('postgres', 'SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = $1', [n.role]);
+  const { rows } = await server.query(
+    'postgres',
+    'SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = $1',
+    [n.role],
+  );
   assert.equal(rows[0], { rolsuper: false, rolcreaterole: false, rolcreatedb: false });
 
   const second = await createRole(args);
@@ -162,11 +207,21 @@ test('identifiers needing quotes work and stay idempotent', async () => {
 
 test('--dry-run reports what it would do and changes nothing', async () => {
   const n = names('dry');
-  const run = await createRole(['--role', n.role, '--database', n.database, '--password-file', n.passwordFile, '--dry-run']);
+  const run = await createRole([
+    '--role',
+    n.role,
+    '--database',
+    n.database,
+    '--password-file',
+    n.passwordFile,
+    '--dry-run',
+  ]);
   assert.is(run.code, 0, run.stderr);
   assert.ok(run.json?.changes.length >= 3);
   assert.not.ok(existsSync(n.passwordFile), 'no password file written');
-  const { rows } = await server.query('postgres', 'SELECT count(*)::int AS n FROM pg_roles WHERE rolname = $1', [n.role]);
+  const { rows } = await server.query('postgres', 'SELECT count(*)::int AS n FROM pg_roles WHERE rolname = $1', [
+    n.role,
+  ]);
   assert.is(rows[0].n, 0);
 });
 
@@ -177,7 +232,9 @@ test('a password file readable by others is refused (exit 2) before anything cha
   const run = await createRole(['--role', n.role, '--database', n.database, '--password-file', n.passwordFile]);
   assert.is(run.code, 2, run.stderr);
   assert.match(run.json?.error, /mode 0644/);
-  const { rows } = await server.query('postgres', 'SELECT count(*)::int AS n FROM pg_roles WHERE rolname = $1', [n.role]);
+  const { rows } = await server.query('postgres', 'SELECT count(*)::int AS n FROM pg_roles WHERE rolname = $1', [
+    n.role,
+  ]);
   assert.is(rows[0].n, 0);
 });
 
@@ -190,18 +247,27 @@ test('invalid names and missing admin access are usage errors (exit 2)', async (
   const noAdmin = await runTask('create-role', ['--json', '--password-file', path.join(dir, 'none.password')]);
   assert.is(noAdmin.code, 2);
   assert.match(noAdmin.json?.error, /--admin-url is required/);
-  assert.throws(() => validateIdentifier('role', 'a\0b'), (err: unknown) => err instanceof TaskError && /NUL/.test(err.message));
+  assert.throws(
+    () => validateIdentifier('role', 'a\0b'),
+    (err: unknown) => err instanceof TaskError && /NUL/.test(err.message),
+  );
   validateIdentifier('role', 'x'.repeat(63));
 });
 
 test('wrong admin password or an admin without privileges: exit 3', async () => {
   const n = names('noadmin');
-  const wrong = await createRole(['--role', n.role, '--database', n.database, '--password-file', n.passwordFile], server.url('postgres', 'postgres', 'Not-The-Admin-Pass-9'));
+  const wrong = await createRole(
+    ['--role', n.role, '--database', n.database, '--password-file', n.passwordFile],
+    server.url('postgres', 'postgres', 'Not-The-Admin-Pass-9'),
+  );
   assert.is(wrong.code, 3, wrong.stderr);
   assert.not.ok(wrong.stderr.includes('Not-The-Admin-Pass-9') || wrong.stdout.includes('Not-The-Admin-Pass-9'));
 
   await server.query('postgres', `CREATE ROLE ${n.role}_weak LOGIN PASSWORD 'weak-admin-pass-1'`);
-  const weak = await createRole(['--role', n.role, '--database', n.database, '--password-file', path.join(dir, 'weak.password')], server.url('postgres', `${n.role}_weak`, 'weak-admin-pass-1'));
+  const weak = await createRole(
+    ['--role', n.role, '--database', n.database, '--password-file', path.join(dir, 'weak.password')],
+    server.url('postgres', `${n.role}_weak`, 'weak-admin-pass-1'),
+  );
   assert.is(weak.code, 3, weak.stderr);
   assert.match(weak.json?.error, /insufficient privilege|permission denied/);
 });
@@ -227,11 +293,14 @@ test('a non-superuser admin (CREATEROLE, CREATEDB): password checked by logging 
   // A changed password is noticed through the failed login and set again.
   await server.query('postgres', `ALTER ROLE ${n.role} PASSWORD 'changed-behind-our-back'`);
   const third = await createRole(args, adminUrl);
-  assert.ok(third.json?.changes.some((c: string) => /password set/.test(c)), third.stdout);
+  assert.ok(
+    third.json?.changes.some((c: string) => /password set/.test(c)),
+    third.stdout,
+  );
   assert.is(await loginAs(n.role, readFileSync(n.passwordFile, 'utf8').trim(), n.database), n.role);
 });
 
-test('SCRAM verifiers: PostgreSQL accepts ours, and ours verifies PostgreSQL\'s', async () => {
+test("SCRAM verifiers: PostgreSQL accepts ours, and ours verifies PostgreSQL's", async () => {
   const verifier = scramVerifier('correct horse battery staple');
   assert.match(verifier, /^SCRAM-SHA-256\$4096:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/);
   assert.ok(scramVerifierMatches(verifier, 'correct horse battery staple'));
@@ -240,7 +309,10 @@ test('SCRAM verifiers: PostgreSQL accepts ours, and ours verifies PostgreSQL\'s'
   // A verifier made by the server from a cleartext password (this test's own role, not the tool's path).
   counter += 1;
   const role = `scram_probe_${counter}`;
-  await server.query('postgres', `SET password_encryption = 'scram-sha-256'; CREATE ROLE ${role} LOGIN PASSWORD 'Server-Made-Pass-5'`);
+  await server.query(
+    'postgres',
+    `SET password_encryption = 'scram-sha-256'; CREATE ROLE ${role} LOGIN PASSWORD 'Server-Made-Pass-5'`,
+  );
   const { rows } = await server.query('postgres', 'SELECT rolpassword FROM pg_authid WHERE rolname = $1', [role]);
   assert.ok(scramVerifierMatches(rows[0].rolpassword, 'Server-Made-Pass-5'));
   assert.not.ok(scramVerifierMatches(rows[0].rolpassword, 'Server-Made-Pass-6'));

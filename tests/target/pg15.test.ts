@@ -41,14 +41,21 @@ test('PostgreSQL 15: create-role twice (no changes the second time), then check-
   assert.equal(second.json?.changes, []);
 
   // No builtin provider before 17: libc collation C, byte order as in SQLite.
-  assert.ok(first.json?.changes.some((c: string) => /created database .*\(UTF8, collation C: text sorts by bytes/.test(c)), first.stdout);
+  assert.ok(
+    first.json?.changes.some((c: string) => /created database .*\(UTF8, collation C: text sorts by bytes/.test(c)),
+    first.stdout,
+  );
   const admin = new pg.Client({ connectionString: server.url('postgres') });
   await admin.connect();
-  const { rows } = await admin.query(`SELECT datlocprovider AS provider, datcollate AS collate FROM pg_database WHERE datname = 'vs15db'`).finally(() => admin.end());
+  const { rows } = await admin
+    .query(`SELECT datlocprovider AS provider, datcollate AS collate FROM pg_database WHERE datname = 'vs15db'`)
+    .finally(() => admin.end());
   assert.equal(rows[0], { provider: 'c', collate: 'C' });
 
   const password = readFileSync(passwordFile, 'utf8').trim();
-  const check = await runTask('check-target', ['--json'], { env: { TARGET_DATABASE_URL: server.url('vs15db', 'vs15', password) } });
+  const check = await runTask('check-target', ['--json'], {
+    env: { TARGET_DATABASE_URL: server.url('vs15db', 'vs15', password) },
+  });
   assert.is(check.code, 0, check.stderr);
   const version = check.json?.checks.find((c: { name: string }) => c.name === 'server version');
   assert.is(version.status, 'pass');
@@ -62,17 +69,25 @@ test('PostgreSQL 15: create-role twice (no changes the second time), then check-
 test('PostgreSQL 15: a plain login role has no CREATE on public (the 15 change), so check-target fails', async () => {
   if (!server) return;
   const admin = server.url('postgres');
-  const setup = await runTask('create-role', ['--json', '--role', 'owner15', '--database', 'shared15', '--password-file', path.join(dir, 'owner.password')], {
-    env: { ADMIN_DATABASE_URL: admin },
-  });
+  const setup = await runTask(
+    'create-role',
+    ['--json', '--role', 'owner15', '--database', 'shared15', '--password-file', path.join(dir, 'owner.password')],
+    {
+      env: { ADMIN_DATABASE_URL: admin },
+    },
+  );
   assert.is(setup.code, 0, setup.stderr);
   // A second role allowed to connect but given nothing else.
   const pg = await import('pg');
   const client = new pg.default.Client({ connectionString: server.url('shared15') });
   await client.connect();
-  await client.query(`CREATE ROLE guest15 LOGIN PASSWORD 'guest15-pass'; GRANT CONNECT ON DATABASE shared15 TO guest15`);
+  await client.query(
+    `CREATE ROLE guest15 LOGIN PASSWORD 'guest15-pass'; GRANT CONNECT ON DATABASE shared15 TO guest15`,
+  );
   await client.end();
-  const check = await runTask('check-target', ['--json'], { env: { TARGET_DATABASE_URL: server.url('shared15', 'guest15', 'guest15-pass') } });
+  const check = await runTask('check-target', ['--json'], {
+    env: { TARGET_DATABASE_URL: server.url('shared15', 'guest15', 'guest15-pass') },
+  });
   assert.is(check.code, 3, check.stderr);
   assert.is(check.json?.checks.find((c: { name: string }) => c.name === 'create privilege').status, 'fail');
 });

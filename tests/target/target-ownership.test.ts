@@ -37,9 +37,15 @@ test.after(async () => {
 });
 
 async function rowCounts(database: string): Promise<Record<string, number>> {
-  const { rows } = await server.query<{ relname: string }>(database, "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 1");
+  const { rows } = await server.query<{ relname: string }>(
+    database,
+    "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 1",
+  );
   const counts: Record<string, number> = {};
-  for (const { relname } of rows) counts[relname] = Number((await server.query(database, `SELECT count(*) AS n FROM public.${pg.escapeIdentifier(relname)}`)).rows[0].n);
+  for (const { relname } of rows)
+    counts[relname] = Number(
+      (await server.query(database, `SELECT count(*) AS n FROM public.${pg.escapeIdentifier(relname)}`)).rows[0].n,
+    );
   return counts;
 }
 
@@ -52,7 +58,11 @@ test("another install's database is refused (exit 3) by load-pg --force, check-t
   const check = await runTask('check-target', ['--app-dir', b.appDir, '--target', target.url, '--force'], { env });
   assert.is(check.code, 3, check.stderr);
   assert.match(check.stderr, /another install/);
-  const upgrade = await runTask('upgrade', ['--app-dir', b.appDir, '--target', target.url, '--yes', '--stop-cmd', 'true', '--start-cmd', 'true'], { env });
+  const upgrade = await runTask(
+    'upgrade',
+    ['--app-dir', b.appDir, '--target', target.url, '--yes', '--stop-cmd', 'true', '--start-cmd', 'true'],
+    { env },
+  );
   assert.is(upgrade.code, 3, upgrade.stderr);
   assert.equal(await rowCounts(target.name), before, "the first install's rows are unchanged");
 });

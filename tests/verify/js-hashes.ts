@@ -5,7 +5,14 @@
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import type { SchemaModel } from '../../lib/schema-model.ts';
-import { TableHash, columnConverter, convertChecked, isProblem, rowHash, type SqliteValue } from '../../lib/sqlite-values.ts';
+import {
+  TableHash,
+  columnConverter,
+  convertChecked,
+  isProblem,
+  rowHash,
+  type SqliteValue,
+} from '../../lib/sqlite-values.ts';
 
 export interface JsTableHash {
   name: string;
@@ -18,7 +25,9 @@ export function jsTableHashes(snapshot: string, model: SchemaModel): JsTableHash
   try {
     return model.tables.map((table) => {
       const converters = table.columns.map((c) => columnConverter(c, model.enums));
-      const stmt = db.prepare(`SELECT ${table.columns.map((c) => pg.escapeIdentifier(c.name)).join(', ')} FROM ${pg.escapeIdentifier(table.name)}`);
+      const stmt = db.prepare(
+        `SELECT ${table.columns.map((c) => pg.escapeIdentifier(c.name)).join(', ')} FROM ${pg.escapeIdentifier(table.name)}`,
+      );
       stmt.raw(true).safeIntegers(true);
       const hash = new TableHash();
       for (const row of stmt.iterate() as IterableIterator<unknown[]>) {

@@ -38,7 +38,10 @@ async function copyOfGoodLoad(): Promise<{ name: string; url: string }> {
 
 function verify(url: string, args: string[] = [], dir = runDir): Promise<CliRun> {
   // The target travels in the environment, as the contract recommends (no password in argv).
-  return runTask('verify', ['--app-dir', install.appDir, '--run-dir', dir, '--json', ...args], { env: { TARGET_DATABASE_URL: url }, timeoutMs: 180_000 });
+  return runTask('verify', ['--app-dir', install.appDir, '--run-dir', dir, '--json', ...args], {
+    env: { TARGET_DATABASE_URL: url },
+    timeoutMs: 180_000,
+  });
 }
 
 function gate(run: CliRun, name: string): { gate: string; ok: boolean; reason: string; details: Record<string, any> } {
@@ -68,7 +71,10 @@ async function prepare(): Promise<void> {
   const exported = await runTask('export-sqlite', ['--app-dir', install.appDir, '--run-dir', runDir]);
   assert.is(exported.code, 0, `export-sqlite: ${exported.stderr}`);
   await server.createDatabase(TEMPLATE);
-  const load = await runTask('load-pg', ['--app-dir', install.appDir, '--run-dir', runDir], { env: { TARGET_DATABASE_URL: server.url(TEMPLATE) }, timeoutMs: 180_000 });
+  const load = await runTask('load-pg', ['--app-dir', install.appDir, '--run-dir', runDir], {
+    env: { TARGET_DATABASE_URL: server.url(TEMPLATE) },
+    timeoutMs: 180_000,
+  });
   assert.is(load.code, 0, `load-pg: ${load.stderr}`);
 }
 
@@ -80,7 +86,9 @@ test.after(async () => {
 test('cross-check: the SQL content hash equals the JS hash of the canonical form (and the manifest) for every table', async () => {
   const model = loadSchemaModel(install.schemaPath);
   const js = jsTableHashes(path.join(runDir, 'snapshot.sqlite'), model);
-  const manifest = JSON.parse(readFileSync(path.join(runDir, 'manifest.json'), 'utf8')) as { tables: { name: string; contentHash: string }[] };
+  const manifest = JSON.parse(readFileSync(path.join(runDir, 'manifest.json'), 'utf8')) as {
+    tables: { name: string; contentHash: string }[];
+  };
   const client = new pg.Client({ connectionString: server.url(TEMPLATE) });
   await client.connect();
   try {
@@ -90,7 +98,11 @@ test('cross-check: the SQL content hash equals the JS hash of the canonical form
       const inJs = js.find((t) => t.name === table.name)!;
       assert.is(inPg.rowCount, inJs.rowCount, `${table.name} row count`);
       assert.is(inPg.contentHash, inJs.contentHash, `${table.name} content hash`);
-      assert.is(inPg.contentHash, manifest.tables.find((t) => t.name === table.name)?.contentHash, `${table.name} manifest hash`);
+      assert.is(
+        inPg.contentHash,
+        manifest.tables.find((t) => t.name === table.name)?.contentHash,
+        `${table.name} manifest hash`,
+      );
       rows += inPg.rowCount;
     }
     assert.is(model.tables.length, 30);
@@ -105,7 +117,10 @@ test('a good load passes every gate (exit 0) and writes report.json', async () =
   const run = await verify(db.url);
   assert.is(run.code, 0, explain(run));
   assert.is(run.json?.ok, true);
-  assert.equal(run.json?.gates.map((g: { gate: string }) => g.gate), ['counts', 'content', 'integrity', 'prisma']);
+  assert.equal(
+    run.json?.gates.map((g: { gate: string }) => g.gate),
+    ['counts', 'content', 'integrity', 'prisma'],
+  );
   for (const g of run.json?.gates ?? []) assert.ok(g.ok, `${g.gate}: ${g.reason}`);
   const prisma = gate(run, 'prisma');
   assert.is(prisma.details.client.models.length, 28);
@@ -136,7 +151,9 @@ test('changed value: content gate fails naming table, key and both values', asyn
   assert.match(content.reason, '"Tampered Name"');
   const diff = content.details.differences[0];
   assert.is(diff.table, 'User');
-  assert.equal(diff.rows[0].columns, [{ column: 'displayName', sqlite: JSON.stringify(displayName), postgres: '"Tampered Name"' }]);
+  assert.equal(diff.rows[0].columns, [
+    { column: 'displayName', sqlite: JSON.stringify(displayName), postgres: '"Tampered Name"' },
+  ]);
   assert.ok(gate(run, 'integrity').ok, gate(run, 'integrity').reason);
   assert.ok(gate(run, 'prisma').ok, gate(run, 'prisma').reason);
   // The one-line summary names the gate and the first difference.
@@ -155,7 +172,12 @@ test('deleted row: counts and content fail naming the table and the missing key'
   const { rows } = await sql(db.name, `SELECT id FROM "AuditLog" ORDER BY id LIMIT 1`);
   await sql(db.name, `DELETE FROM "AuditLog" WHERE id = $1`, [rows[0].id]);
   // A composite key too: the row is named by both key columns.
-  const follow = (await sql(db.name, `DELETE FROM "Follow" WHERE ("followerId", "followingId") = (SELECT "followerId", "followingId" FROM "Follow" ORDER BY 1, 2 LIMIT 1) RETURNING *`)).rows[0];
+  const follow = (
+    await sql(
+      db.name,
+      `DELETE FROM "Follow" WHERE ("followerId", "followingId") = (SELECT "followerId", "followingId" FROM "Follow" ORDER BY 1, 2 LIMIT 1) RETURNING *`,
+    )
+  ).rows[0];
   const run = await verify(db.url, ['--only', 'counts,content']);
   assert.is(run.code, 1, explain(run));
   const counts = gate(run, 'counts');
@@ -165,8 +187,17 @@ test('deleted row: counts and content fail naming the table and the missing key'
   assert.is(content.ok, false);
   assert.match(content.reason, `"AuditLog" row id=${rows[0].id} is missing in PostgreSQL`);
   const followDiff = content.details.differences.find((d: { table: string }) => d.table === 'Follow');
-  assert.equal(followDiff.rows, [{ table: 'Follow', key: `followerId=${follow.followerId}, followingId=${follow.followingId}`, status: 'missing in PostgreSQL' }]);
-  assert.equal(run.json?.gates.map((g: { gate: string }) => g.gate), ['counts', 'content']);
+  assert.equal(followDiff.rows, [
+    {
+      table: 'Follow',
+      key: `followerId=${follow.followerId}, followingId=${follow.followingId}`,
+      status: 'missing in PostgreSQL',
+    },
+  ]);
+  assert.equal(
+    run.json?.gates.map((g: { gate: string }) => g.gate),
+    ['counts', 'content'],
+  );
 });
 
 test('extra row: counts and content fail naming the extra key', async () => {
@@ -198,7 +229,10 @@ test('sequence set behind max(id): integrity fails naming the sequence and table
   assert.is(run.code, 1, explain(run));
   const integrity = gate(run, 'integrity');
   assert.is(integrity.ok, false);
-  assert.match(integrity.reason, /sequence GeneratorJob_id_seq of "GeneratorJob".id would hand out 2, but max\(id\) is \d+/);
+  assert.match(
+    integrity.reason,
+    /sequence GeneratorJob_id_seq of "GeneratorJob".id would hand out 2, but max\(id\) is \d+/,
+  );
 });
 
 test('drifted column: integrity names the extra column and the prisma gate reports drift', async () => {
@@ -218,7 +252,10 @@ test('edited migration file: the prisma gate names the migration', async () => {
   // The generated client comes along: its stamp matches the schema, so it is reused rather than regenerated.
   cpSync(runDir, otherRun, { recursive: true, verbatimSymlinks: true });
   const migrations = path.join(otherRun, 'postgres-schema', 'migrations');
-  const first = readdirSync(migrations, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort()[0];
+  const first = readdirSync(migrations, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort()[0];
   const file = path.join(migrations, first, 'migration.sql');
   writeFileSync(file, readFileSync(file, 'utf8') + '\n-- edited after it was applied\n');
   const run = await verify(db.url, ['--only', 'prisma'], otherRun);
@@ -281,12 +318,23 @@ test('a verify of a run dir another verify holds is refused (exit 2, naming it);
   const journalBefore = readFileSync(path.join(runDir, 'journal.json'), 'utf8');
   // The holder is this test process (alive, same start time): exactly what a running verify leaves in the file.
   const lockFile = path.join(runDir, VERIFY_LOCK);
-  const holder = { pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString(), command: 'verify --run-dir (the other one)', pidStart: processStartTicks(process.pid) };
+  const holder = {
+    pid: process.pid,
+    host: os.hostname(),
+    startedAt: new Date().toISOString(),
+    command: 'verify --run-dir (the other one)',
+    pidStart: processStartTicks(process.pid),
+  };
   writeFileSync(lockFile, JSON.stringify(holder), { mode: 0o600 });
   try {
     const refused = await verify(db.url);
     assert.is(refused.code, 2, explain(refused));
-    assert.match(refused.json!.error, new RegExp(`^run dir .* is in use by verify --run-dir \\(the other one\\) pid ${process.pid} \\(started .*\\); wait for it to finish$`));
+    assert.match(
+      refused.json!.error,
+      new RegExp(
+        `^run dir .* is in use by verify --run-dir \\(the other one\\) pid ${process.pid} \\(started .*\\); wait for it to finish$`,
+      ),
+    );
     assert.is(readFileSync(path.join(runDir, 'journal.json'), 'utf8'), journalBefore, 'journal untouched');
   } finally {
     rmSync(lockFile, { force: true });
