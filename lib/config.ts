@@ -227,12 +227,13 @@ export function parseSshTarget(raw: string): SshTarget {
 
 /**
  * Refuse (exit 2) an app dir that is not a VisionSuit-like install before anything is created in it: it must hold
- * backend/prisma/schema.prisma (or a schema folder backend/prisma/schema/), unless --schema and --sqlite name another Prisma + SQLite app's files explicitly.
+ * backend/prisma/schema.prisma (or a schema folder backend/prisma/schema/), unless --sqlite names the SQLite file explicitly.
  */
 export function assertAppInstall(settings: Settings): void {
   const defaultSchema = defaultSchemaPath(settings.appDir);
   if (existsSync(defaultSchema)) return;
-  if (settings.sqlitePath && settings.schemaPath !== defaultSchema && existsSync(settings.schemaPath)) return;
+  // An explicit --sqlite names the data itself (backup needs nothing else); a missing schema is then the later step's refusal.
+  if (settings.sqlitePath) return;
   throw usageError(
     `--app-dir ${settings.appDir} is not a VisionSuit install: ${defaultSchema} does not exist (pass the install's root folder, or --schema and --sqlite for another Prisma app)`,
   );

@@ -83,7 +83,15 @@ export async function proveAppDatabase(
             .holders.filter((h) => appPids.includes(h.pid))
             .map((h) => ({ pid: h.pid, file: h.file }))
         : [];
-      const sessions = target ? await matchedSessions(target, appPids) : undefined;
+      // A target that drops our connection (a failover, a cut network) leaves the proof to what /proc shows.
+      const sessions = target
+        ? await matchedSessions(target, appPids).catch((err) => {
+            targetError = errorMessage(err);
+            void target?.close().catch(() => undefined);
+            target = undefined;
+            return undefined;
+          })
+        : undefined;
       const db = options.sqlitePath ? path.basename(options.sqlitePath) : 'the SQLite file';
       const who = appPids.length ? `app pids ${appPids.join(', ')}` : 'no app process found';
       let ok: boolean;

@@ -415,8 +415,14 @@ export async function runSwitchEnv(ctx: StepContext<Record<string, unknown>>): P
   const { settings, log } = ctx;
   const runDir = existingRunDir(settings, RUN_FILES.pgSchemaDir);
   claimThisRunDir(settings, runDir, 'switch-env');
+  if (settings.dryRun) {
+    // A dry run changes nothing, so a changed source is said, not refused: the real switch-env will refuse it.
+    await refuseChangedSource(settings, runDir).catch((err: Error) =>
+      log.warn(`the real switch-env would refuse: ${err.message}`),
+    );
+    return switchEnv(settings, log, { runDir, dryRun: true });
+  }
   await refuseChangedSource(settings, runDir);
-  if (settings.dryRun) return switchEnv(settings, log, { runDir, dryRun: true });
   const lock = acquireLock(settings, 'switch-env');
   try {
     const result = await switchEnv(settings, log, { runDir });

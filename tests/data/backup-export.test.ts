@@ -460,7 +460,7 @@ test('backup refuses bad sources with exit 4 and a one-line cause', async () => 
   mkdirSync(bare, { recursive: true });
   const none = await runTask('backup', ['--app-dir', bare]);
   assert.is(none.code, 2, none.stderr);
-  assert.match(none.stderr, /no SQLite database configured/);
+  assert.match(none.stderr, /is not a VisionSuit install/);
 });
 
 test('backup works on a read-only WAL database in a read-only directory (as an unprivileged user when root)', async () => {

@@ -288,10 +288,11 @@ test('a second load refuses a target written since our load (exit 3, --force too
     'the refused run changed nothing',
   );
   await server.query(mainDb.name, `DELETE FROM "AuditLog" WHERE id = (SELECT max(id) FROM "AuditLog")`);
+  await server.query(mainDb.name, `DELETE FROM "RankingSettings" WHERE id = (SELECT max(id) FROM "RankingSettings")`);
 
   const again = await loadPg(mainDb.url, mainRun);
   assert.is(again.code, 3, again.stderr);
-  assert.match(again.stderr, /is not empty \(schema "public" holds this install's load/);
+  assert.match(again.stderr, /is not empty \(schema "public" holds this install's load/, again.stderr);
   assert.match(again.stderr, /--force/);
 
   const forced = await loadPg(mainDb.url, mainRun, ['--force']);

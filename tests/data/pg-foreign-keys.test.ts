@@ -98,7 +98,7 @@ test('between tables: an orphan is the one-line source problem naming the key an
     );
     assert.ok(failure, 'the orphan must fail the key');
     assert.is(failure!.exitCode, 4);
-    assert.match(failure!.message, /foreign key "Post_User_fkey" of "Post" is violated/);
+    assert.match(failure!.message, /foreign key "Post_User_fkey" is violated by the snapshot's data: 1 row of "Post"/);
     assert.match(failure!.message, /userId=ghost/);
   } finally {
     await client.end();

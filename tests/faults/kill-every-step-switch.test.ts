@@ -106,7 +106,7 @@ test('SIGKILL at switch-env, after its backups, with the migrations moved aside,
   assert.is(killed.runDir, runDir);
   assert.match(
     killed.guardianOutcome,
-    /^cut-over confirmed by the guardian: http:\/\/.*\/api\/health → 200, database postgresql$/,
+    /^cut-over confirmed by the guardian: http:\/\/.*\/api\/meta\/status\/backend → 200 online; .*session\(s\) of the app on the target/,
   );
   const upgradeState = journalOf(runDir).state.upgrade;
   assert.is(upgradeState.outcome, 'cut-over');

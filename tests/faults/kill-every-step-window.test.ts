@@ -12,13 +12,14 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { appFingerprint, health, journalOf, useUpgradeHarness } from '../e2e/e2e-helpers.ts';
-import { resumeAndCutOver, sha256 } from './fault-helpers.ts';
+import { sha256 } from './fault-helpers.ts';
+import { spawnTask } from '../e2e/e2e-helpers.ts';
 import { assertBackOnSqlite, configuredFor, killAtPausePoint, killAtEachInTurn } from './kill-every-step-helpers.ts';
 
 const test = suite('faults: kill -9 of the upgrade at every short step of the window');
 const harness = useUpgradeHarness(test);
 
-test('SIGKILL paused at backup, export-sqlite, source-unchanged, pre-switch-check and at health with the app gone: each time back on SQLite, files identical; the next upgrade cuts over', async () => {
+test('SIGKILL paused at backup, export-sqlite, source-unchanged, pre-switch-check and at health with the app gone: each time back on SQLite, files identical; the next upgrade keeps the rows the app wrote on PostgreSQL', async () => {
   const { install, before, env, args } = await harness.upgradeCase('killevery', 200);
   let runDir = '';
 
@@ -99,9 +100,13 @@ test('SIGKILL paused at backup, export-sqlite, source-unchanged, pre-switch-chec
   await assertBackOnSqlite(install, runDir, before);
   assert.is(journalOf(runDir).steps.health.status, 'running', 'the health gate never passed');
 
-  // The next upgrade, without a pause point, resumes the same run and cuts over.
-  await resumeAndCutOver(args, env, install, runDir);
-  assert.is(journalOf(runDir).state.upgrade.outcome, 'cut-over');
+  // The app wrote to PostgreSQL while it ran there before the kill: the next upgrade resumes the same run but must
+  // not load over those rows, so it refuses naming them (exit 5), the app stays on SQLite, the database is kept.
+  const resumed = await spawnTask('upgrade', args, env).done;
+  assert.is(resumed.code, 5, resumed.stderr);
+  assert.match(resumed.stderr, /rows were written to schema "public" after our load/);
+  assert.is(JSON.parse(resumed.stdout).runDir, runDir);
+  assert.equal(appFingerprint(install), before, 'env, schema and migrations as before the upgrade');
   assert.is(journalOf(runDir).state.upgrade.attempts, chain.length + 2);
 });
 

@@ -74,30 +74,41 @@ test('SIGKILL at start-services: app back on SQLite (env, provider, health agree
   assert.not.ok(journalOf(runDir).state.upgrade.finishedAt, 'the run stays open for the next upgrade');
 
   // Two upgrades started at once on the same app: exactly one runs (and resumes the run), the other refuses with
-  // exit 2 naming the owner's PID (lib/run-lock.ts), changing nothing.
+  // exit 2 naming the owner's PID (lib/run-lock.ts), changing nothing. The app wrote to PostgreSQL while it ran
+  // there before the kill, so the resumed run must not re-load over those rows: it refuses, naming them, and the
+  // app stays on SQLite with the PostgreSQL database kept (just fallback carries such rows back).
   const a = spawnTask('upgrade', args, env);
   const b = spawnTask('upgrade', args, env);
   const [ra, rb] = await Promise.all([a.done, b.done]);
-  const [winner, loser, winnerTask] = ra.code === 0 ? [ra, rb, a] : [rb, ra, b];
+  const [winner, loser, winnerTask] = ra.code === 2 ? [rb, ra, b] : [ra, rb, a];
   const winnerPid = winnerTask.child.pid;
-  assert.is(winner.code, 0, `${ra.stderr}\n---\n${rb.stderr}`);
-  assert.is(loser.code, 2, loser.stderr);
+  assert.is(loser.code, 2, `${ra.stderr}\n---\n${rb.stderr}`);
   const refusal = JSON.parse(loser.stdout);
   assert.match(
     refusal.error,
     new RegExp(`^another run \\(pid ${winnerPid}, started .*\\) holds .*\\.lock; wait for it to finish$`),
   );
-  const done = winner;
-  const result = JSON.parse(done.stdout);
+  const result = JSON.parse(winner.stdout);
   assert.is(result.resumed, true);
   assert.is(result.runDir, runDir);
-  const after = await eventually(
-    'app on PostgreSQL',
-    () => appState(install!),
-    (s) => classify(s) === 'postgresql',
-  );
-  assert.is(classify(after), 'postgresql', JSON.stringify(after));
-  assert.is(journalOf(runDir).state.upgrade.outcome, 'cut-over');
+  if (winner.code === 5) {
+    assert.match(winner.stderr, /rows were written to schema "public" after our load/);
+    const back = await eventually(
+      'app on SQLite',
+      () => appState(install!),
+      (s) => classify(s) === 'sqlite',
+    );
+    assert.is(classify(back), 'sqlite', JSON.stringify(back));
+  } else {
+    assert.is(winner.code, 0, winner.stderr);
+    const after = await eventually(
+      'app on PostgreSQL',
+      () => appState(install!),
+      (s) => classify(s) === 'postgresql',
+    );
+    assert.is(classify(after), 'postgresql', JSON.stringify(after));
+    assert.is(journalOf(runDir).state.upgrade.outcome, 'cut-over');
+  }
 });
 
 test.run();
