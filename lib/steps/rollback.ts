@@ -43,7 +43,7 @@ import { readSwitchState, writeSwitchState, type SwitchState } from './switch-en
  * Writes on PostgreSQL are never dropped silently: when the run journal holds the write counters recorded right
  * after the verified load (pg_stat_user_tables), the rollback counts what the app wrote since — before the stop
  * and again after it (a backend flushes its counters when it ends). A manual rollback refuses (exit 2, app left
- * running on PostgreSQL) when there are any, pointing to `just fallback`, unless --discard-postgres-writes; the
+ * running on PostgreSQL) when there are any, saying that those rows exist only there (a fallback that carries them back is not in this release yet), unless --discard-postgres-writes; the
  * upgrade's own rollback goes ahead and reports them. After the restore the app's Prisma Client is regenerated for
  * SQLite with the app's own CLI (unless --no-generate), then the start is proven from outside: the app's
  * processes hold the SQLite file and have no session on the target.
@@ -123,7 +123,7 @@ export async function countPostgresWrites(
 function writesRefusal(writes: PostgresWrites): TaskError {
   return new TaskError(
     ExitCode.Usage,
-    `refusing to roll back: PostgreSQL holds ${writes.detail} the SQLite file lacks; \`just fallback\` carries them back, --discard-postgres-writes rolls back without them (the database is kept)`,
+    `refusing to roll back: PostgreSQL holds ${writes.detail} the SQLite file lacks; a fallback that carries them back is not in this release yet: keep the database, --discard-postgres-writes rolls back without them (the database is kept)`,
     { postgresWrites: writes },
   );
 }
@@ -355,7 +355,7 @@ export async function rollback(
 
   if (postgresWrites?.total) {
     log.warn(
-      `PostgreSQL keeps ${postgresWrites.detail} that the app wrote after the cutover; they are NOT in SQLite (the database is left as it is; \`just fallback\` carries them back)`,
+      `PostgreSQL keeps ${postgresWrites.detail} that the app wrote after the cutover; they are NOT in SQLite (the database is left as it is; a fallback that carries them back is not in this release yet: keep the database)`,
     );
   } else if (postgresWrites && !postgresWrites.counted)
     log.warn(`writes on PostgreSQL not counted: ${postgresWrites.detail}`);

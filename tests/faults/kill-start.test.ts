@@ -76,7 +76,7 @@ test('SIGKILL at start-services: app back on SQLite (env, provider, health agree
   // Two upgrades started at once on the same app: exactly one runs (and resumes the run), the other refuses with
   // exit 2 naming the owner's PID (lib/run-lock.ts), changing nothing. The app wrote to PostgreSQL while it ran
   // there before the kill, so the resumed run must not re-load over those rows: it refuses, naming them, and the
-  // app stays on SQLite with the PostgreSQL database kept (just fallback carries such rows back).
+  // app stays on SQLite with the PostgreSQL database kept (they exist only there).
   const a = spawnTask('upgrade', args, env);
   const b = spawnTask('upgrade', args, env);
   const [ra, rb] = await Promise.all([a.done, b.done]);
