@@ -385,17 +385,7 @@ async function runChecks(
     );
   }
 
-  const { rows: connRows } = await client.query<{
-    max_connections: number;
-    superuser_reserved: number;
-    reserved: number;
-    in_use: number;
-    superuser: boolean;
-    role_limit: number;
-    role_in_use: number;
-    database_limit: number;
-    database_in_use: number;
-  }>(loadSql('check-target-connections'));
+  const { rows: connRows } = await client.query<ConnectionCounts>(loadSql('check-target-connections'));
   set('connection headroom', ...headroomVerdict(connRows[0], role, server.database_name));
 
   const app = readAppSchema(settings);
@@ -426,22 +416,25 @@ async function runChecks(
   return server.version;
 }
 
+/** One row of sql/check-target-connections.sql: the server's, the role's and the database's slots. */
+export interface ConnectionCounts {
+  max_connections: number;
+  superuser_reserved: number;
+  reserved: number;
+  in_use: number;
+  superuser: boolean;
+  role_limit: number;
+  role_in_use: number;
+  database_limit: number;
+  database_in_use: number;
+}
+
 /**
  * Free slots for load-pg, counting this check's own connection as free (it closes before load-pg starts): the
  * server's, the role's and the database's limit, the tightest one named.
  */
 export function headroomVerdict(
-  c: {
-    max_connections: number;
-    superuser_reserved: number;
-    reserved: number;
-    in_use: number;
-    superuser: boolean;
-    role_limit: number;
-    role_in_use: number;
-    database_limit: number;
-    database_in_use: number;
-  },
+  c: ConnectionCounts,
   role: string,
   database: string,
   needed = loadPgPeakConnections(),
