@@ -13,8 +13,8 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { dropDeferredObjects, indexRebuildStatement, type DeferredObjects } from '../lib/pg-schema-objects.ts';
-import { sqlWithIdentifiers } from '../lib/sql-files.ts';
+import { dropDeferredObjects, indexRebuildStatement, type DeferredObjects } from '../lib/pg/schema-objects.ts';
+import { sqlWithIdentifiers } from '../lib/files/sql-files.ts';
 
 const [filesDir, ddlFile, deferredFile] = process.argv.slice(2);
 const url = process.env.TARGET_DATABASE_URL;

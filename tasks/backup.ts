@@ -1,4 +1,4 @@
-import { runCli, type CliHelp } from '../lib/cli.ts';
+import { runCli, type CliHelp } from '../lib/cli/run-cli.ts';
 import { backup, type BackupResult } from '../lib/steps/backup.ts';
 
 const help: CliHelp = {

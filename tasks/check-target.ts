@@ -1,5 +1,5 @@
-import { runCli, type CliHelp } from '../lib/cli.ts';
-import type { Logger } from '../lib/log.ts';
+import { runCli, type CliHelp } from '../lib/cli/run-cli.ts';
+import type { Logger } from '../lib/cli/log.ts';
 import { checkTarget, type CheckTargetResult } from '../lib/steps/check-target.ts';
 
 const help: CliHelp = {

@@ -1,4 +1,4 @@
-import { runCli, type CliHelp } from '../lib/cli.ts';
+import { runCli, type CliHelp } from '../lib/cli/run-cli.ts';
 import { DEFAULT_REMOTE_PSQL, createRole, type CreateRoleResult } from '../lib/steps/create-role.ts';
 
 const help: CliHelp = {

@@ -1,4 +1,4 @@
-import { isMain, runCli, type CliHelp } from '../lib/cli.ts';
+import { isMain, runCli, type CliHelp } from '../lib/cli/run-cli.ts';
 import { usageError } from '../lib/errors.ts';
 import { demo } from '../lib/steps/demo.ts';
 

@@ -1,5 +1,5 @@
-import { runCli, type CliHelp } from '../lib/cli.ts';
-import type { Logger } from '../lib/log.ts';
+import { runCli, type CliHelp } from '../lib/cli/run-cli.ts';
+import type { Logger } from '../lib/cli/log.ts';
 import { exportSqlite, notMigratedLine, problemLine, type ExportResult } from '../lib/steps/export-sqlite.ts';
 
 const help: CliHelp = {

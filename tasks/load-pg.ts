@@ -1,14 +1,14 @@
-import type { CliHelp } from '../lib/cli.ts';
-import { resolveOperatorPath } from '../lib/config.ts';
-import type { Logger } from '../lib/log.ts';
-import { startLoadPrepThread } from '../lib/load-prep-thread.ts';
+import type { CliHelp } from '../lib/cli/run-cli.ts';
+import { resolveOperatorPath } from '../lib/cli/config.ts';
+import type { Logger } from '../lib/cli/log.ts';
+import { startLoadPrepThread } from '../lib/copy/load-prep-thread.ts';
 import type { LoadPgResult } from '../lib/steps/load-pg.ts';
 
 // Prisma's schema engine runs in a helper thread whose start-up (TypeScript loader, module graph: ≈ 0.3 s) used to
 // begin only once this process had loaded its own modules, and load-pg then waited for it. Started here, before
 // the dynamic imports below, the two start-ups overlap. It keeps nothing alive: --help or bad flags just exit.
 const engineThread = startLoadPrepThread();
-const { runCli } = await import('../lib/cli.ts');
+const { runCli } = await import('../lib/cli/run-cli.ts');
 const { usageError } = await import('../lib/errors.ts');
 const { loadPg } = await import('../lib/steps/load-pg.ts');
 

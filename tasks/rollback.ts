@@ -1,5 +1,5 @@
-import { parseStartFlags, START_FLAGS } from '../lib/config.ts';
-import { isMain, runCli, type CliHelp } from '../lib/cli.ts';
+import { parseStartFlags, START_FLAGS } from '../lib/cli/config.ts';
+import { isMain, runCli, type CliHelp } from '../lib/cli/run-cli.ts';
 import { usageError } from '../lib/errors.ts';
 import { runRollback } from '../lib/steps/rollback.ts';
 

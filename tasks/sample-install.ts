@@ -1,7 +1,7 @@
-import { resolveOperatorPath } from '../lib/config.ts';
+import { resolveOperatorPath } from '../lib/cli/config.ts';
 import { existsSync, readdirSync } from 'node:fs';
 import { createSampleInstall } from '../fixtures/sample-install.ts';
-import { isMain, runCli, type StepResult, type CliHelp } from '../lib/cli.ts';
+import { isMain, runCli, type StepResult, type CliHelp } from '../lib/cli/run-cli.ts';
 import { ExitCode, usageError } from '../lib/errors.ts';
 
 const help: CliHelp = {

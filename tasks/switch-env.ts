@@ -1,4 +1,4 @@
-import { isMain, runCli, type CliHelp } from '../lib/cli.ts';
+import { isMain, runCli, type CliHelp } from '../lib/cli/run-cli.ts';
 import { runSwitchEnv, type SwitchEnvResult } from '../lib/steps/switch-env.ts';
 
 const help: CliHelp = {

@@ -1,10 +1,10 @@
 import path from 'node:path';
-import type { Settings } from '../config.ts';
+import type { Settings } from '../cli/config.ts';
 import { errorMessage } from '../errors.ts';
-import type { Logger } from '../log.ts';
-import { openTarget, type TargetConnection } from '../pg-target.ts';
-import { findHolders, sqliteFamily } from '../process-files.ts';
-import { loadSql } from '../sql-files.ts';
+import type { Logger } from '../cli/log.ts';
+import { openTarget, type TargetConnection } from '../pg/target.ts';
+import { findHolders, sqliteFamily } from './process-files.ts';
+import { loadSql } from '../files/sql-files.ts';
 import { appProcesses, socketsOf } from './processes.ts';
 
 /**

@@ -1,7 +1,7 @@
-import type { Settings } from '../config.ts';
-import type { Logger } from '../log.ts';
-import { openTarget } from '../pg-target.ts';
-import { loadSql } from '../sql-files.ts';
+import type { Settings } from '../cli/config.ts';
+import type { Logger } from '../cli/log.ts';
+import { openTarget } from '../pg/target.ts';
+import { loadSql } from '../files/sql-files.ts';
 
 /**
  * What the app wrote on PostgreSQL since the verified load, from pg_stat_user_tables' insert/update/delete

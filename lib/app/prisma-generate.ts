@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { $ } from 'zx';
-import type { Logger } from '../log.ts';
-import { maskSecrets } from '../secrets.ts';
-import { serviceEnv } from '../service-commands.ts';
+import type { Logger } from '../cli/log.ts';
+import { maskSecrets } from '../cli/secrets.ts';
+import { serviceEnv } from './service-commands.ts';
 
 /**
  * The app's Prisma Client follows the provider: Prisma 6's generated client carries the provider it was generated

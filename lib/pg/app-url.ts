@@ -1,9 +1,9 @@
 import dotenv from 'dotenv';
-import type { Settings } from '../config.ts';
-import { encodeValue } from '../env-file.ts';
+import type { Settings } from '../cli/config.ts';
+import { encodeValue } from '../app/env-file.ts';
 import { usageError } from '../errors.ts';
-import { resolvePassword } from '../password-file.ts';
-import { registerSecret } from '../secrets.ts';
+import { resolvePassword } from '../cli/password-file.ts';
+import { registerSecret } from '../cli/secrets.ts';
 import { appUrlWithTls, decideTlsPolicy } from './tls-policy.ts';
 
 export interface AppUrl {

@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import type { Settings } from '../config.ts';
+import type { Settings } from '../cli/config.ts';
 import { targetNotReady } from '../errors.ts';
-import type { Queryable } from '../pg-schema-objects.ts';
-import { assertOwnedFile, runsRoot } from '../run-dir.ts';
-import { loadSql, sqlWithIdentifiers } from '../sql-files.ts';
+import type { Queryable } from './schema-objects.ts';
+import { assertOwnedFile, runsRoot } from '../run/run-dir.ts';
+import { loadSql, sqlWithIdentifiers } from '../files/sql-files.ts';
 
 /**
  * A target is "ours" only by proof: load-pg writes a marker as the target schema's COMMENT (install id + run +

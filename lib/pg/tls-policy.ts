@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { Settings } from '../config.ts';
+import type { Settings } from '../cli/config.ts';
 import { usageError } from '../errors.ts';
 
 /**

@@ -13,15 +13,15 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { StepResult } from '../cli.ts';
-import { resolveSqlitePath, sqliteLookupDescription, type Settings } from '../config.ts';
+import type { StepResult } from '../cli/run-cli.ts';
+import { resolveSqlitePath, sqliteLookupDescription, type Settings } from '../cli/config.ts';
 import { ExitCode, TaskError, errorMessage, sourceProblem, usageError } from '../errors.ts';
-import { sha256OfFile } from '../file-tree.ts';
-import type { Logger } from '../log.ts';
-import { createRunDir, recordStep, RUN_FILES, runsRoot, type Journal } from '../run-dir.ts';
-import { claimThisRunDir } from '../run-lock.ts';
-import { loadSql } from '../sql-files.ts';
-import { recordSnapshotChecksum } from '../snapshot-check.ts';
+import { sha256OfFile } from '../files/file-tree.ts';
+import type { Logger } from '../cli/log.ts';
+import { createRunDir, recordStep, RUN_FILES, runsRoot, type Journal } from '../run/run-dir.ts';
+import { claimThisRunDir } from '../run/run-lock.ts';
+import { loadSql } from '../files/sql-files.ts';
+import { recordSnapshotChecksum } from '../sqlite/snapshot-check.ts';
 
 /**
  * backup: an online copy of the live SQLite file through SQLite's backup API (consistent even while the app

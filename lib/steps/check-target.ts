@@ -1,16 +1,16 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
-import type { StepResult } from '../cli.ts';
-import type { Settings } from '../config.ts';
+import type { StepResult } from '../cli/run-cli.ts';
+import type { Settings } from '../cli/config.ts';
 import { ExitCode, TaskError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../cli/log.ts';
 import { buildAppUrl } from '../pg/app-url.ts';
 import type { TlsPolicy } from '../pg/tls-policy.ts';
-import { openTarget, TLS_CERTIFICATE_ERRORS, type ConnectFailure, type TargetConnection } from '../pg-target.ts';
-import { loadSchemaModel } from '../schema-model.ts';
-import { mergedSchemaText, readSchemaSource } from '../schema/schema-source.ts';
-import { loadSql } from '../sql-files.ts';
+import { openTarget, TLS_CERTIFICATE_ERRORS, type ConnectFailure, type TargetConnection } from '../pg/target.ts';
+import { loadSchemaModel } from '../prisma/schema-model.ts';
+import { mergedSchemaText, readSchemaSource } from '../prisma/schema-source.ts';
+import { loadSql } from '../files/sql-files.ts';
 import { judgeTarget, readInstallId } from '../pg/target-marker.ts';
 
 /**

@@ -1,18 +1,18 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import type { StepResult } from '../cli.ts';
-import type { Settings } from '../config.ts';
+import type { StepResult } from '../cli/run-cli.ts';
+import type { Settings } from '../cli/config.ts';
 import { ExitCode, TaskError, errorMessage, targetNotReady, usageError } from '../errors.ts';
-import { writeFileAtomic } from '../fs-atomic.ts';
-import type { Logger } from '../log.ts';
-import { readPasswordFile } from '../password-file.ts';
-import { openTarget, type TargetConnection } from '../pg-target.ts';
-import { generatePassword, scramVerifier, scramVerifierMatches } from '../scram.ts';
-import { registerSecret } from '../secrets.ts';
+import { writeFileAtomic } from '../files/fs-atomic.ts';
+import type { Logger } from '../cli/log.ts';
+import { readPasswordFile } from '../cli/password-file.ts';
+import { openTarget, type TargetConnection } from '../pg/target.ts';
+import { generatePassword, scramVerifier, scramVerifierMatches } from '../pg/scram.ts';
+import { registerSecret } from '../cli/secrets.ts';
 import { GuardedClient } from '../pg/guarded-client.ts';
-import { loadSql, sqlWithIdentifiers } from '../sql-files.ts';
-import { openSsh, type SshSession } from '../ssh.ts';
+import { loadSql, sqlWithIdentifiers } from '../files/sql-files.ts';
+import { openSsh, type SshSession } from '../pg/ssh-tunnel.ts';
 
 /**
  * create-role: make (or bring back in line) the app's login role and database, idempotently. Reads the current

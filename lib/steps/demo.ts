@@ -1,12 +1,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { StepContext, StepResult } from '../cli.ts';
-import { loadSettings } from '../config.ts';
-import { startEmbeddedServer, type EmbeddedServer } from '../embedded-pg.ts';
+import type { StepContext, StepResult } from '../cli/run-cli.ts';
+import { loadSettings } from '../cli/config.ts';
+import { startEmbeddedServer, type EmbeddedServer } from '../pg/embedded-pg.ts';
 import { ExitCode, errorMessage, type ExitCodeValue } from '../errors.ts';
-import { waitForHealth, type HealthResult } from '../health.ts';
-import { runServiceCommand } from '../service-commands.ts';
+import { waitForHealth, type HealthResult } from '../app/health-probe.ts';
+import { runServiceCommand } from '../app/service-commands.ts';
 import { createRole } from './create-role.ts';
 import { upgrade, type UpgradeResult } from './upgrade.ts';
 import { renderVerify } from './upgrade-steps.ts';

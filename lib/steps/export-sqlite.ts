@@ -4,10 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { escapeIdentifier } from 'pg';
-import type { StepResult } from '../cli.ts';
-import type { Settings } from '../config.ts';
+import type { StepResult } from '../cli/run-cli.ts';
+import type { Settings } from '../cli/config.ts';
 import { ExitCode, TaskError, sourceProblem, usageError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../cli/log.ts';
 import {
   assertRunDirOwned,
   listRunDirs,
@@ -16,9 +16,9 @@ import {
   RUN_FILES,
   runsRoot,
   writeRunJson,
-} from '../run-dir.ts';
-import { loadSchemaModel, type ColumnKind, type SchemaModel } from '../schema-model.ts';
-import { loadSql, sqlWithIdentifiers } from '../sql-files.ts';
+} from '../run/run-dir.ts';
+import { loadSchemaModel, type ColumnKind, type SchemaModel } from '../prisma/schema-model.ts';
+import { loadSql, sqlWithIdentifiers } from '../files/sql-files.ts';
 import {
   MAX_PROBLEMS,
   scanTable,
@@ -27,7 +27,7 @@ import {
   type ManifestProblem,
   type StorageClassCount,
   type TableScan,
-} from '../export-scan.ts';
+} from '../sqlite/export-scan.ts';
 export {
   canonicalField,
   MAX_PROBLEMS,
@@ -36,13 +36,13 @@ export {
   type ScanOptions,
   type StorageClassCount,
   type TableScan,
-} from '../export-scan.ts';
-import { helperThreadModule } from '../code-location.ts';
-import { startCallWorker } from '../worker-call.ts';
+} from '../sqlite/export-scan.ts';
+import { helperThreadModule } from '../files/code-location.ts';
+import { startCallWorker } from '../threads/worker-call.ts';
 import { sqliteProblem, type SourceFileState } from './backup.ts';
-import { verifySnapshot } from '../snapshot-check.ts';
-import { claimThisRunDir } from '../run-lock.ts';
-import { cacheSchemaModel, schemaSha256 } from '../schema-model-cache.ts';
+import { verifySnapshot } from '../sqlite/snapshot-check.ts';
+import { claimThisRunDir } from '../run/run-lock.ts';
+import { cacheSchemaModel, schemaSha256 } from '../prisma/schema-model-cache.ts';
 
 /**
  * export-sqlite: one pass per table over the snapshot (never the live file) → manifest.json with row counts,
@@ -262,7 +262,7 @@ const WORKER_THRESHOLD_BYTES = 32 * 1024 * 1024;
  * thread that is ended before the scan, so the peak memory of the scan does not carry it.
  */
 async function loadSchemaModelInHelper(schemaPath: string, log: Logger): Promise<SchemaModel> {
-  const helper = startCallWorker(helperThreadModule('schema-model'), log);
+  const helper = startCallWorker(helperThreadModule('prisma/schema-model'), log);
   try {
     return await helper.call<SchemaModel>('loadSchemaModel', schemaPath);
   } finally {
@@ -307,7 +307,7 @@ async function scanAll(
     log.progress(`${done.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} rows (${name} done)`);
   };
   // This thread and one worker thread pull from the same queue (one V8 heap less than two workers: lower peak RSS).
-  const worker = startCallWorker(helperThreadModule('export-scan'), log);
+  const worker = startCallWorker(helperThreadModule('sqlite/export-scan'), log);
   try {
     await Promise.all([
       (async () => {

@@ -4,15 +4,15 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { parse as parseConnectionString } from 'pg-connection-string';
-import type { StepResult } from '../cli.ts';
-import type { Settings } from '../config.ts';
-import { incompatibility, targetCategory, type CopyColumnPlan } from '../copy-converters.ts';
+import type { StepResult } from '../cli/run-cli.ts';
+import type { Settings } from '../cli/config.ts';
+import { incompatibility, targetCategory, type CopyColumnPlan } from '../copy/converters.ts';
 import { fmtShort, progressLine, WindowRate } from '../run/progress.ts';
-import { sqliteRowCount, type CopyTableResult } from '../copy-table.ts';
-import { RowLoadError, type CopyTablePlan } from '../copy-rows.ts';
+import { sqliteRowCount, type CopyTableResult } from '../copy/copy-table.ts';
+import { RowLoadError, type CopyTablePlan } from '../copy/rows.ts';
 import { ExitCode, TaskError, errorMessage, sourceProblem, targetNotReady, usageError } from '../errors.ts';
-import { writeJsonAtomic } from '../fs-atomic.ts';
-import type { Logger } from '../log.ts';
+import { writeJsonAtomic } from '../files/fs-atomic.ts';
+import type { Logger } from '../cli/log.ts';
 import {
   analyzeTables,
   indexRebuildStatement,
@@ -27,22 +27,22 @@ import {
   useSchema,
   type DeferredForeignKey,
   type SequenceReset,
-} from '../pg-schema-objects.ts';
-import { ForeignKeyReadiness, restoreForeignKeyNow, restoreForeignKeys } from '../pg-foreign-keys.ts';
-import { openTarget, type TargetConnection } from '../pg-target.ts';
-import type { AppliedSchema } from '../pg-schema-apply.ts';
-import { RUN_FILES, existingRunDir, readRunJson, recordStep } from '../run-dir.ts';
-import type { SchemaModel, TableModel } from '../schema-model.ts';
-import type { CallWorker } from '../worker-call.ts';
-import { startLoadPrepThread } from '../load-prep-thread.ts';
-import { verifySnapshot } from '../snapshot-check.ts';
-import { claimThisRunDir } from '../run-lock.ts';
+} from '../pg/schema-objects.ts';
+import { ForeignKeyReadiness, restoreForeignKeyNow, restoreForeignKeys } from '../pg/foreign-keys.ts';
+import { openTarget, type TargetConnection } from '../pg/target.ts';
+import type { AppliedSchema } from '../pg/schema-apply.ts';
+import { RUN_FILES, existingRunDir, readRunJson, recordStep } from '../run/run-dir.ts';
+import type { SchemaModel, TableModel } from '../prisma/schema-model.ts';
+import type { CallWorker } from '../threads/worker-call.ts';
+import { startLoadPrepThread } from '../copy/load-prep-thread.ts';
+import { verifySnapshot } from '../sqlite/snapshot-check.ts';
+import { claimThisRunDir } from '../run/run-lock.ts';
 import { installId, judgeTarget, markTarget, refuseUnlessOurs } from '../pg/target-marker.ts';
-import { cacheSchemaModel, readCachedSchemaModel, schemaSha256 } from '../schema-model-cache.ts';
-import { loadSql } from '../sql-files.ts';
+import { cacheSchemaModel, readCachedSchemaModel, schemaSha256 } from '../prisma/schema-model-cache.ts';
+import { loadSql } from '../files/sql-files.ts';
 import { checkSnapshotAgainstModel, notMigratedLine } from './export-sqlite.ts';
-import { startInlineLoader, startWorkerLoader, type TableLoader } from '../table-loader.ts';
-import { claimHeadStart, dropHeadStart, predictTargetColumns, startHeadStarts } from '../copy-head-start.ts';
+import { startInlineLoader, startWorkerLoader, type TableLoader } from '../copy/table-loader.ts';
+import { claimHeadStart, dropHeadStart, predictTargetColumns, startHeadStarts } from '../copy/head-start.ts';
 
 /**
  * load-pg (issue 3): build the PostgreSQL schema the Prisma way, then stream the snapshot's rows in with COPY.
@@ -128,7 +128,7 @@ function fmtInt(n: number): string {
 export function planTables(
   model: SchemaModel,
   db: Database.Database,
-  targetColumns: Map<string, import('../pg-schema-objects.ts').TargetColumn[]>,
+  targetColumns: Map<string, import('../pg/schema-objects.ts').TargetColumn[]>,
   schema: string,
   expected: Map<string, number>,
 ): CopyTablePlan[] {

@@ -1,14 +1,14 @@
-import type { Settings } from '../config.ts';
-import { dsnPassword, resolveSqlitePath, sqlitePathFromUrl } from '../config.ts';
-import { registerSecret } from '../secrets.ts';
-import type { StepContext, StepResult } from '../cli.ts';
+import type { Settings } from '../cli/config.ts';
+import { dsnPassword, resolveSqlitePath, sqlitePathFromUrl } from '../cli/config.ts';
+import { registerSecret } from '../cli/secrets.ts';
+import type { StepContext, StepResult } from '../cli/run-cli.ts';
 import { ExitCode, TaskError, usageError } from '../errors.ts';
-import { readEnvValue } from '../env-file.ts';
+import { readEnvValue } from '../app/env-file.ts';
 import { portOfUrl, resolveHealthUrl, waitForHealth, type HealthResult } from '../app/health-probe.ts';
 import { proveAppDatabase, type DatabaseProof } from '../app/database-proof.ts';
-import type { Logger } from '../log.ts';
-import { findHolders, sqliteFamily, type FileHolder } from '../process-files.ts';
-import { runServiceCommand, type CommandRun } from '../service-commands.ts';
+import type { Logger } from '../cli/log.ts';
+import { findHolders, sqliteFamily, type FileHolder } from '../app/process-files.ts';
+import { runServiceCommand, type CommandRun } from '../app/service-commands.ts';
 import path from 'node:path';
 
 /**

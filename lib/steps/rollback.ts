@@ -1,16 +1,16 @@
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import type { Settings } from '../config.ts';
-import { assertAppInstall, shellQuote, sqlitePathFromUrl } from '../config.ts';
-import type { StepContext, StepResult } from '../cli.ts';
+import type { Settings } from '../cli/config.ts';
+import { assertAppInstall, shellQuote, sqlitePathFromUrl } from '../cli/config.ts';
+import type { StepContext, StepResult } from '../cli/run-cli.ts';
 import { ExitCode, TaskError, errorMessage } from '../errors.ts';
-import { readEnvValue, writeEnvFileAtomic } from '../env-file.ts';
-import { copyDir, moveDir, sha256File, treeHash } from '../file-tree.ts';
-import type { Logger } from '../log.ts';
-import { openTarget } from '../pg-target.ts';
-import { loadSchemaModel } from '../schema-model.ts';
-import { acquireLock, claimThisRunDir } from '../run-lock.ts';
+import { readEnvValue, writeEnvFileAtomic } from '../app/env-file.ts';
+import { copyDir, moveDir, sha256File, treeHash } from '../files/file-tree.ts';
+import type { Logger } from '../cli/log.ts';
+import { openTarget } from '../pg/target.ts';
+import { loadSchemaModel } from '../prisma/schema-model.ts';
+import { acquireLock, claimThisRunDir } from '../run/run-lock.ts';
 import {
   assertRunDirOwned,
   listRunDirs,
@@ -19,9 +19,9 @@ import {
   RUN_FILES,
   utcStamp,
   writeJournal,
-} from '../run-dir.ts';
-import { sqlWithIdentifiers } from '../sql-files.ts';
-import { runServiceCommand } from '../service-commands.ts';
+} from '../run/run-dir.ts';
+import { sqlWithIdentifiers } from '../files/sql-files.ts';
+import { runServiceCommand } from '../app/service-commands.ts';
 import { generateAppClient, type GenerateResult } from '../app/prisma-generate.ts';
 import {
   describeWrites,

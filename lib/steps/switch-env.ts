@@ -1,29 +1,29 @@
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { Settings } from '../config.ts';
-import { resolveSqlitePath } from '../config.ts';
-import type { StepContext, StepResult } from '../cli.ts';
+import type { Settings } from '../cli/config.ts';
+import { resolveSqlitePath } from '../cli/config.ts';
+import type { StepContext, StepResult } from '../cli/run-cli.ts';
 import { ExitCode, sourceProblem, TaskError, usageError } from '../errors.ts';
-import { setEnvValues, unifiedDiff, writeEnvFileAtomic } from '../env-file.ts';
-import { copyDir, moveDir, setTreeModes, sha256File, sha256Text, topLevel, treeHash } from '../file-tree.ts';
-import type { Logger } from '../log.ts';
+import { setEnvValues, unifiedDiff, writeEnvFileAtomic } from '../app/env-file.ts';
+import { copyDir, moveDir, setTreeModes, sha256File, sha256Text, topLevel, treeHash } from '../files/file-tree.ts';
+import type { Logger } from '../cli/log.ts';
 import {
   isPrisma7Datasource,
   readDatasourceProvider,
   readDatasourceUrlVariable,
   toPostgresAppSchema,
-} from '../prisma-schema-file.ts';
+} from '../prisma/schema-file.ts';
 import {
   prisma7UrlVariable as configUrlVariable,
   projectRootOf,
   readSchemaSource,
   type SchemaSource,
-} from '../schema/schema-source.ts';
+} from '../prisma/schema-source.ts';
 import { buildAppUrl } from '../pg/app-url.ts';
-import { acquireLock, claimThisRunDir } from '../run-lock.ts';
-import { existingRunDir, loadOrCreateJournal, readJournal, RUN_FILES, utcStamp, writeJournal } from '../run-dir.ts';
+import { acquireLock, claimThisRunDir } from '../run/run-lock.ts';
+import { existingRunDir, loadOrCreateJournal, readJournal, RUN_FILES, utcStamp, writeJournal } from '../run/run-dir.ts';
 import { liveChange } from './backup.ts';
-import { registerSecret } from '../secrets.ts';
+import { registerSecret } from '../cli/secrets.ts';
 import { generateAppClient, type GenerateResult } from '../app/prisma-generate.ts';
 
 /**

@@ -1,9 +1,9 @@
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Settings } from '../config.ts';
+import type { Settings } from '../cli/config.ts';
 import { ExitCode, type ExitCodeValue } from '../errors.ts';
-import type { Logger } from '../log.ts';
-import { RUN_FILES } from '../run-dir.ts';
+import type { Logger } from '../cli/log.ts';
+import { RUN_FILES } from '../run/run-dir.ts';
 import { backup } from './backup.ts';
 import { checkTarget } from './check-target.ts';
 import { exportSqlite } from './export-sqlite.ts';

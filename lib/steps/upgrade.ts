@@ -2,19 +2,19 @@ import { existsSync, statfsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline/promises';
 import Database from 'better-sqlite3';
-import { assertAppInstall, type Settings } from '../config.ts';
-import type { StepContext, StepResult } from '../cli.ts';
+import { assertAppInstall, type Settings } from '../cli/config.ts';
+import type { StepContext, StepResult } from '../cli/run-cli.ts';
 import { ExitCode, TaskError, diskFullError, errorMessage, usageError, type ExitCodeValue } from '../errors.ts';
 import { resolveHealthUrl, waitForHealth, type HealthResult } from '../app/health-probe.ts';
 import type { DatabaseProof } from '../app/database-proof.ts';
 import { generateAppClient, type GenerateResult } from '../app/prisma-generate.ts';
 import { readWriteCounters } from '../app/pg-writes.ts';
-import { maskSecrets } from '../secrets.ts';
-import type { Logger } from '../log.ts';
-import { displayUrl } from '../pg-target.ts';
-import { findHolders, sqliteFamily } from '../process-files.ts';
-import { checkPausePoint, pausePoint, SWITCH_ENV_PAUSE_POINTS } from '../pause-point.ts';
-import { acquireLock, claimThisRunDir } from '../run-lock.ts';
+import { maskSecrets } from '../cli/secrets.ts';
+import type { Logger } from '../cli/log.ts';
+import { displayUrl } from '../pg/target.ts';
+import { findHolders, sqliteFamily } from '../app/process-files.ts';
+import { checkPausePoint, pausePoint, SWITCH_ENV_PAUSE_POINTS } from '../run/pause-point.ts';
+import { acquireLock, claimThisRunDir } from '../run/run-lock.ts';
 import {
   assertRunDirOwned,
   createRunDir,
@@ -26,9 +26,9 @@ import {
   loadOrCreateJournal,
   writeJournal,
   type Journal,
-} from '../run-dir.ts';
-import { loadSchemaModel } from '../schema-model.ts';
-import { loadSql } from '../sql-files.ts';
+} from '../run/run-dir.ts';
+import { loadSchemaModel } from '../prisma/schema-model.ts';
+import { loadSql } from '../files/sql-files.ts';
 import {
   appDatabaseKind,
   requireSqlitePath,

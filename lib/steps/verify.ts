@@ -4,10 +4,10 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import pgModule from 'pg';
 import type pg from 'pg';
-import type { StepContext, StepResult } from '../cli.ts';
+import type { StepContext, StepResult } from '../cli/run-cli.ts';
 import { ExitCode, errorMessage, usageError, type ExitCodeValue } from '../errors.ts';
-import type { Logger } from '../log.ts';
-import { pgBucketRows, pgBucketSums, pgRowCount, pgTableHash, type HashTable } from '../pg-content-hash.ts';
+import type { Logger } from '../cli/log.ts';
+import { pgBucketRows, pgBucketSums, pgRowCount, pgTableHash, type HashTable } from '../pg/content-hash.ts';
 import {
   checkSequences,
   compareSnapshots,
@@ -18,17 +18,17 @@ import {
   type Finding,
   type ForeignKeyInfo,
   type SchemaSnapshot,
-} from '../pg-integrity.ts';
-import { targetSchemaFromUrl } from '../pg-schema-objects.ts';
-import { openTarget, type TargetConnection } from '../pg-target.ts';
-import { readSchemaSource } from '../schema/schema-source.ts';
-import { checkPrismaClient } from '../prisma-client-check.ts';
-import { RUN_FILES, assertOwnedFile, existingRunDir, readRunJson, recordStep, writeRunJson } from '../run-dir.ts';
-import { claimThisRunDir } from '../run-lock.ts';
-import { loadSql, sqlWithIdentifiers } from '../sql-files.ts';
-import { loadSchemaModel, type ColumnKind } from '../schema-model.ts';
-import { PROBLEM_PREFIX, sqliteBucketRows, sqliteBucketSums, type CanonicalTable } from '../sqlite-canonical-rows.ts';
-import { prismaEngineHealth, referenceDdl } from '../verify-prisma-engine.ts';
+} from '../pg/integrity.ts';
+import { targetSchemaFromUrl } from '../pg/schema-objects.ts';
+import { openTarget, type TargetConnection } from '../pg/target.ts';
+import { readSchemaSource } from '../prisma/schema-source.ts';
+import { checkPrismaClient } from '../prisma/client-check.ts';
+import { RUN_FILES, assertOwnedFile, existingRunDir, readRunJson, recordStep, writeRunJson } from '../run/run-dir.ts';
+import { claimThisRunDir } from '../run/run-lock.ts';
+import { loadSql, sqlWithIdentifiers } from '../files/sql-files.ts';
+import { loadSchemaModel, type ColumnKind } from '../prisma/schema-model.ts';
+import { PROBLEM_PREFIX, sqliteBucketRows, sqliteBucketSums, type CanonicalTable } from '../sqlite/canonical-rows.ts';
+import { prismaEngineHealth, referenceDdl } from '../verify/prisma-engine-gate.ts';
 
 /**
  * verify: prove the PostgreSQL copy equals the SQLite snapshot, and that Prisma is healthy on it.

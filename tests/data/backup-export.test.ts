@@ -30,12 +30,12 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { createSampleInstall, type SampleInstall } from '../../fixtures/sample-install.ts';
 import { REPO_ROOT, runTask } from '../helpers/cli.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
-import { pgTableHash } from '../../lib/pg-content-hash.ts';
-import { loadSchemaModel, type ColumnKind } from '../../lib/schema-model.ts';
-import { columnConverter, convertChecked, type SqliteValue } from '../../lib/sqlite-values.ts';
+import { pgTableHash } from '../../lib/pg/content-hash.ts';
+import { loadSchemaModel, type ColumnKind } from '../../lib/prisma/schema-model.ts';
+import { columnConverter, convertChecked, type SqliteValue } from '../../lib/sqlite/values.ts';
 import { exportSqlite, type Manifest } from '../../lib/steps/export-sqlite.ts';
-import { loadSettings } from '../../lib/config.ts';
-import { createLogger } from '../../lib/log.ts';
+import { loadSettings } from '../../lib/cli/config.ts';
+import { createLogger } from '../../lib/cli/log.ts';
 
 let server: TestPg;
 let install: SampleInstall;

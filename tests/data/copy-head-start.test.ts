@@ -1,5 +1,5 @@
 /**
- * load-pg's head start (lib/copy-head-start.ts): the first chunks of a table converted while the schema is built must
+ * load-pg's head start (lib/copy/head-start.ts): the first chunks of a table converted while the schema is built must
  * be exactly what the table's conversion would have produced, continued without a gap or a repeat; the predicted
  * column types must be the ones Prisma's migration really creates (or the head start would never be used); a value
  * that will not convert is raised when the COPY reaches it, with the same cause.
@@ -10,19 +10,19 @@ import Database from 'better-sqlite3';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createSampleInstall, type SampleInstall } from '../../fixtures/sample-install.ts';
-import type { Settings } from '../../lib/config.ts';
+import type { Settings } from '../../lib/cli/config.ts';
 import {
   continueHeadStart,
   dropHeadStart,
   matchesPlan,
   predictTargetColumns,
   startHeadStarts,
-} from '../../lib/copy-head-start.ts';
-import { binaryChunks, RowLoadError, type CopyTablePlan } from '../../lib/copy-rows.ts';
-import { createLogger } from '../../lib/log.ts';
-import { readTargetColumns } from '../../lib/pg-schema-objects.ts';
-import { applyPostgresSchema } from '../../lib/pg-schema-apply.ts';
-import { loadSchemaModel, type SchemaModel } from '../../lib/schema-model.ts';
+} from '../../lib/copy/head-start.ts';
+import { binaryChunks, RowLoadError, type CopyTablePlan } from '../../lib/copy/rows.ts';
+import { createLogger } from '../../lib/cli/log.ts';
+import { readTargetColumns } from '../../lib/pg/schema-objects.ts';
+import { applyPostgresSchema } from '../../lib/pg/schema-apply.ts';
+import { loadSchemaModel, type SchemaModel } from '../../lib/prisma/schema-model.ts';
 import { planTables } from '../../lib/steps/load-pg.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 

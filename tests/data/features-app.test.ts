@@ -12,10 +12,10 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { createFeaturesInstall, FEATURES_TABLES, type FeaturesInstall } from '../../fixtures/features-install.ts';
-import { pgBucketRows, pgBucketSums } from '../../lib/pg-content-hash.ts';
-import { loadSchemaModel } from '../../lib/schema-model.ts';
-import { resolveSqliteFile } from '../../lib/schema/schema-source.ts';
-import { sqliteBucketRows, sqliteBucketSums } from '../../lib/sqlite-canonical-rows.ts';
+import { pgBucketRows, pgBucketSums } from '../../lib/pg/content-hash.ts';
+import { loadSchemaModel } from '../../lib/prisma/schema-model.ts';
+import { resolveSqliteFile } from '../../lib/prisma/schema-source.ts';
+import { sqliteBucketRows, sqliteBucketSums } from '../../lib/sqlite/canonical-rows.ts';
 import { runTask, type CliRun } from '../helpers/cli.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 

@@ -16,8 +16,8 @@ import Database from 'better-sqlite3';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createSampleInstall, type SampleInstall } from '../../fixtures/sample-install.ts';
-import { fastTimestamp } from '../../lib/copy-encoders.ts';
-import { formatTimestamp } from '../../lib/sqlite-values.ts';
+import { fastTimestamp } from '../../lib/copy/encoders.ts';
+import { formatTimestamp } from '../../lib/sqlite/values.ts';
 import { loadSessionStatements } from '../../lib/steps/load-pg.ts';
 import { runTask, type CliRun } from '../helpers/cli.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
@@ -308,7 +308,7 @@ test('a second load refuses a target written since our load (exit 3, --force too
 });
 
 test('--single-thread and --copy-format text (measurement aids) load exactly the same values as the default', async () => {
-  // The default converts the second slot's tables in a worker thread (lib/copy-worker.ts) and writes COPY's binary
+  // The default converts the second slot's tables in a worker thread (lib/copy/copy-worker.ts) and writes COPY's binary
   // format; here one thread feeds both slots, in the text format.
   const db = await server.freshDatabase('loadpg_aids');
   const load = await loadPg(db.url, mainRun, ['--single-thread', '--copy-format', 'text']);

@@ -1,9 +1,9 @@
 import pg from 'pg';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createLogger } from '../../lib/log.ts';
-import { ForeignKeyReadiness, restoreForeignKeyNow, restoreForeignKeys } from '../../lib/pg-foreign-keys.ts';
-import type { DeferredForeignKey, DeferredObjects } from '../../lib/pg-schema-objects.ts';
+import { createLogger } from '../../lib/cli/log.ts';
+import { ForeignKeyReadiness, restoreForeignKeyNow, restoreForeignKeys } from '../../lib/pg/foreign-keys.ts';
+import type { DeferredForeignKey, DeferredObjects } from '../../lib/pg/schema-objects.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 
 /**

@@ -1,5 +1,5 @@
 /**
- * lib/schema-model-cache.ts: export-sqlite leaves the parsed schema model in the run dir; load-pg takes it only
+ * lib/prisma/schema-model-cache.ts: export-sqlite leaves the parsed schema model in the run dir; load-pg takes it only
  * while schema.prisma is byte-identical (sha256), never from another schema or cache format.
  */
 import { suite } from 'uvu';
@@ -12,8 +12,8 @@ import {
   readCachedSchemaModel,
   SCHEMA_MODEL_FILE,
   schemaSha256,
-} from '../../lib/schema-model-cache.ts';
-import { loadSchemaModel } from '../../lib/schema-model.ts';
+} from '../../lib/prisma/schema-model-cache.ts';
+import { loadSchemaModel } from '../../lib/prisma/schema-model.ts';
 import { TEMPLATE_DIR } from '../../fixtures/sample-install.ts';
 
 const test = suite('schema model cache');

@@ -1,5 +1,5 @@
 /**
- * lib/snapshot-check.ts: the snapshot's checksum check and its stat seal. A matching full hash seals the file
+ * lib/sqlite/snapshot-check.ts: the snapshot's checksum check and its stat seal. A matching full hash seals the file
  * (inode, size, mtime, ctime); while the stat is unchanged the hash is not redone; any change to the file — even one
  * that keeps its size and puts its mtime back — breaks the seal and the full hash finds the change (exit-4 error).
  */
@@ -20,7 +20,7 @@ import {
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SNAPSHOT_SEAL_FILE, verifySnapshot } from '../../lib/snapshot-check.ts';
+import { SNAPSHOT_SEAL_FILE, verifySnapshot } from '../../lib/sqlite/snapshot-check.ts';
 import { TaskError } from '../../lib/errors.ts';
 
 const test = suite('snapshot check and seal');

@@ -1,8 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import Database from 'better-sqlite3';
-import { createCellBytesReader } from '../../lib/sqlite-cell-bytes.ts';
-import { decodeTextBytes } from '../../lib/sqlite-values.ts';
+import { createCellBytesReader } from '../../lib/sqlite/cell-bytes.ts';
+import { decodeTextBytes } from '../../lib/sqlite/values.ts';
 
 // better-sqlite3 shows invalid UTF-8 and a real U+FFFD the same way; only the re-read bytes tell them apart.
 test('re-reads a text cell as bytes by its key, with identifiers that need quoting', () => {

@@ -14,7 +14,12 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
-import { loadSchemaModel, schemaModelFromText, type ColumnKind, type ColumnModel } from '../../lib/schema-model.ts';
+import {
+  loadSchemaModel,
+  schemaModelFromText,
+  type ColumnKind,
+  type ColumnModel,
+} from '../../lib/prisma/schema-model.ts';
 import {
   columnConverter,
   convertChecked,
@@ -28,9 +33,9 @@ import {
   type ConversionProblem,
   type Converted,
   type SqliteValue,
-} from '../../lib/sqlite-values.ts';
-import { jsonbText } from '../../lib/canonical-json.ts';
-import { RowHasher } from '../../lib/row-hash.ts';
+} from '../../lib/sqlite/values.ts';
+import { jsonbText } from '../../lib/canonical/json.ts';
+import { RowHasher } from '../../lib/canonical/row-hash.ts';
 
 let server: TestPg;
 let sqlite: Database.Database;

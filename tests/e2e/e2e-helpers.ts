@@ -10,7 +10,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { createSampleInstall, type SampleInstall } from '../../fixtures/sample-install.ts';
 import { listeningPids, socketsOf, withDescendants } from '../../lib/app/processes.ts';
-import { taskNodeArgs } from '../../lib/code-location.ts';
+import { taskNodeArgs } from '../../lib/files/code-location.ts';
 import { REPO_ROOT } from '../helpers/cli.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 import type { Test } from 'uvu';

@@ -10,9 +10,9 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadSettings } from '../../lib/config.ts';
-import { createLogger } from '../../lib/log.ts';
-import { freePort } from '../../lib/embedded-pg.ts';
+import { loadSettings } from '../../lib/cli/config.ts';
+import { createLogger } from '../../lib/cli/log.ts';
+import { freePort } from '../../lib/pg/embedded-pg.ts';
 import { startServices } from '../../lib/steps/maintenance.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'vs-start-restart-'));

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import dotenv from 'dotenv';
-import { encodeValue, setEnvValues, unifiedDiff } from '../../lib/env-file.ts';
+import { encodeValue, setEnvValues, unifiedDiff } from '../../lib/app/env-file.ts';
 
 const PG = 'postgresql://visionsuit:s3cr%40t@db.example:5432/visionsuit?schema=public&sslmode=require';
 

@@ -4,9 +4,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadSettings } from '../../lib/config.ts';
+import { loadSettings } from '../../lib/cli/config.ts';
 import { TaskError } from '../../lib/errors.ts';
-import { acquireLock, lockPath } from '../../lib/run-lock.ts';
+import { acquireLock, lockPath } from '../../lib/run/run-lock.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'vs-lock-'));
 const settings = loadSettings(['--app-dir', dir], {}, {}).settings;

@@ -12,7 +12,7 @@ import path from 'node:path';
 import dotenv from 'dotenv';
 import { runTask } from '../helpers/cli.ts';
 import { createSampleInstall, type SampleInstall } from '../../fixtures/sample-install.ts';
-import { toPostgresAppSchema } from '../../lib/prisma-schema-file.ts';
+import { toPostgresAppSchema } from '../../lib/prisma/schema-file.ts';
 
 const TARGET = 'postgresql://visionsuit:p%40ss%23word@db.example:5432/visionsuit?schema=public&connection_limit=5';
 let install: SampleInstall;

@@ -211,7 +211,12 @@ export async function resumeAndCutOver(
   runDir: string,
 ): Promise<void> {
   // The guardian holds the run lock until it exits (after its prisma generate): the next upgrade must not race it.
-  await eventually('guardian exited', () => guardianPids(runDir), (p) => p.length === 0, 60_000);
+  await eventually(
+    'guardian exited',
+    () => guardianPids(runDir),
+    (p) => p.length === 0,
+    60_000,
+  );
   const done = await spawnTask('upgrade', args, env).done;
   assert.is(done.code, 0, done.stderr);
   const result = JSON.parse(done.stdout);

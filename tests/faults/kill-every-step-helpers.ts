@@ -1,13 +1,13 @@
 /**
  * Shared by tests/faults/kill-every-step-*.test.ts: run `just upgrade` with a pause point armed
- * (VISIONSUIT_MIGRATE_PAUSE_AT, lib/pause-point.ts), wait for its marker file, freeze the guardian (SIGSTOP), SIGKILL
+ * (VISIONSUIT_MIGRATE_PAUSE_AT, lib/run/pause-point.ts), wait for its marker file, freeze the guardian (SIGSTOP), SIGKILL
  * the upgrade, let the test look at exactly what the kill left, then release the guardian and wait for its verdict.
  * The steps at stake last milliseconds on the fixture: the pause point, not a poll of the journal, is what lands
  * the kill inside them every time.
  */
 import * as assert from 'uvu/assert';
 import { existsSync, readFileSync } from 'node:fs';
-import { pauseMarker } from '../../lib/pause-point.ts';
+import { pauseMarker } from '../../lib/run/pause-point.ts';
 import { appFingerprint, eventually, journalOf, runDirs, spawnTask, type Install } from '../e2e/e2e-helpers.ts';
 import { appState, classify, guardianPids, pollFast } from './fault-helpers.ts';
 

@@ -1,5 +1,5 @@
 /**
- * The pause point (VISIONSUIT_MIGRATE_PAUSE_AT, lib/pause-point.ts) is a fire-drill hook: it may only delay the run,
+ * The pause point (VISIONSUIT_MIGRATE_PAUSE_AT, lib/run/pause-point.ts) is a fire-drill hook: it may only delay the run,
  * never change what it does. SIGINT/SIGTERM while paused take the upgrade's normal signal path — in an
  * interruptible step (backup) as in the uninterruptible switch-env, which finishes its work before the signal is
  * acted on — and end in a rollback with exit 5. A misspelt pause point is refused up front, not silently ignored
@@ -8,7 +8,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
-import { pauseMarker } from '../../lib/pause-point.ts';
+import { pauseMarker } from '../../lib/run/pause-point.ts';
 import {
   appFingerprint,
   eventually,

@@ -74,7 +74,7 @@ test('SIGKILL at start-services: app back on SQLite (env, provider, health agree
   assert.not.ok(journalOf(runDir).state.upgrade.finishedAt, 'the run stays open for the next upgrade');
 
   // Two upgrades started at once on the same app: exactly one runs (and resumes the run), the other refuses with
-  // exit 2 naming the owner's PID (lib/run-lock.ts), changing nothing. The app wrote to PostgreSQL while it ran
+  // exit 2 naming the owner's PID (lib/run/run-lock.ts), changing nothing. The app wrote to PostgreSQL while it ran
   // there before the kill, so the resumed run must not re-load over those rows: it refuses, naming them, and the
   // app stays on SQLite with the PostgreSQL database kept (they exist only there).
   const a = spawnTask('upgrade', args, env);

@@ -9,7 +9,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { findHolders, sqliteFamily } from '../../lib/process-files.ts';
+import { findHolders, sqliteFamily } from '../../lib/app/process-files.ts';
 import { runTask } from '../helpers/cli.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'vs-mntns-'));

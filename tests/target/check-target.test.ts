@@ -4,7 +4,7 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { declaredExtensions, versionCheck } from '../../lib/steps/check-target.ts';
-import { freePort } from '../../lib/embedded-pg.ts';
+import { freePort } from '../../lib/pg/embedded-pg.ts';
 import { runTask, type CliRun } from '../helpers/cli.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 import { startTlsTestPg, type TlsTestPg } from '../helpers/tls.ts';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { scramVerifier, scramVerifierMatches } from '../../lib/scram.ts';
+import { scramVerifier, scramVerifierMatches } from '../../lib/pg/scram.ts';
 import { validateIdentifier } from '../../lib/steps/create-role.ts';
 import { TaskError } from '../../lib/errors.ts';
 import { runTask, type CliRun } from '../helpers/cli.ts';

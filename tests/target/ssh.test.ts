@@ -4,7 +4,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { freePort } from '../../lib/embedded-pg.ts';
+import { freePort } from '../../lib/pg/embedded-pg.ts';
 import { runTask, type CliRun } from '../helpers/cli.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 import { startSshServer, type TestSshServer } from '../helpers/ssh-server.ts';

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createSampleInstall, type SampleInstall } from '../../fixtures/sample-install.ts';
-import { loadSettings } from '../../lib/config.ts';
+import { loadSettings } from '../../lib/cli/config.ts';
 import { buildAppUrl } from '../../lib/pg/app-url.ts';
 import { runTask, type CliRun } from '../helpers/cli.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';

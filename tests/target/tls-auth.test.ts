@@ -4,7 +4,7 @@ import tls from 'node:tls';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildAppUrl } from '../../lib/pg/app-url.ts';
-import { loadSettings } from '../../lib/config.ts';
+import { loadSettings } from '../../lib/cli/config.ts';
 import { runTask, type CliRun } from '../helpers/cli.ts';
 import { makeCerts, startTlsTestPg, type TestCerts, type TlsTestPg } from '../helpers/tls.ts';
 

@@ -1,10 +1,10 @@
 /**
- * Test helper: per-table content hashes computed in JS from a run's snapshot with lib/sqlite-values.ts (docs/design.md),
+ * Test helper: per-table content hashes computed in JS from a run's snapshot with lib/sqlite/values.ts (docs/design.md),
  * independently of export-sqlite's scanning code: the JS side of the SQL-vs-JS cross-check.
  */
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import type { SchemaModel } from '../../lib/schema-model.ts';
+import type { SchemaModel } from '../../lib/prisma/schema-model.ts';
 import {
   TableHash,
   columnConverter,
@@ -12,7 +12,7 @@ import {
   isProblem,
   rowHash,
   type SqliteValue,
-} from '../../lib/sqlite-values.ts';
+} from '../../lib/sqlite/values.ts';
 
 export interface JsTableHash {
   name: string;

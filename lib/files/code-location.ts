@@ -1,0 +1,18 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The checkout: the folder holding tasks/, lib/, sql/ and node_modules/. */
+export const REPO_ROOT: string = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The module a helper thread runs (worker-call.ts, table-loader.ts): lib/<name>.ts, e.g. `copy/copy-worker`. */
+export function helperThreadModule(name: string): URL {
+  return new URL(`../${name}.ts`, import.meta.url);
+}
+
+/**
+ * Node's arguments for starting a task the way its justfile recipe does (`node --import tsx tasks/<task>.ts`), for
+ * tests and the benchmark, which start tasks as real processes.
+ */
+export function taskNodeArgs(task: string): string[] {
+  return ['--import', 'tsx', path.join(REPO_ROOT, 'tasks', `${task}.ts`)];
+}

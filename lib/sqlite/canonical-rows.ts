@@ -1,0 +1,136 @@
+import { createHash } from 'node:crypto';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import type { ColumnKind, ColumnModel } from '../prisma/schema-model.ts';
+import { sqlWithIdentifiers } from '../files/sql-files.ts';
+import { createCellBytesReader } from './cell-bytes.ts';
+import { columnConverter, convertChecked, isProblem, rowHash, rowText, type SqliteValue } from './values.ts';
+
+/**
+ * The SQLite side of the content gate's narrowing: the snapshot's rows in the canonical form of docs/design.md,
+ * computed with the very converters export-sqlite hashes with (lib/sqlite-values.ts), grouped into the same 256
+ * buckets PostgreSQL computes in sql/content-bucket-*.sql. Only used after a table's hash differs, to find
+ * which keys differ and show both sides' values.
+ */
+export interface CanonicalColumn {
+  name: string;
+  kind: ColumnKind;
+  prismaType: string;
+  nullable: boolean;
+  enumName?: string;
+}
+
+export interface CanonicalTable {
+  name: string;
+  columns: CanonicalColumn[];
+  key: string[];
+}
+
+export interface SqliteRow {
+  keyText: string;
+  hash: bigint;
+  fields: string[];
+}
+
+/** SQLite quotes identifiers the way PostgreSQL does ("a""b"), so pg's escapeIdentifier is right for both. */
+const sqliteId = (name: string) => pg.escapeIdentifier(name);
+
+/** A value that would not convert gets a field text no PostgreSQL row can have, so it always shows as a difference. */
+export const PROBLEM_PREFIX = '!';
+
+function* canonicalRows(
+  db: Database.Database,
+  table: CanonicalTable,
+  enums: Record<string, string[]>,
+): Generator<SqliteRow> {
+  const converters = table.columns.map((c) =>
+    columnConverter(
+      {
+        name: c.name,
+        field: c.name,
+        kind: c.kind,
+        prismaType: c.prismaType,
+        nullable: c.nullable,
+        autoincrement: false,
+        ...(c.enumName ? { enumName: c.enumName } : {}),
+      },
+      enums,
+    ),
+  );
+  const keyIndexes = (table.key.length ? table.key : table.columns.map((c) => c.name)).map((k) =>
+    table.columns.findIndex((c) => c.name === k),
+  );
+  const select = db.prepare(
+    sqlWithIdentifiers('sqlite-table-scan', {
+      columns: table.columns.map((c) => sqliteId(c.name)).join(', '),
+      table: sqliteId(table.name),
+    }),
+  );
+  select.raw(true).safeIntegers(true);
+  const readCell = createCellBytesReader(
+    db,
+    table.name,
+    table.columns.map((c) => c.name),
+    table.key.length ? table.key : table.columns.map((c) => c.name),
+  );
+  const readBytes = (row: unknown[], column: number) => (): Buffer | undefined => {
+    try {
+      return readCell(row, column);
+    } catch {
+      // A connection busy with the scan may refuse the re-read: then the text is taken as it decoded (display only).
+      return undefined;
+    }
+  };
+  const n = converters.length;
+  for (const row of select.iterate() as IterableIterator<unknown[]>) {
+    const fields = new Array<string>(n);
+    for (let i = 0; i < n; i++) {
+      const out = convertChecked(converters[i].canonical, row[i] as SqliteValue, readBytes(row, i));
+      fields[i] = isProblem(out) ? `${PROBLEM_PREFIX}${out.reason}` : out;
+    }
+    const keyFields = keyIndexes.map((i) => fields[i]);
+    yield { keyText: rowText(keyFields), hash: rowHash(fields), fields };
+  }
+}
+
+export interface BucketSum {
+  rowCount: number;
+  sum: bigint;
+}
+
+export function sqliteBucketSums(
+  db: Database.Database,
+  table: CanonicalTable,
+  enums: Record<string, string[]>,
+): Map<string, BucketSum> {
+  const sums = new Map<string, BucketSum>();
+  for (const row of canonicalRows(db, table, enums)) {
+    const bucket = bucketOfKeyText(row.keyText);
+    const entry = sums.get(bucket);
+    if (entry) {
+      entry.rowCount++;
+      entry.sum += row.hash;
+    } else {
+      sums.set(bucket, { rowCount: 1, sum: row.hash });
+    }
+  }
+  return sums;
+}
+
+export function sqliteBucketRows(
+  db: Database.Database,
+  table: CanonicalTable,
+  enums: Record<string, string[]>,
+  buckets: Set<string>,
+): Map<string, SqliteRow> {
+  const rows = new Map<string, SqliteRow>();
+  for (const row of canonicalRows(db, table, enums)) {
+    if (buckets.has(bucketOfKeyText(row.keyText))) rows.set(row.keyText, row);
+  }
+  return rows;
+}
+
+/** Bucket of a row from its key text: first two hex digits of md5(key text), as sql/content-bucket-*.sql. */
+function bucketOfKeyText(keyText: string): string {
+  return createHash('md5').update(keyText, 'utf8').digest('hex').slice(0, 2);
+}
