@@ -2,7 +2,7 @@ import { resolveOperatorPath } from '../lib/cli/config.ts';
 import { existsSync, readdirSync } from 'node:fs';
 import { createSampleInstall } from '../fixtures/sample-install.ts';
 import { isMain, runCli, type StepResult, type CliHelp } from '../lib/cli/run-cli.ts';
-import { ExitCode, usageError } from '../lib/errors.ts';
+import { Outcome, usageError } from '../lib/errors.ts';
 
 const help: CliHelp = {
   description: 'A sample VisionSuit install with data, to try the tasks by hand (prints its folder).',
@@ -48,7 +48,7 @@ if (isMain(import.meta.url)) {
       if (!ctx.settings.json) process.stdout.write(install.appDir + '\n');
       return {
         ok: true,
-        exitCode: ExitCode.Ok,
+        outcome: Outcome.Ok,
         appDir: install.appDir,
         sqlitePath: install.sqlitePath,
         healthUrl: install.healthUrl,

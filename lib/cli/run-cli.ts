@@ -2,18 +2,20 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { COMMON_FLAGS, loadSettings, type Settings } from './config.ts';
-import { ExitCode, TaskError, diskFullError, errorMessage, usageError, type ExitCodeValue } from '../errors.ts';
+import { DomainError, diskFullError, errorMessage, usageError, type OutcomeKind } from '../errors.ts';
+import { ExitCode, exitCodeOf, type ExitCodeValue } from './exit-codes.ts';
 import { createLogger, type Logger } from './log.ts';
 import { maskDeep, maskSecrets } from './secrets.ts';
 
 /**
  * The thin CLI layer every tasks/<name>.ts uses: parse settings, run the typed step function, print,
- * map the result to the contract's exit code. Steps never call process.exit and never print to stdout;
+ * map the result's outcome (or a thrown DomainError's) to the contract's exit code — the only place that happens.
+ * Steps never call process.exit and never print to stdout;
  * this wrapper owns both, so `--json` always yields exactly one JSON object on stdout.
  */
 export interface StepResult {
   ok: boolean;
-  exitCode: ExitCodeValue;
+  outcome: OutcomeKind;
   /** One line for the operator: what happened. */
   summary: string;
 }
@@ -140,22 +142,24 @@ export async function executeCli<Extra extends Record<string, unknown>, Result e
     });
     definition.print?.(result, log);
     (result.ok ? log.ok : log.error)(result.summary);
-    if (json) printJson({ task: definition.task, ...(result as unknown as Record<string, unknown>) });
-    return result.exitCode;
+    const exitCode = exitCodeOf(result.outcome);
+    if (json) printJson({ task: definition.task, ...(result as unknown as Record<string, unknown>), exitCode });
+    return exitCode;
   } catch (caught) {
     const err = diskFullError(caught) ?? caught;
-    const exitCode = err instanceof TaskError ? err.exitCode : ExitCode.Internal;
-    const message = err instanceof TaskError ? err.message : `internal error: ${errorMessage(err)}`;
+    const exitCode = err instanceof DomainError ? exitCodeOf(err.outcome) : ExitCode.Internal;
+    const message = err instanceof DomainError ? err.message : `internal error: ${errorMessage(err)}`;
     log.error(message);
-    if (!(err instanceof TaskError) && err instanceof Error && err.stack) log.debug(err.stack);
+    if (!(err instanceof DomainError) && err instanceof Error && err.stack) log.debug(err.stack);
     if (json) {
       printJson({
         task: definition.task,
         ok: false,
+        outcome: err instanceof DomainError ? err.outcome : 'internal',
         exitCode,
         summary: message,
         error: message,
-        ...(err instanceof TaskError && err.details ? { details: err.details } : {}),
+        ...(err instanceof DomainError && err.details ? { details: err.details } : {}),
       });
     }
     return exitCode;

@@ -122,7 +122,7 @@ export async function copyTable(
       try {
         await client.query(index.statement);
       } catch (err) {
-        // A RowLoadError, not a TaskError: it also crosses the worker-thread loader's boundary as a source problem.
+        // A RowLoadError, not a DomainError: it also crosses the worker-thread loader's boundary as a source problem.
         const cause = duplicateIndexCause(index.name, plan.table, err);
         if (cause)
           throw new RowLoadError(cause, { table: plan.table, reason: `duplicate key for unique index ${index.name}` });

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { ExitCode, TaskError } from '../errors.ts';
+import { Outcome, DomainError } from '../errors.ts';
 import type { Logger } from '../cli/log.ts';
 import type { DeferredForeignKey, DeferredObjects, Queryable } from './schema-objects.ts';
 import { sqlWithIdentifiers } from '../files/sql-files.ts';
@@ -141,8 +141,8 @@ async function validateForeignKey(client: Queryable, schema: string, fk: Deferre
     const rowsText = orphans
       ? `${orphans.count} row${orphans.count === 1 ? '' : 's'} of "${fk.table}" (${orphans.keys.join('; ')}${orphans.count > orphans.keys.length ? '; …' : ''})`
       : `rows of "${fk.table}"`;
-    throw new TaskError(
-      ExitCode.SourceProblem,
+    throw new DomainError(
+      Outcome.SourceProblem,
       `foreign key "${fk.name}" is violated by the snapshot's data: ${rowsText} point${orphans?.count === 1 ? 's' : ''} at no "${fk.refTable}" row through ${fk.columns.join(', ')} (children whose parent was deleted while foreign_keys was OFF); fix them in the app's SQLite, then backup and load again with --force`,
       {
         table: fk.table,

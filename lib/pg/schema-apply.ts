@@ -3,7 +3,7 @@ import path from 'node:path';
 import pgModule from 'pg';
 import type pg from 'pg';
 import type { Settings } from '../cli/config.ts';
-import { ExitCode, TaskError, diskFullError, errorMessage, usageError } from '../errors.ts';
+import { Outcome, DomainError, diskFullError, errorMessage, usageError } from '../errors.ts';
 import type { Logger } from '../cli/log.ts';
 import {
   isSchemaFaultPgCode,
@@ -114,8 +114,8 @@ export async function applyPostgresSchema(opts: {
     schema: opts.schema,
     log: (line: string) => opts.log.debug(`schema engine: ${line}`),
   }).catch((err) => {
-    throw new TaskError(
-      ExitCode.TargetNotReady,
+    throw new DomainError(
+      Outcome.TargetNotReady,
       `cannot start Prisma's schema engine on the target: ${errorMessage(err).split('\n')[0]}`,
     );
   });
@@ -133,7 +133,7 @@ export async function applyPostgresSchema(opts: {
           : { baselineFromSession: () => session.diffEmptyToSchema() }),
       });
     } catch (err) {
-      if (err instanceof TaskError) throw err;
+      if (err instanceof DomainError) throw err;
       // A full run-dir disk is not bad input: exit 4 with the disk named, like every other task's ENOSPC.
       throw diskFullError(err) ?? badMigrationInput(err);
     }
@@ -149,15 +149,15 @@ export async function applyPostgresSchema(opts: {
         migrations: applied.appliedMigrationNames,
       };
     } catch (err) {
-      if (err instanceof TaskError) throw err;
+      if (err instanceof DomainError) throw err;
       const pgErr = err as EnginePgError;
       if (isSchemaFaultPgCode(pgErr.pgCode)) {
         throw usageError(
           `the schema cannot be built on PostgreSQL: ${schemaFaultWhere(sqliteSchemaText, pgErr)}PostgreSQL says "${pgErr.pgMessage}" (SQLSTATE ${pgErr.pgCode}); change it in the app's schema for PostgreSQL, e.g. a @default PostgreSQL has`,
         );
       }
-      throw new TaskError(
-        ExitCode.TargetNotReady,
+      throw new DomainError(
+        Outcome.TargetNotReady,
         `applying the Prisma migrations to the target failed: ${errorMessage(err).split('\n')[0]}`,
       );
     }

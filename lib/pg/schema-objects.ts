@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { ExitCode, TaskError, targetNotReady } from '../errors.ts';
+import { Outcome, DomainError, targetNotReady } from '../errors.ts';
 import type { Logger } from '../cli/log.ts';
 import { loadSql, sqlWithIdentifiers } from '../files/sql-files.ts';
 
@@ -270,7 +270,7 @@ export async function rebuildIndexes(clients: Queryable[], deferred: DeferredObj
         const cause = duplicateIndexCause(index.name, index.table, err);
         if (!cause) throw err;
         queue.length = 0;
-        throw new TaskError(ExitCode.SourceProblem, cause, { table: index.table, index: index.name });
+        throw new DomainError(Outcome.SourceProblem, cause, { table: index.table, index: index.name });
       }
     }
   };
@@ -346,8 +346,8 @@ export async function resetSequences(
       }
       await client.query(sqlWithIdentifiers('load-pg-sequence-reset', fragments), [seq]);
       if (probe.taken || (probe.max_id !== null && BigInt(probe.next_value) <= BigInt(probe.max_id))) {
-        throw new TaskError(
-          ExitCode.Internal,
+        throw new DomainError(
+          Outcome.Internal,
           `sequence ${row.sequence_name} of "${row.table_name}".${row.column_name} would hand out ${probe.next_value}, but max is ${probe.max_id}`,
         );
       }

@@ -103,7 +103,7 @@ export function assertPrivateKeyFile(file: string): void {
   }
 }
 
-/** TaskError details marking an SSH-level failure (check-target reports it as its own check). */
+/** DomainError details marking an SSH-level failure (check-target reports it as its own check). */
 const SSH_FAILURE = { failure: 'ssh' } as const;
 
 export interface SshSession {

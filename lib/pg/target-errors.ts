@@ -1,4 +1,4 @@
-import { TaskError, targetNotReady } from '../errors.ts';
+import { DomainError, targetNotReady } from '../errors.ts';
 
 /**
  * One classifier for errors PostgreSQL raises while we work on it: which side is at fault. Target-side causes
@@ -27,9 +27,9 @@ const ADVICE: Record<Exclude<PgErrorSide, 'other'>, string> = {
   privilege: 'run `just create-role` (it makes the role own the database and schema) or GRANT the privilege named',
 };
 
-/** A TaskError (exit 3) for a target-side PostgreSQL error, or undefined for anything else. */
-export function targetSideError(err: unknown, doing: string): TaskError | undefined {
-  if (err instanceof TaskError) return undefined;
+/** A DomainError (exit 3) for a target-side PostgreSQL error, or undefined for anything else. */
+export function targetSideError(err: unknown, doing: string): DomainError | undefined {
+  if (err instanceof DomainError) return undefined;
   const side = pgErrorSide(err);
   if (side === 'other') return undefined;
   const e = err as { code: string; message?: string };

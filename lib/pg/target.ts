@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import pg from 'pg';
 import { parse as parseConnectionString } from 'pg-connection-string';
 import type { Settings } from '../cli/config.ts';
-import { TaskError, targetNotReady, usageError } from '../errors.ts';
+import { DomainError, targetNotReady, usageError } from '../errors.ts';
 import type { Logger } from '../cli/log.ts';
 import { registerSecret } from '../cli/secrets.ts';
 import { loadSql } from '../files/sql-files.ts';
@@ -109,7 +109,7 @@ export function buildClientConfig(settings: Settings, url: string, flag = '--tar
 
 /**
  * What kind of connection failure this was, so check-target can tell "unreachable" from "wrong password"
- * from "TLS policy". Carried in TaskError.details.failure of the errors openTarget throws.
+ * from "TLS policy". Carried in DomainError.details.failure of the errors openTarget throws.
  */
 export type ConnectFailure = 'ssh' | 'unreachable' | 'tls' | 'authentication' | 'database' | 'other';
 
@@ -220,7 +220,7 @@ export async function openTarget(
       await client.connect();
     } catch (err) {
       await client.end().catch(() => undefined);
-      if (err instanceof TaskError) throw err; // our own refusal (a password asked for in the clear)
+      if (err instanceof DomainError) throw err; // our own refusal (a password asked for in the clear)
       if (tunnel?.lastError) {
         // Through a tunnel the driver only sees the local socket close; the SSH host knows why.
         const cause = tunnel.lastError;

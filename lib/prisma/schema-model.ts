@@ -246,7 +246,7 @@ export function loadSchemaModel(file: string): SchemaModel {
   try {
     return schemaModelFromFiles(source.files.map((f) => [f.name, f.text]));
   } catch (err) {
-    if (err instanceof Error && err.name === 'TaskError') throw usageError(`${file}: ${err.message}`);
+    if (err instanceof Error && err.name === 'DomainError') throw usageError(`${file}: ${err.message}`);
     throw err;
   }
 }

@@ -12,7 +12,7 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import type { Settings } from '../cli/config.ts';
-import { ExitCode, TaskError } from '../errors.ts';
+import { Outcome, DomainError } from '../errors.ts';
 import { assertRunDirBelongsTo, existingRunDir, RUN_FILES, runsRoot } from './run-dir.ts';
 import { isPidAlive, processStartTicks } from '../app/process-files.ts';
 import { maskSecrets } from '../cli/secrets.ts';
@@ -92,15 +92,15 @@ export function acquireLockFile(
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const holder = readLock(file);
       if (holder && holder.host !== info.host) {
-        throw new TaskError(
-          ExitCode.Usage,
+        throw new DomainError(
+          Outcome.Usage,
           `lock ${file} belongs to host ${holder.host} (pid ${holder.pid}, started ${holder.startedAt}); make sure no upgrade runs there, then delete the file`,
           { lock: file, holder },
         );
       }
       if (!isStale(holder)) {
-        throw new TaskError(
-          ExitCode.Usage,
+        throw new DomainError(
+          Outcome.Usage,
           options.busyMessage?.(holder!) ??
             `another run (pid ${holder!.pid}, started ${holder!.startedAt}: ${holder!.command}) holds ${file}; wait for it to finish`,
           { lock: file, holder },
@@ -133,7 +133,7 @@ export function acquireLockFile(
       },
     };
   }
-  throw new TaskError(ExitCode.Usage, `could not take the lock ${file} (contended); try again`);
+  throw new DomainError(Outcome.Usage, `could not take the lock ${file} (contended); try again`);
 }
 
 export function lockExists(settings: Settings): boolean {

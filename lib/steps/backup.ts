@@ -15,7 +15,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { StepResult } from '../cli/run-cli.ts';
 import { resolveSqlitePath, sqliteLookupDescription, type Settings } from '../cli/config.ts';
-import { ExitCode, TaskError, errorMessage, sourceProblem, usageError } from '../errors.ts';
+import { Outcome, DomainError, errorMessage, sourceProblem, usageError } from '../errors.ts';
 import { sha256OfFile } from '../files/file-tree.ts';
 import type { Logger } from '../cli/log.ts';
 import { createRunDir, recordStep, RUN_FILES, runsRoot, type Journal } from '../run/run-dir.ts';
@@ -89,8 +89,8 @@ export function checkSqliteFile(file: string): void {
 }
 
 /** A SQLite error as a one-line source problem. */
-export function sqliteProblem(file: string, err: unknown, doing: string): TaskError {
-  if (err instanceof TaskError) return err;
+export function sqliteProblem(file: string, err: unknown, doing: string): DomainError {
+  if (err instanceof DomainError) return err;
   const code = (err as { code?: string }).code ?? '';
   const message = errorMessage(err);
   if (code === 'SQLITE_READONLY_ROLLBACK') {
@@ -175,7 +175,7 @@ export async function backup(settings: Settings, log: Logger): Promise<BackupRes
         source: result.source,
       },
     });
-    return { ok: true, exitCode: ExitCode.Ok, summary, runDir, ...result, seconds: (Date.now() - started) / 1000 };
+    return { ok: true, outcome: Outcome.Ok, summary, runDir, ...result, seconds: (Date.now() - started) / 1000 };
   } catch (err) {
     const failure = sqliteProblem(live, err, 'backing up');
     recordStep(runDir, settings.appDir, 'backup', { status: 'failed', message: failure.message });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type pg from 'pg';
 import type { StepResult } from '../cli/run-cli.ts';
 import type { Settings } from '../cli/config.ts';
-import { ExitCode, TaskError } from '../errors.ts';
+import { Outcome, DomainError } from '../errors.ts';
 import type { Logger } from '../cli/log.ts';
 import { buildAppUrl } from '../pg/app-url.ts';
 import type { TlsPolicy } from '../pg/tls-policy.ts';
@@ -183,7 +183,7 @@ export async function checkTarget(settings: Settings, log: Logger): Promise<Chec
     conn = await openTarget(settings, log);
   } catch (err) {
     // Bad flags (exit 2) and internal errors are not a verdict on the target: let the CLI report them.
-    if (!(err instanceof TaskError) || err.exitCode !== ExitCode.TargetNotReady) throw err;
+    if (!(err instanceof DomainError) || err.outcome !== Outcome.TargetNotReady) throw err;
     recordConnectFailure(settings, err, set);
   }
 
@@ -210,7 +210,7 @@ export async function checkTarget(settings: Settings, log: Logger): Promise<Chec
     : `${target} is ready for VisionSuit${warned.length ? ` (${warned.length} warning${warned.length > 1 ? 's' : ''})` : ''}`;
   return {
     ok: failed.length === 0,
-    exitCode: failed.length ? ExitCode.TargetNotReady : ExitCode.Ok,
+    outcome: failed.length ? Outcome.TargetNotReady : Outcome.Ok,
     summary,
     target,
     schema,
@@ -230,7 +230,7 @@ function displayTarget(settings: Settings): string {
 
 function recordConnectFailure(
   settings: Settings,
-  err: TaskError,
+  err: DomainError,
   set: (name: CheckName, status: CheckStatus, reason: string) => void,
 ): void {
   const failure = (err.details?.failure as ConnectFailure | undefined) ?? 'other';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import pg from 'pg';
 import type { StepResult } from '../cli/run-cli.ts';
 import type { Settings } from '../cli/config.ts';
-import { ExitCode, TaskError, errorMessage, targetNotReady, usageError } from '../errors.ts';
+import { Outcome, DomainError, errorMessage, targetNotReady, usageError } from '../errors.ts';
 import { writeFileAtomic } from '../files/fs-atomic.ts';
 import type { Logger } from '../cli/log.ts';
 import { readPasswordFile } from '../cli/password-file.ts';
@@ -95,8 +95,8 @@ interface AdminBackend {
   close(): Promise<void>;
 }
 
-function pgFailure(err: unknown, doing: string): TaskError {
-  if (err instanceof TaskError) return err;
+function pgFailure(err: unknown, doing: string): DomainError {
+  if (err instanceof DomainError) return err;
   const e = err as { code?: string; message?: string };
   if (e?.code === '42501') {
     // PostgreSQL 16+: a CREATEROLE administrator may hand a database to a role only if it may SET ROLE to it.
@@ -432,7 +432,7 @@ export async function createRole(
     : `role ${role} and database ${database} already as required: no changes`;
   return {
     ok: true,
-    exitCode: ExitCode.Ok,
+    outcome: Outcome.Ok,
     summary,
     role,
     database,

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { StepContext, StepResult } from '../cli/run-cli.ts';
 import { loadSettings } from '../cli/config.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '../pg/embedded-pg.ts';
-import { ExitCode, errorMessage, type ExitCodeValue } from '../errors.ts';
+import { Outcome, errorMessage, type OutcomeKind } from '../errors.ts';
 import { waitForHealth, type HealthResult } from '../app/health-probe.ts';
 import { runServiceCommand } from '../app/service-commands.ts';
 import { createRole } from './create-role.ts';
@@ -117,7 +117,7 @@ export async function demo(ctx: StepContext<DemoOptions>): Promise<DemoResult> {
     void _verify;
     return {
       ok,
-      exitCode: (ok ? ExitCode.Ok : result.ok ? ExitCode.VerificationFailed : result.exitCode) as ExitCodeValue,
+      outcome: (ok ? Outcome.Ok : result.ok ? Outcome.VerificationFailed : result.outcome) as OutcomeKind,
       appDir,
       upgrade: upgradeSummary,
       healthAfter,

@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { escapeIdentifier } from 'pg';
 import type { StepResult } from '../cli/run-cli.ts';
 import type { Settings } from '../cli/config.ts';
-import { ExitCode, TaskError, sourceProblem, usageError } from '../errors.ts';
+import { Outcome, DomainError, sourceProblem, usageError } from '../errors.ts';
 import type { Logger } from '../cli/log.ts';
 import {
   assertRunDirOwned,
@@ -439,7 +439,7 @@ async function exportInto(
     }
     scanSeconds = (Date.now() - scanStarted) / 1000;
   } catch (err) {
-    if (err instanceof TaskError) throw err;
+    if (err instanceof DomainError) throw err;
     throw sqliteProblem(snapshot.file, err, 'reading the snapshot');
   } finally {
     db.close();
@@ -486,7 +486,7 @@ async function exportInto(
   if (problemCount === 0) {
     return {
       ok: true,
-      exitCode: ExitCode.Ok,
+      outcome: Outcome.Ok,
       summary: `manifest of ${tables.length} tables, ${totalRows.toLocaleString('en-US')} rows, every value converts (${seconds.toFixed(1)} s)`,
       ...base,
     };
@@ -496,10 +496,10 @@ async function exportInto(
     log.warn(`${cause} (--allow-problems: continuing; see manifest.json)`);
     return {
       ok: true,
-      exitCode: ExitCode.Ok,
+      outcome: Outcome.Ok,
       summary: `manifest of ${tables.length} tables, ${totalRows.toLocaleString('en-US')} rows; ${problemCount} values will not convert (allowed)`,
       ...base,
     };
   }
-  return { ok: false, exitCode: ExitCode.SourceProblem, summary: cause, ...base };
+  return { ok: false, outcome: Outcome.SourceProblem, summary: cause, ...base };
 }

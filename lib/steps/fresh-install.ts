@@ -4,7 +4,7 @@ import pg from 'pg';
 import path from 'node:path';
 import { assertAppInstall, resolveSqlitePath, type Settings } from '../cli/config.ts';
 import type { StepContext, StepResult } from '../cli/run-cli.ts';
-import { ExitCode, TaskError, errorMessage, usageError } from '../errors.ts';
+import { Outcome, DomainError, errorMessage, usageError } from '../errors.ts';
 import type { HealthResult } from '../app/health-probe.ts';
 import type { Logger } from '../cli/log.ts';
 import { applyPostgresSchema } from '../pg/schema-apply.ts';
@@ -110,7 +110,7 @@ export async function freshInstall(
       settings.passwordFile ? settings : { ...settings, passwordFile: defaultPasswordFile(settings) },
       log,
     );
-    if (!role.ok) throw new TaskError(role.exitCode, role.summary);
+    if (!role.ok) throw new DomainError(role.outcome, role.summary);
     roleChanges = role.changes;
     settings = { ...settings, passwordFile: settings.passwordFile ?? role.passwordFile };
   }
@@ -135,7 +135,7 @@ export async function freshInstall(
     };
     await step('check-target', async () => {
       const r = await runCheckTarget(s, log);
-      if (!r.ok) throw new TaskError(r.exitCode, r.summary);
+      if (!r.ok) throw new DomainError(r.outcome, r.summary);
     });
     const applied = await step('apply-schema', async () => {
       const target = await openTarget(s, log);
@@ -161,15 +161,18 @@ export async function freshInstall(
       // The app's generated client must be postgresql's before it starts (lib/app/prisma-generate.ts).
       const generate = await generateAppClient(s.appDir, 'postgresql', log, { skip: options.noGenerate });
       if (!generate.ok)
-        throw new TaskError(ExitCode.TargetNotReady, `the app's Prisma Client was not regenerated: ${generate.detail}`);
+        throw new DomainError(
+          Outcome.TargetNotReady,
+          `the app's Prisma Client was not regenerated: ${generate.detail}`,
+        );
       const started = await step('start-services', async () =>
         startServices(s, log, { ...options, expectDatabase: 'postgresql' }),
       );
       const notRight = startFailure(started);
-      if (notRight) throw new TaskError(ExitCode.TargetNotReady, `app did not come up on PostgreSQL: ${notRight}`);
+      if (notRight) throw new DomainError(Outcome.TargetNotReady, `app did not come up on PostgreSQL: ${notRight}`);
       return {
         ok: true,
-        exitCode: ExitCode.Ok,
+        outcome: Outcome.Ok,
         runDir,
         target: displayUrl(s.targetUrl!),
         migrations: applied.migrations,
@@ -186,8 +189,8 @@ export async function freshInstall(
         healthUrl: options.healthUrl,
         noGenerate: options.noGenerate,
       });
-      throw new TaskError(
-        ExitCode.RolledBack,
+      throw new DomainError(
+        Outcome.RolledBack,
         `fresh-install failed and the previous configuration was restored: ${errorMessage(err)}`,
       );
     }

@@ -10,7 +10,7 @@ import { incompatibility, targetCategory, type CopyColumnPlan } from '../copy/co
 import { fmtShort, progressLine, WindowRate } from '../run/progress.ts';
 import { sqliteRowCount, type CopyTableResult } from '../copy/copy-table.ts';
 import { RowLoadError, type CopyTablePlan } from '../copy/rows.ts';
-import { ExitCode, TaskError, errorMessage, sourceProblem, targetNotReady, usageError } from '../errors.ts';
+import { Outcome, DomainError, errorMessage, sourceProblem, targetNotReady, usageError } from '../errors.ts';
 import { writeJsonAtomic } from '../files/fs-atomic.ts';
 import type { Logger } from '../cli/log.ts';
 import {
@@ -136,16 +136,16 @@ export function planTables(
   for (const table of model.tables) {
     const pgColumns = targetColumns.get(table.name);
     if (!pgColumns)
-      throw new TaskError(
-        ExitCode.Internal,
+      throw new DomainError(
+        Outcome.Internal,
         `table "${table.name}" is missing in PostgreSQL after the migrations were applied`,
       );
     const byName = new Map(pgColumns.map((c) => [c.name, c]));
     const columns: CopyColumnPlan[] = table.columns.map((column) => {
       const target = byName.get(column.name);
       if (!target)
-        throw new TaskError(
-          ExitCode.Internal,
+        throw new DomainError(
+          Outcome.Internal,
           `column "${table.name}"."${column.name}" is missing in PostgreSQL after the migrations were applied`,
         );
       const bad = incompatibility(column.kind, target);
@@ -162,8 +162,8 @@ export function planTables(
     // A PostgreSQL column the schema does not know would be left NULL/default: refuse rather than guess.
     const extra = pgColumns.find((c) => !c.generated && !table.columns.some((m) => m.name === c.name));
     if (extra && extra.notNull)
-      throw new TaskError(
-        ExitCode.Internal,
+      throw new DomainError(
+        Outcome.Internal,
         `PostgreSQL column "${table.name}"."${extra.name}" is not in schema.prisma`,
       );
     plans.push({
@@ -312,7 +312,7 @@ async function loadAllTables(
   ).finally(() => progress.stop());
   if (failure !== undefined) {
     if (failure instanceof RowLoadError)
-      throw new TaskError(ExitCode.SourceProblem, failure.message, { ...failure.details });
+      throw new DomainError(Outcome.SourceProblem, failure.message, { ...failure.details });
     throw failure;
   }
   return results;
@@ -641,7 +641,7 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     });
     const result: LoadPgResult = {
       ok: true,
-      exitCode: ExitCode.Ok,
+      outcome: Outcome.Ok,
       summary,
       runDir,
       target: target.display,
@@ -670,7 +670,7 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
           `lost the connection to PostgreSQL during load-pg: ${errorMessage(caught).split('\n')[0]}; the target is re-loadable with --force`,
         )
       : (targetSideError(caught, 'load-pg') ?? caught);
-    const message = err instanceof TaskError ? err.message : `internal error: ${errorMessage(err)}`;
+    const message = err instanceof DomainError ? err.message : `internal error: ${errorMessage(err)}`;
     try {
       recordStep(runDir, settings.appDir, 'load-pg', { status: 'failed', message });
     } catch {
@@ -692,7 +692,7 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
 
 /** A server restart, a killed backend or a cut network: the target, not our data, is the problem (exit 3). */
 function connectionLost(err: unknown): boolean {
-  if (err instanceof TaskError) return false;
+  if (err instanceof DomainError) return false;
   const e = err as { code?: string; message?: string };
   if (e?.code && /^(08|57P)/.test(e.code)) return true;
   if (e?.code && ['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNREFUSED', 'EHOSTUNREACH'].includes(e.code)) return true;

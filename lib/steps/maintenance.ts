@@ -2,7 +2,7 @@ import type { Settings } from '../cli/config.ts';
 import { dsnPassword, resolveSqlitePath, sqlitePathFromUrl } from '../cli/config.ts';
 import { registerSecret } from '../cli/secrets.ts';
 import type { StepContext, StepResult } from '../cli/run-cli.ts';
-import { ExitCode, TaskError, usageError } from '../errors.ts';
+import { Outcome, DomainError, usageError } from '../errors.ts';
 import { readEnvValue } from '../app/env-file.ts';
 import { portOfUrl, resolveHealthUrl, waitForHealth, type HealthResult } from '../app/health-probe.ts';
 import { proveAppDatabase, type DatabaseProof } from '../app/database-proof.ts';
@@ -70,8 +70,8 @@ export interface MaintenanceResult extends StepResult {
 export function requireSqlitePath(settings: Settings): string {
   const file = resolveSqlitePath(settings);
   if (!file) {
-    throw new TaskError(
-      ExitCode.SourceProblem,
+    throw new DomainError(
+      Outcome.SourceProblem,
       `cannot tell where the SQLite file is: ${path.join(settings.appDir, 'backend/.env')} has no file: DATABASE_URL (pass --sqlite)`,
     );
   }
@@ -107,8 +107,8 @@ export async function stopWriters(
   if (scan.gap && !scan.holders.length) {
     // Not root: another user's process could hold the file unseen, so "no holder" is not proven.
     if (!settings.acceptUninspected) {
-      throw new TaskError(
-        ExitCode.SourceProblem,
+      throw new DomainError(
+        Outcome.SourceProblem,
         `cannot prove the writers stopped: ${scan.gap}, or pass --accept-uninspected-processes`,
         {
           uninspected: scan.uninspected,
@@ -127,8 +127,8 @@ export async function stopWriters(
     waitedMs: Date.now() - started,
   };
   if (scan.holders.length) {
-    throw new TaskError(
-      ExitCode.SourceProblem,
+    throw new DomainError(
+      Outcome.SourceProblem,
       `writers did not stop: ${describe(scan.holders[0])} after ${Math.round(result.waitedMs / 1000)} s`,
       {
         holders: scan.holders,
@@ -227,7 +227,7 @@ export async function runMaintenance(
     const stopped = await stopWriters(settings, log, extra);
     return {
       ok: true,
-      exitCode: ExitCode.Ok,
+      outcome: Outcome.Ok,
       mode,
       stopped,
       ms: Date.now() - started,
@@ -240,15 +240,15 @@ export async function runMaintenance(
     const failure = startFailure(started2);
     if (failure) {
       // The contract has no "app down" code: name the side that is most likely at fault.
-      const code = expectDatabase === 'postgresql' ? ExitCode.TargetNotReady : ExitCode.SourceProblem;
-      throw new TaskError(code, `app did not come up right: ${failure}`, {
+      const code = expectDatabase === 'postgresql' ? Outcome.TargetNotReady : Outcome.SourceProblem;
+      throw new DomainError(code, `app did not come up right: ${failure}`, {
         health: started2.health,
         proof: started2.proof,
       });
     }
     return {
       ok: true,
-      exitCode: ExitCode.Ok,
+      outcome: Outcome.Ok,
       mode,
       started: started2,
       ms: Date.now() - started,

@@ -4,7 +4,7 @@ import pg from 'pg';
 import type { Settings } from '../cli/config.ts';
 import { assertAppInstall, shellQuote, sqlitePathFromUrl } from '../cli/config.ts';
 import type { StepContext, StepResult } from '../cli/run-cli.ts';
-import { ExitCode, TaskError, errorMessage } from '../errors.ts';
+import { Outcome, DomainError, errorMessage } from '../errors.ts';
 import { readEnvValue, writeEnvFileAtomic } from '../app/env-file.ts';
 import { copyDir, moveDir, sha256File, treeHash } from '../files/file-tree.ts';
 import type { Logger } from '../cli/log.ts';
@@ -115,14 +115,14 @@ export async function countPostgresWrites(
       counted: false,
       tables: [],
       total: 0,
-      detail: `cannot count the writes on PostgreSQL: ${err instanceof TaskError ? err.message : errorMessage(err)}`,
+      detail: `cannot count the writes on PostgreSQL: ${err instanceof DomainError ? err.message : errorMessage(err)}`,
     };
   }
 }
 
-function writesRefusal(writes: PostgresWrites): TaskError {
-  return new TaskError(
-    ExitCode.Usage,
+function writesRefusal(writes: PostgresWrites): DomainError {
+  return new DomainError(
+    Outcome.Usage,
     `refusing to roll back: PostgreSQL holds ${writes.detail} the SQLite file lacks; a fallback that carries them back is not in this release yet: keep the database, --discard-postgres-writes rolls back without them (the database is kept)`,
     { postgresWrites: writes },
   );
@@ -278,7 +278,7 @@ export async function rollback(
   const fail = (message: string, extra: Partial<RollbackResult> = {}): never => {
     log.error('rollback could not finish; do this by hand:');
     for (const step of manualSteps) log.info(`    ${step}`);
-    throw new TaskError(ExitCode.RollbackFailed, message, { manualSteps, runDir, ...extra });
+    throw new DomainError(Outcome.RollbackFailed, message, { manualSteps, runDir, ...extra });
   };
 
   const restored: RestoredItem[] = [];
@@ -372,7 +372,7 @@ export async function rollback(
     } catch (err) {
       // The app is already back on SQLite; a failed cleanup of the target is reported, not fatal to the app.
       log.warn(
-        `could not drop the app's tables in the target: ${err instanceof TaskError ? err.message : errorMessage(err)}`,
+        `could not drop the app's tables in the target: ${err instanceof DomainError ? err.message : errorMessage(err)}`,
       );
     }
   }
@@ -396,7 +396,7 @@ export async function rollback(
   if (options.startServices === false) {
     return {
       ok: true,
-      exitCode: ExitCode.Ok,
+      outcome: Outcome.Ok,
       runDir,
       restored,
       databaseUrlKind,
@@ -415,14 +415,14 @@ export async function rollback(
       targetUrl: pgUrl,
     });
   } catch (err) {
-    fail(`starting the app failed: ${err instanceof TaskError ? err.message : errorMessage(err)}`, { restored });
+    fail(`starting the app failed: ${err instanceof DomainError ? err.message : errorMessage(err)}`, { restored });
   }
   const notRight = startFailure(started!);
   if (notRight) fail(`the app did not come up on SQLite: ${notRight}`, { restored, started });
   const count = restored.filter((r) => r.action === 'restored' || r.action === 'removed').length;
   return {
     ok: true,
-    exitCode: ExitCode.Ok,
+    outcome: Outcome.Ok,
     runDir,
     restored,
     databaseUrlKind,

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Settings } from '../cli/config.ts';
 import { resolveSqlitePath } from '../cli/config.ts';
 import type { StepContext, StepResult } from '../cli/run-cli.ts';
-import { ExitCode, sourceProblem, TaskError, usageError } from '../errors.ts';
+import { Outcome, sourceProblem, DomainError, usageError } from '../errors.ts';
 import { setEnvValues, unifiedDiff, writeEnvFileAtomic } from '../app/env-file.ts';
 import { copyDir, moveDir, setTreeModes, sha256File, sha256Text, topLevel, treeHash } from '../files/file-tree.ts';
 import type { Logger } from '../cli/log.ts';
@@ -224,7 +224,7 @@ export async function switchEnv(settings: Settings, log: Logger, options: Switch
   if (dryRun) {
     return {
       ok: true,
-      exitCode: ExitCode.Ok,
+      outcome: Outcome.Ok,
       runDir,
       dryRun,
       files,
@@ -239,7 +239,7 @@ export async function switchEnv(settings: Settings, log: Logger, options: Switch
     log.ok('the app already points at PostgreSQL (env files, schema and migrations); nothing changed');
     return {
       ok: true,
-      exitCode: ExitCode.Ok,
+      outcome: Outcome.Ok,
       runDir,
       dryRun,
       files,
@@ -274,7 +274,7 @@ export async function switchEnv(settings: Settings, log: Logger, options: Switch
           // copyFile keeps the source's mode; backups of env files hold secrets, so force 0600.
           chmodSync(backup, 0o600);
           if (sha256File(backup) !== shaNow)
-            throw new TaskError(ExitCode.Internal, `backup ${backup} does not match ${p.path}`);
+            throw new DomainError(Outcome.Internal, `backup ${backup} does not match ${p.path}`);
         }
         const fresh: SwitchedFile = {
           path: p.path,
@@ -352,7 +352,7 @@ export async function switchEnv(settings: Settings, log: Logger, options: Switch
     await options.pause?.('switch-env:migrations-aside');
     moveDir(staging, migDir);
     if (treeHash(migDir) !== hashNew)
-      throw new TaskError(ExitCode.Internal, `installed migrations in ${migDir} do not match ${pgMigrations}`);
+      throw new DomainError(Outcome.Internal, `installed migrations in ${migDir} do not match ${pgMigrations}`);
     const dirs = (list: string[]) => list.filter((e) => !e.includes('.')).length; // migration folders, not migration_lock.toml
     log.ok(
       `migration history: ${dirs(nowEntries)} SQLite migration(s) → ${backupDir ?? '(none)'}; ${dirs(newEntries)} PostgreSQL migration(s) installed`,
@@ -366,7 +366,7 @@ export async function switchEnv(settings: Settings, log: Logger, options: Switch
     const mode = p.kind === 'env' ? 0o600 : (entry?.mode ?? 0o644);
     writeEnvFileAtomic(p.path, p.newText, mode);
     if (sha256File(p.path) !== sha256Text(p.newText))
-      throw new TaskError(ExitCode.Internal, `${p.path} did not read back as written`);
+      throw new DomainError(Outcome.Internal, `${p.path} did not read back as written`);
     log.ok(
       p.kind === 'env'
         ? `${p.path}: ${p.keys?.join(', ')} → PostgreSQL`
@@ -383,7 +383,7 @@ export async function switchEnv(settings: Settings, log: Logger, options: Switch
   writeSwitchState(runDir, settings.appDir, state);
   return {
     ok: true,
-    exitCode: ExitCode.Ok,
+    outcome: Outcome.Ok,
     runDir,
     dryRun,
     files: resultFiles,
@@ -452,8 +452,8 @@ async function regenerateAfterSwitch(
   journal.state.prismaGenerate = generate;
   writeJournal(runDir, journal);
   if (!generate.ok) {
-    throw new TaskError(
-      ExitCode.Usage,
+    throw new DomainError(
+      Outcome.Usage,
       `the app is switched but its Prisma Client is not regenerated (${generate.detail}): run it in backend/ by hand, or \`just rollback\``,
       { generate },
     );

@@ -1,7 +1,7 @@
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Settings } from '../cli/config.ts';
-import { ExitCode, type ExitCodeValue } from '../errors.ts';
+import { Outcome, type OutcomeKind } from '../errors.ts';
 import type { Logger } from '../cli/log.ts';
 import { RUN_FILES } from '../run/run-dir.ts';
 import { backup } from './backup.ts';
@@ -12,11 +12,11 @@ import { verify } from './verify.ts';
 
 /**
  * The other tasks' step functions as the upgrade calls them: one adapter per step, each returning the gate outcome
- * (ok, contract exit code, one-line summary). Kept apart so a change in one step's signature touches one place.
+ * (ok, outcome, one-line summary). Kept apart so a change in one step's signature touches one place.
  */
 export interface GateOutcome {
   ok: boolean;
-  exitCode: ExitCodeValue;
+  outcome: OutcomeKind;
   summary: string;
 }
 
@@ -25,22 +25,22 @@ export async function runCheckTarget(settings: Settings, log: Logger): Promise<G
   for (const c of r.checks)
     if (c.status !== 'pass' && c.status !== 'skip')
       (c.status === 'fail' ? log.error : log.warn)(`${c.name}: ${c.reason}`);
-  return { ok: r.ok, exitCode: r.ok ? ExitCode.Ok : r.exitCode, summary: r.summary };
+  return { ok: r.ok, outcome: r.ok ? Outcome.Ok : r.outcome, summary: r.summary };
 }
 
 export async function runBackup(settings: Settings, log: Logger, runDir: string): Promise<GateOutcome> {
   const r = await backup({ ...settings, runDir }, log);
-  return { ok: r.ok, exitCode: r.exitCode, summary: r.summary };
+  return { ok: r.ok, outcome: r.outcome, summary: r.summary };
 }
 
 export async function runExportSqlite(settings: Settings, log: Logger, runDir: string): Promise<GateOutcome> {
   const r = await exportSqlite({ ...settings, runDir }, log);
-  return { ok: r.ok, exitCode: r.exitCode, summary: r.summary };
+  return { ok: r.ok, outcome: r.outcome, summary: r.summary };
 }
 
 export async function runLoadPg(settings: Settings, log: Logger, runDir: string): Promise<GateOutcome> {
   const r = await loadPg({ ...settings, runDir }, log, { runDir });
-  return { ok: r.ok, exitCode: r.exitCode, summary: r.summary };
+  return { ok: r.ok, outcome: r.outcome, summary: r.summary };
 }
 
 export interface VerifyGateLine {
@@ -87,7 +87,7 @@ export async function runVerify(
     reportFile,
     gates: r.gates.map((g) => ({ gate: g.gate, ok: g.ok, reason: g.reason, seconds: g.seconds })),
   };
-  return { ok: r.ok, exitCode: r.ok ? ExitCode.Ok : r.exitCode, summary: r.summary, report };
+  return { ok: r.ok, outcome: r.ok ? Outcome.Ok : r.outcome, summary: r.summary, report };
 }
 
 /** The gates of the run's report.json (verify wrote it), for a resumed run that skipped verify. */

@@ -4,7 +4,7 @@ import readline from 'node:readline/promises';
 import Database from 'better-sqlite3';
 import { assertAppInstall, type Settings } from '../cli/config.ts';
 import type { StepContext, StepResult } from '../cli/run-cli.ts';
-import { ExitCode, TaskError, diskFullError, errorMessage, usageError, type ExitCodeValue } from '../errors.ts';
+import { Outcome, DomainError, diskFullError, errorMessage, usageError, type OutcomeKind } from '../errors.ts';
 import { resolveHealthUrl, waitForHealth, type HealthResult } from '../app/health-probe.ts';
 import type { DatabaseProof } from '../app/database-proof.ts';
 import { generateAppClient, type GenerateResult } from '../app/prisma-generate.ts';
@@ -155,7 +155,7 @@ export const UPGRADE_STEPS = [
 class StepFailure extends Error {
   constructor(
     readonly step: string,
-    readonly exitCode: ExitCodeValue,
+    readonly outcome: OutcomeKind,
     message: string,
   ) {
     super(message);
@@ -199,15 +199,15 @@ async function dryRun(
   started: number,
   options: UpgradeOptions,
 ): Promise<UpgradeResult> {
-  const checks: { name: string; ok: boolean; detail: string; code: ExitCodeValue }[] = [];
+  const checks: { name: string; ok: boolean; detail: string; outcome: OutcomeKind }[] = [];
   const target = await runCheckTarget(settings, log);
-  checks.push({ name: 'target ready', ok: target.ok, detail: target.summary, code: ExitCode.TargetNotReady });
+  checks.push({ name: 'target ready', ok: target.ok, detail: target.summary, outcome: Outcome.TargetNotReady });
 
   let sqlitePath: string | undefined;
   try {
     sqlitePath = requireSqlitePath(settings);
   } catch (err) {
-    checks.push({ name: 'source readable', ok: false, detail: errorMessage(err), code: ExitCode.SourceProblem });
+    checks.push({ name: 'source readable', ok: false, detail: errorMessage(err), outcome: Outcome.SourceProblem });
   }
   if (sqlitePath) {
     let tables: Map<string, Set<string>> | undefined;
@@ -227,14 +227,14 @@ async function dryRun(
         name: 'source readable',
         ok: true,
         detail: `${sqlitePath} (${statSync(sqlitePath).size} bytes, ${tables.size} tables)`,
-        code: ExitCode.SourceProblem,
+        outcome: Outcome.SourceProblem,
       });
     } catch (err) {
       checks.push({
         name: 'source readable',
         ok: false,
         detail: `${sqlitePath}: ${errorMessage(err)}`,
-        code: ExitCode.SourceProblem,
+        outcome: Outcome.SourceProblem,
       });
     }
     if (tables) {
@@ -252,10 +252,10 @@ async function dryRun(
           detail: problems.length
             ? `${problems.length} difference(s): ${problems.slice(0, 3).join('; ')}`
             : `${model.tables.length} tables of the Prisma schema all present with their columns`,
-          code: ExitCode.SourceProblem,
+          outcome: Outcome.SourceProblem,
         });
       } catch (err) {
-        checks.push({ name: 'schema matches SQLite', ok: false, detail: errorMessage(err), code: ExitCode.Usage });
+        checks.push({ name: 'schema matches SQLite', ok: false, detail: errorMessage(err), outcome: Outcome.Usage });
       }
       // Disk: the snapshot is a full copy; leave room for the manifest, logs and a margin.
       try {
@@ -270,10 +270,10 @@ async function dryRun(
           name: 'disk space',
           ok: free >= need,
           detail: `${Math.round(free / 1048576)} MiB free at ${probe}, ~${Math.round(need / 1048576)} MiB needed`,
-          code: ExitCode.SourceProblem,
+          outcome: Outcome.SourceProblem,
         });
       } catch (err) {
-        checks.push({ name: 'disk space', ok: false, detail: errorMessage(err), code: ExitCode.SourceProblem });
+        checks.push({ name: 'disk space', ok: false, detail: errorMessage(err), outcome: Outcome.SourceProblem });
       }
     }
   }
@@ -284,7 +284,7 @@ async function dryRun(
       settings.stopCmd && settings.startCmd
         ? `${settings.stopCmd} / ${settings.startCmd}`
         : 'missing: pass --stop-cmd/--start-cmd or put maintenance.sh in the app dir',
-    code: ExitCode.Usage,
+    outcome: Outcome.Usage,
   });
   const healthUrl = await resolveHealthUrl(settings, options.healthUrl);
   const wait = `${options.waitSeconds ?? 30} s`;
@@ -308,7 +308,7 @@ async function dryRun(
   const failed = checks.find((c) => !c.ok);
   return {
     ok: !failed,
-    exitCode: failed ? failed.code : ExitCode.Ok,
+    outcome: failed ? failed.outcome : Outcome.Ok,
     dryRun: true,
     resumed: false,
     steps: [],
@@ -419,7 +419,7 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     }
     signalled = sig;
     log.warn(`${sig}: stopping the upgrade and putting the app back on SQLite`);
-    abortReject(new StepFailure('signal', ExitCode.RolledBack, `interrupted by ${sig}`));
+    abortReject(new StepFailure('signal', Outcome.RolledBack, `interrupted by ${sig}`));
   };
   // A crash inside a step (e.g. a wasm panic surfacing as an uncaught exception) must not end the process with the
   // app stopped: treat it as a failed step, so the rollback path runs.
@@ -428,7 +428,7 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     log.error(`unexpected error: ${errorMessage(err)}`);
     if (crashed) return;
     crashed = true;
-    abortReject(new StepFailure('crash', ExitCode.Internal, `internal error: ${errorMessage(err)}`));
+    abortReject(new StepFailure('crash', Outcome.Internal, `internal error: ${errorMessage(err)}`));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -449,20 +449,20 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
       steps.push({ name, status: 'skipped', ms: 0 });
       return undefined;
     }
-    if (signalled) throw new StepFailure(name, ExitCode.RolledBack, `interrupted by ${signalled}`);
+    if (signalled) throw new StepFailure(name, Outcome.RolledBack, `interrupted by ${signalled}`);
     log.info(`▶ ${name}`);
     recordStep(runDir, appDir, name, { status: 'running' });
     const t0 = Date.now();
     const body = async () => {
       // Fire-drill hook (VISIONSUIT_MIGRATE_PAUSE_AT): the step is journaled running, nothing of it done yet.
       await pausePoint(runSettings, name, log);
-      if (signalled) throw new StepFailure(name, ExitCode.RolledBack, `interrupted by ${signalled}`);
+      if (signalled) throw new StepFailure(name, Outcome.RolledBack, `interrupted by ${signalled}`);
       return fn();
     };
     try {
       const value = options.uninterruptible ? await body() : await Promise.race([body(), aborted]);
       if (options.uninterruptible && signalled)
-        throw new StepFailure(name, ExitCode.RolledBack, `interrupted by ${signalled}`);
+        throw new StepFailure(name, Outcome.RolledBack, `interrupted by ${signalled}`);
       recordStep(runDir, appDir, name, { status: 'done' });
       steps.push({ name, status: 'done', ms: Date.now() - t0 });
       return value;
@@ -470,10 +470,10 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
       const err = diskFullError(caught) ?? caught; // a full disk is the operator's to fix, not an internal error
       const failure =
         err instanceof StepFailure
-          ? new StepFailure(name, err.exitCode, err.message)
-          : err instanceof TaskError
-            ? new StepFailure(name, err.exitCode, err.message)
-            : new StepFailure(name, ExitCode.Internal, `internal error: ${errorMessage(err)}`);
+          ? new StepFailure(name, err.outcome, err.message)
+          : err instanceof DomainError
+            ? new StepFailure(name, err.outcome, err.message)
+            : new StepFailure(name, Outcome.Internal, `internal error: ${errorMessage(err)}`);
       try {
         recordStep(runDir, appDir, name, { status: 'failed', message: failure.message });
       } catch (journalErr) {
@@ -490,20 +490,20 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     if (holders.length)
       throw new StepFailure(
         name,
-        ExitCode.SourceProblem,
+        Outcome.SourceProblem,
         `pid ${holders[0].pid} (${holders[0].command}) has the SQLite file open again`,
       );
     const change = await liveChange(journal(), sqlite);
     if (change)
       throw new StepFailure(
         name,
-        ExitCode.SourceProblem,
+        Outcome.SourceProblem,
         `the SQLite file changed after the backup (${change}); those writes would be lost`,
       );
     log.ok('the live SQLite file is byte-identical to the backup (sha256, size, -wal)');
   };
   const gate = (name: string, outcome: GateOutcome) => {
-    if (!outcome.ok) throw new StepFailure(name, outcome.exitCode, outcome.summary);
+    if (!outcome.ok) throw new StepFailure(name, outcome.outcome, outcome.summary);
   };
   // Best effort: when the run dir's disk is full, failing to journal the outcome must not replace the outcome itself
   // (a finished rollback is still exit 5, app on SQLite); the unfinished journal just makes the next run resume.
@@ -527,7 +527,7 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
         finish('not-started');
         return {
           ok: false,
-          exitCode: ExitCode.Usage,
+          outcome: Outcome.Usage,
           runDir,
           dryRun: false,
           resumed,
@@ -623,7 +623,7 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
         if (!generate.ok)
           throw new StepFailure(
             'switch-env',
-            ExitCode.RolledBack,
+            Outcome.RolledBack,
             `the app's Prisma Client was not regenerated: ${generate.detail}`,
           );
       },
@@ -656,7 +656,7 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
         if (failure)
           throw new StepFailure(
             'start-services',
-            ExitCode.TargetNotReady,
+            Outcome.TargetNotReady,
             `app did not come up on PostgreSQL: ${failure}`,
           );
       },
@@ -670,13 +670,13 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
       }
       // Still online a moment later (a start that fails at its first real queries shows here).
       health = await waitForHealth(url, { timeoutMs: (extra.waitSeconds ?? 30) * 1000 });
-      if (!health.ok) throw new StepFailure('health', ExitCode.TargetNotReady, `${health.url} → ${health.error}`);
+      if (!health.ok) throw new StepFailure('health', Outcome.TargetNotReady, `${health.url} → ${health.error}`);
       log.ok(`health: ${health.url} → ${health.status}${health.serviceStatus ? ` (${health.serviceStatus})` : ''}`);
     });
     finish('cut-over');
     return {
       ok: true,
-      exitCode: ExitCode.Ok,
+      outcome: Outcome.Ok,
       runDir,
       dryRun: false,
       resumed,
@@ -692,24 +692,24 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     const failure =
       err instanceof StepFailure
         ? err
-        : new StepFailure('upgrade', err instanceof TaskError ? err.exitCode : ExitCode.Internal, errorMessage(err));
+        : new StepFailure('upgrade', err instanceof DomainError ? err.outcome : Outcome.Internal, errorMessage(err));
     log.error(`${failure.step} failed: ${failure.message}`);
     if (!writersStopped) {
       finish('not-started');
-      return failed(failure, failure.exitCode, false);
+      return failed(failure, failure.outcome, false);
     }
     const sourceCheck = failure.step === 'pre-switch-check' || failure.step === 'source-unchanged';
-    if (failure.step === 'maintenance-on' || (sourceCheck && failure.exitCode === ExitCode.SourceProblem)) {
+    if (failure.step === 'maintenance-on' || (sourceCheck && failure.outcome === Outcome.SourceProblem)) {
       // Nothing was switched: start the app again on SQLite and report the source problem (exit 4).
       const restart = await restartOnSqlite();
       finish(sourceCheck ? 'source-changed' : 'not-started');
-      if (!restart) return failed(failure, ExitCode.RollbackFailed, false);
+      if (!restart) return failed(failure, Outcome.RollbackFailed, false);
       // An interrupt is reported like any other rolled-back failure (5); a usage problem keeps its 2.
       const code =
-        failure.exitCode === ExitCode.Usage || failure.exitCode === ExitCode.RolledBack
-          ? failure.exitCode
-          : ExitCode.SourceProblem;
-      return failed(failure, code, code === ExitCode.RolledBack);
+        failure.outcome === Outcome.Usage || failure.outcome === Outcome.RolledBack
+          ? failure.outcome
+          : Outcome.SourceProblem;
+      return failed(failure, code, code === Outcome.RolledBack);
     }
     log.warn('rolling back: app back onto SQLite');
     let rolled: RollbackResult;
@@ -723,18 +723,18 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
       });
     } catch (rbErr) {
       finish('rollback-failed');
-      const message = rbErr instanceof TaskError ? rbErr.message : errorMessage(rbErr);
-      throw new TaskError(
-        ExitCode.RollbackFailed,
+      const message = rbErr instanceof DomainError ? rbErr.message : errorMessage(rbErr);
+      throw new DomainError(
+        Outcome.RollbackFailed,
         `${failure.step} failed (${failure.message}) and the rollback failed too: ${message}`,
         {
-          ...(rbErr instanceof TaskError ? rbErr.details : {}),
+          ...(rbErr instanceof DomainError ? rbErr.details : {}),
           failedStep: failure.step,
         },
       );
     }
     finish('rolled-back');
-    return failed(failure, ExitCode.RolledBack, true, rolled);
+    return failed(failure, Outcome.RolledBack, true, rolled);
   } finally {
     // Every way out of here is this process ending the run itself: the guardian is only for deaths it cannot see.
     standDownGuardian(guardian);
@@ -763,19 +763,19 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
 
   function failed(
     failure: StepFailure,
-    exitCode: ExitCodeValue,
+    outcome: OutcomeKind,
     rolledBack: boolean,
     rolled?: RollbackResult,
   ): UpgradeResult {
     const what =
-      exitCode === ExitCode.RolledBack
+      outcome === Outcome.RolledBack
         ? 'upgrade failed and was rolled back: the app runs on SQLite again'
-        : exitCode === ExitCode.SourceProblem
+        : outcome === Outcome.SourceProblem
           ? 'upgrade refused: nothing was switched, the app runs on SQLite'
           : 'upgrade failed before the app was stopped: nothing was changed';
     return {
       ok: false,
-      exitCode,
+      outcome,
       runDir,
       dryRun: false,
       resumed,

@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import pgModule from 'pg';
 import type pg from 'pg';
 import type { StepContext, StepResult } from '../cli/run-cli.ts';
-import { ExitCode, errorMessage, usageError, type ExitCodeValue } from '../errors.ts';
+import { Outcome, errorMessage, usageError, type OutcomeKind } from '../errors.ts';
 import type { Logger } from '../cli/log.ts';
 import { pgBucketRows, pgBucketSums, pgRowCount, pgTableHash, type HashTable } from '../pg/content-hash.ts';
 import {
@@ -408,7 +408,7 @@ async function verifyRun(
   });
   return {
     ok,
-    exitCode: (ok ? ExitCode.Ok : ExitCode.VerificationFailed) as ExitCodeValue,
+    outcome: (ok ? Outcome.Ok : Outcome.VerificationFailed) as OutcomeKind,
     summary,
     runDir,
     target: target.display,

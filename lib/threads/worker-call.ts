@@ -1,5 +1,5 @@
 import { Worker, type ResourceLimits } from 'node:worker_threads';
-import { ExitCode, TaskError, type ExitCodeValue } from '../errors.ts';
+import { Outcome, DomainError, type OutcomeKind } from '../errors.ts';
 import type { Logger } from '../cli/log.ts';
 import { helperThreadModule } from '../files/code-location.ts';
 
@@ -57,9 +57,9 @@ export type HostReply =
       id: number;
       error: {
         message: string;
-        exitCode?: ExitCodeValue;
+        outcome?: OutcomeKind;
         details?: Record<string, unknown>;
-        taskError: boolean;
+        domainError: boolean;
         stack?: string;
       };
     }
@@ -96,7 +96,7 @@ export function startCallWorker(moduleUrl: URL, log?: Logger): CallWorker {
     if (pending.size === 0) worker.unref();
     if ('error' in reply) {
       const e = reply.error;
-      if (e.taskError && e.exitCode !== undefined) waiter.reject(new TaskError(e.exitCode, e.message, e.details));
+      if (e.domainError && e.outcome !== undefined) waiter.reject(new DomainError(e.outcome, e.message, e.details));
       else waiter.reject(Object.assign(new Error(e.message), e.stack ? { stack: e.stack } : {}));
     } else {
       waiter.resolve(reply.result);
@@ -108,7 +108,7 @@ export function startCallWorker(moduleUrl: URL, log?: Logger): CallWorker {
     pending.clear();
   };
   worker.on('error', failAll);
-  worker.on('exit', (code) => failAll(new TaskError(ExitCode.Internal, `helper thread exited (code ${code})`)));
+  worker.on('exit', (code) => failAll(new DomainError(Outcome.Internal, `helper thread exited (code ${code})`)));
   return {
     call<T>(fn: string, args: unknown): Promise<T> {
       if (dead) return Promise.reject(dead);

@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { TaskError } from '../errors.ts';
+import { DomainError } from '../errors.ts';
 import type { Logger } from '../cli/log.ts';
 import type { HostReply, HostRequest, LogLevel } from './worker-call.ts';
 
@@ -35,8 +35,8 @@ port.on('message', async (request: HostRequest) => {
       id: request.id,
       error: {
         message: e?.message ?? String(err),
-        taskError: err instanceof TaskError || (e as { name?: string })?.name === 'TaskError',
-        ...(err instanceof TaskError ? { exitCode: err.exitCode, details: err.details } : {}),
+        domainError: err instanceof DomainError || (e as { name?: string })?.name === 'DomainError',
+        ...(err instanceof DomainError ? { outcome: err.outcome, details: err.details } : {}),
         ...(e?.stack ? { stack: e.stack } : {}),
       },
     } satisfies HostReply);

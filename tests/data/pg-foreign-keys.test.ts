@@ -1,3 +1,5 @@
+import type { DomainError } from '../../lib/errors.ts';
+import { exitCodeOf } from '../../lib/cli/exit-codes.ts';
 import pg from 'pg';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -94,10 +96,10 @@ test('between tables: an orphan is the one-line source problem naming the key an
       INSERT INTO "User" VALUES ('u1'); INSERT INTO "Post" VALUES ('p1', 'ghost')`);
     const failure = await restoreForeignKeyNow(client, 'public', fk('Post', 'User')).then(
       () => undefined,
-      (err: Error & { exitCode?: number }) => err,
+      (err: DomainError) => err,
     );
     assert.ok(failure, 'the orphan must fail the key');
-    assert.is(failure!.exitCode, 4);
+    assert.is(exitCodeOf(failure!.outcome), 4);
     assert.match(failure!.message, /foreign key "Post_User_fkey" is violated by the snapshot's data: 1 row of "Post"/);
     assert.match(failure!.message, /userId=ghost/);
   } finally {

@@ -21,7 +21,8 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { SNAPSHOT_SEAL_FILE, verifySnapshot } from '../../lib/sqlite/snapshot-check.ts';
-import { TaskError } from '../../lib/errors.ts';
+import { DomainError } from '../../lib/errors.ts';
+import { exitCodeOf } from '../../lib/cli/exit-codes.ts';
 
 const test = suite('snapshot check and seal');
 let dir = '';
@@ -72,9 +73,9 @@ test('an in-place change that keeps size and mtime still breaks the seal (ctime)
       return e;
     }
   })();
-  assert.instance(err, TaskError);
-  assert.is((err as TaskError).exitCode, 4);
-  assert.match((err as TaskError).message, /does not match its checksum/);
+  assert.instance(err, DomainError);
+  assert.is(exitCodeOf((err as DomainError).outcome), 4);
+  assert.match((err as DomainError).message, /does not match its checksum/);
 });
 
 test('a snapshot modified moments ago is hashed but not sealed (a write in the same timestamp tick could hide)', () => {
@@ -102,13 +103,14 @@ test('a missing checksum file or snapshot is a source problem naming the file', 
   rmSync(path.join(dir, 'snapshot.sqlite.sha256'));
   assert.throws(
     () => verifySnapshot(dir),
-    (e: unknown) => e instanceof TaskError && e.exitCode === 4 && /snapshot\.sqlite\.sha256 is missing/.test(e.message),
+    (e: unknown) =>
+      e instanceof DomainError && exitCodeOf(e.outcome) === 4 && /snapshot\.sqlite\.sha256 is missing/.test(e.message),
   );
   makeSnapshot(Buffer.alloc(10), 60);
   rmSync(path.join(dir, 'snapshot.sqlite'));
   assert.throws(
     () => verifySnapshot(dir),
-    (e: unknown) => e instanceof TaskError && e.exitCode === 4 && /snapshot .* is missing/.test(e.message),
+    (e: unknown) => e instanceof DomainError && exitCodeOf(e.outcome) === 4 && /snapshot .* is missing/.test(e.message),
   );
 });
 

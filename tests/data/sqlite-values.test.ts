@@ -3,6 +3,8 @@
  * cross-check that makes export and verify agree: every value is COPYed into a real PostgreSQL column of the type
  * Prisma creates, read back with the canonical SQL expressions of docs/design.md, and compared with our JS result.
  */
+import { DomainError } from '../../lib/errors.ts';
+import { exitCodeOf } from '../../lib/cli/exit-codes.ts';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { pipeline } from 'node:stream/promises';
@@ -226,8 +228,8 @@ test("schema model: a schema that does not parse is a usage error with the parse
     schemaModelFromText('model A {\n  id Int @id\n  b Nope\n}\n');
     assert.unreachable('should throw');
   } catch (err) {
-    const e = err as { exitCode?: number; message: string };
-    assert.is(e.exitCode, 2);
+    const e = err as DomainError;
+    assert.is(exitCodeOf(e.outcome), 2);
     assert.match(e.message, /Nope/);
     assert.not.match(e.message, /\u001b/, 'no terminal colour codes');
     assert.is(e.message.split('\n').length, 1);

@@ -5,7 +5,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { loadSettings } from '../../lib/cli/config.ts';
-import { TaskError } from '../../lib/errors.ts';
+import { DomainError } from '../../lib/errors.ts';
+import { exitCodeOf } from '../../lib/cli/exit-codes.ts';
 import { acquireLock, lockPath } from '../../lib/run/run-lock.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'vs-lock-'));
@@ -29,9 +30,9 @@ test('takes the lock with O_EXCL, a second holder is refused with exit 2 naming 
     acquireLock(settings, 'upgrade again');
     assert.unreachable('second lock taken');
   } catch (err) {
-    assert.instance(err, TaskError);
-    assert.is((err as TaskError).exitCode, 2);
-    assert.match((err as TaskError).message, new RegExp(`another run \\(pid ${process.pid}`));
+    assert.instance(err, DomainError);
+    assert.is(exitCodeOf((err as DomainError).outcome), 2);
+    assert.match((err as DomainError).message, new RegExp(`another run \\(pid ${process.pid}`));
   }
   lock.release();
   assert.not.ok(existsSync(lockPath(settings)));
@@ -68,8 +69,8 @@ test('a lock from another host is never taken over', () => {
     acquireLock(settings, 'upgrade');
     assert.unreachable();
   } catch (err) {
-    assert.is((err as TaskError).exitCode, 2);
-    assert.match((err as TaskError).message, /other-host.example/);
+    assert.is(exitCodeOf((err as DomainError).outcome), 2);
+    assert.match((err as DomainError).message, /other-host.example/);
   }
   rmSync(lockPath(settings));
 });

@@ -4,7 +4,8 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { checkFlags, closestFlag } from '../../lib/cli/run-cli.ts';
 import { COMMON_FLAGS } from '../../lib/cli/config.ts';
-import { ExitCode, TaskError } from '../../lib/errors.ts';
+import { DomainError } from '../../lib/errors.ts';
+import { ExitCode, exitCodeOf } from '../../lib/cli/exit-codes.ts';
 import { REPO_ROOT, runTask } from '../helpers/cli.ts';
 
 const TASKS = readdirSync(path.join(REPO_ROOT, 'tasks'))
@@ -40,8 +41,8 @@ test('checkFlags: no suggestion when nothing is close; a switch given a value; s
       checkFlags('backup', argv, COMMON_FLAGS);
       return undefined;
     } catch (err) {
-      assert.instance(err, TaskError);
-      assert.is((err as TaskError).exitCode, ExitCode.Usage);
+      assert.instance(err, DomainError);
+      assert.is(exitCodeOf((err as DomainError).outcome), ExitCode.Usage);
       return (err as Error).message;
     }
   };

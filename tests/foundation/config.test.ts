@@ -4,7 +4,8 @@ import { mkdtempSync, mkdirSync, writeFileSync, chmodSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadSettings, parseSshTarget, resolveSqlitePath, sqlitePathFromUrl } from '../../lib/cli/config.ts';
-import { TaskError, ExitCode } from '../../lib/errors.ts';
+import { DomainError } from '../../lib/errors.ts';
+import { ExitCode, exitCodeOf } from '../../lib/cli/exit-codes.ts';
 import { maskSecrets, maskDeep, registerSecret } from '../../lib/cli/secrets.ts';
 import { parseKnownHosts, verifyHostKey, assertPrivateKeyFile } from '../../lib/pg/ssh-tunnel.ts';
 import { createHmac, randomBytes } from 'node:crypto';
@@ -41,8 +42,8 @@ test('an unknown flag is a usage error (exit 2) with a one-line cause', () => {
     loadSettings(['--tagret', 'x'], {}, {});
     assert.unreachable('should throw');
   } catch (err) {
-    assert.instance(err, TaskError);
-    assert.is((err as TaskError).exitCode, ExitCode.Usage);
+    assert.instance(err, DomainError);
+    assert.is(exitCodeOf((err as DomainError).outcome), ExitCode.Usage);
     assert.not.match((err as Error).message, /\n/);
     assert.match((err as Error).message, /tagret/);
   }

@@ -12,7 +12,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FIXTURE_TABLES, TEMPLATE_DIR } from '../../fixtures/sample-install.ts';
 import { loadSettings, type Settings } from '../../lib/cli/config.ts';
-import { ExitCode, TaskError } from '../../lib/errors.ts';
+import { DomainError } from '../../lib/errors.ts';
+import { ExitCode, exitCodeOf } from '../../lib/cli/exit-codes.ts';
 import { applyPostgresSchema } from '../../lib/pg/schema-apply.ts';
 import { createLogger } from '../../lib/cli/log.ts';
 import { openTarget } from '../../lib/pg/target.ts';
@@ -296,8 +297,8 @@ test('applyPostgresSchema: one session generates the baseline for the target sch
     schema: 'public',
     log,
   }).catch((e) => e);
-  assert.instance(bad, TaskError);
-  assert.is(bad.exitCode, ExitCode.Usage, bad.message);
+  assert.instance(bad, DomainError);
+  assert.is(exitCodeOf(bad.outcome), ExitCode.Usage, bad.message);
   assert.match(bad.message, /^cannot write the PostgreSQL migrations: .*NoSuchType/);
   assert.is(
     (await server.query(badDb.name, `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`)).rows[0].n,
@@ -313,8 +314,8 @@ test('applyPostgresSchema: one session generates the baseline for the target sch
     schema: 'public',
     log,
   }).catch((e) => e);
-  assert.instance(dead, TaskError);
-  assert.is(dead.exitCode, ExitCode.TargetNotReady, dead.message);
+  assert.instance(dead, DomainError);
+  assert.is(exitCodeOf(dead.outcome), ExitCode.TargetNotReady, dead.message);
   assert.match(dead.message, /^cannot start Prisma's schema engine on the target/);
   assert.not.ok(existsSync(path.join(deadRun, 'postgres-schema', 'migrations')));
 });

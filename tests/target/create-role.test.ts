@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { scramVerifier, scramVerifierMatches } from '../../lib/pg/scram.ts';
 import { validateIdentifier } from '../../lib/steps/create-role.ts';
-import { TaskError } from '../../lib/errors.ts';
+import { DomainError } from '../../lib/errors.ts';
 import { runTask, type CliRun } from '../helpers/cli.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 
@@ -258,7 +258,7 @@ test('invalid names and missing admin access are usage errors (exit 2)', async (
   assert.match(noAdmin.json?.error, /--admin-url is required/);
   assert.throws(
     () => validateIdentifier('role', 'a\0b'),
-    (err: unknown) => err instanceof TaskError && /NUL/.test(err.message),
+    (err: unknown) => err instanceof DomainError && /NUL/.test(err.message),
   );
   validateIdentifier('role', 'x'.repeat(63));
 });
