@@ -10,8 +10,9 @@ Stops the app, restores every file switch-env touched (env files, schema.prisma,
 run's backups, proves each by sha256, regenerates the app's Prisma Client for SQLite (--no-generate when the start
 command does it), starts the services, waits for the status route to say "online" and proves from outside that the
 app holds the SQLite file again. Writes the app made on PostgreSQL after the cutover are NOT in SQLite: when there
-are any, rollback refuses (exit 2, naming tables and row counts; a fallback that carries them back is not in this release yet: keep the database) unless
---discard-postgres-writes, which rolls back and leaves the PostgreSQL database as it is. Safe to run twice.
+are any, rollback refuses (exit 2, naming tables and row counts, and pointing to \`npx just fallback\`, which carries
+them back into a new SQLite file) unless --discard-postgres-writes, which rolls back and leaves the PostgreSQL
+database as it is. Safe to run twice.
 `,
   flagHelp: {
     'drop-target': [

@@ -43,7 +43,8 @@ import { readSwitchState, writeSwitchState, type SwitchState } from './switch-en
  * Writes on PostgreSQL are never dropped silently: when the run journal holds the write counters recorded right
  * after the verified load (pg_stat_user_tables), the rollback counts what the app wrote since — before the stop
  * and again after it (a backend flushes its counters when it ends). A manual rollback refuses (exit 2, app left
- * running on PostgreSQL) when there are any, saying that those rows exist only there (a fallback that carries them back is not in this release yet), unless --discard-postgres-writes; the
+ * running on PostgreSQL) when there are any, saying that those rows exist only there and that `npx just fallback`
+ * carries them back, unless --discard-postgres-writes; the
  * upgrade's own rollback goes ahead and reports them. After the restore the app's Prisma Client is regenerated for
  * SQLite with the app's own CLI (unless --no-generate), then the start is proven from outside: the app's
  * processes hold the SQLite file and have no session on the target.
@@ -123,7 +124,7 @@ export async function countPostgresWrites(
 function writesRefusal(writes: PostgresWrites): DomainError {
   return new DomainError(
     Outcome.Usage,
-    `refusing to roll back: PostgreSQL holds ${writes.detail} the SQLite file lacks; a fallback that carries them back is not in this release yet: keep the database, --discard-postgres-writes rolls back without them (the database is kept)`,
+    `refusing to roll back: PostgreSQL holds ${writes.detail} the SQLite file lacks; run \`npx just fallback\` to carry them back into SQLite, or --discard-postgres-writes to roll back without them (the database is kept)`,
     { postgresWrites: writes },
   );
 }
@@ -222,6 +223,24 @@ function restoreMigrations(state: SwitchState, asideDir: string): RestoredItem |
   return { path: m.dir, action: m.existed ? 'restored' : 'removed', from: m.backupDir };
 }
 
+/**
+ * Every file switch-env touched back to its pre-switch content (migrations folder first, then env files and the
+ * schema), what they held after the switch moved into <runDir>/env-backups/rolled-back.<stamp>-*; items that could
+ * not be restored come back with action 'failed'. Safe to repeat: a file already restored is 'unchanged'.
+ */
+export function restorePreSwitchFiles(runDir: string, state: SwitchState): RestoredItem[] {
+  // Unique even for two rollbacks within one second (a re-run after a crash can be that quick): the stamp says
+  // when, mkdtemp's suffix keeps a second rollback from renaming into the first one's folder (ENOTEMPTY).
+  const backupsDir = path.join(runDir, RUN_FILES.envBackups);
+  mkdirSync(backupsDir, { recursive: true, mode: 0o700 });
+  const asideDir = mkdtempSync(path.join(backupsDir, `rolled-back.${utcStamp()}-`));
+  const restored: RestoredItem[] = [];
+  const mig = restoreMigrations(state, asideDir);
+  if (mig) restored.push(mig);
+  for (const entry of state.files) restored.push(restoreFile(entry, asideDir));
+  return restored;
+}
+
 async function dropTargetTables(settings: Settings, log: Logger, runDir: string | undefined): Promise<string[]> {
   // Which tables are the app's: the PostgreSQL schema load-pg used, else the (restored) app schema.
   const pgSchema = runDir ? path.join(runDir, RUN_FILES.pgSchemaDir, 'schema.prisma') : undefined;
@@ -314,15 +333,8 @@ export async function rollback(
       }
       throw writesRefusal(postgresWrites!);
     }
-    // Unique even for two rollbacks within one second (a re-run after a crash can be that quick): the stamp says
-    // when, mkdtemp's suffix keeps a second rollback from renaming into the first one's folder (ENOTEMPTY).
-    const backupsDir = path.join(runDir!, RUN_FILES.envBackups);
-    mkdirSync(backupsDir, { recursive: true, mode: 0o700 });
-    const asideDir = mkdtempSync(path.join(backupsDir, `rolled-back.${utcStamp()}-`));
     try {
-      const mig = restoreMigrations(state!, asideDir);
-      if (mig) restored.push(mig);
-      for (const entry of state!.files) restored.push(restoreFile(entry, asideDir));
+      restored.push(...restorePreSwitchFiles(runDir!, state!));
     } catch (err) {
       fail(`restoring the pre-switch files failed: ${errorMessage(err)}`, { restored });
     }
@@ -355,7 +367,7 @@ export async function rollback(
 
   if (postgresWrites?.total) {
     log.warn(
-      `PostgreSQL keeps ${postgresWrites.detail} that the app wrote after the cutover; they are NOT in SQLite (the database is left as it is; a fallback that carries them back is not in this release yet: keep the database)`,
+      `PostgreSQL keeps ${postgresWrites.detail} that the app wrote after the cutover; they are NOT in SQLite (the database is left as it is; \`npx just fallback\` carries them back into SQLite)`,
     );
   } else if (postgresWrites && !postgresWrites.counted)
     log.warn(`writes on PostgreSQL not counted: ${postgresWrites.detail}`);

@@ -793,7 +793,7 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
       summary:
         `${what} (${failure.step}: ${failure.message})` +
         (rolled?.postgresWrites?.total
-          ? `; PostgreSQL keeps ${rolled.postgresWrites.detail} the app wrote there, lost by staying on SQLite (database left intact; a fallback that carries them back is not in this release yet: keep the database)`
+          ? `; PostgreSQL keeps ${rolled.postgresWrites.detail} the app wrote there, lost by staying on SQLite (database left intact; \`npx just fallback\` would carry them back into SQLite)`
           : ''),
     };
   }

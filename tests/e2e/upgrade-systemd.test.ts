@@ -40,7 +40,7 @@ test('upgrade with defaults exits 0 and the app writes to PostgreSQL; rollback r
     refused.stderr,
     /refusing to roll back: PostgreSQL holds \d+ row change\(s\) in \d+ table\(s\) \(.*AuditLog \d+/,
   );
-  assert.match(refused.stderr, /fallback that carries them back is not in this release yet: keep the database/);
+  assert.match(refused.stderr, /run `npx just fallback` to carry them back into SQLite/);
   const kept = await pgCount();
   assert.ok(kept > n0, 'the PostgreSQL rows are intact');
   await eventually('the app still writing to PostgreSQL', pgCount, (n) => n > kept);
