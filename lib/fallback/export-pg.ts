@@ -1,0 +1,117 @@
+import type Database from 'better-sqlite3';
+import pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import type { TableModel } from '../prisma/schema-model.ts';
+import { fieldExpression, pgTableHash, type Queryable } from '../pg/content-hash.ts';
+import { loadSql, sqlWithIdentifiers } from '../files/sql-files.ts';
+import { cellFromField, cellWriter } from '../sqlite/prisma-storage.ts';
+import type { SqliteValue } from '../sqlite/values.ts';
+import { CopyTextReader } from './copy-text.ts';
+
+/**
+ * PostgreSQL → the fallback file, one table at a time inside one REPEATABLE READ snapshot: COPY TO streams each
+ * table as its canonical row form (the same field expressions the content hash is computed over,
+ * lib/pg/content-hash.ts), each field is turned into the cell Prisma would have written (lib/sqlite/prisma-storage.ts)
+ * and inserted. The stream pauses while a chunk is written, so memory stays at a chunk whatever the table's size.
+ * The table's content hash and count are computed on PostgreSQL in the same snapshot: what the file must match.
+ */
+const id = (name: string) => pg.escapeIdentifier(name);
+
+export interface ExportedTable {
+  name: string;
+  rows: number;
+  /** Computed on PostgreSQL, same snapshot as the rows. */
+  pgRowCount: number;
+  pgContentHash: string;
+  ms: number;
+}
+
+async function copyTable(
+  client: pg.Client,
+  schema: string,
+  table: TableModel,
+  db: Database.Database,
+  onRows?: (rows: number) => void,
+): Promise<number> {
+  const writers = table.columns.map((c) => cellWriter(c.kind));
+  const insert = db.prepare(
+    sqlWithIdentifiers('fallback-sqlite-insert', {
+      table: id(table.name),
+      columns: table.columns.map((c) => id(c.name)).join(', '),
+      params: table.columns.map(() => '?').join(', '),
+    }),
+  );
+  const fields = table.columns.map((c, i) => `${fieldExpression(c.kind, c.name)} AS f${i}`).join(', ') || 'NULL';
+  const stream = client.query(
+    copyTo(sqlWithIdentifiers('fallback-copy-out', { fields, table: `${id(schema)}.${id(table.name)}` })),
+  );
+  const reader = new CopyTextReader();
+  const n = writers.length;
+  const cells = new Array<SqliteValue>(n);
+  let rows = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    for (const row of reader.rows(chunk)) {
+      if (row.length !== n) throw new Error(`${table.name}: COPY row with ${row.length} fields, expected ${n}`);
+      for (let i = 0; i < n; i++) cells[i] = cellFromField(writers[i], row[i]);
+      insert.run(...cells);
+      rows++;
+    }
+    onRows?.(rows);
+  }
+  reader.end();
+  return rows;
+}
+
+/** Last values of the serial sequences behind autoincrement columns (table → value), in the export's snapshot. */
+async function sequenceValues(client: Queryable, schema: string, tables: TableModel[]): Promise<Map<string, bigint>> {
+  const out = new Map<string, bigint>();
+  for (const t of tables) {
+    for (const c of t.columns.filter((col) => col.autoincrement)) {
+      const { rows } = await client.query<{ last_value: string | null }>(loadSql('fallback-sequence-last-value'), [
+        `${id(schema)}.${id(t.name)}`,
+        c.name,
+      ]);
+      if (rows[0]?.last_value) out.set(t.name, BigInt(rows[0].last_value));
+    }
+  }
+  return out;
+}
+
+export interface ExportResult {
+  tables: ExportedTable[];
+  sequences: Map<string, bigint>;
+  rows: number;
+}
+
+export async function exportPostgres(
+  client: pg.Client,
+  schema: string,
+  tables: TableModel[],
+  db: Database.Database,
+  onTable?: (table: ExportedTable) => void,
+): Promise<ExportResult> {
+  await client.query(loadSql('fallback-snapshot-begin'));
+  try {
+    const out: ExportedTable[] = [];
+    for (const table of tables) {
+      const t0 = Date.now();
+      const rows = await copyTable(client, schema, table, db);
+      const hash = await pgTableHash(client, schema, table);
+      const done = {
+        name: table.name,
+        rows,
+        pgRowCount: hash.rowCount,
+        pgContentHash: hash.contentHash,
+        ms: Date.now() - t0,
+      };
+      out.push(done);
+      onTable?.(done);
+    }
+    const sequences = await sequenceValues(client, schema, tables);
+    await client.query(loadSql('fallback-snapshot-end'));
+    return { tables: out, sequences, rows: out.reduce((n, t) => n + t.rows, 0) };
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}

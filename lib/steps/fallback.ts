@@ -1,0 +1,593 @@
+import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline/promises';
+import type pg from 'pg';
+import { assertAppInstall, type Settings } from '../cli/config.ts';
+import type { StepContext, StepResult } from '../cli/run-cli.ts';
+import type { Logger } from '../cli/log.ts';
+import { Outcome, DomainError, errorMessage, sourceProblem, usageError, type OutcomeKind } from '../errors.ts';
+import { portOfUrl, resolveHealthUrl } from '../app/health-probe.ts';
+import type { DatabaseProof } from '../app/database-proof.ts';
+import { generateAppClient, type GenerateResult } from '../app/prisma-generate.ts';
+import { appProcesses } from '../app/processes.ts';
+import { runServiceCommand } from '../app/service-commands.ts';
+import { sha256File } from '../files/file-tree.ts';
+import { loadSql } from '../files/sql-files.ts';
+import { pgRowCount } from '../pg/content-hash.ts';
+import { targetSchemaFromUrl } from '../pg/schema-objects.ts';
+import { OUR_APPLICATION_NAME } from '../pg/target-marker.ts';
+import { displayUrl, openTarget } from '../pg/target.ts';
+import { loadSchemaModel, type SchemaModel } from '../prisma/schema-model.ts';
+import { checkPausePoint, pausePoint } from '../run/pause-point.ts';
+import { acquireLock, claimThisRunDir } from '../run/run-lock.ts';
+import { loadOrCreateJournal, readJournal, recordStep, RUN_FILES, utcStamp, writeJournal } from '../run/run-dir.ts';
+import { exportPostgres, type ExportedTable } from '../fallback/export-pg.ts';
+import { swapIntoPlace, type SwapPlan } from '../fallback/swap-file.ts';
+import { checkFallbackFile, type TableCheck } from '../fallback/verify-file.ts';
+import {
+  buildPrismaSqliteFile,
+  finishPrismaSqliteFile,
+  raiseSequences,
+  readSqliteHeader,
+} from '../sqlite/fallback-file.ts';
+import { backupFingerprint, liveChange } from './backup.ts';
+import { appDatabaseKind, appPostgresUrl, startFailure, startServices, type StartResult } from './maintenance.ts';
+import { findSwitchedRunDir, restorePreSwitchFiles } from './rollback.ts';
+import { readSwitchState, writeSwitchState, type SwitchState } from './switch-env.ts';
+
+/**
+ * `just fallback`: the app back on SQLite WITH everything PostgreSQL holds (the writes it made after the cutover).
+ *
+ *   lock → check (the run's switch, the app's file unchanged since the backup, PostgreSQL reachable) → stop the app
+ *   (no app process left) → export (a new file beside the app's: its own SQLite migrations, `_prisma_migrations` as
+ *   it had it, every table streamed from one PostgreSQL snapshot in Prisma 6's storage format) → verify (per table
+ *   count and canonical content hash of the file = PostgreSQL's, integrity_check, foreign_key_check, schema = the
+ *   app's file) → restore (env files, schema, migrations: rollback's restore) → swap (the new file takes the name,
+ *   the original is kept beside it, byte-identical) → generate (the app's Prisma Client for sqlite) → start (health,
+ *   then from outside: the app holds the new file, no session on PostgreSQL).
+ *
+ * The whole export runs inside the window (the app stopped), so nothing written on PostgreSQL can be missed; the
+ * PostgreSQL database is never written and is left as it is.
+ *
+ * Failure before restore: the app is started again on PostgreSQL (config untouched), the half-built or failed file
+ * kept for forensics; a verification mismatch is exit 1. Restore is the commit point: from there a failure or a
+ * kill is finished by the next `just fallback`, which rolls forward (restore, swap, generate and start are each safe
+ * to repeat). Before it, the next run starts over from the stop (the app may have run on PostgreSQL meanwhile).
+ */
+export const FALLBACK_STEPS = [
+  'fallback:check',
+  'fallback:stop',
+  'fallback:export',
+  'fallback:verify',
+  'fallback:restore',
+  'fallback:swap',
+  'fallback:generate',
+  'fallback:start',
+] as const;
+type FallbackStep = (typeof FALLBACK_STEPS)[number];
+
+export interface FallbackOptions {
+  waitSeconds?: number;
+  healthUrl?: string;
+  noGenerate?: boolean;
+}
+
+const FALLBACK_STATE = 'fallback';
+interface FallbackState {
+  startedAt: string;
+  pid: number;
+  attempts: number;
+  live: string;
+  built: string;
+  aside: string;
+  builtIno?: number;
+  committedAt?: string;
+  finishedAt?: string;
+  outcome?: 'fell-back' | 'verification-failed' | 'restarted-on-postgresql';
+}
+
+export interface FallbackStepRecord {
+  name: string;
+  status: 'done' | 'skipped' | 'failed';
+  ms: number;
+  message?: string;
+}
+
+export interface FallbackResult extends StepResult {
+  runDir?: string;
+  dryRun: boolean;
+  resumed?: boolean;
+  steps: FallbackStepRecord[];
+  /** Rows per table on PostgreSQL (what comes back). */
+  counts?: Record<string, number>;
+  rows?: number;
+  plan?: string[];
+  tables?: TableCheck[];
+  failures?: string[];
+  sqlitePath?: string;
+  /** Where the original file is kept, and whether it is byte-identical to the run's backup. */
+  original?: { path: string; sha256?: string; unchanged: boolean };
+  exportMs?: number;
+  windowMs?: number;
+  proof?: DatabaseProof;
+  generate?: GenerateResult;
+  failedStep?: string;
+  ms?: number;
+}
+
+class StepFailure extends Error {
+  constructor(
+    readonly step: string,
+    readonly outcome: OutcomeKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What the fallback works from, all recorded by the upgrade's run. */
+interface Inputs {
+  runDir: string;
+  switchState: SwitchState;
+  pgUrl: string;
+  pgSchema: string;
+  model: SchemaModel;
+  live: string;
+  liveSha256: string;
+  snapshot: string;
+  migrationsDir: string;
+}
+
+function readInputs(settings: Settings): Inputs {
+  const runDir = findSwitchedRunDir(settings);
+  const journal = runDir ? readJournal(runDir) : undefined;
+  const switchState = runDir ? readSwitchState(runDir, settings.appDir) : undefined;
+  if (!runDir || !journal || !switchState?.completedAt)
+    throw usageError('no run of this app records a completed switch-env: there is no cutover to fall back from');
+  const source = backupFingerprint(journal);
+  if (!source) throw usageError(`${runDir} has no backup record: it did not migrate a SQLite file`);
+  const snapshot = path.join(runDir, RUN_FILES.snapshot);
+  if (!existsSync(snapshot)) throw usageError(`${snapshot} is missing: the app's schema and history come from it`);
+  const migrationsDir = switchState.migrations?.backupDir;
+  if (!migrationsDir || !existsSync(migrationsDir))
+    throw usageError(`the app's SQLite migrations are not in ${runDir} (switch-env keeps them in env-backups/)`);
+  const pgSchemaFile = path.join(runDir, RUN_FILES.pgSchemaDir, 'schema.prisma');
+  const model = loadSchemaModel(existsSync(pgSchemaFile) ? pgSchemaFile : settings.schemaPath);
+  const pgUrl = settings.targetUrl ?? appPostgresUrl(settings);
+  if (!pgUrl) throw usageError('no PostgreSQL URL: backend/.env does not name one; pass --target');
+  return {
+    runDir,
+    switchState,
+    pgUrl,
+    pgSchema: targetSchemaFromUrl(pgUrl),
+    model,
+    live: path.resolve(source.path),
+    liveSha256: source.sha256,
+    snapshot,
+    migrationsDir,
+  };
+}
+
+async function confirm(question: string): Promise<boolean> {
+  const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
+async function postgresCounts(settings: Settings, log: Logger, inputs: Inputs): Promise<Record<string, number>> {
+  const target = await openTarget(settings, log, { url: inputs.pgUrl });
+  try {
+    const counts: Record<string, number> = {};
+    for (const t of inputs.model.tables) counts[t.name] = await pgRowCount(target.client, inputs.pgSchema, t.name);
+    return counts;
+  } finally {
+    await target.close();
+  }
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// --dry-run: what would happen and how many rows would come back
+
+async function dryRun(settings: Settings, log: Logger, inputs: Inputs, options: FallbackOptions) {
+  const counts = await postgresCounts(settings, log, inputs);
+  const rows = Object.values(counts).reduce((a, b) => a + b, 0);
+  const unchanged = sha256File(inputs.live) === inputs.liveSha256;
+  const plan = [
+    `stop the app: ${settings.stopCmd ?? '(no stop command)'}; wait until none of its processes is left`,
+    `export ${rows} row(s) in ${inputs.model.tables.length} table(s) from ${displayUrl(inputs.pgUrl)} into a new file beside ${inputs.live}, schema from ${inputs.migrationsDir}, _prisma_migrations from ${inputs.snapshot}`,
+    'verify: per-table row counts and content hashes equal PostgreSQL, integrity_check and foreign_key_check clean, schema equal to the app file',
+    `restore the files switch-env changed (${inputs.switchState.files.map((f) => f.path).join(', ')}${inputs.switchState.migrations ? `, ${inputs.switchState.migrations.dir}` : ''})`,
+    `swap: the new file becomes ${inputs.live}; the original is kept as ${inputs.live}.pre-fallback-<stamp>`,
+    options.noGenerate
+      ? 'prisma generate: skipped (--no-generate)'
+      : "prisma generate: the app's own CLI (client for sqlite)",
+    `start: ${settings.startCmd ?? '(no start command)'}; health, then the app must hold the new file and have no session on PostgreSQL`,
+    'PostgreSQL is left as it is',
+  ];
+  for (const [table, n] of Object.entries(counts)) if (n) log.info(`  ${table.padEnd(28)} ${n}`);
+  log.info('plan:');
+  plan.forEach((p, i) => log.info(`  ${i + 1}. ${p}`));
+  if (!unchanged)
+    log.error(`${inputs.live} changed since the backup of ${inputs.runDir}: the real fallback refuses (exit 4)`);
+  return {
+    ok: unchanged,
+    outcome: unchanged ? Outcome.Ok : Outcome.SourceProblem,
+    dryRun: true,
+    runDir: inputs.runDir,
+    steps: [],
+    counts,
+    rows,
+    plan,
+    sqlitePath: inputs.live,
+    summary: `dry run: ${rows} row(s) in ${inputs.model.tables.length} table(s) would come back from PostgreSQL; nothing was changed`,
+  } satisfies FallbackResult;
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// The run
+
+export async function fallback(ctx: StepContext<FallbackOptions>): Promise<FallbackResult> {
+  const { settings, log } = ctx;
+  assertAppInstall(settings);
+  checkPausePoint(settings, FALLBACK_STEPS);
+  const inputs = readInputs(settings);
+  const previous = readJournal(inputs.runDir)?.state?.[FALLBACK_STATE] as FallbackState | undefined;
+  const resumed = Boolean(previous && !previous.finishedAt);
+  if (!resumed && appDatabaseKind(settings) !== 'postgresql')
+    throw usageError(
+      `${path.join(settings.appDir, 'backend/.env')} does not point at PostgreSQL: nothing to fall back from`,
+    );
+  if (settings.dryRun) return dryRun(settings, log, inputs, ctx.extra);
+  if (!settings.yes && !(process.stdin.isTTY && process.stderr.isTTY))
+    throw usageError('the fallback stops the app: pass --yes to run it without a terminal');
+  const lock = acquireLock(settings, 'fallback');
+  try {
+    claimThisRunDir(settings, inputs.runDir, 'fallback');
+    log.attachFile(path.join(inputs.runDir, RUN_FILES.log));
+    if (!settings.yes && !(await confirm(`Stop the app in ${settings.appDir} and move it back to SQLite?`)))
+      return { ok: false, outcome: Outcome.Usage, dryRun: false, steps: [], summary: 'not confirmed: nothing changed' };
+    return await runFallback(settings, log, inputs, ctx.extra, previous, resumed);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runFallback(
+  settings: Settings,
+  log: Logger,
+  inputs: Inputs,
+  extra: FallbackOptions,
+  previous: FallbackState | undefined,
+  resumed: boolean,
+): Promise<FallbackResult> {
+  const { runDir } = inputs;
+  const appDir = settings.appDir;
+  const runSettings: Settings = { ...settings, runDir };
+  const started = Date.now();
+  const stamp = utcStamp();
+  const state: FallbackState =
+    resumed && previous
+      ? { ...previous, pid: process.pid, attempts: previous.attempts + 1 }
+      : {
+          startedAt: new Date().toISOString(),
+          pid: process.pid,
+          attempts: 1,
+          live: inputs.live,
+          built: path.join(path.dirname(inputs.live), `.${path.basename(inputs.live)}.fallback-${stamp}`),
+          aside: `${inputs.live}.pre-fallback-${stamp}`,
+        };
+  const saveState = () => {
+    const j = loadOrCreateJournal(runDir, appDir);
+    j.state[FALLBACK_STATE] = state;
+    writeJournal(runDir, j);
+  };
+  saveState();
+  if (resumed) log.warn(`resuming the unfinished fallback in ${runDir} (attempt ${state.attempts})`);
+  const swapPlan: SwapPlan = { live: state.live, built: state.built, aside: state.aside };
+
+  const steps: FallbackStepRecord[] = [];
+  const run = async <T>(name: FallbackStep, fn: () => Promise<T> | T): Promise<T> => {
+    log.info(`▶ ${name}`);
+    recordStep(runDir, appDir, name, { status: 'running' });
+    const t0 = Date.now();
+    try {
+      await pausePoint(runSettings, name, log);
+      const value = await fn();
+      recordStep(runDir, appDir, name, { status: 'done' });
+      steps.push({ name, status: 'done', ms: Date.now() - t0 });
+      return value;
+    } catch (err) {
+      const failure =
+        err instanceof StepFailure
+          ? err
+          : new StepFailure(
+              name,
+              err instanceof DomainError ? err.outcome : Outcome.Internal,
+              err instanceof DomainError ? err.message : `internal error: ${errorMessage(err)}`,
+            );
+      recordStep(runDir, appDir, name, { status: 'failed', message: failure.message });
+      steps.push({ name, status: 'failed', ms: Date.now() - t0, message: failure.message });
+      throw failure;
+    }
+  };
+
+  let stoppedAt: number | undefined;
+  let exported: ExportedTable[] = [];
+  let exportMs: number | undefined;
+  let tables: TableCheck[] | undefined;
+  let generate: GenerateResult | undefined;
+  let startResult: StartResult | undefined;
+  const committed = Boolean(state.committedAt);
+  try {
+    if (committed) {
+      log.warn('the previous attempt passed the commit point (verified file, files being restored): rolling forward');
+      for (const name of FALLBACK_STEPS.slice(0, 4)) steps.push({ name, status: 'skipped', ms: 0 });
+    } else {
+      await run('fallback:check', () => checkSource(inputs, log));
+      stoppedAt = Date.now();
+      await run('fallback:stop', () => stopApp(runSettings, log, extra));
+      exportMs = await run('fallback:export', async () => {
+        const t0 = Date.now();
+        exported = await exportToFile(runSettings, log, inputs, state, saveState);
+        return Date.now() - t0;
+      });
+      tables = await run('fallback:verify', () => {
+        const check = checkFallbackFile(state.built, inputs.snapshot, inputs.model, exported);
+        if (!check.ok)
+          throw new StepFailure(
+            'fallback:verify',
+            Outcome.VerificationFailed,
+            `the new file does not equal PostgreSQL: ${check.failures.slice(0, 3).join('; ')}${check.failures.length > 3 ? ` (+${check.failures.length - 3} more)` : ''}`,
+          );
+        log.ok(`every table of the new file equals PostgreSQL (${exported.length} tables: counts and content hashes)`);
+        return check.tables;
+      });
+      state.committedAt = new Date().toISOString();
+      saveState();
+    }
+    await run('fallback:restore', () => restoreFiles(settings, log, inputs));
+    await run('fallback:swap', () => {
+      const swap = swapIntoPlace(swapPlan, state.builtIno!);
+      if (swap.swapped)
+        log.ok(
+          `${state.live} is the new file; the original is kept as ${state.aside}${swap.movedLogs.length ? ` (with ${swap.movedLogs.map((f) => path.basename(f)).join(', ')})` : ''}`,
+        );
+      else log.info(`${state.live} already is the new file`);
+    });
+    generate = await run('fallback:generate', async () => {
+      const g = await generateAppClient(appDir, 'sqlite', log, { skip: extra.noGenerate });
+      const j = loadOrCreateJournal(runDir, appDir);
+      j.state.prismaGenerate = g;
+      writeJournal(runDir, j);
+      if (!g.ok) throw new StepFailure('fallback:generate', Outcome.RollbackFailed, `prisma generate: ${g.detail}`);
+      return g;
+    });
+    startResult = await run('fallback:start', async () => {
+      const s = await startServices(runSettings, log, {
+        waitSeconds: extra.waitSeconds,
+        healthUrl: extra.healthUrl,
+        expectDatabase: 'sqlite',
+        sqlitePath: state.live,
+        targetUrl: inputs.pgUrl,
+      });
+      const failure = startFailure(s);
+      if (failure)
+        throw new StepFailure(
+          'fallback:start',
+          Outcome.RollbackFailed,
+          `the app did not come up on SQLite: ${failure}`,
+        );
+      return s;
+    });
+  } catch (err) {
+    const failure = err instanceof StepFailure ? err : new StepFailure('fallback', Outcome.Internal, errorMessage(err));
+    log.error(`${failure.step} failed: ${failure.message}`);
+    if (state.committedAt) {
+      // Past the commit point there is no way back to PostgreSQL by this run: the next `just fallback` finishes it.
+      throw new DomainError(
+        Outcome.RollbackFailed,
+        `${failure.step} failed after the verified file was committed (${failure.message}); fix the cause and run \`npx just fallback\` again: it finishes from here`,
+        { runDir, failedStep: failure.step, steps },
+      );
+    }
+    const restarted = stoppedAt !== undefined ? await restartOnPostgres(runSettings, log, inputs, extra) : true;
+    keepFailedFile(state, log);
+    state.finishedAt = new Date().toISOString();
+    state.outcome = failure.outcome === Outcome.VerificationFailed ? 'verification-failed' : 'restarted-on-postgresql';
+    saveState();
+    if (!restarted)
+      throw new DomainError(
+        Outcome.RollbackFailed,
+        `${failure.step} failed (${failure.message}) and the app could not be started on PostgreSQL again: start it by hand (${settings.startCmd ?? 'no start command'})`,
+        { runDir, failedStep: failure.step },
+      );
+    return {
+      ok: false,
+      outcome: failure.outcome,
+      runDir,
+      dryRun: false,
+      resumed,
+      steps,
+      tables,
+      failedStep: failure.step,
+      summary: `fallback failed at ${failure.step} (${failure.message}); nothing was switched, ${stoppedAt !== undefined ? 'the app runs on PostgreSQL again' : 'the app was not stopped'}`,
+    };
+  }
+
+  const originalSha = sha256File(state.aside);
+  const original = { path: state.aside, sha256: originalSha, unchanged: originalSha === inputs.liveSha256 };
+  if (!original.unchanged) log.warn(`${state.aside} does not match the sha256 the backup recorded`);
+  state.finishedAt = new Date().toISOString();
+  state.outcome = 'fell-back';
+  saveState();
+  const rows = exported.reduce((n, t) => n + t.rows, 0);
+  return {
+    ok: true,
+    outcome: Outcome.Ok,
+    runDir,
+    dryRun: false,
+    resumed,
+    steps,
+    tables,
+    rows,
+    sqlitePath: state.live,
+    original,
+    exportMs,
+    windowMs: stoppedAt !== undefined ? Date.now() - stoppedAt : undefined,
+    proof: startResult?.proof,
+    generate,
+    summary: `fell back: the app runs on SQLite (${state.live}${exported.length ? `, ${rows} row(s) from PostgreSQL` : ''}; ${startResult?.proof?.detail ?? 'database not proven'}); original kept as ${state.aside}; PostgreSQL left as it is`,
+    ms: Date.now() - started,
+  };
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// The phases
+
+/** The app's file must be as the backup left it: a write made to it after the backup is in neither database. */
+async function checkSource(inputs: Inputs, log: Logger): Promise<void> {
+  if (!existsSync(inputs.live)) {
+    log.warn(`${inputs.live} does not exist any more; the new file takes its name`);
+    return;
+  }
+  const change = await liveChange(readJournal(inputs.runDir)!, inputs.live);
+  if (change)
+    throw sourceProblem(
+      `${inputs.live} changed since the backup in ${inputs.runDir} (${change}): something wrote to it after the cutover, and those rows are not in PostgreSQL; keep a copy and decide by hand`,
+    );
+  log.ok(`${inputs.live} is byte-identical to the backup (sha256): it is kept as it is`);
+}
+
+/** Run the stop command, then wait until no process of the app is left (none can write to PostgreSQL any more). */
+async function stopApp(settings: Settings, log: Logger, extra: FallbackOptions): Promise<void> {
+  if (!settings.stopCmd || !settings.startCmd)
+    throw usageError('no stop/start command: pass --stop-cmd and --start-cmd, or put maintenance.sh in the app dir');
+  const port = portOfUrl((await resolveHealthUrl(settings, extra.healthUrl))?.[0]);
+  const stop = await runServiceCommand(settings.stopCmd, log, { cwd: settings.appDir, runDir: settings.runDir });
+  if (stop.exitCode !== 0)
+    log.warn(`stop command exited ${stop.exitCode ?? stop.signal}; checking the processes anyway`);
+  const deadline = Date.now() + (extra.waitSeconds ?? 30) * 1000;
+  let left = await appProcesses(settings.appDir, port);
+  while (left.length && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    left = await appProcesses(settings.appDir, port);
+  }
+  if (left.length)
+    throw sourceProblem(`the app did not stop: pid ${left.join(', ')} still running after the stop command`);
+  log.ok('no process of the app is left: nothing writes to PostgreSQL through it');
+}
+
+/** Other clients on the database after the app stopped: not the app's, but named, since they could write. */
+async function warnOtherSessions(client: pg.Client, log: Logger): Promise<void> {
+  const { rows } = await client.query<{ pid: number; application: string; address: string | null }>(
+    loadSql('target-other-sessions'),
+    [OUR_APPLICATION_NAME],
+  );
+  if (rows.length)
+    log.warn(
+      `${rows.length} other session(s) on the database (${rows.map((r) => `pid ${r.pid} ${r.application || '?'}@${r.address ?? 'local'}`).join(', ')}): what they write after this export is not carried back`,
+    );
+}
+
+async function exportToFile(
+  settings: Settings,
+  log: Logger,
+  inputs: Inputs,
+  state: FallbackState,
+  saveState: () => void,
+): Promise<ExportedTable[]> {
+  const header = readSqliteHeader(existsSync(inputs.live) ? inputs.live : inputs.snapshot);
+  const built = buildPrismaSqliteFile({
+    file: state.built,
+    migrationsDir: inputs.migrationsDir,
+    snapshotFile: inputs.snapshot,
+    header,
+    tables: inputs.model.tables,
+  });
+  log.ok(
+    `schema from ${built.migrations.length} SQLite migration(s); _prisma_migrations: ${built.prismaMigrations} row(s) as the app had them${built.extraTables.length ? `; tables outside the Prisma schema copied from the snapshot: ${built.extraTables.map((t) => `${t.name} ${t.rows}`).join(', ')}` : ''}`,
+  );
+  const target = await openTarget(settings, log, { url: inputs.pgUrl });
+  let finished = false;
+  try {
+    await warnOtherSessions(target.client, log);
+    const result = await exportPostgres(target.client, inputs.pgSchema, inputs.model.tables, built.db, (t) =>
+      log.debug(`${t.name}: ${t.rows} row(s) in ${t.ms} ms`),
+    );
+    raiseSequences(built.db, result.sequences);
+    const finish = finishPrismaSqliteFile(built.db, state.built, header);
+    finished = true;
+    if (finish.integrity.length)
+      throw new StepFailure('fallback:export', Outcome.VerificationFailed, `integrity_check: ${finish.integrity[0]}`);
+    if (finish.foreignKeyViolations)
+      throw new StepFailure(
+        'fallback:export',
+        Outcome.VerificationFailed,
+        `foreign_key_check: ${finish.foreignKeyViolations} row(s) reference a missing parent`,
+      );
+    state.builtIno = statSync(state.built).ino;
+    saveState();
+    log.ok(
+      `exported ${result.rows} row(s) from ${target.display} into ${state.built}; integrity_check and foreign_key_check clean`,
+    );
+    return result.tables;
+  } finally {
+    if (!finished && built.db.open) built.db.close();
+    await target.close();
+  }
+}
+
+async function restoreFiles(settings: Settings, log: Logger, inputs: Inputs): Promise<void> {
+  const restored = restorePreSwitchFiles(inputs.runDir, inputs.switchState);
+  const failed = restored.find((r) => r.action === 'failed');
+  if (failed) throw new StepFailure('fallback:restore', Outcome.RollbackFailed, `${failed.path}: ${failed.error}`);
+  for (const r of restored)
+    if (r.action !== 'unchanged') log.ok(`${r.action}: ${r.path}${r.from ? ` (from ${r.from})` : ''}`);
+  if (appDatabaseKind(settings) !== 'sqlite')
+    throw new StepFailure(
+      'fallback:restore',
+      Outcome.RollbackFailed,
+      'backend/.env DATABASE_URL is not a file: URL after the restore',
+    );
+  inputs.switchState.rolledBackAt = new Date().toISOString();
+  writeSwitchState(inputs.runDir, settings.appDir, inputs.switchState);
+}
+
+async function restartOnPostgres(
+  settings: Settings,
+  log: Logger,
+  inputs: Inputs,
+  extra: FallbackOptions,
+): Promise<boolean> {
+  try {
+    const s = await startServices(settings, log, {
+      waitSeconds: extra.waitSeconds,
+      healthUrl: extra.healthUrl,
+      expectDatabase: 'postgresql',
+      sqlitePath: inputs.live,
+      targetUrl: inputs.pgUrl,
+    });
+    const failure = startFailure(s);
+    if (failure) log.error(`the app did not come back on PostgreSQL: ${failure}`);
+    return !failure;
+  } catch (err) {
+    log.error(`could not start the app on PostgreSQL again: ${errorMessage(err)}`);
+    return false;
+  }
+}
+
+/** A file that failed its checks is kept for forensics under a name no app looks for. */
+function keepFailedFile(state: FallbackState, log: Logger): void {
+  if (!existsSync(state.built)) return;
+  const kept = `${state.built}.failed`;
+  rmSync(kept, { force: true });
+  try {
+    renameSync(state.built, kept);
+    log.info(`the new file is kept for forensics as ${kept}`);
+  } catch {
+    // best effort
+  }
+}

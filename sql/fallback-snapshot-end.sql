@@ -1,0 +1,2 @@
+-- End the export's read-only snapshot.
+COMMIT

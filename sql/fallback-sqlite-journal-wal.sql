@@ -1,0 +1,2 @@
+-- (SQLite) The original file was in WAL mode (its header says so): the fallback file is too.
+PRAGMA journal_mode = WAL
