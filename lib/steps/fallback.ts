@@ -13,7 +13,7 @@ import { appProcesses } from '../app/processes.ts';
 import { runServiceCommand } from '../app/service-commands.ts';
 import { sha256File } from '../files/file-tree.ts';
 import { loadSql } from '../files/sql-files.ts';
-import { pgRowCount } from '../pg/content-hash.ts';
+import { pgRowCount, pgTableHash } from '../pg/content-hash.ts';
 import { targetSchemaFromUrl } from '../pg/schema-objects.ts';
 import { OUR_APPLICATION_NAME } from '../pg/target-marker.ts';
 import { displayUrl, openTarget } from '../pg/target.ts';
@@ -59,8 +59,8 @@ export const FALLBACK_STEPS = [
   'fallback:stop',
   'fallback:export',
   'fallback:verify',
-  'fallback:restore',
   'fallback:swap',
+  'fallback:restore',
   'fallback:generate',
   'fallback:start',
 ] as const;
@@ -81,6 +81,8 @@ interface FallbackState {
   built: string;
   aside: string;
   builtIno?: number;
+  /** What PostgreSQL held when it was exported (per table), so a resumed run can tell it has not changed since. */
+  exported?: { name: string; pgRowCount: number; pgContentHash: string }[];
   committedAt?: string;
   finishedAt?: string;
   outcome?: 'fell-back' | 'verification-failed' | 'restarted-on-postgresql';
@@ -129,7 +131,8 @@ class StepFailure extends Error {
 interface Inputs {
   runDir: string;
   switchState: SwitchState;
-  pgUrl: string;
+  /** Absent only on a resumed run whose env files are already restored (and no --target). */
+  pgUrl?: string;
   pgSchema: string;
   model: SchemaModel;
   live: string;
@@ -154,7 +157,6 @@ function readInputs(settings: Settings): Inputs {
   const pgSchemaFile = path.join(runDir, RUN_FILES.pgSchemaDir, 'schema.prisma');
   const model = loadSchemaModel(existsSync(pgSchemaFile) ? pgSchemaFile : settings.schemaPath);
   const pgUrl = settings.targetUrl ?? appPostgresUrl(settings);
-  if (!pgUrl) throw usageError('no PostgreSQL URL: backend/.env does not name one; pass --target');
   return {
     runDir,
     switchState,
@@ -197,7 +199,7 @@ async function dryRun(settings: Settings, log: Logger, inputs: Inputs, options: 
   const unchanged = sha256File(inputs.live) === inputs.liveSha256;
   const plan = [
     `stop the app: ${settings.stopCmd ?? '(no stop command)'}; wait until none of its processes is left`,
-    `export ${rows} row(s) in ${inputs.model.tables.length} table(s) from ${displayUrl(inputs.pgUrl)} into a new file beside ${inputs.live}, schema from ${inputs.migrationsDir}, _prisma_migrations from ${inputs.snapshot}`,
+    `export ${rows} row(s) in ${inputs.model.tables.length} table(s) from ${displayUrl(inputs.pgUrl!)} into a new file beside ${inputs.live}, schema from ${inputs.migrationsDir}, _prisma_migrations from ${inputs.snapshot}`,
     'verify: per-table row counts and content hashes equal PostgreSQL, integrity_check and foreign_key_check clean, schema equal to the app file',
     `restore the files switch-env changed (${inputs.switchState.files.map((f) => f.path).join(', ')}${inputs.switchState.migrations ? `, ${inputs.switchState.migrations.dir}` : ''})`,
     `swap: the new file becomes ${inputs.live}; the original is kept as ${inputs.live}.pre-fallback-<stamp>`,
@@ -236,6 +238,8 @@ export async function fallback(ctx: StepContext<FallbackOptions>): Promise<Fallb
   const inputs = readInputs(settings);
   const previous = readJournal(inputs.runDir)?.state?.[FALLBACK_STATE] as FallbackState | undefined;
   const resumed = Boolean(previous && !previous.finishedAt);
+  if (!inputs.pgUrl && !previous?.committedAt)
+    throw usageError('no PostgreSQL URL: backend/.env does not name one; pass --target');
   if (!resumed && appDatabaseKind(settings) !== 'postgresql')
     throw usageError(
       `${path.join(settings.appDir, 'backend/.env')} does not point at PostgreSQL: nothing to fall back from`,
@@ -323,8 +327,9 @@ async function runFallback(
   const committed = Boolean(state.committedAt);
   try {
     if (committed) {
-      log.warn('the previous attempt passed the commit point (verified file, files being restored): rolling forward');
+      log.warn('the previous attempt passed the commit point (the verified file being put in place): rolling forward');
       for (const name of FALLBACK_STEPS.slice(0, 4)) steps.push({ name, status: 'skipped', ms: 0 });
+      await assertPostgresUnchanged(settings, log, inputs, state);
     } else {
       await run('fallback:check', () => checkSource(inputs, log));
       stoppedAt = Date.now();
@@ -345,10 +350,11 @@ async function runFallback(
         log.ok(`every table of the new file equals PostgreSQL (${exported.length} tables: counts and content hashes)`);
         return check.tables;
       });
+      state.exported = exported.map(({ name, pgRowCount, pgContentHash }) => ({ name, pgRowCount, pgContentHash }));
       state.committedAt = new Date().toISOString();
       saveState();
     }
-    await run('fallback:restore', () => restoreFiles(settings, log, inputs));
+    // The swap before the restore: until the env files say SQLite, the app (if started) still runs on PostgreSQL.
     await run('fallback:swap', () => {
       const swap = swapIntoPlace(swapPlan, state.builtIno!);
       if (swap.swapped)
@@ -357,6 +363,7 @@ async function runFallback(
         );
       else log.info(`${state.live} already is the new file`);
     });
+    await run('fallback:restore', () => restoreFiles(settings, log, inputs));
     generate = await run('fallback:generate', async () => {
       const g = await generateAppClient(appDir, 'sqlite', log, { skip: extra.noGenerate });
       const j = loadOrCreateJournal(runDir, appDir);
@@ -423,7 +430,7 @@ async function runFallback(
   state.finishedAt = new Date().toISOString();
   state.outcome = 'fell-back';
   saveState();
-  const rows = exported.reduce((n, t) => n + t.rows, 0);
+  const rows = (state.exported ?? []).reduce((n, t) => n + t.pgRowCount, 0);
   return {
     ok: true,
     outcome: Outcome.Ok,
@@ -439,13 +446,46 @@ async function runFallback(
     windowMs: stoppedAt !== undefined ? Date.now() - stoppedAt : undefined,
     proof: startResult?.proof,
     generate,
-    summary: `fell back: the app runs on SQLite (${state.live}${exported.length ? `, ${rows} row(s) from PostgreSQL` : ''}; ${startResult?.proof?.detail ?? 'database not proven'}); original kept as ${state.aside}; PostgreSQL left as it is`,
+    summary: `fell back: the app runs on SQLite (${state.live}, ${rows} row(s) from PostgreSQL; ${startResult?.proof?.detail ?? 'database not proven'}); original kept as ${state.aside}; PostgreSQL left as it is`,
     ms: Date.now() - started,
   };
 }
 
 // ----------------------------------------------------------------------------------------------------------------
 // The phases
+
+/**
+ * Rolling forward trusts the file verified by an earlier attempt: only while PostgreSQL still holds exactly what was
+ * exported (the app may have been started on it in between). Without a URL (env files already restored, no
+ * --target) it cannot be asked; the app could not have run on PostgreSQL through its restored files either.
+ */
+async function assertPostgresUnchanged(
+  settings: Settings,
+  log: Logger,
+  inputs: Inputs,
+  state: FallbackState,
+): Promise<void> {
+  if (!inputs.pgUrl || !state.exported) {
+    log.warn('PostgreSQL not re-checked (no URL): finishing with the file verified earlier');
+    return;
+  }
+  const target = await openTarget(settings, log, { url: inputs.pgUrl });
+  try {
+    for (const t of inputs.model.tables) {
+      const was = state.exported.find((e) => e.name === t.name);
+      const now = await pgTableHash(target.client, inputs.pgSchema, t);
+      if (!was || now.contentHash !== was.pgContentHash || now.rowCount !== was.pgRowCount)
+        throw new StepFailure(
+          'fallback:check',
+          Outcome.RollbackFailed,
+          `${t.name} changed on PostgreSQL after the verified export (${was?.pgRowCount ?? '?'} → ${now.rowCount} rows): the file in place lacks those writes; stop the app and restore ${state.aside} by hand, then run the fallback again`,
+        );
+    }
+    log.ok('PostgreSQL still holds exactly what was exported: finishing the fallback');
+  } finally {
+    await target.close();
+  }
+}
 
 /** The app's file must be as the backup left it: a write made to it after the backup is in neither database. */
 async function checkSource(inputs: Inputs, log: Logger): Promise<void> {
