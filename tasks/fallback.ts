@@ -12,8 +12,9 @@ content hash equal to PostgreSQL's, integrity_check, foreign_key_check, schema e
 the files switch-env changed -> swap (the new file takes the app's file name; the original is kept beside it as
 <name>.pre-fallback-<stamp>, byte-identical) -> the app's prisma generate for sqlite -> start, health, and proof from
 outside that the app holds the new file and has no session on PostgreSQL. PostgreSQL is never written and is kept.
-The export runs while the app is stopped. Journaled in the upgrade's run dir; a run killed after the verify is
-finished by the next fallback, one killed before it starts over. --dry-run prints the plan and the rows per table
+The export runs while the app is stopped. Journaled in the upgrade's run dir. Killed outright (kill -9), a guardian
+starts the app on PostgreSQL again (before the swap) or finishes the fallback (after it); the next fallback starts
+over or finishes likewise. --dry-run prints the plan and the rows per table
 that would come back. Without --yes it asks once on a terminal.
 `,
   exitCodes: {
@@ -22,6 +23,7 @@ that would come back. Without --yes it asks once on a terminal.
     2: 'usage / no cutover to fall back from / not confirmed / another run holds the lock',
     3: 'PostgreSQL not reachable (nothing changed)',
     4: "the app's SQLite file changed after the backup, or the app would not stop (nothing switched)",
+    5: 'interrupted (SIGINT/SIGTERM) before the commit point: nothing switched, the app runs on PostgreSQL again',
     6: 'failed after the commit point (run fallback again to finish), or the app could not be restarted',
     10: 'internal error',
   },

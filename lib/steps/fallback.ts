@@ -1,5 +1,6 @@
 import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import readline from 'node:readline/promises';
 import type pg from 'pg';
 import { assertAppInstall, type Settings } from '../cli/config.ts';
@@ -34,6 +35,10 @@ import { backupFingerprint, liveChange } from './backup.ts';
 import { appDatabaseKind, appPostgresUrl, startFailure, startServices, type StartResult } from './maintenance.ts';
 import { findSwitchedRunDir, restorePreSwitchFiles } from './rollback.ts';
 import { readSwitchState, writeSwitchState, type SwitchState } from './switch-env.ts';
+import { guardianArgs, spawnGuardian, standDownGuardian } from './upgrade-guardian.ts';
+
+/** lib/steps/fallback-guardian.ts, started by path: it runs this module's fallback() itself. */
+const GUARDIAN_SCRIPT = fileURLToPath(new URL('./fallback-guardian.ts', import.meta.url));
 
 /**
  * `just fallback`: the app back on SQLite WITH everything PostgreSQL holds (the writes it made after the cutover).
@@ -293,13 +298,35 @@ async function runFallback(
   const swapPlan: SwapPlan = { live: state.live, built: state.built, aside: state.aside };
 
   const steps: FallbackStepRecord[] = [];
+  // SIGINT/SIGTERM before the commit point: abort the step and start the app on PostgreSQL again; after it the
+  // remaining steps are short and each safe to repeat, so the run finishes first.
+  let signalled: string | undefined;
+  let abortReject: (err: Error) => void = () => undefined;
+  const aborted = new Promise<never>((_, reject) => (abortReject = reject));
+  aborted.catch(() => undefined);
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (signalled) return;
+    signalled = sig;
+    if (state.committedAt) log.warn(`${sig}: past the commit point, finishing the fallback first`);
+    else {
+      log.warn(`${sig}: stopping the fallback and starting the app on PostgreSQL again`);
+      abortReject(new StepFailure('signal', Outcome.RolledBack, `interrupted by ${sig}`));
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const run = async <T>(name: FallbackStep, fn: () => Promise<T> | T): Promise<T> => {
+    if (signalled && !state.committedAt) throw new StepFailure(name, Outcome.RolledBack, `interrupted by ${signalled}`);
     log.info(`▶ ${name}`);
     recordStep(runDir, appDir, name, { status: 'running' });
     const t0 = Date.now();
     try {
       await pausePoint(runSettings, name, log);
-      const value = await fn();
+      if (signalled && !state.committedAt)
+        throw new StepFailure(name, Outcome.RolledBack, `interrupted by ${signalled}`);
+      const body = Promise.resolve().then(fn);
+      // The stop command runs to its end: a stop still running in the background would stop the restarted app.
+      const value = state.committedAt || name === 'fallback:stop' ? await body : await Promise.race([body, aborted]);
       recordStep(runDir, appDir, name, { status: 'done' });
       steps.push({ name, status: 'done', ms: Date.now() - t0 });
       return value;
@@ -324,14 +351,18 @@ async function runFallback(
   let tables: TableCheck[] | undefined;
   let generate: GenerateResult | undefined;
   let startResult: StartResult | undefined;
+  let guardian: ReturnType<typeof spawnGuardian>;
   const committed = Boolean(state.committedAt);
   try {
     if (committed) {
+      guardian = spawnGuardian(GUARDIAN_SCRIPT, runDir, guardianArgs(runSettings, runDir, extra));
       log.warn('the previous attempt passed the commit point (the verified file being put in place): rolling forward');
       for (const name of FALLBACK_STEPS.slice(0, 4)) steps.push({ name, status: 'skipped', ms: 0 });
       await assertPostgresUnchanged(settings, log, inputs, state);
     } else {
       await run('fallback:check', () => checkSource(inputs, log));
+      // If this process is killed outright from here on, the guardian starts the app again or finishes the run.
+      guardian = spawnGuardian(GUARDIAN_SCRIPT, runDir, guardianArgs(runSettings, runDir, extra));
       stoppedAt = Date.now();
       await run('fallback:stop', () => stopApp(runSettings, log, extra));
       exportMs = await run('fallback:export', async () => {
@@ -400,7 +431,9 @@ async function runFallback(
         { runDir, failedStep: failure.step, steps },
       );
     }
-    const restarted = stoppedAt !== undefined ? await restartOnPostgres(runSettings, log, inputs, extra) : true;
+    // A resumed run may find the app stopped by the attempt before it.
+    const wasStopped = stoppedAt !== undefined || resumed;
+    const restarted = wasStopped ? await restartOnPostgres(runSettings, log, inputs, extra) : true;
     keepFailedFile(state, log);
     state.finishedAt = new Date().toISOString();
     state.outcome = failure.outcome === Outcome.VerificationFailed ? 'verification-failed' : 'restarted-on-postgresql';
@@ -420,8 +453,13 @@ async function runFallback(
       steps,
       tables,
       failedStep: failure.step,
-      summary: `fallback failed at ${failure.step} (${failure.message}); nothing was switched, ${stoppedAt !== undefined ? 'the app runs on PostgreSQL again' : 'the app was not stopped'}`,
+      summary: `fallback failed at ${failure.step} (${failure.message}); nothing was switched, ${wasStopped ? 'the app runs on PostgreSQL again' : 'the app was not stopped'}`,
     };
+  } finally {
+    // Every way out of here is this process ending the run itself: the guardian is only for deaths it cannot see.
+    standDownGuardian(guardian);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 
   const originalSha = sha256File(state.aside);

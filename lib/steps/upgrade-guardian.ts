@@ -33,6 +33,7 @@ const POLL_MS = 300;
 const CONFIRM_HEALTH_MS = 10_000;
 
 export interface GuardianArgs {
+  /** The task guarded (an upgrade or a fallback). */
   upgradePid: number;
   runDir: string;
   appDir: string;
@@ -54,27 +55,39 @@ export function startGuardian(
   runDir: string,
   options: { healthUrl?: string; waitSeconds?: number; noGenerate?: boolean } = {},
 ): ChildProcess | undefined {
-  const self = fileURLToPath(import.meta.url);
-  const repo = path.resolve(path.dirname(self), '../..');
+  return spawnGuardian(fileURLToPath(import.meta.url), runDir, guardianArgs(settings, runDir, options));
+}
+
+/** What a guardian needs to act for the task running in this process: paths and the operator's commands. */
+export function guardianArgs(
+  settings: Settings,
+  runDir: string,
+  options: { healthUrl?: string; waitSeconds?: number; noGenerate?: boolean },
+): GuardianArgs {
+  return {
+    upgradePid: process.pid,
+    runDir,
+    appDir: settings.appDir,
+    stopCmd: settings.stopCmd,
+    startCmd: settings.startCmd,
+    healthUrl: options.healthUrl,
+    waitSeconds: options.waitSeconds,
+    noGenerate: options.noGenerate,
+    systemEnvFile: settings.systemEnvFile,
+    schemaPath: settings.schemaPath,
+  };
+}
+
+/** Run `script` (a guardian module) detached with its arguments as JSON, output into <runDir>/guardian.log. */
+export function spawnGuardian(script: string, runDir: string, payload: GuardianArgs): ChildProcess | undefined {
+  const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
   const logFd = openSync(path.join(runDir, 'guardian.log'), 'a', 0o600);
   try {
-    // No secret travels: the guardian never touches PostgreSQL, it only needs paths and the operator's commands.
+    // No secret travels: a guardian reads the app's own env files for what it needs, never its arguments.
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1' };
-    const payload: GuardianArgs = {
-      upgradePid: process.pid,
-      runDir,
-      appDir: settings.appDir,
-      stopCmd: settings.stopCmd,
-      startCmd: settings.startCmd,
-      healthUrl: options.healthUrl,
-      waitSeconds: options.waitSeconds,
-      noGenerate: options.noGenerate,
-      systemEnvFile: settings.systemEnvFile,
-      schemaPath: settings.schemaPath,
-    };
     // child_process, not zx: the guardian must outlive this process (detached, unref'd, output into a file), which
     // zx's $ would keep tied to the parent through its promise and pipes.
-    const child = spawn(process.execPath, ['--import', 'tsx', self, JSON.stringify(payload)], {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, JSON.stringify(payload)], {
       cwd: repo,
       env,
       detached: true,
