@@ -30,6 +30,7 @@ import {
   finishPrismaSqliteFile,
   raiseSequences,
   readSqliteHeader,
+  PRISMA_MIGRATIONS,
 } from '../sqlite/fallback-file.ts';
 import { backupFingerprint, liveChange } from './backup.ts';
 import { appDatabaseKind, appPostgresUrl, startFailure, startServices, type StartResult } from './maintenance.ts';
@@ -202,6 +203,9 @@ async function dryRun(settings: Settings, log: Logger, inputs: Inputs, options: 
   const counts = await postgresCounts(settings, log, inputs);
   const rows = Object.values(counts).reduce((a, b) => a + b, 0);
   const unchanged = sha256File(inputs.live) === inputs.liveSha256;
+  const schemaChanges = await postgresSchemaChanges(settings, log, inputs);
+  for (const c of schemaChanges)
+    log.error(`schema on PostgreSQL: ${c} since the cutover: the real fallback refuses (exit 2)`);
   const plan = [
     `stop the app: ${settings.stopCmd ?? '(no stop command)'}; wait until none of its processes is left`,
     `export ${rows} row(s) in ${inputs.model.tables.length} table(s) from ${displayUrl(inputs.pgUrl!)} into a new file beside ${inputs.live}, schema from ${inputs.migrationsDir}, _prisma_migrations from ${inputs.snapshot}`,
@@ -220,8 +224,8 @@ async function dryRun(settings: Settings, log: Logger, inputs: Inputs, options: 
   if (!unchanged)
     log.error(`${inputs.live} changed since the backup of ${inputs.runDir}: the real fallback refuses (exit 4)`);
   return {
-    ok: unchanged,
-    outcome: unchanged ? Outcome.Ok : Outcome.SourceProblem,
+    ok: unchanged && !schemaChanges.length,
+    outcome: schemaChanges.length ? Outcome.Usage : unchanged ? Outcome.Ok : Outcome.SourceProblem,
     dryRun: true,
     runDir: inputs.runDir,
     steps: [],
@@ -360,7 +364,10 @@ async function runFallback(
       for (const name of FALLBACK_STEPS.slice(0, 4)) steps.push({ name, status: 'skipped', ms: 0 });
       await assertPostgresUnchanged(settings, log, inputs, state);
     } else {
-      await run('fallback:check', () => checkSource(inputs, log));
+      await run('fallback:check', async () => {
+        await checkSource(inputs, log);
+        await checkPostgresSchema(settings, log, inputs);
+      });
       // If this process is killed outright from here on, the guardian starts the app again or finishes the run.
       guardian = spawnGuardian(GUARDIAN_SCRIPT, runDir, guardianArgs(runSettings, runDir, extra));
       stoppedAt = Date.now();
@@ -523,6 +530,48 @@ async function assertPostgresUnchanged(
   } finally {
     await target.close();
   }
+}
+
+/**
+ * PostgreSQL must hold the tables and columns the run's schema has, no more: a migration the app applied there after
+ * the cutover (a new table or column) is not in its SQLite migrations, and the export would leave its data behind.
+ */
+export async function postgresSchemaChanges(settings: Settings, log: Logger, inputs: Inputs): Promise<string[]> {
+  const target = await openTarget(settings, log, { url: inputs.pgUrl });
+  try {
+    const { rows } = await target.client.query<{ table_name: string; column_name: string }>(
+      loadSql('load-pg-target-columns'),
+      [inputs.pgSchema],
+    );
+    const onPg = new Map<string, Set<string>>();
+    for (const r of rows)
+      (onPg.get(r.table_name) ?? onPg.set(r.table_name, new Set()).get(r.table_name)!).add(r.column_name);
+    const changes: string[] = [];
+    for (const t of inputs.model.tables) {
+      const cols = onPg.get(t.name);
+      if (!cols) {
+        changes.push(`table ${t.name} is missing on PostgreSQL`);
+        continue;
+      }
+      for (const c of cols) if (!t.columns.some((m) => m.name === c)) changes.push(`column ${t.name}.${c} is new`);
+      for (const m of t.columns) if (!cols.has(m.name)) changes.push(`column ${t.name}.${m.name} is gone`);
+    }
+    for (const name of onPg.keys())
+      if (name !== PRISMA_MIGRATIONS && !inputs.model.tables.some((t) => t.name === name))
+        changes.push(`table ${name} is new`);
+    return changes;
+  } finally {
+    await target.close();
+  }
+}
+
+async function checkPostgresSchema(settings: Settings, log: Logger, inputs: Inputs): Promise<void> {
+  const changes = await postgresSchemaChanges(settings, log, inputs);
+  if (changes.length)
+    throw usageError(
+      `the schema on PostgreSQL is not the one of the cutover (${changes.slice(0, 3).join('; ')}${changes.length > 3 ? ` (+${changes.length - 3} more)` : ''}): the app's SQLite migrations cannot hold it; migrate the SQLite side first`,
+    );
+  log.ok(`PostgreSQL has exactly the ${inputs.model.tables.length} tables and columns of the cutover's schema`);
 }
 
 /** The app's file must be as the backup left it: a write made to it after the backup is in neither database. */

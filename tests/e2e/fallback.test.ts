@@ -175,4 +175,33 @@ test('fallback carries every PostgreSQL row back into a new SQLite file; the ori
   console.log(`compared ${compared} cells; allowed differences: ${JSON.stringify(allowed)}`);
 });
 
+test('a value SQLite cannot hold (Float NaN written on PostgreSQL): exit 1, nothing switched, the app back on PostgreSQL', async () => {
+  const { install, db, env, args } = await harness.upgradeCase('fallbacknan');
+  const taskEnv = { ...SAFE_ENV, ...env };
+  const up = await runTask('upgrade', args, { env: taskEnv });
+  assert.is(up.code, 0, up.stderr);
+  const originalSha = sha256(install.sqlitePath);
+  const envBefore = readFileSync(install.envPath, 'utf8');
+  // Prisma on PostgreSQL stores NaN in a Float column; SQLite stores a NaN double as NULL.
+  await harness.pg.query(
+    db.name,
+    `UPDATE "ImageAsset" SET "cfgScale" = 'NaN' WHERE id = (SELECT min(id) FROM "ImageAsset")`,
+  );
+  const fb = await runTask('fallback', ['--app-dir', install.appDir, '--yes', '--json'], { env: taskEnv });
+  assert.is(fb.code, 1, fb.stderr);
+  assert.match(
+    fb.json!.summary,
+    /fallback failed at fallback:verify \(the new file does not equal PostgreSQL: ImageAsset: content hash/,
+  );
+  assert.match(fb.json!.summary, /the app runs on PostgreSQL again/);
+  assert.is(readFileSync(install.envPath, 'utf8'), envBefore, 'nothing switched');
+  assert.is(sha256(install.sqlitePath), originalSha, 'the original file untouched');
+  const h = await eventually(
+    'the app on PostgreSQL',
+    () => health(install.healthUrl),
+    (x) => x?.status === 200,
+  );
+  assert.is(h!.body.database, 'postgresql');
+});
+
 test.run();
