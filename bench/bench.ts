@@ -62,7 +62,7 @@ const { values: args } = parseArgs({
     // Pass --verbose to load-pg and print its per-phase RSS lines (tuning aid).
     'rss-lines': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
-    // Comma-separated subset of: backup,export,load-pg,verify,raw,pgloader (for tuning one contender).
+    // Comma-separated subset of: backup,export,load-pg,verify,fallback,raw,pgloader (for tuning one contender).
     only: { type: 'string' },
     // Create the databases with the cluster's default collation (libc C.UTF-8 here) instead of create-role's
     // byte-order one (builtin C.UTF-8 on this PostgreSQL 18).
@@ -340,6 +340,48 @@ async function runRaw(
   };
 }
 
+/** The fallback's PostgreSQL → SQLite export (and its verify) from the database load-pg filled. */
+async function runFallbackExport(
+  server: EmbeddedServer,
+  database: string,
+  runDir: string,
+  tmp: string,
+  totalRows: number,
+): Promise<Measured> {
+  const run = await runMeasured(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(BENCH_DIR, 'fallback-export.ts'),
+      runDir,
+      path.join(TEMPLATE_DIR, 'backend', 'prisma', 'migrations'),
+      path.join(tmp, 'fallback.db'),
+    ],
+    { TARGET_DATABASE_URL: server.url(database) },
+  );
+  let json: any;
+  try {
+    json = JSON.parse(run.stdout);
+  } catch {
+    json = undefined;
+  }
+  if (run.code !== 0) log(`fallback export failed (${run.code}): ${run.stderr.slice(-2000)}`);
+  rmSync(path.join(tmp, 'fallback.db'), { force: true });
+  return {
+    name: 'fallback export (PostgreSQL → SQLite) + its verify',
+    seconds: run.seconds,
+    rows: json?.rows ?? totalRows,
+    peakRssMb: run.peakRssMb,
+    cpuSeconds: run.cpuSeconds,
+    exitCode: run.code,
+    phases: json?.phases,
+    note: json
+      ? `export ${json.exportSeconds}s (schema ${json.phases.schema}s, copy ${json.phases.copy}s, finish ${json.phases.finish}s); verify ${json.phases.verify}s`
+      : undefined,
+  };
+}
+
 /**
  * pgloader's best case: a copy of the SQLite file whose epoch-millisecond DateTimes were rewritten as text
  * (`YYYY-MM-DD HH:MM:SS.SSS`, what SQLite's own date functions write), so the epoch-ms trap does not stop it and it
@@ -539,6 +581,10 @@ async function main() {
       results.push(
         await runTaskMeasured('verify', 'verify', ['--app-dir', appDir, '--run-dir', runDir, '--json'], env, totalRows),
       );
+    }
+    if (wanted('fallback') && loadPg.exitCode === 0) {
+      log('fallback export…');
+      results.push(await runFallbackExport(server, 'bench_loadpg', runDir, tmp, totalRows));
     }
     let raw: Measured = { name: 'raw', seconds: 0, rows: 0, exitCode: null };
     if (wanted('raw') && loadPg.exitCode === 0) {

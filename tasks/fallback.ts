@@ -14,8 +14,8 @@ the files switch-env changed -> swap (the new file takes the app's file name; th
 outside that the app holds the new file and has no session on PostgreSQL. PostgreSQL is never written and is kept.
 The export runs while the app is stopped. Journaled in the upgrade's run dir. Killed outright (kill -9), a guardian
 starts the app on PostgreSQL again (before the swap) or finishes the fallback (after it); the next fallback starts
-over or finishes likewise. --dry-run prints the plan and the rows per table
-that would come back. Without --yes it asks once on a terminal.
+over or finishes likewise. PostgreSQL is the one backend/.env names (or --target). --dry-run prints the plan and
+the rows per table that would come back. Without --yes it asks once on a terminal.
 `,
   exitCodes: {
     0: 'back on SQLite with every row of PostgreSQL, healthy',

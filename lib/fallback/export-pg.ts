@@ -53,7 +53,7 @@ async function copyTable(
     for (const row of reader.rows(chunk)) {
       if (row.length !== n) throw new Error(`${table.name}: COPY row with ${row.length} fields, expected ${n}`);
       for (let i = 0; i < n; i++) cells[i] = cellFromField(writers[i], row[i]);
-      insert.run(...cells);
+      insert.run(cells);
       rows++;
     }
     onRows?.(rows);
@@ -83,35 +83,53 @@ export interface ExportResult {
   rows: number;
 }
 
+/**
+ * `hashClient`: a second connection that computes the content hashes and sequence values in the same snapshot
+ * (pg_export_snapshot) while the first streams the rows, so PostgreSQL hashes while this process writes the file.
+ */
 export async function exportPostgres(
   client: pg.Client,
   schema: string,
   tables: TableModel[],
   db: Database.Database,
-  onTable?: (table: ExportedTable) => void,
+  options: { hashClient?: pg.Client; onTable?: (table: ExportedTable) => void } = {},
 ): Promise<ExportResult> {
-  await client.query(loadSql('fallback-snapshot-begin'));
+  const hasher = options.hashClient ?? client;
+  const open: pg.Client[] = [];
   try {
-    const out: ExportedTable[] = [];
+    await client.query(loadSql('fallback-snapshot-begin'));
+    open.push(client);
+    if (hasher !== client) {
+      const { rows } = await client.query<{ snapshot: string }>(loadSql('fallback-snapshot-export'));
+      await hasher.query(loadSql('fallback-snapshot-begin'));
+      open.push(hasher);
+      await hasher.query(
+        sqlWithIdentifiers('fallback-snapshot-import', { snapshot: pg.escapeLiteral(rows[0].snapshot) }),
+      );
+    }
+    const hashing = (async () => {
+      const hashes = new Map<string, { rowCount: number; contentHash: string }>();
+      for (const table of tables) hashes.set(table.name, await pgTableHash(hasher, schema, table));
+      return { hashes, sequences: await sequenceValues(hasher, schema, tables) };
+    })();
+    // Without a second connection the hashes run after the copies (one connection does one thing at a time).
+    if (hasher === client) await hashing;
+    hashing.catch(() => undefined);
+    const copied: { name: string; rows: number; ms: number }[] = [];
     for (const table of tables) {
       const t0 = Date.now();
-      const rows = await copyTable(client, schema, table, db);
-      const hash = await pgTableHash(client, schema, table);
-      const done = {
-        name: table.name,
-        rows,
-        pgRowCount: hash.rowCount,
-        pgContentHash: hash.contentHash,
-        ms: Date.now() - t0,
-      };
-      out.push(done);
-      onTable?.(done);
+      copied.push({ name: table.name, rows: await copyTable(client, schema, table, db), ms: Date.now() - t0 });
     }
-    const sequences = await sequenceValues(client, schema, tables);
-    await client.query(loadSql('fallback-snapshot-end'));
+    const { hashes, sequences } = await hashing;
+    const out: ExportedTable[] = copied.map((c) => {
+      const h = hashes.get(c.name)!;
+      return { ...c, pgRowCount: h.rowCount, pgContentHash: h.contentHash };
+    });
+    for (const t of out) options.onTable?.(t);
+    for (const c of open.reverse()) await c.query(loadSql('fallback-snapshot-end'));
     return { tables: out, sequences, rows: out.reduce((n, t) => n + t.rows, 0) };
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
+    for (const c of open) await c.query('ROLLBACK').catch(() => undefined);
     throw err;
   }
 }

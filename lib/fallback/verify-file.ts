@@ -1,13 +1,13 @@
 import Database from 'better-sqlite3';
 import type { SchemaModel } from '../prisma/schema-model.ts';
-import { scanTable } from '../sqlite/export-scan.ts';
+import type { TableScan } from '../sqlite/export-scan.ts';
 import { schemaDifferences, schemaObjects } from '../sqlite/fallback-file.ts';
 import type { ExportedTable } from './export-pg.ts';
 
 /**
  * The fallback file proven equal to PostgreSQL: every table's row count and canonical content hash computed on the
- * file by export-sqlite's own scan (lib/sqlite/export-scan.ts: SQLite cells → canonical form, the JS side of
- * docs/design.md) against the ones PostgreSQL computed in the export's snapshot; a value the scan cannot read
+ * file by export-sqlite's own scan (`scans`: lib/sqlite/export-scan.ts, SQLite cells → canonical form, the JS side
+ * of docs/design.md) against the ones PostgreSQL computed in the export's snapshot; a value the scan cannot read
  * back counts as a problem. The schema is compared with the app's own file (the run's snapshot) object by object.
  */
 export interface TableCheck {
@@ -33,6 +33,7 @@ export function checkFallbackFile(
   snapshotFile: string,
   model: SchemaModel,
   exported: ExportedTable[],
+  scans: Map<string, { scan: TableScan }>,
 ): FileCheck {
   const db = new Database(file, { readonly: true, fileMustExist: true });
   const snapshot = new Database(snapshotFile, { readonly: true, fileMustExist: true });
@@ -41,7 +42,8 @@ export function checkFallbackFile(
     const failures: string[] = [];
     for (const table of model.tables) {
       const pgSide = exported.find((t) => t.name === table.name);
-      const scan = scanTable(db, table, model.enums);
+      const scan = scans.get(table.name)?.scan;
+      if (!scan) throw new Error(`${table.name} was not scanned`);
       const check: TableCheck = {
         name: table.name,
         rows: scan.rowCount,

@@ -75,6 +75,8 @@ export interface BuildResult {
   prismaMigrations: number;
   /** Tables the Prisma schema does not know, copied from the snapshot as the app had them. */
   extraTables: { name: string; rows: number }[];
+  /** Indexes of the model tables, dropped for the load: finishPrismaSqliteFile creates them again. */
+  deferredIndexes: SchemaObject[];
 }
 
 /** Copy every row of one table from the snapshot, raw cells (exact integers, blobs) in column order. */
@@ -140,6 +142,9 @@ export function buildPrismaSqliteFile(options: {
     // A migration may seed rows: the model tables' rows all come from PostgreSQL, which has those too.
     for (const t of options.tables)
       if (builtTables.has(t.name)) db.prepare(sqlWithIdentifiers('fallback-sqlite-clear', { table: id(t.name) })).run();
+    const deferredIndexes = schemaObjects(db).filter((o) => o.type === 'index' && o.sql && modelTables.has(o.tbl_name));
+    for (const index of deferredIndexes)
+      db.prepare(sqlWithIdentifiers('fallback-sqlite-drop-index', { index: id(index.name) })).run();
     const extraTables: BuildResult['extraTables'] = [];
     for (const o of original) {
       if (o.type !== 'table' || modelTables.has(o.name) || o.name === PRISMA_MIGRATIONS) continue;
@@ -147,7 +152,7 @@ export function buildPrismaSqliteFile(options: {
       db.prepare(sqlWithIdentifiers('fallback-sqlite-clear', { table: id(o.name) })).run();
       extraTables.push({ name: o.name, rows: copyFromSnapshot(snapshot, db, o.name) });
     }
-    return { db, migrations, prismaMigrations, extraTables };
+    return { db, migrations, prismaMigrations, extraTables, deferredIndexes };
   } catch (err) {
     db.close();
     throw err;
@@ -174,9 +179,18 @@ export interface FinishResult {
   sha256?: string;
 }
 
-/** Commit, set the original's journal mode and user_version, check integrity and foreign keys, fsync and close. */
-export function finishPrismaSqliteFile(db: Database.Database, file: string, header: SqliteHeader): FinishResult {
+/**
+ * The deferred indexes created again from their own DDL text, commit, the original's journal mode and user_version,
+ * integrity and foreign keys checked, fsync, close.
+ */
+export function finishPrismaSqliteFile(
+  db: Database.Database,
+  file: string,
+  header: SqliteHeader,
+  deferredIndexes: SchemaObject[],
+): FinishResult {
   try {
+    for (const index of deferredIndexes) db.exec(index.sql);
     db.exec('COMMIT');
     db.exec(sqlWithIdentifiers('fallback-sqlite-finish', { user_version: String(header.userVersion | 0) }));
     if (header.wal) db.prepare(loadSql('fallback-sqlite-journal-wal')).get();

@@ -9,8 +9,10 @@ import type { SqliteValue } from './values.ts';
  *
  *   String, enum → TEXT · Int, BigInt → INTEGER · Float → REAL (the exact IEEE-754 bits) · Boolean → INTEGER 0/1
  *   DateTime → INTEGER epoch milliseconds · Json → jsonb's text · Bytes → BLOB
- *   Decimal → the double Prisma binds when that double prints back as the same decimal, else the exact text (which
- *   Prisma reads as a Decimal too): never a rounded value.
+ *   Decimal → the double Prisma binds when that double prints back as the same decimal, else the exact text. A
+ *   DECIMAL column's NUMERIC affinity still turns text with more digits than a double holds into a REAL, as it does
+ *   with Prisma's own writes: the fallback's content hash then differs from PostgreSQL's and the fallback stops
+ *   (Float -0.0, stored as 0.0, likewise). Nothing is rounded silently.
  *
  * Hot path: runs once per cell; no regexes.
  */

@@ -274,7 +274,7 @@ async function loadSchemaModelInHelper(schemaPath: string, log: Logger): Promise
  * Scan every table: in the main thread for a small snapshot; otherwise this thread and a worker thread pull
  * tables from one queue, biggest first, so a 300 MB database uses two cores.
  */
-async function scanAll(
+export async function scanAll(
   db: Database.Database,
   snapshot: { file: string; bytes: number },
   model: SchemaModel,

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import readline from 'node:readline/promises';
 import type pg from 'pg';
+import Database from 'better-sqlite3';
 import { assertAppInstall, type Settings } from '../cli/config.ts';
 import type { StepContext, StepResult } from '../cli/run-cli.ts';
 import type { Logger } from '../cli/log.ts';
@@ -33,6 +34,7 @@ import {
   PRISMA_MIGRATIONS,
 } from '../sqlite/fallback-file.ts';
 import { backupFingerprint, liveChange } from './backup.ts';
+import { scanAll } from './export-sqlite.ts';
 import { appDatabaseKind, appPostgresUrl, startFailure, startServices, type StartResult } from './maintenance.ts';
 import { findSwitchedRunDir, restorePreSwitchFiles } from './rollback.ts';
 import { readSwitchState, writeSwitchState, type SwitchState } from './switch-env.ts';
@@ -79,6 +81,8 @@ export interface FallbackOptions {
 }
 
 const FALLBACK_STATE = 'fallback';
+/** From this file size on the verify scans on two threads, as export-sqlite does. */
+const SCAN_THREADS_FROM_BYTES = 32 * 1024 * 1024;
 interface FallbackState {
   startedAt: string;
   pid: number;
@@ -377,8 +381,8 @@ async function runFallback(
         exported = await exportToFile(runSettings, log, inputs, state, saveState);
         return Date.now() - t0;
       });
-      tables = await run('fallback:verify', () => {
-        const check = checkFallbackFile(state.built, inputs.snapshot, inputs.model, exported);
+      tables = await run('fallback:verify', async () => {
+        const check = await verifyFile(state.built, inputs, exported, log);
         if (!check.ok)
           throw new StepFailure(
             'fallback:verify',
@@ -641,11 +645,13 @@ async function exportToFile(
   let finished = false;
   try {
     await warnOtherSessions(target.client, log);
-    const result = await exportPostgres(target.client, inputs.pgSchema, inputs.model.tables, built.db, (t) =>
-      log.debug(`${t.name}: ${t.rows} row(s) in ${t.ms} ms`),
-    );
+    const hashClient = await target.connect();
+    const result = await exportPostgres(target.client, inputs.pgSchema, inputs.model.tables, built.db, {
+      hashClient,
+      onTable: (t) => log.debug(`${t.name}: ${t.rows} row(s) in ${t.ms} ms`),
+    }).finally(() => hashClient.end().catch(() => undefined));
     raiseSequences(built.db, result.sequences);
-    const finish = finishPrismaSqliteFile(built.db, state.built, header);
+    const finish = finishPrismaSqliteFile(built.db, state.built, header, built.deferredIndexes);
     finished = true;
     if (finish.integrity.length)
       throw new StepFailure('fallback:export', Outcome.VerificationFailed, `integrity_check: ${finish.integrity[0]}`);
@@ -664,6 +670,17 @@ async function exportToFile(
   } finally {
     if (!finished && built.db.open) built.db.close();
     await target.close();
+  }
+}
+
+/** The file's tables scanned the way export-sqlite scans a snapshot (two threads for a big file), then compared. */
+async function verifyFile(file: string, inputs: Inputs, exported: ExportedTable[], log: Logger) {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const scans = await scanAll(db, { file, bytes: statSync(file).size }, inputs.model, log, SCAN_THREADS_FROM_BYTES);
+    return checkFallbackFile(file, inputs.snapshot, inputs.model, exported, scans);
+  } finally {
+    db.close();
   }
 }
 
