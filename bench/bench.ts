@@ -153,7 +153,7 @@ async function runMeasured(
   });
 }
 
-/** What the justfile's load-pg recipe sets (keep in sync): the benchmark measures load-pg as operators run it. */
+/** What the justfile's load-pg and fallback recipes set (keep in sync): the benchmark measures them as operators run them. */
 const LOAD_PG_NODE_OPTIONS = '--max-semi-space-size=1';
 
 // BENCH_NODE_ARGS: extra node flags for the measured tasks, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` (not allowed in
@@ -358,7 +358,8 @@ async function runFallbackExport(
       path.join(TEMPLATE_DIR, 'backend', 'prisma', 'migrations'),
       path.join(tmp, 'fallback.db'),
     ],
-    { TARGET_DATABASE_URL: server.url(database) },
+    // As the justfile's fallback recipe runs it.
+    { TARGET_DATABASE_URL: server.url(database), NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? LOAD_PG_NODE_OPTIONS },
   );
   let json: any;
   try {
@@ -377,7 +378,7 @@ async function runFallbackExport(
     exitCode: run.code,
     phases: json?.phases,
     note: json
-      ? `export ${json.exportSeconds}s (schema ${json.phases.schema}s, copy ${json.phases.copy}s, finish ${json.phases.finish}s); verify ${json.phases.verify}s`
+      ? `export ${json.exportSeconds}s (schema ${json.phases.schema}s, copy ${json.phases.copy}s, finish ${json.phases.finish}s); verify ${json.phases.verify}s; peak RSS after copy / finish / verify ${json.peakRss.copy} / ${json.peakRss.finish} / ${json.peakRss.verify} MB`
       : undefined,
   };
 }

@@ -35,9 +35,12 @@ if (!runDir || !migrationsDir || !outFile || !url) {
 const started = performance.now();
 const phases: Record<string, number> = {};
 let mark = performance.now();
+// Peak RSS so far (MB) after each phase: which phase sets the process's peak.
+const peakRss: Record<string, number> = {};
 const phase = (name: string) => {
   const now = performance.now();
   phases[name] = Math.round(now - mark) / 1000;
+  peakRss[name] = Math.round(process.resourceUsage().maxRSS / 1024);
   mark = now;
 };
 
@@ -76,5 +79,6 @@ if (!check.ok || finish.integrity.length || finish.foreignKeyViolations) {
   process.exitCode = 1;
 }
 process.stdout.write(
-  JSON.stringify({ seconds: (performance.now() - started) / 1000, exportSeconds, rows: result.rows, phases }) + '\n',
+  JSON.stringify({ seconds: (performance.now() - started) / 1000, exportSeconds, rows: result.rows, phases, peakRss }) +
+    '\n',
 );
