@@ -72,6 +72,8 @@ export function schemaDifferences(built: SchemaObject[], original: SchemaObject[
 export interface BuildResult {
   db: Database.Database;
   migrations: string[];
+  /** The app's migrations, or (when one of them does not run here) the DDL of the app's file, with why. */
+  schemaFrom: { source: 'migrations' | 'snapshot'; reason?: string };
   prismaMigrations: number;
   /** Tables the Prisma schema does not know, copied from the snapshot as the app had them. */
   extraTables: { name: string; rows: number }[];
@@ -113,16 +115,29 @@ export function buildPrismaSqliteFile(options: {
   header: SqliteHeader;
   tables: TableModel[];
 }): BuildResult {
-  for (const suffix of ['', '-journal', '-wal', '-shm']) rmSync(options.file + suffix, { force: true });
   const snapshot = new Database(options.snapshotFile, { readonly: true, fileMustExist: true });
-  const db = new Database(options.file);
+  const pageSize = options.header.pageSize;
+  if (!Number.isInteger(pageSize) || pageSize < 512 || pageSize > 65536) throw new Error(`bad page size ${pageSize}`);
+  const open = () => {
+    for (const suffix of ['', '-journal', '-wal', '-shm']) rmSync(options.file + suffix, { force: true });
+    const fresh = new Database(options.file);
+    fresh.exec(sqlWithIdentifiers('fallback-sqlite-build', { page_size: String(pageSize) }));
+    return fresh;
+  };
+  let db = open();
   try {
-    const pageSize = options.header.pageSize;
-    if (!Number.isInteger(pageSize) || pageSize < 512 || pageSize > 65536) throw new Error(`bad page size ${pageSize}`);
-    db.exec(sqlWithIdentifiers('fallback-sqlite-build', { page_size: String(pageSize) }));
     const migrations = migrationDirs(options.migrationsDir);
-    for (const name of migrations)
-      db.exec(readFileSync(path.join(options.migrationsDir, name, 'migration.sql'), 'utf8'));
+    let schemaFrom: BuildResult['schemaFrom'] = { source: 'migrations' };
+    try {
+      for (const name of migrations)
+        db.exec(readFileSync(path.join(options.migrationsDir, name, 'migration.sql'), 'utf8'));
+    } catch (err) {
+      // e.g. a hand-written migration with double-quoted string literals, which this SQLite build refuses.
+      db.close();
+      db = open();
+      for (const o of snapshot.prepare(loadSql('fallback-sqlite-ddl')).all() as SchemaObject[]) db.exec(o.sql);
+      schemaFrom = { source: 'snapshot', reason: (err as Error).message };
+    }
     // Prisma's redefine-a-table migrations turn foreign keys back on; rows arrive in table order, not parent first.
     db.exec(loadSql('fallback-sqlite-foreign-keys-off'));
     const original = schemaObjects(snapshot);
@@ -152,7 +167,7 @@ export function buildPrismaSqliteFile(options: {
       db.prepare(sqlWithIdentifiers('fallback-sqlite-clear', { table: id(o.name) })).run();
       extraTables.push({ name: o.name, rows: copyFromSnapshot(snapshot, db, o.name) });
     }
-    return { db, migrations, prismaMigrations, extraTables, deferredIndexes };
+    return { db, migrations, schemaFrom, prismaMigrations, extraTables, deferredIndexes };
   } catch (err) {
     db.close();
     throw err;

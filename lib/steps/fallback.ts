@@ -638,8 +638,12 @@ async function exportToFile(
     header,
     tables: inputs.model.tables,
   });
+  if (built.schemaFrom.source === 'snapshot')
+    log.warn(
+      `the app's SQLite migrations do not run in this SQLite build (${built.schemaFrom.reason}): the schema is the DDL of the app's own file (the run's snapshot)`,
+    );
   log.ok(
-    `schema from ${built.migrations.length} SQLite migration(s); _prisma_migrations: ${built.prismaMigrations} row(s) as the app had them${built.extraTables.length ? `; tables outside the Prisma schema copied from the snapshot: ${built.extraTables.map((t) => `${t.name} ${t.rows}`).join(', ')}` : ''}`,
+    `schema from ${built.schemaFrom.source === 'snapshot' ? "the app's file" : `${built.migrations.length} SQLite migration(s)`}; _prisma_migrations: ${built.prismaMigrations} row(s) as the app had them${built.extraTables.length ? `; tables outside the Prisma schema copied from the snapshot: ${built.extraTables.map((t) => `${t.name} ${t.rows}`).join(', ')}` : ''}`,
   );
   const target = await openTarget(settings, log, { url: inputs.pgUrl });
   let finished = false;
