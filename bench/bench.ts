@@ -370,7 +370,7 @@ async function runFallbackExport(
   if (run.code !== 0) log(`fallback export failed (${run.code}): ${run.stderr.slice(-2000)}`);
   rmSync(path.join(tmp, 'fallback.db'), { force: true });
   return {
-    name: 'fallback export (PostgreSQL → SQLite) + its verify',
+    name: 'fallback export (PostgreSQL → SQLite) + its verify + catch-up',
     seconds: run.seconds,
     rows: json?.rows ?? totalRows,
     peakRssMb: run.peakRssMb,
@@ -378,7 +378,7 @@ async function runFallbackExport(
     exitCode: run.code,
     phases: json?.phases,
     note: json
-      ? `export ${json.exportSeconds}s (schema ${json.phases.schema}s, copy ${json.phases.copy}s, finish ${json.phases.finish}s); verify ${json.phases.verify}s; peak RSS after copy / finish / verify ${json.peakRss.copy} / ${json.peakRss.finish} / ${json.peakRss.verify} MB`
+      ? `export ${json.exportSeconds}s (schema ${json.phases.schema}s, copy ${json.phases.copy}s, finish ${json.phases.finish}s); verify ${json.phases.verify}s; window's catch-up ${json.phases.catchUp}s (${json.caughtUp.tables.join(', ')}: ${json.caughtUp.rows} rows copied again); peak RSS after copy / finish / verify ${json.peakRss.copy} / ${json.peakRss.finish} / ${json.peakRss.verify} MB`
       : undefined,
   };
 }

@@ -2,8 +2,9 @@
  * The benchmark's fallback contender, run as its own process so its peak RSS is measured alone: the PostgreSQL →
  * SQLite part of `just fallback` on the database load-pg just filled — a new file from the app's SQLite migrations
  * and the snapshot's `_prisma_migrations`, every table streamed from PostgreSQL in Prisma's storage format, then
- * the fallback's verify (counts and content hashes against PostgreSQL's, schema against the snapshot). Stopping and
- * starting the app, the swap and the env restore are left out: they do not depend on the data.
+ * the fallback's verify (counts and content hashes against PostgreSQL's, schema against the snapshot), then 100 rows
+ * changed on PostgreSQL and the catch-up that runs inside the window. Stopping and starting the app, the swap and the
+ * env restore are left out: they do not depend on the data.
  *
  *   node --import tsx bench/fallback-export.ts <runDir> <sqliteMigrationsDir> <outFile>
  * The target URL comes from TARGET_DATABASE_URL (never an argument: it carries the password).
@@ -16,6 +17,8 @@ import { createLogger } from '../lib/cli/log.ts';
 import { scanAll } from '../lib/steps/export-sqlite.ts';
 import pg from 'pg';
 import { exportPostgres } from '../lib/fallback/export-pg.ts';
+import { catchUp } from '../lib/fallback/catch-up.ts';
+import { loadSql } from '../lib/files/sql-files.ts';
 import { checkFallbackFile } from '../lib/fallback/verify-file.ts';
 import { loadSchemaModel } from '../lib/prisma/schema-model.ts';
 import {
@@ -72,6 +75,18 @@ const scans = await scanAll(scanDb, { file: outFile, bytes: statSync(outFile).si
 scanDb.close();
 const check = checkFallbackFile(outFile, snapshot, model, result.tables, scans);
 phase('verify');
+// The window's data part: a small change on PostgreSQL, then the catch-up that carries it into the file.
+const changer = new pg.Client({ connectionString: url });
+await changer.connect();
+await changer.query(loadSql('bench-fallback-change'));
+mark = performance.now();
+const caught = await catchUp(changer, 'public', model, outFile, result.tables);
+await changer.end();
+phase('catchUp');
+if (caught.failures.length || caught.changed.length !== 1) {
+  process.stderr.write(`catch-up not clean: ${JSON.stringify(caught.failures.slice(0, 5))} ${caught.changed}\n`);
+  process.exitCode = 1;
+}
 if (!check.ok || finish.integrity.length || finish.foreignKeyViolations) {
   process.stderr.write(
     `fallback file not clean: ${JSON.stringify({ failures: check.failures.slice(0, 5), finish })}\n`,
@@ -79,6 +94,12 @@ if (!check.ok || finish.integrity.length || finish.foreignKeyViolations) {
   process.exitCode = 1;
 }
 process.stdout.write(
-  JSON.stringify({ seconds: (performance.now() - started) / 1000, exportSeconds, rows: result.rows, phases, peakRss }) +
-    '\n',
+  JSON.stringify({
+    seconds: (performance.now() - started) / 1000,
+    exportSeconds,
+    rows: result.rows,
+    phases,
+    peakRss,
+    caughtUp: { tables: caught.changed, rows: caught.rowsCopied },
+  }) + '\n',
 );

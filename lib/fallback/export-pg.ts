@@ -26,7 +26,7 @@ export interface ExportedTable {
   ms: number;
 }
 
-async function copyTable(
+export async function copyTable(
   client: pg.Client,
   schema: string,
   table: TableModel,
@@ -63,7 +63,11 @@ async function copyTable(
 }
 
 /** Last values of the serial sequences behind autoincrement columns (table → value), in the export's snapshot. */
-async function sequenceValues(client: Queryable, schema: string, tables: TableModel[]): Promise<Map<string, bigint>> {
+export async function sequenceValues(
+  client: Queryable,
+  schema: string,
+  tables: TableModel[],
+): Promise<Map<string, bigint>> {
   const out = new Map<string, bigint>();
   for (const t of tables) {
     for (const c of t.columns.filter((col) => col.autoincrement)) {

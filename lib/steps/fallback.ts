@@ -26,6 +26,7 @@ import { loadOrCreateJournal, readJournal, recordStep, RUN_FILES, utcStamp, writ
 import { exportPostgres, type ExportedTable } from '../fallback/export-pg.ts';
 import { swapIntoPlace, type SwapPlan } from '../fallback/swap-file.ts';
 import { checkFallbackFile, type TableCheck } from '../fallback/verify-file.ts';
+import { catchUp } from '../fallback/catch-up.ts';
 import {
   buildPrismaSqliteFile,
   finishPrismaSqliteFile,
@@ -46,27 +47,30 @@ const GUARDIAN_SCRIPT = fileURLToPath(new URL('./fallback-guardian.ts', import.m
 /**
  * `just fallback`: the app back on SQLite WITH everything PostgreSQL holds (the writes it made after the cutover).
  *
- *   lock → check (the run's switch, the app's file unchanged since the backup, PostgreSQL reachable) → stop the app
- *   (no app process left) → export (a new file beside the app's: its own SQLite migrations, `_prisma_migrations` as
- *   it had it, every table streamed from one PostgreSQL snapshot in Prisma 6's storage format) → verify (per table
- *   count and canonical content hash of the file = PostgreSQL's, integrity_check, foreign_key_check, schema = the
- *   app's file) → restore (env files, schema, migrations: rollback's restore) → swap (the new file takes the name,
- *   the original is kept beside it, byte-identical) → generate (the app's Prisma Client for sqlite) → start (health,
- *   then from outside: the app holds the new file, no session on PostgreSQL).
+ *   lock → check (the run's switch, the app's file unchanged since the backup, PostgreSQL's schema the cutover's) →
+ *   export (the app still running: a new file beside the app's, its own SQLite migrations, `_prisma_migrations` as it
+ *   had it, every table streamed from one PostgreSQL snapshot in Prisma 6's storage format) → verify (per table count
+ *   and canonical content hash of the file = PostgreSQL's in that snapshot, integrity_check, foreign_key_check,
+ *   schema = the app's file) → stop the app (no app process left) → catch-up (every table's content hash on
+ *   PostgreSQL again; the tables that changed since the export copied again and checked) → swap (the new file takes
+ *   the name, the original is kept beside it, byte-identical) → restore (env files, schema, migrations: rollback's
+ *   restore) → generate (the app's Prisma Client for sqlite) → start (health, then from outside: the app holds the new
+ *   file, no session on PostgreSQL).
  *
- * The whole export runs inside the window (the app stopped), so nothing written on PostgreSQL can be missed; the
- * PostgreSQL database is never written and is left as it is.
+ * The window is stop → start: what the app wrote during the export is carried by the catch-up, table by table, and a
+ * table's hash proves it unchanged otherwise. The PostgreSQL database is never written and is left as it is.
  *
- * Failure before restore: the app is started again on PostgreSQL (config untouched), the half-built or failed file
- * kept for forensics; a verification mismatch is exit 1. Restore is the commit point: from there a failure or a
- * kill is finished by the next `just fallback`, which rolls forward (restore, swap, generate and start are each safe
- * to repeat). Before it, the next run starts over from the stop (the app may have run on PostgreSQL meanwhile).
+ * Failure before the swap: the app runs on PostgreSQL (started again if it was stopped; config untouched), the
+ * half-built or failed file kept for forensics; a verification mismatch is exit 1. The swap is the commit point: from
+ * there a failure or a kill is finished by the guardian or the next `just fallback`, which rolls forward (swap,
+ * restore, generate and start are each safe to repeat). Before it, the next run starts over from the export.
  */
 export const FALLBACK_STEPS = [
   'fallback:check',
-  'fallback:stop',
   'fallback:export',
   'fallback:verify',
+  'fallback:stop',
+  'fallback:catch-up',
   'fallback:swap',
   'fallback:restore',
   'fallback:generate',
@@ -211,11 +215,12 @@ async function dryRun(settings: Settings, log: Logger, inputs: Inputs, options: 
   for (const c of schemaChanges)
     log.error(`schema on PostgreSQL: ${c} since the cutover: the real fallback refuses (exit 2)`);
   const plan = [
-    `stop the app: ${settings.stopCmd ?? '(no stop command)'}; wait until none of its processes is left`,
-    `export ${rows} row(s) in ${inputs.model.tables.length} table(s) from ${displayUrl(inputs.pgUrl!)} into a new file beside ${inputs.live}, schema from ${inputs.migrationsDir}, _prisma_migrations from ${inputs.snapshot}`,
+    `while the app keeps running: export ${rows} row(s) in ${inputs.model.tables.length} table(s) from ${displayUrl(inputs.pgUrl!)} into a new file beside ${inputs.live}, schema from ${inputs.migrationsDir}, _prisma_migrations from ${inputs.snapshot}`,
     'verify: per-table row counts and content hashes equal PostgreSQL, integrity_check and foreign_key_check clean, schema equal to the app file',
-    `restore the files switch-env changed (${inputs.switchState.files.map((f) => f.path).join(', ')}${inputs.switchState.migrations ? `, ${inputs.switchState.migrations.dir}` : ''})`,
+    `stop the app: ${settings.stopCmd ?? '(no stop command)'}; wait until none of its processes is left`,
+    "catch up: every table's content hash on PostgreSQL again; the tables changed since the export copied again and checked",
     `swap: the new file becomes ${inputs.live}; the original is kept as ${inputs.live}.pre-fallback-<stamp>`,
+    `restore the files switch-env changed (${inputs.switchState.files.map((f) => f.path).join(', ')}${inputs.switchState.migrations ? `, ${inputs.switchState.migrations.dir}` : ''})`,
     options.noGenerate
       ? 'prisma generate: skipped (--no-generate)'
       : "prisma generate: the app's own CLI (client for sqlite)",
@@ -309,6 +314,7 @@ async function runFallback(
   // SIGINT/SIGTERM before the commit point: abort the step and start the app on PostgreSQL again; after it the
   // remaining steps are short and each safe to repeat, so the run finishes first.
   let signalled: string | undefined;
+  let stoppedAt: number | undefined;
   let abortReject: (err: Error) => void = () => undefined;
   const aborted = new Promise<never>((_, reject) => (abortReject = reject));
   aborted.catch(() => undefined);
@@ -317,7 +323,9 @@ async function runFallback(
     signalled = sig;
     if (state.committedAt) log.warn(`${sig}: past the commit point, finishing the fallback first`);
     else {
-      log.warn(`${sig}: stopping the fallback and starting the app on PostgreSQL again`);
+      log.warn(
+        `${sig}: stopping the fallback${stoppedAt === undefined ? '; the app keeps running on PostgreSQL' : ' and starting the app on PostgreSQL again'}`,
+      );
       abortReject(new StepFailure('signal', Outcome.RolledBack, `interrupted by ${sig}`));
     }
   };
@@ -353,7 +361,6 @@ async function runFallback(
     }
   };
 
-  let stoppedAt: number | undefined;
   let exported: ExportedTable[] = [];
   let exportMs: number | undefined;
   let tables: TableCheck[] | undefined;
@@ -365,17 +372,14 @@ async function runFallback(
     if (committed) {
       guardian = spawnGuardian(GUARDIAN_SCRIPT, runDir, guardianArgs(runSettings, runDir, extra));
       log.warn('the previous attempt passed the commit point (the verified file being put in place): rolling forward');
-      for (const name of FALLBACK_STEPS.slice(0, 4)) steps.push({ name, status: 'skipped', ms: 0 });
+      for (const name of FALLBACK_STEPS.slice(0, 5)) steps.push({ name, status: 'skipped', ms: 0 });
       await assertPostgresUnchanged(settings, log, inputs, state);
     } else {
       await run('fallback:check', async () => {
         await checkSource(inputs, log);
         await checkPostgresSchema(settings, log, inputs);
       });
-      // If this process is killed outright from here on, the guardian starts the app again or finishes the run.
-      guardian = spawnGuardian(GUARDIAN_SCRIPT, runDir, guardianArgs(runSettings, runDir, extra));
-      stoppedAt = Date.now();
-      await run('fallback:stop', () => stopApp(runSettings, log, extra));
+      // Before the window: the app keeps running on PostgreSQL while the file is built and proven.
       exportMs = await run('fallback:export', async () => {
         const t0 = Date.now();
         exported = await exportToFile(runSettings, log, inputs, state, saveState);
@@ -383,14 +387,25 @@ async function runFallback(
       });
       tables = await run('fallback:verify', async () => {
         const check = await verifyFile(state.built, inputs, exported, log);
-        if (!check.ok)
-          throw new StepFailure(
-            'fallback:verify',
-            Outcome.VerificationFailed,
-            `the new file does not equal PostgreSQL: ${check.failures.slice(0, 3).join('; ')}${check.failures.length > 3 ? ` (+${check.failures.length - 3} more)` : ''}`,
-          );
+        if (!check.ok) throw notEqual('fallback:verify', check.failures);
         log.ok(`every table of the new file equals PostgreSQL (${exported.length} tables: counts and content hashes)`);
         return check.tables;
+      });
+      // If this process is killed outright from here on, the guardian starts the app again or finishes the run.
+      guardian = spawnGuardian(GUARDIAN_SCRIPT, runDir, guardianArgs(runSettings, runDir, extra));
+      stoppedAt = Date.now();
+      await run('fallback:stop', () => stopApp(runSettings, log, extra));
+      exported = await run('fallback:catch-up', () => catchUpFile(runSettings, log, inputs, state, exported));
+      // The catch-up proved each table it copied again equal to PostgreSQL's new hash: report what the file holds now.
+      tables = tables.map((t) => {
+        const now = exported.find((e) => e.name === t.name)!;
+        return {
+          ...t,
+          rows: now.pgRowCount,
+          pgRowCount: now.pgRowCount,
+          contentHash: now.pgContentHash,
+          pgContentHash: now.pgContentHash,
+        };
       });
       state.exported = exported.map(({ name, pgRowCount, pgContentHash }) => ({ name, pgRowCount, pgContentHash }));
       state.committedAt = new Date().toISOString();
@@ -673,6 +688,38 @@ async function exportToFile(
     return result.tables;
   } finally {
     if (!finished && built.db.open) built.db.close();
+    await target.close();
+  }
+}
+
+function notEqual(step: FallbackStep, failures: string[]): StepFailure {
+  return new StepFailure(
+    step,
+    Outcome.VerificationFailed,
+    `the new file does not equal PostgreSQL: ${failures.slice(0, 3).join('; ')}${failures.length > 3 ? ` (+${failures.length - 3} more)` : ''}`,
+  );
+}
+
+/** In the window: the tables PostgreSQL changed since the export copied again into the verified file, and checked. */
+async function catchUpFile(
+  settings: Settings,
+  log: Logger,
+  inputs: Inputs,
+  state: FallbackState,
+  exported: ExportedTable[],
+): Promise<ExportedTable[]> {
+  const target = await openTarget(settings, log, { url: inputs.pgUrl });
+  try {
+    const t0 = Date.now();
+    const result = await catchUp(target.client, inputs.pgSchema, inputs.model, state.built, exported);
+    if (result.failures.length) throw notEqual('fallback:catch-up', result.failures);
+    log.ok(
+      result.changed.length
+        ? `caught up: ${result.changed.length} table(s) changed on PostgreSQL since the export (${result.changed.join(', ')}), ${result.rowsCopied} row(s) copied again and checked in ${Date.now() - t0} ms; the others are proven unchanged by their content hashes`
+        : `nothing changed on PostgreSQL since the export (every table's content hash, ${Date.now() - t0} ms)`,
+    );
+    return result.tables;
+  } finally {
     await target.close();
   }
 }

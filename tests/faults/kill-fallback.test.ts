@@ -1,9 +1,9 @@
 /**
  * `just fallback` interrupted at its steps (landed by pause points, VISIONSUIT_MIGRATE_PAUSE_AT), one run resumed
  * each time, the app writing on PostgreSQL in between:
- *  - SIGTERM while exporting: exit 5, nothing switched, the app runs on PostgreSQL again;
- *  - SIGKILL at verify (file exported, not yet trusted): at the kill the app is stopped and configured for
- *    PostgreSQL with the original SQLite file untouched; the guardian (frozen across the kill, then released)
+ *  - SIGTERM while exporting (before the window, the app running): exit 5, nothing switched, the app on PostgreSQL;
+ *  - SIGKILL at catch-up (the window: file exported and verified, the app stopped, not yet caught up): configured
+ *    for PostgreSQL with the original SQLite file untouched; the guardian (frozen across the kill, then released)
  *    starts it on PostgreSQL again and it keeps writing there;
  *  - SIGKILL at restore (past the commit point: the verified file swapped in, env files still PostgreSQL's): still
  *    configured all for PostgreSQL, the original kept byte-identical beside the new file, and the export holds every
@@ -45,7 +45,7 @@ function fallbackGuardians(runDir: string): number[] {
     .map(Number);
 }
 
-test('SIGTERM at export, SIGKILL at verify and at restore: never in between; the guardian restarts or finishes', async () => {
+test('SIGTERM at export, SIGKILL at catch-up and at restore: never in between; the guardian restarts or finishes', async () => {
   const { install, db, env, args } = await harness.upgradeCase('killfallback', 150);
   const taskEnv = { ...SAFE_ENV, ...env };
   const up = await runTask('upgrade', args, { env: taskEnv });
@@ -110,8 +110,8 @@ test('SIGTERM at export, SIGKILL at verify and at restore: never in between; the
   assert.is(sha256(install.sqlitePath), originalSha);
   await writingOnPg();
 
-  // 1. Exported, not verified: nothing switched; the guardian starts the app on PostgreSQL again.
-  const atVerify = await killAt('fallback:verify');
+  // 1. In the window, file exported and verified, not caught up: nothing switched; the guardian starts the app again.
+  const atVerify = await killAt('fallback:catch-up');
   assert.equal(configuredFor(install), { env: 'postgresql', provider: 'postgresql', migrations: true });
   assert.is(sha256(install.sqlitePath), originalSha, 'the original file untouched');
   assert.match(await atVerify.release(), /runs on PostgreSQL again/);
