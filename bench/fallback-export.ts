@@ -77,11 +77,14 @@ const check = checkFallbackFile(outFile, snapshot, model, result.tables, scans);
 phase('verify');
 // The window's data part: a small change on PostgreSQL, then the catch-up that carries it into the file.
 const changer = new pg.Client({ connectionString: url });
+const second = new pg.Client({ connectionString: url });
 await changer.connect();
+await second.connect();
 await changer.query(loadSql('bench-fallback-change'));
 mark = performance.now();
-const caught = await catchUp(changer, 'public', model, outFile, result.tables);
+const caught = await catchUp(changer, 'public', model, outFile, result.tables, { hashClient: second });
 await changer.end();
+await second.end();
 phase('catchUp');
 if (caught.failures.length || caught.changed.length !== 1) {
   process.stderr.write(`catch-up not clean: ${JSON.stringify(caught.failures.slice(0, 5))} ${caught.changed}\n`);

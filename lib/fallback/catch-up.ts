@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import type { SchemaModel } from '../prisma/schema-model.ts';
+import type { SchemaModel, TableModel } from '../prisma/schema-model.ts';
 import { pgTableHash } from '../pg/content-hash.ts';
 import { loadSql, sqlWithIdentifiers } from '../files/sql-files.ts';
 import { scanTable } from '../sqlite/export-scan.ts';
@@ -12,7 +12,7 @@ import { copyTable, sequenceValues, type ExportedTable } from './export-pg.ts';
  * Every table's content hash is computed on PostgreSQL again; a table whose hash and count are the exported ones is
  * proven unchanged (and the file already proven equal to it). A table that changed is emptied in the file and copied
  * again from this snapshot, then checked alone: integrity_check of the table, its count and content hash by
- * export-sqlite's scan against PostgreSQL's new one. foreign_key_check runs over the whole file once more.
+ * export-sqlite's scan against PostgreSQL's new one, and foreign_key_check of it and of the tables pointing at it.
  */
 const id = (name: string) => pg.escapeIdentifier(name);
 
@@ -25,22 +25,46 @@ export interface CatchUpResult {
   rowsCopied: number;
 }
 
+/** Every table's content hash, the tables shared between the two connections (same snapshot) when there are two. */
+async function hashAll(
+  client: pg.Client,
+  second: pg.Client | undefined,
+  schema: string,
+  tables: TableModel[],
+): Promise<Map<string, { rowCount: number; contentHash: string }>> {
+  const hashes = new Map<string, { rowCount: number; contentHash: string }>();
+  const queue = [...tables];
+  const worker = async (c: pg.Client) => {
+    for (let t = queue.shift(); t; t = queue.shift()) hashes.set(t.name, await pgTableHash(c, schema, t));
+  };
+  await Promise.all(second ? [worker(client), worker(second)] : [worker(client)]);
+  return hashes;
+}
+
+/** `hashClient`: a second connection that shares the hashing in the same snapshot (PostgreSQL on two cores). */
 export async function catchUp(
   client: pg.Client,
   schema: string,
   model: SchemaModel,
   file: string,
   exported: ExportedTable[],
+  options: { hashClient?: pg.Client } = {},
 ): Promise<CatchUpResult> {
   const tables: ExportedTable[] = [];
   const changed: string[] = [];
   const failures: string[] = [];
   let rowsCopied = 0;
   await client.query(loadSql('fallback-snapshot-begin'));
+  if (options.hashClient) {
+    const { rows } = await client.query<{ snapshot: string }>(loadSql('fallback-snapshot-export'));
+    await options.hashClient.query(loadSql('fallback-snapshot-begin'));
+    await options.hashClient.query(
+      sqlWithIdentifiers('fallback-snapshot-import', { snapshot: pg.escapeLiteral(rows[0].snapshot) }),
+    );
+  }
   const db = new Database(file);
   try {
-    const hashes = new Map<string, { rowCount: number; contentHash: string }>();
-    for (const t of model.tables) hashes.set(t.name, await pgTableHash(client, schema, t));
+    const hashes = await hashAll(client, options.hashClient, schema, model.tables);
     db.exec(loadSql('fallback-sqlite-foreign-keys-off'));
     db.exec('BEGIN');
     for (const t of model.tables) {
@@ -65,6 +89,7 @@ export async function catchUp(
     if (changed.length) raiseSequences(db, await sequenceValues(client, schema, model.tables));
     db.exec('COMMIT');
     await client.query(loadSql('fallback-snapshot-end'));
+    await options.hashClient?.query(loadSql('fallback-snapshot-end'));
     for (const name of changed) {
       const t = model.tables.find((m) => m.name === name)!;
       const integrity = (
@@ -81,12 +106,22 @@ export async function catchUp(
           `${name}: ${scan.rowCount} rows, content hash ${scan.contentHash} in the file; ${pgNow.rowCount} rows, ${pgNow.contentHash} on PostgreSQL`,
         );
     }
-    const orphans = db.prepare(loadSql('backup-sqlite-foreign-key-check')).all().length;
-    if (orphans) failures.push(`foreign_key_check: ${orphans} row(s) reference a missing parent`);
+    // PostgreSQL kept its foreign keys, so only a table copied again, or one pointing at it, can hold an orphan here.
+    const references = db.prepare(loadSql('fallback-sqlite-references')).pluck();
+    const toCheck = model.tables.filter(
+      (t) => changed.includes(t.name) || (references.all(t.name) as string[]).some((p) => changed.includes(p)),
+    );
+    for (const t of toCheck) {
+      const orphans = db
+        .prepare(sqlWithIdentifiers('fallback-sqlite-foreign-key-check-table', { table: id(t.name) }))
+        .all().length;
+      if (orphans) failures.push(`${t.name}: foreign_key_check: ${orphans} row(s) reference a missing parent`);
+    }
     return { tables, changed, failures, rowsCopied };
   } catch (err) {
     if (db.inTransaction) db.exec('ROLLBACK');
     await client.query('ROLLBACK').catch(() => undefined);
+    await options.hashClient?.query('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
     db.close();

@@ -711,7 +711,10 @@ async function catchUpFile(
   const target = await openTarget(settings, log, { url: inputs.pgUrl });
   try {
     const t0 = Date.now();
-    const result = await catchUp(target.client, inputs.pgSchema, inputs.model, state.built, exported);
+    const hashClient = await target.connect();
+    const result = await catchUp(target.client, inputs.pgSchema, inputs.model, state.built, exported, {
+      hashClient,
+    }).finally(() => hashClient.end().catch(() => undefined));
     if (result.failures.length) throw notEqual('fallback:catch-up', result.failures);
     log.ok(
       result.changed.length
