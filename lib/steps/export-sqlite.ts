@@ -42,6 +42,8 @@ import { startCallWorker } from '../threads/worker-call.ts';
 import { sqliteProblem, type SourceFileState } from './backup.ts';
 import { verifySnapshot } from '../sqlite/snapshot-check.ts';
 import { claimThisRunDir } from '../run/run-lock.ts';
+import type { Manifest, ManifestTable, NotMigrated } from '../run/manifest.ts';
+export type { Manifest, ManifestTable, NotMigrated } from '../run/manifest.ts';
 import { cacheSchemaModel, schemaSha256 } from '../prisma/schema-model-cache.ts';
 
 /**
@@ -49,41 +51,6 @@ import { cacheSchemaModel, schemaSha256 } from '../prisma/schema-model-cache.ts'
  * content hashes over the canonical row form of docs/design.md (verify recomputes them on PostgreSQL), the storage
  * classes found per column, and every value that will not convert, named by table, column and key.
  */
-export interface ManifestTable {
-  name: string;
-  model: string;
-  columns: { name: string; kind: ColumnKind; prismaType: string; nullable: boolean }[];
-  key: string[];
-  rowCount: number;
-  contentHash: string;
-  storageClasses: Record<string, StorageClassCount>;
-}
-
-export interface Manifest {
-  version: 1;
-  createdAt: string;
-  snapshot: { file: string; sha256: string; bytes: number };
-  source: { path: string | null; sha256: string | null; size: number | null; wal: SourceFileState['wal'] };
-  schema: { path: string; sha256: string };
-  tables: ManifestTable[];
-  /** SQLite tables the Prisma schema does not know that the operator excluded (--exclude-table): not migrated. */
-  extraTables: string[];
-  /** Every SQLite table or view that is not loaded, with why (absent in manifests of older versions). */
-  notMigrated?: NotMigrated[];
-  problems: ManifestProblem[];
-  problemCount: number;
-  /** DateTime integers that look like epoch seconds (converted as ms, as the app reads them): see EpochSuspect. */
-  epochSuspects: (EpochSuspect & { table: string })[];
-}
-
-export interface NotMigrated {
-  name: string;
-  kind: 'view' | 'prisma-migrations' | 'excluded';
-  reason: string;
-  /** Rows in the snapshot (tables only). */
-  rows?: number;
-}
-
 export interface ExportOptions {
   allowProblems?: boolean;
   /** Snapshots at least this big are scanned on two threads (default 32 MB; tests pass 0 to exercise it). */

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { parse as parseConnectionString } from 'pg-connection-string';
 import type { StepResult } from '../cli/run-cli.ts';
+import { readManifest } from '../run/manifest.ts';
 import type { Settings } from '../cli/config.ts';
 import { incompatibility, targetCategory, type CopyColumnPlan } from '../copy/converters.ts';
 import { fmtShort, progressLine, WindowRate } from '../run/progress.ts';
@@ -102,14 +103,6 @@ export interface LoadPgResult extends StepResult {
   forced: boolean;
   /** How the snapshot was checked against its sha256: hashed now, or sealed (unchanged since a full hash). */
   snapshotCheck: 'hashed' | 'sealed';
-}
-
-interface ManifestLike {
-  snapshot?: { sha256?: string };
-  tables?: { name: string; rowCount?: number }[];
-  problems?: { table: string; column: string; key: Record<string, string | null>; value: string; reason: string }[];
-  problemCount?: number;
-  extraTables?: string[];
 }
 
 export const DEFERRED_OBJECTS_FILE = 'deferred-objects.json';
@@ -375,7 +368,7 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
       `snapshot sha256 ${snapshotSha} verified (${snapshotCheck.method === 'sealed' ? 'unchanged since an earlier full hash: same inode, size, mtime, ctime' : 'hashed'})`,
     );
     const manifestPath = path.join(runDir, RUN_FILES.manifest);
-    const manifest = existsSync(manifestPath) ? readRunJson<ManifestLike>(runDir, RUN_FILES.manifest) : undefined;
+    const manifest = existsSync(manifestPath) ? readManifest(runDir) : undefined;
     if (manifest?.snapshot?.sha256 && manifest.snapshot.sha256 !== snapshotSha) {
       throw sourceProblem(
         `manifest.json was made from another snapshot (sha256 ${manifest.snapshot.sha256.slice(0, 12)}…); run \`just export-sqlite\` again`,

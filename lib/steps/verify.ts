@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import pgModule from 'pg';
 import type pg from 'pg';
 import type { StepContext, StepResult } from '../cli/run-cli.ts';
+import { readManifest, type Manifest, type ManifestTable } from '../run/manifest.ts';
 import { Outcome, errorMessage, usageError, type OutcomeKind } from '../errors.ts';
 import type { Logger } from '../cli/log.ts';
 import { pgBucketRows, pgBucketSums, pgRowCount, pgTableHash, type HashTable } from '../pg/content-hash.ts';
@@ -71,36 +72,6 @@ export interface VerifyExtra extends Record<string, unknown> {
   only?: string;
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// manifest.json as export-sqlite writes it (docs/design.md); only what verify reads.
-
-export interface ManifestColumn {
-  name: string;
-  kind: ColumnKind;
-  prismaType: string;
-  nullable: boolean;
-  enumName?: string;
-}
-
-export interface ManifestTable {
-  name: string;
-  model?: string;
-  columns: ManifestColumn[];
-  key: string[];
-  rowCount: number;
-  contentHash: string;
-}
-
-export interface Manifest {
-  version: number;
-  snapshot?: { file?: string; sha256?: string };
-  schema?: { path?: string; sha256?: string };
-  tables: ManifestTable[];
-  /** SQLite tables and views not loaded, with why (export-sqlite's NotMigrated; absent in older manifests). */
-  notMigrated?: { name: string; kind: string; reason: string; rows?: number }[];
-  problemCount?: number;
-}
-
 export function parseGates(only: string | undefined): GateName[] {
   if (only === undefined || only.trim() === '') return [...GATES];
   const names = only
@@ -112,18 +83,6 @@ export function parseGates(only: string | undefined): GateName[] {
     throw usageError(`--only: unknown gate ${unknown.map((n) => `"${n}"`).join(', ')} (gates: ${GATES.join(', ')})`);
   if (!names.length) throw usageError(`--only needs at least one gate (${GATES.join(', ')})`);
   return GATES.filter((g) => names.includes(g));
-}
-
-function readManifest(runDir: string): Manifest {
-  let manifest: Manifest;
-  try {
-    manifest = readRunJson<Manifest>(runDir, RUN_FILES.manifest);
-  } catch (err) {
-    throw usageError(`${path.join(runDir, RUN_FILES.manifest)} is not readable JSON: ${errorMessage(err)}`);
-  }
-  if (!manifest || !Array.isArray(manifest.tables))
-    throw usageError(`${path.join(runDir, RUN_FILES.manifest)} has no tables list; run export-sqlite again`);
-  return manifest;
 }
 
 /**
