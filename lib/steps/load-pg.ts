@@ -1,4 +1,4 @@
-import { targetSideError } from '../pg/target-errors.ts';
+import { isConnectionLoss, targetSideError } from '../pg/target-errors.ts';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -658,7 +658,7 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     });
     return result;
   } catch (caught) {
-    const err = connectionLost(caught)
+    const err = isConnectionLoss(caught)
       ? targetNotReady(
           `lost the connection to PostgreSQL during load-pg: ${errorMessage(caught).split('\n')[0]}; the target is re-loadable with --force`,
         )
@@ -681,15 +681,4 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     await target?.close();
     db?.close();
   }
-}
-
-/** A server restart, a killed backend or a cut network: the target, not our data, is the problem (exit 3). */
-function connectionLost(err: unknown): boolean {
-  if (err instanceof DomainError) return false;
-  const e = err as { code?: string; message?: string };
-  if (e?.code && /^(08|57P)/.test(e.code)) return true;
-  if (e?.code && ['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNREFUSED', 'EHOSTUNREACH'].includes(e.code)) return true;
-  return /Connection terminated|connection (was )?(closed|terminated)|Client has encountered a connection error/i.test(
-    e?.message ?? '',
-  );
 }
