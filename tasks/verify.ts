@@ -1,13 +1,8 @@
 import { runCli, type CliHelp } from '../lib/cli/run-cli.ts';
 import type { Logger } from '../lib/cli/log.ts';
-import {
-  GATES,
-  describeRowDifference,
-  verify,
-  type TableDifference,
-  type VerifyExtra,
-  type VerifyResult,
-} from '../lib/steps/verify.ts';
+import { verify, type VerifyExtra, type VerifyResult } from '../lib/steps/verify.ts';
+import { GATES } from '../lib/verify/gate-report.ts';
+import { describeRowDifference, type TableDifference } from '../lib/verify/table-gates.ts';
 
 const help: CliHelp = {
   description: 'Prove the PostgreSQL copy equals the snapshot (counts, content, integrity, Prisma health).',
