@@ -49,7 +49,7 @@ export interface Settings {
   verbose: boolean;
   /** --accept-uninspected-processes: not root, the holder proof cannot see other users' processes; go on anyway. */
   acceptUninspected: boolean;
-  /** VISIONSUIT_MIGRATE_PAUSE_AT (environment only): the upgrade's pause point for fire drills/tests (lib/pause-point.ts). */
+  /** VISIONSUIT_MIGRATE_PAUSE_AT (environment only): the upgrade's pause point for fire drills/tests (lib/run/pause-point.ts). */
   pauseAt?: string;
   /** --exclude-table NAME (repeatable, or EXCLUDE_TABLES comma-separated): SQLite tables the operator chose not to migrate. */
   excludeTables: string[];

@@ -42,7 +42,7 @@ export interface CopyTablePlan {
    */
   indexes?: { name: string; statement: string }[];
   /**
-   * The table's first chunks, converted while the schema was being built (copy-head-start.ts); copyTable sends them
+   * The table's first chunks, converted while the schema was being built (copy/head-start.ts); copyTable sends them
    * and continues the same conversion. Only on plans loaded in this thread (it cannot cross into a worker).
    */
   headStart?: HeadStart;

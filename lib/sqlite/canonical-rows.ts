@@ -8,7 +8,7 @@ import { columnConverter, convertChecked, isProblem, rowHash, rowText, type Sqli
 
 /**
  * The SQLite side of the content gate's narrowing: the snapshot's rows in the canonical form of docs/design.md,
- * computed with the very converters export-sqlite hashes with (lib/sqlite-values.ts), grouped into the same 256
+ * computed with the very converters export-sqlite hashes with (lib/sqlite/values.ts), grouped into the same 256
  * buckets PostgreSQL computes in sql/content-bucket-*.sql. Only used after a table's hash differs, to find
  * which keys differ and show both sides' values.
  */

@@ -263,7 +263,7 @@ function tableScanner(
 
 const openSnapshots = new Map<string, Database.Database>();
 
-/** Worker entry (lib/worker-call.ts): scan one table of a snapshot file; the connection is kept for the next call. */
+/** Worker entry (lib/threads/worker-call.ts): scan one table of a snapshot file; the connection is kept for the next call. */
 export async function scanSnapshotTable(args: {
   snapshot: string;
   table: TableModel;

@@ -50,7 +50,7 @@ import { claimHeadStart, dropHeadStart, predictTargetColumns, startHeadStarts } 
  *   the schema engine (genuine _prisma_migrations) → indexes (primary keys included) and FKs captured (saved to
  *   the run dir) and dropped → every table COPYed in its own transaction, two at a time, then its indexes rebuilt
  *   and the table ANALYZEd in the same slot, then each FK whose two tables are now loaded re-added NOT VALID and validated
- *   (pg-foreign-keys.ts) → what the slots left (FKs, indexes) after the copy phase → sequences reset and proven.
+ *   (lib/pg/foreign-keys.ts) → what the slots left (FKs, indexes) after the copy phase → sequences reset and proven.
  *
  * A value that will not convert, or a row PostgreSQL rejects, fails the load with exit 4 and a one-line cause
  * naming table, column and key; the target keeps the schema and is re-loadable with --force.

@@ -29,7 +29,7 @@ import { generateAppClient, type GenerateResult } from '../app/prisma-generate.t
 /**
  * switch-env: point the app at PostgreSQL.
  *  - DATABASE_URL (and SHADOW_DATABASE_URL when given) in <app>/backend/.env and the system env file (when it
- *    exists), every other byte kept (lib/env-file.ts), atomic, 0600, owner kept;
+ *    exists), every other byte kept (lib/app/env-file.ts), atomic, 0600, owner kept;
  *  - the Prisma schema's datasource provider → postgresql (Prisma 6 form, url = env("DATABASE_URL") kept);
  *  - the PostgreSQL migration history load-pg applied (<runDir>/postgres-schema/migrations) installed as
  *    backend/prisma/migrations, so the app's own `prisma migrate deploy` finds every migration applied.
@@ -141,7 +141,7 @@ export function postgresSchemaDir(runDir: string): string {
 export interface SwitchEnvOptions {
   runDir: string;
   dryRun?: boolean;
-  /** Called at the named in-between moments (lib/pause-point.ts SWITCH_ENV_PAUSE_POINTS); the upgrade's fire-drill hook. */
+  /** Called at the named in-between moments (lib/run/pause-point.ts SWITCH_ENV_PAUSE_POINTS); the upgrade's fire-drill hook. */
   pause?: (point: string) => Promise<void>;
 }
 

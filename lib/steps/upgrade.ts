@@ -73,7 +73,7 @@ import {
  * kill -9 (or any death no handler sees): a detached guardian started with the window notices the PID is gone and
  * runs the rollback (app on SQLite, running); the run stays unfinished so the next `just upgrade` resumes it. Killed
  * during health, with the app answering the guardian on PostgreSQL: the guardian records the cutover instead.
- * VISIONSUIT_MIGRATE_PAUSE_AT (lib/pause-point.ts) holds the run at a named step so a fire drill can kill it there.
+ * VISIONSUIT_MIGRATE_PAUSE_AT (lib/run/pause-point.ts) holds the run at a named step so a fire drill can kill it there.
  *
  * Resume: a run whose journal has `state.upgrade` without `finishedAt` (crash, kill -9, power loss) is picked up by
  * the next `just upgrade`: steps recorded done are skipped, a step recorded running is redone (load-pg with
