@@ -90,6 +90,14 @@ export const START_FLAG_HELP = {
   'no-generate': ['', "the start command runs the app's prisma generate itself; do not run it (VS_NO_GENERATE=1)"],
 } satisfies Record<string, FlagHelp>;
 
+/** Help of --orphans (config.ts's ORPHANS_FLAG), shared by export-sqlite and upgrade. */
+export const ORPHANS_FLAG_HELP = {
+  orphans: [
+    'refuse|null|delete',
+    'rows whose parent is gone: refuse (default, exit 4 naming them), load with the foreign key NULL (nullable relations), or leave out with the rows depending on them; listed in <run-dir>/orphans.jsonl',
+  ],
+} satisfies Record<string, FlagHelp>;
+
 export interface CliDefinition<Extra, Result extends StepResult> {
   task: string;
   /** One line for the operator: what the task does. */
@@ -173,7 +181,12 @@ export function renderUsage(
     'task' | 'description' | 'details' | 'positionals' | 'flags' | 'flagHelp' | 'exitCodes'
   >,
 ): string {
-  const help: Record<string, FlagHelp> = { ...SHARED_FLAG_HELP, ...START_FLAG_HELP, ...definition.flagHelp };
+  const help: Record<string, FlagHelp> = {
+    ...SHARED_FLAG_HELP,
+    ...START_FLAG_HELP,
+    ...ORPHANS_FLAG_HELP,
+    ...definition.flagHelp,
+  };
   const flagLine = (name: string) => {
     const [value, description] = help[name] ?? ['', ''];
     return `  ${`--${name}${value ? ` ${value}` : ''}`.padEnd(24)} ${description}`.trimEnd();

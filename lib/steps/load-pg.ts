@@ -41,6 +41,9 @@ import { installId, judgeTarget, markTarget, refuseUnlessOurs } from '../pg/targ
 import { cacheSchemaModel, readCachedSchemaModel, schemaSha256 } from '../prisma/schema-model-cache.ts';
 import { loadSql } from '../files/sql-files.ts';
 import { checkSnapshotAgainstModel, notMigratedLine } from './export-sqlite.ts';
+import type { Manifest } from '../sqlite/manifest.ts';
+import { orphanOutline, orphanRefusal, orphanSummary, type OrphanReport } from '../sqlite/orphans.ts';
+import type { RowTreatment } from '../sqlite/table-scan.ts';
 import { startInlineLoader, startWorkerLoader, type TableLoader } from '../copy/table-loader.ts';
 import { claimHeadStart, dropHeadStart, predictTargetColumns, startHeadStarts } from '../copy/head-start.ts';
 
@@ -102,14 +105,8 @@ export interface LoadPgResult extends StepResult {
   forced: boolean;
   /** How the snapshot was checked against its sha256: hashed now, or sealed (unchanged since a full hash). */
   snapshotCheck: 'hashed' | 'sealed';
-}
-
-interface ManifestLike {
-  snapshot?: { sha256?: string };
-  tables?: { name: string; rowCount?: number }[];
-  problems?: { table: string; column: string; key: Record<string, string | null>; value: string; reason: string }[];
-  problemCount?: number;
-  extraTables?: string[];
+  /** The manifest's --orphans treatment that was applied (absent when the snapshot had no orphan rows). */
+  orphans?: Omit<OrphanReport, 'tables'>;
 }
 
 export const DEFERRED_OBJECTS_FILE = 'deferred-objects.json';
@@ -131,6 +128,7 @@ export function planTables(
   targetColumns: Map<string, import('../pg/schema-objects.ts').TargetColumn[]>,
   schema: string,
   expected: Map<string, number>,
+  treatments: Record<string, RowTreatment> = {},
 ): CopyTablePlan[] {
   const plans: CopyTablePlan[] = [];
   for (const table of model.tables) {
@@ -171,6 +169,7 @@ export function planTables(
       table: table.name,
       columns,
       key: table.key,
+      ...(treatments[table.name] ? { treatment: treatments[table.name] } : {}),
       enums: model.enums,
       expectedRows: expected.get(table.name) ?? sqliteRowCount(db, table.name),
       analyzeAfter: true,
@@ -375,7 +374,7 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
       `snapshot sha256 ${snapshotSha} verified (${snapshotCheck.method === 'sealed' ? 'unchanged since an earlier full hash: same inode, size, mtime, ctime' : 'hashed'})`,
     );
     const manifestPath = path.join(runDir, RUN_FILES.manifest);
-    const manifest = existsSync(manifestPath) ? readRunJson<ManifestLike>(runDir, RUN_FILES.manifest) : undefined;
+    const manifest = existsSync(manifestPath) ? readRunJson<Partial<Manifest>>(runDir, RUN_FILES.manifest) : undefined;
     if (manifest?.snapshot?.sha256 && manifest.snapshot.sha256 !== snapshotSha) {
       throw sourceProblem(
         `manifest.json was made from another snapshot (sha256 ${manifest.snapshot.sha256.slice(0, 12)}…); run \`just export-sqlite\` again`,
@@ -392,6 +391,13 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
         { table: firstProblem.table, column: firstProblem.column, key },
       );
     }
+    // Orphan rows export-sqlite refused: the same one line, before the target is touched.
+    if (manifest?.orphans?.mode === 'refuse' && manifest.orphans.foreignKeys.length)
+      throw sourceProblem(`${orphanRefusal(manifest.orphans.foreignKeys)}; then run export-sqlite again`, {
+        orphans: manifest.orphans.foreignKeys,
+      });
+    const treatments = manifest?.orphans?.tables ?? {};
+    if (manifest?.orphans) log.warn(`applying the manifest's orphan treatment: ${orphanSummary(manifest.orphans)}`);
     const expected = new Map<string, number>(
       (manifest?.tables ?? []).filter((t) => typeof t.rowCount === 'number').map((t) => [t.name, t.rowCount!]),
     );
@@ -456,7 +462,7 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     const predictedFirstTables =
       options.copyFormat === 'text'
         ? []
-        : planTables(model, db, predictTargetColumns(model), schema, expected)
+        : planTables(model, db, predictTargetColumns(model), schema, expected, treatments)
             .sort((a, b) => b.expectedRows - a.expectedRows)
             .slice(0, slots);
     connectionsOpened = Promise.allSettled([
@@ -515,7 +521,7 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
     await useSchema(target.client, schema);
     const tableNames = model.tables.map((t) => t.name);
     const targetColumns = await readTargetColumns(target.client, schema);
-    const plans = planTables(model, db, targetColumns, schema, expected);
+    const plans = planTables(model, db, targetColumns, schema, expected, treatments);
     if (options.copyFormat === 'text') for (const plan of plans) plan.textFormat = true;
     for (const head of headStarts?.heads ?? []) {
       const plan = plans.find((p) => p.table === head.table)!; // the same model's tables, planned twice
@@ -630,7 +636,7 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
       .sort((a, b) => tableNames.indexOf(a.name) - tableNames.indexOf(b.name));
     const totalRows = tables.reduce((n, t) => n + t.rows, 0);
     const seconds = Math.round((performance.now() - started) / 10) / 100;
-    const summary = `loaded ${fmtInt(totalRows)} rows into ${tables.length} tables of ${target.display} in ${seconds.toFixed(1)}s (copy ${fmtInt(totalRows / Math.max(loadSeconds, 0.001))} rows/s); ${indexesRebuilt} indexes rebuilt, ${foreignKeysValidated} foreign keys validated, ${sequences.length} sequences reset`;
+    const summary = `loaded ${fmtInt(totalRows)} rows into ${tables.length} tables of ${target.display} in ${seconds.toFixed(1)}s (copy ${fmtInt(totalRows / Math.max(loadSeconds, 0.001))} rows/s); ${indexesRebuilt} indexes rebuilt, ${foreignKeysValidated} foreign keys validated, ${sequences.length} sequences reset${manifest?.orphans ? `; ${orphanSummary(manifest.orphans)}` : ''}`;
     const loadedRows = Object.fromEntries(results.map((r) => [r.table, r.rowsCopied]));
     await markTarget(target.client, schema, {
       install,
@@ -657,6 +663,7 @@ export async function loadPg(settings: Settings, log: Logger, options: LoadPgOpt
       phases,
       forced: relations.length > 0,
       snapshotCheck: snapshotCheck.method,
+      ...(manifest?.orphans ? { orphans: orphanOutline(manifest.orphans) } : {}),
     };
     recordStep(runDir, settings.appDir, 'load-pg', {
       status: 'done',

@@ -11,6 +11,7 @@ import { generateAppClient, type GenerateResult } from '../app/prisma-generate.t
 import { readWriteCounters } from '../app/pg-writes.ts';
 import { maskSecrets } from '../cli/secrets.ts';
 import type { Logger } from '../cli/log.ts';
+import type { OrphanMode } from '../sqlite/orphans.ts';
 import { displayUrl } from '../pg/target.ts';
 import { findHolders, sqliteFamily } from '../app/process-files.ts';
 import { checkPausePoint, pausePoint, SWITCH_ENV_PAUSE_POINTS } from '../run/pause-point.ts';
@@ -88,6 +89,8 @@ export interface UpgradeOptions {
   healthUrl?: string;
   /** The operator's start command runs `prisma generate` itself. */
   noGenerate?: boolean;
+  /** export-sqlite's choice for orphan rows (default refuse). */
+  orphans?: OrphanMode;
 }
 
 /** The options of the run as the journal keeps them, so the guardian and a resumed run use the same ones. */
@@ -292,7 +295,7 @@ async function dryRun(
     `take the lock ${path.join(runsRoot(settings), '.lock')}`,
     `check the target ${displayUrl(settings.targetUrl!)}`,
     `stop the writers: ${settings.stopCmd ?? '(no stop command)'}; prove no process has ${sqlitePath ?? 'the SQLite file'} open`,
-    `backup + export-sqlite into a new run dir under ${runsRoot(settings)}`,
+    `backup + export-sqlite into a new run dir under ${runsRoot(settings)}; orphan rows: ${options.orphans === 'null' ? 'loaded with the foreign key NULL' : options.orphans === 'delete' ? 'left out with the rows depending on them' : 'refused'} (--orphans=${options.orphans ?? 'refuse'})`,
     "load-pg (schema through Prisma's engine, data by COPY) and verify (counts, content, integrity, Prisma)",
     'check the live SQLite file is unchanged since the backup',
     `switch-env: DATABASE_URL in ${path.join(settings.appDir, 'backend/.env')}${existsSync(settings.systemEnvFile) ? ` and ${settings.systemEnvFile}` : ''}, provider → postgresql, PostgreSQL migration history`,
@@ -375,6 +378,7 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     waitSeconds: ctx.extra.waitSeconds ?? stored.waitSeconds,
     healthUrl: ctx.extra.healthUrl ?? stored.healthUrl,
     noGenerate: ctx.extra.noGenerate ?? stored.noGenerate,
+    orphans: ctx.extra.orphans ?? stored.orphans,
   };
   const runSettings: Settings = {
     ...settings,
@@ -587,9 +591,13 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
       }
     }
     await run('backup', async () => gate('backup', await runBackup(runSettings, log, runDir)), { skipIfDone: true });
-    await run('export-sqlite', async () => gate('export-sqlite', await runExportSqlite(runSettings, log, runDir)), {
-      skipIfDone: true,
-    });
+    await run(
+      'export-sqlite',
+      async () => gate('export-sqlite', await runExportSqlite(runSettings, log, runDir, extra.orphans)),
+      {
+        skipIfDone: true,
+      },
+    );
     // --force: check-target already refused a target holding anything but a previous run of ours.
     await run('load-pg', async () => gate('load-pg', await runLoadPg({ ...runSettings, force: true }, log, runDir)), {
       skipIfDone: true,

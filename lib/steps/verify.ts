@@ -29,6 +29,9 @@ import { loadSql, sqlWithIdentifiers } from '../files/sql-files.ts';
 import { loadSchemaModel, type ColumnKind } from '../prisma/schema-model.ts';
 import { PROBLEM_PREFIX, sqliteBucketRows, sqliteBucketSums, type CanonicalTable } from '../sqlite/canonical-rows.ts';
 import { prismaEngineHealth, referenceDdl } from '../verify/prisma-engine-gate.ts';
+import type { Manifest, ManifestTable } from '../sqlite/manifest.ts';
+import type { RowTreatment } from '../sqlite/table-scan.ts';
+import { orphanOutline, orphanSummary } from '../sqlite/orphans.ts';
 
 /**
  * verify: prove the PostgreSQL copy equals the SQLite snapshot, and that Prisma is healthy on it.
@@ -69,36 +72,6 @@ export interface VerifyResult extends StepResult {
 
 export interface VerifyExtra extends Record<string, unknown> {
   only?: string;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// manifest.json as export-sqlite writes it (docs/design.md); only what verify reads.
-
-export interface ManifestColumn {
-  name: string;
-  kind: ColumnKind;
-  prismaType: string;
-  nullable: boolean;
-  enumName?: string;
-}
-
-export interface ManifestTable {
-  name: string;
-  model?: string;
-  columns: ManifestColumn[];
-  key: string[];
-  rowCount: number;
-  contentHash: string;
-}
-
-export interface Manifest {
-  version: number;
-  snapshot?: { file?: string; sha256?: string };
-  schema?: { path?: string; sha256?: string };
-  tables: ManifestTable[];
-  /** SQLite tables and views not loaded, with why (export-sqlite's NotMigrated; absent in older manifests). */
-  notMigrated?: { name: string; kind: string; reason: string; rows?: number }[];
-  problemCount?: number;
 }
 
 export function parseGates(only: string | undefined): GateName[] {
@@ -247,9 +220,10 @@ async function narrowTable(
   pgSchema: string,
   table: ManifestTable,
   enums: Record<string, string[]>,
+  treatment: RowTreatment | undefined,
 ): Promise<TableDifference> {
   const hashTable: HashTable = { name: table.name, columns: table.columns, key: table.key };
-  const canonical: CanonicalTable = { name: table.name, columns: table.columns, key: table.key };
+  const canonical: CanonicalTable = { name: table.name, columns: table.columns, key: table.key, treatment };
   const [pgSums, sqliteSums] = await Promise.all([
     pgBucketSums(client, pgSchema, hashTable),
     Promise.resolve().then(() => sqliteBucketSums(db, canonical, enums)),
@@ -528,7 +502,7 @@ async function tableGates(
         ? `${tableSet[0]}${tableSet.length > 1 ? ` (and ${tableSet.length - 1} more table-set difference${tableSet.length > 2 ? 's' : ''})` : ''}`
         : first
           ? `${first.error ?? `"${first.table}" has ${fmt(first.actualRows ?? 0)} rows in PostgreSQL, the manifest says ${fmt(first.expectedRows)}`}${bad.length > 1 ? ` (and ${bad.length - 1} more table${bad.length > 2 ? 's' : ''})` : ''}`
-          : `${ordered.length} tables, ${fmt(totalRows)} rows match the manifest; the table sets of SQLite and PostgreSQL agree`,
+          : `${ordered.length} tables, ${fmt(totalRows)} rows match the manifest; the table sets of SQLite and PostgreSQL agree${manifest.orphans?.mode === 'null' || manifest.orphans?.mode === 'delete' ? ` (${orphanSummary(manifest.orphans)})` : ''}`,
       seconds: tableSeconds,
       details: {
         mismatches: bad.map((o) => ({
@@ -538,6 +512,7 @@ async function tableGates(
           ...(o.error ? { error: o.error } : {}),
         })),
         tableSet,
+        ...(manifest.orphans ? { orphans: orphanOutline(manifest.orphans) } : {}),
         tables: ordered.map((o) => ({ table: o.table, expected: o.expectedRows, actual: o.actualRows ?? null })),
       },
     });
@@ -571,7 +546,9 @@ async function tableGates(
             log.progress(`verify content: narrowing "${o.table}" down to keys`);
             const table = manifest.tables.find((t) => t.name === o.table)!;
             try {
-              differences.push(await narrowTable(clients[0], db, pgSchema, table, enums));
+              differences.push(
+                await narrowTable(clients[0], db, pgSchema, table, enums, manifest.orphans?.tables[table.name]),
+              );
             } catch (err) {
               differences.push({
                 table: o.table,

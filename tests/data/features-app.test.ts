@@ -187,32 +187,6 @@ test('verify fails when PostgreSQL has a table the manifest does not list (table
   assert.match(JSON.stringify(verify.json), /PostgreSQL table \\"LegacyLog\\" has no rows from SQLite/);
 });
 
-test('orphan rows: load-pg exits 4 naming table, keys and count; the target is never left looking done', async () => {
-  const install = await createFeaturesInstall({ rows: 10, orphans: 2 });
-  installs.push(install.appDir);
-  const { url } = await server.freshDatabase('orphans');
-  const { runDir, runs } = await chain(install, url, [], 'integrity');
-  assert.is(runs['export-sqlite'].code, 0, runs['export-sqlite'].stderr);
-  assert.is(runs['load-pg'].code, 4, runs['load-pg'].stderr);
-  assert.match(
-    runs['load-pg'].json!.error,
-    /foreign key "Membership_accountId_fkey" is violated by the snapshot's data: 2 rows of "Membership" \(accountId=\d+; accountId=\d+\) point at no "view" row/,
-  );
-  const journal = JSON.parse(readFileSync(path.join(runDir, 'journal.json'), 'utf8'));
-  assert.is(journal.steps['load-pg'].status, 'failed');
-  const verify = await runTask(
-    'verify',
-    ['--app-dir', install.appDir, '--run-dir', runDir, '--json', '--only', 'integrity'],
-    { env: { TARGET_DATABASE_URL: url } },
-  );
-  assert.is(verify.code, 1, verify.stderr);
-  assert.match(verify.json!.reason ?? JSON.stringify(verify.json), /Membership/);
-  const again = await runTask('load-pg', ['--app-dir', install.appDir, '--run-dir', runDir, '--json'], {
-    env: { TARGET_DATABASE_URL: url },
-  });
-  assert.is(again.code, 3, 'a second load needs --force');
-});
-
 test("a @default(dbgenerated()) PostgreSQL lacks is exit 2 naming model, field, default and PostgreSQL's message", async () => {
   const install = await createFeaturesInstall({ rows: 3 });
   installs.push(install.appDir);
