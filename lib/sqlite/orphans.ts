@@ -266,10 +266,8 @@ export function planOrphanTreatment(
           `--orphans=null: field ${table.model}.${required.field} ("${table.name}"."${required.name}", ${required.prismaType}) is required, so the ${rowids.length} row${rowids.length === 1 ? '' : 's'} of foreign key "${fk.name}" cannot have it NULL; use --orphans=delete, or fix them in the app's SQLite`,
         );
       const treatment = treatmentOf(fk.table);
-      for (const column of fk.columns) {
-        const list = (treatment.nulled[column] ??= []);
-        for (const rowid of rowids) if (!list.includes(rowid)) list.push(rowid);
-      }
+      for (const column of fk.columns)
+        treatment.nulled[column] = [...new Set([...(treatment.nulled[column] ?? []), ...rowids])];
       for (const rowid of rowids) note(fk.table, rowid, describe(fk), fk.columns);
     }
   } else {
