@@ -502,7 +502,7 @@ async function tableGates(
         ? `${tableSet[0]}${tableSet.length > 1 ? ` (and ${tableSet.length - 1} more table-set difference${tableSet.length > 2 ? 's' : ''})` : ''}`
         : first
           ? `${first.error ?? `"${first.table}" has ${fmt(first.actualRows ?? 0)} rows in PostgreSQL, the manifest says ${fmt(first.expectedRows)}`}${bad.length > 1 ? ` (and ${bad.length - 1} more table${bad.length > 2 ? 's' : ''})` : ''}`
-          : `${ordered.length} tables, ${fmt(totalRows)} rows match the manifest; the table sets of SQLite and PostgreSQL agree${manifest.orphans?.mode === 'null' || manifest.orphans?.mode === 'delete' ? ` (${orphanSummary(manifest.orphans)})` : ''}`,
+          : `${ordered.length} tables, ${fmt(totalRows)} rows match the manifest; the table sets of SQLite and PostgreSQL agree${manifest.orphans?.mode === 'null' || manifest.orphans?.mode === 'delete' ? `; ${orphanSummary(manifest.orphans)}` : ''}`,
       seconds: tableSeconds,
       details: {
         mismatches: bad.map((o) => ({

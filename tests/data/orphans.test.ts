@@ -103,7 +103,11 @@ async function assertOtherTablesEqual(install: FeaturesInstall, url: string, exc
 function sqliteBlobs(install: FeaturesInstall): Map<string, string | null> {
   const db = new Database(install.sqlitePath, { readonly: true });
   try {
-    const rows = db.prepare(`SELECT lower(hex("hash")) AS h, CASE WHEN "parentHash" IS NOT NULL THEN lower(hex("parentHash")) END AS p FROM "Blob"`).all() as {
+    const rows = db
+      .prepare(
+        `SELECT lower(hex("hash")) AS h, CASE WHEN "parentHash" IS NOT NULL THEN lower(hex("parentHash")) END AS p FROM "Blob"`,
+      )
+      .all() as {
       h: string;
       p: string | null;
     }[];
@@ -237,8 +241,36 @@ test('--orphans=delete: the orphan and the row depending on it are left out, bot
   const childEntry = listed.find((l) => l.values.hash === `\\x${child}`);
   assert.match(childEntry.reason, /depends on a left-out "Blob" row .*through foreign key "Blob_parentHash_fkey"/);
   const counts = runs.verify.json!.gates.find((g: { gate: string }) => g.gate === 'counts');
-  assert.match(counts.reason, /2 rows left out: orphans and the rows depending on them/);
+  assert.match(counts.reason, /agree; 2 rows left out: orphans and the rows depending on them/);
   await assertForeignKeysValid(url);
+});
+
+test('upgrade --orphans=delete: export-sqlite inside it applies the choice, kept in the journal for a resumed run', async () => {
+  const install = await createFeaturesInstall({ rows: 12, blobOrphans: 1 });
+  try {
+    const { url } = await server.freshDatabase('orphupgrade');
+    // A rehearsal on a copy as RUNBOOK.md's: no services to stop or start, no health probe, no app client to generate.
+    const run = await runTask(
+      'upgrade',
+      [
+        ...['--app-dir', install.appDir, '--stop-cmd', 'true', '--start-cmd', 'true', '--health-url', 'none'],
+        ...['--system-env', path.join(install.appDir, 'none.env'), '--no-generate', '--yes', '--json'],
+        '--orphans=delete',
+      ],
+      { env: { TARGET_DATABASE_URL: url }, timeoutMs: 300_000 },
+    );
+    assert.is(run.code, 0, run.stderr);
+    const runDir = run.json!.runDir as string;
+    const journal = JSON.parse(readFileSync(path.join(runDir, 'journal.json'), 'utf8'));
+    assert.is(journal.state.upgrade.options.orphans, 'delete');
+    const manifest = JSON.parse(readFileSync(path.join(runDir, 'manifest.json'), 'utf8'));
+    assert.equal([manifest.orphans.mode, manifest.orphans.leftOutRows], ['delete', 2]);
+    assert.is(readLines(path.join(runDir, 'orphans.jsonl')).length, 2);
+    assert.ok(run.json!.verify.gates.every((g: { ok: boolean }) => g.ok));
+    await assertForeignKeysValid(url);
+  } finally {
+    rmSync(install.appDir, { recursive: true, force: true });
+  }
 });
 
 test('--orphans is in the help of export-sqlite and upgrade; a bad value is exit 2', async () => {
