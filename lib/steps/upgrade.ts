@@ -32,6 +32,7 @@ import { loadSchemaModel } from '../prisma/schema-model.ts';
 import { loadSql } from '../files/sql-files.ts';
 import {
   appDatabaseKind,
+  appDatabaseUrl,
   requireSqlitePath,
   startFailure,
   startServices,
@@ -333,7 +334,7 @@ export async function upgrade(ctx: StepContext<UpgradeOptions>): Promise<Upgrade
   if (!settings.targetUrl) throw usageError('--target is required (or set TARGET_DATABASE_URL)');
   if (appDatabaseKind(settings) === 'postgresql') {
     throw usageError(
-      `${path.join(settings.appDir, 'backend/.env')} already points at PostgreSQL: this app is upgraded (\`just rollback\` goes back)`,
+      `the app's database URL (${appDatabaseUrl(settings).from}) already points at PostgreSQL: this app is upgraded (\`just rollback\` goes back)`,
     );
   }
   checkPausePoint(settings, [...UPGRADE_STEPS, ...SWITCH_ENV_PAUSE_POINTS]);

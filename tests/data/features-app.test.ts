@@ -187,6 +187,30 @@ test('verify fails when PostgreSQL has a table the manifest does not list (table
   assert.match(JSON.stringify(verify.json), /PostgreSQL table \\"LegacyLog\\" has no rows from SQLite/);
 });
 
+test("upgrade and rollback find the app's URL where Prisma does (PRISMA_DATABASE_URL): a second upgrade exit 2, rollback back on SQLite", async () => {
+  const install = await createFeaturesInstall({ rows: 3 });
+  installs.push(install.appDir);
+  const { url } = await server.freshDatabase('urlvar');
+  // A rehearsal on a copy as RUNBOOK.md's: no services to stop or start, no health probe, no app client to generate.
+  const common = [
+    ...['--app-dir', install.appDir, '--stop-cmd', 'true', '--start-cmd', 'true', '--health-url', 'none'],
+    ...['--system-env', path.join(install.appDir, 'none.env'), '--no-generate', '--yes', '--json'],
+  ];
+  const env = { TARGET_DATABASE_URL: url };
+  const prismaEnv = path.join(install.appDir, 'backend/prisma/.env');
+  const before = readFileSync(prismaEnv, 'utf8');
+  const upgraded = await runTask('upgrade', common, { env, timeoutMs: 300_000 });
+  assert.is(upgraded.code, 0, upgraded.stderr);
+  const again = await runTask('upgrade', common, { env, timeoutMs: 300_000 });
+  assert.is(again.code, 2, again.stderr);
+  assert.match(again.json!.error, /the app's database URL \(PRISMA_DATABASE_URL in .*\) already points at PostgreSQL/);
+  const back = await runTask('rollback', common, { env, timeoutMs: 300_000 });
+  assert.is(back.code, 0, back.stderr);
+  assert.is(back.json!.databaseUrlKind, 'sqlite');
+  assert.is(readFileSync(prismaEnv, 'utf8'), before);
+  assert.equal(resolveSqliteFile(install.schemaPath, install.appDir).file, install.sqlitePath);
+});
+
 test("a @default(dbgenerated()) PostgreSQL lacks is exit 2 naming model, field, default and PostgreSQL's message", async () => {
   const install = await createFeaturesInstall({ rows: 3 });
   installs.push(install.appDir);
