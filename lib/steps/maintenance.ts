@@ -1,5 +1,5 @@
 import type { Settings } from '../cli/config.ts';
-import { dsnPassword, resolveSqlitePath } from '../cli/config.ts';
+import { dsnPassword, resolveSqlitePath, sqliteLookupDescription } from '../cli/config.ts';
 import { resolveAppDatabaseUrl } from '../prisma/schema-source.ts';
 import { existsSync } from 'node:fs';
 import { registerSecret } from '../cli/secrets.ts';
@@ -74,7 +74,7 @@ export function requireSqlitePath(settings: Settings): string {
   if (!file) {
     throw new DomainError(
       Outcome.SourceProblem,
-      `cannot tell where the SQLite file is: ${path.join(settings.appDir, 'backend/.env')} has no file: DATABASE_URL (pass --sqlite)`,
+      `cannot tell where the SQLite file is: ${sqliteLookupDescription(settings)} (pass --sqlite)`,
     );
   }
   return file;

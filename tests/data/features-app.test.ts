@@ -204,6 +204,9 @@ test("upgrade and rollback find the app's URL where Prisma does (PRISMA_DATABASE
   const again = await runTask('upgrade', common, { env, timeoutMs: 300_000 });
   assert.is(again.code, 2, again.stderr);
   assert.match(again.json!.error, /the app's database URL \(PRISMA_DATABASE_URL in .*\) already points at PostgreSQL/);
+  const stop = await runTask('maintenance', ['on', ...common], { env });
+  assert.is(stop.code, 4, stop.stderr);
+  assert.match(stop.json!.error, /cannot tell where the SQLite file is: PRISMA_DATABASE_URL in .* is not a file: URL/);
   const back = await runTask('rollback', common, { env, timeoutMs: 300_000 });
   assert.is(back.code, 0, back.stderr);
   assert.is(back.json!.databaseUrlKind, 'sqlite');
