@@ -235,7 +235,7 @@ async function backupInto(
     foreignKeyViolations = (copy.prepare(loadSql('sqlite-foreign-key-check')).all() as unknown[]).length;
     if (foreignKeyViolations) {
       log.warn(
-        `PRAGMA foreign_key_check: ${foreignKeyViolations} row(s) reference a missing parent in the snapshot; PostgreSQL will refuse them when foreign keys are validated`,
+        `PRAGMA foreign_key_check: ${foreignKeyViolations} row(s) reference a missing parent in the snapshot; export-sqlite names them and refuses unless --orphans=null|delete`,
       );
     }
   } catch (err) {

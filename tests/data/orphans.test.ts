@@ -245,20 +245,23 @@ test('--orphans=delete: the orphan and the row depending on it are left out, bot
   await assertForeignKeysValid(url);
 });
 
-test('upgrade --orphans=delete: export-sqlite inside it applies the choice, kept in the journal for a resumed run', async () => {
+test('upgrade refuses orphans (rolled back, exit 5) naming them; --orphans=delete applies, kept in the journal for a resumed run', async () => {
   const install = await createFeaturesInstall({ rows: 12, blobOrphans: 1 });
   try {
     const { url } = await server.freshDatabase('orphupgrade');
     // A rehearsal on a copy as RUNBOOK.md's: no services to stop or start, no health probe, no app client to generate.
-    const run = await runTask(
-      'upgrade',
-      [
-        ...['--app-dir', install.appDir, '--stop-cmd', 'true', '--start-cmd', 'true', '--health-url', 'none'],
-        ...['--system-env', path.join(install.appDir, 'none.env'), '--no-generate', '--yes', '--json'],
-        '--orphans=delete',
-      ],
-      { env: { TARGET_DATABASE_URL: url }, timeoutMs: 300_000 },
+    const common = [
+      ...['--app-dir', install.appDir, '--stop-cmd', 'true', '--start-cmd', 'true', '--health-url', 'none'],
+      ...['--system-env', path.join(install.appDir, 'none.env'), '--no-generate', '--yes', '--json'],
+    ];
+    const env = { TARGET_DATABASE_URL: url };
+    const refused = await runTask('upgrade', common, { env, timeoutMs: 300_000 });
+    assert.is(refused.code, 5, refused.stderr);
+    assert.match(
+      refused.json!.cause,
+      /foreign key "Blob_parentHash_fkey" is violated .*--orphans=null .*--orphans=delete/,
     );
+    const run = await runTask('upgrade', [...common, '--orphans=delete'], { env, timeoutMs: 300_000 });
     assert.is(run.code, 0, run.stderr);
     const runDir = run.json!.runDir as string;
     const journal = JSON.parse(readFileSync(path.join(runDir, 'journal.json'), 'utf8'));
