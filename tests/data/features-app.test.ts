@@ -238,7 +238,7 @@ test("a @default(dbgenerated()) PostgreSQL lacks is exit 2 naming model, field, 
   );
 });
 
-test('Prisma 7 app: prisma.config.ts names the url; load-pg keeps the datasource without url in the PostgreSQL schema', async () => {
+test('Prisma 7 app: prisma.config.ts names the url; load-pg keeps the datasource without url; upgrade and rollback use its variable', async () => {
   const install = await createFeaturesInstall({ rows: 3 });
   installs.push(install.appDir);
   const main = path.join(install.schemaPath, 'schema.prisma');
@@ -258,6 +258,25 @@ test('Prisma 7 app: prisma.config.ts names the url; load-pg keeps the datasource
   assert.match(pgSchema, /datasource db \{\n  provider = "postgresql"\n\}/);
   assert.not.match(pgSchema, /url\s*=/);
   await assertRowsEqual(install, url);
+  // The cutover and the way back find the URL where prisma.config.ts says (APP_DB_URL), as a rehearsal on a copy.
+  const rehearsal = [
+    ...['--app-dir', install.appDir, '--stop-cmd', 'true', '--start-cmd', 'true', '--health-url', 'none'],
+    ...['--system-env', path.join(install.appDir, 'none.env'), '--no-generate', '--yes', '--json'],
+  ];
+  const env = { TARGET_DATABASE_URL: url };
+  const upgraded = await runTask('upgrade', rehearsal, { env, timeoutMs: 300_000 });
+  assert.is(upgraded.code, 0, upgraded.stderr);
+  assert.match(readFileSync(path.join(install.appDir, 'backend/.env'), 'utf8'), /^APP_DB_URL="postgresql:/);
+  assert.match(readFileSync(main, 'utf8'), /datasource db \{\n  provider = "postgresql"\n\}/);
+  const again = await runTask('upgrade', rehearsal, { env, timeoutMs: 300_000 });
+  assert.is(again.code, 2, again.stderr);
+  assert.match(again.json!.error, /APP_DB_URL in .* already points at PostgreSQL/);
+  const back = await runTask('rollback', rehearsal, { env, timeoutMs: 300_000 });
+  assert.is(back.code, 0, back.stderr);
+  assert.is(
+    readFileSync(path.join(install.appDir, 'backend/.env'), 'utf8'),
+    'APP_DB_URL="file:./prisma/features.db"\n',
+  );
 });
 
 test.run();
