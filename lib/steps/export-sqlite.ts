@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -372,8 +372,8 @@ interface BackupData {
 
 /**
  * Orphan rows of the snapshot and the operator's choice: undefined when there are none (backup's foreign_key_check
- * of this very snapshot found none, or this one finds none); for null/delete the treated rows, written with their
- * original values to orphans.jsonl in the run dir before anything is counted.
+ * of this very snapshot found none, or this one finds none); for null/delete the treated rows, and the orphans.jsonl
+ * lines (each with its original values) written beside the manifest.
  */
 function handleOrphans(
   db: Database.Database,
@@ -383,7 +383,7 @@ function handleOrphans(
   backupData: BackupData | undefined,
   snapshotSha: string,
   log: Logger,
-): OrphanReport | undefined {
+): { report: OrphanReport; lines: string } | undefined {
   if (backupData?.sha256 === snapshotSha && backupData.foreignKeyViolations === 0) return undefined;
   const found = findOrphanRows(db, model);
   if (!found.length) return undefined;
@@ -392,12 +392,8 @@ function handleOrphans(
     log.warn(
       `orphan rows: ${fk.count} row${fk.count === 1 ? '' : 's'} of "${fk.table}" point${fk.count === 1 ? 's' : ''} at no "${fk.refTable}" row through foreign key "${fk.name}" (${fk.examples.join('; ')}${fk.count > fk.examples.length ? '; …' : ''})`,
     );
-  if (mode === 'refuse') return { mode, foreignKeys, nulledRows: 0, leftOutRows: 0, tables: {} };
+  if (mode === 'refuse') return { report: { mode, foreignKeys, nulledRows: 0, leftOutRows: 0, tables: {} }, lines: '' };
   const plan = planOrphanTreatment(db, model, found, mode);
-  writeFileAtomic(
-    path.join(runDir, RUN_FILES.orphans),
-    plan.entries.map((e) => JSON.stringify(e)).join('\n') + (plan.entries.length ? '\n' : ''),
-  );
   const report: OrphanReport = {
     mode,
     foreignKeys,
@@ -407,7 +403,7 @@ function handleOrphans(
     tables: plan.tables,
   };
   log.warn(orphanSummary(report));
-  return report;
+  return { report, lines: plan.entries.map((e) => `${JSON.stringify(e)}\n`).join('') };
 }
 
 async function exportInto(
@@ -443,11 +439,14 @@ async function exportInto(
   let notMigrated: NotMigrated[];
   let scanSeconds = 0;
   let orphans: OrphanReport | undefined;
+  let orphanLines = '';
   try {
     notMigrated = checkSnapshotAgainstModel(db, model, settings.excludeTables);
     extraTables = notMigrated.filter((n) => n.kind === 'excluded').map((n) => n.name);
     for (const n of notMigrated) if (n.kind !== 'prisma-migrations') log.warn(notMigratedLine(n));
-    orphans = handleOrphans(db, model, runDir, options.orphans ?? 'refuse', backupData, snapshot.sha256, log);
+    const handled = handleOrphans(db, model, runDir, options.orphans ?? 'refuse', backupData, snapshot.sha256, log);
+    orphans = handled?.report;
+    orphanLines = handled?.lines ?? '';
     const scanStarted = Date.now();
     const scans = await scanAll(db, snapshot, model, log, threshold, orphans?.tables ?? {});
     for (const table of model.tables) {
@@ -501,6 +500,11 @@ async function exportInto(
     epochSuspects,
     ...(orphans ? { orphans } : {}),
   };
+  // The list goes with the manifest it belongs to; one left by an earlier export in this run dir (a resumed upgrade
+  // redoes backup and export) would mislead.
+  const orphansFile = path.join(runDir, RUN_FILES.orphans);
+  if (orphans?.file) writeFileAtomic(orphansFile, orphanLines);
+  else rmSync(orphansFile, { force: true });
   writeRunJson(runDir, RUN_FILES.manifest, manifest);
   for (const suspect of epochSuspects) log.warn(epochSuspectLine(suspect));
 

@@ -7,7 +7,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -163,22 +163,29 @@ test('refuse (default): export-sqlite exits 4 with one line naming key, table, c
   assert.is(journal.steps['load-pg'].status, 'failed');
 });
 
-test('--orphans=null on a required relation: exit 2 naming the field', async () => {
+test('--orphans=null on a required relation: exit 2 naming the field; orphans.jsonl always matches the manifest', async () => {
   const backup = await runTask('backup', ['--app-dir', membershipOrphans.appDir, '--json']);
-  const exp = await runTask('export-sqlite', [
-    '--app-dir',
-    membershipOrphans.appDir,
-    '--run-dir',
-    backup.json!.runDir,
-    '--json',
-    '--orphans=null',
-  ]);
+  const runDir = backup.json!.runDir as string;
+  const exportWith = (flags: string[]) =>
+    runTask('export-sqlite', ['--app-dir', membershipOrphans.appDir, '--run-dir', runDir, '--json', ...flags]);
+  const listFile = path.join(runDir, 'orphans.jsonl');
+  const manifest = () => JSON.parse(readFileSync(path.join(runDir, 'manifest.json'), 'utf8'));
+  const deleted = await exportWith(['--orphans=delete']);
+  assert.is(deleted.code, 0, deleted.stderr);
+  assert.is(readLines(listFile).length, 2);
+  const exp = await exportWith(['--orphans=null']);
   assert.is(exp.code, 2, exp.stderr);
   assert.match(
     exp.json!.error,
     /--orphans=null: field Membership\.accountId \("Membership"\."accountId", Int\) is required/,
   );
   assert.is(errorLines(exp.stderr).length, 1);
+  // Refused before anything was written: the earlier manifest and its list are still a pair.
+  assert.equal([manifest().orphans.mode, readLines(listFile).length], ['delete', 2]);
+  const refused = await exportWith([]);
+  assert.is(refused.code, 4, refused.stderr);
+  assert.is(manifest().orphans.mode, 'refuse');
+  assert.not.ok(existsSync(listFile), 'a refused export leaves no list of an earlier one');
 });
 
 test('--orphans=null: the orphan loads with its foreign key NULL, listed in orphans.jsonl; verify passes; keys VALID', async () => {
