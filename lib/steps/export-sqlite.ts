@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -17,13 +16,12 @@ import {
   runsRoot,
   writeRunJson,
 } from '../run/run-dir.ts';
-import { loadSchemaModel, type ColumnKind, type SchemaModel } from '../prisma/schema-model.ts';
+import { loadSchemaModel, type SchemaModel } from '../prisma/schema-model.ts';
 import { loadSql, sqlWithIdentifiers } from '../files/sql-files.ts';
 import {
   MAX_PROBLEMS,
   scanTable,
   scanTableAsync,
-  type EpochSuspect,
   type ManifestProblem,
   type StorageClassCount,
   type TableScan,
