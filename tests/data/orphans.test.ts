@@ -15,6 +15,9 @@ import { createFeaturesInstall, type FeaturesInstall } from '../../fixtures/feat
 import { pgBucketSums } from '../../lib/pg/content-hash.ts';
 import { loadSchemaModel } from '../../lib/prisma/schema-model.ts';
 import { sqliteBucketSums } from '../../lib/sqlite/canonical-rows.ts';
+import { loadSettings } from '../../lib/cli/config.ts';
+import { createLogger } from '../../lib/cli/log.ts';
+import { exportSqlite } from '../../lib/steps/export-sqlite.ts';
 import { runTask, type CliRun } from '../helpers/cli.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 
@@ -281,6 +284,27 @@ test('upgrade refuses orphans (rolled back, exit 5) naming them; --orphans=delet
   } finally {
     rmSync(install.appDir, { recursive: true, force: true });
   }
+});
+
+test('the two-thread export (worker scans) applies the same treatment: the same manifest tables', async () => {
+  const backup = await runTask('backup', ['--app-dir', blobOrphans.appDir, '--json']);
+  const runDir = backup.json!.runDir as string;
+  const { settings } = loadSettings(['--app-dir', blobOrphans.appDir, '--run-dir', runDir]);
+  const log = createLogger({ quiet: true });
+  const tablesOf = async (workerThresholdBytes?: number) => {
+    const result = await exportSqlite(settings, log, { orphans: 'delete', workerThresholdBytes });
+    assert.ok(result.ok, result.summary);
+    const manifest = JSON.parse(readFileSync(path.join(runDir, 'manifest.json'), 'utf8'));
+    return manifest.tables.map((t: { name: string; rowCount: number; contentHash: string }) => [
+      t.name,
+      t.rowCount,
+      t.contentHash,
+    ]);
+  };
+  const inline = await tablesOf();
+  const threads = await tablesOf(0);
+  assert.equal(threads, inline);
+  assert.is(inline.find((t: unknown[]) => t[0] === 'Blob')[1], blobOrphans.rowCounts.Blob - 2);
 });
 
 test('--orphans is in the help of export-sqlite and upgrade; a bad value is exit 2', async () => {
