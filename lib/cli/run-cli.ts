@@ -39,7 +39,10 @@ export type FlagHelp = readonly [value: string, description: string];
 const SHARED_FLAG_HELP: Record<keyof typeof COMMON_FLAGS, FlagHelp> = {
   config: ['FILE', 'KEY=value settings, keys as in brackets (VS_MIGRATION_CONFIG; default ./migration.env)'],
   'app-dir': ['DIR', 'the app install: backend/, maintenance.sh (VS_APP_DIR; default: the current folder)'],
-  sqlite: ['FILE', "the app's SQLite file (SQLITE_PATH; default: DATABASE_URL in <app>/backend/.env)"],
+  sqlite: [
+    'FILE',
+    "the app's SQLite file (SQLITE_PATH; default: the schema's datasource url as Prisma resolves it from the app's .env files)",
+  ],
   schema: ['FILE', 'the Prisma schema (PRISMA_SCHEMA; default <app>/backend/prisma/schema.prisma)'],
   target: ['URL', 'PostgreSQL the app will use; ?schema=NAME selects the schema (TARGET_DATABASE_URL)'],
   'shadow-url': ['URL', "Prisma's shadow database for the app's migrate dev (SHADOW_DATABASE_URL)"],
