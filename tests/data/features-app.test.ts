@@ -149,6 +149,17 @@ test('a SQLite table the schema does not name refuses (exit 4) naming it; --excl
   db.exec(`CREATE TABLE "audit_trail" (x TEXT); INSERT INTO "audit_trail" VALUES ('a'), ('b');`);
   db.close();
   const { url } = await server.freshDatabase('unknown');
+  // The upgrade's dry run finds it too, before any maintenance window.
+  const dry = await runTask(
+    'upgrade',
+    ['--app-dir', install.appDir, '--stop-cmd', 'true', '--start-cmd', 'true', '--dry-run', '--json'],
+    { env: { TARGET_DATABASE_URL: url } },
+  );
+  assert.is(dry.code, 4, dry.stderr);
+  assert.match(
+    dry.json!.summary,
+    /schema matches SQLite: SQLite table "audit_trail" \(2 rows\) is not in the Prisma schema/,
+  );
   const refused = await chain(install, url);
   assert.is(refused.runs['export-sqlite'].code, 4);
   assert.match(
