@@ -221,6 +221,11 @@ export function resolveAppDatabaseUrl(schemaPath: string, appDir: string): Resol
   return resolveDatasourceUrl(source, projectRootOf(source, appDir), {});
 }
 
+/** The env file Prisma reads first for the app's URL: `.env` in the project root (projectRootOf). */
+export function appEnvFile(schemaPath: string, appDir: string): string {
+  return path.join(projectRootOf(readSchemaSource(schemaPath), appDir), '.env');
+}
+
 /**
  * The SQLite file the app's schema points at, or undefined with where it looked. The app's environment is its env
  * files, not this tool's shell, so `env` defaults to none.

@@ -147,7 +147,7 @@ export async function stopWriters(
  * The database URL the app uses, where Prisma finds it: the variable its schema (or prisma.config.ts) names, from
  * the app's env files (lib/prisma/schema-source.ts); without a schema file, backend/.env's DATABASE_URL.
  */
-export function appDatabaseUrl(settings: Settings): { url?: string; from: string } {
+export function currentAppDatabaseUrl(settings: Settings): { url?: string; from: string } {
   if (existsSync(settings.schemaPath)) return resolveAppDatabaseUrl(settings.schemaPath, settings.appDir);
   const envFile = path.join(settings.appDir, 'backend/.env');
   return { url: readEnvValue(envFile, 'DATABASE_URL'), from: `DATABASE_URL in ${envFile}` };
@@ -155,7 +155,7 @@ export function appDatabaseUrl(settings: Settings): { url?: string; from: string
 
 /** The app's database URL when it is a PostgreSQL URL (the app's own DSN, password included). */
 export function appPostgresUrl(settings: Settings): string | undefined {
-  const { url } = appDatabaseUrl(settings);
+  const { url } = currentAppDatabaseUrl(settings);
   if (!url || !/^postgres(ql)?:/i.test(url)) return undefined;
   registerSecret(dsnPassword(url));
   return url;
@@ -163,7 +163,7 @@ export function appPostgresUrl(settings: Settings): string | undefined {
 
 /** Which database the app's URL points at: postgresql, sqlite, or undefined (missing or another kind). */
 export function appDatabaseKind(settings: Settings): 'postgresql' | 'sqlite' | undefined {
-  const { url } = appDatabaseUrl(settings);
+  const { url } = currentAppDatabaseUrl(settings);
   if (!url) return undefined;
   if (/^postgres(ql)?:/i.test(url)) return 'postgresql';
   if (/^file:/i.test(url.trim())) return 'sqlite';

@@ -32,13 +32,13 @@ import {
 } from '../app/pg-writes.ts';
 import {
   appDatabaseKind,
-  appDatabaseUrl,
+  currentAppDatabaseUrl,
   appPostgresUrl,
   startFailure,
   startServices,
   type StartResult,
 } from './maintenance.ts';
-import { readSwitchState, writeSwitchState, type SwitchState } from './switch-env.ts';
+import { appUrlVariable, envFilesOf, readSwitchState, writeSwitchState, type SwitchState } from './switch-env.ts';
 
 /**
  * rollback: put the app back on SQLite. Restores every file switch-env touched (env files, schema.prisma, the
@@ -170,9 +170,7 @@ export function manualStepsFor(settings: Settings, state: SwitchState | undefine
     if (f.backup) steps.push(`cp -p ${shellQuote(f.backup)} ${shellQuote(f.path)}`);
     else if (!f.existed) steps.push(`rm -f ${shellQuote(f.path)}`);
   }
-  steps.push(
-    `grep '^DATABASE_URL' ${shellQuote(path.join(settings.appDir, 'backend/.env'))}   # must show a file: URL`,
-  );
+  steps.push(`grep '^${appUrlVariable(settings)}' ${shellQuote(envFilesOf(settings)[0])}   # must show a file: URL`);
   steps.push(
     `(cd ${shellQuote(path.join(settings.appDir, 'backend'))} && ./node_modules/.bin/prisma generate)   # client for sqlite`,
   );
@@ -345,7 +343,7 @@ export async function rollback(
   }
 
   // Where Prisma finds the app's URL (the variable its schema names, in whichever env file), not only DATABASE_URL.
-  const appUrl = appDatabaseUrl(settings);
+  const appUrl = currentAppDatabaseUrl(settings);
   const databaseUrlKind = !appUrl.url ? 'missing' : appDatabaseKind(settings) === 'sqlite' ? 'sqlite' : 'other';
   if (databaseUrlKind !== 'sqlite')
     fail(

@@ -33,7 +33,7 @@ import { loadSchemaModel } from '../prisma/schema-model.ts';
 import { loadSql } from '../files/sql-files.ts';
 import {
   appDatabaseKind,
-  appDatabaseUrl,
+  currentAppDatabaseUrl,
   requireSqlitePath,
   startFailure,
   startServices,
@@ -43,7 +43,7 @@ import {
 import { liveChange, sourceFileState, type SourceFileState } from './backup.ts';
 import { PG_WRITES_STATE, rollback, type PgWritesState, type PostgresWrites, type RollbackResult } from './rollback.ts';
 import { standDownGuardian, startGuardian } from './upgrade-guardian.ts';
-import { switchEnv, readSwitchState } from './switch-env.ts';
+import { appUrlVariable, envFilesOf, switchEnv, readSwitchState } from './switch-env.ts';
 import {
   readVerifyReport,
   runBackup,
@@ -307,7 +307,7 @@ async function dryRun(
     `backup + export-sqlite into a new run dir under ${runsRoot(settings)}; orphan rows: ${options.orphans === 'null' ? 'loaded with the foreign key NULL' : options.orphans === 'delete' ? 'left out with the rows depending on them' : 'refused'} (--orphans=${options.orphans ?? 'refuse'})`,
     "load-pg (schema through Prisma's engine, data by COPY) and verify (counts, content, integrity, Prisma)",
     'check the live SQLite file is unchanged since the backup',
-    `switch-env: DATABASE_URL in ${path.join(settings.appDir, 'backend/.env')}${existsSync(settings.systemEnvFile) ? ` and ${settings.systemEnvFile}` : ''}, provider → postgresql, PostgreSQL migration history`,
+    `switch-env: ${appUrlVariable(settings)} in ${envFilesOf(settings).join(' and ')}, provider → postgresql, PostgreSQL migration history`,
     options.noGenerate
       ? 'prisma generate: skipped (--no-generate: the start command regenerates the client)'
       : `prisma generate: the app's own ${path.join(settings.appDir, 'backend/node_modules/.bin/prisma')} in backend/ (client for postgresql)`,
@@ -342,7 +342,7 @@ export async function upgrade(ctx: StepContext<UpgradeOptions>): Promise<Upgrade
   if (!settings.targetUrl) throw usageError('--target is required (or set TARGET_DATABASE_URL)');
   if (appDatabaseKind(settings) === 'postgresql') {
     throw usageError(
-      `the app's database URL (${appDatabaseUrl(settings).from}) already points at PostgreSQL: this app is upgraded (\`just rollback\` goes back)`,
+      `the app's database URL (${currentAppDatabaseUrl(settings).from}) already points at PostgreSQL: this app is upgraded (\`just rollback\` goes back)`,
     );
   }
   checkPausePoint(settings, [...UPGRADE_STEPS, ...SWITCH_ENV_PAUSE_POINTS]);

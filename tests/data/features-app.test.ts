@@ -7,7 +7,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -223,6 +223,39 @@ test("upgrade and rollback find the app's URL where Prisma does (PRISMA_DATABASE
   assert.is(back.json!.databaseUrlKind, 'sqlite');
   assert.is(readFileSync(prismaEnv, 'utf8'), before);
   assert.equal(resolveSqliteFile(install.schemaPath, install.appDir).file, install.sqlitePath);
+});
+
+test('an app with its package.json at the app-dir root: the switch writes <app>/.env, where Prisma reads first', async () => {
+  const install = await createFeaturesInstall({ rows: 3 });
+  installs.push(install.appDir);
+  for (const name of readdirSync(path.join(install.appDir, 'backend')))
+    renameSync(path.join(install.appDir, 'backend', name), path.join(install.appDir, name));
+  rmdirSync(path.join(install.appDir, 'backend'));
+  const { url } = await server.freshDatabase('rootapp');
+  const rehearsal = [
+    ...['--app-dir', install.appDir, '--schema', path.join(install.appDir, 'prisma/schema')],
+    ...['--sqlite', path.join(install.appDir, 'prisma/features.db'), '--stop-cmd', 'true', '--start-cmd', 'true'],
+    ...[
+      '--health-url',
+      'none',
+      '--system-env',
+      path.join(install.appDir, 'none.env'),
+      '--no-generate',
+      '--yes',
+      '--json',
+    ],
+  ];
+  const env = { TARGET_DATABASE_URL: url };
+  const upgraded = await runTask('upgrade', rehearsal, { env, timeoutMs: 300_000 });
+  assert.is(upgraded.code, 0, upgraded.stderr);
+  assert.match(readFileSync(path.join(install.appDir, '.env'), 'utf8'), /^PRISMA_DATABASE_URL="postgresql:/);
+  assert.not.ok(existsSync(path.join(install.appDir, 'backend')), 'nothing written where Prisma does not look');
+  const again = await runTask('upgrade', rehearsal, { env, timeoutMs: 300_000 });
+  assert.is(again.code, 2, again.stderr);
+  assert.match(again.json!.error, /PRISMA_DATABASE_URL in .*\/\.env\) already points at PostgreSQL/);
+  const back = await runTask('rollback', rehearsal, { env, timeoutMs: 300_000 });
+  assert.is(back.code, 0, back.stderr);
+  assert.not.ok(existsSync(path.join(install.appDir, '.env')), 'the .env the switch created is gone again');
 });
 
 test("a @default(dbgenerated()) PostgreSQL lacks is exit 2 naming model, field, default and PostgreSQL's message", async () => {
