@@ -13,6 +13,7 @@ import { maskSecrets } from '../cli/secrets.ts';
 import type { Logger } from '../cli/log.ts';
 import type { OrphanMode } from '../sqlite/orphans.ts';
 import { checkSnapshotAgainstModel, type NotMigrated } from './export-sqlite.ts';
+import type { Manifest } from '../sqlite/manifest.ts';
 import { displayUrl } from '../pg/target.ts';
 import { findHolders, sqliteFamily } from '../app/process-files.ts';
 import { checkPausePoint, pausePoint, SWITCH_ENV_PAUSE_POINTS } from '../run/pause-point.ts';
@@ -22,6 +23,7 @@ import {
   createRunDir,
   listRunDirs,
   readJournal,
+  readRunJson,
   recordStep,
   RUN_FILES,
   runsRoot,
@@ -597,6 +599,21 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
         );
         for (const name of ['backup', 'export-sqlite', 'load-pg', 'verify'])
           recordStep(runDir, appDir, name, { status: 'skipped', message: 'source changed; redo' });
+      }
+    }
+    // Resume with another --orphans than the export that is done: the manifest, the load and the verify follow it.
+    if (resumed && isDone('export-sqlite')) {
+      const manifestFile = path.join(runDir, RUN_FILES.manifest);
+      const decided = existsSync(manifestFile)
+        ? readRunJson<Partial<Manifest>>(runDir, RUN_FILES.manifest).orphans?.mode
+        : undefined;
+      const wanted = extra.orphans ?? 'refuse';
+      if (decided && decided !== wanted) {
+        log.warn(
+          `--orphans=${wanted}, the earlier export applied --orphans=${decided}: redoing export, load and verify`,
+        );
+        for (const name of ['export-sqlite', 'load-pg', 'verify'])
+          recordStep(runDir, appDir, name, { status: 'skipped', message: `--orphans changed to ${wanted}; redo` });
       }
     }
     await run('backup', async () => gate('backup', await runBackup(runSettings, log, runDir)), { skipIfDone: true });

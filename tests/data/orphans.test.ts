@@ -18,6 +18,8 @@ import { sqliteBucketSums } from '../../lib/sqlite/canonical-rows.ts';
 import { loadSettings } from '../../lib/cli/config.ts';
 import { createLogger } from '../../lib/cli/log.ts';
 import { exportSqlite } from '../../lib/steps/export-sqlite.ts';
+import { pauseMarker } from '../../lib/run/pause-point.ts';
+import { eventually, journalOf, runDirs, spawnTask } from '../e2e/e2e-helpers.ts';
 import { runTask, type CliRun } from '../helpers/cli.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 
@@ -307,6 +309,61 @@ test('the two-thread export (worker scans) applies the same treatment: the same 
   const threads = await tablesOf(0);
   assert.equal(threads, inline);
   assert.is(inline.find((t: unknown[]) => t[0] === 'Blob')[1], blobOrphans.rowCounts.Blob - 2);
+});
+
+test('a resumed upgrade with another --orphans redoes export, load and verify with it', async () => {
+  const install = await createFeaturesInstall({ rows: 12, blobOrphans: 1 });
+  try {
+    const { url } = await server.freshDatabase('orphresume');
+    const { orphan, child } = blobOrphanAndChild(install);
+    const common = [
+      ...['--app-dir', install.appDir, '--stop-cmd', 'true', '--start-cmd', 'true', '--health-url', 'none'],
+      ...['--system-env', path.join(install.appDir, 'none.env'), '--no-generate', '--yes', '--json'],
+    ];
+    const env = { TARGET_DATABASE_URL: url };
+    // Killed after load-pg (paused at source-unchanged): the guardian puts the app back, the run stays unfinished.
+    const first = spawnTask('upgrade', [...common, '--orphans=delete'], {
+      ...env,
+      VISIONSUIT_MIGRATE_PAUSE_AT: 'source-unchanged',
+    });
+    const runDir = await eventually(
+      'paused after load-pg',
+      () => runDirs(install.appDir).find((d) => existsSync(pauseMarker(d, 'source-unchanged'))),
+      (d) => d !== undefined,
+      180_000,
+    );
+    first.child.kill('SIGKILL');
+    await first.done;
+    await eventually(
+      'the guardian finished',
+      () => journalOf(runDir!)?.state?.guardian,
+      (g) => g?.upgradePid === first.child.pid,
+      90_000,
+    );
+    assert.is(JSON.parse(readFileSync(path.join(runDir!, 'manifest.json'), 'utf8')).orphans.mode, 'delete');
+    const resumed = await runTask('upgrade', [...common, '--orphans=null'], { env, timeoutMs: 300_000 });
+    assert.is(resumed.code, 0, resumed.stderr);
+    assert.is(resumed.json!.runDir, runDir);
+    assert.match(
+      resumed.stderr,
+      /--orphans=null, the earlier export applied --orphans=delete: redoing export, load and verify/,
+    );
+    const manifest = JSON.parse(readFileSync(path.join(runDir!, 'manifest.json'), 'utf8'));
+    assert.equal([manifest.orphans.mode, manifest.orphans.nulledRows, manifest.orphans.leftOutRows], ['null', 1, 0]);
+    assert.equal(
+      readLines(path.join(runDir!, 'orphans.jsonl')).map((l) => l.action),
+      ['nulled'],
+    );
+    const blobs = await pgBlobs(url);
+    assert.is(blobs.get(orphan), null, 'the orphan is loaded, its parentHash NULL');
+    assert.is(blobs.get(child), orphan, 'the row depending on it is loaded too');
+    assert.is(
+      JSON.parse(readFileSync(path.join(runDir!, 'journal.json'), 'utf8')).state.upgrade.options.orphans,
+      'null',
+    );
+  } finally {
+    rmSync(install.appDir, { recursive: true, force: true });
+  }
 });
 
 test('--orphans is in the help of export-sqlite and upgrade; a bad value is exit 2', async () => {
