@@ -288,6 +288,11 @@ const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
 const nonEmpty = (v: string | undefined) => (v !== undefined && v !== '' ? v : undefined);
 const camel = (s: string) => s.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
 
+/** `--orphans refuse|null|delete`: export-sqlite's and upgrade's choice for rows whose parent is gone. */
+export const ORPHANS_FLAG = {
+  orphans: { type: 'string' },
+} satisfies FlagSpec;
+
 /** `--wait-seconds N` and `--health-url URL|none`: the flags of every task that starts the app and waits for health. */
 export const START_FLAGS = {
   'wait-seconds': { type: 'string' },

@@ -9,7 +9,6 @@ import {
   CHUNK_CHARS,
   keyText,
   RowLoadError,
-  sqliteColumns,
   sqliteId,
   tableCopyChunks,
   usesBinary,
@@ -19,6 +18,7 @@ import {
 import { loadSql, sqlWithIdentifiers } from '../files/sql-files.ts';
 import { duplicateIndexCause } from '../pg/schema-objects.ts';
 import { continueHeadStart } from './head-start.ts';
+import { tableRowAt } from '../sqlite/table-scan.ts';
 
 /**
  * Stream one snapshot table into PostgreSQL with COPY FROM STDIN (text format), in its own transaction:
@@ -186,13 +186,13 @@ export function mapCopyError(db: Database.Database, plan: CopyTablePlan, err: un
   let key: string | undefined;
   if (Number.isInteger(line) && line >= 1) {
     try {
-      const stmt = db.prepare(
-        sqlWithIdentifiers('load-pg-sqlite-row-at', { columns: sqliteColumns(plan), table: sqliteId(plan.table) }),
+      const row = tableRowAt(
+        db,
+        plan.table,
+        plan.columns.map((c) => c.name),
+        line - 1,
+        plan.treatment,
       );
-      const row = stmt
-        .raw(true)
-        .safeIntegers(true)
-        .get(line - 1) as unknown[] | undefined;
       if (row) key = keyText(plan, row);
     } catch {
       // Naming the key is best effort; the PostgreSQL message still says what is wrong.

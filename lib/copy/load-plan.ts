@@ -8,6 +8,7 @@ import type { SchemaModel } from '../prisma/schema-model.ts';
 import { incompatibility, targetCategory, type CopyColumnPlan } from './converters.ts';
 import { sqliteRowCount } from './copy-table.ts';
 import type { CopyTablePlan } from './rows.ts';
+import type { RowTreatment } from '../sqlite/table-scan.ts';
 
 /** Plan each table: SQLite and PostgreSQL column names from the schema model, conversion from the target type. */
 export function planTables(
@@ -16,6 +17,7 @@ export function planTables(
   targetColumns: Map<string, TargetColumn[]>,
   schema: string,
   expected: Map<string, number>,
+  treatments: Record<string, RowTreatment> = {},
 ): CopyTablePlan[] {
   const plans: CopyTablePlan[] = [];
   for (const table of model.tables) {
@@ -56,6 +58,7 @@ export function planTables(
       table: table.name,
       columns,
       key: table.key,
+      ...(treatments[table.name] ? { treatment: treatments[table.name] } : {}),
       enums: model.enums,
       expectedRows: expected.get(table.name) ?? sqliteRowCount(db, table.name),
       analyzeAfter: true,

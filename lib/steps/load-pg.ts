@@ -4,7 +4,9 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import type { StepResult } from '../cli/run-cli.ts';
-import { readManifest, type Manifest } from '../run/manifest.ts';
+import { readManifest, type Manifest } from '../sqlite/manifest.ts';
+import { orphanOutline, orphanRefusal, orphanSummary, type OrphanReport } from '../sqlite/orphans.ts';
+import type { RowTreatment } from '../sqlite/table-scan.ts';
 import type { Settings } from '../cli/config.ts';
 import type { CopyTableResult } from '../copy/copy-table.ts';
 import { loadAllTables } from '../copy/copy-phase.ts';
@@ -101,6 +103,8 @@ export interface LoadPgResult extends StepResult {
   forced: boolean;
   /** How the snapshot was checked against its sha256: hashed now, or sealed (unchanged since a full hash). */
   snapshotCheck: 'hashed' | 'sealed';
+  /** The manifest's --orphans treatment that was applied (absent when the snapshot had no orphan rows). */
+  orphans?: Omit<OrphanReport, 'tables'>;
 }
 
 export const DEFERRED_OBJECTS_FILE = 'deferred-objects.json';
@@ -219,6 +223,9 @@ interface LoadSource {
   tableNames: string[];
   /** Row counts of the manifest, checked against what each COPY loaded. */
   expected: Map<string, number>;
+  /** The manifest's orphan treatment per table (--orphans=null|delete), applied as the rows are read. */
+  treatments: Record<string, RowTreatment>;
+  orphans?: OrphanReport;
 }
 
 /**
@@ -258,6 +265,12 @@ async function readSource(
     );
   }
   refuseManifestProblems(manifest);
+  // Orphan rows export-sqlite refused: the same one line, before the target is touched.
+  if (manifest?.orphans?.mode === 'refuse' && manifest.orphans.foreignKeys.length)
+    throw sourceProblem(`${orphanRefusal(manifest.orphans.foreignKeys)}; then run export-sqlite again`, {
+      orphans: manifest.orphans.foreignKeys,
+    });
+  if (manifest?.orphans) log.warn(`applying the manifest's orphan treatment: ${orphanSummary(manifest.orphans)}`);
   const expected = new Map<string, number>(
     (manifest?.tables ?? []).filter((t) => typeof t.rowCount === 'number').map((t) => [t.name, t.rowCount]),
   );
@@ -273,7 +286,15 @@ async function readSource(
   const excluded = [...new Set([...settings.excludeTables, ...(manifest?.extraTables ?? [])])];
   for (const n of checkSnapshotAgainstModel(open.db, model, excluded))
     if (n.kind !== 'prisma-migrations') log.warn(notMigratedLine(n));
-  return { snapshotPath, snapshotCheck, model, tableNames: model.tables.map((t) => t.name), expected };
+  return {
+    snapshotPath,
+    snapshotCheck,
+    model,
+    tableNames: model.tables.map((t) => t.name),
+    expected,
+    treatments: manifest?.orphans?.tables ?? {},
+    ...(manifest?.orphans ? { orphans: manifest.orphans } : {}),
+  };
 }
 
 /** export-sqlite already found values that will not convert: fail before the target is touched, naming the first. */
@@ -367,7 +388,14 @@ function openSlotConnections(
   const predictedFirstTables =
     options.copyFormat === 'text'
       ? []
-      : planTables(source.model, open.db!, predictTargetColumns(source.model), target.schema, source.expected)
+      : planTables(
+          source.model,
+          open.db!,
+          predictTargetColumns(source.model),
+          target.schema,
+          source.expected,
+          source.treatments,
+        )
           .sort((a, b) => b.expectedRows - a.expectedRows)
           .slice(0, slots);
   open.connectionsOpened = Promise.allSettled([
@@ -457,7 +485,7 @@ async function deferObjects(
   const client = open.target!.client;
   await useSchema(client, target.schema);
   const targetColumns = await readTargetColumns(client, target.schema);
-  const plans = planTables(source.model, open.db!, targetColumns, target.schema, source.expected);
+  const plans = planTables(source.model, open.db!, targetColumns, target.schema, source.expected, source.treatments);
   if (options.copyFormat === 'text') for (const plan of plans) plan.textFormat = true;
   for (const head of open.headStarts?.heads ?? []) {
     const plan = plans.find((p) => p.table === head.table)!; // the same model's tables, planned twice
@@ -613,7 +641,7 @@ async function finishLoad(
   const totalRows = tables.reduce((n, t) => n + t.rows, 0);
   const seconds = clock.seconds();
   const { indexesRebuilt, foreignKeysValidated, sequences } = rebuilt;
-  const summary = `loaded ${fmtInt(totalRows)} rows into ${tables.length} tables of ${target.display} in ${seconds.toFixed(1)}s (copy ${fmtInt(totalRows / Math.max(copied.loadSeconds, 0.001))} rows/s); ${indexesRebuilt} indexes rebuilt, ${foreignKeysValidated} foreign keys validated, ${sequences.length} sequences reset`;
+  const summary = `loaded ${fmtInt(totalRows)} rows into ${tables.length} tables of ${target.display} in ${seconds.toFixed(1)}s (copy ${fmtInt(totalRows / Math.max(copied.loadSeconds, 0.001))} rows/s); ${indexesRebuilt} indexes rebuilt, ${foreignKeysValidated} foreign keys validated, ${sequences.length} sequences reset${source.orphans ? `; ${orphanSummary(source.orphans)}` : ''}`;
   await markTarget(copied.clients[0], target.schema, {
     install: target.install,
     run: path.basename(runDir),
@@ -645,6 +673,7 @@ async function finishLoad(
     phases,
     forced: target.forced,
     snapshotCheck: source.snapshotCheck.method,
+    ...(source.orphans ? { orphans: orphanOutline(source.orphans) } : {}),
   };
 }
 

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type pg from 'pg';
 import type { StepContext, StepResult } from '../cli/run-cli.ts';
-import { readManifest } from '../run/manifest.ts';
+import { readManifest } from '../sqlite/manifest.ts';
 import { Outcome, errorMessage, usageError, type OutcomeKind } from '../errors.ts';
 import { targetSchemaFromUrl } from '../pg/schema-objects.ts';
 import { openTarget } from '../pg/target.ts';

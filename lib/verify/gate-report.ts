@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
-import { type Manifest } from '../run/manifest.ts';
+import { type Manifest } from '../sqlite/manifest.ts';
 import { readSchemaSource } from '../prisma/schema-source.ts';
 import { RUN_FILES, assertOwnedFile } from '../run/run-dir.ts';
 

@@ -2,7 +2,9 @@ import { targetSideError } from '../pg/target-errors.ts';
 import Database from 'better-sqlite3';
 import pgModule from 'pg';
 import type pg from 'pg';
-import { type Manifest, type ManifestTable } from '../run/manifest.ts';
+import type { Manifest, ManifestTable } from '../sqlite/manifest.ts';
+import type { RowTreatment } from '../sqlite/table-scan.ts';
+import { orphanOutline, orphanSummary } from '../sqlite/orphans.ts';
 import { errorMessage } from '../errors.ts';
 import type { Logger } from '../cli/log.ts';
 import { pgBucketRows, pgBucketSums, pgRowCount, pgTableHash, type HashTable } from '../pg/content-hash.ts';
@@ -104,9 +106,10 @@ async function narrowTable(
   pgSchema: string,
   table: ManifestTable,
   enums: Record<string, string[]>,
+  treatment: RowTreatment | undefined,
 ): Promise<TableDifference> {
   const hashTable: HashTable = { name: table.name, columns: table.columns, key: table.key };
-  const canonical: CanonicalTable = { name: table.name, columns: table.columns, key: table.key };
+  const canonical: CanonicalTable = { name: table.name, columns: table.columns, key: table.key, treatment };
   const [pgSums, sqliteSums] = await Promise.all([
     pgBucketSums(client, pgSchema, hashTable),
     Promise.resolve().then(() => sqliteBucketSums(db, canonical, enums)),
@@ -273,7 +276,7 @@ export async function tableGates(
         ? `${tableSet[0]}${tableSet.length > 1 ? ` (and ${tableSet.length - 1} more table-set difference${tableSet.length > 2 ? 's' : ''})` : ''}`
         : first
           ? `${first.error ?? `"${first.table}" has ${fmt(first.actualRows ?? 0)} rows in PostgreSQL, the manifest says ${fmt(first.expectedRows)}`}${bad.length > 1 ? ` (and ${bad.length - 1} more table${bad.length > 2 ? 's' : ''})` : ''}`
-          : `${ordered.length} tables, ${fmt(totalRows)} rows match the manifest; the table sets of SQLite and PostgreSQL agree`,
+          : `${ordered.length} tables, ${fmt(totalRows)} rows match the manifest; the table sets of SQLite and PostgreSQL agree${manifest.orphans?.mode === 'null' || manifest.orphans?.mode === 'delete' ? `; ${orphanSummary(manifest.orphans)}` : ''}`,
       seconds: tableSeconds,
       details: {
         mismatches: bad.map((o) => ({
@@ -283,6 +286,7 @@ export async function tableGates(
           ...(o.error ? { error: o.error } : {}),
         })),
         tableSet,
+        ...(manifest.orphans ? { orphans: orphanOutline(manifest.orphans) } : {}),
         tables: ordered.map((o) => ({ table: o.table, expected: o.expectedRows, actual: o.actualRows ?? null })),
       },
     });
@@ -316,7 +320,9 @@ export async function tableGates(
             log.progress(`verify content: narrowing "${o.table}" down to keys`);
             const table = manifest.tables.find((t) => t.name === o.table)!;
             try {
-              differences.push(await narrowTable(clients[0], db, pgSchema, table, enums));
+              differences.push(
+                await narrowTable(clients[0], db, pgSchema, table, enums, manifest.orphans?.tables[table.name]),
+              );
             } catch (err) {
               differences.push({
                 table: o.table,

@@ -1,12 +1,13 @@
 import path from 'node:path';
 import { errorMessage, usageError } from '../errors.ts';
+import { readRunJson, RUN_FILES } from '../run/run-dir.ts';
 import type { ColumnKind } from '../prisma/schema-model.ts';
-import type { EpochSuspect, ManifestProblem, StorageClassCount } from '../sqlite/export-scan.ts';
-import { readRunJson, RUN_FILES } from './run-dir.ts';
+import type { EpochSuspect, ManifestProblem, StorageClassCount } from './export-scan.ts';
+import type { OrphanReport } from './orphans.ts';
 
 /**
- * manifest.json: what export-sqlite found in the snapshot (row counts, content hashes over the canonical row form of
- * docs/design.md, storage classes, values that will not convert). load-pg and verify read it; one type for all.
+ * manifest.json (docs/design.md): what export-sqlite found in the snapshot, and what load-pg and verify hold the
+ * target to. The one definition every task reads; fields marked optional are absent in manifests of older versions.
  */
 export interface ManifestColumn {
   name: string;
@@ -21,7 +22,9 @@ export interface ManifestTable {
   model: string;
   columns: ManifestColumn[];
   key: string[];
+  /** Rows as loaded: the snapshot's, less the rows `--orphans=delete` left out. */
   rowCount: number;
+  /** Over the rows as loaded (`--orphans` applied). */
   contentHash: string;
   storageClasses: Record<string, StorageClassCount>;
 }
@@ -48,12 +51,14 @@ export interface Manifest {
   tables: ManifestTable[];
   /** SQLite tables the Prisma schema does not know that the operator excluded (--exclude-table): not migrated. */
   extraTables: string[];
-  /** Every SQLite table or view that is not loaded, with why (absent in manifests of older versions). */
+  /** Every SQLite table or view that is not loaded, with why. */
   notMigrated?: NotMigrated[];
   problems: ManifestProblem[];
   problemCount: number;
   /** DateTime integers that look like epoch seconds (converted as ms, as the app reads them): see EpochSuspect. */
   epochSuspects: (EpochSuspect & { table: string })[];
+  /** Orphan rows found and the operator's --orphans choice; load-pg and verify apply its `tables`. */
+  orphans?: OrphanReport;
 }
 
 /** The run dir's manifest.json; a file that is not a manifest is a usage problem naming it. */
