@@ -35,7 +35,9 @@ backup *args:
 export-sqlite *args:
     @node --import tsx "{{tasks}}/export-sqlite.ts" "$@"
 
-# A small V8 young generation: the load's garbage is short-lived, so peak RSS is lower at no cost in speed.
+# A small V8 young generation: the load's garbage is short-lived, so peak RSS is lower at no cost in speed. upgrade and
+# demo run the same load in their own process with the same setting, as a node flag: NODE_OPTIONS would reach the app
+# that they start.
 [doc("Build the Prisma schema on PostgreSQL and COPY the snapshot's data into it")]
 [no-exit-message]
 load-pg *args:
@@ -70,7 +72,7 @@ maintenance *args:
 # The whole production run, with automatic rollback on any failed gate
 [no-exit-message]
 upgrade *args:
-    @node --import tsx "{{tasks}}/upgrade.ts" "$@"
+    @node --max-semi-space-size=1 --import tsx "{{tasks}}/upgrade.ts" "$@"
 
 # A new install straight onto PostgreSQL (no SQLite data)
 [no-exit-message]
@@ -85,4 +87,4 @@ sample-install *args:
 # Whole upgrade of a sample install into an embedded PostgreSQL, then clean up
 [no-exit-message]
 demo *args:
-    @node --import tsx "{{tasks}}/demo.ts" "$@"
+    @node --max-semi-space-size=1 --import tsx "{{tasks}}/demo.ts" "$@"

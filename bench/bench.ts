@@ -34,7 +34,7 @@ import { startEmbeddedServer, type EmbeddedServer } from '../lib/pg/embedded-pg.
 import { tableCopyChunks } from '../lib/copy/rows.ts';
 import { readTargetColumns } from '../lib/pg/schema-objects.ts';
 import { loadSchemaModel } from '../lib/prisma/schema-model.ts';
-import { planTables } from '../lib/steps/load-pg.ts';
+import { planTables } from '../lib/copy/load-plan.ts';
 import { taskNodeArgs } from '../lib/files/code-location.ts';
 import { loadSql, sqlWithIdentifiers } from '../lib/files/sql-files.ts';
 import { sha256OfFile } from '../lib/files/file-tree.ts';

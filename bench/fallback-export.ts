@@ -71,7 +71,7 @@ const finish = finishPrismaSqliteFile(built.db, outFile, header, built.deferredI
 phase('finish');
 const exportSeconds = Math.round(performance.now() - started) / 1000;
 const scanDb = new Database(outFile, { readonly: true });
-const scans = await scanAll(scanDb, { file: outFile, bytes: statSync(outFile).size }, model, createLogger(), 0);
+const scans = await scanAll(scanDb, { file: outFile, bytes: statSync(outFile).size }, model, createLogger(), 0, {});
 scanDb.close();
 const check = checkFallbackFile(outFile, snapshot, model, result.tables, scans);
 phase('verify');

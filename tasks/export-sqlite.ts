@@ -1,6 +1,8 @@
+import { ORPHANS_FLAG } from '../lib/cli/config.ts';
 import { runCli, type CliHelp } from '../lib/cli/run-cli.ts';
 import type { Logger } from '../lib/cli/log.ts';
 import { exportSqlite, notMigratedLine, problemLine, type ExportResult } from '../lib/steps/export-sqlite.ts';
+import { parseOrphanMode } from '../lib/sqlite/orphans.ts';
 
 const help: CliHelp = {
   description: 'Manifest of the snapshot: row counts, content hashes, values that will not convert.',
@@ -9,14 +11,17 @@ Reads the snapshot taken by \`npx just backup\` (never the live file), checks it
 against the Prisma schema, and writes manifest.json in the run directory: per table the row count, a content hash
 over the canonical row form (verify recomputes it on PostgreSQL), the storage classes found per column, and every
 value that will not convert to its PostgreSQL type (by table, column and key; the first 1000 are listed).
+Orphan rows (a foreign key pointing at no parent row, PRAGMA foreign_key_check) are refused unless --orphans says
+what to do; the rows nulled or left out are written with their original values to <run-dir>/orphans.jsonl, and the
+manifest's counts and hashes are those of the rows as load-pg loads them.
 `,
   flagHelp: {
     'allow-problems': ['', 'exit 0 even when values will not convert (they are listed in manifest.json)'],
   },
   exitCodes: {
     0: 'manifest written, every value converts',
-    2: 'no snapshot / bad flags',
-    4: 'snapshot checksum mismatch, SQLite tables/columns differ from the schema, or values that will not convert',
+    2: 'no snapshot / bad flags / --orphans=null on a required relation',
+    4: 'snapshot checksum mismatch, SQLite tables/columns differ from the schema, values that will not convert, or orphan rows (without --orphans=null|delete)',
     10: 'internal error',
   },
 };
@@ -44,10 +49,14 @@ function printTables(result: ExportResult, log: Logger): void {
   if (result.problemCount > 10) log.warn(`  … ${result.problemCount - 10} more in ${result.manifest}`);
 }
 
-await runCli<{ allowProblems?: boolean }, ExportResult>({
+await runCli<{ allowProblems?: boolean; orphans?: string }, ExportResult>({
   task: 'export-sqlite',
   ...help,
-  flags: { 'allow-problems': { type: 'boolean' } },
-  run: ({ settings, extra, log }) => exportSqlite(settings, log, { allowProblems: Boolean(extra.allowProblems) }),
+  flags: { 'allow-problems': { type: 'boolean' }, ...ORPHANS_FLAG },
+  run: ({ settings, extra, log }) =>
+    exportSqlite(settings, log, {
+      allowProblems: Boolean(extra.allowProblems),
+      orphans: parseOrphanMode(extra.orphans),
+    }),
   print: printTables,
 });

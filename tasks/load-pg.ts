@@ -20,7 +20,9 @@ and migrations are saved in <run-dir>/postgres-schema for switch-env), then stre
 snapshot in with COPY, converting each value for its PostgreSQL column type. Indexes and foreign keys are dropped
 before the COPY; each table is ANALYZEd and its indexes rebuilt right after its own COPY, each foreign key is
 validated once both its tables are loaded; then sequences are reset to max(id) and proven. --force: the target
-schema holds tables: drop them (and their types/sequences) and load again.
+schema holds tables: drop them (and their types/sequences) and load again. Orphan rows are loaded as export-sqlite's
+--orphans decided (manifest.json: foreign keys NULL, or left out; listed in <run-dir>/orphans.jsonl); a manifest that
+refused them is refused here too, before the target is touched.
 `,
   flagHelp: {
     'pg-migrations': ['DIR', 'PostgreSQL migrations the app ships (default: a baseline generated from schema.prisma)'],
@@ -32,7 +34,7 @@ schema holds tables: drop them (and their types/sequences) and load again.
     0: 'loaded',
     2: 'bad flags',
     3: 'target not ready / not empty without --force',
-    4: 'snapshot problem (checksum, a value that will not convert, a row PostgreSQL rejects, a violated foreign key)',
+    4: 'snapshot problem (checksum, a value that will not convert, orphan rows export-sqlite refused, a row PostgreSQL rejects, a violated foreign key)',
     10: 'internal error',
   },
 };

@@ -1,4 +1,5 @@
-import { parseStartFlags, START_FLAGS } from '../lib/cli/config.ts';
+import { ORPHANS_FLAG, parseStartFlags, START_FLAGS } from '../lib/cli/config.ts';
+import { parseOrphanMode } from '../lib/sqlite/orphans.ts';
 import { isMain, runCli, type CliHelp } from '../lib/cli/run-cli.ts';
 import { upgrade, type UpgradeResult } from '../lib/steps/upgrade.ts';
 import { renderVerify } from '../lib/steps/upgrade-steps.ts';
@@ -9,7 +10,8 @@ const help: CliHelp = {
 check-target -> stop the writers (proven via /proc) -> backup -> export-sqlite -> load-pg -> verify -> live SQLite
 unchanged since the backup -> switch-env -> counts re-check -> start the app -> health reports postgresql. Every
 step is journaled in the run dir; re-running after a crash or kill resumes the unfinished run. --dry-run runs only
-read-only checks and prints the plan. Without --yes it asks once on a terminal.
+read-only checks and prints the plan. Without --yes it asks once on a terminal. --orphans is export-sqlite's (kept in
+the run's journal, so a resumed run applies the same choice).
 `,
   exitCodes: {
     0: 'upgraded',
@@ -26,9 +28,12 @@ if (isMain(import.meta.url)) {
   await runCli<Record<string, unknown>, UpgradeResult>({
     task: 'upgrade',
     ...help,
-    flags: START_FLAGS,
+    flags: { ...START_FLAGS, ...ORPHANS_FLAG },
     run: (ctx) => {
-      return upgrade({ ...ctx, extra: parseStartFlags(ctx.extra) });
+      return upgrade({
+        ...ctx,
+        extra: { ...parseStartFlags(ctx.extra), orphans: parseOrphanMode(ctx.extra.orphans) },
+      });
     },
     print: (result, log) => {
       if (result.verify) log.info(renderVerify(result.verify));

@@ -1,13 +1,8 @@
 import { runCli, type CliHelp } from '../lib/cli/run-cli.ts';
 import type { Logger } from '../lib/cli/log.ts';
-import {
-  GATES,
-  describeRowDifference,
-  verify,
-  type TableDifference,
-  type VerifyExtra,
-  type VerifyResult,
-} from '../lib/steps/verify.ts';
+import { verify, type VerifyExtra, type VerifyResult } from '../lib/steps/verify.ts';
+import { GATES } from '../lib/verify/gate-report.ts';
+import { describeRowDifference, type TableDifference } from '../lib/verify/table-gates.ts';
 
 const help: CliHelp = {
   description: 'Prove the PostgreSQL copy equals the snapshot (counts, content, integrity, Prisma health).',
@@ -20,6 +15,8 @@ Gates:
              Prisma schema defines them; no orphan rows; every sequence ahead of max(id)
   prisma     migration history clean (nothing pending, failed or edited), zero drift (Prisma's schema engine),
              Prisma Client reads every model and writes once in a rolled-back transaction
+manifest.json describes the rows as loaded: with export-sqlite's --orphans=null|delete, the snapshot with those rows
+nulled or left out (counts and content compare against that, and the counts reason says how many).
 Writes <run dir>/report.json.
 `,
   flagHelp: {

@@ -49,7 +49,7 @@ export interface Settings {
   verbose: boolean;
   /** --accept-uninspected-processes: not root, the holder proof cannot see other users' processes; go on anyway. */
   acceptUninspected: boolean;
-  /** VISIONSUIT_MIGRATE_PAUSE_AT (environment only): the upgrade's pause point for fire drills/tests (lib/pause-point.ts). */
+  /** VISIONSUIT_MIGRATE_PAUSE_AT (environment only): the upgrade's pause point for fire drills/tests (lib/run/pause-point.ts). */
   pauseAt?: string;
   /** --exclude-table NAME (repeatable, or EXCLUDE_TABLES comma-separated): SQLite tables the operator chose not to migrate. */
   excludeTables: string[];
@@ -287,6 +287,11 @@ export function shellQuote(value: string): string {
 const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
 const nonEmpty = (v: string | undefined) => (v !== undefined && v !== '' ? v : undefined);
 const camel = (s: string) => s.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+
+/** `--orphans refuse|null|delete`: export-sqlite's and upgrade's choice for rows whose parent is gone. */
+export const ORPHANS_FLAG = {
+  orphans: { type: 'string' },
+} satisfies FlagSpec;
 
 /** `--wait-seconds N` and `--health-url URL|none`: the flags of every task that starts the app and waits for health. */
 export const START_FLAGS = {

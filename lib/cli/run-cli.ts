@@ -39,7 +39,10 @@ export type FlagHelp = readonly [value: string, description: string];
 const SHARED_FLAG_HELP: Record<keyof typeof COMMON_FLAGS, FlagHelp> = {
   config: ['FILE', 'KEY=value settings, keys as in brackets (VS_MIGRATION_CONFIG; default ./migration.env)'],
   'app-dir': ['DIR', 'the app install: backend/, maintenance.sh (VS_APP_DIR; default: the current folder)'],
-  sqlite: ['FILE', "the app's SQLite file (SQLITE_PATH; default: DATABASE_URL in <app>/backend/.env)"],
+  sqlite: [
+    'FILE',
+    "the app's SQLite file (SQLITE_PATH; default: the schema's datasource url as Prisma resolves it from the app's .env files)",
+  ],
   schema: ['FILE', 'the Prisma schema (PRISMA_SCHEMA; default <app>/backend/prisma/schema.prisma)'],
   target: ['URL', 'PostgreSQL the app will use; ?schema=NAME selects the schema (TARGET_DATABASE_URL)'],
   'shadow-url': ['URL', "Prisma's shadow database for the app's migrate dev (SHADOW_DATABASE_URL)"],
@@ -88,6 +91,14 @@ export const START_FLAG_HELP = {
     'status URL that must say "online" (default http://HOST:PORT/api/meta/status/backend at the service\'s address)',
   ],
   'no-generate': ['', "the start command runs the app's prisma generate itself; do not run it (VS_NO_GENERATE=1)"],
+} satisfies Record<string, FlagHelp>;
+
+/** Help of --orphans (config.ts's ORPHANS_FLAG), shared by export-sqlite and upgrade. */
+export const ORPHANS_FLAG_HELP = {
+  orphans: [
+    'refuse|null|delete',
+    'rows whose parent is gone: refuse (default, exit 4 naming them), load with the foreign key NULL (nullable relations), or leave out with the rows depending on them; listed in <run-dir>/orphans.jsonl',
+  ],
 } satisfies Record<string, FlagHelp>;
 
 export interface CliDefinition<Extra, Result extends StepResult> {
@@ -173,7 +184,12 @@ export function renderUsage(
     'task' | 'description' | 'details' | 'positionals' | 'flags' | 'flagHelp' | 'exitCodes'
   >,
 ): string {
-  const help: Record<string, FlagHelp> = { ...SHARED_FLAG_HELP, ...START_FLAG_HELP, ...definition.flagHelp };
+  const help: Record<string, FlagHelp> = {
+    ...SHARED_FLAG_HELP,
+    ...START_FLAG_HELP,
+    ...ORPHANS_FLAG_HELP,
+    ...definition.flagHelp,
+  };
   const flagLine = (name: string) => {
     const [value, description] = help[name] ?? ['', ''];
     return `  ${`--${name}${value ? ` ${value}` : ''}`.padEnd(24)} ${description}`.trimEnd();

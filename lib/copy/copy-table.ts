@@ -1,4 +1,4 @@
-import { pgErrorSide } from '../pg/target-errors.ts';
+import { isConnectionLoss, pgErrorSide } from '../pg/target-errors.ts';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type Database from 'better-sqlite3';
@@ -9,7 +9,6 @@ import {
   CHUNK_CHARS,
   keyText,
   RowLoadError,
-  sqliteColumns,
   sqliteId,
   tableCopyChunks,
   usesBinary,
@@ -19,6 +18,7 @@ import {
 import { loadSql, sqlWithIdentifiers } from '../files/sql-files.ts';
 import { duplicateIndexCause } from '../pg/schema-objects.ts';
 import { continueHeadStart } from './head-start.ts';
+import { tableRowAt } from '../sqlite/table-scan.ts';
 
 /**
  * Stream one snapshot table into PostgreSQL with COPY FROM STDIN (text format), in its own transaction:
@@ -155,20 +155,14 @@ export async function copyTable(
 }
 
 /**
- * The connection died under the COPY (server restarted: 57P01; backend terminated; socket reset; SSH tunnel
- * dropped: "Connection terminated unexpectedly", no code). That is a target problem, not a rejected value: return
- * an error carrying a connection-class SQLSTATE (08006 when the driver gave none) so load-pg reports exit 3.
+ * A lost connection under the COPY as an error carrying a connection-class SQLSTATE (08006 when the driver gave
+ * none), so load-pg reports it as the target's problem (exit 3), not as a rejected value.
  */
 export function connectionLost(err: unknown): Error | undefined {
-  if (err instanceof RowLoadError) return undefined;
+  if (err instanceof RowLoadError || !isConnectionLoss(err)) return undefined;
   const e = err as { message?: string; code?: string };
   const code = typeof e?.code === 'string' ? e.code : '';
   const message = (e?.message ?? String(err)).split('\n')[0];
-  const lost =
-    /^(08|57P)/.test(code) ||
-    ['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ETIMEDOUT', 'ECONNABORTED'].includes(code) ||
-    /Connection terminated|connection (is )?(closed|ended)|Client has encountered a connection error/i.test(message);
-  if (!lost) return undefined;
   return Object.assign(new Error(message), { code: /^(08|57P)/.test(code) ? code : '08006' });
 }
 
@@ -192,13 +186,13 @@ export function mapCopyError(db: Database.Database, plan: CopyTablePlan, err: un
   let key: string | undefined;
   if (Number.isInteger(line) && line >= 1) {
     try {
-      const stmt = db.prepare(
-        sqlWithIdentifiers('load-pg-sqlite-row-at', { columns: sqliteColumns(plan), table: sqliteId(plan.table) }),
+      const row = tableRowAt(
+        db,
+        plan.table,
+        plan.columns.map((c) => c.name),
+        line - 1,
+        plan.treatment,
       );
-      const row = stmt
-        .raw(true)
-        .safeIntegers(true)
-        .get(line - 1) as unknown[] | undefined;
       if (row) key = keyText(plan, row);
     } catch {
       // Naming the key is best effort; the PostgreSQL message still says what is wrong.

@@ -19,7 +19,7 @@ export interface WorkerInit {
   /** Statements run once on the connection after it is opened (load-pg's loadSessionStatements). */
   sessionStatements?: string[];
   /**
-   * The table this slot will most likely load first, planned for the predicted column types (copy-head-start.ts):
+   * The table this slot will most likely load first, planned for the predicted column types (copy/head-start.ts):
    * converted ahead, up to budgetBytes, from the moment the thread is ready until its first table arrives.
    */
   headStart?: { plan: CopyTablePlan; budgetBytes: number };

@@ -3,7 +3,7 @@ import { helperThreadModule } from '../files/code-location.ts';
 import { startCallWorker, type CallWorker } from '../threads/worker-call.ts';
 
 /**
- * A helper thread running lib/load-prep.ts (Prisma's schema parser or schema engine, see there). Its own module,
+ * A helper thread running lib/copy/load-prep.ts (Prisma's schema parser or schema engine, see there). Its own module,
  * with nothing but worker-call.ts behind it, so tasks/load-pg.ts can start the engine's thread before it loads
  * the rest of its modules.
  */

@@ -11,8 +11,8 @@ import {
 } from './binary.ts';
 import { encoderFor, type FieldEncoder } from './encoders.ts';
 import type { SqliteValue } from '../sqlite/values.ts';
-import { sqlWithIdentifiers } from '../files/sql-files.ts';
 import { createCellBytesReader } from '../sqlite/cell-bytes.ts';
+import { scanTableRows, type RowTreatment } from '../sqlite/table-scan.ts';
 
 /** What one table's copy reads and how: the plan, and the snapshot's rows as COPY data (text or binary chunks). */
 export interface CopyTablePlan {
@@ -23,6 +23,8 @@ export interface CopyTablePlan {
   columns: CopyColumnPlan[];
   /** Key column names, for naming a failed row. */
   key: string[];
+  /** The manifest's --orphans treatment of the table (rows left out, foreign keys read as NULL). */
+  treatment?: RowTreatment;
   /** Enum name → database values (schema model), for the enum check. */
   enums: Record<string, string[]>;
   /** Rows expected (manifest or count(*)), for progress and the ETA. */
@@ -42,7 +44,7 @@ export interface CopyTablePlan {
    */
   indexes?: { name: string; statement: string }[];
   /**
-   * The table's first chunks, converted while the schema was being built (copy-head-start.ts); copyTable sends them
+   * The table's first chunks, converted while the schema was being built (copy/head-start.ts); copyTable sends them
    * and continues the same conversion. Only on plans loaded in this thread (it cannot cross into a worker).
    */
   headStart?: HeadStart;
@@ -109,21 +111,19 @@ function cellBytesReader(
   return () => read(cursor.row, cursor.column);
 }
 
-/** The plan's columns, quoted for SQLite, in plan order (the order of every row read). */
-export const sqliteColumns = (plan: CopyTablePlan) => plan.columns.map((c) => sqliteId(c.name)).join(', ');
-
 /**
  * One pass over the table's rows (raw arrays, safe integers), with the cursor the encoders' byte re-reader uses to
  * find the cell it is asked about.
  */
 function scanTable(db: Database.Database, plan: CopyTablePlan) {
-  const select = db.prepare(
-    sqlWithIdentifiers('sqlite-table-scan', { columns: sqliteColumns(plan), table: sqliteId(plan.table) }),
-  );
-  select.raw(true).safeIntegers(true);
   const cursor: { row: unknown[]; column: number } = { row: [], column: 0 };
   return {
-    rows: select.iterate() as IterableIterator<SqliteValue[]>,
+    rows: scanTableRows<SqliteValue[]>(
+      db,
+      plan.table,
+      plan.columns.map((c) => c.name),
+      plan.treatment,
+    ),
     cursor,
     readBytes: cellBytesReader(db, plan, cursor),
   };

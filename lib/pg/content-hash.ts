@@ -5,7 +5,7 @@ import { sqlWithIdentifiers } from '../files/sql-files.ts';
 /**
  * The canonical row form of docs/design.md computed ON PostgreSQL, so verify never has to pull a table over the
  * wire to prove it equals the snapshot: per-table content hash, per-bucket sums and per-row hashes (for narrowing
- * a mismatch down to keys). export-sqlite computes the same thing in JS (lib/sqlite-values.ts); the cross-check
+ * a mismatch down to keys). export-sqlite computes the same thing in JS (lib/sqlite/values.ts); the cross-check
  * test in tests/verify proves both agree on every table of the sample install.
  *
  * SQL text comes from sql/content-*.sql; the only fragments spliced in are the fixed per-kind expression

@@ -19,6 +19,24 @@ export function pgErrorSide(err: unknown): PgErrorSide {
   return 'other';
 }
 
+const SOCKET_LOSS_CODES = ['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ETIMEDOUT', 'ECONNABORTED', 'EHOSTUNREACH'];
+const LOSS_MESSAGE =
+  /Connection terminated|connection (is |was )?(closed|ended|terminated)|Client has encountered a connection error/i;
+
+/**
+ * The connection died under us (server restart or shutdown: 08xxx / 57Pxx; a killed backend; a reset socket; an SSH
+ * tunnel that dropped, which the driver reports as "Connection terminated unexpectedly" with no code). The one
+ * connection-loss classifier: a loss is the target's problem, never a value of ours.
+ */
+export function isConnectionLoss(err: unknown): boolean {
+  if (err instanceof DomainError) return false;
+  const e = err as { code?: unknown; message?: unknown };
+  const code = typeof e?.code === 'string' ? e.code : '';
+  if (/^(08|57P)/.test(code) || SOCKET_LOSS_CODES.includes(code)) return true;
+  const message = typeof e?.message === 'string' ? e.message : String(err);
+  return LOSS_MESSAGE.test(message.split('\n')[0]);
+}
+
 const ADVICE: Record<Exclude<PgErrorSide, 'other'>, string> = {
   connection: 'the target is re-loadable with --force once the server is back',
   resources: 'free space or memory on the PostgreSQL server (or raise max_connections), then run again',

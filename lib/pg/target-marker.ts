@@ -20,7 +20,7 @@ import { loadSql, sqlWithIdentifiers } from '../files/sql-files.ts';
  * previous load.
  */
 const MARKER_PREFIX = 'visionsuit-pg-migrate ';
-/** The application_name of this suite's sessions (lib/pg-target.ts sets it). */
+/** The application_name of this suite's sessions (lib/pg/target.ts sets it). */
 export const OUR_APPLICATION_NAME = 'visionsuit-pg-migrate';
 
 export interface TargetMarker {

@@ -1,5 +1,5 @@
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { $ } from 'zx';
 import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -88,28 +88,6 @@ export function clientSchema(appSchemaText: string, output: string): string {
   return `${text.trimEnd()}\n\ngenerator verifyClient {\n  provider = "prisma-client"\n  output   = ${JSON.stringify(output)}\n${preview}}\n`;
 }
 
-function run(
-  file: string,
-  args: string[],
-  options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number },
-): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [file, ...args],
-      { cwd: options.cwd, env: options.env, timeout: options.timeoutMs, maxBuffer: 16 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        const code = err
-          ? typeof (err as { code?: unknown }).code === 'number'
-            ? (err as { code: number }).code
-            : 1
-          : 0;
-        resolve({ code, output: `${stdout}${stderr}` });
-      },
-    );
-  });
-}
-
 /** Generate (or reuse) the client; returns the path of its entry module. */
 export async function generateClient(
   runDir: string,
@@ -153,15 +131,20 @@ export async function generateClient(
     NO_COLOR: '1',
   };
   log.debug(`prisma generate --schema ${schemaFile}`);
-  const result = await run(prismaCli(), ['generate', '--schema', schemaFile], { cwd: dir, env, timeoutMs: 180_000 });
-  if (result.code !== 0 || !existsSync(entry)) {
-    const line = result.output
+  const result = await $({ cwd: dir, env, nothrow: true, quiet: true, timeout: '180s' })`${process.execPath} ${[
+    prismaCli(),
+    'generate',
+    '--schema',
+    schemaFile,
+  ]}`;
+  if (result.exitCode !== 0 || !existsSync(entry)) {
+    const line = `${result.stdout}${result.stderr}`
       .split('\n')
       .map((l) => l.trim())
       .filter((l) => l && !/^Prisma schema loaded/.test(l))
       .slice(-3)
       .join(' ');
-    throw new Error(`prisma generate failed (exit ${result.code}): ${line || 'no output'}`);
+    throw new Error(`prisma generate failed (exit ${result.exitCode ?? result.signal}): ${line || 'no output'}`);
   }
   // prisma generate writes 0644/0755; the run dir's files are the operator's alone.
   restrictTree(dir);

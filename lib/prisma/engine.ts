@@ -167,7 +167,7 @@ export async function diffSchemasOffline(opts: {
  * so drift detection would fail. node-postgres already reads the value as a string; this client relabels those
  * columns as text for the adapter and remembers them (keyed by the rows array, which the adapter passes through),
  * so the adapter wrapper can report them as `Character`, the type the engine's describer expects.
- * (Found by the verify engineer; see lib/verify-prisma-engine.ts.)
+ * (Found by the verify engineer; see lib/verify/prisma-engine-gate.ts.)
  */
 const PG_CHAR_OID = 18;
 const PG_TEXT_OID = 25;

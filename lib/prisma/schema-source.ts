@@ -213,6 +213,20 @@ export function projectRootOf(source: SchemaSource, appDir: string): string {
 }
 
 /**
+ * The datasource URL of the app as Prisma resolves it from the app's own env files (the variable its schema or
+ * prisma.config.ts names), or undefined with where it looked; the app's environment is not this tool's shell.
+ */
+export function resolveAppDatabaseUrl(schemaPath: string, appDir: string): ResolvedDatabase {
+  const source = readSchemaSource(schemaPath);
+  return resolveDatasourceUrl(source, projectRootOf(source, appDir), {});
+}
+
+/** The env file Prisma reads first for the app's URL: `.env` in the project root (projectRootOf). */
+export function appEnvFile(schemaPath: string, appDir: string): string {
+  return path.join(projectRootOf(readSchemaSource(schemaPath), appDir), '.env');
+}
+
+/**
  * The SQLite file the app's schema points at, or undefined with where it looked. The app's environment is its env
  * files, not this tool's shell, so `env` defaults to none.
  */

@@ -24,6 +24,8 @@ import { maskDeep } from '../cli/secrets.ts';
 export const RUN_FILES = {
   journal: 'journal.json',
   manifest: 'manifest.json',
+  /** Rows --orphans=null|delete nulled or left out, with their original values (JSON lines). */
+  orphans: 'orphans.jsonl',
   snapshot: 'snapshot.sqlite',
   snapshotChecksum: 'snapshot.sqlite.sha256',
   report: 'report.json',

@@ -1,14 +1,13 @@
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
-import pg from 'pg';
 import type { ColumnKind, ColumnModel } from '../prisma/schema-model.ts';
-import { sqlWithIdentifiers } from '../files/sql-files.ts';
 import { createCellBytesReader } from './cell-bytes.ts';
+import { scanTableRows, type RowTreatment } from './table-scan.ts';
 import { columnConverter, convertChecked, isProblem, rowHash, rowText, type SqliteValue } from './values.ts';
 
 /**
  * The SQLite side of the content gate's narrowing: the snapshot's rows in the canonical form of docs/design.md,
- * computed with the very converters export-sqlite hashes with (lib/sqlite-values.ts), grouped into the same 256
+ * computed with the very converters export-sqlite hashes with (lib/sqlite/values.ts), grouped into the same 256
  * buckets PostgreSQL computes in sql/content-bucket-*.sql. Only used after a table's hash differs, to find
  * which keys differ and show both sides' values.
  */
@@ -24,6 +23,8 @@ export interface CanonicalTable {
   name: string;
   columns: CanonicalColumn[];
   key: string[];
+  /** The manifest's --orphans treatment of the table: the rows as they were loaded. */
+  treatment?: RowTreatment;
 }
 
 export interface SqliteRow {
@@ -31,9 +32,6 @@ export interface SqliteRow {
   hash: bigint;
   fields: string[];
 }
-
-/** SQLite quotes identifiers the way PostgreSQL does ("a""b"), so pg's escapeIdentifier is right for both. */
-const sqliteId = (name: string) => pg.escapeIdentifier(name);
 
 /** A value that would not convert gets a field text no PostgreSQL row can have, so it always shows as a difference. */
 export const PROBLEM_PREFIX = '!';
@@ -60,13 +58,6 @@ function* canonicalRows(
   const keyIndexes = (table.key.length ? table.key : table.columns.map((c) => c.name)).map((k) =>
     table.columns.findIndex((c) => c.name === k),
   );
-  const select = db.prepare(
-    sqlWithIdentifiers('sqlite-table-scan', {
-      columns: table.columns.map((c) => sqliteId(c.name)).join(', '),
-      table: sqliteId(table.name),
-    }),
-  );
-  select.raw(true).safeIntegers(true);
   const readCell = createCellBytesReader(
     db,
     table.name,
@@ -82,7 +73,13 @@ function* canonicalRows(
     }
   };
   const n = converters.length;
-  for (const row of select.iterate() as IterableIterator<unknown[]>) {
+  const rows = scanTableRows(
+    db,
+    table.name,
+    table.columns.map((c) => c.name),
+    table.treatment,
+  );
+  for (const row of rows) {
     const fields = new Array<string>(n);
     for (let i = 0; i < n; i++) {
       const out = convertChecked(converters[i].canonical, row[i] as SqliteValue, readBytes(row, i));

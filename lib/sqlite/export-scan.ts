@@ -1,9 +1,8 @@
 import Database from 'better-sqlite3';
-import { escapeIdentifier } from 'pg';
 import { RowHasher } from '../canonical/row-hash.ts';
 import type { TableModel } from '../prisma/schema-model.ts';
-import { sqlWithIdentifiers } from '../files/sql-files.ts';
 import { createCellBytesReader } from './cell-bytes.ts';
+import { scanTableRows, type RowTreatment } from './table-scan.ts';
 import {
   columnConverter,
   decodeTextBytes,
@@ -67,6 +66,8 @@ export interface TableScan {
 }
 
 export interface ScanOptions {
+  /** The operator's --orphans choice for this table (rows left out, foreign keys read as NULL). */
+  treatment?: RowTreatment;
   /** Keep at most this many problems (all are counted). */
   maxProblems?: number;
   /** Called for every row with its hash and canonical key fields (verify uses it to narrow a mismatch). */
@@ -123,11 +124,6 @@ function tableScanner(
   const converters: ColumnConverter[] = columns.map((c) => columnConverter(c, enums));
   const convert = converters.map((c) => c.value);
   const keyIndexes = table.key.map((k) => columns.findIndex((c) => c.name === k));
-  const columnList = columns.map((c) => escapeIdentifier(c.name)).join(', ');
-  const stmt = db
-    .prepare(sqlWithIdentifiers('sqlite-table-scan', { columns: columnList, table: escapeIdentifier(table.name) }))
-    .raw(true)
-    .safeIntegers(true);
   // Storage classes per column: [integer, real, text, blob, null] counters.
   const census = new Float64Array(n * 5);
   const isDateTime = columns.map((c) => c.kind === 'datetime');
@@ -162,7 +158,12 @@ function tableScanner(
   );
   const readBytes = (row: SqliteValue[], column: number): Buffer | null => readCell(row, column) ?? null;
 
-  const iterator = stmt.iterate() as IterableIterator<SqliteValue[]>;
+  const iterator = scanTableRows<SqliteValue[]>(
+    db,
+    table.name,
+    columns.map((c) => c.name),
+    options.treatment,
+  );
   const step = (limit: number): boolean => {
     try {
       for (let k = 0; k < limit; k++) {
@@ -263,17 +264,18 @@ function tableScanner(
 
 const openSnapshots = new Map<string, Database.Database>();
 
-/** Worker entry (lib/worker-call.ts): scan one table of a snapshot file; the connection is kept for the next call. */
+/** Worker entry (lib/threads/worker-call.ts): scan one table of a snapshot file; the connection is kept for the next call. */
 export async function scanSnapshotTable(args: {
   snapshot: string;
   table: TableModel;
   enums: Record<string, string[]>;
   maxProblems: number;
+  treatment?: RowTreatment;
 }): Promise<TableScan> {
   let db = openSnapshots.get(args.snapshot);
   if (!db) {
     db = new Database(args.snapshot, { readonly: true, fileMustExist: true });
     openSnapshots.set(args.snapshot, db);
   }
-  return scanTable(db, args.table, args.enums, { maxProblems: args.maxProblems });
+  return scanTable(db, args.table, args.enums, { maxProblems: args.maxProblems, treatment: args.treatment });
 }

@@ -232,10 +232,10 @@ async function backupInto(
         `PRAGMA integrity_check failed on the snapshot of ${live}: ${integrity.slice(0, 3).join('; ')}${integrity.length > 3 ? ` (+${integrity.length - 3} more)` : ''}`,
       );
     }
-    foreignKeyViolations = (copy.prepare(loadSql('backup-sqlite-foreign-key-check')).all() as unknown[]).length;
+    foreignKeyViolations = (copy.prepare(loadSql('sqlite-foreign-key-check')).all() as unknown[]).length;
     if (foreignKeyViolations) {
       log.warn(
-        `PRAGMA foreign_key_check: ${foreignKeyViolations} row(s) reference a missing parent in the snapshot; PostgreSQL will refuse them when foreign keys are validated`,
+        `PRAGMA foreign_key_check: ${foreignKeyViolations} row(s) reference a missing parent in the snapshot; export-sqlite names them and refuses unless --orphans=null|delete`,
       );
     }
   } catch (err) {

@@ -52,7 +52,7 @@ export function defaultPasswordFile(settings: Settings): string {
   return path.join(settings.appDir, '.pg-password');
 }
 
-/** Kept here for callers that imported it from create-role; the implementation lives in lib/password-file.ts. */
+/** Kept here for callers that imported it from create-role; the implementation lives in lib/cli/password-file.ts. */
 export { readPasswordFile };
 
 interface ClusterState {

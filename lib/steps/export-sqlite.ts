@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -17,13 +16,12 @@ import {
   runsRoot,
   writeRunJson,
 } from '../run/run-dir.ts';
-import { loadSchemaModel, type ColumnKind, type SchemaModel } from '../prisma/schema-model.ts';
+import { loadSchemaModel, type SchemaModel } from '../prisma/schema-model.ts';
 import { loadSql, sqlWithIdentifiers } from '../files/sql-files.ts';
 import {
   MAX_PROBLEMS,
   scanTable,
   scanTableAsync,
-  type EpochSuspect,
   type ManifestProblem,
   type StorageClassCount,
   type TableScan,
@@ -42,50 +40,32 @@ import { startCallWorker } from '../threads/worker-call.ts';
 import { sqliteProblem, type SourceFileState } from './backup.ts';
 import { verifySnapshot } from '../sqlite/snapshot-check.ts';
 import { claimThisRunDir } from '../run/run-lock.ts';
+import type { Manifest, ManifestTable, NotMigrated } from '../sqlite/manifest.ts';
+export type { Manifest, ManifestTable, NotMigrated } from '../sqlite/manifest.ts';
 import { cacheSchemaModel, schemaSha256 } from '../prisma/schema-model-cache.ts';
+import {
+  describeOrphans,
+  findOrphanRows,
+  orphanOutline,
+  orphanRefusal,
+  orphanSummary,
+  planOrphanTreatment,
+  type OrphanMode,
+  type OrphanReport,
+} from '../sqlite/orphans.ts';
+import type { RowTreatment } from '../sqlite/table-scan.ts';
+import { writeFileAtomic } from '../files/fs-atomic.ts';
 
 /**
  * export-sqlite: one pass per table over the snapshot (never the live file) → manifest.json with row counts,
  * content hashes over the canonical row form of docs/design.md (verify recomputes them on PostgreSQL), the storage
- * classes found per column, and every value that will not convert, named by table, column and key.
+ * classes found per column, every value that will not convert, named by table, column and key, and the orphan rows
+ * with the operator's --orphans choice applied to the rows counted and hashed.
  */
-export interface ManifestTable {
-  name: string;
-  model: string;
-  columns: { name: string; kind: ColumnKind; prismaType: string; nullable: boolean }[];
-  key: string[];
-  rowCount: number;
-  contentHash: string;
-  storageClasses: Record<string, StorageClassCount>;
-}
-
-export interface Manifest {
-  version: 1;
-  createdAt: string;
-  snapshot: { file: string; sha256: string; bytes: number };
-  source: { path: string | null; sha256: string | null; size: number | null; wal: SourceFileState['wal'] };
-  schema: { path: string; sha256: string };
-  tables: ManifestTable[];
-  /** SQLite tables the Prisma schema does not know that the operator excluded (--exclude-table): not migrated. */
-  extraTables: string[];
-  /** Every SQLite table or view that is not loaded, with why (absent in manifests of older versions). */
-  notMigrated?: NotMigrated[];
-  problems: ManifestProblem[];
-  problemCount: number;
-  /** DateTime integers that look like epoch seconds (converted as ms, as the app reads them): see EpochSuspect. */
-  epochSuspects: (EpochSuspect & { table: string })[];
-}
-
-export interface NotMigrated {
-  name: string;
-  kind: 'view' | 'prisma-migrations' | 'excluded';
-  reason: string;
-  /** Rows in the snapshot (tables only). */
-  rows?: number;
-}
-
 export interface ExportOptions {
   allowProblems?: boolean;
+  /** What to do with orphan rows (default refuse: exit 4 naming them). */
+  orphans?: OrphanMode;
   /** Snapshots at least this big are scanned on two threads (default 32 MB; tests pass 0 to exercise it). */
   workerThresholdBytes?: number;
 }
@@ -100,6 +80,8 @@ export interface ExportResult extends StepResult {
   extraTables: string[];
   notMigrated: NotMigrated[];
   epochSuspects: Manifest['epochSuspects'];
+  /** Orphan rows found, and what was done with them (absent when there were none). */
+  orphans?: Omit<OrphanReport, 'tables'>;
   seconds: number;
   scanSeconds: number;
   rowsPerSecond: number;
@@ -280,12 +262,14 @@ export async function scanAll(
   model: SchemaModel,
   log: Logger,
   workerThresholdBytes: number,
+  treatments: Record<string, RowTreatment>,
 ): Promise<Map<string, { scan: TableScan; seconds: number }>> {
   const out = new Map<string, { scan: TableScan; seconds: number }>();
   if (snapshot.bytes < workerThresholdBytes || os.availableParallelism() < 2) {
     for (const table of model.tables) {
       const started = Date.now();
       const scan = scanTable(db, table, model.enums, {
+        treatment: treatments[table.name],
         onProgress: (rows) => log.progress(`${table.name}: ${rows.toLocaleString('en-US')} rows`),
       });
       out.set(table.name, { scan, seconds: (Date.now() - started) / 1000 });
@@ -318,6 +302,7 @@ export async function scanAll(
             table: next.table,
             enums: model.enums,
             maxProblems: MAX_PROBLEMS,
+            treatment: treatments[next.table.name],
           });
           out.set(next.table.name, { scan, seconds: (Date.now() - started) / 1000 });
           progress(next.table.name, next.rows);
@@ -327,7 +312,7 @@ export async function scanAll(
         await new Promise((resolve) => setImmediate(resolve)); // let the worker take the biggest table first
         for (let next = queue.shift(); next; next = queue.shift()) {
           const started = Date.now();
-          const scan = await scanTableAsync(db, next.table, model.enums);
+          const scan = await scanTableAsync(db, next.table, model.enums, { treatment: treatments[next.table.name] });
           out.set(next.table.name, { scan, seconds: (Date.now() - started) / 1000 });
           progress(next.table.name, next.rows);
         }
@@ -376,6 +361,48 @@ export async function exportSqlite(
   }
 }
 
+interface BackupData {
+  source?: SourceFileState;
+  sha256?: string;
+  foreignKeyViolations?: number;
+}
+
+/**
+ * Orphan rows of the snapshot and the operator's choice: undefined when there are none (backup's foreign_key_check
+ * of this very snapshot found none, or this one finds none); for null/delete the treated rows, and the orphans.jsonl
+ * lines (each with its original values) written beside the manifest.
+ */
+function handleOrphans(
+  db: Database.Database,
+  model: SchemaModel,
+  runDir: string,
+  mode: OrphanMode,
+  backupData: BackupData | undefined,
+  snapshotSha: string,
+  log: Logger,
+): { report: OrphanReport; lines: string } | undefined {
+  if (backupData?.sha256 === snapshotSha && backupData.foreignKeyViolations === 0) return undefined;
+  const found = findOrphanRows(db, model);
+  if (!found.length) return undefined;
+  const foreignKeys = describeOrphans(db, model, found);
+  for (const fk of foreignKeys)
+    log.warn(
+      `orphan rows: ${fk.count} row${fk.count === 1 ? '' : 's'} of "${fk.table}" point${fk.count === 1 ? 's' : ''} at no "${fk.refTable}" row through foreign key "${fk.name}" (${fk.examples.join('; ')}${fk.count > fk.examples.length ? '; …' : ''})`,
+    );
+  if (mode === 'refuse') return { report: { mode, foreignKeys, nulledRows: 0, leftOutRows: 0, tables: {} }, lines: '' };
+  const plan = planOrphanTreatment(db, model, found, mode);
+  const report: OrphanReport = {
+    mode,
+    foreignKeys,
+    nulledRows: plan.nulledRows,
+    leftOutRows: plan.leftOutRows,
+    file: path.join(runDir, RUN_FILES.orphans),
+    tables: plan.tables,
+  };
+  log.warn(orphanSummary(report));
+  return { report, lines: plan.entries.map((e) => `${JSON.stringify(e)}\n`).join('') };
+}
+
 async function exportInto(
   settings: Settings,
   runDir: string,
@@ -391,7 +418,7 @@ async function exportInto(
       : loadSchemaModel(settings.schemaPath);
   const schemaSha = schemaSha256(settings.schemaPath);
   cacheSchemaModel(runDir, schemaSha, model);
-  const backupData = readJournal(runDir)?.steps.backup?.data as { source?: SourceFileState } | undefined;
+  const backupData = readJournal(runDir)?.steps.backup?.data as BackupData | undefined;
 
   let db: Database.Database;
   try {
@@ -408,12 +435,17 @@ async function exportInto(
   let extraTables: string[];
   let notMigrated: NotMigrated[];
   let scanSeconds = 0;
+  let orphans: OrphanReport | undefined;
+  let orphanLines = '';
   try {
     notMigrated = checkSnapshotAgainstModel(db, model, settings.excludeTables);
     extraTables = notMigrated.filter((n) => n.kind === 'excluded').map((n) => n.name);
     for (const n of notMigrated) if (n.kind !== 'prisma-migrations') log.warn(notMigratedLine(n));
+    const handled = handleOrphans(db, model, runDir, options.orphans ?? 'refuse', backupData, snapshot.sha256, log);
+    orphans = handled?.report;
+    orphanLines = handled?.lines ?? '';
     const scanStarted = Date.now();
-    const scans = await scanAll(db, snapshot, model, log, threshold);
+    const scans = await scanAll(db, snapshot, model, log, threshold, orphans?.tables ?? {});
     for (const table of model.tables) {
       const { scan, seconds } = scans.get(table.name)!;
       // Problems are kept in schema order, at most MAX_PROBLEMS in all (each table counted in full).
@@ -429,6 +461,7 @@ async function exportInto(
           kind: c.kind,
           prismaType: c.prismaType,
           nullable: c.nullable,
+          ...(c.enumName ? { enumName: c.enumName } : {}),
         })),
         key: table.key,
         rowCount: scan.rowCount,
@@ -462,7 +495,13 @@ async function exportInto(
     problems,
     problemCount,
     epochSuspects,
+    ...(orphans ? { orphans } : {}),
   };
+  // The list goes with the manifest it belongs to; one left by an earlier export in this run dir (a resumed upgrade
+  // redoes backup and export) would mislead.
+  const orphansFile = path.join(runDir, RUN_FILES.orphans);
+  if (orphans?.file) writeFileAtomic(orphansFile, orphanLines);
+  else rmSync(orphansFile, { force: true });
   writeRunJson(runDir, RUN_FILES.manifest, manifest);
   for (const suspect of epochSuspects) log.warn(epochSuspectLine(suspect));
 
@@ -479,15 +518,20 @@ async function exportInto(
     extraTables,
     notMigrated,
     epochSuspects,
+    ...(orphans ? { orphans: orphanOutline(orphans) } : {}),
     seconds,
     scanSeconds,
     rowsPerSecond,
   };
+  if (orphans?.mode === 'refuse') {
+    return { ok: false, outcome: Outcome.SourceProblem, summary: orphanRefusal(orphans.foreignKeys), ...base };
+  }
+  const treated = orphans ? `; ${orphanSummary(orphans)}` : '';
   if (problemCount === 0) {
     return {
       ok: true,
       outcome: Outcome.Ok,
-      summary: `manifest of ${tables.length} tables, ${totalRows.toLocaleString('en-US')} rows, every value converts (${seconds.toFixed(1)} s)`,
+      summary: `manifest of ${tables.length} tables, ${totalRows.toLocaleString('en-US')} rows, every value converts${treated} (${seconds.toFixed(1)} s)`,
       ...base,
     };
   }
@@ -497,7 +541,7 @@ async function exportInto(
     return {
       ok: true,
       outcome: Outcome.Ok,
-      summary: `manifest of ${tables.length} tables, ${totalRows.toLocaleString('en-US')} rows; ${problemCount} values will not convert (allowed)`,
+      summary: `manifest of ${tables.length} tables, ${totalRows.toLocaleString('en-US')} rows; ${problemCount} values will not convert (allowed)${treated}`,
       ...base,
     };
   }

@@ -731,7 +731,14 @@ async function catchUpFile(
 async function verifyFile(file: string, inputs: Inputs, exported: ExportedTable[], log: Logger) {
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
-    const scans = await scanAll(db, { file, bytes: statSync(file).size }, inputs.model, log, SCAN_THREADS_FROM_BYTES);
+    const scans = await scanAll(
+      db,
+      { file, bytes: statSync(file).size },
+      inputs.model,
+      log,
+      SCAN_THREADS_FROM_BYTES,
+      {},
+    );
     return checkFallbackFile(file, inputs.snapshot, inputs.model, exported, scans);
   } finally {
     db.close();

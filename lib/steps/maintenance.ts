@@ -1,5 +1,7 @@
 import type { Settings } from '../cli/config.ts';
-import { dsnPassword, resolveSqlitePath, sqlitePathFromUrl } from '../cli/config.ts';
+import { dsnPassword, resolveSqlitePath, sqliteLookupDescription } from '../cli/config.ts';
+import { resolveAppDatabaseUrl } from '../prisma/schema-source.ts';
+import { existsSync } from 'node:fs';
 import { registerSecret } from '../cli/secrets.ts';
 import type { StepContext, StepResult } from '../cli/run-cli.ts';
 import { Outcome, DomainError, usageError } from '../errors.ts';
@@ -72,7 +74,7 @@ export function requireSqlitePath(settings: Settings): string {
   if (!file) {
     throw new DomainError(
       Outcome.SourceProblem,
-      `cannot tell where the SQLite file is: ${path.join(settings.appDir, 'backend/.env')} has no file: DATABASE_URL (pass --sqlite)`,
+      `cannot tell where the SQLite file is: ${sqliteLookupDescription(settings)} (pass --sqlite)`,
     );
   }
   return file;
@@ -141,20 +143,30 @@ export async function stopWriters(
   return result;
 }
 
-/** backend/.env's DATABASE_URL when it is a PostgreSQL URL (the app's own DSN, password included). */
+/**
+ * The database URL the app uses, where Prisma finds it: the variable its schema (or prisma.config.ts) names, from
+ * the app's env files (lib/prisma/schema-source.ts); without a schema file, backend/.env's DATABASE_URL.
+ */
+export function currentAppDatabaseUrl(settings: Settings): { url?: string; from: string } {
+  if (existsSync(settings.schemaPath)) return resolveAppDatabaseUrl(settings.schemaPath, settings.appDir);
+  const envFile = path.join(settings.appDir, 'backend/.env');
+  return { url: readEnvValue(envFile, 'DATABASE_URL'), from: `DATABASE_URL in ${envFile}` };
+}
+
+/** The app's database URL when it is a PostgreSQL URL (the app's own DSN, password included). */
 export function appPostgresUrl(settings: Settings): string | undefined {
-  const url = readEnvValue(path.join(settings.appDir, 'backend/.env'), 'DATABASE_URL');
+  const { url } = currentAppDatabaseUrl(settings);
   if (!url || !/^postgres(ql)?:/i.test(url)) return undefined;
   registerSecret(dsnPassword(url));
   return url;
 }
 
-/** Which database the app's backend/.env points at: postgresql, sqlite, or undefined. */
+/** Which database the app's URL points at: postgresql, sqlite, or undefined (missing or another kind). */
 export function appDatabaseKind(settings: Settings): 'postgresql' | 'sqlite' | undefined {
-  const url = readEnvValue(path.join(settings.appDir, 'backend/.env'), 'DATABASE_URL');
+  const { url } = currentAppDatabaseUrl(settings);
   if (!url) return undefined;
   if (/^postgres(ql)?:/i.test(url)) return 'postgresql';
-  if (sqlitePathFromUrl(url, path.dirname(settings.schemaPath))) return 'sqlite';
+  if (/^file:/i.test(url.trim())) return 'sqlite';
   return undefined;
 }
 

@@ -2,10 +2,10 @@ import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'nod
 import path from 'node:path';
 import pg from 'pg';
 import type { Settings } from '../cli/config.ts';
-import { assertAppInstall, shellQuote, sqlitePathFromUrl } from '../cli/config.ts';
+import { assertAppInstall, shellQuote } from '../cli/config.ts';
 import type { StepContext, StepResult } from '../cli/run-cli.ts';
 import { Outcome, DomainError, errorMessage } from '../errors.ts';
-import { readEnvValue, writeEnvFileAtomic } from '../app/env-file.ts';
+import { writeEnvFileAtomic } from '../app/env-file.ts';
 import { copyDir, moveDir, sha256File, treeHash } from '../files/file-tree.ts';
 import type { Logger } from '../cli/log.ts';
 import { openTarget } from '../pg/target.ts';
@@ -30,14 +30,21 @@ import {
   type TableWrites,
   type WriteCounters,
 } from '../app/pg-writes.ts';
-import { appPostgresUrl, startFailure, startServices, type StartResult } from './maintenance.ts';
-import { readSwitchState, writeSwitchState, type SwitchState } from './switch-env.ts';
+import {
+  appDatabaseKind,
+  currentAppDatabaseUrl,
+  appPostgresUrl,
+  startFailure,
+  startServices,
+  type StartResult,
+} from './maintenance.ts';
+import { appUrlVariable, envFilesOf, readSwitchState, writeSwitchState, type SwitchState } from './switch-env.ts';
 
 /**
  * rollback: put the app back on SQLite. Restores every file switch-env touched (env files, schema.prisma, the
  * migrations folder) from the backups recorded in the run journal, proves each restored file by sha256 against
- * the pre-switch content, checks backend/.env's DATABASE_URL is a file: URL again, starts the services and waits
- * for health. PostgreSQL is left alone (for forensics) unless --drop-target, which drops the app's tables and
+ * the pre-switch content, checks the app's database URL (where Prisma finds it) is a file: URL again, starts the
+ * services and waits for health. PostgreSQL is left alone (for forensics) unless --drop-target, which drops the app's tables and
  * enum types — never the database or the role, and never when the app wrote there after the verified load.
  *
  * Writes on PostgreSQL are never dropped silently: when the run journal holds the write counters recorded right
@@ -164,9 +171,7 @@ export function manualStepsFor(settings: Settings, state: SwitchState | undefine
     if (f.backup) steps.push(`cp -p ${shellQuote(f.backup)} ${shellQuote(f.path)}`);
     else if (!f.existed) steps.push(`rm -f ${shellQuote(f.path)}`);
   }
-  steps.push(
-    `grep '^DATABASE_URL' ${shellQuote(path.join(settings.appDir, 'backend/.env'))}   # must show a file: URL`,
-  );
+  steps.push(`grep '^${appUrlVariable(settings)}' ${shellQuote(envFilesOf(settings)[0])}   # must show a file: URL`);
   steps.push(
     `(cd ${shellQuote(path.join(settings.appDir, 'backend'))} && ./node_modules/.bin/prisma generate)   # client for sqlite`,
   );
@@ -349,15 +354,12 @@ export async function rollback(
     log.info('switch-env did not change anything in this run: nothing to restore');
   }
 
-  const url = readEnvValue(path.join(settings.appDir, 'backend/.env'), 'DATABASE_URL');
-  const databaseUrlKind = !url
-    ? 'missing'
-    : sqlitePathFromUrl(url, path.dirname(settings.schemaPath))
-      ? 'sqlite'
-      : 'other';
+  // Where Prisma finds the app's URL (the variable its schema names, in whichever env file), not only DATABASE_URL.
+  const appUrl = currentAppDatabaseUrl(settings);
+  const databaseUrlKind = !appUrl.url ? 'missing' : appDatabaseKind(settings) === 'sqlite' ? 'sqlite' : 'other';
   if (databaseUrlKind !== 'sqlite')
     fail(
-      `backend/.env DATABASE_URL is ${databaseUrlKind === 'missing' ? 'missing' : 'not a file: URL'} after the restore`,
+      `the app's database URL (${appUrl.from}) is ${databaseUrlKind === 'missing' ? 'missing' : 'not a file: URL'} after the restore`,
       { restored },
     );
   if (state && needsRestore) {

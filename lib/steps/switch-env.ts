@@ -14,6 +14,7 @@ import {
   toPostgresAppSchema,
 } from '../prisma/schema-file.ts';
 import {
+  appEnvFile,
   prisma7UrlVariable as configUrlVariable,
   projectRootOf,
   readSchemaSource,
@@ -28,8 +29,9 @@ import { generateAppClient, type GenerateResult } from '../app/prisma-generate.t
 
 /**
  * switch-env: point the app at PostgreSQL.
- *  - DATABASE_URL (and SHADOW_DATABASE_URL when given) in <app>/backend/.env and the system env file (when it
- *    exists), every other byte kept (lib/env-file.ts), atomic, 0600, owner kept;
+ *  - the URL variable the app reads (DATABASE_URL, or the one its schema or prisma.config.ts names; and
+ *    SHADOW_DATABASE_URL when given) in the project root's .env (<app>/backend/.env for VisionSuit) and the system
+ *    env file (when it exists), every other byte kept (lib/app/env-file.ts), atomic, 0600, owner kept;
  *  - the Prisma schema's datasource provider → postgresql (Prisma 6 form, url = env("DATABASE_URL") kept);
  *  - the PostgreSQL migration history load-pg applied (<runDir>/postgres-schema/migrations) installed as
  *    backend/prisma/migrations, so the app's own `prisma migrate deploy` finds every migration applied.
@@ -104,8 +106,16 @@ export function appDatabaseUrl(settings: Settings, log?: Logger): string {
   return app.url;
 }
 
+/**
+ * The env files switch-env writes the URL to: the project root's .env, which Prisma reads first (backend/.env in
+ * VisionSuit's layout; <app>/.env for an app whose package.json is at its root), and the system env file.
+ */
 export function envFilesOf(settings: Settings): string[] {
-  const files = [path.join(settings.appDir, 'backend/.env')];
+  const files = [
+    existsSync(settings.schemaPath)
+      ? appEnvFile(settings.schemaPath, settings.appDir)
+      : path.join(settings.appDir, 'backend/.env'),
+  ];
   if (existsSync(settings.systemEnvFile) && path.resolve(settings.systemEnvFile) !== files[0])
     files.push(path.resolve(settings.systemEnvFile));
   return files;
@@ -141,12 +151,21 @@ export function postgresSchemaDir(runDir: string): string {
 export interface SwitchEnvOptions {
   runDir: string;
   dryRun?: boolean;
-  /** Called at the named in-between moments (lib/pause-point.ts SWITCH_ENV_PAUSE_POINTS); the upgrade's fire-drill hook. */
+  /** Called at the named in-between moments (lib/run/pause-point.ts SWITCH_ENV_PAUSE_POINTS); the upgrade's fire-drill hook. */
   pause?: (point: string) => Promise<void>;
 }
 
 function prisma7UrlVariable(source: SchemaSource, settings: Settings): string | undefined {
   return configUrlVariable(projectRootOf(source, settings.appDir));
+}
+
+/** The variable the app reads its URL from: the schema's env("…"), a Prisma 7 app's prisma.config.ts's, else DATABASE_URL. */
+export function appUrlVariable(settings: Settings): string {
+  const source = existsSync(settings.schemaPath) ? readSchemaSource(settings.schemaPath) : undefined;
+  if (!source?.datasourceFile) return 'DATABASE_URL';
+  return (
+    readDatasourceUrlVariable(source.datasourceFile.text) ?? prisma7UrlVariable(source, settings) ?? 'DATABASE_URL'
+  );
 }
 
 export async function switchEnv(settings: Settings, log: Logger, options: SwitchEnvOptions): Promise<SwitchEnvResult> {
@@ -164,8 +183,7 @@ export async function switchEnv(settings: Settings, log: Logger, options: Switch
   const appSchemaFile = source.datasourceFile.path;
   const currentSchema = source.datasourceFile.text;
   // Prisma reads the variable the schema names; a Prisma 7 app reads the one its prisma.config.ts names.
-  const urlVariable =
-    readDatasourceUrlVariable(currentSchema) ?? prisma7UrlVariable(source, settings) ?? 'DATABASE_URL';
+  const urlVariable = appUrlVariable(settings);
   if (isPrisma7Datasource(currentSchema)) {
     log.warn(
       `Prisma 7 app: the schema keeps its datasource without url; the app reads the URL from prisma.config.ts's datasource.url, which must resolve to ${urlVariable} (written below)`,

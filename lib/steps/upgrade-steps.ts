@@ -9,6 +9,7 @@ import { checkTarget } from './check-target.ts';
 import { exportSqlite } from './export-sqlite.ts';
 import { loadPg } from './load-pg.ts';
 import { verify } from './verify.ts';
+import type { OrphanMode } from '../sqlite/orphans.ts';
 
 /**
  * The other tasks' step functions as the upgrade calls them: one adapter per step, each returning the gate outcome
@@ -33,8 +34,13 @@ export async function runBackup(settings: Settings, log: Logger, runDir: string)
   return { ok: r.ok, outcome: r.outcome, summary: r.summary };
 }
 
-export async function runExportSqlite(settings: Settings, log: Logger, runDir: string): Promise<GateOutcome> {
-  const r = await exportSqlite({ ...settings, runDir }, log);
+export async function runExportSqlite(
+  settings: Settings,
+  log: Logger,
+  runDir: string,
+  orphans?: OrphanMode,
+): Promise<GateOutcome> {
+  const r = await exportSqlite({ ...settings, runDir }, log, orphans ? { orphans } : {});
   return { ok: r.ok, outcome: r.outcome, summary: r.summary };
 }
 

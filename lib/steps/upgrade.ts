@@ -11,6 +11,9 @@ import { generateAppClient, type GenerateResult } from '../app/prisma-generate.t
 import { readWriteCounters } from '../app/pg-writes.ts';
 import { maskSecrets } from '../cli/secrets.ts';
 import type { Logger } from '../cli/log.ts';
+import type { OrphanMode } from '../sqlite/orphans.ts';
+import { checkSnapshotAgainstModel, type NotMigrated } from './export-sqlite.ts';
+import type { Manifest } from '../sqlite/manifest.ts';
 import { displayUrl } from '../pg/target.ts';
 import { findHolders, sqliteFamily } from '../app/process-files.ts';
 import { checkPausePoint, pausePoint, SWITCH_ENV_PAUSE_POINTS } from '../run/pause-point.ts';
@@ -20,6 +23,7 @@ import {
   createRunDir,
   listRunDirs,
   readJournal,
+  readRunJson,
   recordStep,
   RUN_FILES,
   runsRoot,
@@ -31,6 +35,7 @@ import { loadSchemaModel } from '../prisma/schema-model.ts';
 import { loadSql } from '../files/sql-files.ts';
 import {
   appDatabaseKind,
+  currentAppDatabaseUrl,
   requireSqlitePath,
   startFailure,
   startServices,
@@ -40,7 +45,7 @@ import {
 import { liveChange, sourceFileState, type SourceFileState } from './backup.ts';
 import { PG_WRITES_STATE, rollback, type PgWritesState, type PostgresWrites, type RollbackResult } from './rollback.ts';
 import { standDownGuardian, startGuardian } from './upgrade-guardian.ts';
-import { switchEnv, readSwitchState } from './switch-env.ts';
+import { appUrlVariable, envFilesOf, switchEnv, readSwitchState } from './switch-env.ts';
 import {
   readVerifyReport,
   runBackup,
@@ -73,7 +78,7 @@ import {
  * kill -9 (or any death no handler sees): a detached guardian started with the window notices the PID is gone and
  * runs the rollback (app on SQLite, running); the run stays unfinished so the next `just upgrade` resumes it. Killed
  * during health, with the app answering the guardian on PostgreSQL: the guardian records the cutover instead.
- * VISIONSUIT_MIGRATE_PAUSE_AT (lib/pause-point.ts) holds the run at a named step so a fire drill can kill it there.
+ * VISIONSUIT_MIGRATE_PAUSE_AT (lib/run/pause-point.ts) holds the run at a named step so a fire drill can kill it there.
  *
  * Resume: a run whose journal has `state.upgrade` without `finishedAt` (crash, kill -9, power loss) is picked up by
  * the next `just upgrade`: steps recorded done are skipped, a step recorded running is redone (load-pg with
@@ -88,6 +93,8 @@ export interface UpgradeOptions {
   healthUrl?: string;
   /** The operator's start command runs `prisma generate` itself. */
   noGenerate?: boolean;
+  /** export-sqlite's choice for orphan rows (default refuse). */
+  orphans?: OrphanMode;
 }
 
 /** The options of the run as the journal keeps them, so the guardian and a resumed run use the same ones. */
@@ -238,24 +245,31 @@ async function dryRun(
       });
     }
     if (tables) {
+      // The export's own table-set check, read only: a table the schema does not name, or a missing column, is
+      // found now rather than inside the maintenance window.
       try {
         const model = loadSchemaModel(settings.schemaPath);
-        const problems: string[] = [];
-        for (const t of model.tables) {
-          const cols = tables.get(t.name);
-          if (!cols) problems.push(`table ${t.name} missing`);
-          else for (const c of t.columns) if (!cols.has(c.name)) problems.push(`column ${t.name}.${c.name} missing`);
+        const db = new Database(sqlitePath, { readonly: true, fileMustExist: true });
+        let notMigrated: NotMigrated[];
+        try {
+          notMigrated = checkSnapshotAgainstModel(db, model, settings.excludeTables);
+        } finally {
+          db.close();
         }
+        const skipped = notMigrated.filter((n) => n.kind !== 'prisma-migrations').map((n) => `${n.kind} ${n.name}`);
         checks.push({
           name: 'schema matches SQLite',
-          ok: problems.length === 0,
-          detail: problems.length
-            ? `${problems.length} difference(s): ${problems.slice(0, 3).join('; ')}`
-            : `${model.tables.length} tables of the Prisma schema all present with their columns`,
+          ok: true,
+          detail: `${model.tables.length} tables of the Prisma schema all present with their columns${skipped.length ? `; not migrated: ${skipped.join(', ')}` : ''}`,
           outcome: Outcome.SourceProblem,
         });
       } catch (err) {
-        checks.push({ name: 'schema matches SQLite', ok: false, detail: errorMessage(err), outcome: Outcome.Usage });
+        checks.push({
+          name: 'schema matches SQLite',
+          ok: false,
+          detail: errorMessage(err),
+          outcome: err instanceof DomainError ? err.outcome : Outcome.Usage,
+        });
       }
       // Disk: the snapshot is a full copy; leave room for the manifest, logs and a margin.
       try {
@@ -292,10 +306,10 @@ async function dryRun(
     `take the lock ${path.join(runsRoot(settings), '.lock')}`,
     `check the target ${displayUrl(settings.targetUrl!)}`,
     `stop the writers: ${settings.stopCmd ?? '(no stop command)'}; prove no process has ${sqlitePath ?? 'the SQLite file'} open`,
-    `backup + export-sqlite into a new run dir under ${runsRoot(settings)}`,
+    `backup + export-sqlite into a new run dir under ${runsRoot(settings)}; orphan rows: ${options.orphans === 'null' ? 'loaded with the foreign key NULL' : options.orphans === 'delete' ? 'left out with the rows depending on them' : 'refused'} (--orphans=${options.orphans ?? 'refuse'})`,
     "load-pg (schema through Prisma's engine, data by COPY) and verify (counts, content, integrity, Prisma)",
     'check the live SQLite file is unchanged since the backup',
-    `switch-env: DATABASE_URL in ${path.join(settings.appDir, 'backend/.env')}${existsSync(settings.systemEnvFile) ? ` and ${settings.systemEnvFile}` : ''}, provider → postgresql, PostgreSQL migration history`,
+    `switch-env: ${appUrlVariable(settings)} in ${envFilesOf(settings).join(' and ')}, provider → postgresql, PostgreSQL migration history`,
     options.noGenerate
       ? 'prisma generate: skipped (--no-generate: the start command regenerates the client)'
       : `prisma generate: the app's own ${path.join(settings.appDir, 'backend/node_modules/.bin/prisma')} in backend/ (client for postgresql)`,
@@ -330,7 +344,7 @@ export async function upgrade(ctx: StepContext<UpgradeOptions>): Promise<Upgrade
   if (!settings.targetUrl) throw usageError('--target is required (or set TARGET_DATABASE_URL)');
   if (appDatabaseKind(settings) === 'postgresql') {
     throw usageError(
-      `${path.join(settings.appDir, 'backend/.env')} already points at PostgreSQL: this app is upgraded (\`just rollback\` goes back)`,
+      `the app's database URL (${currentAppDatabaseUrl(settings).from}) already points at PostgreSQL: this app is upgraded (\`just rollback\` goes back)`,
     );
   }
   checkPausePoint(settings, [...UPGRADE_STEPS, ...SWITCH_ENV_PAUSE_POINTS]);
@@ -375,6 +389,7 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     waitSeconds: ctx.extra.waitSeconds ?? stored.waitSeconds,
     healthUrl: ctx.extra.healthUrl ?? stored.healthUrl,
     noGenerate: ctx.extra.noGenerate ?? stored.noGenerate,
+    orphans: ctx.extra.orphans ?? stored.orphans,
   };
   const runSettings: Settings = {
     ...settings,
@@ -586,10 +601,29 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
           recordStep(runDir, appDir, name, { status: 'skipped', message: 'source changed; redo' });
       }
     }
+    // Resume with another --orphans than the export that is done: the manifest, the load and the verify follow it.
+    if (resumed && isDone('export-sqlite')) {
+      const manifestFile = path.join(runDir, RUN_FILES.manifest);
+      const decided = existsSync(manifestFile)
+        ? readRunJson<Partial<Manifest>>(runDir, RUN_FILES.manifest).orphans?.mode
+        : undefined;
+      const wanted = extra.orphans ?? 'refuse';
+      if (decided && decided !== wanted) {
+        log.warn(
+          `--orphans=${wanted}, the earlier export applied --orphans=${decided}: redoing export, load and verify`,
+        );
+        for (const name of ['export-sqlite', 'load-pg', 'verify'])
+          recordStep(runDir, appDir, name, { status: 'skipped', message: `--orphans changed to ${wanted}; redo` });
+      }
+    }
     await run('backup', async () => gate('backup', await runBackup(runSettings, log, runDir)), { skipIfDone: true });
-    await run('export-sqlite', async () => gate('export-sqlite', await runExportSqlite(runSettings, log, runDir)), {
-      skipIfDone: true,
-    });
+    await run(
+      'export-sqlite',
+      async () => gate('export-sqlite', await runExportSqlite(runSettings, log, runDir, extra.orphans)),
+      {
+        skipIfDone: true,
+      },
+    );
     // --force: check-target already refused a target holding anything but a previous run of ours.
     await run('load-pg', async () => gate('load-pg', await runLoadPg({ ...runSettings, force: true }, log, runDir)), {
       skipIfDone: true,

@@ -73,7 +73,7 @@ export interface CallWorker {
 }
 
 /**
- * Start lib/worker-host.ts for `moduleUrl`; `call(fn, args)` runs `module[fn](args, log)` there. The thread keeps
+ * Start lib/threads/worker-host.ts for `moduleUrl`; `call(fn, args)` runs `module[fn](args, log)` there. The thread keeps
  * the process alive only while a call is pending: a task that ends before using it (bad flags, --help) just exits.
  */
 export function startCallWorker(moduleUrl: URL, log?: Logger): CallWorker {

@@ -4,7 +4,7 @@ import type { TargetConnection } from '../pg/target.ts';
 import { isEmptyMigrationScript, openSchemaEngine } from '../prisma/engine.ts';
 
 /**
- * What verify asks Prisma's schema engine (wasm through @prisma/adapter-pg, lib/prisma-engine.ts): the PostgreSQL
+ * What verify asks Prisma's schema engine (wasm through @prisma/adapter-pg, lib/prisma/engine.ts): the PostgreSQL
  * DDL of the Prisma schema (the integrity gate's reference) and the migration history diagnosis with the drift
  * between the live database and the schema (the prisma gate). Turned into one-line problems here.
  */

@@ -23,7 +23,7 @@ import { createLogger } from '../../lib/cli/log.ts';
 import { readTargetColumns } from '../../lib/pg/schema-objects.ts';
 import { applyPostgresSchema } from '../../lib/pg/schema-apply.ts';
 import { loadSchemaModel, type SchemaModel } from '../../lib/prisma/schema-model.ts';
-import { planTables } from '../../lib/steps/load-pg.ts';
+import { planTables } from '../../lib/copy/load-plan.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 
 let app: SampleInstall;

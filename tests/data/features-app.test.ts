@@ -7,7 +7,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -149,6 +149,17 @@ test('a SQLite table the schema does not name refuses (exit 4) naming it; --excl
   db.exec(`CREATE TABLE "audit_trail" (x TEXT); INSERT INTO "audit_trail" VALUES ('a'), ('b');`);
   db.close();
   const { url } = await server.freshDatabase('unknown');
+  // The upgrade's dry run finds it too, before any maintenance window.
+  const dry = await runTask(
+    'upgrade',
+    ['--app-dir', install.appDir, '--stop-cmd', 'true', '--start-cmd', 'true', '--dry-run', '--json'],
+    { env: { TARGET_DATABASE_URL: url } },
+  );
+  assert.is(dry.code, 4, dry.stderr);
+  assert.match(
+    dry.json!.summary,
+    /schema matches SQLite: SQLite table "audit_trail" \(2 rows\) is not in the Prisma schema/,
+  );
   const refused = await chain(install, url);
   assert.is(refused.runs['export-sqlite'].code, 4);
   assert.match(
@@ -187,30 +198,64 @@ test('verify fails when PostgreSQL has a table the manifest does not list (table
   assert.match(JSON.stringify(verify.json), /PostgreSQL table \\"LegacyLog\\" has no rows from SQLite/);
 });
 
-test('orphan rows: load-pg exits 4 naming table, keys and count; the target is never left looking done', async () => {
-  const install = await createFeaturesInstall({ rows: 10, orphans: 2 });
+test("upgrade and rollback find the app's URL where Prisma does (PRISMA_DATABASE_URL): a second upgrade exit 2, rollback back on SQLite", async () => {
+  const install = await createFeaturesInstall({ rows: 3 });
   installs.push(install.appDir);
-  const { url } = await server.freshDatabase('orphans');
-  const { runDir, runs } = await chain(install, url, [], 'integrity');
-  assert.is(runs['export-sqlite'].code, 0, runs['export-sqlite'].stderr);
-  assert.is(runs['load-pg'].code, 4, runs['load-pg'].stderr);
-  assert.match(
-    runs['load-pg'].json!.error,
-    /foreign key "Membership_accountId_fkey" is violated by the snapshot's data: 2 rows of "Membership" \(accountId=\d+; accountId=\d+\) point at no "view" row/,
-  );
-  const journal = JSON.parse(readFileSync(path.join(runDir, 'journal.json'), 'utf8'));
-  assert.is(journal.steps['load-pg'].status, 'failed');
-  const verify = await runTask(
-    'verify',
-    ['--app-dir', install.appDir, '--run-dir', runDir, '--json', '--only', 'integrity'],
-    { env: { TARGET_DATABASE_URL: url } },
-  );
-  assert.is(verify.code, 1, verify.stderr);
-  assert.match(verify.json!.reason ?? JSON.stringify(verify.json), /Membership/);
-  const again = await runTask('load-pg', ['--app-dir', install.appDir, '--run-dir', runDir, '--json'], {
-    env: { TARGET_DATABASE_URL: url },
-  });
-  assert.is(again.code, 3, 'a second load needs --force');
+  const { url } = await server.freshDatabase('urlvar');
+  // A rehearsal on a copy as RUNBOOK.md's: no services to stop or start, no health probe, no app client to generate.
+  const common = [
+    ...['--app-dir', install.appDir, '--stop-cmd', 'true', '--start-cmd', 'true', '--health-url', 'none'],
+    ...['--system-env', path.join(install.appDir, 'none.env'), '--no-generate', '--yes', '--json'],
+  ];
+  const env = { TARGET_DATABASE_URL: url };
+  const prismaEnv = path.join(install.appDir, 'backend/prisma/.env');
+  const before = readFileSync(prismaEnv, 'utf8');
+  const upgraded = await runTask('upgrade', common, { env, timeoutMs: 300_000 });
+  assert.is(upgraded.code, 0, upgraded.stderr);
+  const again = await runTask('upgrade', common, { env, timeoutMs: 300_000 });
+  assert.is(again.code, 2, again.stderr);
+  assert.match(again.json!.error, /the app's database URL \(PRISMA_DATABASE_URL in .*\) already points at PostgreSQL/);
+  const stop = await runTask('maintenance', ['on', ...common], { env });
+  assert.is(stop.code, 4, stop.stderr);
+  assert.match(stop.json!.error, /cannot tell where the SQLite file is: PRISMA_DATABASE_URL in .* is not a file: URL/);
+  const back = await runTask('rollback', common, { env, timeoutMs: 300_000 });
+  assert.is(back.code, 0, back.stderr);
+  assert.is(back.json!.databaseUrlKind, 'sqlite');
+  assert.is(readFileSync(prismaEnv, 'utf8'), before);
+  assert.equal(resolveSqliteFile(install.schemaPath, install.appDir).file, install.sqlitePath);
+});
+
+test('an app with its package.json at the app-dir root: the switch writes <app>/.env, where Prisma reads first', async () => {
+  const install = await createFeaturesInstall({ rows: 3 });
+  installs.push(install.appDir);
+  for (const name of readdirSync(path.join(install.appDir, 'backend')))
+    renameSync(path.join(install.appDir, 'backend', name), path.join(install.appDir, name));
+  rmdirSync(path.join(install.appDir, 'backend'));
+  const { url } = await server.freshDatabase('rootapp');
+  const rehearsal = [
+    ...['--app-dir', install.appDir, '--schema', path.join(install.appDir, 'prisma/schema')],
+    ...['--sqlite', path.join(install.appDir, 'prisma/features.db'), '--stop-cmd', 'true', '--start-cmd', 'true'],
+    ...[
+      '--health-url',
+      'none',
+      '--system-env',
+      path.join(install.appDir, 'none.env'),
+      '--no-generate',
+      '--yes',
+      '--json',
+    ],
+  ];
+  const env = { TARGET_DATABASE_URL: url };
+  const upgraded = await runTask('upgrade', rehearsal, { env, timeoutMs: 300_000 });
+  assert.is(upgraded.code, 0, upgraded.stderr);
+  assert.match(readFileSync(path.join(install.appDir, '.env'), 'utf8'), /^PRISMA_DATABASE_URL="postgresql:/);
+  assert.not.ok(existsSync(path.join(install.appDir, 'backend')), 'nothing written where Prisma does not look');
+  const again = await runTask('upgrade', rehearsal, { env, timeoutMs: 300_000 });
+  assert.is(again.code, 2, again.stderr);
+  assert.match(again.json!.error, /PRISMA_DATABASE_URL in .*\/\.env\) already points at PostgreSQL/);
+  const back = await runTask('rollback', rehearsal, { env, timeoutMs: 300_000 });
+  assert.is(back.code, 0, back.stderr);
+  assert.not.ok(existsSync(path.join(install.appDir, '.env')), 'the .env the switch created is gone again');
 });
 
 test("a @default(dbgenerated()) PostgreSQL lacks is exit 2 naming model, field, default and PostgreSQL's message", async () => {
@@ -237,7 +282,7 @@ test("a @default(dbgenerated()) PostgreSQL lacks is exit 2 naming model, field, 
   );
 });
 
-test('Prisma 7 app: prisma.config.ts names the url; load-pg keeps the datasource without url in the PostgreSQL schema', async () => {
+test('Prisma 7 app: prisma.config.ts names the url; load-pg keeps the datasource without url; upgrade and rollback use its variable', async () => {
   const install = await createFeaturesInstall({ rows: 3 });
   installs.push(install.appDir);
   const main = path.join(install.schemaPath, 'schema.prisma');
@@ -257,6 +302,25 @@ test('Prisma 7 app: prisma.config.ts names the url; load-pg keeps the datasource
   assert.match(pgSchema, /datasource db \{\n  provider = "postgresql"\n\}/);
   assert.not.match(pgSchema, /url\s*=/);
   await assertRowsEqual(install, url);
+  // The cutover and the way back find the URL where prisma.config.ts says (APP_DB_URL), as a rehearsal on a copy.
+  const rehearsal = [
+    ...['--app-dir', install.appDir, '--stop-cmd', 'true', '--start-cmd', 'true', '--health-url', 'none'],
+    ...['--system-env', path.join(install.appDir, 'none.env'), '--no-generate', '--yes', '--json'],
+  ];
+  const env = { TARGET_DATABASE_URL: url };
+  const upgraded = await runTask('upgrade', rehearsal, { env, timeoutMs: 300_000 });
+  assert.is(upgraded.code, 0, upgraded.stderr);
+  assert.match(readFileSync(path.join(install.appDir, 'backend/.env'), 'utf8'), /^APP_DB_URL="postgresql:/);
+  assert.match(readFileSync(main, 'utf8'), /datasource db \{\n  provider = "postgresql"\n\}/);
+  const again = await runTask('upgrade', rehearsal, { env, timeoutMs: 300_000 });
+  assert.is(again.code, 2, again.stderr);
+  assert.match(again.json!.error, /APP_DB_URL in .* already points at PostgreSQL/);
+  const back = await runTask('rollback', rehearsal, { env, timeoutMs: 300_000 });
+  assert.is(back.code, 0, back.stderr);
+  assert.is(
+    readFileSync(path.join(install.appDir, 'backend/.env'), 'utf8'),
+    'APP_DB_URL="file:./prisma/features.db"\n',
+  );
 });
 
 test.run();

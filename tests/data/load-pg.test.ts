@@ -18,7 +18,7 @@ import * as assert from 'uvu/assert';
 import { createSampleInstall, type SampleInstall } from '../../fixtures/sample-install.ts';
 import { fastTimestamp } from '../../lib/copy/encoders.ts';
 import { formatTimestamp } from '../../lib/sqlite/values.ts';
-import { loadSessionStatements } from '../../lib/steps/load-pg.ts';
+import { loadSessionStatements } from '../../lib/copy/load-plan.ts';
 import { runTask, type CliRun } from '../helpers/cli.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 
