@@ -107,9 +107,11 @@ export async function catchUp(
         );
     }
     // PostgreSQL kept its foreign keys, so only a table copied again, or one pointing at it, can hold an orphan here.
-    const references = db.prepare(loadSql('fallback-sqlite-references')).pluck();
+    const references = db.prepare(loadSql('sqlite-foreign-key-list'));
     const toCheck = model.tables.filter(
-      (t) => changed.includes(t.name) || (references.all(t.name) as string[]).some((p) => changed.includes(p)),
+      (t) =>
+        changed.includes(t.name) ||
+        (references.all(t.name) as { parent: string }[]).some((fk) => changed.includes(fk.parent)),
     );
     for (const t of toCheck) {
       const orphans = db

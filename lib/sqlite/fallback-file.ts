@@ -212,7 +212,7 @@ export function finishPrismaSqliteFile(
     const integrity = (db.prepare(loadSql('backup-sqlite-integrity-check')).pluck().all() as string[]).filter(
       (r) => r !== 'ok',
     );
-    const foreignKeyViolations = db.prepare(loadSql('backup-sqlite-foreign-key-check')).all().length;
+    const foreignKeyViolations = db.prepare(loadSql('sqlite-foreign-key-check')).all().length;
     return { integrity, foreignKeyViolations };
   } finally {
     db.close();
