@@ -6,7 +6,7 @@ import { DomainError, Outcome } from '../errors.ts';
 import type { Logger } from '../cli/log.ts';
 import { loadSql, sqlWithIdentifiers } from '../files/sql-files.ts';
 import { copyTextOf, type CopyTablePlan } from '../copy/rows.ts';
-import type { WriteCounters } from '../app/pg-writes.ts';
+import { countersSince, type WriteCounters } from '../app/pg-writes.ts';
 import type { SnapshotDelta, TableDelta } from '../sqlite/snapshot-delta.ts';
 import {
   captureDeferredObjects,
@@ -18,10 +18,8 @@ import {
 /**
  * The online cutover's delta applied to PostgreSQL in ONE transaction: deletes (children first), updates, inserts
  * (parents first), each staged by COPY with load-pg's encoders into a temporary table and applied with one
- * statement per table and kind. Inside the transaction, pg_stat_xact_user_tables must show exactly the delta's
- * rows per table before COMMIT: a referential action (ON DELETE CASCADE / SET NULL) that touched other rows, or
- * an order the foreign keys refuse, rolls it back and the same delta is applied again with the foreign keys of the
- * tables involved dropped for the transaction and re-added (validated) before it commits.
+ * statement per table and kind. Inside the transaction, pg_stat_xact_user_tables must have moved by exactly the
+ * delta's rows per table before COMMIT (a referential action or trigger that touched other rows rolls it back).
  */
 export interface AppliedDelta {
   /** Rows written per table, as PostgreSQL counted them inside the transaction (equal to `expected`). */
@@ -148,6 +146,8 @@ async function applyOnce(
   const byTable = new Map(delta.tables.map((t) => [t.table, t]));
   await client.query('BEGIN');
   try {
+    // The backend's counts not flushed yet (an earlier attempt's included) stay put inside a transaction block.
+    const before = await xactCounters(client, schema);
     for (const fk of dropForeignKeys)
       await client.query(
         sqlWithIdentifiers('load-pg-drop-constraint', { schema: id(schema), table: id(fk.table), name: id(fk.name) }),
@@ -165,7 +165,7 @@ async function applyOnce(
           definition: fk.definition,
         }),
       );
-    const differ = countersDiffer(expectedWrites(delta), await xactCounters(client, schema));
+    const differ = countersDiffer(expectedWrites(delta), countersSince(before, await xactCounters(client, schema)));
     if (differ) throw new ApplyMismatch(differ);
     await client.query('COMMIT');
   } catch (err) {
@@ -174,7 +174,24 @@ async function applyOnce(
   }
 }
 
-const FOREIGN_KEY_VIOLATION = '23503';
+/**
+ * Foreign keys the ordered apply cannot be trusted with, or none. Deletes run first (children first), then
+ * updates, then inserts (parents first). That order alone is exact unless (a) a row is deleted from a table other
+ * rows reference (a referential action or a RESTRICT would act on rows the delta still moves), or (b) an update in
+ * a referencing table may point at a row the delta only inserts later. Then every foreign key touching the delta's
+ * tables is dropped for the transaction and re-added, validated, before COMMIT. Decided up front: an attempt that
+ * fails leaves its counts in pg_stat (aborted rows count), and those must stay exactly the delta's.
+ */
+export function foreignKeysToDrop(delta: SnapshotDelta, touching: DeferredForeignKey[]): DeferredForeignKey[] {
+  const referenced = new Set(touching.map((fk) => fk.refTable));
+  const inserting = new Set(delta.tables.filter((t) => t.inserts.length).map((t) => t.table));
+  const unsafe = delta.tables.some(
+    (t) =>
+      (t.deletes.length > 0 && referenced.has(t.table)) ||
+      (t.updates.length > 0 && touching.some((fk) => fk.table === t.table && inserting.has(fk.refTable))),
+  );
+  return unsafe ? touching : [];
+}
 
 export async function applyDelta(
   client: pg.Client,
@@ -189,25 +206,19 @@ export async function applyDelta(
   const fks = (await captureDeferredObjects(client, schema, [...plans.keys()])).foreignKeys;
   const involved = new Set(tables);
   const touching = fks.filter((fk) => involved.has(fk.table) || involved.has(fk.refTable));
-  const order = parentsFirst(tables, touching);
-  let reAdded = 0;
-  try {
-    await applyOnce(client, schema, plans, delta, order, []);
-  } catch (err) {
-    const fkRefused = (err as { code?: string }).code === FOREIGN_KEY_VIOLATION;
-    if (!(err instanceof ApplyMismatch) && !fkRefused) throw err;
+  const drop = foreignKeysToDrop(delta, touching);
+  if (drop.length)
     log.info(
-      `the ordered apply was not exact (${err instanceof ApplyMismatch ? err.message : 'a foreign key refused the order'}): applying again with ${touching.length} foreign key(s) dropped and re-added in the same transaction`,
+      `the delta deletes referenced rows or re-points references: ${drop.length} foreign key(s) dropped and re-added in its transaction`,
     );
-    try {
-      await applyOnce(client, schema, plans, delta, order, touching);
-    } catch (again) {
-      if (again instanceof ApplyMismatch)
-        throw new DomainError(Outcome.RolledBack, `the delta did not apply exactly: ${again.message}`);
-      throw again;
-    }
-    reAdded = touching.length;
+  try {
+    await applyOnce(client, schema, plans, delta, parentsFirst(tables, touching), drop);
+  } catch (err) {
+    if (err instanceof ApplyMismatch)
+      throw new DomainError(Outcome.RolledBack, `the delta did not apply exactly: ${err.message}`);
+    throw err;
   }
+  const reAdded = drop.length;
   const inserted = new Set(delta.tables.filter((t) => t.inserts.length).map((t) => t.table));
   const sequences = inserted.size ? await resetSequences(client, schema, inserted, log) : [];
   return {

@@ -377,8 +377,15 @@ function sameFingerprint(recorded: SourceFileState, now: SourceFileState): strin
 
 /** How the live SQLite file differs from what the backup recorded, or undefined when it is byte-identical. */
 export async function liveChange(journal: Journal, sqlitePath: string): Promise<string | undefined> {
-  const recorded = backupFingerprint(journal);
-  if (!recorded) return 'the backup step recorded no fingerprint of the live file';
+  return liveChangeFrom(backupFingerprint(journal), sqlitePath);
+}
+
+/** How the live SQLite file differs from a recorded fingerprint, or undefined when it is byte-identical. */
+export async function liveChangeFrom(
+  recorded: SourceFileState | undefined,
+  sqlitePath: string,
+): Promise<string | undefined> {
+  if (!recorded) return 'no fingerprint of the live file was recorded by the snapshot step';
   if (!existsSync(sqlitePath)) return `${sqlitePath} is gone`;
   return sameFingerprint(recorded, await sourceFileState(sqlitePath));
 }
