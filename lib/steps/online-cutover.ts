@@ -9,6 +9,7 @@ import { applyDelta, countersDiffer, expectedWrites, type AppliedDelta } from '.
 import { pgRowCount, pgTableHash } from '../pg/content-hash.ts';
 import { readTargetColumns, targetSchemaFromUrl } from '../pg/schema-objects.ts';
 import { openTarget } from '../pg/target.ts';
+import { markTarget, readMarker } from '../pg/target-marker.ts';
 import { loadSchemaModel, type SchemaModel } from '../prisma/schema-model.ts';
 import {
   loadOrCreateJournal,
@@ -155,7 +156,15 @@ export async function applyDeltaToTarget(
   const target = await openTarget(settings, log);
   try {
     const plans = plansFor(model, runDir, await readTargetColumns(target.client, schema), schema);
+    // Our own writes: 'loading' while the delta goes in (a killed run reloads with --force), then the new counts.
+    const marker = await readMarker(target.client, schema);
+    if (marker) await markTarget(target.client, schema, { ...marker, state: 'loading', at: new Date().toISOString() });
     const applied = await applyDelta(target.client, schema, plans, delta, log);
+    if (marker) {
+      const rows = { ...marker.rows };
+      for (const t of delta.tables) rows[t.table] = (rows[t.table] ?? 0) + t.inserts.length - t.deletes.length;
+      await markTarget(target.client, schema, { ...marker, state: 'loaded', at: new Date().toISOString(), rows });
+    }
     log.ok(
       `delta applied in one transaction (${delta.rows.total} rows${applied.foreignKeysReAdded ? `, ${applied.foreignKeysReAdded} foreign key(s) re-added` : ''}; ${applied.sequences.length} sequence(s) moved past the new ids)`,
     );

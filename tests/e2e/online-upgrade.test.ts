@@ -8,67 +8,19 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
-import Database from 'better-sqlite3';
-import path from 'node:path';
-import { REPO_ROOT, runTask } from '../helpers/cli.ts';
-import { pgBucketRows, type Queryable } from '../../lib/pg/content-hash.ts';
-import { loadSchemaModel } from '../../lib/prisma/schema-model.ts';
-import { canonicalRowOf } from '../../lib/sqlite/canonical-rows.ts';
-import { canonicalTable } from '../../lib/sqlite/snapshot-delta.ts';
-import { SAFE_ENV, appFingerprint, eventually, health, useUpgradeHarness, type Install } from './e2e-helpers.ts';
+import { runTask } from '../helpers/cli.ts';
+import {
+  SAFE_ENV,
+  appFingerprint,
+  assertRowsEqualOnPg,
+  eventually,
+  health,
+  startPhase1Writer,
+  useUpgradeHarness,
+} from './e2e-helpers.ts';
 
 const test = suite('e2e online upgrade');
 const harness = useUpgradeHarness(test);
-const ALL_BUCKETS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-
-/** The phase-1 writer, started before the upgrade; resolves with what it printed once it exits. */
-function startPhase1Writer(
-  install: Install,
-  mode: 'changes' | 'schema',
-): Promise<{ code: number | null; out: string }> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', path.join(REPO_ROOT, 'tests/e2e/phase1-writer.ts'), install.appDir, install.sqlitePath, mode],
-    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, out })));
-}
-
-/** Every row of every table: PostgreSQL against the SQLite file, by key, canonical row hash. */
-async function compareRowByRow(install: Install, database: string): Promise<{ table: string; rows: number }[]> {
-  const model = loadSchemaModel(install.schemaPath);
-  const client: Queryable = {
-    query: ((sql: string, params?: unknown[]) => harness.pg.query(database, sql, params)) as never,
-  };
-  const db = new Database(install.sqlitePath, { readonly: true });
-  const seen: { table: string; rows: number }[] = [];
-  try {
-    for (const t of model.tables) {
-      const canonical = canonicalRowOf(db, canonicalTable(t), model.enums);
-      const select = db.prepare(`SELECT ${t.columns.map((c) => `"${c.name}"`).join(', ')} FROM "${t.name}"`);
-      select.raw(true).safeIntegers(true);
-      const sqlite = new Map<string, bigint>();
-      for (const r of select.iterate() as IterableIterator<unknown[]>) {
-        const row = canonical(r);
-        sqlite.set(row.keyText, row.hash);
-      }
-      const pg = await pgBucketRows(client, 'public', t, ALL_BUCKETS);
-      // The app runs on PostgreSQL by now: its heartbeat rows (AuditLog inserts, one Setting upsert) are its own.
-      const own = (key: string) =>
-        (t.name === 'AuditLog' && !sqlite.has(key)) || (t.name === 'Setting' && key.endsWith('backend.heartbeat'));
-      for (const [key, hash] of sqlite)
-        if (!own(key)) assert.is(pg.get(key)?.hash, hash, `${t.name} ${key}: equal on PostgreSQL`);
-      for (const key of pg.keys()) if (!own(key)) assert.ok(sqlite.has(key), `${t.name} ${key}: only on PostgreSQL`);
-      seen.push({ table: t.name, rows: sqlite.size });
-    }
-  } finally {
-    db.close();
-  }
-  return seen;
-}
 
 test('online: inserts, updates, deletes and changed keys made during phase 1 all arrive', async () => {
   const c = await harness.upgradeCase('online');
@@ -96,7 +48,7 @@ test('online: inserts, updates, deletes and changed keys made during phase 1 all
   );
   assert.is(h!.body.database, 'postgresql');
   c.install.stop();
-  const seen = await compareRowByRow(c.install, c.db.name);
+  const seen = await assertRowsEqualOnPg(harness.pg, c.install, c.db.name);
   assert.ok(seen.length > 10);
   const users = (await harness.pg.query(c.db.name, 'SELECT "id", "displayName" FROM "User"')).rows;
   const byId = new Map(users.map((u: any) => [u.id, u.displayName]));
