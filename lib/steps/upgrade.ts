@@ -591,9 +591,8 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
       skipIfDone: true,
     });
     if (settings.yes) return true;
-    const question = online
-      ? `Copy the app in ${appDir} to ${displayUrl(settings.targetUrl!)} while it runs, then stop it for the cutover?`
-      : `Stop the app in ${appDir} and move it to ${displayUrl(settings.targetUrl!)}?`;
+    // Online, the app keeps running through phase 1; it is stopped for the window either way.
+    const question = `Stop the app in ${appDir} and move it to ${displayUrl(settings.targetUrl!)}?`;
     return confirm(log, question);
   };
 
