@@ -66,20 +66,32 @@ import {
 /**
  * `just upgrade`: the whole production run, every step recorded in the run journal BEFORE and AFTER it runs.
  *
- *   lock → check-target → (confirm) → maintenance-on (stop writers, prove the file closed) → backup →
- *   export-sqlite → load-pg → source-unchanged → verify → pre-switch-check (live SQLite unchanged since the backup,
- *   also checked before verify so a changed source fails fast) → switch-env →
- *   (the app's own `prisma generate` for postgresql, unless --no-generate) → verify-after-switch (counts, before the
- *   app writes; write counters recorded) → start-services (status route "online", then proven from outside: the
- *   app's processes have sessions on the target and none holds the SQLite file) → health
+ * Online (the default; docs/online-cutover.md), as runUpgrade's phases:
+ *   checkAndConfirm: lock → check-target → (confirm);
+ *   copyWhileLive (the app runs, nothing stopped): backup (SQLite backup API) → export-sqlite → load-pg → verify →
+ *     baseline (the target's write counters, the phase-1 manifest kept aside);
+ *   stopTheWriters: maintenance-on (stop writers, prove the file closed; the guardian watches from here);
+ *   carryTheDelta: final-snapshot (backup API) → delta (phase-1 snapshot → final, a schema change refuses) →
+ *     apply-delta (target untouched since the baseline, then one transaction) → verify-delta (counts, forwarded
+ *     content hashes, counters moved by exactly the delta);
+ *   cutOver (shared with --offline): pre-switch-check (live SQLite unchanged since the last snapshot) → switch-env →
+ *     (the app's own `prisma generate` for postgresql, unless --no-generate) → verify-after-switch (counts, before
+ *     the app writes; write counters recorded) → start-services (status route "online", then proven from outside:
+ *     the app's processes have sessions on the target and none holds the SQLite file) → health.
+ *
+ * --offline (the full-stop run): checkAndConfirm → stopTheWriters → copyWhileStopped (backup → export-sqlite →
+ * load-pg → source-unchanged → verify) → cutOver.
  *
  * Failure policy:
- *  - before the writers are stopped (check-target, lock, confirmation): exit with that step's code, nothing changed;
+ *  - before the writers are stopped (check-target, lock, confirmation, and online all of phase 1): exit with that
+ *    step's code, the app never touched;
  *  - maintenance-on cannot prove the file closed: exit 4, services started again;
- *  - pre-switch-check finds the live SQLite changed since the backup: exit 4, nothing switched, app restarted on
- *    SQLite (those writes would be lost by a cutover);
- *  - any other failed gate after the writers stopped (and SIGINT/SIGTERM): automatic rollback → app back on
- *    SQLite and running → exit 5; exit 6 with manual steps if the rollback itself fails.
+ *  - a source problem in final-snapshot or delta (the SQLite schema changed while the app ran), or the live SQLite
+ *    changed since the last snapshot (pre-switch-check, source-unchanged): exit 4, nothing switched, app restarted
+ *    on SQLite (those writes would be lost by a cutover);
+ *  - any other failed gate after the writers stopped (a target written by someone else since phase 1 included, and
+ *    SIGINT/SIGTERM): automatic rollback → app back on SQLite and running → exit 5; exit 6 with manual steps if the
+ *    rollback itself fails.
  *
  * kill -9 (or any death no handler sees): a detached guardian started with the window notices the PID is gone and
  * runs the rollback (app on SQLite, running); the run stays unfinished so the next `just upgrade` resumes it. Killed
@@ -87,12 +99,12 @@ import {
  * VISIONSUIT_MIGRATE_PAUSE_AT (lib/pause-point.ts) holds the run at a named step so a fire drill can kill it there.
  *
  * Resume: a run whose journal has `state.upgrade` without `finishedAt` (crash, kill -9, power loss) is picked up by
- * the next `just upgrade`: steps recorded done are skipped, a step recorded running is redone (load-pg with
- * --force: the partial load is ours). maintenance-on always runs again; if the live SQLite changed since the backup
- * (the app was started in between), backup → export → load → verify are redone. If the crash came after
- * switch-env started but before verify-after-switch finished, the switch is rolled back first (files restored from
- * the journaled backups) and the run continues from verify: redoing the checks is always safe, trusting a
- * half-verified cutover is not.
+ * the next `just upgrade`, in its mode: steps recorded done are skipped, a step recorded running is redone (load-pg
+ * with --force: the partial load is ours). Online: an interrupted cutover is undone first, and if apply-delta had
+ * started, the target is loaded again from the phase-1 snapshot (load-pg, verify, baseline) while the app runs; the
+ * window's steps always run again. Offline: maintenance-on always runs again; if the live SQLite changed since the
+ * backup, backup → export → load → verify are redone; after a crash between switch-env and verify-after-switch the
+ * switch is rolled back first and the run continues from verify.
  */
 export interface UpgradeOptions {
   waitSeconds?: number;
