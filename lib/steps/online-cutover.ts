@@ -9,7 +9,8 @@ import { applyDelta, countersDiffer, expectedWrites, type AppliedDelta } from '.
 import { pgRowCount, pgTableHash } from '../pg/content-hash.ts';
 import { readTargetColumns, targetSchemaFromUrl } from '../pg/schema-objects.ts';
 import { openTarget } from '../pg/target.ts';
-import { markTarget, readMarker } from '../pg/target-marker.ts';
+import { markTarget, OUR_APPLICATION_NAME, readMarker } from '../pg/target-marker.ts';
+import { loadSql } from '../files/sql-files.ts';
 import { loadSchemaModel, type SchemaModel } from '../prisma/schema-model.ts';
 import {
   loadOrCreateJournal,
@@ -155,6 +156,16 @@ export async function applyDeltaToTarget(
   const schema = targetSchemaFromUrl(settings.targetUrl);
   const target = await openTarget(settings, log);
   try {
+    // A session still connected may hold writes its counters do not show yet: with the app stopped, none is ours.
+    const { rows: sessions } = await target.client.query<{ pid: number; user: string; application: string }>(
+      loadSql('target-other-sessions'),
+      [OUR_APPLICATION_NAME],
+    );
+    if (sessions.length)
+      throw new DomainError(
+        Outcome.RolledBack,
+        `${sessions.length} other client session(s) are connected to the target with the app stopped (pid ${sessions[0].pid}, user ${sessions[0].user}${sessions[0].application ? `, ${sessions[0].application}` : ''}): someone else uses it; refusing the cutover`,
+      );
     const plans = plansFor(model, runDir, await readTargetColumns(target.client, schema), schema);
     // Our own writes: 'loading' while the delta goes in (a killed run reloads with --force), then the new counts.
     const marker = await readMarker(target.client, schema);
