@@ -1,5 +1,7 @@
 /**
  * `npm run bench [-- --rows N] [--scaling] [--no-pgloader] [--jobs N] [--keep]`
+ * `npm run bench -- --window [--rows N]`: the upgrade's window, offline against online, at N and 3×N rows with a
+ * live writer (bench/window.ts).
  *
  * Builds a VisionSuit-shaped SQLite file (the fixture schema: 30 tables; default 1.5 M rows; cached in bench/out),
  * then measures in one run, each against a fresh database of one embedded PostgreSQL server:
@@ -38,6 +40,7 @@ import { planTables } from '../lib/copy/load-plan.ts';
 import { taskNodeArgs } from '../lib/files/code-location.ts';
 import { loadSql, sqlWithIdentifiers } from '../lib/files/sql-files.ts';
 import { sha256OfFile } from '../lib/files/file-tree.ts';
+import { runWindowBench } from './window.ts';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.dirname(BENCH_DIR);
@@ -62,6 +65,8 @@ const { values: args } = parseArgs({
     // Pass --verbose to load-pg and print its per-phase RSS lines (tuning aid).
     'rss-lines': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    // The upgrade's window (app down) offline against online, at --rows and 3× that, with a live writer.
+    window: { type: 'boolean', default: false },
     // Comma-separated subset of: backup,export,load-pg,verify,fallback,raw,pgloader (for tuning one contender).
     only: { type: 'string' },
     // Create the databases with the cluster's default collation (libc C.UTF-8 here) instead of create-role's
@@ -543,6 +548,18 @@ async function main() {
       wal_init_zero: 'off',
     },
   });
+  if (args.window) {
+    try {
+      const { runs, text } = await runWindowBench({ server, benchSqlite, runMeasured, freshDatabase, log, rows: ROWS });
+      process.stdout.write(`\n${header}\n\n${text}`);
+      const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+      writeFileSync(path.join(OUT, `bench-window-${stamp}.md`), `${header}\n\n${text}`);
+      writeFileSync(path.join(OUT, `bench-window-${stamp}.json`), JSON.stringify({ header, runs }, null, 2));
+    } finally {
+      await server.stop();
+    }
+    return;
+  }
   const tmpDirs: string[] = [];
   try {
     const { file, totalRows } = benchSqlite(ROWS);

@@ -7,18 +7,29 @@ import { renderVerify } from '../lib/steps/upgrade-steps.ts';
 const help: CliHelp = {
   description: 'The whole production run, with automatic rollback on any failed gate.',
   details: `
-check-target -> stop the writers (proven via /proc) -> backup -> export-sqlite -> load-pg -> verify -> live SQLite
-unchanged since the backup -> switch-env -> counts re-check -> start the app -> health reports postgresql. Every
-step is journaled in the run dir; re-running after a crash or kill resumes the unfinished run. --dry-run runs only
-read-only checks and prints the plan. Without --yes it asks once on a terminal. --orphans is export-sqlite's (kept in
-the run's journal, so a resumed run applies the same choice).
+Online (the default): while the app runs, nothing stopped: check-target -> backup (SQLite backup API) ->
+export-sqlite -> load-pg -> verify -> baseline (the target's write counters). Any failure there exits with that
+step's code and the app was never touched. Then the window: stop the writers (proven via /proc) -> final snapshot
+(backup API, the live file never written) -> delta against the phase-1 snapshot (page-identical tables skipped,
+the rest diffed by key; a schema change refuses with exit 4) -> apply it to PostgreSQL in one transaction -> verify
+it (counts, content hashes brought forward, the target's counters moved by exactly the delta) -> live SQLite
+unchanged since the final snapshot -> switch-env -> counts re-check -> start the app -> health reports postgresql.
+--offline: the full-stop run: stop the writers first, then backup -> export-sqlite -> load-pg -> verify -> switch,
+the app down for the whole copy. Every step is journaled in the run dir; re-running after a crash or kill resumes
+the unfinished run (in its mode). The summary and --json give the window (stop command issued -> app healthy on
+PostgreSQL) with its steps, and the rows the delta carried. --dry-run runs only read-only checks and prints the
+plan. Without --yes it asks once on a terminal.
+--orphans is export-sqlite's (kept in the run's journal, so a resumed run applies the same choice).
 `,
+  flagHelp: {
+    offline: ['', 'the full-stop run: the app is stopped for the whole copy instead of a delta window'],
+  },
   exitCodes: {
     0: 'upgraded',
     2: 'usage / not confirmed / another run holds the lock',
     3: 'target not ready (nothing changed)',
-    4: 'source problem (writers would not stop, or SQLite changed after the backup: nothing switched, app restarted on SQLite)',
-    5: 'a gate failed and the app was rolled back to SQLite and started',
+    4: 'source problem (writers would not stop, the SQLite schema changed between the snapshots, or SQLite changed after the last snapshot: nothing switched, app restarted on SQLite)',
+    5: 'a gate failed (the target written by someone else since phase 1 included) and the app was rolled back to SQLite and started',
     6: 'rollback failed (manual steps printed)',
     10: 'internal error',
   },
@@ -28,11 +39,15 @@ if (isMain(import.meta.url)) {
   await runCli<Record<string, unknown>, UpgradeResult>({
     task: 'upgrade',
     ...help,
-    flags: { ...START_FLAGS, ...ORPHANS_FLAG },
+    flags: { ...START_FLAGS, ...ORPHANS_FLAG, offline: { type: 'boolean' } },
     run: (ctx) => {
       return upgrade({
         ...ctx,
-        extra: { ...parseStartFlags(ctx.extra), orphans: parseOrphanMode(ctx.extra.orphans) },
+        extra: {
+          ...parseStartFlags(ctx.extra),
+          orphans: parseOrphanMode(ctx.extra.orphans),
+          ...(ctx.extra.offline === true ? { offline: true } : {}),
+        },
       });
     },
     print: (result, log) => {
@@ -41,6 +56,11 @@ if (isMain(import.meta.url)) {
         log.info(
           `  ${s.status.padEnd(7)} ${s.name.padEnd(20)} ${(s.ms / 1000).toFixed(1)} s${s.message ? `  ${s.message}` : ''}`,
         );
+      if (result.delta)
+        log.info(
+          `delta: ${result.delta.rows.inserts} insert(s), ${result.delta.rows.updates} update(s), ${result.delta.rows.deletes} delete(s) in ${result.delta.tables.length} table(s)`,
+        );
+      if (result.window) log.info(`window (${result.mode}): ${result.window.seconds.toFixed(1)} s`);
       if (result.runDir) log.info(`run dir: ${result.runDir}`);
     },
   });

@@ -55,3 +55,15 @@ export function describeWrites(writes: TableWrites[]): string {
   const total = writes.reduce((n, w) => n + w.rows, 0);
   return `${total} row change(s) in ${writes.length} table(s) (${writes.map((w) => `${w.table} ${w.rows}`).join(', ')})`;
 }
+
+/** Per table and kind, what the counters moved since the baseline (a counter below its baseline was reset). */
+export function countersSince(baseline: WriteCounters, now: WriteCounters): WriteCounters {
+  const out: WriteCounters = {};
+  const delta = (n: number, b: number) => (n >= b ? n - b : n);
+  for (const [table, c] of Object.entries(now)) {
+    const b = baseline[table] ?? { ins: 0, upd: 0, del: 0 };
+    const d = { ins: delta(c.ins, b.ins), upd: delta(c.upd, b.upd), del: delta(c.del, b.del) };
+    if (d.ins || d.upd || d.del) out[table] = d;
+  }
+  return out;
+}

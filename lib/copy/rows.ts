@@ -149,7 +149,7 @@ function conversionError(
 
 function* copyChunks(
   plan: CopyTablePlan,
-  rows: IterableIterator<unknown[]>,
+  rows: Iterable<unknown[]>,
   encoders: FieldEncoder[],
   readBytes: () => Buffer | null | undefined,
   cursor: { row: unknown[]; column: number },
@@ -198,6 +198,27 @@ export function tableCopyChunks(
   const { rows, cursor, readBytes } = scanTable(db, plan);
   const encoders = plan.columns.map((c) => encoderFor(c, plan.enums));
   return copyChunks(plan, rows, encoders, readBytes, cursor, counter, onChunk);
+}
+
+/**
+ * COPY text of rows already in memory (the online cutover's delta), with load-pg's encoders, so every value lands
+ * exactly as a full load writes it. Text holding U+FFFD must have been checked against its bytes by the caller.
+ */
+export function copyTextOf(plan: CopyTablePlan, rows: Iterable<SqliteValue[]>): string {
+  const encoders = plan.columns.map((c) => encoderFor(c, plan.enums));
+  const cursor: { row: unknown[]; column: number } = { row: [], column: 0 };
+  let text = '';
+  for (const chunk of copyChunks(
+    plan,
+    rows,
+    encoders,
+    () => undefined,
+    cursor,
+    { rows: 0 },
+    () => undefined,
+  ))
+    text += chunk;
+  return text;
 }
 
 /**

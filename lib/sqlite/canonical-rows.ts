@@ -36,11 +36,17 @@ export interface SqliteRow {
 /** A value that would not convert gets a field text no PostgreSQL row can have, so it always shows as a difference. */
 export const PROBLEM_PREFIX = '!';
 
-function* canonicalRows(
+/**
+ * One raw row (better-sqlite3 raw array, safe integers, the table's columns in schema order) → its canonical form.
+ * `db` is the database the row was read from: a text cell holding U+FFFD is re-read there as bytes by the row's key.
+ */
+export type CanonicalRowOf = (row: unknown[]) => SqliteRow;
+
+export function canonicalRowOf(
   db: Database.Database,
   table: CanonicalTable,
   enums: Record<string, string[]>,
-): Generator<SqliteRow> {
+): CanonicalRowOf {
   const converters = table.columns.map((c) =>
     columnConverter(
       {
@@ -73,21 +79,30 @@ function* canonicalRows(
     }
   };
   const n = converters.length;
-  const rows = scanTableRows(
-    db,
-    table.name,
-    table.columns.map((c) => c.name),
-    table.treatment,
-  );
-  for (const row of rows) {
+  return (row) => {
     const fields = new Array<string>(n);
     for (let i = 0; i < n; i++) {
       const out = convertChecked(converters[i].canonical, row[i] as SqliteValue, readBytes(row, i));
       fields[i] = isProblem(out) ? `${PROBLEM_PREFIX}${out.reason}` : out;
     }
     const keyFields = keyIndexes.map((i) => fields[i]);
-    yield { keyText: rowText(keyFields), hash: rowHash(fields), fields };
-  }
+    return { keyText: rowText(keyFields), hash: rowHash(fields), fields };
+  };
+}
+
+function* canonicalRows(
+  db: Database.Database,
+  table: CanonicalTable,
+  enums: Record<string, string[]>,
+): Generator<SqliteRow> {
+  const rows = scanTableRows(
+    db,
+    table.name,
+    table.columns.map((c) => c.name),
+    table.treatment,
+  );
+  const canonical = canonicalRowOf(db, table, enums);
+  for (const row of rows) yield canonical(row);
 }
 
 export interface BucketSum {

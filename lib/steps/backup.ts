@@ -42,7 +42,8 @@ export interface BackupResult extends StepResult {
   snapshot: string;
   sha256: string;
   bytes: number;
-  integrity: 'ok';
+  /** 'not checked': the online cutover's final snapshot, read only for its delta. */
+  integrity: 'ok' | 'not checked';
   foreignKeyViolations: number;
   source: SourceFileState;
   seconds: number;
@@ -132,7 +133,11 @@ function nearestExisting(dir: string): string {
 
 const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
 
-export async function backup(settings: Settings, log: Logger): Promise<BackupResult> {
+export async function backup(
+  settings: Settings,
+  log: Logger,
+  options: { online?: boolean } = {},
+): Promise<BackupResult> {
   const started = Date.now();
   const live = resolveSqlitePath(settings);
   if (!live) {
@@ -162,7 +167,7 @@ export async function backup(settings: Settings, log: Logger): Promise<BackupRes
   recordStep(runDir, settings.appDir, 'backup', { status: 'running' });
   log.info(`backup of ${live} (${mb(liveSize + walSize)}) into ${runDir}`);
   try {
-    const result = await backupInto(live, runDir, log);
+    const result = await backupInto(live, runDir, log, { online: options.online });
     const summary = `snapshot ${result.snapshot} (${mb(result.bytes)}, integrity ok, sha256 ${result.sha256.slice(0, 12)}…) in ${((Date.now() - started) / 1000).toFixed(1)} s`;
     recordStep(runDir, settings.appDir, 'backup', {
       status: 'done',
@@ -183,13 +188,28 @@ export async function backup(settings: Settings, log: Logger): Promise<BackupRes
   }
 }
 
-async function backupInto(
+/**
+ * How a snapshot is taken. The phase-1 snapshot (the default) is integrity-checked, checksummed and sealed, and
+ * replaces the run's manifest; the online cutover's final snapshot is only read for its delta, inside the window.
+ */
+export interface SnapshotOptions {
+  /** File name in the run dir (default snapshot.sqlite). */
+  file?: string;
+  /** The full snapshot checks: integrity, foreign keys, checksum and seal, stale manifest removed (default true). */
+  checked?: boolean;
+  /** The app keeps writing during the copy by design (online cutover): no warning about it. */
+  online?: boolean;
+}
+
+export async function backupInto(
   live: string,
   runDir: string,
   log: Logger,
+  options: SnapshotOptions = {},
 ): Promise<Omit<BackupResult, keyof StepResult | 'runDir' | 'seconds'>> {
+  const checked = options.checked ?? true;
   mkdirSync(runDir, { recursive: true, mode: 0o700 });
-  const snapshot = path.join(runDir, RUN_FILES.snapshot);
+  const snapshot = path.join(runDir, options.file ?? RUN_FILES.snapshot);
   const partial = `${snapshot}.partial`;
   rmSync(partial, { force: true });
   rmSync(`${partial}-journal`, { force: true });
@@ -214,7 +234,7 @@ async function backupInto(
     await verifiedFileCopy(live, partial);
   }
   const after = statSync(live);
-  if (after.size !== sourceState.size || after.mtime.toISOString() !== sourceState.mtime) {
+  if (!options.online && (after.size !== sourceState.size || after.mtime.toISOString() !== sourceState.mtime)) {
     log.warn(
       `${live} changed while it was backed up (the app is writing): the snapshot is consistent, but the cutover needs a backup taken with the writers stopped`,
     );
@@ -226,6 +246,19 @@ async function backupInto(
     // The copy inherits WAL mode from the source's header; a self-contained single file is easier to checksum,
     // archive and open read-only later.
     copy.prepare(loadSql('backup-sqlite-journal-delete')).get();
+    if (!checked) {
+      copy.close();
+      rmSync(`${partial}-journal`, { force: true });
+      renameSync(partial, snapshot);
+      return {
+        snapshot,
+        sha256: '',
+        bytes: statSync(snapshot).size,
+        integrity: 'not checked',
+        foreignKeyViolations: 0,
+        source: sourceState,
+      };
+    }
     const integrity = copy.prepare(loadSql('backup-sqlite-integrity-check')).pluck().all() as string[];
     if (!(integrity.length === 1 && integrity[0] === 'ok')) {
       throw sourceProblem(
@@ -344,8 +377,15 @@ function sameFingerprint(recorded: SourceFileState, now: SourceFileState): strin
 
 /** How the live SQLite file differs from what the backup recorded, or undefined when it is byte-identical. */
 export async function liveChange(journal: Journal, sqlitePath: string): Promise<string | undefined> {
-  const recorded = backupFingerprint(journal);
-  if (!recorded) return 'the backup step recorded no fingerprint of the live file';
+  return liveChangeFrom(backupFingerprint(journal), sqlitePath);
+}
+
+/** How the live SQLite file differs from a recorded fingerprint, or undefined when it is byte-identical. */
+export async function liveChangeFrom(
+  recorded: SourceFileState | undefined,
+  sqlitePath: string,
+): Promise<string | undefined> {
+  if (!recorded) return 'no fingerprint of the live file was recorded by the snapshot step';
   if (!existsSync(sqlitePath)) return `${sqlitePath} is gone`;
   return sameFingerprint(recorded, await sourceFileState(sqlitePath));
 }

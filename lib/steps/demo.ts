@@ -16,7 +16,8 @@ import { createSampleInstall } from '../../fixtures/sample-install.ts';
 /**
  * `just demo`: the whole upgrade on a throw-away copy of the sample install, end to end, with nothing to set up:
  * a sample install with a few thousand rows in a temp folder, its fake backend running and writing to SQLite,
- * an embedded PostgreSQL, create-role (password in a 0600 file), `upgrade --yes`, the verify report, the backend
+ * an embedded PostgreSQL, create-role (password in a 0600 file), `upgrade --yes` (online: copied while the backend
+ * writes, then the window with its delta; the window is printed), the verify report, the backend
  * answering health from PostgreSQL — then everything stopped and removed (also on failure and Ctrl-C).
  */
 export interface DemoOptions {
@@ -102,6 +103,14 @@ export async function demo(ctx: StepContext<DemoOptions>): Promise<DemoResult> {
       log.info(
         `  ${s.status.padEnd(7)} ${s.name.padEnd(20)} ${(s.ms / 1000).toFixed(1)} s${s.message ? `  ${s.message}` : ''}`,
       );
+    if (result.delta)
+      log.info(
+        `delta carried in the window: ${result.delta.rows.inserts} insert(s), ${result.delta.rows.updates} update(s), ${result.delta.rows.deletes} delete(s) the backend wrote while phase 1 ran`,
+      );
+    if (result.window)
+      log.ok(
+        `window: the app was down ${result.window.seconds.toFixed(1)} s (stop command → healthy on PostgreSQL: ${result.window.parts.map((p) => `${p.step} ${p.seconds.toFixed(1)}`).join(', ')})`,
+      );
 
     let healthAfter: HealthResult | undefined;
     if (result.ok) {
@@ -124,7 +133,7 @@ export async function demo(ctx: StepContext<DemoOptions>): Promise<DemoResult> {
       rows: total,
       ms: Date.now() - started,
       summary: ok
-        ? `demo: ${total} rows moved from SQLite to PostgreSQL with the backend writing until the window; it now answers from PostgreSQL (${((Date.now() - started) / 1000).toFixed(1)} s)`
+        ? `demo: ${total} rows moved from SQLite to PostgreSQL while the backend kept writing, then a ${result.window?.seconds.toFixed(1) ?? '?'} s window; it now answers from PostgreSQL (${((Date.now() - started) / 1000).toFixed(1)} s)`
         : `demo failed: ${result.summary}`,
     };
   } catch (err) {

@@ -29,8 +29,8 @@ export async function runCheckTarget(settings: Settings, log: Logger): Promise<G
   return { ok: r.ok, outcome: r.ok ? Outcome.Ok : r.outcome, summary: r.summary };
 }
 
-export async function runBackup(settings: Settings, log: Logger, runDir: string): Promise<GateOutcome> {
-  const r = await backup({ ...settings, runDir }, log);
+export async function runBackup(settings: Settings, log: Logger, runDir: string, online = false): Promise<GateOutcome> {
+  const r = await backup({ ...settings, runDir }, log, { online });
   return { ok: r.ok, outcome: r.outcome, summary: r.summary };
 }
 

@@ -42,7 +42,18 @@ import {
   stopWriters,
   type StartResult,
 } from './maintenance.ts';
-import { liveChange, sourceFileState, type SourceFileState } from './backup.ts';
+import { liveChange, liveChangeFrom } from './backup.ts';
+import {
+  applyDeltaToTarget,
+  computeDelta,
+  finalSourceFingerprint,
+  recordBaseline,
+  restorePhase1Manifest,
+  summarizeDelta,
+  takeFinalSnapshot,
+  verifyDelta,
+  type DeltaSummary,
+} from './online-cutover.ts';
 import { PG_WRITES_STATE, rollback, type PgWritesState, type PostgresWrites, type RollbackResult } from './rollback.ts';
 import { standDownGuardian, startGuardian } from './upgrade-guardian.ts';
 import { appUrlVariable, envFilesOf, switchEnv, readSwitchState } from './switch-env.ts';
@@ -60,20 +71,32 @@ import {
 /**
  * `just upgrade`: the whole production run, every step recorded in the run journal BEFORE and AFTER it runs.
  *
- *   lock → check-target → (confirm) → maintenance-on (stop writers, prove the file closed) → backup →
- *   export-sqlite → load-pg → source-unchanged → verify → pre-switch-check (live SQLite unchanged since the backup,
- *   also checked before verify so a changed source fails fast) → switch-env →
- *   (the app's own `prisma generate` for postgresql, unless --no-generate) → verify-after-switch (counts, before the
- *   app writes; write counters recorded) → start-services (status route "online", then proven from outside: the
- *   app's processes have sessions on the target and none holds the SQLite file) → health
+ * Online (the default; docs/online-cutover.md), as runUpgrade's phases:
+ *   checkAndConfirm: lock → check-target → (confirm);
+ *   copyWhileLive (the app runs, nothing stopped): backup (SQLite backup API) → export-sqlite → load-pg → verify →
+ *     baseline (the target's write counters, the phase-1 manifest kept aside);
+ *   stopTheWriters: maintenance-on (stop writers, prove the file closed; the guardian watches from here);
+ *   carryTheDelta: final-snapshot (backup API) → delta (phase-1 snapshot → final, a schema change refuses) →
+ *     apply-delta (target untouched since the baseline, then one transaction) → verify-delta (counts, forwarded
+ *     content hashes, counters moved by exactly the delta);
+ *   cutOver (shared with --offline): pre-switch-check (live SQLite unchanged since the last snapshot) → switch-env →
+ *     (the app's own `prisma generate` for postgresql, unless --no-generate) → verify-after-switch (counts, before
+ *     the app writes; write counters recorded) → start-services (status route "online", then proven from outside:
+ *     the app's processes have sessions on the target and none holds the SQLite file) → health.
+ *
+ * --offline (the full-stop run): checkAndConfirm → stopTheWriters → copyWhileStopped (backup → export-sqlite →
+ * load-pg → source-unchanged → verify) → cutOver.
  *
  * Failure policy:
- *  - before the writers are stopped (check-target, lock, confirmation): exit with that step's code, nothing changed;
+ *  - before the writers are stopped (check-target, lock, confirmation, and online all of phase 1): exit with that
+ *    step's code, the app never touched;
  *  - maintenance-on cannot prove the file closed: exit 4, services started again;
- *  - pre-switch-check finds the live SQLite changed since the backup: exit 4, nothing switched, app restarted on
- *    SQLite (those writes would be lost by a cutover);
- *  - any other failed gate after the writers stopped (and SIGINT/SIGTERM): automatic rollback → app back on
- *    SQLite and running → exit 5; exit 6 with manual steps if the rollback itself fails.
+ *  - a source problem in final-snapshot or delta (the SQLite schema changed while the app ran), or the live SQLite
+ *    changed since the last snapshot (pre-switch-check, source-unchanged): exit 4, nothing switched, app restarted
+ *    on SQLite (those writes would be lost by a cutover);
+ *  - any other failed gate after the writers stopped (a target written by someone else since phase 1 included, and
+ *    SIGINT/SIGTERM): automatic rollback → app back on SQLite and running → exit 5; exit 6 with manual steps if the
+ *    rollback itself fails.
  *
  * kill -9 (or any death no handler sees): a detached guardian started with the window notices the PID is gone and
  * runs the rollback (app on SQLite, running); the run stays unfinished so the next `just upgrade` resumes it. Killed
@@ -81,12 +104,12 @@ import {
  * VISIONSUIT_MIGRATE_PAUSE_AT (lib/run/pause-point.ts) holds the run at a named step so a fire drill can kill it there.
  *
  * Resume: a run whose journal has `state.upgrade` without `finishedAt` (crash, kill -9, power loss) is picked up by
- * the next `just upgrade`: steps recorded done are skipped, a step recorded running is redone (load-pg with
- * --force: the partial load is ours). maintenance-on always runs again; if the live SQLite changed since the backup
- * (the app was started in between), backup → export → load → verify are redone. If the crash came after
- * switch-env started but before verify-after-switch finished, the switch is rolled back first (files restored from
- * the journaled backups) and the run continues from verify: redoing the checks is always safe, trusting a
- * half-verified cutover is not.
+ * the next `just upgrade`, in its mode: steps recorded done are skipped, a step recorded running is redone (load-pg
+ * with --force: the partial load is ours). Online: an interrupted cutover is undone first, and if apply-delta had
+ * started, the target is loaded again from the phase-1 snapshot (load-pg, verify, baseline) while the app runs; the
+ * window's steps always run again. Offline: maintenance-on always runs again; if the live SQLite changed since the
+ * backup, backup → export → load → verify are redone; after a crash between switch-env and verify-after-switch the
+ * switch is rolled back first and the run continues from verify.
  */
 export interface UpgradeOptions {
   waitSeconds?: number;
@@ -95,6 +118,8 @@ export interface UpgradeOptions {
   noGenerate?: boolean;
   /** export-sqlite's choice for orphan rows (default refuse). */
   orphans?: OrphanMode;
+  /** The full-stop run: the app stays stopped for the whole copy (no phase 1, no delta). */
+  offline?: boolean;
 }
 
 /** The options of the run as the journal keeps them, so the guardian and a resumed run use the same ones. */
@@ -129,7 +154,18 @@ export interface UpgradeResult extends StepResult {
   /** Writes the app made on PostgreSQL before a rollback (kept there, not in SQLite). */
   postgresWrites?: PostgresWrites;
   verify?: VerifySummary;
+  /** online: copied while the app ran, then a delta in the window; offline: the whole copy in the window. */
+  mode?: 'online' | 'offline';
+  /** Stop command issued → the app healthy on PostgreSQL (or as far as the run got), and the steps in between. */
+  window?: WindowTiming;
+  /** What the window's delta carried (online). */
+  delta?: DeltaSummary;
   ms: number;
+}
+
+export interface WindowTiming {
+  seconds: number;
+  parts: { step: string; seconds: number }[];
 }
 
 const UPGRADE_STATE = 'upgrade';
@@ -143,7 +179,27 @@ interface UpgradeState {
   outcome?: 'cut-over' | 'rolled-back' | 'rollback-failed' | 'source-changed' | 'not-started';
 }
 
-/** The pipeline, in order (journal step names). */
+/** The online pipeline (the default), in order (journal step names). */
+export const ONLINE_UPGRADE_STEPS = [
+  'check-target',
+  'backup',
+  'export-sqlite',
+  'load-pg',
+  'verify',
+  'baseline',
+  'maintenance-on',
+  'final-snapshot',
+  'delta',
+  'apply-delta',
+  'verify-delta',
+  'pre-switch-check',
+  'switch-env',
+  'verify-after-switch',
+  'start-services',
+  'health',
+] as const;
+
+/** The --offline pipeline, in order (journal step names). */
 export const UPGRADE_STEPS = [
   'check-target',
   'maintenance-on',
@@ -302,13 +358,25 @@ async function dryRun(
   });
   const healthUrl = await resolveHealthUrl(settings, options.healthUrl);
   const wait = `${options.waitSeconds ?? 30} s`;
+  const stop = `stop the writers: ${settings.stopCmd ?? '(no stop command)'}; prove no process has ${sqlitePath ?? 'the SQLite file'} open`;
+  const copy = [
+    `backup + export-sqlite into a new run dir under ${runsRoot(settings)}; orphan rows: ${options.orphans === 'null' ? 'loaded with the foreign key NULL' : options.orphans === 'delete' ? 'left out with the rows depending on them' : 'refused'} (--orphans=${options.orphans ?? 'refuse'})`,
+    "load-pg (schema through Prisma's engine, data by COPY) and verify (counts, content, integrity, Prisma)",
+  ];
+  const steps = options.offline
+    ? [stop, ...copy, 'check the live SQLite file is unchanged since the backup']
+    : [
+        ...copy.map((c) => `${c} — while the app runs, nothing stopped`),
+        "record the target's write counters (baseline)",
+        stop,
+        'final snapshot by the backup API; its delta against the phase-1 snapshot (a schema change refuses: exit 4)',
+        'apply the delta to PostgreSQL in one transaction; verify counts, content hashes and that only the delta wrote the target',
+        'check the live SQLite file is unchanged since the final snapshot',
+      ];
   const plan = [
     `take the lock ${path.join(runsRoot(settings), '.lock')}`,
     `check the target ${displayUrl(settings.targetUrl!)}`,
-    `stop the writers: ${settings.stopCmd ?? '(no stop command)'}; prove no process has ${sqlitePath ?? 'the SQLite file'} open`,
-    `backup + export-sqlite into a new run dir under ${runsRoot(settings)}; orphan rows: ${options.orphans === 'null' ? 'loaded with the foreign key NULL' : options.orphans === 'delete' ? 'left out with the rows depending on them' : 'refused'} (--orphans=${options.orphans ?? 'refuse'})`,
-    "load-pg (schema through Prisma's engine, data by COPY) and verify (counts, content, integrity, Prisma)",
-    'check the live SQLite file is unchanged since the backup',
+    ...steps,
     `switch-env: ${appUrlVariable(settings)} in ${envFilesOf(settings).join(' and ')}, provider → postgresql, PostgreSQL migration history`,
     options.noGenerate
       ? 'prisma generate: skipped (--no-generate: the start command regenerates the client)'
@@ -347,7 +415,7 @@ export async function upgrade(ctx: StepContext<UpgradeOptions>): Promise<Upgrade
       `the app's database URL (${currentAppDatabaseUrl(settings).from}) already points at PostgreSQL: this app is upgraded (\`just rollback\` goes back)`,
     );
   }
-  checkPausePoint(settings, [...UPGRADE_STEPS, ...SWITCH_ENV_PAUSE_POINTS]);
+  checkPausePoint(settings, [...new Set([...ONLINE_UPGRADE_STEPS, ...UPGRADE_STEPS]), ...SWITCH_ENV_PAUSE_POINTS]);
   if (settings.dryRun) return dryRun(settings, log, started, ctx.extra);
   if (!settings.yes && !(process.stdin.isTTY && process.stderr.isTTY)) {
     throw usageError('the upgrade stops the app: pass --yes to run it without a terminal');
@@ -390,7 +458,11 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     healthUrl: ctx.extra.healthUrl ?? stored.healthUrl,
     noGenerate: ctx.extra.noGenerate ?? stored.noGenerate,
     orphans: ctx.extra.orphans ?? stored.orphans,
+    // A resumed run keeps its mode: an online run's journal has no offline steps to resume, and vice versa.
+    offline: previous ? stored.offline : ctx.extra.offline,
   };
+  const online = !extra.offline;
+  const mode = online ? 'online' : 'offline';
   const runSettings: Settings = {
     ...settings,
     runDir,
@@ -421,6 +493,8 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
   let health: HealthResult | undefined;
   let databaseProof: DatabaseProof | undefined;
   let generate: GenerateResult | undefined;
+  let windowStarted: number | undefined;
+  let deltaSummary: DeltaSummary | undefined;
 
   // SIGINT/SIGTERM: abort the step in flight and take the failure path (rollback + start services).
   let abortReject: (err: Error) => void = () => undefined;
@@ -508,14 +582,18 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
         Outcome.SourceProblem,
         `pid ${holders[0].pid} (${holders[0].command}) has the SQLite file open again`,
       );
-    const change = await liveChange(journal(), sqlite);
+    // Online, the last snapshot is the final one (the app wrote on during phase 1 by design).
+    const change = online
+      ? await liveChangeFrom(finalSourceFingerprint(runDir), sqlite)
+      : await liveChange(journal(), sqlite);
+    const what = online ? 'final snapshot' : 'backup';
     if (change)
       throw new StepFailure(
         name,
         Outcome.SourceProblem,
-        `the SQLite file changed after the backup (${change}); those writes would be lost`,
+        `the SQLite file changed after the ${what} (${change}); those writes would be lost`,
       );
-    log.ok('the live SQLite file is byte-identical to the backup (sha256, size, -wal)');
+    log.ok(`the live SQLite file is byte-identical to the ${what} (sha256, size, -wal)`);
   };
   const gate = (name: string, outcome: GateOutcome) => {
     if (!outcome.ok) throw new StepFailure(name, outcome.outcome, outcome.summary);
@@ -532,44 +610,120 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     }
   };
 
-  try {
-    // --- before the writers stop: failures here change nothing ---------------------------------------------
+  // --- the phases, in the order runUpgrade calls them; each one's steps are journaled through run() -------------
+
+  /** Before anything changes: the target is ready, the operator agreed (false: not confirmed). */
+  const checkAndConfirm = async (): Promise<boolean> => {
     await run('check-target', async () => gate('check-target', await runCheckTarget(runSettings, log)), {
       skipIfDone: true,
     });
-    if (!settings.yes) {
-      if (!(await confirm(log, `Stop the app in ${appDir} and move it to ${displayUrl(settings.targetUrl!)}?`))) {
-        finish('not-started');
-        return {
-          ok: false,
-          outcome: Outcome.Usage,
-          runDir,
-          dryRun: false,
-          resumed,
-          steps,
-          ms: Date.now() - started,
-          summary: 'not confirmed: nothing was changed',
-        };
-      }
-    }
+    if (settings.yes) return true;
+    // Online, the app keeps running through phase 1; it is stopped for the window either way.
+    const question = `Stop the app in ${appDir} and move it to ${displayUrl(settings.targetUrl!)}?`;
+    return confirm(log, question);
+  };
 
-    // --- the window: from here on every exit path restarts the app --------------------------------------------
-    const sqlitePath = requireSqlitePath(runSettings);
-    if (!runSettings.stopCmd || !runSettings.startCmd)
-      throw usageError('no stop/start command: pass --stop-cmd and --start-cmd, or put maintenance.sh in the app dir');
+  /**
+   * Online, resumed: an interrupted cutover is undone first (the guardian normally did it already), and a target
+   * that may hold an earlier attempt's delta is loaded again from the phase-1 snapshot.
+   */
+  const resumeOnline = async (): Promise<void> => {
+    if (!resumed) return;
+    const switchState = readSwitchState(runDir, appDir);
+    if (switchState?.startedAt && !switchState.rolledBackAt && !isDone('verify-after-switch')) {
+      log.warn('the previous attempt stopped during the cutover: putting the app back on SQLite before phase 1');
+      await rollback(runSettings, log, {
+        runDir,
+        waitSeconds: extra.waitSeconds,
+        healthUrl: extra.healthUrl,
+        noGenerate: extra.noGenerate,
+      });
+    }
+    const applied = journal().steps['apply-delta']?.status;
+    if (applied === 'running' || applied === 'done' || applied === 'failed') {
+      log.warn(
+        'the previous attempt got as far as applying its delta: loading the target again from the phase-1 snapshot',
+      );
+      restorePhase1Manifest(runDir);
+      for (const name of ['load-pg', 'verify', 'baseline', 'apply-delta'])
+        recordStep(runDir, appDir, name, {
+          status: 'skipped',
+          message: "redo: the target may hold an earlier attempt's delta",
+        });
+    }
+  };
+
+  /** Phase 1, app running and nothing stopped: snapshot S0, export, load, every verify gate, the target's baseline. */
+  const copyWhileLive = async (): Promise<void> => {
+    await run('backup', async () => gate('backup', await runBackup(runSettings, log, runDir, true)), {
+      skipIfDone: true,
+    });
+    await copyAndVerify();
+    await run('baseline', () => recordBaseline(runSettings, log, runDir), { skipIfDone: true });
+  };
+
+  /** export-sqlite → load-pg → (offline: source-unchanged) → verify, each skipped when an earlier attempt did it. */
+  const copyAndVerify = async (): Promise<void> => {
+    redoIfOrphansChanged();
+    await run(
+      'export-sqlite',
+      async () => gate('export-sqlite', await runExportSqlite(runSettings, log, runDir, extra.orphans)),
+      { skipIfDone: true },
+    );
+    // --force: check-target already refused a target holding anything but a previous run of ours.
+    await run('load-pg', async () => gate('load-pg', await runLoadPg({ ...runSettings, force: true }, log, runDir)), {
+      skipIfDone: true,
+    });
+    // A cheap look before the expensive verify: a source that already changed fails the window now, not later.
+    if (!online) await run('source-unchanged', () => sourceUnchanged('source-unchanged'));
+    await run(
+      'verify',
+      async () => {
+        const v = await runVerify(runSettings, log, runDir);
+        verifyReport = v.report;
+        gate('verify', v);
+      },
+      { skipIfDone: true },
+    );
+    // Verified in an earlier attempt: show that report (report.json of this run) with this run's result.
+    verifyReport ??= readVerifyReport(runDir);
+  };
+
+  /** Resumed with another --orphans than the export that is done: the manifest, the load and the verify follow it. */
+  const redoIfOrphansChanged = (): void => {
+    if (!resumed || !isDone('export-sqlite')) return;
+    const manifestFile = path.join(runDir, RUN_FILES.manifest);
+    const decided = existsSync(manifestFile)
+      ? readRunJson<Partial<Manifest>>(runDir, RUN_FILES.manifest).orphans?.mode
+      : undefined;
+    const wanted = extra.orphans ?? 'refuse';
+    if (decided && decided !== wanted) {
+      log.warn(`--orphans=${wanted}, the earlier export applied --orphans=${decided}: redoing export, load and verify`);
+      for (const name of ['export-sqlite', 'load-pg', 'verify'])
+        recordStep(runDir, appDir, name, { status: 'skipped', message: `--orphans changed to ${wanted}; redo` });
+    }
+  };
+
+  /** The window opens: the guardian watches this process, the stop command runs, the file is proven closed. */
+  const stopTheWriters = async (sqlitePath: string): Promise<void> => {
     writersStopped = true;
     // If this process is killed outright from here on, the guardian puts the app back on SQLite and running.
     guardian = startGuardian(runSettings, runDir, extra);
     log.debug(`guardian pid ${guardian?.pid ?? '(not started)'}`);
+    windowStarted = Date.now();
     await run(
       'maintenance-on',
       async () => stopWriters(runSettings, log, { waitSeconds: extra.waitSeconds }, sqlitePath),
       { uninterruptible: true },
     );
+  };
 
+  /** Offline, resumed: undo an interrupted cutover, redo what a changed source invalidated. */
+  const resumeOffline = async (sqlitePath: string): Promise<void> => {
+    if (!resumed) return;
     // Resume after a crash between switch-env and verify-after-switch: undo the switch, redo the checks.
     const switchState = readSwitchState(runDir, appDir);
-    if (resumed && switchState?.startedAt && !isDone('verify-after-switch')) {
+    if (switchState?.startedAt && !isDone('verify-after-switch')) {
       log.warn(
         'the previous attempt stopped during the cutover: restoring the SQLite configuration, then re-verifying',
       );
@@ -590,8 +744,8 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
         recordStep(runDir, appDir, name, { status: 'skipped', message: 'redo after an interrupted cutover' });
       }
     }
-    // Resume: the app may have run between attempts; a changed source invalidates everything made from it.
-    if (resumed && isDone('backup')) {
+    // The app may have run between attempts; a changed source invalidates everything made from it.
+    if (isDone('backup')) {
       const change = await liveChange(journal(), sqlitePath);
       if (change) {
         log.warn(
@@ -601,50 +755,28 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
           recordStep(runDir, appDir, name, { status: 'skipped', message: 'source changed; redo' });
       }
     }
-    // Resume with another --orphans than the export that is done: the manifest, the load and the verify follow it.
-    if (resumed && isDone('export-sqlite')) {
-      const manifestFile = path.join(runDir, RUN_FILES.manifest);
-      const decided = existsSync(manifestFile)
-        ? readRunJson<Partial<Manifest>>(runDir, RUN_FILES.manifest).orphans?.mode
-        : undefined;
-      const wanted = extra.orphans ?? 'refuse';
-      if (decided && decided !== wanted) {
-        log.warn(
-          `--orphans=${wanted}, the earlier export applied --orphans=${decided}: redoing export, load and verify`,
-        );
-        for (const name of ['export-sqlite', 'load-pg', 'verify'])
-          recordStep(runDir, appDir, name, { status: 'skipped', message: `--orphans changed to ${wanted}; redo` });
-      }
-    }
+  };
+
+  /** Offline: the whole copy with the writers stopped. */
+  const copyWhileStopped = async (sqlitePath: string): Promise<void> => {
+    await resumeOffline(sqlitePath);
     await run('backup', async () => gate('backup', await runBackup(runSettings, log, runDir)), { skipIfDone: true });
-    await run(
-      'export-sqlite',
-      async () => gate('export-sqlite', await runExportSqlite(runSettings, log, runDir, extra.orphans)),
-      {
-        skipIfDone: true,
-      },
-    );
-    // --force: check-target already refused a target holding anything but a previous run of ours.
-    await run('load-pg', async () => gate('load-pg', await runLoadPg({ ...runSettings, force: true }, log, runDir)), {
-      skipIfDone: true,
-    });
-    // A cheap look before the expensive verify: a source that already changed fails the window now, not later.
-    await run('source-unchanged', () => sourceUnchanged('source-unchanged'));
-    await run(
-      'verify',
-      async () => {
-        const v = await runVerify(runSettings, log, runDir);
-        verifyReport = v.report;
-        gate('verify', v);
-      },
-      { skipIfDone: true },
-    );
-    // Verified in an earlier attempt: show that report (report.json of this run) with this run's result.
-    verifyReport ??= readVerifyReport(runDir);
+    await copyAndVerify();
+  };
 
-    // The last look at the source before the cutover: every write after the backup would be lost.
+  /** Online, in the window: the final snapshot, its delta against phase 1, applied and verified. */
+  const carryTheDelta = async (): Promise<void> => {
+    await run('final-snapshot', () => takeFinalSnapshot(runSettings, log, runDir));
+    const delta = (await run('delta', async () => computeDelta(runSettings, log, runDir)))!;
+    deltaSummary = summarizeDelta(delta);
+    await run('apply-delta', () => applyDeltaToTarget(runSettings, log, runDir, delta));
+    await run('verify-delta', () => verifyDelta(runSettings, log, runDir, delta));
+  };
+
+  /** Shared by both paths: the last look at the source, switch-env, the counts, start on PostgreSQL, health. */
+  const cutOver = async (sqlitePath: string): Promise<void> => {
+    // The last look at the source before the cutover: every write after the last snapshot would be lost.
     await run('pre-switch-check', () => sourceUnchanged('pre-switch-check'));
-
     await run(
       'switch-env',
       async () => {
@@ -707,10 +839,54 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
       if (!health.ok) throw new StepFailure('health', Outcome.TargetNotReady, `${health.url} → ${health.error}`);
       log.ok(`health: ${health.url} → ${health.status}${health.serviceStatus ? ` (${health.serviceStatus})` : ''}`);
     });
+  };
+
+  /** Stop command issued → app healthy on PostgreSQL, with the steps in between. */
+  const windowTiming = (): WindowTiming | undefined => {
+    if (windowStarted === undefined) return undefined;
+    const from = steps.findIndex((s) => s.name === 'maintenance-on');
+    return {
+      seconds: (Date.now() - windowStarted) / 1000,
+      parts: steps.slice(from < 0 ? steps.length : from).map((s) => ({ step: s.name, seconds: s.ms / 1000 })),
+    };
+  };
+
+  try {
+    // --- before anything stops: failures here change nothing -----------------------------------------------------
+    if (!(await checkAndConfirm())) {
+      finish('not-started');
+      return {
+        ok: false,
+        outcome: Outcome.Usage,
+        mode,
+        runDir,
+        dryRun: false,
+        resumed,
+        steps,
+        ms: Date.now() - started,
+        summary: 'not confirmed: nothing was changed',
+      };
+    }
+    const sqlitePath = requireSqlitePath(runSettings);
+    if (!runSettings.stopCmd || !runSettings.startCmd)
+      throw usageError('no stop/start command: pass --stop-cmd and --start-cmd, or put maintenance.sh in the app dir');
+    if (online) {
+      await resumeOnline();
+      await copyWhileLive();
+    }
+
+    // --- the window: from here on every exit path restarts the app --------------------------------------------
+    await stopTheWriters(sqlitePath);
+    if (online) await carryTheDelta();
+    else await copyWhileStopped(sqlitePath);
+    await cutOver(sqlitePath);
+    const window = windowTiming();
     finish('cut-over');
+    if (window) log.ok(`window: ${window.seconds.toFixed(1)} s from the stop command to the app healthy on PostgreSQL`);
     return {
       ok: true,
       outcome: Outcome.Ok,
+      mode,
       runDir,
       dryRun: false,
       resumed,
@@ -719,8 +895,10 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
       databaseProof,
       generate,
       verify: verifyReport,
+      window,
+      delta: deltaSummary,
       ms: Date.now() - started,
-      summary: `upgraded: the app runs on PostgreSQL (${displayUrl(settings.targetUrl!)}; ${databaseProof?.detail ?? 'database not proven'}); run dir ${runDir}`,
+      summary: `upgraded: the app runs on PostgreSQL (${displayUrl(settings.targetUrl!)}; ${databaseProof?.detail ?? 'database not proven'}); ${window ? `window ${window.seconds.toFixed(1)} s${deltaSummary ? `, ${deltaSummary.rows.total} row(s) carried by the delta` : ''}; ` : ''}run dir ${runDir}`,
     };
   } catch (err) {
     const failure =
@@ -732,7 +910,8 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
       finish('not-started');
       return failed(failure, failure.outcome, false);
     }
-    const sourceCheck = failure.step === 'pre-switch-check' || failure.step === 'source-unchanged';
+    // Nothing written to the target yet, or only a delta that is rolled back: a source problem restarts on SQLite.
+    const sourceCheck = ['pre-switch-check', 'source-unchanged', 'final-snapshot', 'delta'].includes(failure.step);
     if (failure.step === 'maintenance-on' || (sourceCheck && failure.outcome === Outcome.SourceProblem)) {
       // Nothing was switched: start the app again on SQLite and report the source problem (exit 4).
       const restart = await restartOnSqlite();
@@ -810,10 +989,13 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     return {
       ok: false,
       outcome,
+      mode,
       runDir,
       dryRun: false,
       resumed,
       steps,
+      window: windowTiming(),
+      delta: deltaSummary,
       failedStep: failure.step,
       cause: failure.message,
       rolledBack,

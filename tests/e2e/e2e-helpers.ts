@@ -14,6 +14,11 @@ import { taskNodeArgs } from '../../lib/files/code-location.ts';
 import { REPO_ROOT } from '../helpers/cli.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 import type { Test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { pgBucketRows, type Queryable } from '../../lib/pg/content-hash.ts';
+import { loadSchemaModel } from '../../lib/prisma/schema-model.ts';
+import { canonicalRowOf } from '../../lib/sqlite/canonical-rows.ts';
+import { canonicalTable } from '../../lib/sqlite/snapshot-delta.ts';
 
 export interface Install extends SampleInstall {
   start(): void;
@@ -229,4 +234,58 @@ export function runDirs(appDir: string): string[] {
         .map((n) => path.join(root, n))
         .sort()
     : [];
+}
+
+const ALL_BUCKETS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** The phase-1 writer, started before the upgrade; resolves with what it printed once it exits. */
+export function startPhase1Writer(
+  install: Install,
+  mode: 'changes' | 'schema',
+): Promise<{ code: number | null; out: string }> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(REPO_ROOT, 'tests/e2e/phase1-writer.ts'), install.appDir, install.sqlitePath, mode],
+    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, out })));
+}
+
+/** Every row of every table: PostgreSQL against the SQLite file, by key, canonical row hash. */
+export async function assertRowsEqualOnPg(
+  pg: TestPg,
+  install: Install,
+  database: string,
+): Promise<{ table: string; rows: number }[]> {
+  const model = loadSchemaModel(install.schemaPath);
+  const client: Queryable = {
+    query: ((sql: string, params?: unknown[]) => pg.query(database, sql, params)) as never,
+  };
+  const db = new Database(install.sqlitePath, { readonly: true });
+  const seen: { table: string; rows: number }[] = [];
+  try {
+    for (const t of model.tables) {
+      const canonical = canonicalRowOf(db, canonicalTable(t), model.enums);
+      const select = db.prepare(`SELECT ${t.columns.map((c) => `"${c.name}"`).join(', ')} FROM "${t.name}"`);
+      select.raw(true).safeIntegers(true);
+      const sqlite = new Map<string, bigint>();
+      for (const r of select.iterate() as IterableIterator<unknown[]>) {
+        const row = canonical(r);
+        sqlite.set(row.keyText, row.hash);
+      }
+      const onPg = await pgBucketRows(client, 'public', t, ALL_BUCKETS);
+      // The app runs on PostgreSQL by now: its heartbeat rows (AuditLog inserts, one Setting upsert) are its own.
+      const own = (key: string) =>
+        (t.name === 'AuditLog' && !sqlite.has(key)) || (t.name === 'Setting' && key.endsWith('backend.heartbeat'));
+      for (const [key, hash] of sqlite)
+        if (!own(key)) assert.is(onPg.get(key)?.hash, hash, `${t.name} ${key}: equal on PostgreSQL`);
+      for (const key of onPg.keys()) if (!own(key)) assert.ok(sqlite.has(key), `${t.name} ${key}: only on PostgreSQL`);
+      seen.push({ table: t.name, rows: sqlite.size });
+    }
+  } finally {
+    db.close();
+  }
+  return seen;
 }

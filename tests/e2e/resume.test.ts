@@ -1,4 +1,5 @@
 /**
+ * (`just upgrade --offline`, the full-stop run: what is tested here happens with the app stopped.)
  * End to end, the unhappy timelines, with the real writer process and a real embedded PostgreSQL:
  *  - kill -9 of the upgrade in the middle of load-pg: the guardian puts the app back on SQLite; a re-run resumes the
  *    unfinished run (done steps skipped, the changed source re-exported) and finishes; while it runs, a second
@@ -21,7 +22,7 @@ test('kill -9 mid-load: app back on SQLite; re-run resumes and finishes; a concu
   const db = await harness.pg.freshDatabase('resume');
   const env = { TARGET_DATABASE_URL: db.url };
 
-  const first = spawnTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], env);
+  const first = spawnTask('upgrade', ['--app-dir', install.appDir, '--offline', '--yes', '--json'], env);
   const loading = await eventually(
     'load-pg running',
     () =>
@@ -57,13 +58,13 @@ test('kill -9 mid-load: app back on SQLite; re-run resumes and finishes; a concu
     (e) => !e,
   );
 
-  const second = spawnTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], env);
+  const second = spawnTask('upgrade', ['--app-dir', install.appDir, '--offline', '--yes', '--json'], env);
   await eventually(
     're-run holds the lock',
     () => (existsSync(lockFile) ? JSON.parse(readFileSync(lockFile, 'utf8')).pid : 0),
     (pid) => pid === second.child.pid,
   );
-  const third = await runTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], {
+  const third = await runTask('upgrade', ['--app-dir', install.appDir, '--offline', '--yes', '--json'], {
     env: { ...SAFE_ENV, ...env },
   });
   assert.is(third.code, 2, third.stderr);

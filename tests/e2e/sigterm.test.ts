@@ -1,4 +1,5 @@
 /**
+ * (`just upgrade --offline`, the full-stop run: what is tested here happens with the app stopped.)
  * End to end: SIGTERM (what systemd or a Ctrl-C'd wrapper sends) in the middle of load-pg → the upgrade stops,
  * rolls back, starts the app again on SQLite and exits 5; the run is finished (a new upgrade starts afresh).
  */
@@ -13,7 +14,9 @@ test('SIGTERM mid-load → rollback, app on SQLite and running, exit 5', async (
   const install = await harness.runningInstall();
   const before = appFingerprint(install);
   const db = await harness.pg.freshDatabase('term');
-  const up = spawnTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], { TARGET_DATABASE_URL: db.url });
+  const up = spawnTask('upgrade', ['--app-dir', install.appDir, '--offline', '--yes', '--json'], {
+    TARGET_DATABASE_URL: db.url,
+  });
   await eventually(
     'load-pg running',
     () =>

@@ -1,4 +1,5 @@
 /**
+ * (`just upgrade --offline`, the full-stop run: what is tested here happens with the app stopped.)
  * End to end: a writer the stop command left behind writes to SQLite after the export (it waits for the run's
  * manifest.json) → the pre-switch check sees the live file changed since the backup → exit 4, nothing switched,
  * the app started again on SQLite.
@@ -21,9 +22,13 @@ test('SQLite written after the export → exit 4, nothing switched, app back on 
   const stopCmd =
     `bash ${install.appDir}/maintenance.sh stop; ` +
     `cd ${REPO_ROOT} && nohup ${process.execPath} --import tsx tests/e2e/late-writer.ts ${runDir}/manifest.json ${install.sqlitePath} >/dev/null 2>&1 &`;
-  const up = await runTask('upgrade', ['--app-dir', install.appDir, '--run-dir', runDir, '--yes', '--json'], {
-    env: { ...SAFE_ENV, TARGET_DATABASE_URL: db.url, VS_STOP_CMD: stopCmd },
-  });
+  const up = await runTask(
+    'upgrade',
+    ['--app-dir', install.appDir, '--run-dir', runDir, '--offline', '--yes', '--json'],
+    {
+      env: { ...SAFE_ENV, TARGET_DATABASE_URL: db.url, VS_STOP_CMD: stopCmd },
+    },
+  );
   assert.is(up.code, 4, up.stderr);
   // Caught before verify (source-unchanged) or at the last look before the cutover (pre-switch-check).
   assert.match(up.json?.failedStep, /^(source-unchanged|pre-switch-check)$/);

@@ -1,4 +1,5 @@
 /**
+ * (`just upgrade --offline`, the full-stop run: what is tested here happens with the app stopped.)
  * End to end, the failed gate: a real divergence in the target (a trigger that alters a value on insert, planted
  * through a template database before the load) makes verify fail → automatic rollback → exit 5, env/schema/
  * migrations byte-identical, the writer running on SQLite again; then switch-env --dry-run on the run's
@@ -38,7 +39,7 @@ test('verify fails on a real divergence in the target → exit 5, files byte-ide
   await harness.pg.query('postgres', `CREATE DATABASE ${dbName} TEMPLATE ${tpl.name}`);
   const url = harness.pg.url(dbName);
 
-  const up = await runTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], {
+  const up = await runTask('upgrade', ['--app-dir', install.appDir, '--offline', '--yes', '--json'], {
     env: { ...SAFE_ENV, TARGET_DATABASE_URL: url },
   });
   assert.is(up.code, 5, up.stderr);

@@ -1,4 +1,5 @@
 /**
+ * (`just upgrade --offline`, the full-stop run: what is tested here happens with the app stopped.)
  * Connection cut while `just upgrade` loads (issue 6): from the moment the journal says load-pg is running, a second
  * connection terminates every backend of the target database (pg_terminate_backend) every 50 ms until the upgrade
  * gives up. The upgrade must fail that step, roll back and leave the app running on SQLite (exit 5) — env, schema
@@ -14,7 +15,9 @@ const test = suite('faults: connection cut during upgrade');
 const harness = useUpgradeHarness(test);
 
 test('every target backend terminated while load-pg runs: rolled back (exit 5), app on SQLite, files identical; next upgrade cuts over', async () => {
-  const { install, before, db, env, args } = await harness.upgradeCase('connCut', 300);
+  const c = await harness.upgradeCase('connCut', 300);
+  const { install, before, db, env } = c;
+  const args = [...c.args, '--offline']; // the full-stop run: load-pg inside the window
 
   const killer = new pg.Client({ connectionString: harness.pg.url('postgres') });
   await killer.connect();

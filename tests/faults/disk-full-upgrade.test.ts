@@ -1,4 +1,5 @@
 /**
+ * (`just upgrade --offline`, the full-stop run: what is tested here happens with the app stopped.)
  * Disk full during `just upgrade` (issue 6): <app>/backups (where run directories live) is a small tmpfs; once the
  * journal shows load-pg running, the test fills it to the last byte. The upgrade must fail its step, roll back and
  * leave the app running on SQLite (exit 5), env/schema/migrations byte-identical; with space freed, the next
@@ -55,7 +56,7 @@ test('run-dir file system fills up during load-pg: rolled back (exit 5), app on 
   const before = appFingerprint(install);
   const db = await server.freshDatabase('diskfullup');
   const env = { TARGET_DATABASE_URL: db.url };
-  const args = ['--app-dir', install.appDir, '--yes', '--json'];
+  const args = ['--app-dir', install.appDir, '--offline', '--yes', '--json'];
 
   const first = spawnTask('upgrade', args, env);
   await pollFast(

@@ -1,4 +1,5 @@
 /**
+ * (`just upgrade --offline`, the full-stop run: what is tested here happens with the app stopped.)
  * `just upgrade` killed with SIGKILL (no handler runs) at two representative steps of the window, on the sample
  * install with its real writer (issue 6). The kill points are chosen from the journal, not by timing:
  *  1. maintenance-on running (the app is being stopped);
@@ -78,7 +79,7 @@ test('SIGKILL at maintenance-on and at verify-after-switch: each time the app is
   const before = appFingerprint(install);
   const db = await harness.pg.freshDatabase('killcut');
   const env = { TARGET_DATABASE_URL: db.url };
-  const args = ['--app-dir', install.appDir, '--yes', '--json'];
+  const args = ['--app-dir', install.appDir, '--offline', '--yes', '--json'];
 
   // 1. maintenance-on running.
   const first = spawnTask('upgrade', args, env);

@@ -1,4 +1,5 @@
 /**
+ * (`just upgrade --offline`, the full-stop run: what is tested here happens with the app stopped.)
  * `just upgrade` killed with SIGKILL before the cutover (issue 6), kill points read from the journal:
  *  1. check-target running — before the maintenance window: the app is never stopped, nothing changes; the lock file
  *     stays behind with a dead PID, and the next upgrade takes it over as stale (naming the dead owner);
@@ -31,7 +32,7 @@ test('SIGKILL at check-target (app never stopped, stale lock taken over) and at 
   const appPid = readFileSync(pidFile, 'utf8');
   const db = await harness.pg.freshDatabase('killearly');
   const env = { TARGET_DATABASE_URL: db.url };
-  const args = ['--app-dir', install.appDir, '--yes', '--json'];
+  const args = ['--app-dir', install.appDir, '--offline', '--yes', '--json'];
   const lockFile = path.join(install.appDir, 'backups', 'pg-migration', '.lock');
   const status = (step: string) => () => {
     const dir = runDirs(install!.appDir)[0];

@@ -1,4 +1,5 @@
 /**
+ * (`just upgrade --offline`, the full-stop run: what is tested here happens with the app stopped.)
  * The pause point (VISIONSUIT_MIGRATE_PAUSE_AT, lib/run/pause-point.ts) is a fire-drill hook: it may only delay the run,
  * never change what it does. SIGINT/SIGTERM while paused take the upgrade's normal signal path — in an
  * interruptible step (backup) as in the uninterruptible switch-env, which finishes its work before the signal is
@@ -27,7 +28,7 @@ test('SIGINT while paused at backup and SIGTERM while paused inside switch-env (
   const install = await harness.runningInstall(50);
   const before = appFingerprint(install);
   const db = await harness.pg.freshDatabase('killsignal');
-  const args = ['--app-dir', install.appDir, '--yes', '--json'];
+  const args = ['--app-dir', install.appDir, '--offline', '--yes', '--json'];
   for (const [point, sig] of [
     ['backup', 'SIGINT'],
     ['switch-env:env-written', 'SIGTERM'],
@@ -60,7 +61,7 @@ test('an unknown pause point is refused before anything happens (exit 2), naming
   const install = await harness.runningInstall(50);
   const before = appFingerprint(install);
   const db = await harness.pg.freshDatabase('killtypo');
-  const done = await spawnTask('upgrade', ['--app-dir', install.appDir, '--yes', '--json'], {
+  const done = await spawnTask('upgrade', ['--app-dir', install.appDir, '--offline', '--yes', '--json'], {
     TARGET_DATABASE_URL: db.url,
     VISIONSUIT_MIGRATE_PAUSE_AT: 'swich-env',
   }).done;

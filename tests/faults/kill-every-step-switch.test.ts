@@ -35,8 +35,9 @@ test('SIGKILL at switch-env, after its backups, with the migrations moved aside,
     assert.is(await health(install.healthUrl), undefined, 'app stopped at the kill');
     assert.is(
       sha256(install.sqlitePath),
-      journal.steps.backup.data.source.sha256,
-      'live SQLite unchanged since the backup',
+      // Online (the default): the last snapshot before the switch is the window's final one.
+      journal.state.online.finalSource.sha256,
+      'live SQLite unchanged since the final snapshot',
     );
   };
   const chain: { point: string; atKill: (dir: string) => Promise<void> }[] = [

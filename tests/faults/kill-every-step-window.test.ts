@@ -1,4 +1,5 @@
 /**
+ * (`just upgrade --offline`, the full-stop run: what is tested here happens with the app stopped.)
  * `just upgrade` killed with SIGKILL at each short step of the maintenance window (issue 6): backup, export-sqlite,
  * source-unchanged, pre-switch-check, and the final health step with an app that no longer answers. Each of these
  * lasts milliseconds on the fixture, so the kill is landed by a pause point (VISIONSUIT_MIGRATE_PAUSE_AT), not by
@@ -20,7 +21,9 @@ const test = suite('faults: kill -9 of the upgrade at every short step of the wi
 const harness = useUpgradeHarness(test);
 
 test('SIGKILL paused at backup, export-sqlite, source-unchanged, pre-switch-check and at health with the app gone: each time back on SQLite, files identical; the next upgrade keeps the rows the app wrote on PostgreSQL', async () => {
-  const { install, before, env, args } = await harness.upgradeCase('killevery', 200);
+  const c = await harness.upgradeCase('killevery', 200);
+  const { install, before, env } = c;
+  const args = [...c.args, '--offline']; // the full-stop run's window steps
   let runDir = '';
 
   const stoppedAndUntouched = async (dir: string, step: string) => {

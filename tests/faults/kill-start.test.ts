@@ -47,8 +47,9 @@ test('SIGKILL at start-services: app back on SQLite (env, provider, health agree
   assert.not.equal(journalOf(runDir).steps.health?.status, 'done');
   assert.is(
     sha256(install.sqlitePath),
-    journalOf(runDir).steps.backup.data.source.sha256,
-    'live SQLite unchanged since the backup',
+    // Online (the default): the last snapshot before the switch is the window's final one.
+    journalOf(runDir).state.online.finalSource.sha256,
+    'live SQLite unchanged since the final snapshot',
   );
   for (const pid of guardians) process.kill(pid, 'SIGCONT');
 
@@ -76,7 +77,8 @@ test('SIGKILL at start-services: app back on SQLite (env, provider, health agree
   // Two upgrades started at once on the same app: exactly one runs (and resumes the run), the other refuses with
   // exit 2 naming the owner's PID (lib/run/run-lock.ts), changing nothing. The app wrote to PostgreSQL while it ran
   // there before the kill, so the resumed run must not re-load over those rows: it refuses, naming them, and the
-  // app stays on SQLite with the PostgreSQL database kept (they exist only there).
+  // app stays on SQLite with the PostgreSQL database kept (they exist only there). Online (the default) the reload is
+  // phase 1, before anything is stopped: load-pg's refusal is the run's exit code (3, target not ready).
   const a = spawnTask('upgrade', args, env);
   const b = spawnTask('upgrade', args, env);
   const [ra, rb] = await Promise.all([a.done, b.done]);
@@ -91,7 +93,8 @@ test('SIGKILL at start-services: app back on SQLite (env, provider, health agree
   const result = JSON.parse(winner.stdout);
   assert.is(result.resumed, true);
   assert.is(result.runDir, runDir);
-  if (winner.code === 5) {
+  if (winner.code === 3) {
+    assert.is(result.failedStep, 'load-pg');
     assert.match(winner.stderr, /rows were written to schema "public" after our load/);
     const back = await eventually(
       'app on SQLite',

@@ -1,0 +1,205 @@
+/**
+ * `npm run bench -- --window [--rows N]`: the app's downtime of `just upgrade`, offline (the full-stop run) against
+ * online (copy while the app runs, then a delta window), at N and 3×N rows (default 1.5 M and 4.5 M).
+ *
+ * Each run: a sample install whose database is the bench's SQLite file, its fake backend started through
+ * maintenance.sh, and bench/live-writer.ts writing ~60 times a second into three tables (inserts, updates,
+ * deletes) from before phase 1 until the stop command ends it. The stop command (a script here) stops the writer,
+ * then runs maintenance.sh stop. Reported: the window (stop command issued → app healthy on PostgreSQL, from the
+ * upgrade's own --json) with its biggest parts, the rows the delta carried, the upgrade's wall time and peak RSS,
+ * and whether every live write is in PostgreSQL: the three written tables' canonical content hashes on PostgreSQL
+ * equal to the SQLite file's after the run (every row, every column).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { createSampleInstall } from '../fixtures/sample-install.ts';
+import { waitForHealth } from '../lib/app/health-probe.ts';
+import type { EmbeddedServer } from '../lib/pg/embedded-pg.ts';
+import { pgTableHash } from '../lib/pg/content-hash.ts';
+import { loadSchemaModel } from '../lib/prisma/schema-model.ts';
+import { canonicalRowOf } from '../lib/sqlite/canonical-rows.ts';
+import { canonicalTable } from '../lib/sqlite/snapshot-delta.ts';
+import { taskNodeArgs } from '../lib/files/code-location.ts';
+
+export interface WindowBenchContext {
+  server: EmbeddedServer;
+  benchSqlite: (rows: number) => { file: string; totalRows: number };
+  runMeasured: (
+    command: string,
+    argv: string[],
+    env: Record<string, string | undefined>,
+  ) => Promise<{ code: number | null; seconds: number; peakRssMb?: number; stdout: string; stderr: string }>;
+  freshDatabase: (server: EmbeddedServer, database: string) => Promise<void>;
+  log: (m: string) => void;
+  rows: number;
+}
+
+export interface WindowRun {
+  rows: number;
+  mode: 'offline' | 'online';
+  exitCode: number | null;
+  windowSeconds?: number;
+  parts?: { step: string; seconds: number }[];
+  deltaRows?: number;
+  upgradeSeconds: number;
+  peakRssMb?: number;
+  liveWrites?: { inserts: number; updates: number; deletes: number };
+  /** Every live write in PostgreSQL: the written tables' content hashes equal on both sides. */
+  allWritesArrived?: boolean;
+  note?: string;
+}
+
+const WRITTEN_TABLES = ['Notification', 'ImageAsset', 'ImageLike'];
+const REPO = path.dirname(path.dirname(new URL(import.meta.url).pathname));
+
+function sqliteTableHash(file: string, schemaPath: string, table: string): string {
+  const model = loadSchemaModel(schemaPath);
+  const t = model.tables.find((m) => m.name === table)!;
+  const db = new Database(file, { readonly: true });
+  try {
+    const canonical = canonicalRowOf(db, canonicalTable(t), model.enums);
+    const select = db.prepare(`SELECT ${t.columns.map((c) => `"${c.name}"`).join(', ')} FROM "${table}"`);
+    select.raw(true).safeIntegers(true);
+    let sum = 0n;
+    for (const r of select.iterate() as IterableIterator<unknown[]>) sum += canonical(r).hash;
+    return sum.toString();
+  } finally {
+    db.close();
+  }
+}
+
+async function oneRun(ctx: WindowBenchContext, rows: number, mode: 'offline' | 'online'): Promise<WindowRun> {
+  const { file } = ctx.benchSqlite(rows);
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'vs-window-'));
+  const install = await createSampleInstall({ dir: path.join(tmp, 'app'), rows: 20 });
+  for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${install.sqlitePath}${suffix}`, { force: true });
+  copyFileSync(file, install.sqlitePath);
+  const maintenance = path.join(install.appDir, 'maintenance.sh');
+  const writerPid = path.join(tmp, 'writer.pid');
+  const counts = path.join(tmp, 'writer-counts.json');
+  const stopScript = path.join(tmp, 'stop.sh');
+  writeFileSync(
+    stopScript,
+    `#!/usr/bin/env bash\nw=$(cat '${writerPid}' 2>/dev/null)\nif [ -n "$w" ]; then kill -TERM "$w" 2>/dev/null; while kill -0 "$w" 2>/dev/null; do sleep 0.02; done; fi\nexec '${maintenance}' stop\n`,
+  );
+  chmodSync(stopScript, 0o700);
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME };
+  const database = `bench_window_${mode}_${rows}`;
+  try {
+    spawnSync('bash', [maintenance, 'start'], { stdio: 'ignore', env });
+    const up = await waitForHealth(install.healthUrl, { timeoutMs: 60_000 });
+    if (!up.ok) throw new Error(`the fake backend did not come up: ${up.error}`);
+    const writer = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(REPO, 'bench', 'live-writer.ts'), install.sqlitePath, counts],
+      { cwd: REPO, stdio: 'ignore', env },
+    );
+    writeFileSync(writerPid, `${writer.pid}\n`);
+    await new Promise((r) => setTimeout(r, 2000));
+    await ctx.freshDatabase(ctx.server, database);
+    ctx.log(`window: ${mode} upgrade of ${rows.toLocaleString('en-US')} rows with the live writer…`);
+    const [node, nodeArgs] = [process.execPath, taskNodeArgs('upgrade')];
+    const run = await ctx.runMeasured(
+      node,
+      [
+        ...nodeArgs,
+        '--app-dir',
+        install.appDir,
+        '--stop-cmd',
+        stopScript,
+        '--start-cmd',
+        `${maintenance} start`,
+        '--yes',
+        '--json',
+        ...(mode === 'offline' ? ['--offline'] : []),
+      ],
+      {
+        TARGET_DATABASE_URL: ctx.server.url(database),
+        VS_SYSTEM_ENV_FILE: '/nonexistent/visionsuit-bench/vs-backend.env',
+        NODE_OPTIONS: '--max-semi-space-size=1',
+      },
+    );
+    let json: any;
+    try {
+      json = JSON.parse(run.stdout);
+    } catch {
+      json = undefined;
+    }
+    spawnSync('bash', [maintenance, 'stop'], { stdio: 'ignore', env });
+    if (writer.exitCode === null) writer.kill('SIGTERM');
+    const result: WindowRun = {
+      rows,
+      mode,
+      exitCode: run.code,
+      windowSeconds: json?.window?.seconds,
+      parts: json?.window?.parts,
+      deltaRows: json?.delta?.rows?.total,
+      upgradeSeconds: run.seconds,
+      peakRssMb: run.peakRssMb,
+      note: run.code === 0 ? undefined : (json?.summary ?? run.stderr.slice(-400)),
+    };
+    if (existsSync(counts)) result.liveWrites = JSON.parse(readFileSync(counts, 'utf8'));
+    if (run.code === 0) {
+      const client = new pg.Client({ connectionString: ctx.server.url(database) });
+      await client.connect();
+      try {
+        const model = loadSchemaModel(install.schemaPath);
+        let equal = true;
+        for (const table of WRITTEN_TABLES) {
+          const t = model.tables.find((m) => m.name === table)!;
+          const onPg = await pgTableHash(client, 'public', t);
+          if (onPg.contentHash !== sqliteTableHash(install.sqlitePath, install.schemaPath, table)) equal = false;
+        }
+        result.allWritesArrived = equal;
+      } finally {
+        await client.end();
+      }
+    }
+    return result;
+  } finally {
+    spawnSync('bash', [maintenance, 'stop'], { stdio: 'ignore', env });
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+export function windowTable(runs: WindowRun[]): string {
+  const lines = [
+    '| rows | mode | window (s) | biggest parts of the window (s) | delta rows | live writes (ins/upd/del) | all live writes in PostgreSQL | upgrade wall (s) | peak RSS (MB) | exit |',
+    '|---:|---|---:|---|---:|---|---|---:|---:|---:|',
+  ];
+  for (const r of runs) {
+    const parts = [...(r.parts ?? [])]
+      .sort((a, b) => b.seconds - a.seconds)
+      .slice(0, 4)
+      .map((p) => `${p.step} ${p.seconds.toFixed(1)}`)
+      .join(', ');
+    const w = r.liveWrites ? `${r.liveWrites.inserts}/${r.liveWrites.updates}/${r.liveWrites.deletes}` : '';
+    lines.push(
+      `| ${r.rows.toLocaleString('en-US')} | ${r.mode} | ${r.windowSeconds?.toFixed(1) ?? '–'} | ${parts} | ${r.deltaRows ?? '–'} | ${w} | ${r.allWritesArrived === undefined ? '–' : r.allWritesArrived ? 'yes' : 'NO'} | ${r.upgradeSeconds.toFixed(1)} | ${r.peakRssMb ?? '–'} | ${r.exitCode}${r.note ? ` (${r.note.replace(/\|/g, '/').slice(0, 120)})` : ''} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export async function runWindowBench(ctx: WindowBenchContext): Promise<{ runs: WindowRun[]; text: string }> {
+  const runs: WindowRun[] = [];
+  for (const rows of [ctx.rows, ctx.rows * 3])
+    for (const mode of ['offline', 'online'] as const) {
+      const r = await oneRun(ctx, rows, mode);
+      ctx.log(
+        `window: ${mode} ${rows}: exit ${r.exitCode}, window ${r.windowSeconds?.toFixed(1) ?? '?'} s, delta ${r.deltaRows ?? '–'} rows`,
+      );
+      runs.push(r);
+    }
+  const online = runs.filter((r) => r.mode === 'online');
+  const out = ['### Window: full-stop (--offline) against online', '', windowTable(runs), ''];
+  if (online.length === 2 && online[0].windowSeconds && online[1].windowSeconds)
+    out.push(
+      `- online window at ${(ctx.rows * 3).toLocaleString('en-US')} / at ${ctx.rows.toLocaleString('en-US')} rows: **${(online[1].windowSeconds / online[0].windowSeconds).toFixed(2)}×** (target ≤ 1.5×)`,
+    );
+  return { runs, text: out.join('\n') + '\n' };
+}

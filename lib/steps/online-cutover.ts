@@ -1,0 +1,296 @@
+import { copyFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { Settings } from '../cli/config.ts';
+import type { Logger } from '../cli/log.ts';
+import { DomainError, Outcome, sourceProblem } from '../errors.ts';
+import { countersSince, readWriteCounters, type WriteCounters } from '../app/pg-writes.ts';
+import { applyDelta, countersDiffer, expectedWrites, type AppliedDelta } from '../pg/apply-delta.ts';
+import { pgRowCount, pgTableHash, type Queryable } from '../pg/content-hash.ts';
+import { readTargetColumns, targetSchemaFromUrl } from '../pg/schema-objects.ts';
+import { openTarget } from '../pg/target.ts';
+import { markTarget, OUR_APPLICATION_NAME, readMarker } from '../pg/target-marker.ts';
+import { loadSql } from '../files/sql-files.ts';
+import { loadSchemaModel, type SchemaModel } from '../prisma/schema-model.ts';
+import {
+  loadOrCreateJournal,
+  readJournal,
+  readRunJson,
+  RUN_FILES,
+  writeJournal,
+  writeRunJson,
+} from '../run/run-dir.ts';
+import { snapshotDelta, type SnapshotDelta } from '../sqlite/snapshot-delta.ts';
+import type { CopyTablePlan } from '../copy/rows.ts';
+import { backupInto, type SourceFileState } from './backup.ts';
+import { readManifest, type Manifest } from '../sqlite/manifest.ts';
+import { planTables } from '../copy/load-plan.ts';
+import { requireSqlitePath } from './maintenance.ts';
+
+/**
+ * The steps of the online cutover that the offline run does not have (docs/online-cutover.md):
+ *
+ *   baseline (phase 1, app running): the target's write counters once the load is verified, and the phase-1
+ *     manifest kept aside;
+ *   final-snapshot (window): the live file, writers proven stopped, copied by the backup API (never written);
+ *   delta: phase-1 snapshot → final snapshot, exact (lib/sqlite/snapshot-delta.ts);
+ *   apply-delta: nobody else wrote the target since the baseline, then the delta in one transaction;
+ *   verify-delta: counts of every table, content hashes of changed tables brought forward from the phase-1
+ *     manifest by the delta, and the target's counters moved by exactly the delta since the baseline.
+ */
+export const ONLINE_STATE = 'online';
+export const FINAL_SNAPSHOT = 'snapshot-final.sqlite';
+export const PHASE1_MANIFEST = 'manifest.phase1.json';
+
+export interface OnlineState {
+  baseline: WriteCounters;
+  recordedAt: string;
+  /** The live file as the final snapshot found it: the pre-switch check compares against this. */
+  finalSource?: SourceFileState;
+}
+
+export interface DeltaSummary {
+  rows: SnapshotDelta['rows'];
+  tables: { table: string; inserts: number; updates: number; deletes: number }[];
+  unchangedTables: number;
+  diffedTables: number;
+  pages: SnapshotDelta['pages'];
+  seconds: number;
+}
+
+export interface DeltaCheck {
+  tablesCounted: number;
+  tablesHashed: number;
+  rows: number;
+}
+
+function readOnlineState(runDir: string): OnlineState | undefined {
+  return readJournal(runDir)?.state?.[ONLINE_STATE] as OnlineState | undefined;
+}
+
+function patchOnlineState(runDir: string, appDir: string, patch: Partial<OnlineState>): void {
+  const j = loadOrCreateJournal(runDir, appDir);
+  j.state[ONLINE_STATE] = { ...(j.state[ONLINE_STATE] as OnlineState | undefined), ...patch };
+  writeJournal(runDir, j);
+}
+
+/** The live file's state the final snapshot recorded (for the pre-switch check). */
+export function finalSourceFingerprint(runDir: string): SourceFileState | undefined {
+  return readOnlineState(runDir)?.finalSource;
+}
+
+/** Phase 1's last step: what PostgreSQL's counters say now, and the verified manifest kept aside. */
+export async function recordBaseline(settings: Settings, log: Logger, runDir: string): Promise<void> {
+  copyFileSync(path.join(runDir, RUN_FILES.manifest), path.join(runDir, PHASE1_MANIFEST));
+  const baseline = await readWriteCounters(settings, log, settings.targetUrl!);
+  patchOnlineState(runDir, settings.appDir, { baseline, recordedAt: new Date().toISOString(), finalSource: undefined });
+  log.ok(`baseline: the target's write counters of ${Object.keys(baseline).length} tables recorded`);
+}
+
+/** A resumed run that redoes the load needs the phase-1 manifest back (the forwarded one describes the old delta). */
+export function restorePhase1Manifest(runDir: string): void {
+  const kept = path.join(runDir, PHASE1_MANIFEST);
+  if (existsSync(kept)) copyFileSync(kept, path.join(runDir, RUN_FILES.manifest));
+}
+
+/** The window's snapshot: writers stopped and proven gone, the live file read by the backup API only. */
+export async function takeFinalSnapshot(settings: Settings, log: Logger, runDir: string): Promise<void> {
+  const live = requireSqlitePath(settings);
+  const result = await backupInto(live, runDir, log, { file: FINAL_SNAPSHOT, checked: false, online: true });
+  patchOnlineState(runDir, settings.appDir, { finalSource: result.source });
+  log.ok(`final snapshot ${result.snapshot} (${(result.bytes / 1048576).toFixed(1)} MB)`);
+}
+
+export function summarizeDelta(delta: SnapshotDelta): DeltaSummary {
+  return {
+    rows: delta.rows,
+    tables: delta.tables.map((t) => ({
+      table: t.table,
+      inserts: t.inserts.length,
+      updates: t.updates.length,
+      deletes: t.deletes.length,
+    })),
+    unchangedTables: delta.unchangedTables,
+    diffedTables: delta.diffedTables.length,
+    pages: delta.pages,
+    seconds: delta.seconds,
+  };
+}
+
+export function computeDelta(settings: Settings, log: Logger, runDir: string): SnapshotDelta {
+  const model = loadSchemaModel(settings.schemaPath);
+  const delta = snapshotDelta(path.join(runDir, RUN_FILES.snapshot), path.join(runDir, FINAL_SNAPSHOT), model);
+  refuseTreatedTables(runDir, delta);
+  log.ok(
+    `delta: ${delta.rows.inserts} insert(s), ${delta.rows.updates} update(s), ${delta.rows.deletes} delete(s) in ${delta.tables.length} table(s); ${delta.unchangedTables} of ${model.tables.length} tables page-identical (${delta.pages.changed} of ${delta.pages.total} pages changed)`,
+  );
+  return delta;
+}
+
+/**
+ * The delta is diffed on the snapshots as they are, while the load applied --orphans=null|delete to some tables: a
+ * change to such a table cannot be carried exactly, so the window refuses it (nothing switched) and names the way.
+ */
+function refuseTreatedTables(runDir: string, delta: SnapshotDelta): void {
+  const treated = readManifest(runDir).orphans?.tables ?? {};
+  const touched = delta.tables.filter(
+    (t) => treated[t.table] && t.inserts.length + t.updates.length + t.deletes.length,
+  );
+  if (!touched.length) return;
+  throw sourceProblem(
+    `the app changed ${touched.map((t) => `"${t.table}"`).join(', ')} during phase 1, whose orphan rows the load treated (--orphans); the delta cannot carry that exactly: run \`just upgrade --offline\``,
+  );
+}
+
+function plansFor(
+  model: SchemaModel,
+  runDir: string,
+  columns: Awaited<ReturnType<typeof readTargetColumns>>,
+  schema: string,
+) {
+  // planTables only opens the snapshot for row counts it is not given: every table gets one.
+  const db = new Database(path.join(runDir, FINAL_SNAPSHOT), { readonly: true, fileMustExist: true });
+  try {
+    const plans = planTables(model, db, columns, schema, new Map(model.tables.map((t) => [t.name, 0])));
+    return new Map<string, CopyTablePlan>(plans.map((p) => [p.table, p]));
+  } finally {
+    db.close();
+  }
+}
+
+/** Nobody but us wrote the target since the baseline; then the delta, in one transaction. */
+export async function applyDeltaToTarget(
+  settings: Settings,
+  log: Logger,
+  runDir: string,
+  delta: SnapshotDelta,
+): Promise<AppliedDelta> {
+  const state = readOnlineState(runDir);
+  if (!state?.baseline) throw new DomainError(Outcome.Internal, 'no baseline of the target recorded in phase 1');
+  await assertUntouched(settings, log, state.baseline, {});
+  const model = loadSchemaModel(settings.schemaPath);
+  const schema = targetSchemaFromUrl(settings.targetUrl);
+  const target = await openTarget(settings, log);
+  try {
+    // A session still connected may hold writes its counters do not show yet: with the app stopped, none is ours.
+    const { rows: sessions } = await target.client.query<{ pid: number; user: string; application: string }>(
+      loadSql('target-other-sessions'),
+      [OUR_APPLICATION_NAME],
+    );
+    if (sessions.length)
+      throw new DomainError(
+        Outcome.RolledBack,
+        `${sessions.length} other client session(s) are connected to the target with the app stopped (pid ${sessions[0].pid}, user ${sessions[0].user}${sessions[0].application ? `, ${sessions[0].application}` : ''}): someone else uses it; refusing the cutover`,
+      );
+    const plans = plansFor(model, runDir, await readTargetColumns(target.client, schema), schema);
+    // Our own writes: 'loading' while the delta goes in (a killed run reloads with --force), then the new counts.
+    const marker = await readMarker(target.client, schema);
+    if (marker) await markTarget(target.client, schema, { ...marker, state: 'loading', at: new Date().toISOString() });
+    const applied = await applyDelta(target.client, schema, plans, delta, log);
+    if (marker) {
+      const rows = { ...marker.rows };
+      for (const t of delta.tables) rows[t.table] = (rows[t.table] ?? 0) + t.inserts.length - t.deletes.length;
+      await markTarget(target.client, schema, { ...marker, state: 'loaded', at: new Date().toISOString(), rows });
+    }
+    log.ok(
+      `delta applied in one transaction (${delta.rows.total} rows${applied.foreignKeysReAdded ? `, ${applied.foreignKeysReAdded} foreign key(s) re-added` : ''}; ${applied.sequences.length} sequence(s) moved past the new ids)`,
+    );
+    return applied;
+  } finally {
+    await target.close();
+  }
+}
+
+/**
+ * The target's counters moved by exactly `expected` since the baseline. Our own sessions flush their counters when
+ * they end, which is not instantly: a count below the expected one is read again for a while; above is refused.
+ */
+async function assertUntouched(
+  settings: Settings,
+  log: Logger,
+  baseline: WriteCounters,
+  expected: WriteCounters,
+): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const since = countersSince(baseline, await readWriteCounters(settings, log, settings.targetUrl!));
+    const differ = countersDiffer(expected, since);
+    if (!differ) return;
+    const below = Object.entries(since).every(([t, c]) => {
+      const e = expected[t] ?? { ins: 0, upd: 0, del: 0 };
+      return c.ins <= e.ins && c.upd <= e.upd && c.del <= e.del;
+    });
+    if (!below || Date.now() > deadline)
+      throw new DomainError(
+        Outcome.RolledBack,
+        `the target was written by someone else since phase 1 was verified (${differ}); refusing the cutover`,
+      );
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The phase-1 manifest brought forward by the delta: what PostgreSQL must hold now. */
+export function forwardManifest(phase1: Manifest, delta: SnapshotDelta, bytes: number): Manifest {
+  const byTable = new Map(delta.tables.map((t) => [t.table, t]));
+  return {
+    ...phase1,
+    createdAt: new Date().toISOString(),
+    // Not checksummed: read once, inside the window, for its delta; the phase-1 snapshot carries the checksum.
+    snapshot: { file: FINAL_SNAPSHOT, sha256: '', bytes },
+    tables: phase1.tables.map((t) => {
+      const d = byTable.get(t.name);
+      if (!d) return t;
+      return {
+        ...t,
+        rowCount: t.rowCount + d.inserts.length - d.deletes.length,
+        contentHash: (BigInt(t.contentHash) - d.hashOut + d.hashIn).toString(),
+      };
+    }),
+  };
+}
+
+export async function verifyDelta(
+  settings: Settings,
+  log: Logger,
+  runDir: string,
+  delta: SnapshotDelta,
+): Promise<DeltaCheck> {
+  const state = readOnlineState(runDir)!;
+  const phase1 = readRunJson<Manifest>(runDir, PHASE1_MANIFEST);
+  const forwarded = forwardManifest(phase1, delta, 0);
+  const schema = targetSchemaFromUrl(settings.targetUrl);
+  const changed = new Set(delta.tables.map((t) => t.table));
+  const check = async (client: Queryable, t: Manifest['tables'][number]) => {
+    // A changed table's hash query counts its rows too.
+    const hash = changed.has(t.name) ? await pgTableHash(client, schema, t) : undefined;
+    const rows = hash?.rowCount ?? (await pgRowCount(client, schema, t.name));
+    if (rows !== t.rowCount)
+      throw new DomainError(
+        Outcome.RolledBack,
+        `"${t.name}" has ${rows} rows in PostgreSQL after the delta, the snapshot has ${t.rowCount}`,
+      );
+    if (hash && hash.contentHash !== t.contentHash)
+      throw new DomainError(
+        Outcome.RolledBack,
+        `"${t.name}" content hash ${hash.contentHash} on PostgreSQL ≠ ${t.contentHash} brought forward from the verified load by the delta`,
+      );
+  };
+  // Two connections, biggest tables first: the window waits for the slowest one.
+  const targets = [await openTarget(settings, log), await openTarget(settings, log)];
+  try {
+    const queue = [...forwarded.tables].sort((a, b) => b.rowCount - a.rowCount);
+    await Promise.all(
+      targets.map(async (target) => {
+        for (let t = queue.shift(); t; t = queue.shift()) await check(target.client, t);
+      }),
+    );
+  } finally {
+    await Promise.all(targets.map((t) => t.close()));
+  }
+  await assertUntouched(settings, log, state.baseline, expectedWrites(delta));
+  writeRunJson(runDir, RUN_FILES.manifest, forwarded);
+  log.ok(
+    `delta verified: ${forwarded.tables.length} tables counted, ${changed.size} content hash(es) brought forward and equal, the target's counters moved by exactly the delta`,
+  );
+  return { tablesCounted: forwarded.tables.length, tablesHashed: changed.size, rows: delta.rows.total };
+}
