@@ -22,7 +22,7 @@ import {
 } from '../run/run-dir.ts';
 import { snapshotDelta, type SnapshotDelta } from '../sqlite/snapshot-delta.ts';
 import type { CopyTablePlan } from '../copy/rows.ts';
-import { backupInto, type SourceFileState } from './backup.ts';
+import { backupFingerprint, backupInto, type SourceFileState } from './backup.ts';
 import { readManifest, type Manifest } from '../sqlite/manifest.ts';
 import { planTables } from '../copy/load-plan.ts';
 import { requireSqlitePath } from './maintenance.ts';
@@ -77,6 +77,15 @@ function patchOnlineState(runDir: string, appDir: string, patch: Partial<OnlineS
 /** The live file's state the final snapshot recorded (for the pre-switch check). */
 export function finalSourceFingerprint(runDir: string): SourceFileState | undefined {
   return readOnlineState(runDir)?.finalSource;
+}
+
+/**
+ * The live SQLite file as it was when the run cut over: the final snapshot's source for an online run (the app
+ * wrote during phase 1, after the backup), the backup's for an offline one.
+ */
+export function cutoverSourceFingerprint(runDir: string): SourceFileState | undefined {
+  const journal = readJournal(runDir);
+  return finalSourceFingerprint(runDir) ?? (journal ? backupFingerprint(journal) : undefined);
 }
 
 /** Phase 1's last step: what PostgreSQL's counters say now, and the verified manifest kept aside. */
