@@ -29,6 +29,18 @@ export class DomainError extends Error {
   }
 }
 
+/** A journaled step of an orchestrator (upgrade, fallback) failed: which step, its outcome and the one-line cause. */
+export class StepFailure extends DomainError {
+  constructor(
+    readonly step: string,
+    outcome: OutcomeKind,
+    message: string,
+  ) {
+    super(outcome, message);
+    this.name = 'StepFailure';
+  }
+}
+
 export const usageError = (message: string, details?: Record<string, unknown>) =>
   new DomainError(Outcome.Usage, message, details);
 export const targetNotReady = (message: string, details?: Record<string, unknown>) =>

@@ -7,7 +7,15 @@ import Database from 'better-sqlite3';
 import { assertAppInstall, type Settings } from '../cli/config.ts';
 import type { StepContext, StepResult } from '../cli/run-cli.ts';
 import type { Logger } from '../cli/log.ts';
-import { Outcome, DomainError, errorMessage, sourceProblem, usageError, type OutcomeKind } from '../errors.ts';
+import {
+  Outcome,
+  DomainError,
+  errorMessage,
+  sourceProblem,
+  usageError,
+  type OutcomeKind,
+  StepFailure,
+} from '../errors.ts';
 import { portOfUrl, resolveHealthUrl } from '../app/health-probe.ts';
 import type { DatabaseProof } from '../app/database-proof.ts';
 import { generateAppClient, type GenerateResult } from '../app/prisma-generate.ts';
@@ -34,7 +42,8 @@ import {
   readSqliteHeader,
   PRISMA_MIGRATIONS,
 } from '../sqlite/fallback-file.ts';
-import { backupFingerprint, liveChange } from './backup.ts';
+import { liveChangeFrom } from './backup.ts';
+import { cutoverSourceFingerprint } from './online-cutover.ts';
 import { scanAll } from './export-sqlite.ts';
 import { appDatabaseKind, appPostgresUrl, startFailure, startServices, type StartResult } from './maintenance.ts';
 import { findSwitchedRunDir, restorePreSwitchFiles } from './rollback.ts';
@@ -131,16 +140,6 @@ export interface FallbackResult extends StepResult {
   ms?: number;
 }
 
-class StepFailure extends Error {
-  constructor(
-    readonly step: string,
-    readonly outcome: OutcomeKind,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 /** What the fallback works from, all recorded by the upgrade's run. */
 interface Inputs {
   runDir: string;
@@ -161,7 +160,7 @@ function readInputs(settings: Settings): Inputs {
   const switchState = runDir ? readSwitchState(runDir, settings.appDir) : undefined;
   if (!runDir || !journal || !switchState?.completedAt)
     throw usageError('no run of this app records a completed switch-env: there is no cutover to fall back from');
-  const source = backupFingerprint(journal);
+  const source = cutoverSourceFingerprint(runDir);
   if (!source) throw usageError(`${runDir} has no backup record: it did not migrate a SQLite file`);
   const snapshot = path.join(runDir, RUN_FILES.snapshot);
   if (!existsSync(snapshot)) throw usageError(`${snapshot} is missing: the app's schema and history come from it`);
@@ -599,12 +598,12 @@ async function checkSource(inputs: Inputs, log: Logger): Promise<void> {
     log.warn(`${inputs.live} does not exist any more; the new file takes its name`);
     return;
   }
-  const change = await liveChange(readJournal(inputs.runDir)!, inputs.live);
+  const change = await liveChangeFrom(cutoverSourceFingerprint(inputs.runDir), inputs.live);
   if (change)
     throw sourceProblem(
-      `${inputs.live} changed since the backup in ${inputs.runDir} (${change}): something wrote to it after the cutover, and those rows are not in PostgreSQL; keep a copy and decide by hand`,
+      `${inputs.live} changed since the cutover of ${inputs.runDir} (${change}): something wrote to it after the cutover, and those rows are not in PostgreSQL; keep a copy and decide by hand`,
     );
-  log.ok(`${inputs.live} is byte-identical to the backup (sha256): it is kept as it is`);
+  log.ok(`${inputs.live} is byte-identical to its state at the cutover (sha256): it is kept as it is`);
 }
 
 /** Run the stop command, then wait until no process of the app is left (none can write to PostgreSQL any more). */

@@ -4,7 +4,15 @@ import readline from 'node:readline/promises';
 import Database from 'better-sqlite3';
 import { assertAppInstall, type Settings } from '../cli/config.ts';
 import type { StepContext, StepResult } from '../cli/run-cli.ts';
-import { Outcome, DomainError, diskFullError, errorMessage, usageError, type OutcomeKind } from '../errors.ts';
+import {
+  Outcome,
+  DomainError,
+  diskFullError,
+  errorMessage,
+  usageError,
+  type OutcomeKind,
+  StepFailure,
+} from '../errors.ts';
 import { resolveHealthUrl, waitForHealth, type HealthResult } from '../app/health-probe.ts';
 import type { DatabaseProof } from '../app/database-proof.ts';
 import { generateAppClient, type GenerateResult } from '../app/prisma-generate.ts';
@@ -214,16 +222,6 @@ export const UPGRADE_STEPS = [
   'start-services',
   'health',
 ] as const;
-
-class StepFailure extends Error {
-  constructor(
-    readonly step: string,
-    readonly outcome: OutcomeKind,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /** The newest run dir holding an upgrade that never finished (journal without a final state). */
 export function findUnfinishedUpgrade(settings: Settings): string | undefined {
