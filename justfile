@@ -58,11 +58,12 @@ switch-env *args:
 rollback *args:
     @node --import tsx "{{tasks}}/rollback.ts" "$@"
 
-# The same small young generation as load-pg: the export's garbage is short-lived rows, so peak RSS is lower.
+# The same small young generation as load-pg: the export's garbage is short-lived rows, so peak RSS is lower (a node
+# flag, not NODE_OPTIONS, which the app it starts would inherit).
 [doc("Back to SQLite WITH the rows the app wrote on PostgreSQL: new file verified, original kept (stops the app)")]
 [no-exit-message]
 fallback *args:
-    @NODE_OPTIONS="--max-semi-space-size=1 ${NODE_OPTIONS:-}" node --import tsx "{{tasks}}/fallback.ts" "$@"
+    @node --max-semi-space-size=1 --import tsx "{{tasks}}/fallback.ts" "$@"
 
 # Stop (on) or start (off) the app's writers, proving the SQLite file is closed
 [no-exit-message]

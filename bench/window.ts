@@ -102,7 +102,8 @@ async function oneRun(ctx: WindowBenchContext, rows: number, mode: 'offline' | '
     await new Promise((r) => setTimeout(r, 2000));
     await ctx.freshDatabase(ctx.server, database);
     ctx.log(`window: ${mode} upgrade of ${rows.toLocaleString('en-US')} rows with the live writer…`);
-    const [node, nodeArgs] = [process.execPath, taskNodeArgs('upgrade')];
+    // As the justfile's upgrade recipe runs it: the young-generation setting as a node flag, not inherited by the app.
+    const [node, nodeArgs] = [process.execPath, ['--max-semi-space-size=1', ...taskNodeArgs('upgrade')]];
     const run = await ctx.runMeasured(
       node,
       [
@@ -120,7 +121,6 @@ async function oneRun(ctx: WindowBenchContext, rows: number, mode: 'offline' | '
       {
         TARGET_DATABASE_URL: ctx.server.url(database),
         VS_SYSTEM_ENV_FILE: '/nonexistent/visionsuit-bench/vs-backend.env',
-        NODE_OPTIONS: '--max-semi-space-size=1',
       },
     );
     let json: any;
