@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { errorMessage, usageError } from '../errors.ts';
 import { readRunJson, RUN_FILES } from '../run/run-dir.ts';
-import type { ColumnKind } from '../prisma/schema-model.ts';
+import type { ColumnKind, TableModel } from '../prisma/schema-model.ts';
 import type { EpochSuspect, ManifestProblem, StorageClassCount } from './export-scan.ts';
 import type { OrphanReport } from './orphans.ts';
 
@@ -15,6 +15,17 @@ export interface ManifestColumn {
   prismaType: string;
   nullable: boolean;
   enumName?: string;
+}
+
+/** A table's columns as the manifest (and the canonical row form) describe them. */
+export function manifestColumns(table: TableModel): ManifestColumn[] {
+  return table.columns.map((c) => ({
+    name: c.name,
+    kind: c.kind,
+    prismaType: c.prismaType,
+    nullable: c.nullable,
+    ...(c.enumName ? { enumName: c.enumName } : {}),
+  }));
 }
 
 export interface ManifestTable {

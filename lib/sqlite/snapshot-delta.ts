@@ -6,6 +6,7 @@ import { loadSql, sqlWithIdentifiers } from '../files/sql-files.ts';
 import type { SchemaModel, TableModel } from '../prisma/schema-model.ts';
 import { canonicalRowOf, type CanonicalTable } from './canonical-rows.ts';
 import { createCellBytesReader } from './cell-bytes.ts';
+import { manifestColumns } from './manifest.ts';
 import { decodeTextBytes, type SqliteValue } from './values.ts';
 
 /**
@@ -52,13 +53,7 @@ export function canonicalTable(table: TableModel): CanonicalTable {
   return {
     name: table.name,
     key: table.key,
-    columns: table.columns.map((c) => ({
-      name: c.name,
-      kind: c.kind,
-      prismaType: c.prismaType,
-      nullable: c.nullable,
-      ...(c.enumName ? { enumName: c.enumName } : {}),
-    })),
+    columns: manifestColumns(table),
   };
 }
 

@@ -40,7 +40,7 @@ import { startCallWorker } from '../threads/worker-call.ts';
 import { sqliteProblem, type SourceFileState } from './backup.ts';
 import { verifySnapshot } from '../sqlite/snapshot-check.ts';
 import { claimThisRunDir } from '../run/run-lock.ts';
-import type { Manifest, ManifestTable, NotMigrated } from '../sqlite/manifest.ts';
+import { manifestColumns, type Manifest, type ManifestTable, type NotMigrated } from '../sqlite/manifest.ts';
 export type { Manifest, ManifestTable, NotMigrated } from '../sqlite/manifest.ts';
 import { cacheSchemaModel, schemaSha256 } from '../prisma/schema-model-cache.ts';
 import {
@@ -456,13 +456,7 @@ async function exportInto(
       tables.push({
         name: table.name,
         model: table.model,
-        columns: table.columns.map((c) => ({
-          name: c.name,
-          kind: c.kind,
-          prismaType: c.prismaType,
-          nullable: c.nullable,
-          ...(c.enumName ? { enumName: c.enumName } : {}),
-        })),
+        columns: manifestColumns(table),
         key: table.key,
         rowCount: scan.rowCount,
         contentHash: scan.contentHash,
