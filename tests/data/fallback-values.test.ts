@@ -17,6 +17,7 @@ import { unescapeCopyField } from '../../lib/fallback/copy-text.ts';
 import type { TableModel, ColumnKind } from '../../lib/prisma/schema-model.ts';
 import { scanTable } from '../../lib/sqlite/export-scan.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
+import { storageClass, type Cell } from '../helpers/sqlite-cells.ts';
 
 const test = suite('fallback values');
 let server: TestPg;
@@ -41,7 +42,6 @@ const COLUMNS: [name: string, kind: ColumnKind, pgType: string, sqliteType: stri
   ['y', 'bytes', 'bytea', 'BLOB'],
 ];
 
-type Cell = null | bigint | number | string | Buffer;
 // One row per case: PostgreSQL input literals (NULL as null), then the SQLite cells expected back.
 const CASES: { pg: (string | null)[]; sqlite: Cell[] }[] = [
   {
@@ -145,17 +145,6 @@ const CASES: { pg: (string | null)[]; sqlite: Cell[] }[] = [
     sqlite: [4n, 'x', 'ADMIN', 0n, 9007199254740993n, -Infinity, 0.000001, 1n, 0n, 3.14, Buffer.from('xff')],
   },
 ];
-
-const storageClass = (v: Cell) =>
-  v === null
-    ? 'null'
-    : typeof v === 'bigint'
-      ? 'integer'
-      : typeof v === 'number'
-        ? 'real'
-        : typeof v === 'string'
-          ? 'text'
-          : 'blob';
 
 test('COPY text escapes come back as the original characters', () => {
   assert.is(unescapeCopyField('a\\tb\\nc\\rd\\\\e\\bf\\fg\\vh'), 'a\tb\nc\rd\\e\bf\fg\vh');

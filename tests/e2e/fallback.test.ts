@@ -19,12 +19,11 @@ import { runTask } from '../helpers/cli.ts';
 import { loadSchemaModel, type TableModel } from '../../lib/prisma/schema-model.ts';
 import { parseDateTimeText } from '../../lib/sqlite/values.ts';
 import { SAFE_ENV, eventually, health, sqliteCount, useUpgradeHarness } from './e2e-helpers.ts';
+import { storageClass, type Cell } from '../helpers/sqlite-cells.ts';
 
 const test = suite('e2e fallback');
 const harness = useUpgradeHarness(test);
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
-
-type Cell = null | bigint | number | string | Buffer;
 
 function rowsByKey(file: string, table: TableModel): Map<string, Cell[]> {
   const db = new Database(file, { readonly: true, fileMustExist: true });
@@ -37,17 +36,6 @@ function rowsByKey(file: string, table: TableModel): Map<string, Cell[]> {
     db.close();
   }
 }
-
-const storageClass = (v: Cell) =>
-  v === null
-    ? 'null'
-    : typeof v === 'bigint'
-      ? 'integer'
-      : typeof v === 'number'
-        ? 'real'
-        : typeof v === 'string'
-          ? 'text'
-          : 'blob';
 
 const sameCell = (a: Cell, b: Cell) =>
   storageClass(a) === storageClass(b) &&
