@@ -136,6 +136,7 @@ export async function executeCli<Extra extends Record<string, unknown>, Result e
   let json = argv.includes('--json');
   let log = createLogger();
   try {
+    refuseUnsupportedNode();
     checkFlags(definition.task, argv, { ...COMMON_FLAGS, ...definition.flags });
     const loaded = loadSettings<Extra>(argv, definition.flags);
     json = loaded.settings.json;
@@ -175,6 +176,19 @@ export async function executeCli<Extra extends Record<string, unknown>, Result e
     }
     return exitCode;
   }
+}
+
+/**
+ * Node 24's ObjectWrap removes a cleanup hook in its destructor, and when V8 collects a better-sqlite3 12 object
+ * outside a JavaScript context the process aborts (SIGABRT, a native stack, nothing saved); better-sqlite3 13, which
+ * fixes it, needs Node >= 22. One clear line instead of an abort in the middle of a run.
+ */
+export function refuseUnsupportedNode(version: string = process.versions.node): void {
+  const major = Number(version.split('.')[0]);
+  if (major >= 24)
+    throw usageError(
+      `Node ${version} is not supported: better-sqlite3 12 aborts under Node 24 when its objects are collected; run the tasks with Node 20 or 22`,
+    );
 }
 
 /** The task's --help text, its flag lists generated from the flags its parser accepts. */
