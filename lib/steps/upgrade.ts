@@ -187,6 +187,9 @@ interface UpgradeState {
   outcome?: 'cut-over' | 'rolled-back' | 'rollback-failed' | 'source-changed' | 'not-started';
 }
 
+/** The cutover both pipelines end with, once the target holds the verified data (journal step names). */
+const CUTOVER_STEPS = ['pre-switch-check', 'switch-env', 'verify-after-switch', 'start-services', 'health'] as const;
+
 /** The online pipeline (the default), in order (journal step names). */
 export const ONLINE_UPGRADE_STEPS = [
   'check-target',
@@ -200,11 +203,7 @@ export const ONLINE_UPGRADE_STEPS = [
   'delta',
   'apply-delta',
   'verify-delta',
-  'pre-switch-check',
-  'switch-env',
-  'verify-after-switch',
-  'start-services',
-  'health',
+  ...CUTOVER_STEPS,
 ] as const;
 
 /** The --offline pipeline, in order (journal step names). */
@@ -216,11 +215,7 @@ export const UPGRADE_STEPS = [
   'load-pg',
   'source-unchanged',
   'verify',
-  'pre-switch-check',
-  'switch-env',
-  'verify-after-switch',
-  'start-services',
-  'health',
+  ...CUTOVER_STEPS,
 ] as const;
 
 /** The newest run dir holding an upgrade that never finished (journal without a final state). */
@@ -731,14 +726,7 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
         startServices: false,
         noGenerate: extra.noGenerate,
       });
-      for (const name of [
-        'verify',
-        'pre-switch-check',
-        'switch-env',
-        'verify-after-switch',
-        'start-services',
-        'health',
-      ]) {
+      for (const name of ['verify', ...CUTOVER_STEPS]) {
         recordStep(runDir, appDir, name, { status: 'skipped', message: 'redo after an interrupted cutover' });
       }
     }
