@@ -41,6 +41,7 @@ import { taskNodeArgs } from '../lib/files/code-location.ts';
 import { loadSql, sqlWithIdentifiers } from '../lib/files/sql-files.ts';
 import { sha256OfFile } from '../lib/files/file-tree.ts';
 import { runWindowBench } from './window.ts';
+import { jsonOutput } from './json-output.ts';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.dirname(BENCH_DIR);
@@ -236,12 +237,7 @@ async function runLoadPg(
     TARGET_DATABASE_URL: server.url(database),
     NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? LOAD_PG_NODE_OPTIONS,
   });
-  let json: any;
-  try {
-    json = JSON.parse(run.stdout);
-  } catch {
-    json = undefined;
-  }
+  const json = jsonOutput(run.stdout);
   if (run.code !== 0) log(`load-pg failed (${run.code}): ${run.stderr.slice(-2000)}`);
   if (args['rss-lines'])
     for (const line of run.stderr.split('\n').filter((l) => /rss .*\d+ MB|: \d+ rows in /.test(l))) log(line);
@@ -326,12 +322,7 @@ async function runRaw(
     ],
     { TARGET_DATABASE_URL: server.url(database) },
   );
-  let json: any;
-  try {
-    json = JSON.parse(run.stdout);
-  } catch {
-    json = undefined;
-  }
+  const json = jsonOutput(run.stdout);
   if (run.code !== 0) log(`raw COPY failed (${run.code}): ${run.stderr.slice(-2000)}`);
   return {
     name: 'raw COPY (pre-converted, 2 conns)',
@@ -366,12 +357,7 @@ async function runFallbackExport(
     // As the justfile's fallback recipe runs it.
     { TARGET_DATABASE_URL: server.url(database), NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? LOAD_PG_NODE_OPTIONS },
   );
-  let json: any;
-  try {
-    json = JSON.parse(run.stdout);
-  } catch {
-    json = undefined;
-  }
+  const json = jsonOutput(run.stdout);
   if (run.code !== 0) log(`fallback export failed (${run.code}): ${run.stderr.slice(-2000)}`);
   rmSync(path.join(tmp, 'fallback.db'), { force: true });
   return {
@@ -499,12 +485,7 @@ async function runTaskMeasured(
 ): Promise<Measured> {
   const [cmd, base] = nodeTask(task);
   const run = await runMeasured(cmd, [...base, ...argv], env);
-  let json: any;
-  try {
-    json = JSON.parse(run.stdout);
-  } catch {
-    json = undefined;
-  }
+  const json = jsonOutput(run.stdout);
   if (run.code !== 0) log(`${task} exited ${run.code}: ${(json?.summary ?? run.stderr.slice(-1500)) as string}`);
   return {
     name,

@@ -24,6 +24,7 @@ import { loadSchemaModel } from '../lib/prisma/schema-model.ts';
 import { canonicalRowOf } from '../lib/sqlite/canonical-rows.ts';
 import { canonicalTable } from '../lib/sqlite/snapshot-delta.ts';
 import { taskNodeArgs } from '../lib/files/code-location.ts';
+import { jsonOutput } from './json-output.ts';
 
 export interface WindowBenchContext {
   server: EmbeddedServer;
@@ -123,12 +124,7 @@ async function oneRun(ctx: WindowBenchContext, rows: number, mode: 'offline' | '
         VS_SYSTEM_ENV_FILE: '/nonexistent/visionsuit-bench/vs-backend.env',
       },
     );
-    let json: any;
-    try {
-      json = JSON.parse(run.stdout);
-    } catch {
-      json = undefined;
-    }
+    const json = jsonOutput(run.stdout);
     spawnSync('bash', [maintenance, 'stop'], { stdio: 'ignore', env });
     if (writer.exitCode === null) writer.kill('SIGTERM');
     const result: WindowRun = {
