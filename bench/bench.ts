@@ -29,7 +29,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import Database from 'better-sqlite3';
+import Database from '../lib/sqlite/driver.ts';
 import pg from 'pg';
 import { buildSeededSqlite, TEMPLATE_DIR } from '../fixtures/sample-install.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '../lib/pg/embedded-pg.ts';

@@ -12,7 +12,7 @@
  */
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import Database from '../lib/sqlite/driver.ts';
 import { createLogger } from '../lib/cli/log.ts';
 import { scanAll } from '../lib/steps/export-sqlite.ts';
 import pg from 'pg';

@@ -6,7 +6,7 @@
  * <counts file>. Args: <sqlite path> <counts file>.
  */
 import { writeFileSync } from 'node:fs';
-import Database from 'better-sqlite3';
+import Database from '../lib/sqlite/driver.ts';
 
 const [sqlite, countsFile] = process.argv.slice(2);
 const db = new Database(sqlite, { fileMustExist: true, timeout: 10_000 });

@@ -14,7 +14,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import Database from '../lib/sqlite/driver.ts';
 import pg from 'pg';
 import { createSampleInstall } from '../fixtures/sample-install.ts';
 import { waitForHealth } from '../lib/app/health-probe.ts';

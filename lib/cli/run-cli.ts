@@ -6,6 +6,7 @@ import { DomainError, diskFullError, errorMessage, usageError, type OutcomeKind 
 import { ExitCode, exitCodeOf, type ExitCodeValue } from './exit-codes.ts';
 import { createLogger, type Logger } from './log.ts';
 import { maskDeep, maskSecrets } from './secrets.ts';
+import { driverProblem } from '../sqlite/driver.ts';
 
 /**
  * The thin CLI layer every tasks/<name>.ts uses: parse settings, run the typed step function, print,
@@ -178,17 +179,9 @@ export async function executeCli<Extra extends Record<string, unknown>, Result e
   }
 }
 
-/**
- * Node 24's ObjectWrap removes a cleanup hook in its destructor, and when V8 collects a better-sqlite3 12 object
- * outside a JavaScript context the process aborts (SIGABRT, a native stack, nothing saved); better-sqlite3 13, which
- * fixes it, needs Node >= 22. One clear line instead of an abort in the middle of a run.
- */
-export function refuseUnsupportedNode(version: string = process.versions.node): void {
-  const major = Number(version.split('.')[0]);
-  if (major >= 24)
-    throw usageError(
-      `Node ${version} is not supported: better-sqlite3 12 aborts under Node 24 when its objects are collected; run the tasks with Node 20 or 22`,
-    );
+/** A Node this install cannot serve safely (lib/sqlite/driver.ts says why) gets one line, not an abort mid-run. */
+export function refuseUnsupportedNode(problem: string | undefined = driverProblem): void {
+  if (problem) throw usageError(problem);
 }
 
 /** The task's --help text, its flag lists generated from the flags its parser accepts. */

@@ -1,7 +1,7 @@
 import { isConnectionLoss, pgErrorSide } from '../pg/target-errors.ts';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type Database from 'better-sqlite3';
+import type Database from '../sqlite/driver.ts';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import {

@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import Database from 'better-sqlite3';
+import Database from '../sqlite/driver.ts';
 import pg from 'pg';
 import { copyTable } from './copy-table.ts';
 import { RowLoadError, type CopyTablePlan } from './rows.ts';

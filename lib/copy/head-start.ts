@@ -1,4 +1,4 @@
-import type Database from 'better-sqlite3';
+import type Database from '../sqlite/driver.ts';
 import { binaryChunks, usesBinary, type CopyTablePlan, type HeadStart } from './rows.ts';
 import type { TargetColumn } from '../pg/schema-objects.ts';
 import type { ColumnKind, SchemaModel } from '../prisma/schema-model.ts';

@@ -1,4 +1,4 @@
-import type Database from 'better-sqlite3';
+import type Database from '../sqlite/driver.ts';
 import { parse as parseConnectionString } from 'pg-connection-string';
 import type { Settings } from '../cli/config.ts';
 import { Outcome, DomainError, sourceProblem } from '../errors.ts';

@@ -1,4 +1,4 @@
-import type Database from 'better-sqlite3';
+import type Database from '../sqlite/driver.ts';
 import pg from 'pg';
 import type { CopyColumnPlan } from './converters.ts';
 import {

@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import Database from '../sqlite/driver.ts';
 import type pg from 'pg';
 import { copyTable, type CopyTableResult } from './copy-table.ts';
 import { RowLoadError, type CopyTablePlan, type ProgressCallback } from './rows.ts';

@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import Database from '../sqlite/driver.ts';
 import pg from 'pg';
 import type { SchemaModel, TableModel } from '../prisma/schema-model.ts';
 import { pgTableHash } from '../pg/content-hash.ts';

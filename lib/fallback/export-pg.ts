@@ -1,4 +1,4 @@
-import type Database from 'better-sqlite3';
+import type Database from '../sqlite/driver.ts';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type { TableModel } from '../prisma/schema-model.ts';

@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import Database from '../sqlite/driver.ts';
 import type { SchemaModel } from '../prisma/schema-model.ts';
 import type { TableScan } from '../sqlite/export-scan.ts';
 import { schemaDifferences, schemaObjects } from '../sqlite/fallback-file.ts';

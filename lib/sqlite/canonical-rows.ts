@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import Database from 'better-sqlite3';
+import Database from './driver.ts';
 import type { ColumnKind, ColumnModel } from '../prisma/schema-model.ts';
 import { createCellBytesReader } from './cell-bytes.ts';
 import { scanTableRows, type RowTreatment } from './table-scan.ts';

@@ -1,4 +1,4 @@
-import type Database from 'better-sqlite3';
+import type Database from './driver.ts';
 import { escapeIdentifier } from 'pg';
 import { sqlWithIdentifiers } from '../files/sql-files.ts';
 

@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import Database from './driver.ts';
 import { RowHasher } from '../canonical/row-hash.ts';
 import type { TableModel } from '../prisma/schema-model.ts';
 import { createCellBytesReader } from './cell-bytes.ts';

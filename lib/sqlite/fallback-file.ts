@@ -1,6 +1,6 @@
 import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, readSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import Database from './driver.ts';
 import pg from 'pg';
 import type { TableModel } from '../prisma/schema-model.ts';
 import { loadSql, sqlWithIdentifiers } from '../files/sql-files.ts';

@@ -1,5 +1,5 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
-import Database from 'better-sqlite3';
+import Database from './driver.ts';
 import pg from 'pg';
 import { sourceProblem } from '../errors.ts';
 import { loadSql, sqlWithIdentifiers } from '../files/sql-files.ts';

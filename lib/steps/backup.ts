@@ -12,7 +12,7 @@ import {
   chmodSync,
 } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import Database from '../sqlite/driver.ts';
 import type { StepResult } from '../cli/run-cli.ts';
 import { resolveSqlitePath, sqliteLookupDescription, type Settings } from '../cli/config.ts';
 import { Outcome, DomainError, errorMessage, sourceProblem, usageError } from '../errors.ts';

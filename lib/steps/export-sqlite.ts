@@ -1,7 +1,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import Database from '../sqlite/driver.ts';
 import { escapeIdentifier } from 'pg';
 import type { StepResult } from '../cli/run-cli.ts';
 import type { Settings } from '../cli/config.ts';

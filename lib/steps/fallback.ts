@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import readline from 'node:readline/promises';
 import type pg from 'pg';
-import Database from 'better-sqlite3';
+import Database from '../sqlite/driver.ts';
 import { assertAppInstall, type Settings } from '../cli/config.ts';
 import type { StepContext, StepResult } from '../cli/run-cli.ts';
 import type { Logger } from '../cli/log.ts';

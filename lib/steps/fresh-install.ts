@@ -1,5 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
-import Database from 'better-sqlite3';
+import Database from '../sqlite/driver.ts';
 import pg from 'pg';
 import path from 'node:path';
 import { assertAppInstall, resolveSqlitePath, type Settings } from '../cli/config.ts';

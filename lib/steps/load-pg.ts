@@ -1,7 +1,7 @@
 import { isConnectionLoss, targetSideError } from '../pg/target-errors.ts';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import Database from '../sqlite/driver.ts';
 import pg from 'pg';
 import type { StepResult } from '../cli/run-cli.ts';
 import { readManifest, type Manifest } from '../sqlite/manifest.ts';

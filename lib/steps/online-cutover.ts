@@ -1,6 +1,6 @@
 import { copyFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import Database from '../sqlite/driver.ts';
 import type { Settings } from '../cli/config.ts';
 import type { Logger } from '../cli/log.ts';
 import { DomainError, Outcome, sourceProblem } from '../errors.ts';

@@ -1,7 +1,7 @@
 import { existsSync, statfsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline/promises';
-import Database from 'better-sqlite3';
+import Database from '../sqlite/driver.ts';
 import { assertAppInstall, type Settings } from '../cli/config.ts';
 import type { StepContext, StepResult } from '../cli/run-cli.ts';
 import {

@@ -1,5 +1,5 @@
 import { targetSideError } from '../pg/target-errors.ts';
-import Database from 'better-sqlite3';
+import Database from '../sqlite/driver.ts';
 import pgModule from 'pg';
 import type pg from 'pg';
 import type { Manifest, ManifestTable } from '../sqlite/manifest.ts';

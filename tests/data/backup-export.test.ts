@@ -24,7 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import Database from 'better-sqlite3';
+import Database from '../../lib/sqlite/driver.ts';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { createSampleInstall, type SampleInstall } from '../../fixtures/sample-install.ts';

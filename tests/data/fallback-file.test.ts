@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import Database from '../../lib/sqlite/driver.ts';
 import { createFeaturesInstall } from '../../fixtures/features-install.ts';
 import { loadSchemaModel } from '../../lib/prisma/schema-model.ts';
 import {

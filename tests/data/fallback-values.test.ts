@@ -10,7 +10,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import Database from 'better-sqlite3';
+import Database from '../../lib/sqlite/driver.ts';
 import pg from 'pg';
 import { exportPostgres } from '../../lib/fallback/export-pg.ts';
 import { unescapeCopyField } from '../../lib/fallback/copy-text.ts';

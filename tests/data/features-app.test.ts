@@ -9,7 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import Database from '../../lib/sqlite/driver.ts';
 import pg from 'pg';
 import { createFeaturesInstall, FEATURES_TABLES, type FeaturesInstall } from '../../fixtures/features-install.ts';
 import { pgBucketRows, pgBucketSums } from '../../lib/pg/content-hash.ts';

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import Database from '../../lib/sqlite/driver.ts';
 import { createSampleInstall, type SampleInstall } from '../../fixtures/sample-install.ts';
 import { createLogger } from '../../lib/cli/log.ts';
 import { DomainError, Outcome } from '../../lib/errors.ts';

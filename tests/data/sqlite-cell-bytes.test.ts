@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import Database from 'better-sqlite3';
+import Database from '../../lib/sqlite/driver.ts';
 import { createCellBytesReader } from '../../lib/sqlite/cell-bytes.ts';
 import { decodeTextBytes } from '../../lib/sqlite/values.ts';
 

@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import Database from 'better-sqlite3';
+import Database from '../../lib/sqlite/driver.ts';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';

@@ -7,7 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import Database from '../../lib/sqlite/driver.ts';
 import { createSampleInstall, type SampleInstall } from '../../fixtures/sample-install.ts';
 import { listeningPids, socketsOf, withDescendants } from '../../lib/app/processes.ts';
 import { taskNodeArgs } from '../../lib/files/code-location.ts';

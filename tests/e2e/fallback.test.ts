@@ -14,7 +14,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import Database from 'better-sqlite3';
+import Database from '../../lib/sqlite/driver.ts';
 import { runTask } from '../helpers/cli.ts';
 import { loadSchemaModel, type TableModel } from '../../lib/prisma/schema-model.ts';
 import { parseDateTimeText } from '../../lib/sqlite/values.ts';

@@ -4,7 +4,7 @@
  * Used by the e2e test "SQLite written after export → exit 4". Args: <manifest.json path> <sqlite path>.
  */
 import { existsSync } from 'node:fs';
-import Database from 'better-sqlite3';
+import Database from '../../lib/sqlite/driver.ts';
 
 const [manifest, sqlite] = process.argv.slice(2);
 const deadline = Date.now() + 120_000;

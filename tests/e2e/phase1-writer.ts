@@ -10,7 +10,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import Database from '../../lib/sqlite/driver.ts';
 
 const [appDir, sqlite, mode] = process.argv.slice(2);
 const root = path.join(appDir, 'backups', 'pg-migration');

@@ -24,7 +24,7 @@ import {
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import Database from '../../lib/sqlite/driver.ts';
 import { createSampleInstall } from '../../fixtures/sample-install.ts';
 import { runTask, REPO_ROOT } from '../helpers/cli.ts';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';

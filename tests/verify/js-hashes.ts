@@ -2,7 +2,7 @@
  * Test helper: per-table content hashes computed in JS from a run's snapshot with lib/sqlite/values.ts (docs/design.md),
  * independently of export-sqlite's scanning code: the JS side of the SQL-vs-JS cross-check.
  */
-import Database from 'better-sqlite3';
+import Database from '../../lib/sqlite/driver.ts';
 import pg from 'pg';
 import type { SchemaModel } from '../../lib/prisma/schema-model.ts';
 import {
