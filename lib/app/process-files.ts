@@ -141,23 +141,28 @@ function describeGap(uninspected: UninspectedProcess[]): string | undefined {
   return `${uninspected.length} processes of other users (uid ${uids.join(', ') || '?'}) could not be inspected (not root): run as root to prove none of them holds the file`;
 }
 
+/** The process exists and has not exited: a zombie (exited, not yet collected by its parent) counts as gone. */
 export function isPidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  return statFields(pid)?.[0] !== 'Z';
+}
+
+/** The fields of /proc/<pid>/stat after the command name, from field 3 (the state) on. */
+function statFields(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may contain spaces and parentheses; fields after the last ')' are fixed.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
   }
 }
 
 /** Field 22 of /proc/<pid>/stat (start time in clock ticks since boot): tells a reused PID from the original. */
 export function processStartTicks(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may contain spaces and parentheses; fields after the last ')' are fixed.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return rest[19];
-  } catch {
-    return undefined;
-  }
+  return statFields(pid)?.[19];
 }
