@@ -1,11 +1,9 @@
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
 import { DomainError, Outcome } from '../errors.ts';
 import type { Logger } from '../cli/log.ts';
 import { loadSql, sqlWithIdentifiers } from '../files/sql-files.ts';
 import { copyTextOf, type CopyTablePlan } from '../copy/rows.ts';
+import { keyMatch, stageKeys, stageRows } from './delta-stage.ts';
 import { countersSince, type WriteCounters } from '../app/pg-writes.ts';
 import type { SnapshotDelta, TableDelta } from '../sqlite/snapshot-delta.ts';
 import {
@@ -31,7 +29,7 @@ export interface AppliedDelta {
 }
 
 const id = (name: string) => pg.escapeIdentifier(name);
-const STAGE = id('online_delta_rows');
+const STAGE = 'online_delta_rows';
 
 /** Rows the delta writes per table: what pg_stat must count, here and later against the baseline. */
 export function expectedWrites(delta: SnapshotDelta): WriteCounters {
@@ -58,17 +56,6 @@ function parentsFirst(tables: string[], fks: DeferredForeignKey[]): string[] {
   return out;
 }
 
-async function stage(client: pg.Client, plan: CopyTablePlan, columns: string[], text: string): Promise<void> {
-  const fragments = {
-    stage: STAGE,
-    table: `${id(plan.schema)}.${id(plan.table)}`,
-    columns: columns.map(id).join(', '),
-  };
-  await client.query(sqlWithIdentifiers('online-delta-stage', fragments));
-  const copy = client.query(copyFrom(sqlWithIdentifiers('online-delta-copy', fragments)));
-  await pipeline(Readable.from([text]), copy);
-}
-
 async function applyKind(
   client: pg.Client,
   plan: CopyTablePlan,
@@ -77,36 +64,20 @@ async function applyKind(
 ): Promise<void> {
   if (rows.length === 0) return;
   const names = plan.columns.map((c) => c.name);
-  const keyIndexes = plan.key.map((k) => names.indexOf(k));
-  const nullableKey = plan.key.some((k) => plan.columns.find((c) => c.name === k)?.model.nullable !== false);
-  const match = plan.key
-    .map((k) => (nullableKey ? `t.${id(k)} IS NOT DISTINCT FROM s.${id(k)}` : `t.${id(k)} = s.${id(k)}`))
-    .join(' AND ');
-  if (kind === 'delete') {
-    const keyPlan = { ...plan, columns: keyIndexes.map((i) => plan.columns[i]) };
-    await stage(
-      client,
-      plan,
-      plan.key,
-      copyTextOf(
-        keyPlan,
-        rows.map((r) => keyIndexes.map((i) => r[i])),
-      ),
-    );
-  } else {
-    await stage(client, plan, names, copyTextOf(plan, rows));
-  }
+  const match = keyMatch(plan, 't', 's');
+  if (kind === 'delete') await stageKeys(client, STAGE, plan, rows);
+  else await stageRows(client, STAGE, plan, names, copyTextOf(plan, rows));
   const assignments = names.filter((n) => !plan.key.includes(n)).map((n) => `${id(n)} = s.${id(n)}`);
   await client.query(
     sqlWithIdentifiers(`online-delta-${kind}`, {
-      stage: STAGE,
+      stage: id(STAGE),
       table: `${id(plan.schema)}.${id(plan.table)}`,
       columns: names.map(id).join(', '),
       assignments: assignments.join(', '),
       match,
     }),
   );
-  await client.query(sqlWithIdentifiers('online-delta-unstage', { stage: STAGE }));
+  await client.query(sqlWithIdentifiers('online-delta-unstage', { stage: id(STAGE) }));
 }
 
 async function xactCounters(client: pg.Client, schema: string): Promise<WriteCounters> {
