@@ -7,6 +7,7 @@ import type { SchemaModel, TableModel } from '../prisma/schema-model.ts';
 import { canonicalRowOf, type CanonicalTable } from './canonical-rows.ts';
 import { createCellBytesReader } from './cell-bytes.ts';
 import { manifestColumns } from './manifest.ts';
+import { changedLeaves, leafRowids, tablePages, type TablePages } from './btree-pages.ts';
 import { decodeTextBytes, type SqliteValue } from './values.ts';
 
 /**
@@ -42,6 +43,8 @@ export interface SnapshotDelta {
   unchangedTables: number;
   /** Tables diffed row by row (pages differ), whether or not a row differed. */
   diffedTables: string[];
+  /** Of those, the tables diffed on their changed leaves only; the others were joined whole. */
+  leafDiffedTables: string[];
   rows: { inserts: number; updates: number; deletes: number; total: number };
   pages: { total: number; changed: number };
   seconds: number;
@@ -110,19 +113,44 @@ export function changedPages(olderFile: string, newerFile: string, pageSize: num
   return changed;
 }
 
-/** Tables (by name) any of whose b-tree pages in `db` is in `pages`. */
-function tablesOnPages(db: Database.Database, pages: Set<number>, names: Set<string>): Set<string> {
-  const hit = new Set<string>();
-  if (pages.size === 0) return hit;
-  const rows = db.prepare(loadSql('online-delta-sqlite-pages')).raw(true).iterate() as IterableIterator<
-    [string, number]
-  >;
-  for (const [name, pageno] of rows) if (names.has(name) && pages.has(pageno)) hit.add(name);
-  return hit;
-}
-
 function pragmaNumber(db: Database.Database, sql: string): number {
   return Number(db.prepare(loadSql(sql)).pluck().get());
+}
+
+interface RowTools {
+  newRow: ReturnType<typeof canonicalRowOf>;
+  oldRow: ReturnType<typeof canonicalRowOf>;
+  /** A row of the newer snapshot whose text decoded to U+FFFD is proven real from its bytes, or refused. */
+  utf8Checked: (row: SqliteValue[]) => SqliteValue[];
+}
+
+function rowTools(
+  newer: Database.Database,
+  older: Database.Database,
+  model: TableModel,
+  enums: Record<string, string[]>,
+): RowTools {
+  const table = canonicalTable(model);
+  const columns = model.columns.map((c) => c.name);
+  const key = model.key.length ? model.key : columns;
+  const newRow = canonicalRowOf(newer, table, enums);
+  const oldRow = canonicalRowOf(older, table, enums);
+  // The rows leave this function, and the database with them: text decoded to U+FFFD is proven real here or refused.
+  const newBytes = createCellBytesReader(newer, model.name, columns, key);
+  const utf8Checked = (row: SqliteValue[]): SqliteValue[] => {
+    for (let i = 0; i < row.length; i++) {
+      const v = row[i];
+      if (typeof v !== 'string' || !v.includes('\uFFFD')) continue;
+      const bytes = newBytes(row, i);
+      const text = bytes ? decodeTextBytes(bytes) : v;
+      if (typeof text !== 'string')
+        throw sourceProblem(
+          `table "${model.name}", column "${columns[i]}": a row written while the app ran ${text.reason}`,
+        );
+    }
+    return row;
+  };
+  return { newRow, oldRow, utf8Checked };
 }
 
 /** The row-by-row difference of one table; `newer` has the older snapshot attached as `older`. */
@@ -132,7 +160,6 @@ function diffTable(
   model: TableModel,
   enums: Record<string, string[]>,
 ): TableDelta {
-  const table = canonicalTable(model);
   const columns = model.columns.map((c) => c.name);
   const key = model.key.length ? model.key : columns;
   const keyNullable = key.some((k) => model.columns.find((c) => c.name === k)?.nullable !== false);
@@ -154,23 +181,7 @@ function diffTable(
     match,
     differs,
   };
-  const newRow = canonicalRowOf(newer, table, enums);
-  const oldRow = canonicalRowOf(older, table, enums);
-  // The rows leave this function, and the database with them: text decoded to U+FFFD is proven real here or refused.
-  const newBytes = createCellBytesReader(newer, model.name, columns, key);
-  const utf8Checked = (row: SqliteValue[]): SqliteValue[] => {
-    for (let i = 0; i < row.length; i++) {
-      const v = row[i];
-      if (typeof v !== 'string' || !v.includes('\uFFFD')) continue;
-      const bytes = newBytes(row, i);
-      const text = bytes ? decodeTextBytes(bytes) : v;
-      if (typeof text !== 'string')
-        throw sourceProblem(
-          `table "${model.name}", column "${columns[i]}": a row written while the app ran ${text.reason}`,
-        );
-    }
-    return row;
-  };
+  const { newRow, oldRow, utf8Checked } = rowTools(newer, older, model, enums);
   const delta: TableDelta = { table: model.name, inserts: [], updates: [], deletes: [], hashOut: 0n, hashIn: 0n };
   const n = columns.length;
   const changed = newer.prepare(sqlWithIdentifiers('online-delta-sqlite-changed', fragments));
@@ -207,6 +218,88 @@ function diffTable(
   return delta;
 }
 
+/** A name the table's rowid can be read by, unless columns of the table take all three. */
+function rowidAlias(model: TableModel): string | undefined {
+  const taken = new Set(model.columns.map((c) => c.name.toLowerCase()));
+  return ['rowid', '_rowid_', 'oid'].find((alias) => !taken.has(alias));
+}
+
+interface PageDiffInput {
+  newerFile: string;
+  olderFile: string;
+  pageSize: number;
+  changed: Set<number>;
+  newerPages: TablePages;
+  olderPages: TablePages | undefined;
+}
+
+/**
+ * The difference of one table read only from its changed leaves (lib/sqlite/btree-pages.ts): the rows on those
+ * leaves in each snapshot, matched by their canonical key. Every row on another leaf is the same row, same rowid,
+ * in both snapshots, and a key is unique, so a key whose row changed has its row on a changed leaf in each snapshot
+ * that holds it. Undefined when the table cannot be read this way (no unique non-null key, no rowid, or a leaf that
+ * is not a table leaf): the caller diffs the whole table.
+ */
+function diffChangedLeaves(
+  newer: Database.Database,
+  older: Database.Database,
+  model: TableModel,
+  enums: Record<string, string[]>,
+  input: PageDiffInput,
+): TableDelta | undefined {
+  const alias = rowidAlias(model);
+  const uniqueKey =
+    model.key.length > 0 && model.key.every((k) => model.columns.find((c) => c.name === k)?.nullable === false);
+  if (!alias || !uniqueKey) return undefined;
+  const newLeaves = changedLeaves(input.newerPages, input.olderPages, input.changed);
+  const oldLeaves = input.olderPages ? changedLeaves(input.olderPages, input.newerPages, input.changed) : [];
+  // Rows read this way are held in memory; past half the table's leaves, both sides counted (a VACUUM, a bulk
+  // change), the streaming join of the whole table is the cheaper diff.
+  if (newLeaves.length + oldLeaves.length > input.newerPages.leaves.size / 2) return undefined;
+  const newRowids = leafRowids(input.newerFile, input.pageSize, newLeaves);
+  const oldRowids = leafRowids(input.olderFile, input.pageSize, oldLeaves);
+  if (!newRowids || !oldRowids) return undefined;
+  const fragments = {
+    table: `main.${id(model.name)}`,
+    columns: model.columns.map((c) => id(c.name)).join(', '),
+    rowid: id(alias),
+  };
+  const rowsAt = (db: Database.Database, rowids: bigint[]): SqliteValue[][] =>
+    rowids.length === 0
+      ? []
+      : (db
+          .prepare(sqlWithIdentifiers('online-delta-sqlite-rows-by-rowid', fragments))
+          .raw(true)
+          .safeIntegers(true)
+          .all(`[${rowids.join(',')}]`) as SqliteValue[][]);
+  const { newRow, oldRow, utf8Checked } = rowTools(newer, older, model, enums);
+  const delta: TableDelta = { table: model.name, inserts: [], updates: [], deletes: [], hashOut: 0n, hashIn: 0n };
+  const before = new Map<string, { row: SqliteValue[]; canonical: ReturnType<typeof oldRow> }>();
+  for (const row of rowsAt(older, oldRowids)) {
+    const canonical = oldRow(row);
+    before.set(canonical.keyText, { row, canonical });
+  }
+  for (const row of rowsAt(newer, newRowids)) {
+    const now = newRow(row);
+    const then = before.get(now.keyText);
+    if (!then) {
+      delta.inserts.push(utf8Checked(row));
+      delta.hashIn += now.hash;
+      continue;
+    }
+    before.delete(now.keyText);
+    if (then.canonical.hash === now.hash && then.canonical.fields.every((f, i) => f === now.fields[i])) continue;
+    delta.hashOut += then.canonical.hash;
+    delta.hashIn += now.hash;
+    delta.updates.push(utf8Checked(row));
+  }
+  for (const { row, canonical } of before.values()) {
+    delta.deletes.push(row);
+    delta.hashOut += canonical.hash;
+  }
+  return delta;
+}
+
 /**
  * The delta from `olderFile` to `newerFile` for the tables of `model`. A schema change between them is a source
  * problem (the target was built for the older schema).
@@ -232,16 +325,33 @@ export function snapshotDelta(olderFile: string, newerFile: string, model: Schem
         .filter((e) => e.type === 'table' && roots.get(e.name) !== e.rootpage)
         .map((e) => e.name),
     );
-    const changedNames = pages ? tablesOnPages(newer, pages, names) : names;
+    const newerPages = pages ? tablePages(newer, names) : undefined;
+    const changedNames = new Set(
+      newerPages ? [...names].filter((n) => [...(newerPages.get(n)?.all ?? [])].some((p) => pages!.has(p))) : names,
+    );
     for (const m of moved) if (names.has(m)) changedNames.add(m);
+    const olderPages = pages ? tablePages(older, changedNames) : undefined;
     newer.prepare(loadSql('online-delta-sqlite-attach')).run(olderFile);
     older.prepare(loadSql('online-delta-sqlite-attach')).run(newerFile);
     const tables: TableDelta[] = [];
     const diffedTables: string[] = [];
+    const leafDiffedTables: string[] = [];
     for (const t of model.tables) {
       if (!changedNames.has(t.name)) continue;
       diffedTables.push(t.name);
-      const d = diffTable(newer, older, t, model.enums);
+      const onPages =
+        pages && !moved.has(t.name) && newerPages?.get(t.name)
+          ? diffChangedLeaves(newer, older, t, model.enums, {
+              newerFile,
+              olderFile,
+              pageSize,
+              changed: pages,
+              newerPages: newerPages.get(t.name)!,
+              olderPages: olderPages?.get(t.name),
+            })
+          : undefined;
+      if (onPages) leafDiffedTables.push(t.name);
+      const d = onPages ?? diffTable(newer, older, t, model.enums);
       if (d.inserts.length || d.updates.length || d.deletes.length) tables.push(d);
     }
     const sum = (f: (d: TableDelta) => number) => tables.reduce((n, d) => n + f(d), 0);
@@ -256,6 +366,7 @@ export function snapshotDelta(olderFile: string, newerFile: string, model: Schem
       tables,
       unchangedTables: model.tables.length - diffedTables.length,
       diffedTables,
+      leafDiffedTables,
       rows,
       pages: { total, changed: pages?.size ?? total },
       seconds: (performance.now() - started) / 1000,

@@ -101,6 +101,37 @@ test('VACUUM between snapshots: pages move, the delta stays exact', async () => 
   assert.is(from0.rows.total, 7);
 });
 
+test('a table of many leaves is diffed on its changed leaves only, overflow-only and key changes included', async () => {
+  const live = new Database(install.sqlitePath);
+  const insert = live.prepare(
+    `INSERT INTO "AuditLog" ("id", "action", "target", "details", "created_at") VALUES (?, 'LOGIN', ?, ?, 1)`,
+  );
+  // 3,000 rows over many leaves; every 500th holds a 6 KB text that continues on overflow pages.
+  live.transaction(() => {
+    for (let i = 1; i <= 3000; i++)
+      insert.run(100_000 + i, `target-${i}`.padEnd(120, '.'), i % 500 === 0 ? `"${'a'.repeat(6000)}"` : null);
+  })();
+  const before = await snapshot('leaves-0.sqlite');
+  live.prepare(`UPDATE "AuditLog" SET "target" = 'changed' WHERE "id" IN (100010, 101500, 102990)`).run();
+  live.prepare(`DELETE FROM "AuditLog" WHERE "id" IN (100020, 102000)`).run();
+  for (let i = 1; i <= 5; i++) insert.run(200_000 + i, 'appended', null);
+  live.prepare(`UPDATE "AuditLog" SET "id" = 300000 WHERE "id" = 101000`).run();
+  // Same length, same first bytes: SQLite overwrites the cell in place, only the overflow page changes.
+  live.prepare(`UPDATE "AuditLog" SET "details" = ? WHERE "id" = 102500`).run(`"${'a'.repeat(5999)}b"`);
+  const after = await snapshot('leaves-1.sqlite');
+  live.close();
+
+  const delta = snapshotDelta(before, after, model);
+  assert.ok(delta.leafDiffedTables.includes('AuditLog'), `diffed whole: ${JSON.stringify(delta.leafDiffedTables)}`);
+  const audit = delta.tables.find((t) => t.table === 'AuditLog')!;
+  assert.equal(
+    { inserts: audit.inserts.length, updates: audit.updates.length, deletes: audit.deletes.length },
+    { inserts: 6, updates: 4, deletes: 3 },
+    'five appended + the new key; three targets + the overflow-only change; two deleted + the old key',
+  );
+  assert.is(tableSum(before, 'AuditLog') - audit.hashOut + audit.hashIn, tableSum(after, 'AuditLog'), 'hash forwarded');
+});
+
 test('a schema change between snapshots is a source problem', async () => {
   const live = new Database(install.sqlitePath);
   live.exec('ALTER TABLE "Setting" ADD COLUMN "extra" TEXT');
