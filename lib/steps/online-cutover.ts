@@ -1,12 +1,14 @@
 import { copyFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
+import type pg from 'pg';
 import Database from '../sqlite/driver.ts';
 import type { Settings } from '../cli/config.ts';
 import type { Logger } from '../cli/log.ts';
 import { DomainError, Outcome, sourceProblem } from '../errors.ts';
 import { countersSince, readWriteCounters, type WriteCounters } from '../app/pg-writes.ts';
 import { applyDelta, countersDiffer, expectedWrites, type AppliedDelta } from '../pg/apply-delta.ts';
-import { pgRowCount, pgTableHash, type Queryable } from '../pg/content-hash.ts';
+import { pgRowCount } from '../pg/content-hash.ts';
+import { pgHashAtKeys } from '../pg/delta-hash.ts';
 import { readTargetColumns, targetSchemaFromUrl } from '../pg/schema-objects.ts';
 import { openTarget } from '../pg/target.ts';
 import { markTarget, OUR_APPLICATION_NAME, readMarker } from '../pg/target-marker.ts';
@@ -20,7 +22,7 @@ import {
   writeJournal,
   writeRunJson,
 } from '../run/run-dir.ts';
-import { snapshotDelta, type SnapshotDelta } from '../sqlite/snapshot-delta.ts';
+import { snapshotDelta, type SnapshotDelta, type TableDelta } from '../sqlite/snapshot-delta.ts';
 import type { CopyTablePlan } from '../copy/rows.ts';
 import { backupFingerprint, backupInto, type SourceFileState } from './backup.ts';
 import { readManifest, type Manifest } from '../sqlite/manifest.ts';
@@ -36,7 +38,8 @@ import { requireSqlitePath } from './maintenance.ts';
  *   delta: phase-1 snapshot → final snapshot, exact (lib/sqlite/snapshot-delta.ts);
  *   apply-delta: nobody else wrote the target since the baseline, then the delta in one transaction;
  *   verify-delta: counts of every table, content hashes of changed tables brought forward from the phase-1
- *     manifest by the delta, and the target's counters moved by exactly the delta since the baseline.
+ *     manifest by the delta (on PostgreSQL reading only the delta's rows), and the target's counters moved by
+ *     exactly the delta since the baseline.
  */
 export const ONLINE_STATE = 'online';
 export const FINAL_SNAPSHOT = 'snapshot-final.sqlite';
@@ -54,6 +57,8 @@ export interface DeltaSummary {
   tables: { table: string; inserts: number; updates: number; deletes: number }[];
   unchangedTables: number;
   diffedTables: number;
+  /** Of those, diffed on their changed leaves only (the rest were joined whole). */
+  leafDiffedTables: number;
   pages: SnapshotDelta['pages'];
   seconds: number;
 }
@@ -121,6 +126,7 @@ export function summarizeDelta(delta: SnapshotDelta): DeltaSummary {
     })),
     unchangedTables: delta.unchangedTables,
     diffedTables: delta.diffedTables.length,
+    leafDiffedTables: delta.leafDiffedTables.length,
     pages: delta.pages,
     seconds: delta.seconds,
   };
@@ -131,7 +137,7 @@ export function computeDelta(settings: Settings, log: Logger, runDir: string): S
   const delta = snapshotDelta(path.join(runDir, RUN_FILES.snapshot), path.join(runDir, FINAL_SNAPSHOT), model);
   refuseTreatedTables(runDir, delta);
   log.ok(
-    `delta: ${delta.rows.inserts} insert(s), ${delta.rows.updates} update(s), ${delta.rows.deletes} delete(s) in ${delta.tables.length} table(s); ${delta.unchangedTables} of ${model.tables.length} tables page-identical (${delta.pages.changed} of ${delta.pages.total} pages changed)`,
+    `delta: ${delta.rows.inserts} insert(s), ${delta.rows.updates} update(s), ${delta.rows.deletes} delete(s) in ${delta.tables.length} table(s); ${delta.unchangedTables} of ${model.tables.length} tables page-identical (${delta.pages.changed} of ${delta.pages.total} pages changed; ${delta.leafDiffedTables.length} of ${delta.diffedTables.length} diffed tables read on their changed leaves only)`,
   );
   return delta;
 }
@@ -192,6 +198,7 @@ export async function applyDeltaToTarget(
         `${sessions.length} other client session(s) are connected to the target with the app stopped (pid ${sessions[0].pid}, user ${sessions[0].user}${sessions[0].application ? `, ${sessions[0].application}` : ''}): someone else uses it; refusing the cutover`,
       );
     const plans = plansFor(model, runDir, await readTargetColumns(target.client, schema), schema);
+    await assertReplacedRowsVerified(target.client, runDir, plans, delta);
     // Our own writes: 'loading' while the delta goes in (a killed run reloads with --force), then the new counts.
     const marker = await readMarker(target.client, schema);
     if (marker) await markTarget(target.client, schema, { ...marker, state: 'loading', at: new Date().toISOString() });
@@ -208,6 +215,62 @@ export async function applyDeltaToTarget(
   } finally {
     await target.close();
   }
+}
+
+/** The phase-1 manifest's entry of each table the delta changes: its columns' kinds and its verified hash. */
+function changedManifestTables(runDir: string, delta: SnapshotDelta): Map<string, Manifest['tables'][number]> {
+  const phase1 = readRunJson<Manifest>(runDir, PHASE1_MANIFEST);
+  const changed = new Set(delta.tables.map((t) => t.table));
+  return new Map(phase1.tables.filter((t) => changed.has(t.name)).map((t) => [t.name, t]));
+}
+
+/**
+ * Before the delta goes in: the target's rows at the keys it updates or deletes are the old versions the delta
+ * takes out (their canonical hashes sum to its hashOut), so the hash phase 1 verified is brought forward from
+ * rows that really are there.
+ */
+async function assertReplacedRowsVerified(
+  client: pg.Client,
+  runDir: string,
+  plans: Map<string, CopyTablePlan>,
+  delta: SnapshotDelta,
+): Promise<void> {
+  const tables = changedManifestTables(runDir, delta);
+  for (const d of delta.tables) {
+    const replaced = [...d.updates, ...d.deletes];
+    const found = await pgHashAtKeys(client, tables.get(d.table)!, plans.get(d.table)!, replaced);
+    if (found.rowCount !== replaced.length || BigInt(found.contentHash) !== d.hashOut)
+      throw new DomainError(
+        Outcome.RolledBack,
+        `"${d.table}": the ${replaced.length} row(s) the delta updates or deletes are not on PostgreSQL as phase 1 verified them (${found.rowCount} found, content hash ${found.contentHash} ≠ ${d.hashOut}); refusing the cutover`,
+      );
+  }
+}
+
+/**
+ * After the delta: the rows at the keys it inserted or updated hash to its hashIn, and no row is left at a key it
+ * deleted. With the counters moved by exactly the delta, no other row changed: each table's hash is the one phase 1
+ * verified, brought forward.
+ */
+async function assertDeltaRowsArrived(
+  client: pg.Client,
+  table: Manifest['tables'][number],
+  plan: CopyTablePlan,
+  d: TableDelta,
+): Promise<void> {
+  const written = [...d.updates, ...d.inserts];
+  const found = await pgHashAtKeys(client, table, plan, written);
+  if (found.rowCount !== written.length || BigInt(found.contentHash) !== d.hashIn)
+    throw new DomainError(
+      Outcome.RolledBack,
+      `"${d.table}": the ${written.length} row(s) the delta inserted or updated are not on PostgreSQL as in the final snapshot (${found.rowCount} found, content hash ${found.contentHash} ≠ ${d.hashIn})`,
+    );
+  const left = await pgHashAtKeys(client, table, plan, d.deletes);
+  if (left.rowCount !== 0)
+    throw new DomainError(
+      Outcome.RolledBack,
+      `"${d.table}": ${left.rowCount} of the ${d.deletes.length} row(s) the delta deleted are still on PostgreSQL`,
+    );
 }
 
 /**
@@ -268,29 +331,26 @@ export async function verifyDelta(
   const phase1 = readRunJson<Manifest>(runDir, PHASE1_MANIFEST);
   const forwarded = forwardManifest(phase1, delta, 0);
   const schema = targetSchemaFromUrl(settings.targetUrl);
-  const changed = new Set(delta.tables.map((t) => t.table));
-  const check = async (client: Queryable, t: Manifest['tables'][number]) => {
-    // A changed table's hash query counts its rows too.
-    const hash = changed.has(t.name) ? await pgTableHash(client, schema, t) : undefined;
-    const rows = hash?.rowCount ?? (await pgRowCount(client, schema, t.name));
+  const byTable = new Map(delta.tables.map((t) => [t.table, t]));
+  const model = loadSchemaModel(settings.schemaPath);
+  const check = async (client: pg.Client, plans: Map<string, CopyTablePlan>, t: Manifest['tables'][number]) => {
+    const rows = await pgRowCount(client, schema, t.name);
     if (rows !== t.rowCount)
       throw new DomainError(
         Outcome.RolledBack,
         `"${t.name}" has ${rows} rows in PostgreSQL after the delta, the snapshot has ${t.rowCount}`,
       );
-    if (hash && hash.contentHash !== t.contentHash)
-      throw new DomainError(
-        Outcome.RolledBack,
-        `"${t.name}" content hash ${hash.contentHash} on PostgreSQL ≠ ${t.contentHash} brought forward from the verified load by the delta`,
-      );
+    const d = byTable.get(t.name);
+    if (d) await assertDeltaRowsArrived(client, t, plans.get(t.name)!, d);
   };
   // Two connections, biggest tables first: the window waits for the slowest one.
   const targets = [await openTarget(settings, log), await openTarget(settings, log)];
   try {
+    const plans = plansFor(model, runDir, await readTargetColumns(targets[0].client, schema), schema);
     const queue = [...forwarded.tables].sort((a, b) => b.rowCount - a.rowCount);
     await Promise.all(
       targets.map(async (target) => {
-        for (let t = queue.shift(); t; t = queue.shift()) await check(target.client, t);
+        for (let t = queue.shift(); t; t = queue.shift()) await check(target.client, plans, t);
       }),
     );
   } finally {
@@ -299,7 +359,7 @@ export async function verifyDelta(
   await assertUntouched(settings, log, state.baseline, expectedWrites(delta));
   writeRunJson(runDir, RUN_FILES.manifest, forwarded);
   log.ok(
-    `delta verified: ${forwarded.tables.length} tables counted, ${changed.size} content hash(es) brought forward and equal, the target's counters moved by exactly the delta`,
+    `delta verified: ${forwarded.tables.length} tables counted, ${byTable.size} content hash(es) brought forward by the delta's rows on both sides, the target's counters moved by exactly the delta`,
   );
-  return { tablesCounted: forwarded.tables.length, tablesHashed: changed.size, rows: delta.rows.total };
+  return { tablesCounted: forwarded.tables.length, tablesHashed: byTable.size, rows: delta.rows.total };
 }
