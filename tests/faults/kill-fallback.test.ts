@@ -11,94 +11,26 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import {
-  SAFE_ENV,
-  eventually,
-  health,
-  journalOf,
-  runDirs,
-  sqliteCount,
-  spawnTask,
-  useUpgradeHarness,
-} from '../e2e/e2e-helpers.ts';
+import { eventually, health, journalOf, sqliteCount, useUpgradeHarness } from '../e2e/e2e-helpers.ts';
 import { runTask } from '../helpers/cli.ts';
-import { pauseMarker } from '../../lib/run/pause-point.ts';
-import { appState, classify, pollFast, sha256 } from './fault-helpers.ts';
+import { appState, classify, sha256 } from './fault-helpers.ts';
+import { fallbackPausedAt, installOnPostgres, killPausedFallback } from './fallback-kill-helpers.ts';
 import { configuredFor } from './kill-every-step-helpers.ts';
 
 const test = suite('faults: kill -9 of the fallback');
 const harness = useUpgradeHarness(test);
 
-/** PIDs of the fallback guardians watching `runDir` (their command line names the script and the run dir). */
-function fallbackGuardians(runDir: string): number[] {
-  return readdirSync('/proc')
-    .filter((n) => /^\d+$/.test(n))
-    .filter((n) => {
-      try {
-        const cmd = readFileSync(`/proc/${n}/cmdline`, 'utf8');
-        return cmd.includes('fallback-guardian.ts') && cmd.includes(JSON.stringify(runDir).slice(1, -1));
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
-
 test('SIGTERM at export, SIGKILL at catch-up and at restore: never in between; the guardian restarts or finishes', async () => {
-  const { install, db, env, args } = await harness.upgradeCase('killfallback', 150);
-  const taskEnv = { ...SAFE_ENV, ...env };
-  const up = await runTask('upgrade', args, { env: taskEnv });
-  assert.is(up.code, 0, up.stderr);
-  const originalSha = sha256(install.sqlitePath);
-  const runDir = runDirs(install.appDir).at(-1)!;
-  const pgAudit = async () =>
-    Number((await harness.pg.query(db.name, 'SELECT count(*) AS n FROM "AuditLog"')).rows[0].n);
-  const writingOnPg = async () => {
-    const n = await pgAudit();
-    await eventually('the app writing on PostgreSQL', pgAudit, (m) => m > n + 5);
-  };
-  await writingOnPg();
+  const { install, taskEnv, runDir, originalSha, pgAudit, writingOnPg } = await installOnPostgres(
+    harness,
+    'killfallback',
+  );
 
-  const pausedAt = async (point: string) => {
-    const fb = spawnTask('fallback', ['--app-dir', install.appDir, '--yes'], {
-      ...taskEnv,
-      VISIONSUIT_MIGRATE_PAUSE_AT: point,
-    });
-    const reached = await pollFast(
-      `pause point ${point}`,
-      () => (fb.child.exitCode !== null ? 'exited' : existsSync(pauseMarker(runDir, point)) ? 'paused' : undefined),
-      (v) => v !== undefined,
-      120_000,
-    );
-    if (reached === 'exited') assert.unreachable(`fallback exited before ${point}: ${(await fb.done).stderr}`);
-    return fb;
-  };
+  const pausedAt = (point: string) => fallbackPausedAt(install.appDir, runDir, taskEnv, point);
   const killAt = async (point: string) => {
-    const fb = await pausedAt(point);
-    const guardians = await eventually(
-      'guardian running',
-      () => fallbackGuardians(runDir),
-      (p) => p.length > 0,
-    );
-    for (const g of guardians) process.kill(g, 'SIGSTOP');
-    fb.child.kill('SIGKILL');
-    const killed = await fb.done;
-    assert.is(killed.signal, 'SIGKILL');
-    assert.is(journalOf(runDir).steps[point].status, 'running', `${point} journaled running at the kill`);
+    const killed = await killPausedFallback(await pausedAt(point), runDir, point, true);
     assert.is(await health(install.healthUrl), undefined, 'the app is stopped at the kill');
-    return {
-      release: async () => {
-        for (const g of guardians) process.kill(g, 'SIGCONT');
-        const record = await eventually(
-          'the guardian recorded its outcome',
-          () => journalOf(runDir)?.state?.fallbackGuardian,
-          (g) => g?.fallbackPid === fb.child.pid,
-          120_000,
-        );
-        return String(record.outcome);
-      },
-    };
+    return killed;
   };
 
   // 0. SIGTERM while exporting: the normal interrupt path.
