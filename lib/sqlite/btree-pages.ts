@@ -105,3 +105,191 @@ export function leafRowids(file: string, pageSize: number, leaves: number[]): bi
   }
   return rowids;
 }
+
+const TABLE_INTERIOR = 0x05;
+const INDEX_INTERIOR = 0x02;
+const INDEX_LEAF = 0x0a;
+
+/** Reads pages of one database file by number. */
+class PageReader {
+  private readonly fd: number;
+  private readonly page: Buffer;
+  constructor(
+    file: string,
+    readonly pageSize: number,
+  ) {
+    this.fd = openSync(file, 'r');
+    this.page = Buffer.alloc(pageSize);
+  }
+  read(pageno: number): Buffer | undefined {
+    return readSync(this.fd, this.page, 0, this.pageSize, (pageno - 1) * this.pageSize) === this.pageSize
+      ? this.page
+      : undefined;
+  }
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+/**
+ * The overflow pages of the cells on one b-tree page of `reader`'s file: each cell whose payload does not fit on the
+ * page continues on a chain of overflow pages, whose first page number follows the part kept on the page (file
+ * format, "Cell Payload Overflow Pages").
+ */
+function overflowChains(reader: PageReader, pageno: number, usable: number): number[] | undefined {
+  const page = reader.read(pageno);
+  if (!page) return undefined;
+  const header = pageno === 1 ? 100 : 0;
+  const kind = page[header];
+  if (kind === TABLE_INTERIOR) return [];
+  const isTable = kind === TABLE_LEAF;
+  if (!isTable && kind !== INDEX_LEAF && kind !== INDEX_INTERIOR) return undefined;
+  const maxLocal = isTable ? usable - 35 : Math.floor(((usable - 12) * 64) / 255) - 23;
+  const minLocal = Math.floor(((usable - 12) * 32) / 255) - 23;
+  const cellStart = header + (kind === INDEX_INTERIOR ? 12 : 8);
+  const cells = page.readUInt16BE(header + 3);
+  const firsts: [number, number][] = [];
+  for (let i = 0; i < cells; i++) {
+    let at = page.readUInt16BE(cellStart + 2 * i);
+    if (kind === INDEX_INTERIOR) at += 4;
+    const [size, afterSize] = varint(page, at);
+    at = isTable ? varint(page, afterSize)[1] : afterSize;
+    const payload = Number(size);
+    if (payload <= maxLocal) continue;
+    const spill = minLocal + ((payload - minLocal) % (usable - 4));
+    const local = spill <= maxLocal ? spill : minLocal;
+    firsts.push([page.readUInt32BE(at + local), Math.ceil((payload - local) / (usable - 4))]);
+  }
+  const out: number[] = [];
+  for (const [first, count] of firsts) {
+    let next = first;
+    for (let n = 0; n < count && next !== 0; n++) {
+      out.push(next);
+      const overflow = reader.read(next);
+      if (!overflow) return undefined;
+      next = overflow.readUInt32BE(0);
+    }
+  }
+  return out;
+}
+
+interface WalkedFile {
+  tables: Map<string, TablePages>;
+  /** Every interior and leaf page of every b-tree. */
+  treePages: Set<number>;
+  /** Every interior and leaf page of every b-tree, every freelist page, and page 1. */
+  known: Set<number>;
+}
+
+/**
+ * The b-trees of one file walked from their roots through their interior pages only: which pages are each tree's
+ * interior and leaf pages. Leaves and overflow pages are not read. Undefined when a page is not what its parent says
+ * it is (the caller falls back to dbstat).
+ */
+function walkFile(
+  file: string,
+  pageSize: number,
+  roots: Map<string, number>,
+  names: Set<string>,
+): WalkedFile | undefined {
+  const reader = new PageReader(file, pageSize);
+  const known = new Set<number>([1]);
+  const treePages = new Set<number>();
+  const tables = new Map<string, TablePages>();
+  try {
+    for (const [name, root] of roots) {
+      const pages: TablePages = { all: new Set(), leaves: new Set(), overflowOf: new Map() };
+      const stack = [root];
+      while (stack.length) {
+        const pageno = stack.pop()!;
+        if (known.has(pageno) && pageno !== 1) return undefined;
+        const page = reader.read(pageno);
+        if (!page) return undefined;
+        const header = pageno === 1 ? 100 : 0;
+        const kind = page[header];
+        known.add(pageno);
+        treePages.add(pageno);
+        pages.all.add(pageno);
+        if (kind === TABLE_LEAF || kind === INDEX_LEAF) {
+          pages.leaves.add(pageno);
+          continue;
+        }
+        if (kind !== TABLE_INTERIOR && kind !== INDEX_INTERIOR) return undefined;
+        const cells = page.readUInt16BE(header + 3);
+        // Each interior cell starts with its left child's page number; the right-most child is in the header.
+        for (let i = 0; i < cells; i++) stack.push(page.readUInt32BE(page.readUInt16BE(header + 12 + 2 * i)));
+        stack.push(page.readUInt32BE(header + 8));
+      }
+      if (names.has(name)) tables.set(name, pages);
+    }
+    // The freelist: trunk pages, each listing leaf pages (file format, "The Freelist").
+    const header = reader.read(1);
+    if (!header) return undefined;
+    let trunk = header.readUInt32BE(32);
+    while (trunk !== 0) {
+      if (known.has(trunk)) return undefined;
+      const page = reader.read(trunk);
+      if (!page) return undefined;
+      known.add(trunk);
+      const next = page.readUInt32BE(0);
+      const leaves = page.readUInt32BE(4);
+      if (8 + 4 * leaves > pageSize) return undefined;
+      for (let i = 0; i < leaves; i++) known.add(page.readUInt32BE(8 + 4 * i));
+      trunk = next;
+    }
+    return { tables, treePages, known };
+  } finally {
+    reader.close();
+  }
+}
+
+/**
+ * Each table's pages in both files, for the tables in `names`. The cheap way walks only interior pages; it knows
+ * no overflow pages, which is exact only when every changed page is a b-tree or freelist page of one of the files
+ * (a changed overflow page is neither in either: its leaf, byte-identical, points to it in both). Otherwise, and
+ * for files the walk cannot read, dbstat lists every page with its owner.
+ */
+export function bothFilesPages(
+  files: { older: string; newer: string },
+  dbs: { older: Database.Database; newer: Database.Database },
+  pageSize: number,
+  roots: { older: Map<string, number>; newer: Map<string, number> },
+  names: Set<string>,
+  changed: Set<number>,
+): { older: Map<string, TablePages>; newer: Map<string, TablePages>; walked: boolean } {
+  const older = walkFile(files.older, pageSize, roots.older, names);
+  const newer = older && walkFile(files.newer, pageSize, roots.newer, names);
+  const explained = (p: number) => older!.known.has(p) || newer!.known.has(p);
+  if (older && newer && everyChangedPageKnown(files, pageSize, { older, newer }, changed, explained))
+    return { older: older.tables, newer: newer.tables, walked: true };
+  return { older: tablePages(dbs.older, names), newer: tablePages(dbs.newer, names), walked: false };
+}
+
+/**
+ * Whether every changed page is known, counting the overflow pages that continue cells of changed b-tree pages in
+ * either file. A changed page still unknown may continue a cell of an unchanged leaf.
+ */
+function everyChangedPageKnown(
+  files: { older: string; newer: string },
+  pageSize: number,
+  walked: { older: WalkedFile; newer: WalkedFile },
+  changed: Set<number>,
+  explained: (p: number) => boolean,
+): boolean {
+  if ([...changed].every(explained)) return true;
+  for (const side of ['older', 'newer'] as const) {
+    const reader = new PageReader(files[side], pageSize);
+    try {
+      const usable = pageSize - (reader.read(1)?.[20] ?? 0);
+      for (const p of changed) {
+        if (!walked[side].treePages.has(p)) continue;
+        const chain = overflowChains(reader, p, usable);
+        if (!chain) return false;
+        for (const o of chain) walked[side].known.add(o);
+      }
+    } finally {
+      reader.close();
+    }
+  }
+  return [...changed].every(explained);
+}

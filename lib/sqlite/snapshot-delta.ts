@@ -7,7 +7,7 @@ import type { SchemaModel, TableModel } from '../prisma/schema-model.ts';
 import { canonicalRowOf, type CanonicalTable } from './canonical-rows.ts';
 import { createCellBytesReader } from './cell-bytes.ts';
 import { manifestColumns } from './manifest.ts';
-import { changedLeaves, leafRowids, tablePages, type TablePages } from './btree-pages.ts';
+import { bothFilesPages, changedLeaves, leafRowids, type TablePages } from './btree-pages.ts';
 import { decodeTextBytes, type SqliteValue } from './values.ts';
 
 /**
@@ -45,6 +45,8 @@ export interface SnapshotDelta {
   diffedTables: string[];
   /** Of those, the tables diffed on their changed leaves only; the others were joined whole. */
   leafDiffedTables: string[];
+  /** How the tables' pages were found: a walk of the interior pages, or dbstat (a changed overflow page). */
+  pagesFrom: 'interior walk' | 'dbstat' | 'none';
   rows: { inserts: number; updates: number; deletes: number; total: number };
   pages: { total: number; changed: number };
   seconds: number;
@@ -153,12 +155,23 @@ function rowTools(
   return { newRow, oldRow, utf8Checked };
 }
 
-/** The row-by-row difference of one table; `newer` has the older snapshot attached as `older`. */
+/** Only the rows at these rowids (JSON arrays of integers) of each snapshot are diffed. */
+interface RowidRestriction {
+  rowid: string;
+  newer: string;
+  older: string;
+}
+
+/**
+ * The row-by-row difference of one table (each connection has the other snapshot attached as `other`), or of the
+ * rows at the rowids `at` names.
+ */
 function diffTable(
   newer: Database.Database,
   older: Database.Database,
   model: TableModel,
   enums: Record<string, string[]>,
+  at?: RowidRestriction,
 ): TableDelta {
   const columns = model.columns.map((c) => c.name);
   const key = model.key.length ? model.key : columns;
@@ -180,14 +193,17 @@ function diffTable(
     columns: columns.map((c) => `b.${id(c)}`).join(', '),
     match,
     differs,
+    ...(at ? { rowid: id(at.rowid) } : {}),
   };
   const { newRow, oldRow, utf8Checked } = rowTools(newer, older, model, enums);
   const delta: TableDelta = { table: model.name, inserts: [], updates: [], deletes: [], hashOut: 0n, hashIn: 0n };
   const n = columns.length;
-  const changed = newer.prepare(sqlWithIdentifiers('online-delta-sqlite-changed', fragments));
+  const changed = newer.prepare(
+    sqlWithIdentifiers(at ? 'online-delta-sqlite-changed-at' : 'online-delta-sqlite-changed', fragments),
+  );
   changed.raw(true).safeIntegers(true);
   const keyIndexes = key.map((k) => columns.indexOf(k));
-  for (const row of changed.iterate() as IterableIterator<SqliteValue[]>) {
+  for (const row of (at ? changed.iterate(at.newer) : changed.iterate()) as IterableIterator<SqliteValue[]>) {
     const fresh = row.slice(0, n);
     const before = row.slice(n);
     // No row of the older snapshot has this key (a key column is never NULL in a matched row of a keyed table).
@@ -209,9 +225,11 @@ function diffTable(
     }
   }
   // Rows of the older snapshot no row of the newer one matches by key: deleted (or their key changed).
-  const gone = older.prepare(sqlWithIdentifiers('online-delta-sqlite-deleted', fragments));
+  const gone = older.prepare(
+    sqlWithIdentifiers(at ? 'online-delta-sqlite-deleted-at' : 'online-delta-sqlite-deleted', fragments),
+  );
   gone.raw(true).safeIntegers(true);
-  for (const row of gone.iterate() as IterableIterator<SqliteValue[]>) {
+  for (const row of (at ? gone.iterate(at.older) : gone.iterate()) as IterableIterator<SqliteValue[]>) {
     delta.deletes.push(row);
     delta.hashOut += oldRow(row).hash;
   }
@@ -224,6 +242,9 @@ function rowidAlias(model: TableModel): string | undefined {
   return ['rowid', '_rowid_', 'oid'].find((alias) => !taken.has(alias));
 }
 
+/** Rowids on one table's changed leaves, both snapshots together, beyond which the whole table is joined. */
+const MAX_LEAF_DIFF_ROWS = 100_000;
+
 interface PageDiffInput {
   newerFile: string;
   olderFile: string;
@@ -234,11 +255,11 @@ interface PageDiffInput {
 }
 
 /**
- * The difference of one table read only from its changed leaves (lib/sqlite/btree-pages.ts): the rows on those
- * leaves in each snapshot, matched by their canonical key. Every row on another leaf is the same row, same rowid,
- * in both snapshots, and a key is unique, so a key whose row changed has its row on a changed leaf in each snapshot
- * that holds it. Undefined when the table cannot be read this way (no unique non-null key, no rowid, or a leaf that
- * is not a table leaf): the caller diffs the whole table.
+ * The difference of one table restricted to the rows on its changed leaves (lib/sqlite/btree-pages.ts): the newer
+ * snapshot's rows there joined by key to the whole older table, and the older snapshot's rows there whose key the
+ * newer table lacks. Every row on another leaf is the same row, same rowid, in both snapshots, so it is neither
+ * changed nor gone. Undefined when the table cannot be read this way (no unique non-null key, no rowid, or a leaf
+ * that is not a table leaf): the caller joins the whole table.
  */
 function diffChangedLeaves(
   newer: Database.Database,
@@ -253,51 +274,14 @@ function diffChangedLeaves(
   if (!alias || !uniqueKey) return undefined;
   const newLeaves = changedLeaves(input.newerPages, input.olderPages, input.changed);
   const oldLeaves = input.olderPages ? changedLeaves(input.olderPages, input.newerPages, input.changed) : [];
-  // Rows read this way are held in memory; past half the table's leaves, both sides counted (a VACUUM, a bulk
-  // change), the streaming join of the whole table is the cheaper diff.
-  if (newLeaves.length + oldLeaves.length > input.newerPages.leaves.size / 2) return undefined;
+  // Past the table's leaf count (both sides counted: a VACUUM, a bulk change) the plain join is as cheap, and the
+  // rowid lists (held in memory) are capped.
+  if (newLeaves.length + oldLeaves.length > input.newerPages.leaves.size) return undefined;
   const newRowids = leafRowids(input.newerFile, input.pageSize, newLeaves);
   const oldRowids = leafRowids(input.olderFile, input.pageSize, oldLeaves);
-  if (!newRowids || !oldRowids) return undefined;
-  const fragments = {
-    table: `main.${id(model.name)}`,
-    columns: model.columns.map((c) => id(c.name)).join(', '),
-    rowid: id(alias),
-  };
-  const rowsAt = (db: Database.Database, rowids: bigint[]): SqliteValue[][] =>
-    rowids.length === 0
-      ? []
-      : (db
-          .prepare(sqlWithIdentifiers('online-delta-sqlite-rows-by-rowid', fragments))
-          .raw(true)
-          .safeIntegers(true)
-          .all(`[${rowids.join(',')}]`) as SqliteValue[][]);
-  const { newRow, oldRow, utf8Checked } = rowTools(newer, older, model, enums);
-  const delta: TableDelta = { table: model.name, inserts: [], updates: [], deletes: [], hashOut: 0n, hashIn: 0n };
-  const before = new Map<string, { row: SqliteValue[]; canonical: ReturnType<typeof oldRow> }>();
-  for (const row of rowsAt(older, oldRowids)) {
-    const canonical = oldRow(row);
-    before.set(canonical.keyText, { row, canonical });
-  }
-  for (const row of rowsAt(newer, newRowids)) {
-    const now = newRow(row);
-    const then = before.get(now.keyText);
-    if (!then) {
-      delta.inserts.push(utf8Checked(row));
-      delta.hashIn += now.hash;
-      continue;
-    }
-    before.delete(now.keyText);
-    if (then.canonical.hash === now.hash && then.canonical.fields.every((f, i) => f === now.fields[i])) continue;
-    delta.hashOut += then.canonical.hash;
-    delta.hashIn += now.hash;
-    delta.updates.push(utf8Checked(row));
-  }
-  for (const { row, canonical } of before.values()) {
-    delta.deletes.push(row);
-    delta.hashOut += canonical.hash;
-  }
-  return delta;
+  if (!newRowids || !oldRowids || newRowids.length + oldRowids.length > MAX_LEAF_DIFF_ROWS) return undefined;
+  const list = (rowids: bigint[]) => `[${rowids.join(',')}]`;
+  return diffTable(newer, older, model, enums, { rowid: alias, newer: list(newRowids), older: list(oldRowids) });
 }
 
 /**
@@ -325,12 +309,29 @@ export function snapshotDelta(olderFile: string, newerFile: string, model: Schem
         .filter((e) => e.type === 'table' && roots.get(e.name) !== e.rootpage)
         .map((e) => e.name),
     );
-    const newerPages = pages ? tablePages(newer, names) : undefined;
+    const rootsOf = (db: Database.Database) =>
+      new Map([
+        ['sqlite_schema', 1],
+        ...schemaEntries(db)
+          .filter((e) => e.rootpage > 0)
+          .map((e): [string, number] => [e.name, e.rootpage]),
+      ]);
+    const bothPages = pages
+      ? bothFilesPages(
+          { older: olderFile, newer: newerFile },
+          { older, newer },
+          pageSize,
+          { older: rootsOf(older), newer: rootsOf(newer) },
+          names,
+          pages,
+        )
+      : undefined;
+    const newerPages = bothPages?.newer;
     const changedNames = new Set(
       newerPages ? [...names].filter((n) => [...(newerPages.get(n)?.all ?? [])].some((p) => pages!.has(p))) : names,
     );
     for (const m of moved) if (names.has(m)) changedNames.add(m);
-    const olderPages = pages ? tablePages(older, changedNames) : undefined;
+    const olderPages = bothPages?.older;
     newer.prepare(loadSql('online-delta-sqlite-attach')).run(olderFile);
     older.prepare(loadSql('online-delta-sqlite-attach')).run(newerFile);
     const tables: TableDelta[] = [];
@@ -367,6 +368,7 @@ export function snapshotDelta(olderFile: string, newerFile: string, model: Schem
       unchangedTables: model.tables.length - diffedTables.length,
       diffedTables,
       leafDiffedTables,
+      pagesFrom: bothPages ? (bothPages.walked ? 'interior walk' : 'dbstat') : 'none',
       rows,
       pages: { total, changed: pages?.size ?? total },
       seconds: (performance.now() - started) / 1000,

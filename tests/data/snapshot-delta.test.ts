@@ -113,9 +113,23 @@ test('a table of many leaves is diffed on its changed leaves only, overflow-only
   })();
   const before = await snapshot('leaves-0.sqlite');
   live.prepare(`UPDATE "AuditLog" SET "target" = 'changed' WHERE "id" IN (100010, 101500, 102990)`).run();
-  live.prepare(`DELETE FROM "AuditLog" WHERE "id" IN (100020, 102000)`).run();
+  live.prepare(`DELETE FROM "AuditLog" WHERE "id" IN (100020, 102001)`).run();
   for (let i = 1; i <= 5; i++) insert.run(200_000 + i, 'appended', null);
-  live.prepare(`UPDATE "AuditLog" SET "id" = 300000 WHERE "id" = 101000`).run();
+  live.prepare(`UPDATE "AuditLog" SET "id" = 300000 WHERE "id" = 101001`).run();
+  const middle = await snapshot('leaves-mid.sqlite');
+  const walked = snapshotDelta(before, middle, model);
+  assert.is(walked.pagesFrom, 'interior walk', 'no overflow page changed: the walk of interior pages suffices');
+  const auditWalked = walked.tables.find((t) => t.table === 'AuditLog')!;
+  assert.equal(
+    [auditWalked.inserts.length, auditWalked.updates.length, auditWalked.deletes.length],
+    [6, 3, 3],
+    'five appended + the new key; three targets; two deleted + the old key',
+  );
+  assert.is(
+    tableSum(before, 'AuditLog') - auditWalked.hashOut + auditWalked.hashIn,
+    tableSum(middle, 'AuditLog'),
+    'hash forwarded (walked)',
+  );
   // Same length, same first bytes: SQLite overwrites the cell in place, only the overflow page changes.
   live.prepare(`UPDATE "AuditLog" SET "details" = ? WHERE "id" = 102500`).run(`"${'a'.repeat(5999)}b"`);
   const after = await snapshot('leaves-1.sqlite');
@@ -123,6 +137,7 @@ test('a table of many leaves is diffed on its changed leaves only, overflow-only
 
   const delta = snapshotDelta(before, after, model);
   assert.ok(delta.leafDiffedTables.includes('AuditLog'), `diffed whole: ${JSON.stringify(delta.leafDiffedTables)}`);
+  assert.is(delta.pagesFrom, 'dbstat', 'a changed overflow page: the walk of interior pages cannot place it');
   const audit = delta.tables.find((t) => t.table === 'AuditLog')!;
   assert.equal(
     { inserts: audit.inserts.length, updates: audit.updates.length, deletes: audit.deletes.length },
