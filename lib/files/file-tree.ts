@@ -13,6 +13,7 @@ import {
   renameSync,
   rmSync,
   statSync,
+  writeSync,
 } from 'node:fs';
 import path from 'node:path';
 
@@ -33,6 +34,28 @@ export function sha256OfFile(file: string): string {
     for (let n = readSync(fd, buffer); n > 0; n = readSync(fd, buffer)) hash.update(buffer.subarray(0, n));
   } finally {
     closeSync(fd);
+  }
+  return hash.digest('hex');
+}
+
+/** Copies `from` over `to` (created or truncated, its mode kept) and returns the sha256 of exactly the bytes copied. */
+export function copyFileHashed(from: string, to: string): string {
+  const hash = createHash('sha256');
+  const buffer = Buffer.allocUnsafe(1 << 20);
+  const source = openSync(from, 'r');
+  try {
+    const target = openSync(to, 'w');
+    try {
+      for (let n = readSync(source, buffer); n > 0; n = readSync(source, buffer)) {
+        const chunk = buffer.subarray(0, n);
+        hash.update(chunk);
+        for (let written = 0; written < n;) written += writeSync(target, chunk, written);
+      }
+    } finally {
+      closeSync(target);
+    }
+  } finally {
+    closeSync(source);
   }
   return hash.digest('hex');
 }

@@ -16,7 +16,7 @@ import Database from '../sqlite/driver.ts';
 import type { StepResult } from '../cli/run-cli.ts';
 import { resolveSqlitePath, sqliteLookupDescription, type Settings } from '../cli/config.ts';
 import { Outcome, DomainError, errorMessage, sourceProblem, usageError } from '../errors.ts';
-import { sha256OfFile } from '../files/file-tree.ts';
+import { copyFileHashed, sha256OfFile } from '../files/file-tree.ts';
 import type { Logger } from '../cli/log.ts';
 import { createRunDir, recordStep, RUN_FILES, runsRoot, type Journal } from '../run/run-dir.ts';
 import { claimThisRunDir } from '../run/run-lock.ts';
@@ -46,6 +46,8 @@ export interface BackupResult extends StepResult {
   integrity: 'ok' | 'not checked';
   foreignKeyViolations: number;
   source: SourceFileState;
+  /** How the copy was made: SQLite's backup API, or byte for byte (writers stopped, the file the whole database). */
+  copiedBy: 'backup API' | 'byte copy';
   seconds: number;
 }
 
@@ -54,12 +56,16 @@ const SPACE_FACTOR = 1.2;
 const SQLITE_HEADER = 'SQLite format 3\u0000';
 
 /** Size, mtime and sha256 of the live database file and its -wal: what the maintenance-window check compares later. */
-export async function sourceFileState(file: string): Promise<SourceFileState> {
+export async function sourceFileState(
+  file: string,
+  options: { skipMainHash?: boolean } = {},
+): Promise<SourceFileState> {
   const st = statSync(file);
   const walPath = `${file}-wal`;
   let wal: SourceFileState['wal'] = null;
   if (existsSync(walPath)) wal = { path: walPath, size: statSync(walPath).size, sha256: sha256OfFile(walPath) };
-  return { path: file, sha256: sha256OfFile(file), size: st.size, mtime: st.mtime.toISOString(), wal };
+  const sha256 = options.skipMainHash ? '' : sha256OfFile(file);
+  return { path: file, sha256, size: st.size, mtime: st.mtime.toISOString(), wal };
 }
 
 /** Checks that need no SQLite connection: the file exists, is a regular file and starts with SQLite's header. */
@@ -199,6 +205,18 @@ export interface SnapshotOptions {
   checked?: boolean;
   /** The app keeps writing during the copy by design (online cutover): no warning about it. */
   online?: boolean;
+  /**
+   * The writers are stopped and proven gone (the online cutover's window): a file with no hot journal and no WAL
+   * content is the whole database, so it is copied byte for byte and its fingerprint hashed from the same bytes.
+   */
+  writersStopped?: boolean;
+}
+
+/** The database file alone holds the database: no rollback journal beside it, no -wal or an empty one. */
+function fileIsWholeDatabase(live: string): boolean {
+  if (existsSync(`${live}-journal`)) return false;
+  const wal = `${live}-wal`;
+  return !existsSync(wal) || statSync(wal).size === 0;
 }
 
 export async function backupInto(
@@ -218,9 +236,15 @@ export async function backupInto(
 
   // The live file's state BEFORE the copy is what the cutover check compares against later: any write after this
   // point (during or after the copy) then shows as a change, never as "unchanged but missing from the snapshot".
-  const sourceState = await sourceFileState(live);
+  // With the writers stopped a file that is the whole database is copied byte for byte, hashed from the same bytes: a
+  // write that lands during the copy changes the live file after it was hashed, the cutover's later check sees a
+  // different sha256 and refuses, so a torn copy is never taken for the database.
+  const wholeFile = Boolean(options.writersStopped) && fileIsWholeDatabase(live);
+  const sourceState = await sourceFileState(live, { skipMainHash: wholeFile });
+  let copiedBy: BackupResult['copiedBy'] = wholeFile ? 'byte copy' : 'backup API';
   try {
-    await onlineBackup(live, partial, log);
+    if (wholeFile) sourceState.sha256 = copyFileHashed(live, partial);
+    else await onlineBackup(live, partial, log);
   } catch (err) {
     if (!canCopyAsFile(live, err)) {
       rmSync(partial, { force: true });
@@ -232,6 +256,7 @@ export async function backupInto(
       `${live} is a WAL-mode database in a directory this user cannot write (${(err as { code?: string }).code}); copying the file itself and proving it did not change during the copy`,
     );
     await verifiedFileCopy(live, partial);
+    copiedBy = 'byte copy';
   }
   const after = statSync(live);
   if (!options.online && (after.size !== sourceState.size || after.mtime.toISOString() !== sourceState.mtime)) {
@@ -257,6 +282,7 @@ export async function backupInto(
         integrity: 'not checked',
         foreignKeyViolations: 0,
         source: sourceState,
+        copiedBy,
       };
     }
     const integrity = copy.prepare(loadSql('backup-sqlite-integrity-check')).pluck().all() as string[];
@@ -287,7 +313,15 @@ export async function backupInto(
     log.warn(`removed ${staleManifest}: it described the previous snapshot; run \`just export-sqlite\` again`);
   }
   const { sha256, bytes } = recordSnapshotChecksum(runDir);
-  return { snapshot, sha256, bytes, integrity: 'ok', foreignKeyViolations, source: sourceState };
+  return {
+    snapshot,
+    sha256,
+    bytes,
+    integrity: 'ok',
+    foreignKeyViolations,
+    source: sourceState,
+    copiedBy,
+  };
 }
 
 /** How often a backup that found the source locked is retried (with a growing pause) before giving up. */

@@ -110,9 +110,14 @@ export function restorePhase1Manifest(runDir: string): void {
 /** The window's snapshot: writers stopped and proven gone, the live file read by the backup API only. */
 export async function takeFinalSnapshot(settings: Settings, log: Logger, runDir: string): Promise<void> {
   const live = requireSqlitePath(settings);
-  const result = await backupInto(live, runDir, log, { file: FINAL_SNAPSHOT, checked: false, online: true });
+  const result = await backupInto(live, runDir, log, {
+    file: FINAL_SNAPSHOT,
+    checked: false,
+    online: true,
+    writersStopped: true,
+  });
   patchOnlineState(runDir, settings.appDir, { finalSource: result.source });
-  log.ok(`final snapshot ${result.snapshot} (${(result.bytes / 1048576).toFixed(1)} MB)`);
+  log.ok(`final snapshot ${result.snapshot} (${(result.bytes / 1048576).toFixed(1)} MB, ${result.copiedBy})`);
 }
 
 export function summarizeDelta(delta: SnapshotDelta): DeltaSummary {
