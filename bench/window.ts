@@ -8,7 +8,8 @@
  * then runs maintenance.sh stop. Reported: the window (stop command issued → app healthy on PostgreSQL, from the
  * upgrade's own --json) with its biggest parts, the rows the delta carried, the upgrade's wall time and peak RSS,
  * and whether every live write is in PostgreSQL: the three written tables' canonical content hashes on PostgreSQL
- * equal to the SQLite file's after the run (every row, every column).
+ * equal to the SQLite file's after the run (every row, every column). After each online run, `just fallback` of the
+ * same install, the backend writing on PostgreSQL: its window (stop → started on SQLite) and the window's steps.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -52,6 +53,74 @@ export interface WindowRun {
   /** Every live write in PostgreSQL: the written tables' content hashes equal on both sides. */
   allWritesArrived?: boolean;
   note?: string;
+  /** After an online upgrade: `just fallback` with the backend writing on PostgreSQL. */
+  fallback?: FallbackRun;
+}
+
+export interface FallbackRun {
+  exitCode: number | null;
+  /** The fallback's own --json windowMs (stop command issued → app started on SQLite). */
+  windowSeconds?: number;
+  steps?: { name: string; seconds: number }[];
+  seconds: number;
+  peakRssMb?: number;
+  note?: string;
+}
+
+/** The steps of `just fallback` from the stop on: its window. */
+const FALLBACK_WINDOW_STEPS = new Set([
+  'fallback:stop',
+  'fallback:catch-up',
+  'fallback:swap',
+  'fallback:restore',
+  'fallback:generate',
+  'fallback:start',
+]);
+
+/**
+ * `just fallback` of the install the online upgrade moved: the backend started on PostgreSQL writes its heartbeats
+ * there for a few seconds (the small change since the export the catch-up carries), then the fallback runs as the
+ * justfile's recipe runs it.
+ */
+async function fallbackRun(
+  ctx: WindowBenchContext,
+  appDir: string,
+  healthUrl: string,
+  maintenance: string,
+  env: Record<string, string | undefined>,
+): Promise<FallbackRun> {
+  spawnSync('bash', [maintenance, 'start'], { stdio: 'ignore', env });
+  const up = await waitForHealth(healthUrl, { timeoutMs: 60_000 });
+  if (!up.ok) return { exitCode: null, seconds: 0, note: `the backend did not come up on PostgreSQL: ${up.error}` };
+  await new Promise((r) => setTimeout(r, 3000));
+  ctx.log('window: fallback to SQLite with the backend writing on PostgreSQL…');
+  const run = await ctx.runMeasured(
+    process.execPath,
+    [
+      '--max-semi-space-size=1',
+      ...taskNodeArgs('fallback'),
+      '--app-dir',
+      appDir,
+      '--stop-cmd',
+      `${maintenance} stop`,
+      '--start-cmd',
+      `${maintenance} start`,
+      '--yes',
+      '--json',
+    ],
+    { VS_SYSTEM_ENV_FILE: '/nonexistent/visionsuit-bench/vs-backend.env' },
+  );
+  const json = jsonOutput(run.stdout);
+  return {
+    exitCode: run.code,
+    windowSeconds: typeof json?.windowMs === 'number' ? json.windowMs / 1000 : undefined,
+    steps: (json?.steps ?? [])
+      .filter((st: { name: string }) => FALLBACK_WINDOW_STEPS.has(st.name))
+      .map((st: { name: string; ms: number }) => ({ name: st.name.replace('fallback:', ''), seconds: st.ms / 1000 })),
+    seconds: run.seconds,
+    peakRssMb: run.peakRssMb,
+    note: run.code === 0 ? undefined : (json?.summary ?? run.stderr.slice(-400)),
+  };
 }
 
 const WRITTEN_TABLES = ['Notification', 'ImageAsset', 'ImageLike'];
@@ -154,6 +223,8 @@ async function oneRun(ctx: WindowBenchContext, rows: number, mode: 'offline' | '
       } finally {
         await client.end();
       }
+      if (mode === 'online')
+        result.fallback = await fallbackRun(ctx, install.appDir, install.healthUrl, maintenance, env);
     }
     return result;
   } finally {
@@ -187,12 +258,26 @@ export async function runWindowBench(ctx: WindowBenchContext): Promise<{ runs: W
     for (const mode of ['offline', 'online'] as const) {
       const r = await oneRun(ctx, rows, mode);
       ctx.log(
-        `window: ${mode} ${rows}: exit ${r.exitCode}, window ${r.windowSeconds?.toFixed(1) ?? '?'} s, delta ${r.deltaRows ?? '–'} rows`,
+        `window: ${mode} ${rows}: exit ${r.exitCode}, window ${r.windowSeconds?.toFixed(1) ?? '?'} s, delta ${r.deltaRows ?? '–'} rows${r.fallback ? `; fallback exit ${r.fallback.exitCode}, window ${r.fallback.windowSeconds?.toFixed(1) ?? '?'} s` : ''}`,
       );
       runs.push(r);
     }
   const online = runs.filter((r) => r.mode === 'online');
   const out = ['### Window: full-stop (--offline) against online', '', windowTable(runs), ''];
+  out.push(
+    '### Fallback window after the online upgrade',
+    '',
+    '| rows | window (s) | its steps (s) | fallback wall (s) | peak RSS (MB) | exit |',
+    '|---:|---:|---|---:|---:|---:|',
+    ...online
+      .filter((r) => r.fallback)
+      .map((r) => {
+        const f = r.fallback!;
+        const steps = (f.steps ?? []).map((st) => `${st.name} ${st.seconds.toFixed(1)}`).join(', ');
+        return `| ${r.rows.toLocaleString('en-US')} | ${f.windowSeconds?.toFixed(1) ?? '–'} | ${steps} | ${f.seconds.toFixed(1)} | ${f.peakRssMb ?? '–'} | ${f.exitCode}${f.note ? ` (${f.note.replace(/\|/g, '/').slice(0, 120)})` : ''} |`;
+      }),
+    '',
+  );
   if (online.length === 2 && online[0].windowSeconds && online[1].windowSeconds)
     out.push(
       `- online window at ${(ctx.rows * 3).toLocaleString('en-US')} / at ${ctx.rows.toLocaleString('en-US')} rows: **${(online[1].windowSeconds / online[0].windowSeconds).toFixed(2)}×** (target ≤ 1.5×)`,
