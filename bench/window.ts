@@ -26,6 +26,7 @@ import { canonicalRowOf } from '../lib/sqlite/canonical-rows.ts';
 import { canonicalTable } from '../lib/sqlite/snapshot-delta.ts';
 import { taskNodeArgs } from '../lib/files/code-location.ts';
 import { jsonOutput } from './json-output.ts';
+import { FALLBACK_STEPS } from '../lib/steps/fallback.ts';
 
 export interface WindowBenchContext {
   server: EmbeddedServer;
@@ -68,14 +69,7 @@ export interface FallbackRun {
 }
 
 /** The steps of `just fallback` from the stop on: its window. */
-const FALLBACK_WINDOW_STEPS = new Set([
-  'fallback:stop',
-  'fallback:catch-up',
-  'fallback:swap',
-  'fallback:restore',
-  'fallback:generate',
-  'fallback:start',
-]);
+const FALLBACK_WINDOW_STEPS = new Set<string>(FALLBACK_STEPS.slice(FALLBACK_STEPS.indexOf('fallback:stop')));
 
 /**
  * `just fallback` of the install the online upgrade moved: the backend started on PostgreSQL writes its heartbeats
