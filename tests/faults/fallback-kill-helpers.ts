@@ -9,14 +9,17 @@ import { pauseMarker } from '../../lib/run/pause-point.ts';
 import {
   SAFE_ENV,
   eventually,
+  health,
   journalOf,
+  sqliteCount,
   runDirs,
   spawnTask,
   type Spawned,
   type UpgradeHarness,
 } from '../e2e/e2e-helpers.ts';
 import { runTask } from '../helpers/cli.ts';
-import { pollFast, sha256 } from './fault-helpers.ts';
+import { appState, classify, pollFast, sha256 } from './fault-helpers.ts';
+import { configuredFor } from './kill-every-step-helpers.ts';
 
 /** PIDs of the fallback guardians watching `runDir` (their command line names the script and the run dir). */
 export function fallbackGuardians(runDir: string): number[] {
@@ -101,3 +104,38 @@ export async function installOnPostgres(harness: UpgradeHarness, database: strin
   await writingOnPg();
   return { install, taskEnv, runDir, originalSha: sha256(install.sqlitePath), pgAudit, writingOnPg };
 }
+
+/**
+ * Killed with SIGKILL at `point`, past the commit point (swap, generate, start): the install configured all for one
+ * database at the kill, the export holding every row PostgreSQL had; the guardian finishes the fallback, the app
+ * entirely on SQLite with every one of those rows, the original file kept byte-identical beside the new one.
+ */
+export async function killPastCommit(harness: UpgradeHarness, point: string): Promise<void> {
+  const c = await installOnPostgres(harness, `killfb_${point.split(':')[1]}`);
+  const fb = await fallbackPausedAt(c.install.appDir, c.runDir, c.taskEnv, point);
+  const killed = await killPausedFallback(fb, c.runDir, point, true);
+  assert.is(await health(c.install.healthUrl), undefined, `${point}: the app is stopped at the kill`);
+  const at = configuredFor(c.install);
+  assert.ok(
+    JSON.stringify(at) === JSON.stringify(ON_POSTGRES) || (at.env === 'file' && at.provider === 'sqlite'),
+    `${point}: configured all for one database, not in between: ${JSON.stringify(at)}`,
+  );
+  const fallback = journalOf(c.runDir).state.fallback;
+  assert.ok(fallback.committedAt, `${point} is past the commit point`);
+  const exported = fallback.exported.find((t: { name: string }) => t.name === 'AuditLog').pgRowCount;
+  assert.is(exported, await c.pgAudit(), `${point}: the export holds every row the app wrote on PostgreSQL`);
+  assert.match(await killed.release(), /fell back/);
+  const state = await eventually(
+    'the app on SQLite',
+    () => appState(c.install),
+    (s) => classify(s) === 'sqlite',
+    60_000,
+  );
+  assert.is(classify(state), 'sqlite', point);
+  assert.is(journalOf(c.runDir).state.fallback.outcome, 'fell-back', point);
+  assert.is(sha256(fallback.aside), c.originalSha, `${point}: the original kept byte-identical`);
+  assert.ok(sqliteCount(c.install.sqlitePath, 'AuditLog') >= exported, `${point}: every PostgreSQL row in SQLite`);
+}
+
+/** How configuredFor() sees an install switched to PostgreSQL. */
+export const ON_POSTGRES = { env: 'postgresql', provider: 'postgresql', migrations: true };
