@@ -8,7 +8,7 @@ import { loadSql } from '../files/sql-files.ts';
  * delta row-diffs only the rows on leaves that changed; docs/online-cutover.md argues why no other row can differ.
  */
 export interface TablePages {
-  /** Every page of the tree: interior, leaf and overflow. */
+  /** Every page of the tree: interior and leaf, and overflow where dbstat listed them. */
   all: Set<number>;
   leaves: Set<number>;
   /** Leaf page → the overflow pages that continue its cells. */
@@ -79,37 +79,6 @@ function varint(page: Buffer, at: number): [bigint, number] {
 
 const TABLE_LEAF = 0x0d;
 
-/**
- * The rowids of the cells on the given table-leaf pages of `file`. Undefined when a page is not a table leaf (a
- * WITHOUT ROWID table stores its rows in index pages): the caller then diffs the whole table.
- */
-export function leafRowids(file: string, pageSize: number, leaves: number[]): bigint[] | undefined {
-  const page = Buffer.alloc(pageSize);
-  const rowids: bigint[] = [];
-  const fd = openSync(file, 'r');
-  try {
-    for (const pageno of leaves) {
-      if (readSync(fd, page, 0, pageSize, (pageno - 1) * pageSize) !== pageSize) return undefined;
-      // Page 1 starts with the 100-byte database header.
-      const header = pageno === 1 ? 100 : 0;
-      if (page[header] !== TABLE_LEAF) return undefined;
-      const cells = page.readUInt16BE(header + 3);
-      for (let i = 0; i < cells; i++) {
-        const cell = page.readUInt16BE(header + 8 + 2 * i);
-        const [, afterSize] = varint(page, cell);
-        rowids.push(BigInt.asIntN(64, varint(page, afterSize)[0]));
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return rowids;
-}
-
-const TABLE_INTERIOR = 0x05;
-const INDEX_INTERIOR = 0x02;
-const INDEX_LEAF = 0x0a;
-
 /** Reads pages of one database file by number. */
 class PageReader {
   private readonly fd: number;
@@ -131,6 +100,41 @@ class PageReader {
   }
 }
 
+/** Page 1 starts with the 100-byte database header; every other page's b-tree header is at its start. */
+function headerOffset(pageno: number): number {
+  return pageno === 1 ? 100 : 0;
+}
+
+/**
+ * The rowids of the cells on the given table-leaf pages of `file`. Undefined when a page is not a table leaf (a
+ * WITHOUT ROWID table stores its rows in index pages): the caller then diffs the whole table.
+ */
+export function leafRowids(file: string, pageSize: number, leaves: number[]): bigint[] | undefined {
+  const rowids: bigint[] = [];
+  const reader = new PageReader(file, pageSize);
+  try {
+    for (const pageno of leaves) {
+      const page = reader.read(pageno);
+      if (!page) return undefined;
+      const header = headerOffset(pageno);
+      if (page[header] !== TABLE_LEAF) return undefined;
+      const cells = page.readUInt16BE(header + 3);
+      for (let i = 0; i < cells; i++) {
+        const cell = page.readUInt16BE(header + 8 + 2 * i);
+        const [, afterSize] = varint(page, cell);
+        rowids.push(BigInt.asIntN(64, varint(page, afterSize)[0]));
+      }
+    }
+  } finally {
+    reader.close();
+  }
+  return rowids;
+}
+
+const TABLE_INTERIOR = 0x05;
+const INDEX_INTERIOR = 0x02;
+const INDEX_LEAF = 0x0a;
+
 /**
  * The overflow pages of the cells on one b-tree page of `reader`'s file: each cell whose payload does not fit on the
  * page continues on a chain of overflow pages, whose first page number follows the part kept on the page (file
@@ -139,7 +143,7 @@ class PageReader {
 function overflowChains(reader: PageReader, pageno: number, usable: number): number[] | undefined {
   const page = reader.read(pageno);
   if (!page) return undefined;
-  const header = pageno === 1 ? 100 : 0;
+  const header = headerOffset(pageno);
   const kind = page[header];
   if (kind === TABLE_INTERIOR) return [];
   const isTable = kind === TABLE_LEAF;
@@ -205,7 +209,7 @@ function walkFile(
         if (known.has(pageno) && pageno !== 1) return undefined;
         const page = reader.read(pageno);
         if (!page) return undefined;
-        const header = pageno === 1 ? 100 : 0;
+        const header = headerOffset(pageno);
         const kind = page[header];
         known.add(pageno);
         treePages.add(pageno);

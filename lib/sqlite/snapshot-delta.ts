@@ -175,8 +175,7 @@ function diffTable(
 ): TableDelta {
   const columns = model.columns.map((c) => c.name);
   const key = model.key.length ? model.key : columns;
-  const keyNullable = key.some((k) => model.columns.find((c) => c.name === k)?.nullable !== false);
-  const eq = keyNullable ? 'IS' : '=';
+  const eq = keyMayBeNull(model, key) ? 'IS' : '=';
   const match = key.map((k) => `a.${id(k)} ${eq} b.${id(k)} COLLATE BINARY`).join(' AND ');
   const floatish = new Set(model.columns.filter((c) => c.kind === 'float' || c.kind === 'decimal').map((c) => c.name));
   // Same storage class and equal under BINARY is the same value, except +0.0 = -0.0: those rows get compared fully.
@@ -236,6 +235,11 @@ function diffTable(
   return delta;
 }
 
+/** Some column of `key` may hold NULL (SQLite's non-INTEGER primary keys accept it unless declared NOT NULL). */
+function keyMayBeNull(model: TableModel, key: string[]): boolean {
+  return key.some((k) => model.columns.find((c) => c.name === k)?.nullable !== false);
+}
+
 /** A name the table's rowid can be read by, unless columns of the table take all three. */
 function rowidAlias(model: TableModel): string | undefined {
   const taken = new Set(model.columns.map((c) => c.name.toLowerCase()));
@@ -269,8 +273,7 @@ function diffChangedLeaves(
   input: PageDiffInput,
 ): TableDelta | undefined {
   const alias = rowidAlias(model);
-  const uniqueKey =
-    model.key.length > 0 && model.key.every((k) => model.columns.find((c) => c.name === k)?.nullable === false);
+  const uniqueKey = model.key.length > 0 && !keyMayBeNull(model, model.key);
   if (!alias || !uniqueKey) return undefined;
   const newLeaves = changedLeaves(input.newerPages, input.olderPages, input.changed);
   const oldLeaves = input.olderPages ? changedLeaves(input.olderPages, input.newerPages, input.changed) : [];
