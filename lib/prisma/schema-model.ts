@@ -39,6 +39,11 @@ export interface TableModel {
   ignored?: boolean;
 }
 
+/** Some column of `key` may hold NULL (SQLite's non-INTEGER primary keys accept it unless declared NOT NULL). */
+export function keyMayBeNull(table: TableModel, key: string[] = table.key): boolean {
+  return key.some((k) => table.columns.find((c) => c.name === k)?.nullable !== false);
+}
+
 /** A `view` block (previewFeatures "views"): a SQLite view, not data; the operator recreates it on PostgreSQL. */
 export interface ViewModel {
   /** Database name (@@map applied). */

@@ -3,7 +3,7 @@ import Database from './driver.ts';
 import pg from 'pg';
 import { sourceProblem } from '../errors.ts';
 import { loadSql, sqlWithIdentifiers } from '../files/sql-files.ts';
-import type { SchemaModel, TableModel } from '../prisma/schema-model.ts';
+import { keyMayBeNull, type SchemaModel, type TableModel } from '../prisma/schema-model.ts';
 import { canonicalRowOf, type CanonicalTable } from './canonical-rows.ts';
 import { createCellBytesReader } from './cell-bytes.ts';
 import { manifestColumns } from './manifest.ts';
@@ -233,11 +233,6 @@ function diffTable(
     delta.hashOut += oldRow(row).hash;
   }
   return delta;
-}
-
-/** Some column of `key` may hold NULL (SQLite's non-INTEGER primary keys accept it unless declared NOT NULL). */
-function keyMayBeNull(model: TableModel, key: string[]): boolean {
-  return key.some((k) => model.columns.find((c) => c.name === k)?.nullable !== false);
 }
 
 /** A name the table's rowid can be read by, unless columns of the table take all three. */
