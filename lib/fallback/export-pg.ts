@@ -85,6 +85,8 @@ export interface ExportResult {
   tables: ExportedTable[];
   sequences: Map<string, bigint>;
   rows: number;
+  /** The snapshot's xmin (xid8 text): every row version written since is at or after it (lib/fallback/catch-up-rows.ts). */
+  snapshotXmin: string;
 }
 
 /**
@@ -111,6 +113,7 @@ export async function exportPostgres(
         sqlWithIdentifiers('fallback-snapshot-import', { snapshot: pg.escapeLiteral(rows[0].snapshot) }),
       );
     }
+    const { rows: horizon } = await client.query<{ xmin: string }>(loadSql('fallback-snapshot-horizon'));
     const hashing = (async () => {
       const hashes = new Map<string, { rowCount: number; contentHash: string }>();
       for (const table of tables) hashes.set(table.name, await pgTableHash(hasher, schema, table));
@@ -131,7 +134,7 @@ export async function exportPostgres(
     });
     for (const t of out) options.onTable?.(t);
     for (const c of open.reverse()) await c.query(loadSql('fallback-snapshot-end'));
-    return { tables: out, sequences, rows: out.reduce((n, t) => n + t.rows, 0) };
+    return { tables: out, sequences, rows: out.reduce((n, t) => n + t.rows, 0), snapshotXmin: horizon[0].xmin };
   } catch (err) {
     for (const c of open) await c.query('ROLLBACK').catch(() => undefined);
     throw err;

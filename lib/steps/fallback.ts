@@ -60,14 +60,14 @@ const GUARDIAN_SCRIPT = fileURLToPath(new URL('./fallback-guardian.ts', import.m
  *   export (the app still running: a new file beside the app's, its own SQLite migrations, `_prisma_migrations` as it
  *   had it, every table streamed from one PostgreSQL snapshot in Prisma 6's storage format) → verify (per table count
  *   and canonical content hash of the file = PostgreSQL's in that snapshot, integrity_check, foreign_key_check,
- *   schema = the app's file) → stop the app (no app process left) → catch-up (every table's content hash on
- *   PostgreSQL again; the tables that changed since the export copied again and checked) → swap (the new file takes
+ *   schema = the app's file) → stop the app (no app process left) → catch-up (the row versions PostgreSQL wrote
+ *   since the export's snapshot carried into the file, the rows it deleted taken out, each table checked) → swap (the new file takes
  *   the name, the original is kept beside it, byte-identical) → restore (env files, schema, migrations: rollback's
  *   restore) → generate (the app's Prisma Client for sqlite) → start (health, then from outside: the app holds the new
  *   file, no session on PostgreSQL).
  *
- * The window is stop → start: what the app wrote during the export is carried by the catch-up, table by table, and a
- * table's hash proves it unchanged otherwise. The PostgreSQL database is never written and is left as it is.
+ * The window is stop → start: what the app wrote during the export is carried by the catch-up, row by row, and a
+ * table without a fresh row version and with its exported count is unchanged. The PostgreSQL database is never written and is left as it is.
  *
  * Failure before the swap: the app runs on PostgreSQL (started again if it was stopped; config untouched), the
  * half-built or failed file kept for forensics; a verification mismatch is exit 1. The swap is the commit point: from
@@ -104,6 +104,8 @@ interface FallbackState {
   built: string;
   aside: string;
   builtIno?: number;
+  /** The xmin of the export's snapshot: the catch-up carries the row versions written since (lib/fallback/catch-up-rows.ts). */
+  exportXmin?: string;
   /** What PostgreSQL held when it was exported (per table), so a resumed run can tell it has not changed since. */
   exported?: { name: string; pgRowCount: number; pgContentHash: string }[];
   committedAt?: string;
@@ -217,7 +219,7 @@ async function dryRun(settings: Settings, log: Logger, inputs: Inputs, options: 
     `while the app keeps running: export ${rows} row(s) in ${inputs.model.tables.length} table(s) from ${displayUrl(inputs.pgUrl!)} into a new file beside ${inputs.live}, schema from ${inputs.migrationsDir}, _prisma_migrations from ${inputs.snapshot}`,
     'verify: per-table row counts and content hashes equal PostgreSQL, integrity_check and foreign_key_check clean, schema equal to the app file',
     `stop the app: ${settings.stopCmd ?? '(no stop command)'}; wait until none of its processes is left`,
-    "catch up: every table's content hash on PostgreSQL again; the tables changed since the export copied again and checked",
+    "catch up: the row versions PostgreSQL wrote since the export's snapshot, and the rows it deleted, carried into the file and checked table by table",
     `swap: the new file becomes ${inputs.live}; the original is kept as ${inputs.live}.pre-fallback-<stamp>`,
     `restore the files switch-env changed (${inputs.switchState.files.map((f) => f.path).join(', ')}${inputs.switchState.migrations ? `, ${inputs.switchState.migrations.dir}` : ''})`,
     options.noGenerate
@@ -680,6 +682,7 @@ async function exportToFile(
         `foreign_key_check: ${finish.foreignKeyViolations} row(s) reference a missing parent`,
       );
     state.builtIno = statSync(state.built).ino;
+    state.exportXmin = result.snapshotXmin;
     saveState();
     log.ok(
       `exported ${result.rows} row(s) from ${target.display} into ${state.built}; integrity_check and foreign_key_check clean`,
@@ -713,12 +716,18 @@ async function catchUpFile(
     const hashClient = await target.connect();
     const result = await catchUp(target.client, inputs.pgSchema, inputs.model, state.built, exported, {
       hashClient,
+      exportXmin: state.exportXmin,
     }).finally(() => hashClient.end().catch(() => undefined));
     if (result.failures.length) throw notEqual('fallback:catch-up', result.failures);
+    const proof = result.rowLevel
+      ? 'no row version written since the export'
+      : 'their content hashes (the row versions could not be compared)';
+    if (!result.rowLevel) log.warn("the export snapshot's xmin is not comparable now: every table hashed whole");
+    const whole = result.changed.filter((n) => !result.byRows.includes(n));
     log.ok(
       result.changed.length
-        ? `caught up: ${result.changed.length} table(s) changed on PostgreSQL since the export (${result.changed.join(', ')}), ${result.rowsCopied} row(s) copied again and checked in ${Date.now() - t0} ms; the others are proven unchanged by their content hashes`
-        : `nothing changed on PostgreSQL since the export (every table's content hash, ${Date.now() - t0} ms)`,
+        ? `caught up: ${result.changed.length} table(s) changed on PostgreSQL since the export (${result.changed.join(', ')}): ${result.rowsCopied} row(s) written, ${result.rowsRemoved} taken out${result.byRows.length ? `, ${result.byRows.length} table(s) row by row` : ''}${whole.length ? `, ${whole.length} copied again whole` : ''}, checked in ${Date.now() - t0} ms; the others are proven unchanged by ${proof}`
+        : `nothing changed on PostgreSQL since the export (${proof}, ${Date.now() - t0} ms)`,
     );
     return result.tables;
   } finally {

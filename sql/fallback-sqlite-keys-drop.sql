@@ -1,0 +1,2 @@
+-- (SQLite) Drop the temporary key table.
+DROP TABLE {{keys}}

@@ -1,0 +1,2 @@
+-- (SQLite) One key PostgreSQL has now.
+INSERT INTO {{keys}} VALUES ({{params}})
