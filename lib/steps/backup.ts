@@ -17,6 +17,7 @@ import type { StepResult } from '../cli/run-cli.ts';
 import { resolveSqlitePath, sqliteLookupDescription, type Settings } from '../cli/config.ts';
 import { Outcome, DomainError, errorMessage, sourceProblem, usageError } from '../errors.ts';
 import { copyFileHashed, sha256OfFile } from '../files/file-tree.ts';
+import { identityDifference, readFileIdentity, type FileIdentity } from '../files/file-identity.ts';
 import type { Logger } from '../cli/log.ts';
 import { createRunDir, recordStep, RUN_FILES, runsRoot, type Journal } from '../run/run-dir.ts';
 import { claimThisRunDir } from '../run/run-lock.ts';
@@ -35,6 +36,11 @@ export interface SourceFileState {
   mtime: string;
   /** The write-ahead log next to the database, when there is one (its content is part of the database). */
   wal: { path: string; size: number; sha256: string } | null;
+  /**
+   * Taken before the file was read, equal after (lib/files/file-identity.ts): while the file still shows it, it holds
+   * the bytes that were read. `sha256` may then be '' until it is hashed outside the window.
+   */
+  identity?: FileIdentity;
 }
 
 export interface BackupResult extends StepResult {
@@ -213,7 +219,7 @@ export interface SnapshotOptions {
 }
 
 /** The database file alone holds the database: no rollback journal beside it, no -wal or an empty one. */
-function fileIsWholeDatabase(live: string): boolean {
+export function fileIsWholeDatabase(live: string): boolean {
   if (existsSync(`${live}-journal`)) return false;
   const wal = `${live}-wal`;
   return !existsSync(wal) || statSync(wal).size === 0;
@@ -414,12 +420,34 @@ export async function liveChange(journal: Journal, sqlitePath: string): Promise<
   return liveChangeFrom(backupFingerprint(journal), sqlitePath);
 }
 
-/** How the live SQLite file differs from a recorded fingerprint, or undefined when it is byte-identical. */
+/**
+ * The recorded sha256, or for a file read in place (identity recorded, sha256 left for later) its sha256 now, taken
+ * only while it still shows that identity before and after the hash; '' when it no longer does.
+ */
+export function recordedContentHash(recorded: SourceFileState): string {
+  if (recorded.sha256 || !recorded.identity || !existsSync(recorded.path)) return recorded.sha256;
+  const unchanged = () => !identityDifference(recorded.identity!, readFileIdentity(recorded.path));
+  if (!unchanged()) return '';
+  const sha256 = sha256OfFile(recorded.path);
+  return unchanged() ? sha256 : '';
+}
+
+/**
+ * How the live SQLite file differs from a recorded fingerprint, or undefined when it is byte-identical: shown by its
+ * identity when one was recorded and the file still has it (no read), else by its sha256.
+ */
 export async function liveChangeFrom(
   recorded: SourceFileState | undefined,
   sqlitePath: string,
 ): Promise<string | undefined> {
   if (!recorded) return 'no fingerprint of the live file was recorded by the snapshot step';
   if (!existsSync(sqlitePath)) return `${sqlitePath} is gone`;
+  if (recorded.identity) {
+    const moved = identityDifference(recorded.identity, readFileIdentity(sqlitePath));
+    const walContent = !fileIsWholeDatabase(sqlitePath) || Boolean(recorded.wal && recorded.wal.size > 0);
+    if (!moved && !walContent) return undefined;
+    if (!recorded.sha256)
+      return `not as the final read found it (${moved ?? 'a journal or -wal beside it'}), and no content hash was recorded to compare`;
+  }
   return sameFingerprint(recorded, await sourceFileState(sqlitePath));
 }
