@@ -42,7 +42,7 @@ import {
   readSqliteHeader,
   PRISMA_MIGRATIONS,
 } from '../sqlite/fallback-file.ts';
-import { liveChangeFrom } from './backup.ts';
+import { liveChangeFrom, recordedContentHash } from './backup.ts';
 import { cutoverSourceFingerprint } from './online-cutover.ts';
 import { scanAll } from './export-sqlite.ts';
 import { appDatabaseKind, appPostgresUrl, startFailure, startServices, type StartResult } from './maintenance.ts';
@@ -179,7 +179,7 @@ function readInputs(settings: Settings): Inputs {
     pgSchema: targetSchemaFromUrl(pgUrl),
     model,
     live: path.resolve(source.path),
-    liveSha256: source.sha256,
+    liveSha256: recordedContentHash(source),
     snapshot,
     migrationsDir,
   };

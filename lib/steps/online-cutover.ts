@@ -13,6 +13,7 @@ import { readTargetColumns, targetSchemaFromUrl } from '../pg/schema-objects.ts'
 import { openTarget } from '../pg/target.ts';
 import { markTarget, OUR_APPLICATION_NAME, readMarker } from '../pg/target-marker.ts';
 import { loadSql } from '../files/sql-files.ts';
+import { identityDifference, identityIsTelling, readFileIdentity, type FileIdentity } from '../files/file-identity.ts';
 import { loadSchemaModel, type SchemaModel } from '../prisma/schema-model.ts';
 import {
   loadOrCreateJournal,
@@ -24,7 +25,13 @@ import {
 } from '../run/run-dir.ts';
 import { snapshotDelta, type SnapshotDelta, type TableDelta } from '../sqlite/snapshot-delta.ts';
 import type { CopyTablePlan } from '../copy/rows.ts';
-import { backupFingerprint, backupInto, type SourceFileState } from './backup.ts';
+import {
+  backupFingerprint,
+  backupInto,
+  fileIsWholeDatabase,
+  recordedContentHash,
+  type SourceFileState,
+} from './backup.ts';
 import { readManifest, type Manifest } from '../sqlite/manifest.ts';
 import { planTables } from '../copy/load-plan.ts';
 import { requireSqlitePath } from './maintenance.ts';
@@ -34,8 +41,10 @@ import { requireSqlitePath } from './maintenance.ts';
  *
  *   baseline (phase 1, app running): the target's write counters once the load is verified, and the phase-1
  *     manifest kept aside;
- *   final-snapshot (window): the live file, writers proven stopped, copied by the backup API (never written);
- *   delta: phase-1 snapshot → final snapshot, exact (lib/sqlite/snapshot-delta.ts);
+ *   final-snapshot (window): the live file, writers proven stopped: read in place when it is the whole database in
+ *     rollback-journal mode and its identity can tell a later write (lib/files/file-identity.ts), else copied;
+ *   delta: phase-1 snapshot → final state, exact (lib/sqlite/snapshot-delta.ts); in place, the live file's identity
+ *     must be the same after the read;
  *   apply-delta: nobody else wrote the target since the baseline, then the delta in one transaction;
  *   verify-delta: counts of every table, content hashes of changed tables brought forward from the phase-1
  *     manifest by the delta (on PostgreSQL reading only the delta's rows), and the target's counters moved by
@@ -50,6 +59,8 @@ export interface OnlineState {
   recordedAt: string;
   /** The live file as the final snapshot found it: the pre-switch check compares against this. */
   finalSource?: SourceFileState;
+  /** The file the delta reads the final state from: the live file itself (read in place) or the final snapshot. */
+  finalFile?: string;
 }
 
 export interface DeltaSummary {
@@ -107,17 +118,66 @@ export function restorePhase1Manifest(runDir: string): void {
   if (existsSync(kept)) copyFileSync(kept, path.join(runDir, RUN_FILES.manifest));
 }
 
-/** The window's snapshot: writers stopped and proven gone, the live file read by the backup API only. */
+/** The SQLite header's read and write versions (offsets 18, 19): 1 is rollback-journal mode, 2 is WAL. */
+function inRollbackJournalMode(head: string): boolean {
+  const header = Buffer.from(head, 'hex');
+  return header.length >= 20 && header[18] === 1 && header[19] === 1;
+}
+
+/**
+ * The live file can be read in place: it is the whole database (no journal, no -wal content), in rollback-journal
+ * mode (a read-only connection then takes only a shared lock and writes nothing beside it), and its timestamps can
+ * tell a later write.
+ */
+function inPlaceIdentity(live: string): FileIdentity | undefined {
+  if (!fileIsWholeDatabase(live)) return undefined;
+  const identity = readFileIdentity(live);
+  return identityIsTelling(identity) && inRollbackJournalMode(identity.head) ? identity : undefined;
+}
+
+/**
+ * The window's final state, writers stopped and proven gone: the live file itself when it can be read in place (its
+ * identity recorded, its sha256 taken after the window), else a copy (byte copy or backup API; never written).
+ */
 export async function takeFinalSnapshot(settings: Settings, log: Logger, runDir: string): Promise<void> {
   const live = requireSqlitePath(settings);
+  const identity = inPlaceIdentity(live);
+  if (identity) {
+    const mtime = new Date(Number(BigInt(identity.mtimeNs) / 1_000_000n)).toISOString();
+    const finalSource = { path: live, sha256: '', size: Number(identity.size), mtime, wal: null, identity };
+    patchOnlineState(runDir, settings.appDir, { finalSource, finalFile: live });
+    log.ok(
+      `final state: ${live} read in place (${(Number(identity.size) / 1048576).toFixed(1)} MB, rollback-journal mode, nothing beside it; inode ${identity.ino}, size, mtime, ctime and header recorded)`,
+    );
+    return;
+  }
   const result = await backupInto(live, runDir, log, {
     file: FINAL_SNAPSHOT,
     checked: false,
     online: true,
     writersStopped: true,
   });
-  patchOnlineState(runDir, settings.appDir, { finalSource: result.source });
+  patchOnlineState(runDir, settings.appDir, { finalSource: result.source, finalFile: result.snapshot });
   log.ok(`final snapshot ${result.snapshot} (${(result.bytes / 1048576).toFixed(1)} MB, ${result.copiedBy})`);
+}
+
+function finalFileOf(runDir: string): string {
+  return readOnlineState(runDir)?.finalFile ?? path.join(runDir, FINAL_SNAPSHOT);
+}
+
+/**
+ * After the window, the live file read in place gets its sha256 (the fingerprint a later fallback or rollback
+ * compares with), hashed only while it still shows the identity the delta read it under.
+ */
+export function hashFinalSource(runDir: string, appDir: string, log: Logger): void {
+  const source = readOnlineState(runDir)?.finalSource;
+  if (!source?.identity || source.sha256) return;
+  const sha256 = recordedContentHash(source);
+  if (sha256) patchOnlineState(runDir, appDir, { finalSource: { ...source, sha256 } });
+  else
+    log.warn(
+      `${source.path} changed after the cutover (its inode, size, timestamps or header): something wrote to it; a later fallback refuses until that is sorted out`,
+    );
 }
 
 export function summarizeDelta(delta: SnapshotDelta): DeltaSummary {
@@ -139,7 +199,15 @@ export function summarizeDelta(delta: SnapshotDelta): DeltaSummary {
 
 export function computeDelta(settings: Settings, log: Logger, runDir: string): SnapshotDelta {
   const model = loadSchemaModel(settings.schemaPath);
-  const delta = snapshotDelta(path.join(runDir, RUN_FILES.snapshot), path.join(runDir, FINAL_SNAPSHOT), model);
+  const state = readOnlineState(runDir);
+  const final = finalFileOf(runDir);
+  const delta = snapshotDelta(path.join(runDir, RUN_FILES.snapshot), final, model);
+  const identity = state?.finalSource?.path === final ? state.finalSource.identity : undefined;
+  const moved = identity && identityDifference(identity, readFileIdentity(final));
+  if (moved)
+    throw sourceProblem(
+      `the live SQLite file changed while the delta read it (${moved}): something still writes to it; nothing was switched`,
+    );
   refuseTreatedTables(runDir, delta);
   log.ok(
     `delta: ${delta.rows.inserts} insert(s), ${delta.rows.updates} update(s), ${delta.rows.deletes} delete(s) in ${delta.tables.length} table(s); ${delta.unchangedTables} of ${model.tables.length} tables page-identical (${delta.pages.changed} of ${delta.pages.total} pages changed; ${delta.leafDiffedTables.length} of ${delta.diffedTables.length} diffed tables read on their changed leaves only)`,
@@ -169,7 +237,7 @@ function plansFor(
   schema: string,
 ) {
   // planTables only opens the snapshot for row counts it is not given: every table gets one.
-  const db = new Database(path.join(runDir, FINAL_SNAPSHOT), { readonly: true, fileMustExist: true });
+  const db = new Database(finalFileOf(runDir), { readonly: true, fileMustExist: true });
   try {
     const plans = planTables(model, db, columns, schema, new Map(model.tables.map((t) => [t.name, 0])));
     return new Map<string, CopyTablePlan>(plans.map((p) => [p.table, p]));
@@ -307,13 +375,13 @@ async function assertUntouched(
 }
 
 /** The phase-1 manifest brought forward by the delta: what PostgreSQL must hold now. */
-export function forwardManifest(phase1: Manifest, delta: SnapshotDelta, bytes: number): Manifest {
+export function forwardManifest(phase1: Manifest, delta: SnapshotDelta, file: string, bytes: number): Manifest {
   const byTable = new Map(delta.tables.map((t) => [t.table, t]));
   return {
     ...phase1,
     createdAt: new Date().toISOString(),
-    // Not checksummed: read once, inside the window, for its delta; the phase-1 snapshot carries the checksum.
-    snapshot: { file: FINAL_SNAPSHOT, sha256: '', bytes },
+    // Not checksummed: read once, inside the window, for its delta (the final snapshot, or the live file in place).
+    snapshot: { file, sha256: '', bytes },
     tables: phase1.tables.map((t) => {
       const d = byTable.get(t.name);
       if (!d) return t;
@@ -334,7 +402,13 @@ export async function verifyDelta(
 ): Promise<DeltaCheck> {
   const state = readOnlineState(runDir)!;
   const phase1 = readRunJson<Manifest>(runDir, PHASE1_MANIFEST);
-  const forwarded = forwardManifest(phase1, delta, 0);
+  const final = finalFileOf(runDir);
+  const forwarded = forwardManifest(
+    phase1,
+    delta,
+    final === path.join(runDir, FINAL_SNAPSHOT) ? FINAL_SNAPSHOT : final,
+    0,
+  );
   const schema = targetSchemaFromUrl(settings.targetUrl);
   const byTable = new Map(delta.tables.map((t) => [t.table, t]));
   const model = loadSchemaModel(settings.schemaPath);

@@ -55,6 +55,7 @@ import {
   applyDeltaToTarget,
   computeDelta,
   finalSourceFingerprint,
+  hashFinalSource,
   recordBaseline,
   restorePhase1Manifest,
   summarizeDelta,
@@ -586,7 +587,9 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
         Outcome.SourceProblem,
         `the SQLite file changed after the ${what} (${change}); those writes would be lost`,
       );
-    log.ok(`the live SQLite file is byte-identical to the ${what} (sha256, size, -wal)`);
+    const shownBy =
+      online && finalSourceFingerprint(runDir)?.identity ? 'inode, size, mtime, ctime, header' : 'sha256, size, -wal';
+    log.ok(`the live SQLite file is byte-identical to the ${what} (${shownBy})`);
   };
   const gate = (name: string, outcome: GateOutcome) => {
     if (!outcome.ok) throw new StepFailure(name, outcome.outcome, outcome.summary);
@@ -867,6 +870,7 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     else await copyWhileStopped(sqlitePath);
     await cutOver(sqlitePath);
     const window = windowTiming();
+    if (online) hashFinalSource(runDir, appDir, log);
     finish('cut-over');
     if (window) log.ok(`window: ${window.seconds.toFixed(1)} s from the stop command to the app healthy on PostgreSQL`);
     return {

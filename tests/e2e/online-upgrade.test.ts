@@ -8,6 +8,8 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { runTask } from '../helpers/cli.ts';
 import {
   SAFE_ENV,
@@ -15,6 +17,7 @@ import {
   assertRowsEqualOnPg,
   eventually,
   health,
+  journalOf,
   startPhase1Writer,
   useUpgradeHarness,
 } from './e2e-helpers.ts';
@@ -41,6 +44,11 @@ test('online: inserts, updates, deletes and changed keys made during phase 1 all
   );
   assert.ok(j.window.seconds > 0 && j.window.parts[0].step === 'maintenance-on', JSON.stringify(j.window));
   assert.ok(j.window.parts.some((p: any) => p.step === 'apply-delta'));
+  // The final state was the live file read in place; its sha256 was taken after the window, and is the file's.
+  assert.match(up.stderr, /final state: .* read in place/);
+  const finalSource = journalOf(j.runDir).state.online.finalSource;
+  assert.ok(finalSource.identity, JSON.stringify(finalSource));
+  assert.is(finalSource.sha256, createHash('sha256').update(readFileSync(c.install.sqlitePath)).digest('hex'));
   const h = await eventually(
     'health on PostgreSQL',
     () => health(c.install.healthUrl),
