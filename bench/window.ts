@@ -24,7 +24,7 @@ import { pgTableHash } from '../lib/pg/content-hash.ts';
 import { loadSchemaModel } from '../lib/prisma/schema-model.ts';
 import { canonicalRowOf } from '../lib/sqlite/canonical-rows.ts';
 import { canonicalTable } from '../lib/sqlite/snapshot-delta.ts';
-import { taskNodeArgs } from '../lib/files/code-location.ts';
+import { ONE_PROCESS_TASK_FLAGS, taskNodeArgs } from '../lib/files/code-location.ts';
 import { jsonOutput } from './json-output.ts';
 import { FALLBACK_STEPS } from '../lib/steps/fallback.ts';
 
@@ -56,6 +56,8 @@ export interface WindowRun {
   note?: string;
   /** After an online upgrade: `just fallback` with the backend writing on PostgreSQL. */
   fallback?: FallbackRun;
+  /** The upgrade process's own peak RSS at the end of each step (its --json): where the memory grew. */
+  rssSteps?: { step: string; peakRssMb: number }[];
 }
 
 export interface FallbackRun {
@@ -91,7 +93,7 @@ async function fallbackRun(
   const run = await ctx.runMeasured(
     process.execPath,
     [
-      '--max-semi-space-size=1',
+      ...ONE_PROCESS_TASK_FLAGS,
       ...taskNodeArgs('fallback'),
       '--app-dir',
       appDir,
@@ -166,8 +168,8 @@ async function oneRun(ctx: WindowBenchContext, rows: number, mode: 'offline' | '
     await new Promise((r) => setTimeout(r, 2000));
     await ctx.freshDatabase(ctx.server, database);
     ctx.log(`window: ${mode} upgrade of ${rows.toLocaleString('en-US')} rows with the live writer…`);
-    // As the justfile's upgrade recipe runs it: the young-generation setting as a node flag, not inherited by the app.
-    const [node, nodeArgs] = [process.execPath, ['--max-semi-space-size=1', ...taskNodeArgs('upgrade')]];
+    // As the justfile's upgrade recipe runs it: its memory flags as node flags, not inherited by the app.
+    const [node, nodeArgs] = [process.execPath, [...ONE_PROCESS_TASK_FLAGS, ...taskNodeArgs('upgrade')]];
     const run = await ctx.runMeasured(
       node,
       [
@@ -199,6 +201,9 @@ async function oneRun(ctx: WindowBenchContext, rows: number, mode: 'offline' | '
       deltaRows: json?.delta?.rows?.total,
       upgradeSeconds: run.seconds,
       peakRssMb: run.peakRssMb,
+      rssSteps: (json?.steps ?? [])
+        .filter((st: { peakRssMb?: number }) => st.peakRssMb !== undefined)
+        .map((st: { name: string; peakRssMb: number }) => ({ step: st.name, peakRssMb: st.peakRssMb })),
       note: run.code === 0 ? undefined : (json?.summary ?? run.stderr.slice(-400)),
     };
     if (existsSync(counts)) result.liveWrites = JSON.parse(readFileSync(counts, 'utf8'));
@@ -242,6 +247,17 @@ export function windowTable(runs: WindowRun[]): string {
     lines.push(
       `| ${r.rows.toLocaleString('en-US')} | ${r.mode} | ${r.windowSeconds?.toFixed(1) ?? '–'} | ${parts} | ${r.deltaRows ?? '–'} | ${w} | ${r.allWritesArrived === undefined ? '–' : r.allWritesArrived ? 'yes' : 'NO'} | ${r.upgradeSeconds.toFixed(1)} | ${r.peakRssMb ?? '–'} | ${r.exitCode}${r.note ? ` (${r.note.replace(/\|/g, '/').slice(0, 120)})` : ''} |`,
     );
+  }
+  lines.push('', "Where the upgrade process's peak RSS grew (MB after the step, growth in it):", '');
+  for (const r of runs) {
+    const steps = r.rssSteps ?? [];
+    const grew = steps
+      .map((st, i) => ({ step: st.step, to: st.peakRssMb, by: st.peakRssMb - (i ? steps[i - 1].peakRssMb : 0) }))
+      .sort((a, b) => b.by - a.by)
+      .slice(0, 5)
+      .map((g) => `${g.step} ${g.to} (+${g.by})`)
+      .join(', ');
+    if (grew) lines.push(`- ${r.rows.toLocaleString('en-US')} ${r.mode}: ${grew}`);
   }
   return lines.join('\n');
 }

@@ -141,8 +141,12 @@ export interface UpgradeStepRecord {
   name: string;
   status: 'done' | 'skipped' | 'failed';
   ms: number;
+  /** This process's peak resident set size so far (MB), when the step ended: where memory grows shows here. */
+  peakRssMb?: number;
   message?: string;
 }
+
+const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
 
 export interface UpgradeResult extends StepResult {
   runDir?: string;
@@ -547,7 +551,7 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
       if (options.uninterruptible && signalled)
         throw new StepFailure(name, Outcome.RolledBack, `interrupted by ${signalled}`);
       recordStep(runDir, appDir, name, { status: 'done' });
-      steps.push({ name, status: 'done', ms: Date.now() - t0 });
+      steps.push({ name, status: 'done', ms: Date.now() - t0, peakRssMb: peakRssMb() });
       return value;
     } catch (caught) {
       const err = diskFullError(caught) ?? caught; // a full disk is the operator's to fix, not an internal error
