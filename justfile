@@ -59,11 +59,12 @@ rollback *args:
     @node --import tsx "{{tasks}}/rollback.ts" "$@"
 
 # The same small young generation as load-pg: the export's garbage is short-lived rows, so peak RSS is lower (a node
-# flag, not NODE_OPTIONS, which the app it starts would inherit).
+# flag, not NODE_OPTIONS, which the app it starts would inherit). --optimize-for-size keeps V8's heap from growing
+# far past what is live: the runs that do every step in one process (fallback, upgrade, demo) peak lower by it.
 [doc("Back to SQLite WITH the rows the app wrote on PostgreSQL: new file verified, original kept (stops the app)")]
 [no-exit-message]
 fallback *args:
-    @node --max-semi-space-size=1 --import tsx "{{tasks}}/fallback.ts" "$@"
+    @node --max-semi-space-size=1 --optimize-for-size --import tsx "{{tasks}}/fallback.ts" "$@"
 
 # Stop (on) or start (off) the app's writers, proving the SQLite file is closed
 [no-exit-message]
@@ -73,7 +74,7 @@ maintenance *args:
 # The whole production run, with automatic rollback on any failed gate
 [no-exit-message]
 upgrade *args:
-    @node --max-semi-space-size=1 --import tsx "{{tasks}}/upgrade.ts" "$@"
+    @node --max-semi-space-size=1 --optimize-for-size --import tsx "{{tasks}}/upgrade.ts" "$@"
 
 # A new install straight onto PostgreSQL (no SQLite data)
 [no-exit-message]
@@ -88,4 +89,4 @@ sample-install *args:
 # Whole upgrade of a sample install into an embedded PostgreSQL, then clean up
 [no-exit-message]
 demo *args:
-    @node --max-semi-space-size=1 --import tsx "{{tasks}}/demo.ts" "$@"
+    @node --max-semi-space-size=1 --optimize-for-size --import tsx "{{tasks}}/demo.ts" "$@"
