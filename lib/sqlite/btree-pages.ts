@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import type Database from './driver.ts';
 import { loadSql } from '../files/sql-files.ts';
 
@@ -177,6 +177,84 @@ function overflowChains(reader: PageReader, pageno: number, usable: number): num
   return out;
 }
 
+/**
+ * What the page comparison keeps of one file for the b-tree walk, so the walk reads no page again: each page's
+ * b-tree kind byte, and each interior page's children (its cells' left children, then the right-most one).
+ */
+export interface PageIndex {
+  kinds: Uint8Array;
+  children: Map<number, Uint32Array>;
+}
+
+export interface ComparedPages {
+  /** Page numbers (1-based) whose bytes differ between the two files; pages only one file has count as changed. */
+  changed: Set<number>;
+  older: PageIndex;
+  newer: PageIndex;
+}
+
+function interiorChildren(page: Buffer, header: number): Uint32Array {
+  const cells = page.readUInt16BE(header + 3);
+  const children = new Uint32Array(cells + 1);
+  for (let i = 0; i < cells; i++) children[i] = page.readUInt32BE(page.readUInt16BE(header + 12 + 2 * i));
+  children[cells] = page.readUInt32BE(header + 8);
+  return children;
+}
+
+/**
+ * Note one page of a file in its index (a page past the file's end has no entry). An interior page whose cell
+ * pointers run off the page gets no children: the walk then stops there and the caller asks dbstat.
+ */
+function indexPage(index: PageIndex, page: Buffer, pageno: number): void {
+  const header = headerOffset(pageno);
+  const kind = page[header];
+  index.kinds[pageno - 1] = kind;
+  if (kind !== TABLE_INTERIOR && kind !== INDEX_INTERIOR) return;
+  try {
+    index.children.set(pageno, interiorChildren(page, header));
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+  }
+}
+
+/** Both files read once, side by side: which pages differ, and each file's page index for the walk. */
+export function comparePages(olderFile: string, newerFile: string, pageSize: number): ComparedPages {
+  const changed = new Set<number>();
+  const sizes = [statSync(olderFile).size, statSync(newerFile).size];
+  const pages = Math.ceil(Math.max(...sizes) / pageSize);
+  const index = (size: number): PageIndex => ({
+    kinds: new Uint8Array(Math.floor(size / pageSize)),
+    children: new Map(),
+  });
+  const older = index(sizes[0]);
+  const newer = index(sizes[1]);
+  const chunkPages = Math.max(1, Math.floor((4 << 20) / pageSize));
+  const a = Buffer.alloc(chunkPages * pageSize);
+  const b = Buffer.alloc(chunkPages * pageSize);
+  const fa = openSync(olderFile, 'r');
+  const fb = openSync(newerFile, 'r');
+  try {
+    for (let first = 0; first < pages; first += chunkPages) {
+      const offset = first * pageSize;
+      const na = readSync(fa, a, 0, a.length, offset);
+      const nb = readSync(fb, b, 0, b.length, offset);
+      const count = Math.min(chunkPages, pages - first);
+      for (let i = 0; i < count; i++) {
+        const start = i * pageSize;
+        const end = start + pageSize;
+        const pageno = first + i + 1;
+        if (end <= na) indexPage(older, a.subarray(start, end), pageno);
+        if (end <= nb) indexPage(newer, b.subarray(start, end), pageno);
+        if (end > na || end > nb || a.compare(b, start, end, start, end) !== 0) changed.add(pageno);
+      }
+    }
+  } finally {
+    closeSync(fa);
+    closeSync(fb);
+  }
+  return { changed, older, newer };
+}
+
 interface WalkedFile {
   tables: Map<string, TablePages>;
   /** Every interior and leaf page of every b-tree. */
@@ -186,15 +264,16 @@ interface WalkedFile {
 }
 
 /**
- * The b-trees of one file walked from their roots through their interior pages only: which pages are each tree's
- * interior and leaf pages. Leaves and overflow pages are not read. Undefined when a page is not what its parent says
- * it is (the caller falls back to dbstat).
+ * The b-trees of one file walked from their roots through their interior pages only (from the page index the
+ * comparison built: no page is read again but the freelist's): which pages are each tree's interior and leaf pages.
+ * Undefined when a page is not what its parent says it is (the caller falls back to dbstat).
  */
 function walkFile(
   file: string,
   pageSize: number,
   roots: Map<string, number>,
   names: Set<string>,
+  index: PageIndex,
 ): WalkedFile | undefined {
   const reader = new PageReader(file, pageSize);
   const known = new Set<number>([1]);
@@ -207,10 +286,8 @@ function walkFile(
       while (stack.length) {
         const pageno = stack.pop()!;
         if (known.has(pageno) && pageno !== 1) return undefined;
-        const page = reader.read(pageno);
-        if (!page) return undefined;
-        const header = headerOffset(pageno);
-        const kind = page[header];
+        if (pageno < 1 || pageno > index.kinds.length) return undefined;
+        const kind = index.kinds[pageno - 1];
         known.add(pageno);
         treePages.add(pageno);
         pages.all.add(pageno);
@@ -218,11 +295,9 @@ function walkFile(
           pages.leaves.add(pageno);
           continue;
         }
-        if (kind !== TABLE_INTERIOR && kind !== INDEX_INTERIOR) return undefined;
-        const cells = page.readUInt16BE(header + 3);
-        // Each interior cell starts with its left child's page number; the right-most child is in the header.
-        for (let i = 0; i < cells; i++) stack.push(page.readUInt32BE(page.readUInt16BE(header + 12 + 2 * i)));
-        stack.push(page.readUInt32BE(header + 8));
+        const children = index.children.get(pageno);
+        if (!children) return undefined;
+        for (const child of children) stack.push(child);
       }
       if (names.has(name)) tables.set(name, pages);
     }
@@ -259,10 +334,11 @@ export function bothFilesPages(
   pageSize: number,
   roots: { older: Map<string, number>; newer: Map<string, number> },
   names: Set<string>,
-  changed: Set<number>,
+  compared: ComparedPages,
 ): { older: Map<string, TablePages>; newer: Map<string, TablePages>; walked: boolean } {
-  const older = walkFile(files.older, pageSize, roots.older, names);
-  const newer = older && walkFile(files.newer, pageSize, roots.newer, names);
+  const { changed } = compared;
+  const older = walkFile(files.older, pageSize, roots.older, names, compared.older);
+  const newer = older && walkFile(files.newer, pageSize, roots.newer, names, compared.newer);
   const explained = (p: number) => older!.known.has(p) || newer!.known.has(p);
   if (older && newer && everyChangedPageKnown(files, pageSize, { older, newer }, changed, explained))
     return { older: older.tables, newer: newer.tables, walked: true };

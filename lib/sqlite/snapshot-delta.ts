@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import Database from './driver.ts';
 import pg from 'pg';
 import { sourceProblem } from '../errors.ts';
@@ -7,7 +7,7 @@ import { keyMayBeNull, type SchemaModel, type TableModel } from '../prisma/schem
 import { canonicalRowOf, type CanonicalTable } from './canonical-rows.ts';
 import { createCellBytesReader } from './cell-bytes.ts';
 import { manifestColumns } from './manifest.ts';
-import { bothFilesPages, changedLeaves, leafRowids, type TablePages } from './btree-pages.ts';
+import { bothFilesPages, changedLeaves, comparePages, leafRowids, type TablePages } from './btree-pages.ts';
 import { decodeTextBytes, type SqliteValue } from './values.ts';
 
 /**
@@ -84,35 +84,6 @@ export function schemaDifference(older: Database.Database, newer: Database.Datab
   }
   for (const name of a.keys()) if (!b.has(name)) return `${name} was dropped`;
   return undefined;
-}
-
-/** Page numbers (1-based) whose bytes differ between the two files; pages only one file has count as changed. */
-export function changedPages(olderFile: string, newerFile: string, pageSize: number): Set<number> {
-  const changed = new Set<number>();
-  const sizes = [statSync(olderFile).size, statSync(newerFile).size];
-  const pages = Math.ceil(Math.max(...sizes) / pageSize);
-  const chunkPages = Math.max(1, Math.floor((4 << 20) / pageSize));
-  const a = Buffer.alloc(chunkPages * pageSize);
-  const b = Buffer.alloc(chunkPages * pageSize);
-  const fa = openSync(olderFile, 'r');
-  const fb = openSync(newerFile, 'r');
-  try {
-    for (let first = 0; first < pages; first += chunkPages) {
-      const offset = first * pageSize;
-      const na = readSync(fa, a, 0, a.length, offset);
-      const nb = readSync(fb, b, 0, b.length, offset);
-      const count = Math.min(chunkPages, pages - first);
-      for (let i = 0; i < count; i++) {
-        const start = i * pageSize;
-        const end = start + pageSize;
-        if (end > na || end > nb || a.compare(b, start, end, start, end) !== 0) changed.add(first + i + 1);
-      }
-    }
-  } finally {
-    closeSync(fa);
-    closeSync(fb);
-  }
-  return changed;
 }
 
 function pragmaNumber(db: Database.Database, sql: string): number {
@@ -300,7 +271,8 @@ export function snapshotDelta(olderFile: string, newerFile: string, model: Schem
     const samePageSize = pageSize === pragmaNumber(older, 'online-delta-sqlite-page-size');
     const names = new Set(model.tables.map((t) => t.name));
     const total = Math.ceil(statSync(newerFile).size / pageSize);
-    const pages = samePageSize ? changedPages(olderFile, newerFile, pageSize) : undefined;
+    const compared = samePageSize ? comparePages(olderFile, newerFile, pageSize) : undefined;
+    const pages = compared?.changed;
     const roots = new Map(schemaEntries(older).map((e) => [e.name, e.rootpage]));
     const moved = new Set(
       schemaEntries(newer)
@@ -314,14 +286,14 @@ export function snapshotDelta(olderFile: string, newerFile: string, model: Schem
           .filter((e) => e.rootpage > 0)
           .map((e): [string, number] => [e.name, e.rootpage]),
       ]);
-    const bothPages = pages
+    const bothPages = compared
       ? bothFilesPages(
           { older: olderFile, newer: newerFile },
           { older, newer },
           pageSize,
           { older: rootsOf(older), newer: rootsOf(newer) },
           names,
-          pages,
+          compared,
         )
       : undefined;
     const newerPages = bothPages?.newer;
