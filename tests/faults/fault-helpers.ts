@@ -12,6 +12,7 @@ import pg from 'pg';
 import { startTestPg, type TestPg } from '../helpers/pg.ts';
 import * as assert from 'uvu/assert';
 import { createSampleInstall, type SampleInstall } from '../../fixtures/sample-install.ts';
+import { identityDifference, readFileIdentity, type FileIdentity } from '../../lib/files/file-identity.ts';
 import { runTask } from '../helpers/cli.ts';
 import { eventually, health, spawnTask } from '../e2e/e2e-helpers.ts';
 
@@ -228,4 +229,19 @@ export async function resumeAndCutOver(
     (st) => classify(st) === 'postgresql',
   );
   assert.is(classify(after), 'postgresql', JSON.stringify(after));
+}
+
+/**
+ * The live SQLite file is as the online window's final state found it: the same sha256 when one was recorded (a
+ * copy), else the same identity (read in place: inode, size, mtime and ctime to the ns, header).
+ */
+export function assertUnchangedSinceFinalState(
+  file: string,
+  finalSource: { sha256: string; identity?: FileIdentity },
+): void {
+  if (finalSource.sha256) assert.is(sha256(file), finalSource.sha256, 'live SQLite unchanged since the final snapshot');
+  else {
+    assert.ok(finalSource.identity, 'read in place: its identity was recorded');
+    assert.is(identityDifference(finalSource.identity!, readFileIdentity(file)), undefined, 'live SQLite unchanged');
+  }
 }
