@@ -23,11 +23,17 @@ let mnt: string;
 let mounted = false;
 
 test.before(async () => {
-  server = await startTestPg();
-  install = await createSampleInstall({ rows: 300 });
-  mnt = path.join(install.appDir, 'small-fs');
-  mkdirSync(mnt);
-  mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m,mode=0700', 'tmpfs', mnt]).status === 0;
+  try {
+    server = await startTestPg();
+    install = await createSampleInstall({ rows: 300 });
+    mnt = path.join(install.appDir, 'small-fs');
+    mkdirSync(mnt);
+    mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m,mode=0700', 'tmpfs', mnt]).status === 0;
+  } catch (err) {
+    // uvu drops an error thrown in a `before` hook without a word.
+    console.error(`disk-full setup failed: ${err instanceof Error ? err.stack : String(err)}`);
+    throw err;
+  }
 });
 
 test.after(async () => {

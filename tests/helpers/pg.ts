@@ -16,9 +16,26 @@ export interface TestPg extends EmbeddedServer {
 }
 
 let counter = 0;
+const START_ATTEMPTS = 3;
+
+/**
+ * Files run side by side, each picking a free port before its server binds it, so a start can lose the port to
+ * another file's server. uvu drops an error thrown in a `before` hook without a word, so each failed start is
+ * printed here, then tried again on a new port.
+ */
+async function startServer(options: EmbeddedServerOptions): Promise<EmbeddedServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startEmbeddedServer(options);
+    } catch (err) {
+      console.error(`startTestPg: attempt ${attempt} of ${START_ATTEMPTS} failed: ${String(err)}`);
+      if (attempt === START_ATTEMPTS) throw err;
+    }
+  }
+}
 
 export async function startTestPg(options: EmbeddedServerOptions = {}): Promise<TestPg> {
-  const server = await startEmbeddedServer(options);
+  const server = await startServer(options);
   return {
     ...server,
     async freshDatabase(prefix = 'test') {
