@@ -55,8 +55,6 @@ export interface RowsCaughtUp {
   written: number;
   /** Rows taken out of the file: at a fresh row's key, or gone from PostgreSQL. */
   removed: number;
-  /** Of those, the ones PostgreSQL no longer has at all. */
-  gone: number;
   contentHash: string;
   failures: string[];
 }
@@ -193,14 +191,12 @@ export async function catchUpRows(
   }
   // The file holds the export's rows: the unchanged ones, the ones just taken out, and those PostgreSQL deleted.
   const expectedGone = was.pgRowCount - (now.rowCount - now.fresh) - removed;
-  let gone = 0;
   if (expectedGone < 0)
     failures.push(
       `${table.name}: PostgreSQL has ${now.rowCount - now.fresh} unchanged row(s), more than the ${was.pgRowCount - removed} the export left`,
     );
   else if (expectedGone > 0) {
     const out = await removeGoneRows(client, schema, table, db, statements);
-    gone = out.rows;
     removed += out.rows;
     removedSum += out.hashSum;
     if (out.rows !== expectedGone)
@@ -226,7 +222,6 @@ export async function catchUpRows(
   return {
     written: fresh.length,
     removed,
-    gone,
     contentHash: (BigInt(was.pgContentHash) - removedSum + freshSum).toString(),
     failures,
   };

@@ -9,13 +9,13 @@ export function helperThreadModule(name: string): URL {
   return new URL(`../${name}.ts`, import.meta.url);
 }
 
+/** The node flags the justfile gives the tasks that run every step in one process (upgrade, fallback, demo). */
+export const ONE_PROCESS_TASK_FLAGS = ['--max-semi-space-size=1', '--optimize-for-size'];
+
 /**
  * Node's arguments for starting a task the way its justfile recipe does (`node --import tsx tasks/<task>.ts`), for
  * tests and the benchmark, which start tasks as real processes.
  */
-/** The node flags the justfile gives the tasks that run every step in one process (upgrade, fallback, demo). */
-export const ONE_PROCESS_TASK_FLAGS = ['--max-semi-space-size=1', '--optimize-for-size'];
-
 export function taskNodeArgs(task: string): string[] {
   return ['--import', 'tsx', path.join(REPO_ROOT, 'tasks', `${task}.ts`)];
 }
