@@ -12,6 +12,8 @@ import type { Logger } from '../cli/log.ts';
  *
  * When the point is reached: one log line, then a marker file <runDir>/paused-at-<name> (0600) that a script can wait
  * for. SIGINT/SIGTERM end the pause, so the upgrade's normal signal path (rollback, app back on SQLite) still runs.
+ * SIGUSR2 ends it as if it had never been armed: the run goes on, so a drill can hold a run at a point (e.g. while it
+ * holds the run lock) and then let it finish. (SIGUSR1 is Node's debugger signal.)
  */
 
 /** Points inside switch-env, in the order they are reached (the step itself pauses under its own name first). */
@@ -40,7 +42,7 @@ export function checkPausePoint(settings: Settings, known: readonly string[]): v
   }
 }
 
-/** No-op unless `name` is the armed pause point; otherwise waits until SIGINT/SIGTERM (or until killed). */
+/** No-op unless `name` is the armed pause point; otherwise waits until SIGINT/SIGTERM/SIGUSR2 (or until killed). */
 export async function pausePoint(settings: Settings, name: string, log: Logger): Promise<void> {
   if (!settings.pauseAt || settings.pauseAt !== name) return;
   // The line first, then the marker: whoever waits for the marker and kills at once must find the line already
@@ -54,10 +56,16 @@ export async function pausePoint(settings: Settings, name: string, log: Logger):
       clearInterval(keepAlive);
       process.off('SIGINT', end);
       process.off('SIGTERM', end);
-      log.warn(`pause point ${name}: ${sig}, continuing so the run can take its signal path`);
+      process.off('SIGUSR2', end);
+      log.warn(
+        sig === 'SIGUSR2'
+          ? `pause point ${name}: ${sig}, the run goes on`
+          : `pause point ${name}: ${sig}, continuing so the run can take its signal path`,
+      );
       resolve();
     };
     process.on('SIGINT', end);
     process.on('SIGTERM', end);
+    process.on('SIGUSR2', end);
   });
 }

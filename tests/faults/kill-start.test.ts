@@ -3,7 +3,7 @@
  * being started on PostgreSQL, but the run's last gate (health on PostgreSQL) never passed. That is not a verified
  * cutover, so the guardian must put everything back on SQLite — never leave the app in between. The kill point is
  * read from the journal; the guardian is frozen (SIGSTOP) across the kill so the test sees exactly what the kill
- * left. Then two `just upgrade` are started at the same moment: one refuses (lock held, owner PID named, exit 2),
+ * left. Then two `just upgrade` run at once (the first held at a pause point): one refuses (lock held, owner PID named, exit 2),
  * the other resumes the run and cuts over completely.
  */
 import { suite } from 'uvu';
@@ -11,12 +11,13 @@ import * as assert from 'uvu/assert';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { appFingerprint, eventually, journalOf, runDirs, spawnTask, useUpgradeHarness } from '../e2e/e2e-helpers.ts';
+import { pauseMarker } from '../../lib/run/pause-point.ts';
 import { appState, assertUnchangedSinceFinalState, classify, guardianPids, pollFast } from './fault-helpers.ts';
 
 const test = suite('faults: kill -9 of the upgrade while the app starts on PostgreSQL');
 const harness = useUpgradeHarness(test);
 
-test('SIGKILL at start-services: app back on SQLite (env, provider, health agree), files byte-identical; two upgrades started at once: one refuses naming the other, the other cuts over', async () => {
+test('SIGKILL at start-services: app back on SQLite (env, provider, health agree), files byte-identical; two upgrades at once: one refuses naming the other, the other cuts over', async () => {
   const { install, before, env: targetEnv, args } = await harness.upgradeCase('killstart', 300);
   // A start command that takes a moment before it starts the app, as a real one may (systemd, a slow host): the
   // kill lands while it is still running. It outlives the upgrade (own process group), so the guardian must wait
@@ -70,15 +71,25 @@ test('SIGKILL at start-services: app back on SQLite (env, provider, health agree
   assert.equal(appFingerprint(install), before, 'env, schema and migrations byte-identical to before the upgrade');
   assert.not.ok(journalOf(runDir).state.upgrade.finishedAt, 'the run stays open for the next upgrade');
 
-  // Two upgrades started at once on the same app: exactly one runs (and resumes the run), the other refuses with
+  // Two upgrades on the same app at once: exactly one runs (and resumes the run), the other refuses with
   // exit 2 naming the owner's PID (lib/run/run-lock.ts), changing nothing. The app wrote to PostgreSQL while it ran
   // there before the kill, so the resumed run must not re-load over those rows: it refuses, naming them, and the
   // app stays on SQLite with the PostgreSQL database kept (they exist only there). Online (the default) the reload is
   // phase 1, before anything is stopped: load-pg's refusal is the run's exit code (3, target not ready).
-  const a = spawnTask('upgrade', args, env);
+  // The first is held at load-pg (a pause point, lib/run/pause-point.ts) while it holds the lock, so the second
+  // certainly meets the lock: a resumed run that refuses fast would otherwise release it before the second looks.
+  const a = spawnTask('upgrade', args, { ...env, VISIONSUIT_MIGRATE_PAUSE_AT: 'load-pg' });
+  await pollFast(
+    'the first run held at load-pg',
+    () => existsSync(pauseMarker(runDir, 'load-pg')),
+    (v) => v,
+    120_000,
+  );
   const b = spawnTask('upgrade', args, env);
-  const [ra, rb] = await Promise.all([a.done, b.done]);
-  const [winner, loser, winnerTask] = ra.code === 2 ? [rb, ra, b] : [ra, rb, a];
+  const rb = await b.done;
+  a.child.kill('SIGUSR2');
+  const ra = await a.done;
+  const [winner, loser, winnerTask] = [ra, rb, a];
   const winnerPid = winnerTask.child.pid;
   assert.is(loser.code, 2, `${ra.stderr}\n---\n${rb.stderr}`);
   const refusal = JSON.parse(loser.stdout);
