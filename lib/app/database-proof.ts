@@ -6,6 +6,7 @@ import { openTarget, type TargetConnection } from '../pg/target.ts';
 import { findHolders, sqliteFamily } from './process-files.ts';
 import { loadSql } from '../files/sql-files.ts';
 import { appProcesses, socketsOf } from './processes.ts';
+import { pollPause } from '../run/poll-delay.ts';
 
 /**
  * Which database the app really uses, proven from outside: PostgreSQL's pg_stat_activity sessions matched to TCP
@@ -76,7 +77,7 @@ export async function proveAppDatabase(
   }
   let proof: DatabaseProof;
   try {
-    for (;;) {
+    for (let look = 1; ; look++) {
       const appPids = await appProcesses(settings.appDir, options.port);
       const holders = options.sqlitePath
         ? findHolders(sqliteFamily(options.sqlitePath))
@@ -124,7 +125,7 @@ export async function proveAppDatabase(
         waitedMs: Date.now() - started,
       };
       if (ok || Date.now() - started > timeoutMs || (options.expect === 'postgresql' && !target)) break;
-      await new Promise((r) => setTimeout(r, 300));
+      await pollPause(look, 300);
     }
   } finally {
     await target?.close().catch(() => undefined);

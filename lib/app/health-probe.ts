@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import dotenv from 'dotenv';
 import { $ } from 'zx';
+import { pollDelay, pollPause } from '../run/poll-delay.ts';
 
 /**
  * Where the app listens and whether it is healthy, by the app's own routes (upstream AsaTyr2018/VisionSuit):
@@ -189,7 +190,7 @@ export async function waitForHealth(
 ): Promise<HealthResult> {
   const candidates = typeof urls === 'string' ? [urls] : urls;
   const timeoutMs = options.timeoutMs ?? 30_000;
-  const intervalMs = options.intervalMs ?? 250;
+  const maxIntervalMs = options.intervalMs ?? 250;
   const started = Date.now();
   let attempts = 0;
   let last: HealthResult = {
@@ -241,7 +242,7 @@ export async function waitForHealth(
         error: errors.join('; '),
       };
     if (last.ok) return last;
-    if (Date.now() - started + intervalMs > timeoutMs) return last;
-    await new Promise((r) => setTimeout(r, intervalMs));
+    if (Date.now() - started + pollDelay(attempts, maxIntervalMs) > timeoutMs) return last;
+    await pollPause(attempts, maxIntervalMs);
   }
 }

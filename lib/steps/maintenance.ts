@@ -12,6 +12,7 @@ import type { Logger } from '../cli/log.ts';
 import { findHolders, sqliteFamily, type FileHolder } from '../app/process-files.ts';
 import { runServiceCommand, type CommandRun } from '../app/service-commands.ts';
 import path from 'node:path';
+import { pollPause } from '../run/poll-delay.ts';
 
 /**
  * The maintenance window. `on`: run the stop command, then PROVE nobody has the SQLite file (or its -wal/-shm/
@@ -102,8 +103,8 @@ export async function stopWriters(
   const waitMs = (options.waitSeconds ?? 30) * 1000;
   const started = Date.now();
   let scan = findHolders(files);
-  while (scan.holders.length && Date.now() - started < waitMs) {
-    await new Promise((r) => setTimeout(r, 200));
+  for (let look = 1; scan.holders.length && Date.now() - started < waitMs; look++) {
+    await pollPause(look, 200);
     scan = findHolders(files);
   }
   if (scan.gap && !scan.holders.length) {
