@@ -1,7 +1,8 @@
 import { ORPHANS_FLAG, parseStartFlags, START_FLAGS } from '../lib/cli/config.ts';
 import { parseOrphanMode } from '../lib/sqlite/orphans.ts';
 import { isMain, runCli, type CliHelp } from '../lib/cli/run-cli.ts';
-import { upgrade, type UpgradeResult } from '../lib/steps/upgrade.ts';
+import { DEFAULT_ROUNDS, MAX_ROUNDS, upgrade, type UpgradeResult } from '../lib/steps/upgrade.ts';
+import { usageError } from '../lib/errors.ts';
 import { renderVerify } from '../lib/steps/upgrade-steps.ts';
 
 const help: CliHelp = {
@@ -14,6 +15,9 @@ step's code and the app was never touched. Then the window: stop the writers (pr
 the rest diffed by key; a schema change refuses with exit 4) -> apply it to PostgreSQL in one transaction -> verify
 it (counts, content hashes brought forward, the target's counters moved by exactly the delta) -> live SQLite
 unchanged since the final snapshot -> switch-env -> counts re-check -> start the app -> health reports postgresql.
+--rounds N (online, default ${DEFAULT_ROUNDS}, at most ${MAX_ROUNDS}): before the window, up to N catch-up rounds while the app still
+runs, each a new snapshot whose delta is applied and verified as the window's is, so the window carries only what
+the app wrote since the last round; the rounds end early once one carries few rows. --rounds 0: none.
 --offline: the full-stop run: stop the writers first, then backup -> export-sqlite -> load-pg -> verify -> switch,
 the app down for the whole copy. Every step is journaled in the run dir; re-running after a crash or kill resumes
 the unfinished run (in its mode). The summary and --json give the window (stop command issued -> app healthy on
@@ -23,6 +27,10 @@ plan. Without --yes it asks once on a terminal.
 `,
   flagHelp: {
     offline: ['', 'the full-stop run: the app is stopped for the whole copy instead of a delta window'],
+    rounds: [
+      'N',
+      `catch-up rounds while the app runs, before the window (online; default ${DEFAULT_ROUNDS}, 0 to ${MAX_ROUNDS})`,
+    ],
   },
   exitCodes: {
     0: 'upgraded',
@@ -35,11 +43,18 @@ plan. Without --yes it asks once on a terminal.
   },
 };
 
+function parseRounds(raw: unknown): number {
+  const rounds = Number(raw);
+  if (!/^\d+$/.test(String(raw)) || rounds > MAX_ROUNDS)
+    throw usageError(`--rounds must be a whole number from 0 to ${MAX_ROUNDS}, got "${String(raw)}"`);
+  return rounds;
+}
+
 if (isMain(import.meta.url)) {
   await runCli<Record<string, unknown>, UpgradeResult>({
     task: 'upgrade',
     ...help,
-    flags: { ...START_FLAGS, ...ORPHANS_FLAG, offline: { type: 'boolean' } },
+    flags: { ...START_FLAGS, ...ORPHANS_FLAG, offline: { type: 'boolean' }, rounds: { type: 'string' } },
     run: (ctx) => {
       return upgrade({
         ...ctx,
@@ -47,6 +62,7 @@ if (isMain(import.meta.url)) {
           ...parseStartFlags(ctx.extra),
           orphans: parseOrphanMode(ctx.extra.orphans),
           ...(ctx.extra.offline === true ? { offline: true } : {}),
+          ...(ctx.extra.rounds === undefined ? {} : { rounds: parseRounds(ctx.extra.rounds) }),
         },
       });
     },
@@ -55,6 +71,10 @@ if (isMain(import.meta.url)) {
       for (const s of result.steps)
         log.info(
           `  ${s.status.padEnd(7)} ${s.name.padEnd(20)} ${(s.ms / 1000).toFixed(1)} s${s.message ? `  ${s.message}` : ''}`,
+        );
+      for (const r of result.rounds ?? [])
+        log.info(
+          `catch-up round ${r.round}: ${r.rows.total} row(s) in ${r.tables} table(s), ${r.seconds.toFixed(1)} s`,
         );
       if (result.delta)
         log.info(

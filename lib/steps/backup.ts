@@ -216,6 +216,11 @@ export interface SnapshotOptions {
    * content is the whole database, so it is copied byte for byte and its fingerprint hashed from the same bytes.
    */
   writersStopped?: boolean;
+  /**
+   * false: the live file's sha256 is not taken (a catch-up round's copy: what the cutover compares the live file
+   * with is the window's final state, not this copy's source).
+   */
+  fingerprint?: boolean;
 }
 
 /** The database file alone holds the database: no rollback journal beside it, no -wal or an empty one. */
@@ -246,7 +251,7 @@ export async function backupInto(
   // write that lands during the copy changes the live file after it was hashed, the cutover's later check sees a
   // different sha256 and refuses, so a torn copy is never taken for the database.
   const wholeFile = Boolean(options.writersStopped) && fileIsWholeDatabase(live);
-  const sourceState = await sourceFileState(live, { skipMainHash: wholeFile });
+  const sourceState = await sourceFileState(live, { skipMainHash: wholeFile || options.fingerprint === false });
   let copiedBy: BackupResult['copiedBy'] = wholeFile ? 'byte copy' : 'backup API';
   try {
     if (wholeFile) sourceState.sha256 = copyFileHashed(live, partial);

@@ -61,6 +61,26 @@ export interface OnlineState {
   finalSource?: SourceFileState;
   /** The file the delta reads the final state from: the live file itself (read in place) or the final snapshot. */
   finalFile?: string;
+  /**
+   * The last catch-up round applied to the target and verified (lib/steps/catch-up-round.ts): the window's delta
+   * starts from its snapshot and manifest. Absent: the target holds phase 1's snapshot.
+   */
+  applied?: AppliedRound;
+}
+
+export interface AppliedRound {
+  round: number;
+  /** File names in the run dir. */
+  snapshot: string;
+  manifest: string;
+  at: string;
+}
+
+/** What the target holds now, verified: phase 1's snapshot and manifest, or the last catch-up round's. */
+export interface DeltaBase {
+  snapshot: string;
+  manifest: string;
+  round: number;
 }
 
 export interface DeltaSummary {
@@ -80,11 +100,18 @@ export interface DeltaCheck {
   rows: number;
 }
 
-function readOnlineState(runDir: string): OnlineState | undefined {
+export function readOnlineState(runDir: string): OnlineState | undefined {
   return readJournal(runDir)?.state?.[ONLINE_STATE] as OnlineState | undefined;
 }
 
-function patchOnlineState(runDir: string, appDir: string, patch: Partial<OnlineState>): void {
+export function deltaBase(runDir: string): DeltaBase {
+  const applied = readOnlineState(runDir)?.applied;
+  return applied
+    ? { snapshot: path.join(runDir, applied.snapshot), manifest: applied.manifest, round: applied.round }
+    : { snapshot: path.join(runDir, RUN_FILES.snapshot), manifest: PHASE1_MANIFEST, round: 0 };
+}
+
+export function patchOnlineState(runDir: string, appDir: string, patch: Partial<OnlineState>): void {
   const j = loadOrCreateJournal(runDir, appDir);
   j.state[ONLINE_STATE] = { ...(j.state[ONLINE_STATE] as OnlineState | undefined), ...patch };
   writeJournal(runDir, j);
@@ -108,7 +135,12 @@ export function cutoverSourceFingerprint(runDir: string): SourceFileState | unde
 export async function recordBaseline(settings: Settings, log: Logger, runDir: string): Promise<void> {
   copyFileSync(path.join(runDir, RUN_FILES.manifest), path.join(runDir, PHASE1_MANIFEST));
   const baseline = await readWriteCounters(settings, log, settings.targetUrl!);
-  patchOnlineState(runDir, settings.appDir, { baseline, recordedAt: new Date().toISOString(), finalSource: undefined });
+  patchOnlineState(runDir, settings.appDir, {
+    baseline,
+    recordedAt: new Date().toISOString(),
+    finalSource: undefined,
+    applied: undefined,
+  });
   log.ok(`baseline: the target's write counters of ${Object.keys(baseline).length} tables recorded`);
 }
 
@@ -197,11 +229,17 @@ export function summarizeDelta(delta: SnapshotDelta): DeltaSummary {
   };
 }
 
-export function computeDelta(settings: Settings, log: Logger, runDir: string): SnapshotDelta {
+/** The delta from what the target holds (deltaBase) to `newerFile`: the window's final state unless a round's. */
+export function computeDelta(
+  settings: Settings,
+  log: Logger,
+  runDir: string,
+  newerFile = finalFileOf(runDir),
+): SnapshotDelta {
   const model = loadSchemaModel(settings.schemaPath);
   const state = readOnlineState(runDir);
-  const final = finalFileOf(runDir);
-  const delta = snapshotDelta(path.join(runDir, RUN_FILES.snapshot), final, model);
+  const final = newerFile;
+  const delta = snapshotDelta(deltaBase(runDir).snapshot, final, model);
   const identity = state?.finalSource?.path === final ? state.finalSource.identity : undefined;
   const moved = identity && identityDifference(identity, readFileIdentity(final));
   if (moved)
@@ -232,12 +270,12 @@ function refuseTreatedTables(runDir: string, delta: SnapshotDelta): void {
 
 function plansFor(
   model: SchemaModel,
-  runDir: string,
+  newerFile: string,
   columns: Awaited<ReturnType<typeof readTargetColumns>>,
   schema: string,
 ) {
   // planTables only opens the snapshot for row counts it is not given: every table gets one.
-  const db = new Database(finalFileOf(runDir), { readonly: true, fileMustExist: true });
+  const db = new Database(newerFile, { readonly: true, fileMustExist: true });
   try {
     const plans = planTables(model, db, columns, schema, new Map(model.tables.map((t) => [t.name, 0])));
     return new Map<string, CopyTablePlan>(plans.map((p) => [p.table, p]));
@@ -252,6 +290,7 @@ export async function applyDeltaToTarget(
   log: Logger,
   runDir: string,
   delta: SnapshotDelta,
+  newerFile = finalFileOf(runDir),
 ): Promise<AppliedDelta> {
   const state = readOnlineState(runDir);
   if (!state?.baseline) throw new DomainError(Outcome.Internal, 'no baseline of the target recorded in phase 1');
@@ -270,7 +309,7 @@ export async function applyDeltaToTarget(
         Outcome.RolledBack,
         `${sessions.length} other client session(s) are connected to the target with the app stopped (pid ${sessions[0].pid}, user ${sessions[0].user}${sessions[0].application ? `, ${sessions[0].application}` : ''}): someone else uses it; refusing the cutover`,
       );
-    const plans = plansFor(model, runDir, await readTargetColumns(target.client, schema), schema);
+    const plans = plansFor(model, newerFile, await readTargetColumns(target.client, schema), schema);
     await assertReplacedRowsVerified(target.client, runDir, plans, delta);
     // Our own writes: 'loading' while the delta goes in (a killed run reloads with --force), then the new counts.
     const marker = await readMarker(target.client, schema);
@@ -290,9 +329,9 @@ export async function applyDeltaToTarget(
   }
 }
 
-/** The phase-1 manifest's entry of each table the delta changes: its columns' kinds and its verified hash. */
+/** The base manifest's entry of each table the delta changes: its columns' kinds and its verified hash. */
 function changedManifestTables(runDir: string, delta: SnapshotDelta): Map<string, Manifest['tables'][number]> {
-  const phase1 = readRunJson<Manifest>(runDir, PHASE1_MANIFEST);
+  const phase1 = readRunJson<Manifest>(runDir, deltaBase(runDir).manifest);
   const changed = new Set(delta.tables.map((t) => t.table));
   return new Map(phase1.tables.filter((t) => changed.has(t.name)).map((t) => [t.name, t]));
 }
@@ -394,21 +433,22 @@ export function forwardManifest(phase1: Manifest, delta: SnapshotDelta, file: st
   };
 }
 
+/**
+ * The delta on the target checked (counts, the changed tables' hashes brought forward, the counters); the manifest
+ * brought forward is written to `manifestOut` (by default the run's manifest, which the cutover's counts then use).
+ */
 export async function verifyDelta(
   settings: Settings,
   log: Logger,
   runDir: string,
   delta: SnapshotDelta,
+  options: { newerFile?: string; manifestOut?: string } = {},
 ): Promise<DeltaCheck> {
   const state = readOnlineState(runDir)!;
-  const phase1 = readRunJson<Manifest>(runDir, PHASE1_MANIFEST);
-  const final = finalFileOf(runDir);
-  const forwarded = forwardManifest(
-    phase1,
-    delta,
-    final === path.join(runDir, FINAL_SNAPSHOT) ? FINAL_SNAPSHOT : final,
-    0,
-  );
+  const phase1 = readRunJson<Manifest>(runDir, deltaBase(runDir).manifest);
+  const final = options.newerFile ?? finalFileOf(runDir);
+  const inRunDir = path.dirname(final) === runDir;
+  const forwarded = forwardManifest(phase1, delta, inRunDir ? path.basename(final) : final, 0);
   const schema = targetSchemaFromUrl(settings.targetUrl);
   const byTable = new Map(delta.tables.map((t) => [t.table, t]));
   const model = loadSchemaModel(settings.schemaPath);
@@ -425,7 +465,7 @@ export async function verifyDelta(
   // Two connections, biggest tables first: the window waits for the slowest one.
   const targets = [await openTarget(settings, log), await openTarget(settings, log)];
   try {
-    const plans = plansFor(model, runDir, await readTargetColumns(targets[0].client, schema), schema);
+    const plans = plansFor(model, final, await readTargetColumns(targets[0].client, schema), schema);
     const queue = [...forwarded.tables].sort((a, b) => b.rowCount - a.rowCount);
     await Promise.all(
       targets.map(async (target) => {
@@ -436,7 +476,7 @@ export async function verifyDelta(
     await Promise.all(targets.map((t) => t.close()));
   }
   await assertUntouched(settings, log, state.baseline, expectedWrites(delta));
-  writeRunJson(runDir, RUN_FILES.manifest, forwarded);
+  writeRunJson(runDir, options.manifestOut ?? RUN_FILES.manifest, forwarded);
   log.ok(
     `delta verified: ${forwarded.tables.length} tables counted, ${byTable.size} content hash(es) brought forward by the delta's rows on both sides, the target's counters moved by exactly the delta`,
   );

@@ -24,6 +24,14 @@ import { checkSnapshotAgainstModel, type NotMigrated } from './export-sqlite.ts'
 import type { Manifest } from '../sqlite/manifest.ts';
 import { displayUrl } from '../pg/target.ts';
 import { findHolders, sqliteFamily } from '../app/process-files.ts';
+import {
+  catchUpRound,
+  removeRoundFiles,
+  ROUND_PAUSE_POINTS,
+  ROUND_STEP,
+  roundStep,
+  type RoundResult,
+} from './catch-up-round.ts';
 import { checkPausePoint, pausePoint, SWITCH_ENV_PAUSE_POINTS } from '../run/pause-point.ts';
 import { acquireLock, claimThisRunDir } from '../run/run-lock.ts';
 import {
@@ -129,7 +137,16 @@ export interface UpgradeOptions {
   orphans?: OrphanMode;
   /** The full-stop run: the app stays stopped for the whole copy (no phase 1, no delta). */
   offline?: boolean;
+  /** Online: at most this many catch-up rounds after phase 1's verify, while the app still runs. */
+  rounds?: number;
 }
+
+/** Catch-up rounds by default (bench/README.md: the window's delta then carries what the app wrote since). */
+export const DEFAULT_ROUNDS = 1;
+/** Most rounds `--rounds` accepts: each one copies the whole file again. */
+export const MAX_ROUNDS = 5;
+/** A round whose delta carried this few rows ends the rounds: another would not shorten the window. */
+export const SMALL_ROUND_ROWS = 200;
 
 /** The options of the run as the journal keeps them, so the guardian and a resumed run use the same ones. */
 export interface UpgradeRunOptions extends UpgradeOptions {
@@ -173,6 +190,8 @@ export interface UpgradeResult extends StepResult {
   window?: WindowTiming;
   /** What the window's delta carried (online). */
   delta?: DeltaSummary;
+  /** The catch-up rounds run in phase 1 (online), in order. */
+  rounds?: RoundResult[];
   ms: number;
 }
 
@@ -413,7 +432,14 @@ export async function upgrade(ctx: StepContext<UpgradeOptions>): Promise<Upgrade
       `the app's database URL (${currentAppDatabaseUrl(settings).from}) already points at PostgreSQL: this app is upgraded (\`just rollback\` goes back)`,
     );
   }
-  checkPausePoint(settings, [...new Set([...ONLINE_UPGRADE_STEPS, ...UPGRADE_STEPS]), ...SWITCH_ENV_PAUSE_POINTS]);
+  const roundSteps = Array.from({ length: MAX_ROUNDS }, (_, i) => roundStep(i + 1));
+  checkPausePoint(settings, [
+    ...new Set([...ONLINE_UPGRADE_STEPS, ...UPGRADE_STEPS]),
+    ...roundSteps,
+    ...ROUND_PAUSE_POINTS,
+    ...SWITCH_ENV_PAUSE_POINTS,
+  ]);
+  if (ctx.extra.offline && ctx.extra.rounds) throw usageError('--rounds is for the online run, not --offline');
   if (settings.dryRun) return dryRun(settings, log, started, ctx.extra);
   if (!settings.yes && !(process.stdin.isTTY && process.stderr.isTTY)) {
     throw usageError('the upgrade stops the app: pass --yes to run it without a terminal');
@@ -458,6 +484,7 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     orphans: ctx.extra.orphans ?? stored.orphans,
     // A resumed run keeps its mode: an online run's journal has no offline steps to resume, and vice versa.
     offline: previous ? stored.offline : ctx.extra.offline,
+    rounds: ctx.extra.rounds ?? stored.rounds,
   };
   const online = !extra.offline;
   const mode = online ? 'online' : 'offline';
@@ -493,6 +520,7 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
   let generate: GenerateResult | undefined;
   let windowStarted: number | undefined;
   let deltaSummary: DeltaSummary | undefined;
+  const rounds: RoundResult[] = [];
 
   // SIGINT/SIGTERM: abort the step in flight and take the failure path (rollback + start services).
   let abortReject: (err: Error) => void = () => undefined;
@@ -639,13 +667,21 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
         noGenerate: extra.noGenerate,
       });
     }
-    const applied = journal().steps['apply-delta']?.status;
-    if (applied === 'running' || applied === 'done' || applied === 'failed') {
+    // A catch-up round or the window's delta may have reached the target: phase 1's snapshot is the one base a
+    // reload can start from (the rounds are redone after it).
+    const stepsNow = journal().steps;
+    const roundNames = Object.keys(stepsNow).filter((n) => ROUND_STEP.test(n));
+    const reached = (name: string) => ['running', 'done', 'failed'].includes(stepsNow[name]?.status ?? '');
+    if (['apply-delta', ...roundNames].some(reached)) {
       log.warn(
-        'the previous attempt got as far as applying its delta: loading the target again from the phase-1 snapshot',
+        'the previous attempt got as far as applying a delta: loading the target again from the phase-1 snapshot',
       );
       restorePhase1Manifest(runDir);
-      for (const name of ['load-pg', 'verify', 'baseline', 'apply-delta'])
+      removeRoundFiles(
+        runDir,
+        roundNames.map((n) => Number(ROUND_STEP.exec(n)![1])),
+      );
+      for (const name of ['load-pg', 'verify', 'baseline', ...roundNames, 'apply-delta'])
         recordStep(runDir, appDir, name, {
           status: 'skipped',
           message: "redo: the target may hold an earlier attempt's delta",
@@ -660,6 +696,18 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     });
     await copyAndVerify();
     await run('baseline', () => recordBaseline(runSettings, log, runDir), { skipIfDone: true });
+  };
+
+  /** Phase 1, still live: catch-up rounds, each a new snapshot's delta applied and verified, until one is small. */
+  const catchUpWhileLive = async (): Promise<void> => {
+    const most = extra.rounds ?? DEFAULT_ROUNDS;
+    for (let round = 1; round <= most; round++) {
+      const result = (await run(roundStep(round), () =>
+        catchUpRound(runSettings, log, runDir, round, (point) => pausePoint(runSettings, point, log)),
+      ))!;
+      rounds.push(result);
+      if (result.rows.total <= SMALL_ROUND_ROWS) break;
+    }
   };
 
   /** export-sqlite → load-pg → (offline: source-unchanged) → verify, each skipped when an earlier attempt did it. */
@@ -866,6 +914,7 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     if (online) {
       await resumeOnline();
       await copyWhileLive();
+      await catchUpWhileLive();
     }
 
     // --- the window: from here on every exit path restarts the app --------------------------------------------
@@ -891,6 +940,7 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
       verify: verifyReport,
       window,
       delta: deltaSummary,
+      rounds: online ? rounds : undefined,
       ms: Date.now() - started,
       summary: `upgraded: the app runs on PostgreSQL (${displayUrl(settings.targetUrl!)}; ${databaseProof?.detail ?? 'database not proven'}); ${window ? `window ${window.seconds.toFixed(1)} s${deltaSummary ? `, ${deltaSummary.rows.total} row(s) carried by the delta` : ''}; ` : ''}run dir ${runDir}`,
     };
@@ -990,6 +1040,7 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
       steps,
       window: windowTiming(),
       delta: deltaSummary,
+      rounds: online ? rounds : undefined,
       failedStep: failure.step,
       cause: failure.message,
       rolledBack,

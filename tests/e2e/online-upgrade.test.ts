@@ -5,6 +5,7 @@
  *  - every change made while the app ran arrives: after the cutover every row of every table on PostgreSQL equals
  *    the SQLite file's (row by row, canonical form), apart from the rows the app itself wrote on PostgreSQL since;
  *  - a schema change between the snapshots refuses the cutover: exit 4, nothing switched, app on SQLite.
+ * Both without catch-up rounds (`--rounds 0`), so the window's delta is the one that carries the phase-1 changes.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -28,7 +29,8 @@ const harness = useUpgradeHarness(test);
 test('online: inserts, updates, deletes and changed keys made during phase 1 all arrive', async () => {
   const c = await harness.upgradeCase('online');
   const writer = startPhase1Writer(c.install, 'changes');
-  const up = await runTask('upgrade', c.args, { env: { ...SAFE_ENV, ...c.env } });
+  // No catch-up round: the window's delta carries every change (the rounds: online-rounds.test.ts).
+  const up = await runTask('upgrade', [...c.args, '--rounds', '0'], { env: { ...SAFE_ENV, ...c.env } });
   assert.is(up.code, 0, up.stderr);
   const wrote = await writer;
   assert.is(wrote.code, 0, 'the phase-1 writer did its changes');
@@ -72,7 +74,8 @@ test('online: inserts, updates, deletes and changed keys made during phase 1 all
 test('online: a schema change between the snapshots → exit 4, nothing switched, app on SQLite', async () => {
   const c = await harness.upgradeCase('schema');
   const writer = startPhase1Writer(c.install, 'schema');
-  const up = await runTask('upgrade', c.args, { env: { ...SAFE_ENV, ...c.env } });
+  // No catch-up round: the window's delta carries every change (the rounds: online-rounds.test.ts).
+  const up = await runTask('upgrade', [...c.args, '--rounds', '0'], { env: { ...SAFE_ENV, ...c.env } });
   assert.is((await writer).code, 0);
   assert.is(up.code, 4, up.stderr);
   assert.is(up.json!.failedStep, 'delta');
