@@ -8,16 +8,39 @@ import { loadSql } from '../files/sql-files.ts';
  * delta row-diffs only the rows on leaves that changed; docs/online-cutover.md argues why no other row can differ.
  */
 export interface TablePages {
+  /** The table's number in FilePages.leafOwner (the same in both files: its place in the names given). */
+  id: number;
   /** Every page of the tree: interior and leaf, and overflow where dbstat listed them. */
-  all: Set<number>;
-  leaves: Set<number>;
+  all: number[];
+  leaves: number[];
   /** Leaf page → the overflow pages that continue its cells. */
   overflowOf: Map<number, number[]>;
 }
 
-/** One pass over dbstat: the pages of every table in `names`. */
-export function tablePages(db: Database.Database, names: Set<string>): Map<string, TablePages> {
+/**
+ * The tables' pages of one file. Page numbers live in arrays and one typed array, not in sets: a file of a million
+ * rows has a quarter of a million pages, and sets that size cost the window garbage collections.
+ */
+export interface FilePages {
+  tables: Map<string, TablePages>;
+  /** Page number → the id of the table it is a leaf of, 0 when none. */
+  leafOwner: Int32Array;
+}
+
+/** Each table's id: its place in `names`, from 1, so both files number them alike. */
+function tableIds(names: Set<string>): Map<string, number> {
+  return new Map([...names].map((name, i) => [name, i + 1]));
+}
+
+function newTablePages(id: number): TablePages {
+  return { id, all: [], leaves: [], overflowOf: new Map() };
+}
+
+/** One pass over dbstat: the pages of every table in `names` (`pageCount`: the file's pages). */
+export function tablePages(db: Database.Database, names: Set<string>, pageCount: number): FilePages {
+  const ids = tableIds(names);
   const out = new Map<string, TablePages>();
+  const leafOwner = new Int32Array(pageCount + 2);
   const leafAt = new Map<string, Map<string, number>>();
   const overflow: [string, string, number][] = [];
   const rows = db.prepare(loadSql('online-delta-sqlite-btree-pages')).raw(true).iterate() as IterableIterator<
@@ -27,13 +50,14 @@ export function tablePages(db: Database.Database, names: Set<string>): Map<strin
     if (!names.has(name)) continue;
     let pages = out.get(name);
     if (!pages) {
-      pages = { all: new Set(), leaves: new Set(), overflowOf: new Map() };
+      pages = newTablePages(ids.get(name)!);
       out.set(name, pages);
       leafAt.set(name, new Map());
     }
-    pages.all.add(pageno);
+    pages.all.push(pageno);
     if (kind === 'leaf') {
-      pages.leaves.add(pageno);
+      pages.leaves.push(pageno);
+      if (pageno < leafOwner.length) leafOwner[pageno] = pages.id;
       leafAt.get(name)!.set(treePath, pageno);
     } else if (kind === 'overflow') {
       // "/0a3/007+000002": overflow page 2 of cell 7 of the leaf at "/0a3/".
@@ -49,7 +73,7 @@ export function tablePages(db: Database.Database, names: Set<string>): Map<strin
     list.push(pageno);
     pages.overflowOf.set(leaf, list);
   }
-  return out;
+  return { tables: out, leafOwner };
 }
 
 /**
@@ -57,10 +81,14 @@ export function tablePages(db: Database.Database, names: Set<string>): Map<strin
  * there, or one of its cells continues on a changed overflow page. Every other leaf is byte-identical in both, with
  * byte-identical overflow chains, so it holds the same rows in both.
  */
-export function changedLeaves(mine: TablePages, theirs: TablePages | undefined, changed: Set<number>): number[] {
+export function changedLeaves(mine: TablePages, theirs: FilePages, changed: Set<number>): number[] {
   const out: number[] = [];
   for (const leaf of mine.leaves) {
-    if (changed.has(leaf) || !theirs?.leaves.has(leaf) || mine.overflowOf.get(leaf)?.some((p) => changed.has(p)))
+    if (
+      changed.has(leaf) ||
+      theirs.leafOwner[leaf] !== mine.id ||
+      mine.overflowOf.get(leaf)?.some((p) => changed.has(p))
+    )
       out.push(leaf);
   }
   return out;
@@ -193,28 +221,33 @@ export interface ComparedPages {
   newer: PageIndex;
 }
 
-function interiorChildren(page: Buffer, header: number): Uint32Array {
-  const cells = page.readUInt16BE(header + 3);
+/** An interior page's children, the page at `start` of `chunk`; undefined when a cell pointer runs off the page. */
+function interiorChildren(chunk: Buffer, start: number, pageSize: number, header: number): Uint32Array | undefined {
+  const at = start + header;
+  const cells = chunk.readUInt16BE(at + 3);
+  if (header + 12 + 2 * cells > pageSize) return undefined;
   const children = new Uint32Array(cells + 1);
-  for (let i = 0; i < cells; i++) children[i] = page.readUInt32BE(page.readUInt16BE(header + 12 + 2 * i));
-  children[cells] = page.readUInt32BE(header + 8);
+  for (let i = 0; i < cells; i++) {
+    const cell = chunk.readUInt16BE(at + 12 + 2 * i);
+    if (cell + 4 > pageSize) return undefined;
+    children[i] = chunk.readUInt32BE(start + cell);
+  }
+  children[cells] = chunk.readUInt32BE(at + 8);
   return children;
 }
 
 /**
- * Note one page of a file in its index (a page past the file's end has no entry). An interior page whose cell
- * pointers run off the page gets no children: the walk then stops there and the caller asks dbstat.
+ * Note one page of a file in its index, the page at `start` of `chunk` (read in place: no view per page). An
+ * interior page whose cell pointers run off the page gets no children: the walk then stops there and the caller
+ * asks dbstat.
  */
-function indexPage(index: PageIndex, page: Buffer, pageno: number): void {
+function indexPage(index: PageIndex, chunk: Buffer, start: number, pageSize: number, pageno: number): void {
   const header = headerOffset(pageno);
-  const kind = page[header];
+  const kind = chunk[start + header];
   index.kinds[pageno - 1] = kind;
   if (kind !== TABLE_INTERIOR && kind !== INDEX_INTERIOR) return;
-  try {
-    index.children.set(pageno, interiorChildren(page, header));
-  } catch (err) {
-    if (!(err instanceof RangeError)) throw err;
-  }
+  const children = interiorChildren(chunk, start, pageSize, header);
+  if (children) index.children.set(pageno, children);
 }
 
 /** Both files read once, side by side: which pages differ, and each file's page index for the walk. */
@@ -243,8 +276,8 @@ export function comparePages(olderFile: string, newerFile: string, pageSize: num
         const start = i * pageSize;
         const end = start + pageSize;
         const pageno = first + i + 1;
-        if (end <= na) indexPage(older, a.subarray(start, end), pageno);
-        if (end <= nb) indexPage(newer, b.subarray(start, end), pageno);
+        if (end <= na) indexPage(older, a, start, pageSize, pageno);
+        if (end <= nb) indexPage(newer, b, start, pageSize, pageno);
         if (end > na || end > nb || a.compare(b, start, end, start, end) !== 0) changed.add(pageno);
       }
     }
@@ -255,12 +288,14 @@ export function comparePages(olderFile: string, newerFile: string, pageSize: num
   return { changed, older, newer };
 }
 
+/** Page flags of a walked file: every interior and leaf page of every b-tree is TREE and KNOWN. */
+const KNOWN = 1;
+const TREE = 2;
+
 interface WalkedFile {
-  tables: Map<string, TablePages>;
-  /** Every interior and leaf page of every b-tree. */
-  treePages: Set<number>;
-  /** Every interior and leaf page of every b-tree, every freelist page, and page 1. */
-  known: Set<number>;
+  pages: FilePages;
+  /** Page number → flags: TREE for b-tree pages; KNOWN for those, every freelist page, page 1 and known overflow. */
+  flags: Uint8Array;
 }
 
 /**
@@ -276,23 +311,25 @@ function walkFile(
   index: PageIndex,
 ): WalkedFile | undefined {
   const reader = new PageReader(file, pageSize);
-  const known = new Set<number>([1]);
-  const treePages = new Set<number>();
+  const flags = new Uint8Array(index.kinds.length + 2);
+  const leafOwner = new Int32Array(index.kinds.length + 2);
+  const ids = tableIds(names);
   const tables = new Map<string, TablePages>();
+  flags[1] = KNOWN;
   try {
     for (const [name, root] of roots) {
-      const pages: TablePages = { all: new Set(), leaves: new Set(), overflowOf: new Map() };
+      const pages = newTablePages(ids.get(name) ?? 0);
       const stack = [root];
       while (stack.length) {
         const pageno = stack.pop()!;
-        if (known.has(pageno) && pageno !== 1) return undefined;
         if (pageno < 1 || pageno > index.kinds.length) return undefined;
+        if (flags[pageno] & TREE || (flags[pageno] & KNOWN && pageno !== 1)) return undefined;
         const kind = index.kinds[pageno - 1];
-        known.add(pageno);
-        treePages.add(pageno);
-        pages.all.add(pageno);
+        flags[pageno] |= KNOWN | TREE;
+        pages.all.push(pageno);
         if (kind === TABLE_LEAF || kind === INDEX_LEAF) {
-          pages.leaves.add(pageno);
+          pages.leaves.push(pageno);
+          if (pages.id) leafOwner[pageno] = pages.id;
           continue;
         }
         const children = index.children.get(pageno);
@@ -306,17 +343,20 @@ function walkFile(
     if (!header) return undefined;
     let trunk = header.readUInt32BE(32);
     while (trunk !== 0) {
-      if (known.has(trunk)) return undefined;
+      if (trunk >= flags.length || flags[trunk] & KNOWN) return undefined;
       const page = reader.read(trunk);
       if (!page) return undefined;
-      known.add(trunk);
+      flags[trunk] |= KNOWN;
       const next = page.readUInt32BE(0);
       const leaves = page.readUInt32BE(4);
       if (8 + 4 * leaves > pageSize) return undefined;
-      for (let i = 0; i < leaves; i++) known.add(page.readUInt32BE(8 + 4 * i));
+      for (let i = 0; i < leaves; i++) {
+        const leaf = page.readUInt32BE(8 + 4 * i);
+        if (leaf < flags.length) flags[leaf] |= KNOWN;
+      }
       trunk = next;
     }
-    return { tables, treePages, known };
+    return { pages: { tables, leafOwner }, flags };
   } finally {
     reader.close();
   }
@@ -335,14 +375,18 @@ export function bothFilesPages(
   roots: { older: Map<string, number>; newer: Map<string, number> },
   names: Set<string>,
   compared: ComparedPages,
-): { older: Map<string, TablePages>; newer: Map<string, TablePages>; walked: boolean } {
+): { older: FilePages; newer: FilePages; walked: boolean } {
   const { changed } = compared;
   const older = walkFile(files.older, pageSize, roots.older, names, compared.older);
   const newer = older && walkFile(files.newer, pageSize, roots.newer, names, compared.newer);
-  const explained = (p: number) => older!.known.has(p) || newer!.known.has(p);
+  const explained = (p: number) => Boolean((older!.flags[p] | newer!.flags[p]) & KNOWN);
   if (older && newer && everyChangedPageKnown(files, pageSize, { older, newer }, changed, explained))
-    return { older: older.tables, newer: newer.tables, walked: true };
-  return { older: tablePages(dbs.older, names), newer: tablePages(dbs.newer, names), walked: false };
+    return { older: older.pages, newer: newer.pages, walked: true };
+  return {
+    older: tablePages(dbs.older, names, compared.older.kinds.length),
+    newer: tablePages(dbs.newer, names, compared.newer.kinds.length),
+    walked: false,
+  };
 }
 
 /**
@@ -361,11 +405,12 @@ function everyChangedPageKnown(
     const reader = new PageReader(files[side], pageSize);
     try {
       const usable = pageSize - (reader.read(1)?.[20] ?? 0);
+      const { flags } = walked[side];
       for (const p of changed) {
-        if (!walked[side].treePages.has(p)) continue;
+        if (!(flags[p] & TREE)) continue;
         const chain = overflowChains(reader, p, usable);
         if (!chain) return false;
-        for (const o of chain) walked[side].known.add(o);
+        for (const o of chain) if (o < flags.length) flags[o] |= KNOWN;
       }
     } finally {
       reader.close();

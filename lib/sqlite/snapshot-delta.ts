@@ -7,7 +7,14 @@ import { keyMayBeNull, type SchemaModel, type TableModel } from '../prisma/schem
 import { canonicalRowOf, type CanonicalTable } from './canonical-rows.ts';
 import { createCellBytesReader } from './cell-bytes.ts';
 import { manifestColumns } from './manifest.ts';
-import { bothFilesPages, changedLeaves, comparePages, leafRowids, type TablePages } from './btree-pages.ts';
+import {
+  bothFilesPages,
+  changedLeaves,
+  comparePages,
+  leafRowids,
+  type FilePages,
+  type TablePages,
+} from './btree-pages.ts';
 import { decodeTextBytes, type SqliteValue } from './values.ts';
 
 /**
@@ -222,6 +229,8 @@ interface PageDiffInput {
   changed: Set<number>;
   newerPages: TablePages;
   olderPages: TablePages | undefined;
+  /** Both files' pages: a leaf is stable only when it is a leaf of the same table in the other file too. */
+  filePages: { newer: FilePages; older: FilePages };
 }
 
 /**
@@ -241,11 +250,11 @@ function diffChangedLeaves(
   const alias = rowidAlias(model);
   const uniqueKey = model.key.length > 0 && !keyMayBeNull(model, model.key);
   if (!alias || !uniqueKey) return undefined;
-  const newLeaves = changedLeaves(input.newerPages, input.olderPages, input.changed);
-  const oldLeaves = input.olderPages ? changedLeaves(input.olderPages, input.newerPages, input.changed) : [];
+  const newLeaves = changedLeaves(input.newerPages, input.filePages.older, input.changed);
+  const oldLeaves = input.olderPages ? changedLeaves(input.olderPages, input.filePages.newer, input.changed) : [];
   // Past the table's leaf count (both sides counted: a VACUUM, a bulk change) the plain join is as cheap, and the
   // rowid lists (held in memory) are capped.
-  if (newLeaves.length + oldLeaves.length > input.newerPages.leaves.size) return undefined;
+  if (newLeaves.length + oldLeaves.length > input.newerPages.leaves.length) return undefined;
   const newRowids = leafRowids(input.newerFile, input.pageSize, newLeaves);
   const oldRowids = leafRowids(input.olderFile, input.pageSize, oldLeaves);
   if (!newRowids || !oldRowids || newRowids.length + oldRowids.length > MAX_LEAF_DIFF_ROWS) return undefined;
@@ -296,12 +305,12 @@ export function snapshotDelta(olderFile: string, newerFile: string, model: Schem
           compared,
         )
       : undefined;
-    const newerPages = bothPages?.newer;
+    const newerPages = bothPages?.newer.tables;
     const changedNames = new Set(
-      newerPages ? [...names].filter((n) => [...(newerPages.get(n)?.all ?? [])].some((p) => pages!.has(p))) : names,
+      newerPages ? [...names].filter((n) => (newerPages.get(n)?.all ?? []).some((p) => pages!.has(p))) : names,
     );
     for (const m of moved) if (names.has(m)) changedNames.add(m);
-    const olderPages = bothPages?.older;
+    const olderPages = bothPages?.older.tables;
     newer.prepare(loadSql('online-delta-sqlite-attach')).run(olderFile);
     older.prepare(loadSql('online-delta-sqlite-attach')).run(newerFile);
     const tables: TableDelta[] = [];
@@ -311,7 +320,7 @@ export function snapshotDelta(olderFile: string, newerFile: string, model: Schem
       if (!changedNames.has(t.name)) continue;
       diffedTables.push(t.name);
       const onPages =
-        pages && !moved.has(t.name) && newerPages?.get(t.name)
+        pages && bothPages && !moved.has(t.name) && newerPages?.get(t.name)
           ? diffChangedLeaves(newer, older, t, model.enums, {
               newerFile,
               olderFile,
@@ -319,6 +328,7 @@ export function snapshotDelta(olderFile: string, newerFile: string, model: Schem
               changed: pages,
               newerPages: newerPages.get(t.name)!,
               olderPages: olderPages?.get(t.name),
+              filePages: { newer: bothPages.newer, older: bothPages.older },
             })
           : undefined;
       if (onPages) leafDiffedTables.push(t.name);
