@@ -98,6 +98,7 @@ function commitRound(settings: Settings, runDir: string, round: number, delta: S
   const state = readOnlineState(runDir)!;
   patchOnlineState(runDir, settings.appDir, {
     baseline: addWrites(state.baseline, expectedWrites(delta)),
+    inFlight: undefined,
     applied: {
       round,
       snapshot: roundSnapshotFile(round),

@@ -66,6 +66,11 @@ export interface OnlineState {
    * starts from its snapshot and manifest. Absent: the target holds phase 1's snapshot.
    */
   applied?: AppliedRound;
+  /**
+   * The writes of the delta being applied (a round's or the window's), recorded before its transaction: a resumed
+   * run that finds the target's counters moved by anything else refuses to load it again over those writes.
+   */
+  inFlight?: { what: string; writes: WriteCounters };
 }
 
 export interface AppliedRound {
@@ -140,6 +145,7 @@ export async function recordBaseline(settings: Settings, log: Logger, runDir: st
     recordedAt: new Date().toISOString(),
     finalSource: undefined,
     applied: undefined,
+    inFlight: undefined,
   });
   log.ok(`baseline: the target's write counters of ${Object.keys(baseline).length} tables recorded`);
 }
@@ -295,6 +301,9 @@ export async function applyDeltaToTarget(
   const state = readOnlineState(runDir);
   if (!state?.baseline) throw new DomainError(Outcome.Internal, 'no baseline of the target recorded in phase 1');
   await assertUntouched(settings, log, state.baseline, {});
+  patchOnlineState(runDir, settings.appDir, {
+    inFlight: { what: path.basename(newerFile), writes: expectedWrites(delta) },
+  });
   const model = loadSchemaModel(settings.schemaPath);
   const schema = targetSchemaFromUrl(settings.targetUrl);
   const target = await openTarget(settings, log);
@@ -411,6 +420,24 @@ async function assertUntouched(
       );
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * Before a resumed run loads the target again: since the baseline, the target's counters moved by nothing or by
+ * exactly the delta that was in flight (committed or not when the run died). Anything else is someone else's
+ * writes (an UPDATE leaves the row counts as they were), which a reload would drop: refused, the database kept.
+ */
+export async function assertReloadLosesNothing(settings: Settings, log: Logger, runDir: string): Promise<void> {
+  const state = readOnlineState(runDir);
+  if (!state?.baseline) return; // phase 1 never finished: the load itself was unfinished
+  const since = countersSince(state.baseline, await readWriteCounters(settings, log, settings.targetUrl!));
+  if (!countersDiffer({}, since)) return;
+  const differ = state.inFlight && countersDiffer(state.inFlight.writes, since);
+  if (state.inFlight && !differ) return;
+  throw new DomainError(
+    Outcome.TargetNotReady,
+    `rows were written to the target since phase 1 was verified, beyond this run's own delta (${differ ?? countersDiffer({}, since)}): loading it again would lose them; nothing was changed, keep this database`,
+  );
 }
 
 /** The phase-1 manifest brought forward by the delta: what PostgreSQL must hold now. */

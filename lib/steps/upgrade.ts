@@ -61,6 +61,7 @@ import {
 import { liveChange, liveChangeFrom } from './backup.ts';
 import {
   applyDeltaToTarget,
+  assertReloadLosesNothing,
   computeDelta,
   finalSourceFingerprint,
   hashFinalSource,
@@ -140,6 +141,9 @@ export interface UpgradeOptions {
   /** Online: at most this many catch-up rounds after phase 1's verify, while the app still runs. */
   rounds?: number;
 }
+
+/** The pause point right after the run lock is taken and the run dir claimed. */
+export const LOCKED_PAUSE_POINT = 'locked';
 
 /** Catch-up rounds by default (bench/README.md: the window's delta then carries what the app wrote since). */
 export const DEFAULT_ROUNDS = 1;
@@ -438,6 +442,7 @@ export async function upgrade(ctx: StepContext<UpgradeOptions>): Promise<Upgrade
     ...roundSteps,
     ...ROUND_PAUSE_POINTS,
     ...SWITCH_ENV_PAUSE_POINTS,
+    LOCKED_PAUSE_POINT,
   ]);
   if (ctx.extra.offline && ctx.extra.rounds) throw usageError('--rounds is for the online run, not --offline');
   if (settings.dryRun) return dryRun(settings, log, started, ctx.extra);
@@ -475,6 +480,8 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
   if (resumed) assertRunDirOwned(settings, runDir);
   claimThisRunDir(settings, runDir, 'upgrade');
   log.attachFile(path.join(runDir, RUN_FILES.log));
+  // Fire-drill hook: the lock and the run dir held, nothing else done yet (a second run now meets the lock).
+  await pausePoint({ ...settings, runDir }, LOCKED_PAUSE_POINT, log);
   // A resumed run keeps the options of its first attempt unless given again.
   const stored = previous?.options ?? {};
   const extra: UpgradeOptions = {
@@ -667,12 +674,19 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
         noGenerate: extra.noGenerate,
       });
     }
-    // A catch-up round or the window's delta may have reached the target: phase 1's snapshot is the one base a
-    // reload can start from (the rounds are redone after it).
+    // The window's delta, or a round that did not finish, may have reached the target beyond what the journal's
+    // base says: phase 1's snapshot is the one base a reload can start from (the rounds are redone after it). A
+    // finished round is the base itself and is kept.
     const stepsNow = journal().steps;
     const roundNames = Object.keys(stepsNow).filter((n) => ROUND_STEP.test(n));
-    const reached = (name: string) => ['running', 'done', 'failed'].includes(stepsNow[name]?.status ?? '');
-    if (['apply-delta', ...roundNames].some(reached)) {
+    const status = (name: string) => stepsNow[name]?.status ?? '';
+    const unfinishedRound = roundNames.some((n) => status(n) === 'running' || status(n) === 'failed');
+    if (unfinishedRound || ['running', 'done', 'failed'].includes(status('apply-delta'))) {
+      try {
+        await assertReloadLosesNothing(runSettings, log, runDir);
+      } catch (err) {
+        throw new StepFailure('load-pg', Outcome.TargetNotReady, errorMessage(err));
+      }
       log.warn(
         'the previous attempt got as far as applying a delta: loading the target again from the phase-1 snapshot',
       );
@@ -702,9 +716,12 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
   const catchUpWhileLive = async (): Promise<void> => {
     const most = extra.rounds ?? DEFAULT_ROUNDS;
     for (let round = 1; round <= most; round++) {
-      const result = (await run(roundStep(round), () =>
-        catchUpRound(runSettings, log, runDir, round, (point) => pausePoint(runSettings, point, log)),
-      ))!;
+      const result = await run(
+        roundStep(round),
+        () => catchUpRound(runSettings, log, runDir, round, (point) => pausePoint(runSettings, point, log)),
+        { skipIfDone: true },
+      );
+      if (!result) continue; // the base already, from an earlier attempt
       rounds.push(result);
       if (result.rows.total <= SMALL_ROUND_ROWS) break;
     }

@@ -5,7 +5,10 @@
  *    stays open; a target that may hold the killed attempt's delta is loaded again; the last attempt cuts over and
  *    every row on PostgreSQL equals the SQLite file's;
  *  - a target written by someone else between phase 1 and the window (the first attempt killed as its window
- *    opened, then a foreign UPDATE on PostgreSQL): the resumed window refuses, exit 5, the app back on SQLite.
+ *    opened, then a foreign UPDATE on PostgreSQL): the resumed window refuses, exit 5, the app back on SQLite;
+ *  - a foreign UPDATE after a kill that left the window's delta committed (paused at verify-delta): the resumed run
+ *    would load the target again from phase 1, which the row counts alone would allow; the counters since the
+ *    baseline show more than the run's own delta, so it refuses (exit 3) and the foreign row stays.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -93,6 +96,42 @@ test('a target written by someone else between phase 1 and the window → refuse
     (x) => x?.status === 200,
   );
   assert.is(h!.body.database, 'sqlite');
+  assert.equal(appFingerprint(install), before, 'nothing switched');
+});
+
+test("a foreign UPDATE after the window's delta was committed → the resumed run refuses to reload over it, exit 3", async () => {
+  const { install, before, env, args, db } = await harness.upgradeCase('reloadguard', 200);
+  const killed = await killAtPausePoint({
+    install,
+    args,
+    env,
+    point: 'verify-delta',
+    atKill: (dir) => {
+      assert.is(journalOf(dir).steps['apply-delta'].status, 'done');
+    },
+  });
+  await assertBackOnSqlite(install, killed.runDir, before);
+  await harness.pg.query(db.name, `UPDATE "Setting" SET "note" = 'kept by the refusal'`);
+  await eventually(
+    'the foreign write counted',
+    async () =>
+      (await harness.pg.query(db.name, `SELECT n_tup_upd::int AS n FROM pg_stat_user_tables WHERE relname = 'Setting'`))
+        .rows[0].n,
+    (n) => n > 0,
+  );
+  const resumed = await spawnTask('upgrade', args, env).done;
+  assert.is(resumed.code, 3, resumed.stderr);
+  const result = JSON.parse(resumed.stdout);
+  assert.is(result.runDir, killed.runDir);
+  assert.is(result.failedStep, 'load-pg');
+  assert.match(result.cause, /beyond this run's own delta \("Setting": 0\/\d+\/0 rows inserted\/updated\/deleted/);
+  const kept = await harness.pg.query(
+    db.name,
+    `SELECT count(*)::int AS n FROM "Setting" WHERE "note" = 'kept by the refusal'`,
+  );
+  assert.ok(kept.rows[0].n > 0, 'the foreign write is still on PostgreSQL');
+  const h = await health(install.healthUrl);
+  assert.is(h?.body.database, 'sqlite', 'the app runs on SQLite');
   assert.equal(appFingerprint(install), before, 'nothing switched');
 });
 

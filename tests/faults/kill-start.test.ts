@@ -75,13 +75,14 @@ test('SIGKILL at start-services: app back on SQLite (env, provider, health agree
   // exit 2 naming the owner's PID (lib/run/run-lock.ts), changing nothing. The app wrote to PostgreSQL while it ran
   // there before the kill, so the resumed run must not re-load over those rows: it refuses, naming them, and the
   // app stays on SQLite with the PostgreSQL database kept (they exist only there). Online (the default) the reload is
-  // phase 1, before anything is stopped: load-pg's refusal is the run's exit code (3, target not ready).
-  // The first is held at load-pg (a pause point, lib/run/pause-point.ts) while it holds the lock, so the second
+  // phase 1, before anything is stopped: its refusal (the target's counters moved beyond the run's own delta since
+  // phase 1) is the run's exit code (3, target not ready), as load-pg's.
+  // The first is held right after it took the lock (pause point `locked`, lib/run/pause-point.ts), so the second
   // certainly meets the lock: a resumed run that refuses fast would otherwise release it before the second looks.
-  const a = spawnTask('upgrade', args, { ...env, VISIONSUIT_MIGRATE_PAUSE_AT: 'load-pg' });
+  const a = spawnTask('upgrade', args, { ...env, VISIONSUIT_MIGRATE_PAUSE_AT: 'locked' });
   await pollFast(
-    'the first run held at load-pg',
-    () => existsSync(pauseMarker(runDir, 'load-pg')),
+    'the first run held with the lock',
+    () => existsSync(pauseMarker(runDir, 'locked')),
     (v) => v,
     120_000,
   );
@@ -102,7 +103,10 @@ test('SIGKILL at start-services: app back on SQLite (env, provider, health agree
   assert.is(result.runDir, runDir);
   if (winner.code === 3) {
     assert.is(result.failedStep, 'load-pg');
-    assert.match(winner.stderr, /rows were written to schema "public" after our load/);
+    assert.match(
+      winner.stderr,
+      /rows were written to the target since phase 1 was verified, beyond this run's own delta/,
+    );
     const back = await eventually(
       'app on SQLite',
       () => appState(install!),
