@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { usageError } from '../errors.ts';
 import { findBlocks } from './schema-file.ts';
@@ -223,8 +224,45 @@ function revealIgnored(files: [string, string][]): IgnoreRewrite {
   return { files: out, ignoredModels, views };
 }
 
+/**
+ * Models parsed in this process, by their files' names and texts: an upgrade asks for the same schema's model in
+ * most of its steps, and each parse costs ~85 ms (the first ~300 ms) and keeps the parser's memory. Handed out as
+ * copies, so no caller can change another's.
+ */
+const parsedModels = new Map<string, SchemaModel>();
+
+function filesKey(files: [string, string][]): string {
+  const hash = createHash('sha256');
+  for (const [name, text] of files) hash.update(`${name}\0${text}\0`);
+  return hash.digest('hex');
+}
+
+/** A model parsed elsewhere (a helper thread) for these files: later parses of the same files in this process use it. */
+export function rememberSchemaModel(files: [string, string][], model: SchemaModel): void {
+  parsedModels.set(filesKey(files), structuredClone(model));
+}
+
+/** The model of these files when this process has parsed or been given it already. */
+export function knownSchemaModel(files: [string, string][]): SchemaModel | undefined {
+  const known = parsedModels.get(filesKey(files));
+  return known && structuredClone(known);
+}
+
+/** The files loadSchemaModel parses for `file`: the schema file, or every .prisma file of a schema folder. */
+export function schemaModelFiles(file: string): [string, string][] {
+  return readSchemaSource(file).files.map((f) => [f.name, f.text]);
+}
+
 /** A multi-file schema (Prisma's prismaSchemaFolder): [file name, text] pairs, parsed together. */
 export function schemaModelFromFiles(files: [string, string][]): SchemaModel {
+  const known = knownSchemaModel(files);
+  if (known) return known;
+  const model = parseSchemaFiles(files);
+  parsedModels.set(filesKey(files), structuredClone(model));
+  return model;
+}
+
+function parseSchemaFiles(files: [string, string][]): SchemaModel {
   const revealed = revealIgnored(files);
   const prismaSchema = revealed.files.map(
     ([name, text]) => [name, stripConnectionProperties(text)] as [string, string],
@@ -247,9 +285,9 @@ export function schemaModelFromFiles(files: [string, string][]): SchemaModel {
 
 /** The schema file, or a folder of .prisma files (prismaSchemaFolder) read together. */
 export function loadSchemaModel(file: string): SchemaModel {
-  const source = readSchemaSource(file);
+  const files = schemaModelFiles(file);
   try {
-    return schemaModelFromFiles(source.files.map((f) => [f.name, f.text]));
+    return schemaModelFromFiles(files);
   } catch (err) {
     if (err instanceof Error && err.name === 'DomainError') throw usageError(`${file}: ${err.message}`);
     throw err;

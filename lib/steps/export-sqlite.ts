@@ -36,6 +36,7 @@ export {
   type TableScan,
 } from '../sqlite/export-scan.ts';
 import { helperThreadModule } from '../files/code-location.ts';
+import { parseSchemaModelInThread } from '../prisma/schema-model-thread.ts';
 import { startCallWorker } from '../threads/worker-call.ts';
 import { sqliteProblem, type SourceFileState } from './backup.ts';
 import { verifySnapshot } from '../sqlite/snapshot-check.ts';
@@ -240,19 +241,6 @@ export function epochSuspectLine(s: Manifest['epochSuspects'][number]): string {
 const WORKER_THRESHOLD_BYTES = 32 * 1024 * 1024;
 
 /**
- * Prisma's schema parser is WebAssembly whose memory never shrinks (~50 MB): for a big export, parse in a helper
- * thread that is ended before the scan, so the peak memory of the scan does not carry it.
- */
-async function loadSchemaModelInHelper(schemaPath: string, log: Logger): Promise<SchemaModel> {
-  const helper = startCallWorker(helperThreadModule('prisma/schema-model'), log);
-  try {
-    return await helper.call<SchemaModel>('loadSchemaModel', schemaPath);
-  } finally {
-    await helper.close();
-  }
-}
-
-/**
  * Scan every table: in the main thread for a small snapshot; otherwise this thread and a worker thread pull
  * tables from one queue, biggest first, so a 300 MB database uses two cores.
  */
@@ -414,7 +402,7 @@ async function exportInto(
   const threshold = options.workerThresholdBytes ?? WORKER_THRESHOLD_BYTES;
   const model =
     snapshot.bytes >= threshold
-      ? await loadSchemaModelInHelper(settings.schemaPath, log)
+      ? await parseSchemaModelInThread(settings.schemaPath, log)
       : loadSchemaModel(settings.schemaPath);
   const schemaSha = schemaSha256(settings.schemaPath);
   cacheSchemaModel(runDir, schemaSha, model);

@@ -32,6 +32,7 @@ import {
   roundStep,
   type RoundResult,
 } from './catch-up-round.ts';
+import { parseSchemaModelInThread } from '../prisma/schema-model-thread.ts';
 import { checkPausePoint, pausePoint, SWITCH_ENV_PAUSE_POINTS } from '../run/pause-point.ts';
 import { acquireLock, claimThisRunDir } from '../run/run-lock.ts';
 import {
@@ -245,6 +246,20 @@ export const UPGRADE_STEPS = [
   'verify',
   ...CUTOVER_STEPS,
 ] as const;
+
+/**
+ * The app's schema parsed once, in a helper thread that is then ended: every step of this process uses that model
+ * (lib/prisma/schema-model.ts remembers it) and the parser's memory is never in this process. A schema that does not
+ * parse is left to the steps, which report it in their own words.
+ */
+async function parseSchemaOffThread(settings: Settings, log: Logger): Promise<void> {
+  if (!existsSync(settings.schemaPath)) return;
+  try {
+    await parseSchemaModelInThread(settings.schemaPath, log);
+  } catch (err) {
+    log.debug(`schema parsed in the steps instead: ${errorMessage(err)}`);
+  }
+}
 
 /** The newest run dir holding an upgrade that never finished (journal without a final state). */
 export function findUnfinishedUpgrade(settings: Settings): string | undefined {
@@ -482,6 +497,7 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
   log.attachFile(path.join(runDir, RUN_FILES.log));
   // Fire-drill hook: the lock and the run dir held, nothing else done yet (a second run now meets the lock).
   await pausePoint({ ...settings, runDir }, LOCKED_PAUSE_POINT, log);
+  await parseSchemaOffThread(settings, log);
   // A resumed run keeps the options of its first attempt unless given again.
   const stored = previous?.options ?? {};
   const extra: UpgradeOptions = {
