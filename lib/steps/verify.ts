@@ -9,6 +9,8 @@ import { RUN_FILES, existingRunDir, recordStep, writeRunJson } from '../run/run-
 import { claimThisRunDir } from '../run/run-lock.ts';
 import { GATES, secondsSince, type GateName, type GateReport } from '../verify/gate-report.ts';
 import { tableGates } from '../verify/table-gates.ts';
+import { helperThreadModule } from '../files/code-location.ts';
+import { startCallWorker } from '../threads/worker-call.ts';
 import { integrityGate } from '../verify/integrity-gate.ts';
 import { prismaGate } from '../verify/prisma-gate.ts';
 
@@ -104,6 +106,11 @@ async function verifyRun(
   log.info(`verify ${target.display} (schema ${pgSchema}) against ${runDir}: ${gates.join(', ')}`);
   const reports: GateReport[] = [];
   const extra: pg.Client[] = [];
+  // Prisma's WebAssembly (schema engine, parser, generated client) runs in a thread ended with the verify.
+  const prismaThread =
+    gates.includes('integrity') || gates.includes('prisma')
+      ? startCallWorker(helperThreadModule('verify/prisma-thread'), log)
+      : undefined;
   try {
     const second = await target.connect();
     extra.push(second);
@@ -117,7 +124,7 @@ async function verifyRun(
       work.push(tableGates(clients, manifest, runDir, pgSchema, gates, settings.schemaPath, log));
     if (side) {
       work.push(
-        integrityGate(clients, side, runDir, settings.schemaPath, pgSchema, target, log).catch(
+        integrityGate(clients, side, runDir, settings.schemaPath, pgSchema, target, log, prismaThread!).catch(
           (err: unknown): GateReport => ({
             gate: 'integrity',
             ok: false,
@@ -129,9 +136,10 @@ async function verifyRun(
       );
     }
     // The prisma gate works on its own connections; client generation overlaps with the hashing.
-    if (gates.includes('prisma')) work.push(prismaGate(target, runDir, settings.schemaPath, pgSchema, log));
+    if (gates.includes('prisma')) work.push(prismaGate(target, runDir, settings.schemaPath, pgSchema, prismaThread!));
     for (const result of await Promise.all(work)) reports.push(...(Array.isArray(result) ? result : [result]));
   } finally {
+    await prismaThread?.close();
     for (const client of extra) await client.end().catch(() => undefined);
     await target.close();
   }

@@ -13,7 +13,7 @@ import {
   type SchemaSnapshot,
 } from '../pg/integrity.ts';
 import { type TargetConnection } from '../pg/target.ts';
-import { referenceDdl } from './prisma-engine-gate.ts';
+import type { CallWorker } from '../threads/worker-call.ts';
 import { pgSchemaFile, runOnConnections, secondsSince, type GateReport } from './gate-report.ts';
 
 export async function integrityGate(
@@ -24,6 +24,8 @@ export async function integrityGate(
   pgSchema: string,
   target: TargetConnection,
   log: Logger,
+  /** A helper running lib/verify/prisma-thread.ts: the schema engine builds the reference DDL there. */
+  thread: CallWorker,
 ): Promise<GateReport> {
   const started = Date.now();
   log.progress('verify integrity: building the reference schema');
@@ -33,7 +35,11 @@ export async function integrityGate(
   let reference: SchemaSnapshot & { scratch: 'schema' | 'temporary' };
   let referenceSource: string;
   try {
-    const ddl = await referenceDdl(schemaFile, target, pgSchema);
+    const ddl = await thread.call<{ source: string; sql: string }>('referenceDdlOf', {
+      schemaFile,
+      clientConfig: target.clientConfig,
+      pgSchema,
+    });
     referenceSource = ddl.source;
     reference = await referenceSnapshot(side, ddl.sql);
   } catch (err) {

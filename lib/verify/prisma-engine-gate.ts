@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { errorMessage } from '../errors.ts';
-import type { TargetConnection } from '../pg/target.ts';
+import type { TargetClientConfig } from '../pg/guarded-client.ts';
 import { isEmptyMigrationScript, openSchemaEngine } from '../prisma/engine.ts';
 
 /**
@@ -10,12 +10,12 @@ import { isEmptyMigrationScript, openSchemaEngine } from '../prisma/engine.ts';
  */
 export async function referenceDdl(
   schemaFile: string,
-  target: TargetConnection,
+  clientConfig: TargetClientConfig,
   pgSchema: string,
 ): Promise<{ source: string; sql: string }> {
   const session = await openSchemaEngine({
     schemaPath: schemaFile,
-    clientConfig: target.clientConfig,
+    clientConfig,
     schema: pgSchema,
   });
   try {
@@ -48,7 +48,7 @@ export async function prismaEngineHealth(opts: {
   schemaFile: string;
   schemaText: string;
   migrationsDir: string;
-  target: TargetConnection;
+  clientConfig: TargetClientConfig;
   pgSchema: string;
 }): Promise<EngineHealth> {
   const problems: string[] = [];
@@ -57,7 +57,7 @@ export async function prismaEngineHealth(opts: {
   const session = await openSchemaEngine({
     schemaPath: opts.schemaFile,
     schemaText: opts.schemaText,
-    clientConfig: opts.target.clientConfig,
+    clientConfig: opts.clientConfig,
     schema: opts.pgSchema,
   });
   try {

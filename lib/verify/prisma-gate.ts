@@ -1,20 +1,19 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type pg from 'pg';
 import { errorMessage } from '../errors.ts';
-import type { Logger } from '../cli/log.ts';
 import { type TargetConnection } from '../pg/target.ts';
-import { checkPrismaClient } from '../prisma/client-check.ts';
 import { RUN_FILES } from '../run/run-dir.ts';
-import { prismaEngineHealth } from './prisma-engine-gate.ts';
+import type { CallWorker } from '../threads/worker-call.ts';
+import type { PrismaChecks, PrismaChecksArgs } from './prisma-thread.ts';
 import { pgSchemaFile, secondsSince, type GateReport } from './gate-report.ts';
 
+/** `thread`: a helper running lib/verify/prisma-thread.ts (startPrismaThread), where the WebAssembly work happens. */
 export async function prismaGate(
   target: TargetConnection,
   runDir: string,
   appSchemaPath: string,
   pgSchema: string,
-  log: Logger,
+  thread: CallWorker,
 ): Promise<GateReport> {
   const started = Date.now();
   const { file: schemaFile, problem } = pgSchemaFile(runDir, appSchemaPath);
@@ -24,22 +23,24 @@ export async function prismaGate(
   const migrationsDir = existsSync(runMigrations) ? runMigrations : path.join(path.dirname(schemaFile), 'migrations');
   const schemaText = readFileSync(schemaFile, 'utf8');
   const problems: string[] = [];
-  // The engine's diagnosis and the client's generation are independent: run them side by side.
-  let engineSeconds = 0;
-  const [engine, client] = await Promise.all([
-    prismaEngineHealth({ schemaFile, schemaText, migrationsDir, target, pgSchema })
-      .catch((err: unknown) => ({
-        problems: [`Prisma's schema engine could not check the database: ${errorMessage(err)}`],
-      }))
-      .finally(() => (engineSeconds = secondsSince(started))),
-    checkPrismaClient({ runDir, schemaText, poolConfig: target.clientConfig as pg.PoolConfig, pgSchema, log }).catch(
-      (err: unknown) => ({
-        ok: false,
-        reason: `Prisma Client check crashed: ${errorMessage(err)}`,
-        models: [],
-      }),
-    ),
-  ]);
+  let checks: PrismaChecks;
+  try {
+    checks = await thread.call<PrismaChecks>('prismaChecks', {
+      schemaFile,
+      schemaText,
+      migrationsDir,
+      clientConfig: target.clientConfig,
+      pgSchema,
+      runDir,
+    } satisfies PrismaChecksArgs);
+  } catch (err) {
+    checks = {
+      engine: { problems: [] },
+      client: { ok: false, reason: `the Prisma checks' thread failed: ${errorMessage(err)}` },
+      engineSeconds: 0,
+    };
+  }
+  const { engine, client, engineSeconds } = checks;
   problems.push(...engine.problems);
   if (!client.ok) problems.push(client.reason);
   return {
