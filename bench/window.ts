@@ -48,6 +48,10 @@ export interface WindowRun {
   windowSeconds?: number;
   parts?: { step: string; seconds: number }[];
   deltaRows?: number;
+  /** The catch-up rounds of phase 1 (online): rows each carried and its seconds. */
+  rounds?: { round: number; rows: number; seconds: number }[];
+  /** Every step of the upgrade (its --json), phase 1 included. */
+  steps?: { name: string; seconds: number }[];
   upgradeSeconds: number;
   peakRssMb?: number;
   liveWrites?: { inserts: number; updates: number; deletes: number };
@@ -199,6 +203,12 @@ async function oneRun(ctx: WindowBenchContext, rows: number, mode: 'offline' | '
       windowSeconds: json?.window?.seconds,
       parts: json?.window?.parts,
       deltaRows: json?.delta?.rows?.total,
+      rounds: (json?.rounds ?? []).map((r: { round: number; rows: { total: number }; seconds: number }) => ({
+        round: r.round,
+        rows: r.rows.total,
+        seconds: r.seconds,
+      })),
+      steps: (json?.steps ?? []).map((st: { name: string; ms: number }) => ({ name: st.name, seconds: st.ms / 1000 })),
       upgradeSeconds: run.seconds,
       peakRssMb: run.peakRssMb,
       rssSteps: (json?.steps ?? [])
@@ -234,8 +244,8 @@ async function oneRun(ctx: WindowBenchContext, rows: number, mode: 'offline' | '
 
 export function windowTable(runs: WindowRun[]): string {
   const lines = [
-    '| rows | mode | window (s) | biggest parts of the window (s) | delta rows | live writes (ins/upd/del) | all live writes in PostgreSQL | upgrade wall (s) | peak RSS (MB) | exit |',
-    '|---:|---|---:|---|---:|---|---|---:|---:|---:|',
+    '| rows | mode | window (s) | biggest parts of the window (s) | rounds: rows (s) | delta rows | live writes (ins/upd/del) | all live writes in PostgreSQL | upgrade wall (s) | peak RSS (MB) | exit |',
+    '|---:|---|---:|---|---|---:|---|---|---:|---:|---:|',
   ];
   for (const r of runs) {
     const parts = [...(r.parts ?? [])]
@@ -243,9 +253,10 @@ export function windowTable(runs: WindowRun[]): string {
       .slice(0, 4)
       .map((p) => `${p.step} ${p.seconds.toFixed(1)}`)
       .join(', ');
+    const rounds = r.rounds?.length ? r.rounds.map((x) => `${x.rows} (${x.seconds.toFixed(1)})`).join(', ') : '–';
     const w = r.liveWrites ? `${r.liveWrites.inserts}/${r.liveWrites.updates}/${r.liveWrites.deletes}` : '';
     lines.push(
-      `| ${r.rows.toLocaleString('en-US')} | ${r.mode} | ${r.windowSeconds?.toFixed(1) ?? '–'} | ${parts} | ${r.deltaRows ?? '–'} | ${w} | ${r.allWritesArrived === undefined ? '–' : r.allWritesArrived ? 'yes' : 'NO'} | ${r.upgradeSeconds.toFixed(1)} | ${r.peakRssMb ?? '–'} | ${r.exitCode}${r.note ? ` (${r.note.replace(/\|/g, '/').slice(0, 120)})` : ''} |`,
+      `| ${r.rows.toLocaleString('en-US')} | ${r.mode} | ${r.windowSeconds?.toFixed(1) ?? '–'} | ${parts} | ${rounds} | ${r.deltaRows ?? '–'} | ${w} | ${r.allWritesArrived === undefined ? '–' : r.allWritesArrived ? 'yes' : 'NO'} | ${r.upgradeSeconds.toFixed(1)} | ${r.peakRssMb ?? '–'} | ${r.exitCode}${r.note ? ` (${r.note.replace(/\|/g, '/').slice(0, 120)})` : ''} |`,
     );
   }
   lines.push('', "Where the upgrade process's peak RSS grew (MB after the step, growth in it):", '');
