@@ -394,6 +394,7 @@ async function dryRun(
   });
   const healthUrl = await resolveHealthUrl(settings, options.healthUrl);
   const wait = `${options.waitSeconds ?? 30} s`;
+  const rounds = options.rounds ?? DEFAULT_ROUNDS;
   const stop = `stop the writers: ${settings.stopCmd ?? '(no stop command)'}; prove no process has ${sqlitePath ?? 'the SQLite file'} open`;
   const copy = [
     `backup + export-sqlite into a new run dir under ${runsRoot(settings)}; orphan rows: ${options.orphans === 'null' ? 'loaded with the foreign key NULL' : options.orphans === 'delete' ? 'left out with the rows depending on them' : 'refused'} (--orphans=${options.orphans ?? 'refuse'})`,
@@ -404,8 +405,13 @@ async function dryRun(
     : [
         ...copy.map((c) => `${c} — while the app runs, nothing stopped`),
         "record the target's write counters (baseline)",
+        ...(rounds > 0
+          ? [
+              `up to ${rounds} catch-up round(s) while the app runs: a new snapshot, its delta applied and verified (ends early once one carries ≤ ${SMALL_ROUND_ROWS} rows)`,
+            ]
+          : []),
         stop,
-        'final snapshot by the backup API; its delta against the phase-1 snapshot (a schema change refuses: exit 4)',
+        `final snapshot by the backup API; its delta against the ${rounds > 0 ? "last round's" : 'phase-1'} snapshot (a schema change refuses: exit 4)`,
         'apply the delta to PostgreSQL in one transaction; verify counts, content hashes and that only the delta wrote the target',
         'check the live SQLite file is unchanged since the final snapshot',
       ];

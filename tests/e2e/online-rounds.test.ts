@@ -137,4 +137,28 @@ test('SIGKILL with a round committed on the target, not verified: the app runs o
   await assertRowsEqualOnPg(harness.pg, c.install, c.db.name);
 });
 
+test('--rounds: in the help and the dry-run plan; out of range or with --offline is exit 2, nothing changed', async () => {
+  const c = await harness.upgradeCase('roundflags');
+  const help = await spawnTask('upgrade', ['--help']).done;
+  assert.is(help.code, 0);
+  assert.match(help.stderr, /--rounds N/);
+  const dry = await spawnTask('upgrade', [...c.args, '--dry-run', '--rounds', '3'], c.env).done;
+  assert.is(dry.code, 0, dry.stderr);
+  assert.ok(
+    JSON.parse(dry.stdout).plan.some((p: string) => /^up to 3 catch-up round\(s\) while the app runs/.test(p)),
+    dry.stdout,
+  );
+  for (const [flags, cause] of [
+    [['--rounds', '9'], /--rounds must be a whole number from 0 to 5, got "9"/],
+    [['--rounds', 'two'], /--rounds must be a whole number from 0 to 5, got "two"/],
+    [['--rounds', '2', '--offline'], /--rounds is for the online run, not --offline/],
+  ] as const) {
+    const bad = await spawnTask('upgrade', [...c.args, ...flags], c.env).done;
+    assert.is(bad.code, 2, bad.stderr);
+    assert.match(JSON.parse(bad.stdout).error, cause);
+  }
+  assert.equal(appFingerprint(c.install), c.before);
+  assert.is((await health(c.install.healthUrl))?.body.database, 'sqlite');
+});
+
 test.run();
