@@ -61,10 +61,13 @@ rollback *args:
 # The same small young generation as load-pg: the export's garbage is short-lived rows, so peak RSS is lower (a node
 # flag, not NODE_OPTIONS, which the app it starts would inherit). --optimize-for-size keeps V8's heap from growing
 # far past what is live: the runs that do every step in one process (fallback, upgrade, demo) peak lower by it.
+# They also run with MALLOC_ARENA_MAX=2: glibc otherwise keeps a heap per thread that has ever allocated (helper
+# threads, libuv's pool), none of which it hands back; the app's own commands get the operator's value back
+# (lib/app/service-commands.ts serviceEnv, from VS_MIGRATE_APP_MALLOC_ARENA_MAX).
 [doc("Back to SQLite WITH the rows the app wrote on PostgreSQL: new file verified, original kept (stops the app)")]
 [no-exit-message]
 fallback *args:
-    @node --max-semi-space-size=1 --optimize-for-size --import tsx "{{tasks}}/fallback.ts" "$@"
+    @VS_MIGRATE_APP_MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX-}" MALLOC_ARENA_MAX=2 node --max-semi-space-size=1 --optimize-for-size --import tsx "{{tasks}}/fallback.ts" "$@"
 
 # Stop (on) or start (off) the app's writers, proving the SQLite file is closed
 [no-exit-message]
@@ -74,7 +77,7 @@ maintenance *args:
 # The whole production run, with automatic rollback on any failed gate
 [no-exit-message]
 upgrade *args:
-    @node --max-semi-space-size=1 --optimize-for-size --import tsx "{{tasks}}/upgrade.ts" "$@"
+    @VS_MIGRATE_APP_MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX-}" MALLOC_ARENA_MAX=2 node --max-semi-space-size=1 --optimize-for-size --import tsx "{{tasks}}/upgrade.ts" "$@"
 
 # A new install straight onto PostgreSQL (no SQLite data)
 [no-exit-message]
@@ -89,4 +92,4 @@ sample-install *args:
 # Whole upgrade of a sample install into an embedded PostgreSQL, then clean up
 [no-exit-message]
 demo *args:
-    @node --max-semi-space-size=1 --optimize-for-size --import tsx "{{tasks}}/demo.ts" "$@"
+    @VS_MIGRATE_APP_MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX-}" MALLOC_ARENA_MAX=2 node --max-semi-space-size=1 --optimize-for-size --import tsx "{{tasks}}/demo.ts" "$@"

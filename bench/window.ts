@@ -24,7 +24,7 @@ import { pgTableHash } from '../lib/pg/content-hash.ts';
 import { loadSchemaModel } from '../lib/prisma/schema-model.ts';
 import { canonicalRowOf } from '../lib/sqlite/canonical-rows.ts';
 import { canonicalTable } from '../lib/sqlite/snapshot-delta.ts';
-import { ONE_PROCESS_TASK_FLAGS, taskNodeArgs } from '../lib/files/code-location.ts';
+import { ONE_PROCESS_TASK_FLAGS, oneProcessTaskEnv, taskNodeArgs } from '../lib/files/code-location.ts';
 import { jsonOutput } from './json-output.ts';
 import { FALLBACK_STEPS } from '../lib/steps/fallback.ts';
 
@@ -108,7 +108,7 @@ async function fallbackRun(
       '--yes',
       '--json',
     ],
-    { VS_SYSTEM_ENV_FILE: '/nonexistent/visionsuit-bench/vs-backend.env' },
+    { VS_SYSTEM_ENV_FILE: '/nonexistent/visionsuit-bench/vs-backend.env', ...oneProcessTaskEnv() },
   );
   const json = jsonOutput(run.stdout);
   return {
@@ -191,6 +191,7 @@ async function oneRun(ctx: WindowBenchContext, rows: number, mode: 'offline' | '
       {
         TARGET_DATABASE_URL: ctx.server.url(database),
         VS_SYSTEM_ENV_FILE: '/nonexistent/visionsuit-bench/vs-backend.env',
+        ...oneProcessTaskEnv(),
       },
     );
     const json = jsonOutput(run.stdout);

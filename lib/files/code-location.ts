@@ -13,6 +13,14 @@ export function helperThreadModule(name: string): URL {
 export const ONE_PROCESS_TASK_FLAGS = ['--max-semi-space-size=1', '--optimize-for-size'];
 
 /**
+ * The environment the justfile gives those tasks: glibc keeps at most two malloc arenas (not one per thread), and
+ * the operator's own value is kept for the app's commands (lib/app/service-commands.ts serviceEnv).
+ */
+export function oneProcessTaskEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  return { VS_MIGRATE_APP_MALLOC_ARENA_MAX: env.MALLOC_ARENA_MAX ?? '', MALLOC_ARENA_MAX: '2' };
+}
+
+/**
  * Node's arguments for starting a task the way its justfile recipe does (`node --import tsx tasks/<task>.ts`), for
  * tests and the benchmark, which start tasks as real processes.
  */
