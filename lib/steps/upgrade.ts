@@ -462,8 +462,8 @@ export async function upgrade(ctx: StepContext<UpgradeOptions>): Promise<Upgrade
     ...new Set([...ONLINE_UPGRADE_STEPS, ...UPGRADE_STEPS]),
     ...roundSteps,
     ...ROUND_PAUSE_POINTS,
-    ...SWITCH_ENV_PAUSE_POINTS,
     LOCKED_PAUSE_POINT,
+    ...SWITCH_ENV_PAUSE_POINTS,
   ]);
   if (ctx.extra.offline && ctx.extra.rounds) throw usageError('--rounds is for the online run, not --offline');
   if (settings.dryRun) return dryRun(settings, log, started, ctx.extra);
