@@ -13,7 +13,8 @@ export-sqlite -> load-pg -> verify -> baseline (the target's write counters). An
 step's code and the app was never touched. Then the window: stop the writers (proven via /proc) -> final snapshot
 (backup API, the live file never written) -> delta against the phase-1 snapshot (page-identical tables skipped,
 the rest diffed by key; a schema change refuses with exit 4) -> apply it to PostgreSQL in one transaction -> verify
-it (counts, content hashes brought forward, the target's counters moved by exactly the delta) -> live SQLite
+it (counts, content hashes brought forward, the target's counters moved by exactly the delta) -> the quick
+Prisma gate (the run's Prisma Client reads every model) -> live SQLite
 unchanged since the final snapshot -> switch-env -> counts re-check -> start the app -> health reports postgresql.
 --rounds N (online, default ${DEFAULT_ROUNDS}, at most ${MAX_ROUNDS}): before the window, up to N catch-up rounds while the app still
 runs, each a new snapshot whose delta is applied and verified as the window's is, so the window carries only what

@@ -23,6 +23,10 @@ import {
   writeJournal,
   writeRunJson,
 } from '../run/run-dir.ts';
+import { prismaReadsGate } from '../verify/prisma-gate.ts';
+import type { GateReport } from '../verify/gate-report.ts';
+import { helperThreadModule } from '../files/code-location.ts';
+import { startCallWorker } from '../threads/worker-call.ts';
 import { snapshotDelta, type SnapshotDelta, type TableDelta } from '../sqlite/snapshot-delta.ts';
 import type { CopyTablePlan } from '../copy/rows.ts';
 import {
@@ -438,6 +442,27 @@ export async function assertReloadLosesNothing(settings: Settings, log: Logger, 
     Outcome.TargetNotReady,
     `rows were written to the target since phase 1 was verified, beyond this run's own delta (${differ ?? countersDiffer({}, since)}): loading it again would lose them; nothing was changed, keep this database`,
   );
+}
+
+/** The window's quick Prisma gate (lib/verify/prisma-gate.ts prismaReadsGate), in a helper thread ended after it. */
+export async function quickPrismaGate(settings: Settings, log: Logger, runDir: string): Promise<GateReport> {
+  const target = await openTarget(settings, log);
+  const thread = startCallWorker(helperThreadModule('verify/prisma-thread'), log);
+  try {
+    const report = await prismaReadsGate(
+      target,
+      runDir,
+      settings.schemaPath,
+      targetSchemaFromUrl(settings.targetUrl),
+      thread,
+    );
+    if (!report.ok) throw new DomainError(Outcome.RolledBack, `quick Prisma gate: ${report.reason}`);
+    log.ok(`quick Prisma gate: ${report.reason} (${report.seconds.toFixed(1)} s)`);
+    return report;
+  } finally {
+    await thread.close();
+    await target.close();
+  }
 }
 
 /** The phase-1 manifest brought forward by the delta: what PostgreSQL must hold now. */

@@ -63,6 +63,7 @@ import { liveChange, liveChangeFrom } from './backup.ts';
 import {
   applyDeltaToTarget,
   assertReloadLosesNothing,
+  quickPrismaGate,
   computeDelta,
   finalSourceFingerprint,
   hashFinalSource,
@@ -232,6 +233,7 @@ export const ONLINE_UPGRADE_STEPS = [
   'delta',
   'apply-delta',
   'verify-delta',
+  'prisma-reads',
   ...CUTOVER_STEPS,
 ] as const;
 
@@ -851,6 +853,7 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
     deltaSummary = summarizeDelta(delta);
     await run('apply-delta', () => applyDeltaToTarget(runSettings, log, runDir, delta));
     await run('verify-delta', () => verifyDelta(runSettings, log, runDir, delta));
+    await run('prisma-reads', () => quickPrismaGate(runSettings, log, runDir));
   };
 
   /** Shared by both paths: the last look at the source, switch-env, the counts, start on PostgreSQL, health. */

@@ -53,3 +53,32 @@ export async function prismaGate(
     details: { schemaFile, migrationsDir, problems, engineSeconds, engine, client },
   };
 }
+
+/**
+ * The online window's quick Prisma gate (after the delta, before switch-env): the run's Prisma Client, generated in
+ * phase 1, reads every model of the target as it is now. Reads only: the full gate (history, drift, the rolled-back
+ * write) ran in phase 1, and nothing since changed the schema.
+ */
+export async function prismaReadsGate(
+  target: TargetConnection,
+  runDir: string,
+  appSchemaPath: string,
+  pgSchema: string,
+  thread: CallWorker,
+): Promise<GateReport> {
+  const started = Date.now();
+  const { file: schemaFile, problem } = pgSchemaFile(runDir, appSchemaPath);
+  if (!schemaFile) return { gate: 'prisma', ok: false, reason: problem!, seconds: secondsSince(started), details: {} };
+  let client: PrismaChecks['client'];
+  try {
+    client = await thread.call<PrismaChecks['client']>('prismaReads', {
+      schemaText: readFileSync(schemaFile, 'utf8'),
+      clientConfig: target.clientConfig,
+      pgSchema,
+      runDir,
+    });
+  } catch (err) {
+    client = { ok: false, reason: `the Prisma checks' thread failed: ${errorMessage(err)}` };
+  }
+  return { gate: 'prisma', ok: client.ok, reason: client.reason, seconds: secondsSince(started), details: { client } };
+}

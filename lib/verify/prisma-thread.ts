@@ -51,6 +51,21 @@ export async function prismaChecks(args: PrismaChecksArgs, log: Logger): Promise
   return { engine, client, engineSeconds };
 }
 
+/** The window's quick gate: the run's Prisma Client (cached since phase 1) reads every model; nothing is written. */
+export function prismaReads(
+  args: Omit<PrismaChecksArgs, 'migrationsDir' | 'schemaFile'>,
+  log: Logger,
+): Promise<ClientCheck> {
+  return checkPrismaClient({
+    runDir: args.runDir,
+    schemaText: args.schemaText,
+    poolConfig: args.clientConfig as pg.PoolConfig,
+    pgSchema: args.pgSchema,
+    log,
+    readsOnly: true,
+  });
+}
+
 /** The integrity gate's reference: the PostgreSQL DDL of the Prisma schema, from the schema engine. */
 export function referenceDdlOf(args: {
   schemaFile: string;

@@ -1,6 +1,6 @@
 /**
  * The online upgrade's window steps under fire, on the sample install with its real writer and real PostgreSQL:
- *  - SIGKILL paused at each new window step in turn (final-snapshot, delta, apply-delta, verify-delta), one run
+ *  - SIGKILL paused at each new window step in turn (final-snapshot, delta, apply-delta, verify-delta, prisma-reads), one run
  *    resumed each time: after every kill the guardian puts the app back on SQLite, files byte-identical, the run
  *    stays open; a target that may hold the killed attempt's delta is loaded again; the last attempt cuts over and
  *    every row on PostgreSQL equals the SQLite file's;
@@ -26,7 +26,7 @@ import { assertBackOnSqlite, killAtEachInTurn, killAtPausePoint } from './kill-e
 const test = suite('faults: kill -9 at the online window steps; a target written between phase 1 and the window');
 const harness = useUpgradeHarness(test);
 
-test('SIGKILL at final-snapshot, delta, apply-delta, verify-delta: back on SQLite each time; the resumed run cuts over exactly', async () => {
+test('SIGKILL at final-snapshot, delta, apply-delta, verify-delta, prisma-reads: back on SQLite each time; the resumed run cuts over exactly', async () => {
   const { install, before, env, args, db } = await harness.upgradeCase('killonline', 200);
   const stoppedAndUntouched = async (dir: string, step: string) => {
     const journal = journalOf(dir);
@@ -35,12 +35,12 @@ test('SIGKILL at final-snapshot, delta, apply-delta, verify-delta: back on SQLit
     assert.is(await health(install.healthUrl), undefined, 'app stopped at the kill');
     assert.equal(appFingerprint(install), before, 'nothing switched');
   };
-  const chain = ['final-snapshot', 'delta', 'apply-delta', 'verify-delta'].map((point) => ({
+  const chain = ['final-snapshot', 'delta', 'apply-delta', 'verify-delta', 'prisma-reads'].map((point) => ({
     point,
     atKill: (dir: string) => stoppedAndUntouched(dir, point),
   }));
   const runDir = await killAtEachInTurn({ install, args, env }, chain, before);
-  // Killed at verify-delta, the target holds that attempt's delta: the next attempt loads it again from phase 1.
+  // Killed at prisma-reads, the target holds that attempt's delta: the next attempt loads it again from phase 1.
   const last = await spawnTask('upgrade', args, env).done;
   assert.is(last.code, 0, last.stderr);
   const result = JSON.parse(last.stdout);
