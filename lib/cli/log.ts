@@ -26,8 +26,31 @@ export interface LoggerOptions {
   stream?: NodeJS.WriteStream;
 }
 
+/**
+ * Output streams whose reader has gone (EPIPE: the terminal closed, `| head` done, the parent script killed). A
+ * write to such a pipe fails with an 'error' event; unheard, it is an uncaught exception, and the upgrade's crash
+ * handler, logging it, wrote to the same pipe again: the run spun on EPIPE instead of rolling back. Heard here, the
+ * stream is just not written any more; run.log still gets every line and the run goes on to its outcome.
+ */
+const goneStreams = new WeakSet<NodeJS.WritableStream>();
+const heardStreams = new WeakSet<NodeJS.WritableStream>();
+
+export function hearWriteErrors(stream: NodeJS.WritableStream): void {
+  if (heardStreams.has(stream)) return;
+  heardStreams.add(stream);
+  stream.on('error', () => goneStreams.add(stream));
+}
+
+/** Writes unless the stream's reader has gone; never throws for that. */
+export function writeIfHeard(stream: NodeJS.WritableStream, text: string): void {
+  hearWriteErrors(stream);
+  if (goneStreams.has(stream)) return;
+  stream.write(text);
+}
+
 export function createLogger(options: LoggerOptions = {}): Logger {
   const stream = options.stream ?? process.stderr;
+  hearWriteErrors(process.stdout);
   const isTty = Boolean(stream.isTTY) && !process.env.CI;
   const colour = new Chalk({ level: process.env.NO_COLOR || !stream.isTTY ? 0 : 1 });
   let logFile: string | undefined;
@@ -44,10 +67,10 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     }
     if (!toConsole) return;
     if (progressShown) {
-      stream.write('\r\x1b[K');
+      writeIfHeard(stream, '\r\x1b[K');
       progressShown = false;
     }
-    stream.write(paint(`${prefix}${text}`) + '\n');
+    writeIfHeard(stream, paint(`${prefix}${text}`) + '\n');
   };
 
   return {
@@ -59,7 +82,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     debug: (m) => write('· ', colour.gray, m, Boolean(options.verbose || process.env.VS_DEBUG)),
     progress: (m) => {
       if (!isTty || options.quiet) return;
-      stream.write('\r\x1b[K' + colour.cyan(maskSecrets(m)));
+      writeIfHeard(stream, '\r\x1b[K' + colour.cyan(maskSecrets(m)));
       progressShown = true;
     },
     attachFile: (path) => {

@@ -4,7 +4,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { COMMON_FLAGS, loadSettings, type Settings } from './config.ts';
 import { DomainError, diskFullError, errorMessage, usageError, type OutcomeKind } from '../errors.ts';
 import { ExitCode, exitCodeOf, type ExitCodeValue } from './exit-codes.ts';
-import { createLogger, type Logger } from './log.ts';
+import { createLogger, writeIfHeard, type Logger } from './log.ts';
 import { maskDeep, maskSecrets } from './secrets.ts';
 import { driverProblem } from '../sqlite/driver.ts';
 
@@ -143,7 +143,7 @@ export async function executeCli<Extra extends Record<string, unknown>, Result e
     json = loaded.settings.json;
     log = createLogger({ verbose: loaded.settings.verbose });
     if (loaded.help) {
-      process.stderr.write(renderUsage(definition));
+      writeIfHeard(process.stderr, renderUsage(definition));
       return ExitCode.Ok;
     }
     for (const warning of loaded.settings.warnings) log.warn(warning);
@@ -284,7 +284,7 @@ function editDistance(a: string, b: string): number {
 }
 
 function printJson(value: Record<string, unknown>): void {
-  process.stdout.write(maskSecrets(JSON.stringify(maskDeep(value))) + '\n');
+  writeIfHeard(process.stdout, maskSecrets(JSON.stringify(maskDeep(value))) + '\n');
 }
 
 /** True when this module is the process entry point (so a task file can be imported by tests and by upgrade). */
