@@ -245,6 +245,35 @@ type Delegate = {
   updateMany(args: unknown): Promise<{ count: number }>;
   count(args: unknown): Promise<number>;
 };
+type GeneratedClientModule = { PrismaClient: new (options: unknown) => Client };
+
+/** Imported once per thread: a warm-up (lib/verify/prisma-thread.ts prismaWarm) and the check then share it. */
+const importedClients = new Map<string, Promise<GeneratedClientModule>>();
+
+function importGeneratedClient(entry: string): Promise<GeneratedClientModule> {
+  let imported = importedClients.get(entry);
+  if (!imported) {
+    imported = import(pathToFileURL(entry).href) as Promise<GeneratedClientModule>;
+    importedClients.set(entry, imported);
+    imported.catch(() => importedClients.delete(entry));
+  }
+  return imported;
+}
+
+/**
+ * Generate (or find cached) and import the run's Prisma Client ahead of a check, so the check itself only
+ * connects and reads. Errors are left to the check, which reports them in its own words.
+ */
+export async function warmPrismaClient(opts: { runDir: string; schemaText: string; log: Logger }): Promise<void> {
+  try {
+    const generated = await generateClient(opts.runDir, opts.schemaText, opts.log);
+    await importGeneratedClient(generated.entry);
+    await import('@prisma/adapter-pg');
+  } catch {
+    // the check that follows meets the same problem and names it
+  }
+}
+
 type Client = Record<string, unknown> & {
   $transaction<T>(fn: (tx: Record<string, Delegate>) => Promise<T>): Promise<T>;
   $disconnect(): Promise<void>;
@@ -293,10 +322,10 @@ export async function checkPrismaClient(opts: {
     generateSeconds: generated.seconds,
   };
 
-  let mod: { PrismaClient: new (options: unknown) => Client };
+  let mod: GeneratedClientModule;
   const importStarted = Date.now();
   try {
-    mod = (await import(pathToFileURL(generated.entry).href)) as typeof mod;
+    mod = await importGeneratedClient(generated.entry);
   } catch (err) {
     return {
       ...common,

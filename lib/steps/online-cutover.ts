@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
 import Database from '../sqlite/driver.ts';
@@ -24,7 +24,7 @@ import {
   writeRunJson,
 } from '../run/run-dir.ts';
 import { prismaReadsGate } from '../verify/prisma-gate.ts';
-import type { GateReport } from '../verify/gate-report.ts';
+import { pgSchemaFile, type GateReport } from '../verify/gate-report.ts';
 import { helperThreadModule } from '../files/code-location.ts';
 import { startCallWorker } from '../threads/worker-call.ts';
 import { snapshotDelta, type SnapshotDelta, type TableDelta } from '../sqlite/snapshot-delta.ts';
@@ -444,25 +444,45 @@ export async function assertReloadLosesNothing(settings: Settings, log: Logger, 
   );
 }
 
-/** The window's quick Prisma gate (lib/verify/prisma-gate.ts prismaReadsGate), in a helper thread ended after it. */
-export async function quickPrismaGate(settings: Settings, log: Logger, runDir: string): Promise<GateReport> {
-  const target = await openTarget(settings, log);
+export interface QuickPrismaGate {
+  /** The gate itself (the prisma-reads step): throws when the client cannot read every model. */
+  run(): Promise<GateReport>;
+  /** Ends the thread (and its WebAssembly memory); the caller's scope does this on every way out. */
+  close(): Promise<void>;
+}
+
+/**
+ * The window's quick Prisma gate (lib/verify/prisma-gate.ts prismaReadsGate) in a helper thread that starts at once
+ * and imports the run's Prisma Client (generated in phase 1) while the window's first steps run, so the gate itself
+ * only connects and reads. Nothing connects to the target before run().
+ */
+export function startQuickPrismaGate(settings: Settings, log: Logger, runDir: string): QuickPrismaGate {
   const thread = startCallWorker(helperThreadModule('verify/prisma-thread'), log);
-  try {
-    const report = await prismaReadsGate(
-      target,
-      runDir,
-      settings.schemaPath,
-      targetSchemaFromUrl(settings.targetUrl),
-      thread,
-    );
-    if (!report.ok) throw new DomainError(Outcome.RolledBack, `quick Prisma gate: ${report.reason}`);
-    log.ok(`quick Prisma gate: ${report.reason} (${report.seconds.toFixed(1)} s)`);
-    return report;
-  } finally {
-    await thread.close();
-    await target.close();
-  }
+  const { file } = pgSchemaFile(runDir, settings.schemaPath);
+  const warm = file
+    ? thread.call('prismaWarm', { runDir, schemaText: readFileSync(file, 'utf8') }).catch(() => undefined)
+    : Promise.resolve();
+  return {
+    async run() {
+      await warm;
+      const target = await openTarget(settings, log);
+      try {
+        const report = await prismaReadsGate(
+          target,
+          runDir,
+          settings.schemaPath,
+          targetSchemaFromUrl(settings.targetUrl),
+          thread,
+        );
+        if (!report.ok) throw new DomainError(Outcome.RolledBack, `quick Prisma gate: ${report.reason}`);
+        log.ok(`quick Prisma gate: ${report.reason} (${report.seconds.toFixed(1)} s)`);
+        return report;
+      } finally {
+        await target.close();
+      }
+    },
+    close: () => thread.close(),
+  };
 }
 
 /** The phase-1 manifest brought forward by the delta: what PostgreSQL must hold now. */

@@ -63,7 +63,7 @@ import { liveChange, liveChangeFrom } from './backup.ts';
 import {
   applyDeltaToTarget,
   assertReloadLosesNothing,
-  quickPrismaGate,
+  startQuickPrismaGate,
   computeDelta,
   finalSourceFingerprint,
   hashFinalSource,
@@ -848,12 +848,18 @@ async function runUpgrade(ctx: StepContext<UpgradeOptions>, started: number): Pr
 
   /** Online, in the window: the final snapshot, its delta against phase 1, applied and verified. */
   const carryTheDelta = async (): Promise<void> => {
-    await run('final-snapshot', () => takeFinalSnapshot(runSettings, log, runDir));
-    const delta = (await run('delta', async () => computeDelta(runSettings, log, runDir)))!;
-    deltaSummary = summarizeDelta(delta);
-    await run('apply-delta', () => applyDeltaToTarget(runSettings, log, runDir, delta));
-    await run('verify-delta', () => verifyDelta(runSettings, log, runDir, delta));
-    await run('prisma-reads', () => quickPrismaGate(runSettings, log, runDir));
+    // Its thread imports the run's Prisma Client while the delta is read, applied and verified.
+    const prismaGate = startQuickPrismaGate(runSettings, log, runDir);
+    try {
+      await run('final-snapshot', () => takeFinalSnapshot(runSettings, log, runDir));
+      const delta = (await run('delta', async () => computeDelta(runSettings, log, runDir)))!;
+      deltaSummary = summarizeDelta(delta);
+      await run('apply-delta', () => applyDeltaToTarget(runSettings, log, runDir, delta));
+      await run('verify-delta', () => verifyDelta(runSettings, log, runDir, delta));
+      await run('prisma-reads', () => prismaGate.run());
+    } finally {
+      await prismaGate.close();
+    }
   };
 
   /** Shared by both paths: the last look at the source, switch-env, the counts, start on PostgreSQL, health. */

@@ -7,7 +7,7 @@ import type { CallWorker } from '../threads/worker-call.ts';
 import type { PrismaChecks, PrismaChecksArgs } from './prisma-thread.ts';
 import { pgSchemaFile, secondsSince, type GateReport } from './gate-report.ts';
 
-/** `thread`: a helper running lib/verify/prisma-thread.ts (startPrismaThread), where the WebAssembly work happens. */
+/** `thread`: a helper running lib/verify/prisma-thread.ts (verify starts it), where the WebAssembly work happens. */
 export async function prismaGate(
   target: TargetConnection,
   runDir: string,

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { errorMessage } from '../errors.ts';
 import type { Logger } from '../cli/log.ts';
 import type { TargetClientConfig } from '../pg/guarded-client.ts';
-import { checkPrismaClient, type ClientCheck } from '../prisma/client-check.ts';
+import { checkPrismaClient, warmPrismaClient, type ClientCheck } from '../prisma/client-check.ts';
 import { prismaEngineHealth, referenceDdl, type EngineHealth } from './prisma-engine-gate.ts';
 
 /**
@@ -49,6 +49,11 @@ export async function prismaChecks(args: PrismaChecksArgs, log: Logger): Promise
     })),
   ]);
   return { engine, client, engineSeconds };
+}
+
+/** Ahead of the window's quick gate: the client generated (cached since phase 1) and imported, nothing connected. */
+export function prismaWarm(args: { runDir: string; schemaText: string }, log: Logger): Promise<void> {
+  return warmPrismaClient({ ...args, log });
 }
 
 /** The window's quick gate: the run's Prisma Client (cached since phase 1) reads every model; nothing is written. */

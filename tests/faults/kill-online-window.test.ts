@@ -26,6 +26,22 @@ import { assertBackOnSqlite, killAtEachInTurn, killAtPausePoint } from './kill-e
 const test = suite('faults: kill -9 at the online window steps; a target written between phase 1 and the window');
 const harness = useUpgradeHarness(test);
 
+/** An UPDATE of every "Setting" row on the target by another client (row counts unchanged), once its counters show it. */
+async function writeAsSomeoneElse(database: string, note: string): Promise<void> {
+  await harness.pg.query(database, `UPDATE "Setting" SET "note" = $1`, [note]);
+  await eventually(
+    'the foreign write counted',
+    async () =>
+      (
+        await harness.pg.query(
+          database,
+          `SELECT n_tup_upd::int AS n FROM pg_stat_user_tables WHERE relname = 'Setting'`,
+        )
+      ).rows[0].n,
+    (n) => n > 0,
+  );
+}
+
 test('SIGKILL at final-snapshot, delta, apply-delta, verify-delta, prisma-reads: back on SQLite each time; the resumed run cuts over exactly', async () => {
   const { install, before, env, args, db } = await harness.upgradeCase('killonline', 200);
   const stoppedAndUntouched = async (dir: string, step: string) => {
@@ -75,14 +91,7 @@ test('a target written by someone else between phase 1 and the window → refuse
   });
   await assertBackOnSqlite(install, killed.runDir, before);
   // Someone else writes the target (the baseline was recorded after phase 1's verify).
-  await harness.pg.query(db.name, `UPDATE "Setting" SET "note" = 'written by someone else'`);
-  await eventually(
-    'the foreign write counted',
-    async () =>
-      (await harness.pg.query(db.name, `SELECT n_tup_upd::int AS n FROM pg_stat_user_tables WHERE relname = 'Setting'`))
-        .rows[0].n,
-    (n) => n > 0,
-  );
+  await writeAsSomeoneElse(db.name, 'written by someone else');
   const resumed = await spawnTask('upgrade', args, env).done;
   assert.is(resumed.code, 5, resumed.stderr);
   const result = JSON.parse(resumed.stdout);
@@ -111,14 +120,7 @@ test("a foreign UPDATE after the window's delta was committed → the resumed ru
     },
   });
   await assertBackOnSqlite(install, killed.runDir, before);
-  await harness.pg.query(db.name, `UPDATE "Setting" SET "note" = 'kept by the refusal'`);
-  await eventually(
-    'the foreign write counted',
-    async () =>
-      (await harness.pg.query(db.name, `SELECT n_tup_upd::int AS n FROM pg_stat_user_tables WHERE relname = 'Setting'`))
-        .rows[0].n,
-    (n) => n > 0,
-  );
+  await writeAsSomeoneElse(db.name, 'kept by the refusal');
   const resumed = await spawnTask('upgrade', args, env).done;
   assert.is(resumed.code, 3, resumed.stderr);
   const result = JSON.parse(resumed.stdout);
