@@ -103,9 +103,13 @@ export async function demo(ctx: StepContext<DemoOptions>): Promise<DemoResult> {
       log.info(
         `  ${s.status.padEnd(7)} ${s.name.padEnd(20)} ${(s.ms / 1000).toFixed(1)} s${s.message ? `  ${s.message}` : ''}`,
       );
+    for (const r of result.rounds ?? [])
+      log.info(
+        `catch-up round ${r.round} (app still running): ${r.rows.total} row(s) the backend wrote during phase 1, applied and verified`,
+      );
     if (result.delta)
       log.info(
-        `delta carried in the window: ${result.delta.rows.inserts} insert(s), ${result.delta.rows.updates} update(s), ${result.delta.rows.deletes} delete(s) the backend wrote while phase 1 ran`,
+        `delta carried in the window: ${result.delta.rows.inserts} insert(s), ${result.delta.rows.updates} update(s), ${result.delta.rows.deletes} delete(s) the backend wrote ${result.rounds?.length ? 'since the last catch-up round' : 'while phase 1 ran'}`,
       );
     if (result.window)
       log.ok(
