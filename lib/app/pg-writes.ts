@@ -57,6 +57,16 @@ export function describeWrites(writes: TableWrites[]): string {
 }
 
 /** Per table and kind, what the counters moved since the baseline (a counter below its baseline was reset). */
+/** Counters plus the writes a verified delta made: the baseline the next delta is checked against. */
+export function addWrites(baseline: WriteCounters, writes: WriteCounters): WriteCounters {
+  const out: WriteCounters = { ...baseline };
+  for (const [table, w] of Object.entries(writes)) {
+    const b = out[table] ?? { ins: 0, upd: 0, del: 0 };
+    out[table] = { ins: b.ins + w.ins, upd: b.upd + w.upd, del: b.del + w.del };
+  }
+  return out;
+}
+
 export function countersSince(baseline: WriteCounters, now: WriteCounters): WriteCounters {
   const out: WriteCounters = {};
   const delta = (n: number, b: number) => (n >= b ? n - b : n);

@@ -6,6 +6,7 @@ import { writeFileAtomic } from '../files/fs-atomic.ts';
 import type { Logger } from '../cli/log.ts';
 import { isPidAlive, processStartTicks } from './process-files.ts';
 import { maskSecrets } from '../cli/secrets.ts';
+import { OPERATOR_MALLOC_ARENA_MAX } from '../files/code-location.ts';
 
 /**
  * Run the operator's stop/start command (default `<app>/maintenance.sh stop|start`) with bash.
@@ -30,15 +31,12 @@ export interface CommandRun {
   timedOut: boolean;
 }
 
-/** Where the justfile keeps the operator's own MALLOC_ARENA_MAX ('' when unset) before setting ours. */
-export const OPERATOR_MALLOC_ARENA_MAX = 'VS_MIGRATE_APP_MALLOC_ARENA_MAX';
-
 const SECRET_KEYS = /(PASSWORD|PASSWD|SECRET|TOKEN|_KEY$|DATABASE_URL|^PG[A-Z]*$|^TARGET_|^ADMIN_)/i;
 
 export function serviceEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(env)) if (!SECRET_KEYS.test(k) && v !== undefined) out[k] = v;
-  // The one-process tasks run with our allocator setting (ONE_PROCESS_TASK_ENV); the app keeps the operator's.
+  // The one-process tasks run with our allocator setting (oneProcessTaskEnv); the app keeps the operator's.
   const operators = env[OPERATOR_MALLOC_ARENA_MAX];
   if (operators !== undefined) {
     delete out[OPERATOR_MALLOC_ARENA_MAX];

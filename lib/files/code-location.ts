@@ -12,12 +12,15 @@ export function helperThreadModule(name: string): URL {
 /** The node flags the justfile gives the tasks that run every step in one process (upgrade, fallback, demo). */
 export const ONE_PROCESS_TASK_FLAGS = ['--max-semi-space-size=1', '--optimize-for-size'];
 
+/** Where the justfile keeps the operator's own MALLOC_ARENA_MAX ('' when unset) before setting ours. */
+export const OPERATOR_MALLOC_ARENA_MAX = 'VS_MIGRATE_APP_MALLOC_ARENA_MAX';
+
 /**
  * The environment the justfile gives those tasks: glibc keeps at most two malloc arenas (not one per thread), and
  * the operator's own value is kept for the app's commands (lib/app/service-commands.ts serviceEnv).
  */
 export function oneProcessTaskEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
-  return { VS_MIGRATE_APP_MALLOC_ARENA_MAX: env.MALLOC_ARENA_MAX ?? '', MALLOC_ARENA_MAX: '2' };
+  return { [OPERATOR_MALLOC_ARENA_MAX]: env.MALLOC_ARENA_MAX ?? '', MALLOC_ARENA_MAX: '2' };
 }
 
 /**

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Settings } from '../cli/config.ts';
 import type { Logger } from '../cli/log.ts';
 import { expectedWrites } from '../pg/apply-delta.ts';
-import type { WriteCounters } from '../app/pg-writes.ts';
+import { addWrites } from '../app/pg-writes.ts';
 import type { SnapshotDelta } from '../sqlite/snapshot-delta.ts';
 import { backupInto } from './backup.ts';
 import { requireSqlitePath } from './maintenance.ts';
@@ -38,16 +38,6 @@ export const roundStep = (round: number) => `round-${round}`;
 /** The moment inside every round a fire drill can pause at: its delta committed on the target, not yet verified. */
 export const ROUND_PAUSE_POINTS = ['round:applied'] as const;
 
-/** Counters plus the writes a verified delta made: the baseline the next delta is checked against. */
-function addWrites(baseline: WriteCounters, writes: WriteCounters): WriteCounters {
-  const out: WriteCounters = { ...baseline };
-  for (const [table, w] of Object.entries(writes)) {
-    const b = out[table] ?? { ins: 0, upd: 0, del: 0 };
-    out[table] = { ins: b.ins + w.ins, upd: b.upd + w.upd, del: b.del + w.del };
-  }
-  return out;
-}
-
 export async function catchUpRound(
   settings: Settings,
   log: Logger,
@@ -56,7 +46,7 @@ export async function catchUpRound(
   pause: (point: (typeof ROUND_PAUSE_POINTS)[number]) => Promise<void> = async () => undefined,
 ): Promise<RoundResult> {
   const started = performance.now();
-  const previous = deltaBase(runDir);
+  const previousRound = deltaBase(runDir).round;
   const snapshot = await backupInto(requireSqlitePath(settings), runDir, log, {
     file: roundSnapshotFile(round),
     checked: false,
@@ -73,10 +63,7 @@ export async function catchUpRound(
   });
   commitRound(settings, runDir, round, delta);
   // The snapshot it replaces as the base is no longer needed, unless it is phase 1's (a resume reloads from that).
-  if (previous.round > 0) {
-    rmSync(previous.snapshot, { force: true });
-    rmSync(path.join(runDir, previous.manifest), { force: true });
-  }
+  if (previousRound > 0) removeRoundFiles(runDir, [previousRound]);
   log.ok(
     `catch-up round ${round}: ${delta.rows.total} row(s) in ${delta.tables.length} table(s) applied and verified while the app runs`,
   );
@@ -108,7 +95,7 @@ function commitRound(settings: Settings, runDir: string, round: number, delta: S
   });
 }
 
-/** A resume that reloads the target from phase 1's snapshot: the rounds' files are stale. */
+/** Superseded rounds' files (a newer round is the base, or a resume reloads from phase 1's snapshot). */
 export function removeRoundFiles(runDir: string, rounds: number[]): void {
   for (const round of rounds) {
     rmSync(path.join(runDir, roundSnapshotFile(round)), { force: true });

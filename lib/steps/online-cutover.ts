@@ -74,7 +74,7 @@ export interface OnlineState {
    * The writes of the delta being applied (a round's or the window's), recorded before its transaction: a resumed
    * run that finds the target's counters moved by anything else refuses to load it again over those writes.
    */
-  inFlight?: { what: string; writes: WriteCounters };
+  inFlight?: { writes: WriteCounters };
 }
 
 export interface AppliedRound {
@@ -248,10 +248,9 @@ export function computeDelta(
 ): SnapshotDelta {
   const model = loadSchemaModel(settings.schemaPath);
   const state = readOnlineState(runDir);
-  const final = newerFile;
-  const delta = snapshotDelta(deltaBase(runDir).snapshot, final, model);
-  const identity = state?.finalSource?.path === final ? state.finalSource.identity : undefined;
-  const moved = identity && identityDifference(identity, readFileIdentity(final));
+  const delta = snapshotDelta(deltaBase(runDir).snapshot, newerFile, model);
+  const identity = state?.finalSource?.path === newerFile ? state.finalSource.identity : undefined;
+  const moved = identity && identityDifference(identity, readFileIdentity(newerFile));
   if (moved)
     throw sourceProblem(
       `the live SQLite file changed while the delta read it (${moved}): something still writes to it; nothing was switched`,
@@ -306,7 +305,7 @@ export async function applyDeltaToTarget(
   if (!state?.baseline) throw new DomainError(Outcome.Internal, 'no baseline of the target recorded in phase 1');
   await assertUntouched(settings, log, state.baseline, {});
   patchOnlineState(runDir, settings.appDir, {
-    inFlight: { what: path.basename(newerFile), writes: expectedWrites(delta) },
+    inFlight: { writes: expectedWrites(delta) },
   });
   const model = loadSchemaModel(settings.schemaPath);
   const schema = targetSchemaFromUrl(settings.targetUrl);
@@ -435,12 +434,13 @@ export async function assertReloadLosesNothing(settings: Settings, log: Logger, 
   const state = readOnlineState(runDir);
   if (!state?.baseline) return; // phase 1 never finished: the load itself was unfinished
   const since = countersSince(state.baseline, await readWriteCounters(settings, log, settings.targetUrl!));
-  if (!countersDiffer({}, since)) return;
-  const differ = state.inFlight && countersDiffer(state.inFlight.writes, since);
-  if (state.inFlight && !differ) return;
+  const anyWrite = countersDiffer({}, since);
+  if (!anyWrite) return;
+  const beyondDelta = state.inFlight ? countersDiffer(state.inFlight.writes, since) : anyWrite;
+  if (!beyondDelta) return;
   throw new DomainError(
     Outcome.TargetNotReady,
-    `rows were written to the target since phase 1 was verified, beyond this run's own delta (${differ ?? countersDiffer({}, since)}): loading it again would lose them; nothing was changed, keep this database`,
+    `rows were written to the target since phase 1 was verified, beyond this run's own delta (${beyondDelta}): loading it again would lose them; nothing was changed, keep this database`,
   );
 }
 

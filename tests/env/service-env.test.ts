@@ -8,8 +8,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { OPERATOR_MALLOC_ARENA_MAX, serviceEnv } from '../../lib/app/service-commands.ts';
-import { ONE_PROCESS_TASK_FLAGS, oneProcessTaskEnv } from '../../lib/files/code-location.ts';
+import { serviceEnv } from '../../lib/app/service-commands.ts';
+import { ONE_PROCESS_TASK_FLAGS, OPERATOR_MALLOC_ARENA_MAX, oneProcessTaskEnv } from '../../lib/files/code-location.ts';
 import { REPO_ROOT } from '../helpers/cli.ts';
 
 test("the app's commands get the operator's MALLOC_ARENA_MAX back, or none when they had none", () => {
